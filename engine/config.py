@@ -44,6 +44,9 @@ class SipConfig(Section):
     user_agent: str = "IVR-Engine/0.1"
     max_message_bytes: int = 65535
     max_calls: int = 5000
+    # Address put in Contact/Via/SDP when listening on 0.0.0.0 (else the route's source IP).
+    advertise_host: str | None = None
+    drain_s: float = 10.0  # on shutdown: how long calls may finish before they are hung up
 
 
 class RtpConfig(Section):
@@ -52,6 +55,9 @@ class RtpConfig(Section):
     media_timeout_s: float = 30.0
     codecs: list[str] = ["PCMU", "PCMA"]
     ptime_ms: int = 20
+    symmetric: bool = True  # send RTP to where the peer's RTP comes from (NAT)
+    inband_dtmf: Literal["auto", "on", "off"] = "auto"  # auto: when no telephone-event
+    record_calls: bool = True  # two-leg WAV of every answered call
 
 
 class StorageConfig(Section):
@@ -82,16 +88,42 @@ class TtsConfig(Section):
 
 
 class SpeakerConfig(Section):
-    backend: str = "resemblyzer"
-    model_path: str | None = None
-    threshold: float = 0.80
-    encryption_key: str | None = None  # base64 Fernet key; env IVR_SPEAKER__ENCRYPTION_KEY
+    backend: Literal["resemblyzer", "speechbrain", "onnx"] = "resemblyzer"
+    model_path: str | None = None  # speechbrain: local model folder; onnx: .onnx file
+    # Cosine threshold; set it from `ivr speaker calibrate` on your own audio (docs/speaker.md).
+    threshold: float = 0.78  # FAR<=1% on the real set at 8 kHz G.711 (docs/benchmarks.md)
+    # urlsafe base64 of 32 bytes (`ivr speaker keygen`); env IVR_SPEAKER__ENCRYPTION_KEY
+    encryption_key: str | None = None
+    tenant_id: str = "default"
+    threads: int = 1  # torch/onnx threads per inference; parallelism comes from the executor
+    min_speech_s: float = 1.0  # net speech after VAD for one verification
+    min_enroll_speech_s: float = 3.0  # net speech over all enrolment utterances
+    max_clipped_ratio: float = 0.01
+    min_level_dbfs: float = -45.0
+    min_snr_db: float = 8.0
+    reject_replay: bool = True  # a replayed recording is no_match (it is always flagged)
+
+
+class ComplianceCapConfig(Section):
+    purpose: str  # "marketing", ... or "*"
+    limit: int
+    period: Literal["day", "week", "month"] = "day"
+    scope: Literal["tenant", "global"] = "tenant"
 
 
 class ComplianceConfig(Section):
-    default_region: str = "CN"
-    redis_url: str | None = None  # in-process state when unset
-    words_file: str | None = None
+    default_region: str = "CN"  # phone numbers without +country are read in this region
+    default_timezone: str = "Asia/Shanghai"  # when the number does not pin one zone
+    redis_url: str | None = None  # lists and caps shared by every node; else SQLite + in-process
+    words_file: str | None = None  # extra CSV/TXT word list, re-read when its mtime changes
+    caps: list[ComplianceCapConfig] = [
+        ComplianceCapConfig(purpose="marketing", limit=1, period="day"),
+        ComplianceCapConfig(purpose="marketing", limit=3, period="week"),
+    ]
+    window_start: str = "09:00"  # default calling window, callee's local time
+    window_end: str = "21:00"
+    window_weekdays: list[int] = [0, 1, 2, 3, 4, 5, 6]  # 0 = Monday
+    holidays: list[str] = []  # ISO dates with no calls
 
 
 class FlowsConfig(Section):
@@ -146,7 +178,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | Path | None = None, environ: dict[str, str] | None = None
+) -> Settings:
     environ = dict(os.environ) if environ is None else environ
     data: dict[str, Any] = {}
     cfg_path = Path(path) if path else None

@@ -38,7 +38,7 @@ def spawn(coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
 class TaskScope:
     """Tasks owned by one object (a call, a transport); cancelled together on close.
 
-    ``close`` cancels what is still running and waits up to ``timeout`` seconds for it to
+    ``close`` cancels what is still running and waits up to ``grace_s`` seconds for it to
     finish, so a stuck task cannot hold up shutdown forever.
     """
 
@@ -59,7 +59,7 @@ class TaskScope:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    async def close(self, timeout: float = 2.0) -> None:
+    async def close(self, grace_s: float = 2.0) -> None:
         self._closed = True
         tasks = [t for t in self._tasks if not t.done()]
         current = asyncio.current_task()
@@ -67,6 +67,6 @@ class TaskScope:
         for t in tasks:
             t.cancel()
         if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=timeout)
+            _, pending = await asyncio.wait(tasks, timeout=grace_s)
             for t in pending:
-                log.warning("task %s did not stop within %.1fs", t.get_name(), timeout)
+                log.warning("task %s did not stop within %.1fs", t.get_name(), grace_s)

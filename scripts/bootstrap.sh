@@ -60,5 +60,6 @@ step reqs requirements/*.txt pyproject.toml -- "$PIP" install -q "${REQS[@]}"
 if [ -f requirements/nodeps.txt ]; then
   step nodeps requirements/nodeps.txt -- "$PIP" install -q --no-deps -r requirements/nodeps.txt
 fi
-step project pyproject.toml -- "$PIP" install -q --no-deps -e .
+# compat mode puts the project root on sys.path, so packages added later import without reinstalling
+step project pyproject.toml -- "$PIP" install -q --no-deps -e . --config-settings editable_mode=compat
 say "ready: $VENV"

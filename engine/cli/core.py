@@ -51,7 +51,7 @@ def doctor(ctx: typer.Context) -> None:
         try:
             __import__(module)
             rows.append((what, True, "importable"))
-        except Exception as e:  # noqa: BLE001 - doctor reports any import failure
+        except Exception as e:  # doctor reports any import failure, whatever it is
             rows.append((what, False, f"{type(e).__name__}: {e}"[:80]))
     width = max(len(r[0]) for r in rows)
     for what, ok, detail in rows:

@@ -18,7 +18,12 @@ app = typer.Typer(help="IVR Engine: SIP call control, IVR flows, speech and comp
 # module name under engine.cli -> attribute holding a typer.Typer (added as a command group)
 # or a function named `register(app)` that adds plain commands.
 _SUBCOMMANDS: list[str] = [
+    "engine.cli.speaker_cli",
     "engine.cli.core",
+    "engine.cli.sip_cli",
+    "engine.cli.compliance_cli",
+    "engine.cli.speech_cli",
+    "engine.cli.flow_cli",
 ]
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file")]
@@ -36,7 +41,8 @@ def _main(
     except ConfigError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
-    setup_logging(log_level or settings.logging.level, "json" if log_json else settings.logging.format)
+    fmt = "json" if log_json else settings.logging.format
+    setup_logging(log_level or settings.logging.level, fmt)
     ctx.obj = settings
 
 

@@ -1,0 +1,98 @@
+"""The engine: config in, a running SIP endpoint with media, calls and call records out.
+
+Startup order: database -> CDR writer -> SIP transports -> pacer -> controller. Shutdown is the
+reverse and orderly: stop accepting calls (new INVITEs get 503), let running calls finish for
+``sip.drain_s``, hang up the rest, stop the pacer, flush the call records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from engine.bus import EventBus
+from engine.cdr import CallRecords, CdrWriter
+from engine.clock import Clock, SystemClock
+from engine.config import Settings, parse_hostport
+from engine.controller import CallController, MediaOptions, Router
+from engine.demo import demo_app
+from engine.media.ports import PortAllocator
+from engine.rtp.pacer import Pacer
+from engine.sip.addr import Address
+from engine.sip.security import InboundPolicy
+from engine.sip.transport import make_ssl_contexts
+from engine.sip.ua import UserAgent, _route_source_ip
+from engine.sipcall import SpeechHooks
+from engine.tasks import spawn
+from storage import open_database
+
+log = logging.getLogger("ivr.engine")
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, router: Router | None = None,
+                 clock: Clock | None = None, speech: SpeechHooks | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.router = router or (lambda call: demo_app)
+        self.speech = speech
+        self.bus = EventBus()
+        self.pacer = Pacer()
+        self.addresses: dict[str, tuple[str, int]] = {}
+        self.ua: UserAgent | None = None
+        self.controller: CallController | None = None
+        self.records: CallRecords | None = None
+        self.cdr: CdrWriter | None = None
+        self._pacer_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> dict[str, tuple[str, int]]:
+        s = self.settings
+        db = await asyncio.get_running_loop().run_in_executor(
+            None, open_database, s.storage.url)
+        self.records = CallRecords(db)
+        self.cdr = CdrWriter(self.records)
+        self.cdr.start()
+        policy = InboundPolicy.from_config(
+            s.sip.trusted_peers, {u.username: u.password for u in s.sip.users}, s.sip.realm)
+        proxy = None
+        if s.sip.outbound_proxy:
+            host, port = parse_hostport(s.sip.outbound_proxy)
+            proxy = Address("udp", host, port)
+        self.ua = UserAgent(policy=policy, user_agent=s.sip.user_agent, clock=self.clock,
+                            max_size=s.sip.max_message_bytes, max_calls=s.sip.max_calls,
+                            outbound_proxy=proxy, advertise_host=s.sip.advertise_host)
+        host, port = parse_hostport(s.sip.listen)
+        tls = None
+        if "tls" in s.sip.transports:
+            tls = make_ssl_contexts(s.sip.tls_cert, s.sip.tls_key)
+        self.addresses = await self.ua.start(host, port, list(s.sip.transports), tls=tls)
+        media_ip = s.sip.advertise_host or (host if host not in ("0.0.0.0", "::")
+                                            else _route_source_ip("8.8.8.8"))
+        options = MediaOptions(
+            local_ip=media_ip, codecs=tuple(s.rtp.codecs), media_timeout_s=s.rtp.media_timeout_s,
+            symmetric=s.rtp.symmetric, record_calls=s.rtp.record_calls,
+            recordings_dir=Path(s.storage.recordings_dir), inband_dtmf=s.rtp.inband_dtmf)
+        self.controller = CallController(
+            ua=self.ua, pacer=self.pacer, ports=PortAllocator(s.rtp.port_min, s.rtp.port_max),
+            clock=self.clock, cdr=self.cdr, router=self.router, options=options, bus=self.bus,
+            speech=self.speech)
+        self._pacer_task = spawn(self.pacer.run(self.clock), "pacer")
+        return self.addresses
+
+    async def stop(self, drain_s: float | None = None) -> None:
+        drain = self.settings.sip.drain_s if drain_s is None else drain_s
+        if self.ua is not None:
+            self.ua._accepting = False
+        if self.controller is not None:
+            pending = [t for t in self.controller.tasks._tasks if not t.done()]
+            if pending:
+                await asyncio.wait(pending, timeout=drain)
+            await self.controller.stop(drain_s=2.0)
+        if self.ua is not None:
+            await self.ua.stop(drain_s=2.0)
+        self.pacer.stop()
+        if self._pacer_task is not None:
+            self._pacer_task.cancel()
+        if self.cdr is not None:
+            await self.cdr.close()

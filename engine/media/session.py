@@ -1,0 +1,351 @@
+"""One call's media: an RTP socket, the receive path and the send path, ticked by the pacer.
+
+Receive (socket callback, per packet): RTCP is demultiplexed (RFC 5761 ranges) and read for
+statistics; telephone-event packets go to the RFC 4733 receiver (digits reported once); audio
+packets feed receiver statistics and, only while someone consumes caller audio (a recogniser, a
+recording, the in-band DTMF detector), the jitter buffer. A call nobody listens to costs a
+header parse per packet and nothing more.
+
+Tick (pacer, every 20 ms, all calls in one pass): pop and decode one caller frame for the
+consumers; send one frame: queued RFC 4733 digit packets first, else the next prompt frame
+(prompts are G.711-encoded once when queued, so a tick only slices bytes), else silence. Sending
+silence keeps NAT bindings and the far end's jitter buffer alive, as media servers do.
+
+Symmetric RTP (RFC 4961): when enabled, packets are sent to the address the peer's packets come
+from once the first one arrives, which is what makes calls through NAT work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from engine.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from engine.audio.inband_dtmf import InbandDtmfDetector
+from engine.call import FRAME_SAMPLES, AudioFrameEvent, CallEvent, DtmfEvent, Pcm
+from engine.media.playout import Playout
+from engine.media.recorder import Recorder
+from engine.rtp import rtcp
+from engine.rtp.dtmf import DtmfReceiver, digit_packets
+from engine.rtp.jitter import JitterBuffer
+from engine.rtp.packet import RtpError, is_rtcp
+from engine.rtp.packet import parse as parse_rtp
+from engine.rtp.stream import RtpReceiverStats, RtpSender
+
+log = logging.getLogger("ivr.media")
+
+RTCP_INTERVAL_TICKS = 250  # 5 s
+MEDIA_CHECK_TICKS = 25  # check the media timeout twice a second
+_RTP_HEADER = struct.Struct("!BBHII")
+
+CODECS: dict[str, tuple[Callable[[Pcm], bytes], Callable[[bytes], Pcm], int]] = {
+    "PCMU": (ulaw_encode, ulaw_decode, 0),
+    "PCMA": (alaw_encode, alaw_decode, 8),
+}
+SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+
+@dataclass
+class MediaStats:
+    rx_packets: int = 0
+    rx_bad: int = 0
+    rx_rtcp: int = 0
+    tx_packets: int = 0
+    dtmf_rx: int = 0
+    dtmf_tx: int = 0
+    latched: bool = False
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class _RtpProtocol(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.session: MediaSession | None = None
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        if self.session is not None:
+            self.session.on_datagram(data, (str(addr[0]), int(addr[1])))  # type: ignore[call-overload]
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("rtp socket error: %r", exc)
+
+
+class MediaSession:
+    """See the module docstring. Created by the controller once SDP is negotiated."""
+
+    def __init__(self, *, codec: str, payload_type: int, telephone_event_pt: int | None,
+                 remote: tuple[str, int], local_port: int, transport: asyncio.DatagramTransport,
+                 protocol: _RtpProtocol, symmetric: bool = True, media_timeout_s: float = 30.0,
+                 inband_dtmf: Literal["auto", "on", "off"] = "auto",
+                 now: Callable[[], float] = time.monotonic) -> None:
+        if codec not in CODECS:
+            raise ValueError(f"codec {codec} is not supported (have {sorted(CODECS)})")
+        self.codec = codec
+        self.encode, self.decode, _ = CODECS[codec]
+        self.payload_type = payload_type
+        self.te_pt = telephone_event_pt
+        self.remote = remote
+        self.local_port = local_port
+        self.transport = transport
+        protocol.session = self
+        self.symmetric = symmetric
+        self.media_timeout_s = media_timeout_s
+        self._now = now
+        self.sender = RtpSender(payload_type)
+        self.rx_stats: RtpReceiverStats | None = None
+        self.jitter = JitterBuffer()
+        self.dtmf_rx = DtmfReceiver()
+        self.playout = Playout()
+        self.stats = MediaStats()
+        self.inband: InbandDtmfDetector | None = None
+        if inband_dtmf == "on" or (inband_dtmf == "auto" and telephone_event_pt is None):
+            self.inband = InbandDtmfDetector()
+        self.recorder: Recorder | None = None
+        self._subscribers: list[tuple[asyncio.Queue[CallEvent], bool]] = []
+        self._dtmf_queue: list[tuple[int, bytes, bool]] = []  # (send at tick, payload, marker)
+        self._dtmf_ts = 0
+        self.on_dtmf: Callable[[DtmfEvent], None] | None = None
+        self.on_media_timeout: Callable[[], None] | None = None
+        self.last_rx = now()
+        self._timed_out = False
+        self._silence_payload = self.encode(SILENCE)
+        self.closed = False
+        self.tick = 0
+        self.on_hold = False  # the peer put us on hold (sendonly/inactive): send nothing
+        self._rx_buf: Pcm = SILENCE[:0]
+        self._rx_frame_len = FRAME_SAMPLES
+
+    # -- consumers -----------------------------------------------------------------------------
+
+    @property
+    def wants_audio(self) -> bool:
+        return self.recorder is not None or self.inband is not None or any(
+            audio for _, audio in self._subscribers)
+
+    def subscribe(self, audio: bool = True, maxsize: int = 500) -> asyncio.Queue[CallEvent]:
+        q: asyncio.Queue[CallEvent] = asyncio.Queue(maxsize)
+        self._subscribers.append((q, audio))
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[CallEvent]) -> None:
+        self._subscribers = [(s, a) for s, a in self._subscribers if s is not q]
+
+    def _publish(self, event: CallEvent, audio: bool) -> None:
+        for q, wants_audio in self._subscribers:
+            if audio and not wants_audio:
+                continue
+            if q.full():
+                q.get_nowait()  # a slow consumer loses its oldest frame, never blocks media
+            q.put_nowait(event)
+
+    def _digit(self, digit: str, source: Literal["rfc4733", "inband"], duration_ms: int) -> None:
+        self.stats.dtmf_rx += 1
+        ev = DtmfEvent(digit, source, duration_ms, self._now())
+        self._publish(ev, audio=False)
+        if self.on_dtmf is not None:
+            self.on_dtmf(ev)
+
+    # -- receive path --------------------------------------------------------------------------
+
+    def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+        """Socket callback: never raises; a bad packet is counted and dropped."""
+        if self.closed:
+            return
+        now = self._now()
+        if is_rtcp(data):
+            self.stats.rx_rtcp += 1
+            self.last_rx = now
+            return
+        try:
+            pkt = parse_rtp(data)
+        except RtpError as e:
+            self.stats.rx_bad += 1
+            log.debug("bad RTP from %s: %s", addr, e)
+            return
+        self.stats.rx_packets += 1
+        self.last_rx = now
+        if self.symmetric and addr != self.remote and not self.stats.latched:
+            log.debug("symmetric RTP: latching %s -> %s", self.remote, addr)
+            self.remote = addr
+            self.stats.latched = True
+        pt = pkt.payload_type
+        if pt == self.te_pt:
+            for d in self.dtmf_rx.feed(pkt.payload, pkt.timestamp, now):
+                self._digit(d.digit, "rfc4733", d.duration // 8)
+            return
+        if pt != self.payload_type:
+            return  # comfort noise or a codec we did not negotiate
+        if self.rx_stats is None or self.rx_stats.ssrc != pkt.ssrc:
+            self.rx_stats = RtpReceiverStats(pkt.ssrc)
+        self.rx_stats.update(pkt, now)
+        if self.wants_audio:
+            self.jitter.put(pkt, now)
+
+    # -- tick (pacer) --------------------------------------------------------------------------
+
+    def on_tick(self, tick: int, now: float) -> None:
+        if self.closed:
+            return
+        self.tick = tick
+        if self.wants_audio:
+            self._receive_frame(now)
+        for d in self.dtmf_rx.poll(now):
+            self._digit(d.digit, "rfc4733", d.duration // 8)
+        if self.on_hold:
+            self.sender.skip(FRAME_SAMPLES)
+        else:
+            self._send_frame(tick)
+        if tick % MEDIA_CHECK_TICKS == 0:
+            self._check_timeout(now)
+        if tick % RTCP_INTERVAL_TICKS == 0:
+            self._send_rtcp()
+
+    def _receive_frame(self, now: float) -> None:
+        """Release one 20 ms caller frame. Packets of any ptime are decoded into a sample
+        FIFO, so 30 ms (or 10 ms) packetisation still yields exact 20 ms frames."""
+        buf = self._rx_buf
+        while len(buf) < FRAME_SAMPLES:
+            frame = self.jitter.pop(now)
+            if frame is None:
+                break
+            if frame.missing:
+                decoded = np.zeros(self._rx_frame_len, np.int16)
+            else:
+                try:
+                    decoded = self.decode(frame.payload)
+                except ValueError:
+                    decoded = np.zeros(self._rx_frame_len, np.int16)
+                if len(decoded):
+                    self._rx_frame_len = len(decoded)
+            buf = np.concatenate([buf, decoded]) if len(buf) else decoded
+        if len(buf) >= FRAME_SAMPLES:
+            pcm, self._rx_buf = buf[:FRAME_SAMPLES], buf[FRAME_SAMPLES:]
+        else:  # underrun: what we have, padded with silence
+            pcm = np.concatenate([buf, SILENCE[len(buf):]]) if len(buf) else SILENCE
+            self._rx_buf = SILENCE[:0]
+        if self.recorder is not None:
+            self.recorder.caller(pcm)
+        if self.inband is not None:
+            for key in self.inband.feed(pcm):
+                self._digit(key, "inband", 0)
+        if self._subscribers:
+            self._publish(AudioFrameEvent(pcm, now), audio=True)
+
+    def _send_frame(self, tick: int) -> None:
+        if self._dtmf_queue:
+            due, payload, marker = self._dtmf_queue[0]
+            if due <= tick:
+                self._dtmf_queue.pop(0)
+                if marker:  # a new event: its timestamp is "now" on the audio timeline
+                    self._dtmf_ts = self.sender.timestamp
+                    self.stats.dtmf_tx += 1
+                self._send(payload, self.te_pt or 101, marker, self._dtmf_ts)
+                self._sent_instead_of_audio()
+                return
+            if not marker:  # between packets of one digit: no audio (RFC 4733 §2.5.1.3)
+                self._sent_instead_of_audio()
+                return
+        nxt = self.playout.next_frame()
+        if nxt is None:
+            payload = self._silence_payload
+            pcm = SILENCE
+        else:
+            item, start = nxt
+            if start < 0:  # live frame: encode it now
+                pcm = item.pcm[:FRAME_SAMPLES]
+                if len(pcm) < FRAME_SAMPLES:
+                    pcm = np.concatenate([pcm, SILENCE[len(pcm):]])
+                self._sendto(self.sender.next_packet(self.encode(pcm), FRAME_SAMPLES).serialize())
+                if self.recorder is not None:
+                    self.recorder.engine(pcm)
+                return
+            enc = item.encoded.get(self.payload_type)
+            if enc is None:
+                enc = item.encoded[self.payload_type] = self.encode(item.pcm)
+            payload = enc[start:start + FRAME_SAMPLES]
+            pcm = item.pcm[start:start + FRAME_SAMPLES]
+            if len(payload) < FRAME_SAMPLES:
+                payload += self._silence_payload[len(payload):]
+                pcm = np.concatenate([pcm, SILENCE[len(pcm):]])
+        pkt = self.sender.next_packet(payload, FRAME_SAMPLES)
+        self._sendto(pkt.serialize())
+        if self.recorder is not None:
+            self.recorder.engine(pcm)
+
+    def _sent_instead_of_audio(self) -> None:
+        self.sender.skip(FRAME_SAMPLES)  # audio time moves on; next audio packet is marked
+        if self.recorder is not None:
+            self.recorder.engine(SILENCE)
+
+    def _send(self, payload: bytes, pt: int, marker: bool, timestamp: int) -> None:
+        s = self.sender
+        data = _RTP_HEADER.pack(0x80, (0x80 if marker else 0) | pt, s.sequence, timestamp,
+                                s.ssrc) + payload
+        s.sequence = (s.sequence + 1) & 0xFFFF
+        self._sendto(data)
+
+    def _sendto(self, data: bytes) -> None:
+        self.stats.tx_packets += 1
+        try:
+            self.transport.sendto(data, self.remote)
+        except OSError as e:  # e.g. unreachable; media goes on
+            log.debug("rtp send failed: %r", e)
+
+    def _check_timeout(self, now: float) -> None:
+        if (not self._timed_out and self.media_timeout_s > 0 and not self.on_hold
+                and now - self.last_rx > self.media_timeout_s):
+            self._timed_out = True
+            if self.on_media_timeout is not None:
+                self.on_media_timeout()
+
+    def _send_rtcp(self) -> None:
+        reports = []
+        if self.rx_stats is not None:
+            reports.append(self.rx_stats.report_block(self._now()))
+        packets = self.sender.sender_report(time.time(), "ivr-engine", reports)
+        try:
+            self.transport.sendto(rtcp.serialize(packets), (self.remote[0], self.remote[1] + 1))
+        except OSError:
+            pass
+
+    # -- control -------------------------------------------------------------------------------
+
+    def send_digits(self, digits: str, duration_s: float = 0.1) -> None:
+        """Queue RFC 4733 packets for ``digits`` (needs a negotiated telephone-event)."""
+        if self.te_pt is None:
+            raise ValueError("the peer did not negotiate telephone-event")
+        tick = self.tick + 1
+        at = max(tick, self._dtmf_queue[-1][0] + 5 if self._dtmf_queue else tick)
+        for digit in digits:
+            for step in digit_packets(digit, duration_s):
+                self._dtmf_queue.append((at + round(step.offset_s / 0.02), step.payload,
+                                         step.marker))
+            at += round(duration_s / 0.02) + 5
+
+    def update_remote(self, remote: tuple[str, int], codec: str | None = None) -> None:
+        """After a re-INVITE: new address (unless latched) or codec."""
+        if not self.stats.latched:
+            self.remote = remote
+        if codec is not None and codec != self.codec and codec in CODECS:
+            self.codec = codec
+            self.encode, self.decode, self.payload_type = CODECS[codec]
+            self.sender.payload_type = self.payload_type
+            self._silence_payload = self.encode(SILENCE)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.playout.stop_all("hangup")
+        try:
+            self.transport.sendto(rtcp.serialize([rtcp.RtcpBye([self.sender.ssrc])]),
+                                  (self.remote[0], self.remote[1] + 1))
+        except (OSError, TypeError, AttributeError):
+            pass
+        self.transport.close()

@@ -1,0 +1,129 @@
+"""One pacing clock for every call's outgoing media.
+
+Why one loop: 1,000 calls each running ``while True: send(); await sleep(0.02)`` means 50,000
+timer wake-ups a second and 1,000 independently drifting clocks. Here a single task wakes at
+absolute times ``t0 + n·20 ms`` (never relative sleeps, so scheduling delay does not accumulate
+into drift) and calls every stream's ``on_tick`` in one pass.
+
+If the loop falls behind (a GC pause, a slow callback), the missed ticks are run back-to-back so
+every stream still sends its frames and the far end's jitter buffer sees a burst, not a gap. Past
+``max_catchup_ticks`` that would only flood the network, so the clock re-anchors at ``now`` and
+the missed ticks are counted (``skipped_ticks``) instead.
+
+Streams must be cheap and must not raise; an exception is caught, counted against the stream in
+``errors`` and logged once at debug, so one broken call cannot stop the others' audio.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import numpy as np
+
+from engine.clock import Clock
+
+log = logging.getLogger("ivr.rtp.pacer")
+
+TICK_S = 0.020
+MAX_CATCHUP_TICKS = 5
+LATENESS_WINDOW = 3000  # last 60 s of ticks kept for the percentiles
+
+
+class PacedStream(Protocol):
+    """Anything that sends one frame per tick (an RTP session's send side, a recorder...)."""
+
+    def on_tick(self, tick: int, now: float) -> None: ...
+
+
+class Pacer:
+    """The shared tick loop; see the module docstring. ``run`` is started once by the engine."""
+
+    def __init__(self, tick_s: float = TICK_S, max_catchup_ticks: int = MAX_CATCHUP_TICKS) -> None:
+        self.tick_s = tick_s
+        self.max_catchup_ticks = max_catchup_ticks
+        self._streams: dict[int, PacedStream] = {}
+        self._snapshot: tuple[PacedStream, ...] = ()
+        self._dirty = False
+        self._running = False
+        self.tick = 0
+        self.ticks = 0
+        self.late_ticks = 0  # ran more than one tick period after their deadline
+        self.skipped_ticks = 0  # dropped on re-anchor
+        self.reanchors = 0
+        self.errors: dict[int, int] = {}  # id(stream) -> exceptions raised in on_tick
+        self._lateness = np.zeros(LATENESS_WINDOW, dtype=np.float64)
+        self._lateness_n = 0
+
+    # --- membership ---------------------------------------------------------------------
+    def add(self, stream: PacedStream) -> None:
+        self._streams[id(stream)] = stream
+        self._dirty = True
+
+    def remove(self, stream: PacedStream) -> None:
+        """Safe to call from inside ``on_tick``: takes effect from the next tick."""
+        if self._streams.pop(id(stream), None) is not None:
+            self._dirty = True
+        self.errors.pop(id(stream), None)
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def stop(self) -> None:
+        """Make ``run`` return after the current tick."""
+        self._running = False
+
+    # --- the loop -----------------------------------------------------------------------
+    def _run_tick(self, now: float, deadline: float) -> None:
+        if self._dirty:
+            self._snapshot = tuple(self._streams.values())
+            self._dirty = False
+        lateness = max(0.0, now - deadline)
+        self._lateness[self._lateness_n % LATENESS_WINDOW] = lateness
+        self._lateness_n += 1
+        if lateness > self.tick_s:
+            self.late_ticks += 1
+        tick = self.tick
+        for s in self._snapshot:
+            try:
+                s.on_tick(tick, now)
+            except Exception as exc:  # a stream must never stop the others' audio
+                n = self.errors.get(id(s), 0) + 1
+                self.errors[id(s)] = n
+                if n == 1:
+                    log.debug("stream %r raised in on_tick: %r", s, exc)
+        self.tick += 1
+        self.ticks += 1
+
+    async def run(self, clock: Clock) -> None:
+        """Tick until :meth:`stop`. Wakes at absolute ``t0 + n·tick_s`` on ``clock``."""
+        self._running = True
+        t0 = clock.now()
+        n = 0
+        while self._running:
+            deadline = t0 + n * self.tick_s
+            await clock.sleep_until(deadline)
+            if not self._running:
+                break
+            now = clock.now()
+            behind = int((now - deadline) / self.tick_s)
+            if behind > self.max_catchup_ticks:
+                # too far behind: run this tick, forget the backlog, restart the grid at now
+                self.skipped_ticks += behind
+                self.reanchors += 1
+                self._run_tick(now, deadline)
+                t0 = now
+                n = 1
+                continue
+            self._run_tick(now, deadline)
+            n += 1
+
+    # --- metrics ------------------------------------------------------------------------
+    def lateness_ms(self) -> dict[str, float]:
+        """p50/p99/max of how late ticks ran after their absolute deadline (ms)."""
+        k = min(self._lateness_n, LATENESS_WINDOW)
+        if k == 0:
+            return {"p50": 0.0, "p99": 0.0, "max": 0.0}
+        w = self._lateness[:k] * 1000.0
+        p50, p99 = np.percentile(w, [50, 99])
+        return {"p50": float(p50), "p99": float(p99), "max": float(w.max())}
