@@ -127,7 +127,7 @@ class SipUri:
         else:
             out = f"{self.scheme}:"
             if self.user is not None:
-                out += quote(self.user, safe=_USER_SAFE)
+                out += quote(self.user, safe=_USER_SAFE, errors="surrogateescape")
                 if self.password is not None:
                     out += f":{self.password}"
                 out += "@"
@@ -136,7 +136,8 @@ class SipUri:
             out += f";{k}" if v is None else f";{k}={v}"
         if self.headers:
             out += "?" + "&".join(
-                f"{k}={quote(unquote(v), safe=_URI_HEADER_SAFE)}" for k, v in self.headers.items()
+                f"{k}={quote(unquote(v), safe=_URI_HEADER_SAFE, errors='surrogateescape')}"
+                for k, v in self.headers.items()
             )
         return out
 
