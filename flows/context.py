@@ -1,0 +1,96 @@
+"""Per-call run context: variables, built-ins, injected services and the clock.
+
+Nodes see the call only through this object, so one node class runs unchanged on a SIP call, an
+Asterisk call or the simulator. Variable values marked sensitive (PINs, card numbers) are masked
+whenever they leave the context (trace, logs, run result).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.call import Call
+from engine.clock import Clock
+from flows.expr import ExprError, evaluate
+from flows.services import FlowServices
+from flows.template import render
+
+log = logging.getLogger("ivr.flows")
+
+MASK = "****"
+MAX_VARIABLE_CHARS = 10_000
+
+SubflowRunner = Callable[[str, dict[str, Any]], Awaitable[tuple[str, dict[str, Any]]]]
+
+
+class NodeError(Exception):
+    """A node failed at run time (bad webhook reply, expression error...): take its error port."""
+
+
+@dataclass(slots=True)
+class RunContext:
+    call: Call
+    clock: Clock
+    services: FlowServices
+    flow_id: str
+    language: str = "en-US"
+    tenant: str = "default"
+    campaign: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+    sensitive: set[str] = field(default_factory=set)
+    node_id: str = ""
+    last_outcome: str = ""
+    turn_latency_ms: float | None = None
+    input_seen: bool = False
+    run_subflow: SubflowRunner | None = None
+    depth: int = 0
+
+    def scope(self) -> dict[str, Any]:
+        """What expressions and templates read: built-ins overlaid by flow variables."""
+        base: dict[str, Any] = {
+            "caller": self.call.caller,
+            "callee": self.call.callee,
+            "call_id": self.call.call_id,
+            "campaign": self.campaign,
+            "tenant": self.tenant,
+            "flow_id": self.flow_id,
+            "language": self.language,
+            "last_outcome": self.last_outcome,
+            "over_budget_outcome": "",
+        }
+        base.update(self.variables)
+        return base
+
+    def eval(self, expr: str, what: str) -> Any:
+        try:
+            return evaluate(expr, self.scope())
+        except ExprError as e:
+            raise NodeError(f"{what}: {e}") from e
+
+    def render(self, template: str, what: str) -> str:
+        try:
+            return render(template, self.scope())
+        except ExprError as e:
+            raise NodeError(f"{what}: {e}") from e
+
+    def set(self, name: str, value: Any, *, sensitive: bool = False) -> None:
+        if isinstance(value, str) and len(value) > MAX_VARIABLE_CHARS:
+            raise NodeError(f"value for variable {name!r} is longer than {MAX_VARIABLE_CHARS}")
+        self.variables[name] = value
+        if sensitive:
+            self.sensitive.add(name)
+        shown = MASK if name in self.sensitive else value
+        self.call.trace.add("flow.set", node_id=self.node_id, name=name, value=shown)
+
+    def mark_input(self) -> None:
+        """The caller gave input: resets the runaway-loop counter (see interpreter)."""
+        self.input_seen = True
+
+    def masked_variables(self) -> dict[str, Any]:
+        return {k: (MASK if k in self.sensitive else v) for k, v in self.variables.items()}
+
+    def masked(self, mapping: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: (MASK if k in self.sensitive else v) for k, v in mapping.items()}

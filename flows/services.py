@@ -1,0 +1,294 @@
+"""Services flow nodes need from other areas, as small protocols with simulator-safe defaults.
+
+Flows must not import compliance, SMS, speaker-id or HTTP stacks directly: the engine injects
+real implementations through :class:`FlowServices`, while the simulator and unit tests run with
+the in-memory defaults below. Implementations may be sync or async; nodes call them through
+:func:`call_service`, which awaits coroutines and pushes sync calls to a worker thread so a slow
+database or a voiceprint model never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+from engine.call import Pcm
+
+
+async def call_service(fn: Callable[..., Any], *args: Any, inline: bool = False) -> Any:
+    """Await ``fn(*args)`` if it is async; otherwise run it in a thread (or inline if cheap)."""
+    if inspect.iscoroutinefunction(fn):
+        return await fn(*args)
+    if inline:
+        result = fn(*args)
+    else:
+        result = await asyncio.to_thread(fn, *args)
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+# --- black/white lists -------------------------------------------------------------------------
+
+
+class ListDecision(Protocol):
+    @property
+    def allowed(self) -> bool: ...
+
+    @property
+    def reasons(self) -> Sequence[str]: ...
+
+
+@runtime_checkable
+class ListChecker(Protocol):
+    def check(self, number: str, purpose: str, tenant: str, campaign: str | None) -> Any:
+        """Returns (or resolves to) a :class:`ListDecision`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reasons: tuple[str, ...] = ()
+
+
+class StaticListChecker:
+    """Allows everyone except the numbers given; the simulator's default."""
+
+    def __init__(self, decisions: Mapping[str, Decision] | None = None) -> None:
+        self.decisions = dict(decisions or {})
+
+    def check(self, number: str, purpose: str, tenant: str, campaign: str | None) -> Decision:
+        return self.decisions.get(number, Decision(True, ("not listed",)))
+
+
+class ComplianceListChecker:
+    """Adapts ``compliance.ComplianceService.check(..., at)`` to :class:`ListChecker`."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    async def check(self, number: str, purpose: str, tenant: str, campaign: str | None) -> Any:
+        return await call_service(
+            self.service.check, number, purpose, tenant, campaign, datetime.now(UTC)
+        )
+
+
+# --- SMS ---------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class SmsSender(Protocol):
+    def send(self, to: str, text: str) -> Any:
+        """Returns (or resolves to) the message id."""
+        ...
+
+
+class MemorySmsSender:
+    """Keeps sent messages in a list (simulator, tests)."""
+
+    def __init__(self, fail_for: Sequence[str] = ()) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.fail_for = set(fail_for)
+        self._ids = itertools.count(1)
+
+    def send(self, to: str, text: str) -> str:
+        if to in self.fail_for:
+            raise RuntimeError(f"SMS to {to} rejected")
+        self.sent.append((to, text))
+        return f"sim-{next(self._ids)}"
+
+
+# --- speaker verification ----------------------------------------------------------------------
+
+SPEAKER_OUTCOMES = ("match", "no_match", "not_enrolled", "insufficient_audio", "error")
+
+
+class SpeakerResult(Protocol):
+    @property
+    def outcome(self) -> str:  # one of SPEAKER_OUTCOMES
+        ...
+
+    @property
+    def score(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SimpleSpeakerResult:
+    outcome: str
+    score: float = 0.0
+
+
+@runtime_checkable
+class SpeakerVerifier(Protocol):
+    def enroll(self, person_id: str, audio_list: Sequence[Pcm | None]) -> Any: ...
+
+    def verify(self, person_id: str, audio: Pcm | None) -> Any: ...
+
+
+class StaticSpeakerVerifier:
+    """Returns fixed outcomes (simulator/test cases choose them); remembers enrolments."""
+
+    def __init__(self, verify_outcome: str = "match", enroll_outcome: str = "enrolled") -> None:
+        if verify_outcome not in SPEAKER_OUTCOMES:
+            raise ValueError(f"verify_outcome must be one of {SPEAKER_OUTCOMES}")
+        self.verify_outcome = verify_outcome
+        self.enroll_outcome = enroll_outcome
+        self.enrolled: dict[str, int] = {}
+
+    def enroll(self, person_id: str, audio_list: Sequence[Pcm | None]) -> SimpleSpeakerResult:
+        if self.enroll_outcome == "enrolled":
+            self.enrolled[person_id] = len(audio_list)
+        return SimpleSpeakerResult(self.enroll_outcome, 1.0)
+
+    def verify(self, person_id: str, audio: Pcm | None) -> SimpleSpeakerResult:
+        score = 0.9 if self.verify_outcome == "match" else 0.2
+        return SimpleSpeakerResult(self.verify_outcome, score)
+
+
+# --- intents -----------------------------------------------------------------------------------
+
+
+class IntentMatcher(Protocol):
+    def match(self, text: str, intents: Mapping[str, Sequence[str]]) -> str | None: ...
+
+
+_WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def words_of(text: str) -> list[str]:
+    return _WORD_RE.findall(text.lower())
+
+
+class KeywordIntentMatcher:
+    """Keyword/synonym matching: an intent matches when one of its phrases appears as whole words.
+
+    The longest matching phrase wins (``"credit card"`` beats ``"card"``); ties go to the intent
+    declared first, so flow authors control precedence by order.
+    """
+
+    def match(self, text: str, intents: Mapping[str, Sequence[str]]) -> str | None:
+        tokens = words_of(text)
+        best: tuple[int, str] | None = None
+        for intent, phrases in intents.items():
+            for phrase in phrases:
+                ptoks = words_of(phrase)
+                if not ptoks:
+                    continue
+                n = len(ptoks)
+                hit = any(tokens[i : i + n] == ptoks for i in range(len(tokens) - n + 1))
+                if hit and (best is None or n > best[0]):
+                    best = (n, intent)
+        return best[1] if best else None
+
+
+# --- content security --------------------------------------------------------------------------
+
+
+class WordScan(Protocol):
+    @property
+    def blocked(self) -> bool: ...
+
+    @property
+    def hits(self) -> Sequence[Any]: ...
+
+
+@runtime_checkable
+class WordChecker(Protocol):
+    def scan(self, text: str) -> WordScan: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SimpleScan:
+    blocked: bool
+    hits: tuple[str, ...] = ()
+
+
+class ListWordChecker:
+    """Case-insensitive substring check against a word list (default: empty list)."""
+
+    def __init__(self, words: Sequence[str] = ()) -> None:
+        self.words = tuple(w.lower() for w in words if w)
+
+    def scan(self, text: str) -> SimpleScan:
+        low = text.lower()
+        hits = tuple(w for w in self.words if w in low)
+        return SimpleScan(bool(hits), hits)
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class HttpClient(Protocol):
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> HttpResponse: ...
+
+
+class AiohttpClient:
+    """The real webhook client; one session per engine, timeouts are applied by the node."""
+
+    MAX_BODY_BYTES = 1_000_000
+
+    def __init__(self) -> None:
+        self._session: Any = None
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> HttpResponse:
+        import aiohttp  # noqa: PLC0415 - only needed when a flow really calls a webhook
+
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        async with self._session.request(method, url, headers=dict(headers), data=body) as resp:
+            data = await resp.content.read(self.MAX_BODY_BYTES + 1)
+            if len(data) > self.MAX_BODY_BYTES:
+                raise ValueError(f"response body larger than {self.MAX_BODY_BYTES} bytes")
+            return HttpResponse(resp.status, data, dict(resp.headers))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+# --- subflows ----------------------------------------------------------------------------------
+
+
+class FlowResolver(Protocol):
+    def get(self, flow_id: str) -> Mapping[str, Any] | None:
+        """The published document of ``flow_id`` (the flow the subflow node calls)."""
+        ...
+
+
+class MapFlowResolver:
+    def __init__(self, flows: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.flows = dict(flows or {})
+
+    def get(self, flow_id: str) -> Mapping[str, Any] | None:
+        return self.flows.get(flow_id)
+
+
+@dataclass(slots=True)
+class FlowServices:
+    """Everything nodes reach outside the call; defaults are safe for the simulator."""
+
+    lists: ListChecker = field(default_factory=StaticListChecker)
+    sms: SmsSender = field(default_factory=MemorySmsSender)
+    speaker: SpeakerVerifier = field(default_factory=StaticSpeakerVerifier)
+    intents: IntentMatcher = field(default_factory=KeywordIntentMatcher)
+    words: WordChecker = field(default_factory=ListWordChecker)
+    http: HttpClient = field(default_factory=AiohttpClient)
+    flows: FlowResolver = field(default_factory=MapFlowResolver)
