@@ -80,6 +80,14 @@ class Engine:
         self._pacer_task = spawn(self.pacer.run(self.clock), "pacer")
         return self.addresses
 
+    async def wait_idle(self, timeout_s: float = 10.0) -> None:
+        """Wait until every call has ended and its record is written (tests, drain)."""
+        assert self.controller is not None and self.cdr is not None
+        pending = [t for t in self.controller.tasks._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)
+        await self.cdr.flush()
+
     async def stop(self, drain_s: float | None = None) -> None:
         drain = self.settings.sip.drain_s if drain_s is None else drain_s
         if self.ua is not None:

@@ -135,11 +135,13 @@ class CdrWriter:
         self._queue: asyncio.Queue[CallRecord] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.written = 0
+        self.queued = 0
 
     def start(self) -> None:
         self._task = spawn(self._run(), "cdr-writer")
 
     def put(self, record: CallRecord) -> None:
+        self.queued += 1
         self._queue.put_nowait(record)
 
     async def _run(self) -> None:
@@ -165,10 +167,14 @@ class CdrWriter:
                 self._queue.put_nowait(rec)
             await asyncio.sleep(1.0)
 
-    async def flush(self) -> None:
-        """Write everything queued now (used on shutdown and by tests)."""
-        while not self._queue.empty():
-            await self._write(self._drain())
+    async def flush(self, timeout_s: float = 10.0) -> None:
+        """Write everything queued so far, including a batch the writer task holds."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self.written < self.queued and asyncio.get_running_loop().time() < deadline:
+            if not self._queue.empty():
+                await self._write(self._drain())
+            else:
+                await asyncio.sleep(0.01)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -42,7 +42,11 @@ def sipp_binary() -> str:
 
 def dump_builtin(name: str, dest: Path) -> Path:
     """Write SIPp's built-in scenario ``name`` as XML, with pcap paths made absolute."""
-    out = subprocess.run([sipp_binary(), "-sd", name], capture_output=True, text=True, check=True)
+    # sipp -sd prints the scenario and exits 99 by design; judge by what it printed.
+    out = subprocess.run([sipp_binary(), "-sd", name], capture_output=True, text=True,
+                         check=False)
+    if "<scenario" not in out.stdout:
+        raise RuntimeError(f"sipp -sd {name} printed no scenario: {out.stderr[-500:]}")
     xml = out.stdout.replace('"pcap/', f'"{SIPP_DATA}/')
     dest.write_text(xml)
     return dest

@@ -1,0 +1,100 @@
+"""Start a whole engine (SIP, media, pacer, CDR) on free loopback ports for integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.app import Engine
+from engine.call import CallHungUp, DigitSpec
+from engine.config import load_settings
+from engine.controller import CallApp
+from engine.sipcall import SipCall
+from tests.netutil import free_port, free_port_block
+
+
+@dataclass
+class Seen:
+    """What the test application observed, per call."""
+
+    digits: list[str] = field(default_factory=list)
+    calls: list[SipCall] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def collecting_app(seen: Seen, prompt: Any = None) -> CallApp:
+    """Answer, optionally play ``prompt`` (no barge-in), then collect digits until hang-up."""
+
+    async def app(call: SipCall) -> None:
+        seen.calls.append(call)
+        try:
+            await call.answer()
+            if prompt is not None:
+                await call.play(prompt)
+            while True:
+                got = await call.collect_digits(DigitSpec(max_digits=1, terminator=None,
+                                                          first_digit_timeout_s=60))
+                seen.digits.append(got.digits)
+        except CallHungUp:
+            pass
+        finally:
+            seen.done.set()
+
+    return app
+
+
+@asynccontextmanager
+async def running_engine(tmp_path: Path, router: Callable[[SipCall], CallApp],
+                         **overrides: str) -> AsyncIterator[Engine]:
+    port = free_port()
+    rtp = free_port_block(200)
+    env = {
+        "IVR_SIP__LISTEN": f"127.0.0.1:{port}",
+        "IVR_STORAGE__URL": f"sqlite:///{tmp_path}/ivr.sqlite",
+        "IVR_STORAGE__RECORDINGS_DIR": str(tmp_path / "recordings"),
+        "IVR_RTP__PORT_MIN": str(rtp),
+        "IVR_RTP__PORT_MAX": str(rtp + 198),
+        "IVR_SIP__DRAIN_S": "1",
+    }
+    env.update(overrides)
+    engine = Engine(load_settings(environ=env), router=router)
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.stop(drain_s=1.0)
+
+
+def sip_target(engine: Engine) -> str:
+    host, port = engine.addresses["udp"]
+    return f"{host}:{port}"
+
+
+class RtpSink(asyncio.DatagramProtocol):
+    """Receives what the engine sends, with arrival times (the test's own clock)."""
+
+    def __init__(self) -> None:
+        self.packets: list[tuple[float, bytes]] = []
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.packets.append((asyncio.get_running_loop().time(), data))
+
+
+async def open_sink() -> tuple[RtpSink, asyncio.DatagramTransport, int]:
+    port = free_port_block(2)
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_datagram_endpoint(
+        RtpSink, local_addr=("127.0.0.1", port), family=socket.AF_INET)
+    return proto, transport, port
+
+
+def dominant_hz(pcm: np.ndarray, rate: int = 8000) -> float:
+    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64) * np.hanning(len(pcm))))
+    return float(np.argmax(spectrum) * rate / len(pcm))
