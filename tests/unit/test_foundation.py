@@ -91,7 +91,7 @@ async def test_task_scope_cancels_on_close():
 
     t = scope.spawn(forever(), "forever")
     await started.wait()
-    await scope.close(timeout=1.0)
+    await scope.close(grace_s=1.0)
     assert t.cancelled()
     with pytest.raises(RuntimeError):
         scope.spawn(forever(), "late")
