@@ -1,0 +1,183 @@
+"""SQLite/PostgreSQL persistence for word lists and list entries (SQLAlchemy, one schema).
+
+This is what makes ``ivr lists import`` in one process visible to ``ivr lists check`` in the next,
+and what the console edits. The engine loads it into the in-memory structures (or uses Redis) for
+dial-time speed; calls that touch the database run in a worker thread so they never block the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Boolean, DateTime, Integer, String, UniqueConstraint, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, mapped_column
+
+from compliance.lists import ListEntry, ListKind, ListReason, Scope
+from compliance.words import Action, Term
+from storage.db import Base, Database
+
+GLOBAL = ""  # tenant column value for the global word list (NULLs are never equal in UNIQUE)
+BATCH = 5_000
+
+
+class WordRow(Base):
+    __tablename__ = "compliance_words"
+    __table_args__ = (UniqueConstraint("tenant", "term"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), default=GLOBAL)
+    term: Mapped[str] = mapped_column(String(256))
+    category: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(8))
+    pinyin: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ListRow(Base):
+    __tablename__ = "compliance_list_entries"
+    __table_args__ = (UniqueConstraint("kind", "scope", "target", "is_prefix"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    scope: Mapped[str] = mapped_column(String(160))
+    target: Mapped[str] = mapped_column(String(20), index=True)
+    is_prefix: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(128), default="")
+    expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class MetaRow(Base):
+    __tablename__ = "compliance_meta"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+def _insert(db: Database, table: Any) -> Any:
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
+
+
+class SqlWordStore:
+    """Implements :class:`compliance.wordlist.WordStore`; ``version`` moves on every change so
+    other processes' registries recompile (hot reload)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def all_terms(self) -> list[Term]:
+        with self._db.session() as s:
+            rows = s.scalars(select(WordRow)).all()
+            return [Term(r.term, r.category, r.severity, Action(r.action), r.tenant or None,
+                         r.pinyin, r.allow) for r in rows]
+
+    def _bump(self, s: Any) -> None:
+        stmt = _insert(self._db, MetaRow).values(key="words_version", value=1)
+        s.execute(stmt.on_conflict_do_update(index_elements=["key"],
+                                             set_={"value": MetaRow.value + 1}))
+
+    def add_terms(self, terms: Iterable[Term]) -> int:
+        rows = [{"tenant": t.tenant or GLOBAL, "term": t.text, "category": t.category,
+                 "severity": t.severity, "action": t.action.value, "pinyin": t.pinyin,
+                 "allow": t.allow} for t in terms]
+        with self._db.session() as s:
+            for i in range(0, len(rows), BATCH):
+                stmt = _insert(self._db, WordRow)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["tenant", "term"],
+                    set_={c: stmt.excluded[c] for c in
+                          ("category", "severity", "action", "pinyin", "allow")})
+                s.execute(stmt, rows[i : i + BATCH])
+            self._bump(s)
+        return len(rows)
+
+    def remove_term(self, text: str, tenant: str | None) -> bool:
+        with self._db.session() as s:
+            result: Any = s.execute(delete(WordRow).where(
+                WordRow.term == text, WordRow.tenant == (tenant or GLOBAL)))
+            n = result.rowcount
+            self._bump(s)
+        return bool(n)
+
+    def version(self) -> int:
+        with self._db.session() as s:
+            return s.scalar(select(MetaRow.value).where(MetaRow.key == "words_version")) or 0
+
+
+class SqlListStore:
+    """Implements :class:`compliance.lists.ListStore` over the shared database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add_sync(self, entries: Sequence[ListEntry]) -> int:
+        rows = [{"kind": e.kind.value, "scope": e.scope.key, "target": e.target,
+                 "is_prefix": e.is_prefix, "reason": e.reason.value, "source": e.source,
+                 "expires": e.expires} for e in entries]
+        with self._db.session() as s:
+            for i in range(0, len(rows), BATCH):
+                stmt = _insert(self._db, ListRow)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["kind", "scope", "target", "is_prefix"],
+                    set_={c: stmt.excluded[c] for c in ("reason", "source", "expires")})
+                s.execute(stmt, rows[i : i + BATCH])
+        return len(rows)
+
+    async def add(self, entries: Sequence[ListEntry]) -> int:
+        return await asyncio.to_thread(self.add_sync, list(entries))
+
+    def remove_sync(self, kind: ListKind, scope: Scope, target: str, is_prefix: bool) -> bool:
+        with self._db.session() as s:
+            result: Any = s.execute(delete(ListRow).where(
+                ListRow.kind == kind.value, ListRow.scope == scope.key,
+                ListRow.target == target, ListRow.is_prefix == is_prefix))
+            n = result.rowcount
+        return bool(n)
+
+    async def remove(self, kind: ListKind, scope: Scope, target: str, is_prefix: bool) -> bool:
+        return await asyncio.to_thread(self.remove_sync, kind, scope, target, is_prefix)
+
+    @staticmethod
+    def _entry(r: ListRow) -> ListEntry:
+        return ListEntry(ListKind(r.kind), r.target, r.is_prefix, Scope.from_key(r.scope),
+                         ListReason(r.reason), r.source, _aware(r.expires))
+
+    def match_sync(self, kind: ListKind, e164: str, scopes: Sequence[Scope],
+                   at: datetime) -> list[ListEntry]:
+        digits = e164.lstrip("+")
+        prefixes = [digits[:i] for i in range(1, len(digits) + 1)]
+        with self._db.session() as s:
+            rows = s.scalars(select(ListRow).where(
+                ListRow.kind == kind.value, ListRow.scope.in_([sc.key for sc in scopes]),
+                ((ListRow.is_prefix.is_(False)) & (ListRow.target == e164))
+                | ((ListRow.is_prefix.is_(True)) & (ListRow.target.in_(prefixes))))).all()
+            entries = [self._entry(r) for r in rows]
+        return [e for e in entries if e.active(at)]
+
+    async def match(self, kind: ListKind, e164: str, scopes: Sequence[Scope],
+                    at: datetime) -> list[ListEntry]:
+        return await asyncio.to_thread(self.match_sync, kind, e164, scopes, at)
+
+    def _page(self, kind: ListKind | None, after_id: int) -> list[tuple[int, ListEntry]]:
+        with self._db.session() as s:
+            q = select(ListRow).where(ListRow.id > after_id).order_by(ListRow.id).limit(BATCH)
+            if kind is not None:
+                q = q.where(ListRow.kind == kind.value)
+            return [(r.id, self._entry(r)) for r in s.scalars(q).all()]
+
+    async def export(self, kind: ListKind | None = None) -> AsyncIterator[ListEntry]:
+        after = 0
+        while True:
+            page = await asyncio.to_thread(self._page, kind, after)
+            if not page:
+                return
+            for _, e in page:
+                yield e
+            after = page[-1][0]
