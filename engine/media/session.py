@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from engine.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from engine.audio.codecs import STATIC_PAYLOAD_TYPES, new_codec
 from engine.audio.inband_dtmf import InbandDtmfDetector
 from engine.call import FRAME_SAMPLES, AudioFrameEvent, CallEvent, DtmfEvent, Pcm
 from engine.media.playout import Playout
@@ -45,10 +45,8 @@ RTCP_INTERVAL_TICKS = 250  # 5 s
 MEDIA_CHECK_TICKS = 25  # check the media timeout twice a second
 _RTP_HEADER = struct.Struct("!BBHII")
 
-CODECS: dict[str, tuple[Callable[[Pcm], bytes], Callable[[bytes], Pcm], int]] = {
-    "PCMU": (ulaw_encode, ulaw_decode, 0),
-    "PCMA": (alaw_encode, alaw_decode, 8),
-}
+CODECS = tuple(STATIC_PAYLOAD_TYPES)  # PCMU, PCMA, G722
+STATELESS_CODECS = frozenset({"PCMU", "PCMA"})  # prompts can be encoded once and sliced
 SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 
 
@@ -84,10 +82,7 @@ class MediaSession:
                  protocol: _RtpProtocol, symmetric: bool = True, media_timeout_s: float = 30.0,
                  inband_dtmf: Literal["auto", "on", "off"] = "auto",
                  now: Callable[[], float] = time.monotonic) -> None:
-        if codec not in CODECS:
-            raise ValueError(f"codec {codec} is not supported (have {sorted(CODECS)})")
-        self.codec = codec
-        self.encode, self.decode, _ = CODECS[codec]
+        self._set_codec(codec)
         self.payload_type = payload_type
         self.te_pt = telephone_event_pt
         self.remote = remote
@@ -120,6 +115,12 @@ class MediaSession:
         self.on_hold = False  # the peer put us on hold (sendonly/inactive): send nothing
         self._rx_buf: Pcm = SILENCE[:0]
         self._rx_frame_len = FRAME_SAMPLES
+
+    def _set_codec(self, name: str) -> None:
+        c = new_codec(name)  # raises ValueError naming the codec when unsupported
+        self.codec = c.name
+        self.encode, self.decode = c.encode, c.decode
+        self.stateless = c.name in STATELESS_CODECS
 
     # -- consumers -----------------------------------------------------------------------------
 
@@ -253,8 +254,14 @@ class MediaSession:
                 return
         nxt = self.playout.next_frame()
         if nxt is None:
-            payload = self._silence_payload
+            payload = self._silence_payload if self.stateless else self.encode(SILENCE)
             pcm = SILENCE
+        elif not self.stateless:  # stateful codec (G.722): encode frame by frame
+            item, start = nxt
+            pcm = item.pcm[:FRAME_SAMPLES] if start < 0 else item.pcm[start:start + FRAME_SAMPLES]
+            if len(pcm) < FRAME_SAMPLES:
+                pcm = np.concatenate([pcm, SILENCE[len(pcm):]])
+            payload = self.encode(pcm)
         else:
             item, start = nxt
             if start < 0:  # live frame: encode it now
@@ -333,8 +340,8 @@ class MediaSession:
         if not self.stats.latched:
             self.remote = remote
         if codec is not None and codec != self.codec and codec in CODECS:
-            self.codec = codec
-            self.encode, self.decode, self.payload_type = CODECS[codec]
+            self._set_codec(codec)
+            self.payload_type = STATIC_PAYLOAD_TYPES[codec]
             self.sender.payload_type = self.payload_type
             self._silence_payload = self.encode(SILENCE)
 

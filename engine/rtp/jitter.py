@@ -10,13 +10,17 @@ frames it holds ahead of the play cursor. That makes adaptation local and cheap:
   ticks in a row, one frame is dropped (and the count starts again);
 * loss: a missing sequence number is declared lost (a ``Frame`` with ``missing=True``) only once
   more than ``target + 1`` later frames are buffered, so a merely reordered packet gets its turn;
-* re-sync: an SSRC change or a sequence jump resets the buffer; a timestamp jump that the
+* re-sync: an SSRC change, or two consecutive packets far (> 1000) from the expected sequence
+  (a single stray one is dropped), resets the buffer; a timestamp jump that the
   arrival times do not explain (the sender restarted its clock) keeps the frames (playout follows
   sequence numbers) and restarts the jitter estimate. Both count in ``stats.resyncs``.
 
 The target depth follows the RFC 3550 A.8 interarrival jitter estimate: ``3·J`` rounded up to
 whole frames, clamped to 20..200 ms. Sequence numbers are extended to 64-bit so wraparound at
-65535 is invisible. Pure: no clock is read; ``arrival``/``now`` are passed in (seconds).
+65535 is invisible. The packet duration (20 ms by default) is learnt from consecutive packets'
+timestamps, so depth and target are right for 30 ms packets too (the consumer then pops as
+many frames as it needs to fill its 20 ms output). Pure: no clock is read; ``arrival`` and
+``now`` are passed in (seconds).
 """
 
 from __future__ import annotations
@@ -80,7 +84,10 @@ class JitterBuffer:
     _playing: bool = False
     _last_transit: float | None = None
     _since_shrink: int = 0
+    _frame_samples: int = 160
+    _highest_ts: int = 0
     _played: set[int] = field(default_factory=set)  # last PLAYED_MEMORY sequences, for dups
+    _stray: RtpPacket | None = None  # a packet far from the stream, kept until the next one
 
     # --- sizing -------------------------------------------------------------------------
     @property
@@ -111,6 +118,7 @@ class JitterBuffer:
         self._played.clear()
         self.ssrc = pkt.ssrc
         self._highest = pkt.sequence
+        self._highest_ts = pkt.timestamp
         self._next = pkt.sequence
         self._playing = False
         self._start_at = arrival + self.target_frames * self.frame_s
@@ -126,8 +134,18 @@ class JitterBuffer:
             self._resync(pkt, arrival)
         ext = self._extend(pkt.sequence)
         if abs(ext - self._highest) > MAX_SEQ_JUMP:
-            self._resync(pkt, arrival)
-            ext = pkt.sequence
+            # RFC 3550 A.1: one stray packet far away is dropped; two in sequence mean the
+            # source restarted its sequence numbers, so restart from the first of them
+            stray = self._stray
+            if stray is None or pkt.sequence != (stray.sequence + 1) & 0xFFFF:
+                self._stray = pkt
+                self.stats.late += 1
+                return
+            self._resync(stray, arrival)
+            self._buf[stray.sequence] = stray
+            self._highest_ts = stray.timestamp
+            ext = self._extend(pkt.sequence)
+        self._stray = None
         transit = arrival - pkt.timestamp / self.clock_rate
         if self._last_transit is not None and ext >= self._next:
             d = transit - self._last_transit
@@ -144,6 +162,8 @@ class JitterBuffer:
                 self._last_transit = None
             else:
                 self.jitter_s += (abs(d) - self.jitter_s) / 16.0
+        if ext < self._next and not self._playing and self._next - ext <= self.max_frames:
+            self._next = ext  # reordered before playout started: it still plays first
         if ext < self._next:
             if ext in self._played:
                 self.stats.duplicates += 1
@@ -156,7 +176,13 @@ class JitterBuffer:
         if ext < self._highest:
             self.stats.reordered += 1
         else:
+            if ext == self._highest + 1:  # learn the packet duration (ptime) from neighbours
+                samples = (pkt.timestamp - self._highest_ts) & 0xFFFFFFFF
+                if 0 < samples <= self.clock_rate // 10 and samples != self._frame_samples:
+                    self._frame_samples = samples
+                    self.frame_s = samples / self.clock_rate
             self._highest = ext
+            self._highest_ts = pkt.timestamp
         self._last_transit = transit  # A.8: consecutive packets in arrival order
         self._buf[ext] = pkt
         if self.depth > self.max_frames:  # overflow: skip the oldest to the target depth
@@ -164,6 +190,8 @@ class JitterBuffer:
             for e in range(self._next, keep_from):
                 if self._buf.pop(e, None) is not None:
                     self.stats.dropped += 1
+                else:
+                    self.stats.lost += 1  # never arrived and now never will be played
             self._next = keep_from
 
     # --- output -------------------------------------------------------------------------

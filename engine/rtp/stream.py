@@ -34,6 +34,16 @@ def ntp_from_unix(unix_s: float) -> int:
     return (secs & 0xFFFFFFFF) << 32 | frac
 
 
+def rtt_from_report(block: ReportBlock, unix_now: float) -> float | None:
+    """Round-trip time (s) from a report block about our stream (RFC 3550 §6.4.1: A - LSR -
+    DLSR, in 1/65536 s). ``None`` when the peer has not received an SR from us yet."""
+    if block.lsr == 0:
+        return None
+    a = (ntp_from_unix(unix_now) >> 16) & 0xFFFFFFFF
+    rtt = (a - block.lsr - block.dlsr) & 0xFFFFFFFF
+    return None if rtt & 0x80000000 else rtt / 65536.0
+
+
 class RtpSender:
     """Sender counters: random SSRC/seq/timestamp start (RFC 3550 §5.1), wrap, talkspurt marker.
 
