@@ -53,6 +53,7 @@ class CampaignRules:
     window: CallingWindow | None = None
 
 
+INBOUND_PURPOSE = "inbound"
 DEFERRABLE = frozenset({"outside_window"})
 
 
@@ -95,14 +96,21 @@ class ComplianceService:
     ) -> Decision:
         """Allow or deny ``number`` for ``purpose`` now (``at``, aware; default: now in UTC).
 
+        ``purpose="inbound"`` screens a caller: only the lists apply (an unparseable caller ID
+        is allowed, anonymous callers are normal); windows, caps and test mode are rules for
+        dialling out.
+
         With ``count=True`` an allowed attempt is added to the cap counters atomically.
         """
         at = at or datetime.now(UTC)
         if at.tzinfo is None:
             raise ValueError("at: needs a timezone (naive datetimes are ambiguous)")
+        inbound = purpose == INBOUND_PURPOSE
         try:
             e164 = normalize(number, self.region)
         except InvalidNumber as e:
+            if inbound:  # anonymous or SIP-user callers still reach the IVR
+                return Decision(True)
             return Decision(False, [Reason("invalid_number", f"{number}: {e.reason}")])
         decision = Decision(True, number=e164)
         scopes = Scope(tenant, campaign).chain()
@@ -110,6 +118,9 @@ class ComplianceService:
             decision.reasons.append(Reason("blacklisted", entry.describe(), entry))
         white = await self.lists.match(ListKind.WHITE, e164, scopes, at)
         decision.vip = any(e.reason is ListReason.VIP for e in white)
+        if inbound:  # windows, caps and test mode govern dialling out, not being called
+            decision.allowed = not decision.reasons
+            return decision
         rules = self.campaign_rules(tenant, campaign)
         if rules.test_mode and not white:
             decision.reasons.append(Reason(

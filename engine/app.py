@@ -16,7 +16,6 @@ from engine.cdr import CallRecords, CdrWriter
 from engine.clock import Clock, SystemClock
 from engine.config import Settings, parse_hostport
 from engine.controller import CallController, MediaOptions, Router
-from engine.demo import demo_app
 from engine.media.ports import PortAllocator
 from engine.rtp.pacer import Pacer
 from engine.sip.addr import Address
@@ -25,7 +24,8 @@ from engine.sip.transport import make_ssl_contexts
 from engine.sip.ua import UserAgent, _route_source_ip
 from engine.sipcall import SpeechHooks
 from engine.tasks import spawn
-from storage import open_database
+from engine.wiring import build_services
+from storage import Database, open_database
 
 log = logging.getLogger("ivr.engine")
 
@@ -35,7 +35,7 @@ class Engine:
                  clock: Clock | None = None, speech: SpeechHooks | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.router = router or (lambda call: demo_app)
+        self.router = router  # None: the flow router from engine.wiring
         self.speech = speech
         self.bus = EventBus()
         self.pacer = Pacer()
@@ -44,12 +44,18 @@ class Engine:
         self.controller: CallController | None = None
         self.records: CallRecords | None = None
         self.cdr: CdrWriter | None = None
+        self.db: Database | None = None
         self._pacer_task: asyncio.Task[None] | None = None
 
     async def start(self) -> dict[str, tuple[str, int]]:
         s = self.settings
         db = await asyncio.get_running_loop().run_in_executor(
             None, open_database, s.storage.url)
+        self.db = db
+        if self.router is None:
+            self.router, default_speech = await asyncio.get_running_loop().run_in_executor(
+                None, build_services, s, db, self.clock)
+            self.speech = self.speech or default_speech
         self.records = CallRecords(db)
         self.cdr = CdrWriter(self.records)
         self.cdr.start()

@@ -48,6 +48,7 @@ class CallRow(Base):
     flow_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     trace: Mapped[Any] = mapped_column(JSON, default=list)
     media: Mapped[Any] = mapped_column(JSON, default=dict)
+    flow_result: Mapped[Any] = mapped_column(JSON, default=dict)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class CallRecord:
     flow_version: int | None = None
     trace: list[dict[str, Any]] = field(default_factory=list)
     media: dict[str, Any] = field(default_factory=dict)
+    flow_result: dict[str, Any] = field(default_factory=dict)  # status, variables (masked)
 
     @property
     def duration_s(self) -> float:
@@ -89,6 +91,7 @@ def _row(rec: CallRecord) -> CallRow:
     data = asdict(rec)
     data["trace"] = json.loads(json.dumps(data["trace"], default=str))
     data["media"] = json.loads(json.dumps(data["media"], default=str))
+    data["flow_result"] = json.loads(json.dumps(data["flow_result"], default=str))
     return CallRow(**data)
 
 

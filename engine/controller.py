@@ -151,13 +151,13 @@ class CallController:
         self.pacer.add(call.media)
         self.bus.publish("call.answered", call.call_id)
 
-    async def _run(self, call: SipCall, port: int) -> None:
+    async def _run(self, call: SipCall, port: int, app: CallApp | None = None) -> None:
+        """Run ``app`` (outbound: the caller's; inbound: the router's choice) to the end."""
         rec = call.record_
         self.calls[rec.id] = call
         self.bus.publish("call.started", rec.id, caller=rec.from_number, callee=rec.to_number)
         try:
-            app = self.router(call)
-            await app(call)
+            await (app or self.router(call))(call)
         except CallHungUp:
             pass
         except Exception as e:
@@ -256,7 +256,7 @@ class CallController:
         call = self._call(session, media, rec, None)
         rec.answer_at = time.time()
         self._answered(call)
-        await self._run(call, port)
+        await self._run(call, port, app)
         return rec
 
     async def _bridge_transfer(self, call: SipCall, target: str) -> TransferResult:

@@ -21,6 +21,7 @@ _SUBCOMMANDS: list[str] = [
     "engine.cli.speaker_cli",
     "engine.cli.core",
     "engine.cli.sip_cli",
+    "engine.cli.run_cli",
     "engine.cli.compliance_cli",
     "engine.cli.speech_cli",
     "engine.cli.flow_cli",

@@ -192,3 +192,26 @@ def test_cap_rule_validation() -> None:
 async def test_naive_time_rejected() -> None:
     with pytest.raises(ValueError, match="at"):
         await service().check(N, "marketing", "acme", None, datetime(2026, 1, 1))
+
+
+async def test_inbound_screening_applies_only_the_lists() -> None:
+    """A caller is screened by the blacklist only: anonymous/SIP-user callers and calls at
+    night are allowed (windows and caps govern dialling out), a blacklisted caller is not."""
+    from datetime import UTC, datetime
+
+    from compliance.caps import InMemoryCapCounter
+    from compliance.lists import InMemoryListStore, ListEntry, ListKind, ListReason, Scope
+    from compliance.service import ComplianceService
+    from compliance.windows import CallingWindow
+
+    lists = InMemoryListStore()
+    await lists.add([ListEntry(ListKind.BLACK, "+8613800138000", False, Scope(),
+                               ListReason.COMPLAINT, "test")])
+    svc = ComplianceService(lists, InMemoryCapCounter(), region="CN",
+                            default_window=CallingWindow.daily("09:00", "18:00"))
+    night = datetime(2026, 11, 29, 17, 0, tzinfo=UTC)  # 01:00 in Shanghai
+    assert (await svc.check("sipp", "inbound", "t", None, night)).allowed
+    assert (await svc.check("13900139000", "inbound", "t", None, night)).allowed
+    assert not (await svc.check("13900139000", "marketing", "t", None, night)).allowed
+    blocked = await svc.check("138 0013 8000", "inbound", "t", None, night)
+    assert not blocked.allowed and blocked.reasons[0].code == "blacklisted"

@@ -1,0 +1,124 @@
+"""The composition root: builds the engine's services from the configuration.
+
+The only place that knows every area: the flow router (routes in SQLite, then ``[flows].routes``,
+then the default sample flow), and the services flows reach (lists and words from
+``compliance``, voiceprints from ``speaker_id``, speech from ``asr``) when those packages are
+configured. Each area stays a library; this module only connects them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from asr.pool import InferencePool
+from asr.tts.service import TtsService, sensitive_word_check
+from compliance.wordlist import WordRegistry
+from engine.call import Call
+from engine.cli.compliance_cli import open_compliance, word_registry
+from engine.clock import Clock
+from engine.config import Settings
+from engine.controller import Router
+from engine.speech import SpeechService
+from flows.callapp import flow_router
+from flows.interpreter import Limits, RunResult
+from flows.routing import FlowRouter
+from flows.services import ComplianceListChecker, FlowServices
+from flows.store import FlowStore
+from speaker_id.service import SpeakerService
+from speaker_id.store import generate_key
+from storage import Database
+
+log = logging.getLogger("ivr.wiring")
+
+
+class RegistryWordChecker:
+    """Sensitive-word checks for prompts and SMS through the hot-reloaded word registry."""
+
+    def __init__(self, registry: WordRegistry, tenant: str) -> None:
+        self.registry = registry
+        self.tenant = tenant
+
+    def scan(self, text: str) -> Any:
+        self.registry.refresh()  # cheap version check; picks up edits made by other nodes
+        return self.registry.filter_for(self.tenant).scan(text)
+
+
+def speaker_key(settings: Settings) -> str:
+    """The voiceprint key: from config/env, else a local key file made on first run.
+
+    A single-box install must not refuse voiceprint nodes for want of a key, but the key must
+    never be a constant: it is generated once into ``var/speaker.key`` (mode 0600). Operators
+    set ``IVR_SPEAKER__ENCRYPTION_KEY`` (from ``ivr speaker keygen``) in production.
+    """
+    if settings.speaker.encryption_key:
+        return settings.speaker.encryption_key
+    path = Path(settings.storage.recordings_dir).parent / "speaker.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(generate_key())
+        log.warning("no speaker.encryption_key configured: generated %s (back it up; set "
+                    "IVR_SPEAKER__ENCRYPTION_KEY in production)", path)
+    return path.read_text().strip()
+
+
+def flow_services(settings: Settings, words: RegistryWordChecker) -> FlowServices:
+    """The real services behind flow nodes (the simulator keeps FlowServices' test doubles)."""
+    speaker_settings = settings.model_copy(deep=True)
+    speaker_settings.speaker.encryption_key = speaker_key(settings)
+    return FlowServices(
+        lists=ComplianceListChecker(open_compliance(settings)),
+        words=words,
+        speaker=SpeakerService.from_settings(speaker_settings),
+    )
+
+
+def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker) -> SpeechService:
+    tts = TtsService(settings.storage.prompt_cache_dir, settings.tts.piper_voice_path,
+                     settings.tts.espeak_voice, text_check=sensitive_word_check(words))
+    pool = InferencePool(settings.asr.pool_workers, clock=clock)
+    return SpeechService(tts, pool, clock)
+
+
+def build_services(settings: Settings, db: Database, clock: Clock
+                   ) -> tuple[Router, SpeechService]:
+    """Everything a running engine needs beyond SIP and media: flows and speech."""
+    words = RegistryWordChecker(word_registry(settings), settings.flows.tenant)
+    return build_router(settings, db, clock, words), speech_service(settings, clock, words)
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_path(path: str) -> Path:
+    """A configured relative path: from the working directory, else from the project root
+    (so ``ivr run`` finds the bundled sample flow wherever it is started)."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return PROJECT_ROOT / p
+
+
+def build_router(settings: Settings, db: Database, clock: Clock,
+                 words: RegistryWordChecker) -> Router:
+    router = FlowRouter(FlowStore(db), config_routes=settings.flows.routes,
+                        default_flow=resolve_path(settings.flows.default_flow),
+                        tenant=settings.flows.tenant)
+
+    def on_result(call: Call, result: RunResult) -> None:
+        record = getattr(call, "record_", None)
+        if record is not None:
+            record.flow_id = result.flow_id
+            record.flow_version = result.flow_version
+            summary = result.as_dict()
+            summary.pop("trace", None)  # the node trace is already in the call trace
+            record.flow_result = summary
+
+    return flow_router(router, clock=clock, services=flow_services(settings, words),
+                       limits=Limits(max_steps=settings.flows.max_steps_per_call,
+                                     max_visits_in_a_row=settings.flows.max_visits_in_a_row),
+                       on_result=on_result)
