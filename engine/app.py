@@ -24,7 +24,6 @@ from engine.sip.transport import make_ssl_contexts
 from engine.sip.ua import UserAgent, _route_source_ip
 from engine.sipcall import SpeechHooks
 from engine.tasks import spawn
-from engine.wiring import build_services
 from storage import Database, open_database
 
 log = logging.getLogger("ivr.engine")
@@ -53,6 +52,10 @@ class Engine:
             None, open_database, s.storage.url)
         self.db = db
         if self.router is None:
+            # The composition root loads flows, compliance, speech and voiceprint libraries
+            # (scipy, model runtimes): only when an engine starts, not with every CLI command.
+            from engine.wiring import build_services  # noqa: PLC0415
+
             self.router, default_speech = await asyncio.get_running_loop().run_in_executor(
                 None, build_services, s, db, self.clock)
             self.speech = self.speech or default_speech

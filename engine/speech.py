@@ -13,12 +13,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from asr.pool import InferencePool
-from asr.tts.service import TtsService
 from engine.call import ListenResult, ListenSpec, Pcm
 from engine.clock import Clock
 
 if TYPE_CHECKING:
+    from asr.pool import InferencePool
+    from asr.tts.service import TtsService
     from engine.sipcall import SipCall
 
 log = logging.getLogger("ivr.speech")

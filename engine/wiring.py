@@ -13,8 +13,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from asr.pool import InferencePool
-from asr.tts.service import TtsService, sensitive_word_check
 from compliance.wordlist import WordRegistry
 from engine.call import Call
 from engine.cli.compliance_cli import open_compliance, word_registry
@@ -78,6 +76,10 @@ def flow_services(settings: Settings, words: RegistryWordChecker) -> FlowService
 
 
 def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker) -> SpeechService:
+    # asr pulls scipy and model runtimes: imported when an engine starts, not with the CLI.
+    from asr.pool import InferencePool  # noqa: PLC0415
+    from asr.tts.service import TtsService, sensitive_word_check  # noqa: PLC0415
+
     tts = TtsService(settings.storage.prompt_cache_dir, settings.tts.piper_voice_path,
                      settings.tts.espeak_voice, text_check=sensitive_word_check(words))
     pool = InferencePool(settings.asr.pool_workers, clock=clock)

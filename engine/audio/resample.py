@@ -12,7 +12,6 @@ from math import gcd
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import resample_poly
 
 
 def resample(pcm: npt.NDArray[np.int16] | npt.NDArray[np.floating], src_rate: int,
@@ -26,6 +25,9 @@ def resample(pcm: npt.NDArray[np.int16] | npt.NDArray[np.floating], src_rate: in
         raise ValueError(f"resample expects mono (1-D) samples, got shape {x.shape}")
     if src_rate == dst_rate:
         return x.astype(np.int16, copy=False) if x.dtype == np.int16 else _to_int16(x)
+    # scipy.signal costs ~0.7 s to import: loaded on first use, not when the CLI starts.
+    from scipy.signal import resample_poly  # noqa: PLC0415
+
     g = gcd(src_rate, dst_rate)
     y = resample_poly(x.astype(np.float64), dst_rate // g, src_rate // g)
     return _to_int16(y)
