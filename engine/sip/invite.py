@@ -125,15 +125,20 @@ class InviteSession:
     # -- requests we send in the dialog --------------------------------------------------------
 
     async def bye(self, cause: str = "normal") -> None:
-        """Hang up from our side; resolves when the BYE transaction ends (any answer is fine)."""
+        """Hang up from our side. The session ends now; the BYE transaction finishes in the UA's
+        background (a peer that never answers BYE must not hold the call open for Timer F)."""
         if self._bye_sent or self.dialog is None:
             self._end(SessionEnd(cause, "engine"))
             return
         self._bye_sent = True
+        dialog = self.dialog
         self._end(SessionEnd(cause, "engine"))
+        self.ua.tasks.spawn(self._send_bye(dialog), f"bye-{self.call_id}")
+
+    async def _send_bye(self, dialog: Dialog) -> None:
         try:
-            await self.ua.request_in_dialog(self.dialog, "BYE")
-        except (CallFailed, TimeoutError) as e:
+            await self.ua.request_in_dialog(dialog, "BYE")
+        except (CallFailed, TimeoutError, OSError) as e:
             log.debug("BYE for %s: %s", self.call_id, e)
 
     async def info(self, content_type: str, body: bytes) -> SipResponse:

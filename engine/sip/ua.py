@@ -152,12 +152,11 @@ class UserAgent(UacMixin):
     async def stop(self, drain_s: float = 5.0) -> None:
         """Stop accepting calls, hang up the rest (waiting up to ``drain_s``), close sockets."""
         self._accepting = False
-        sessions = list(self.sessions.values())
-        if sessions:
-            await asyncio.wait(
-                [self.tasks.spawn(s.bye("shutdown"), f"bye-{s.call_id}") for s in sessions],
-                timeout=drain_s,
-            )
+        for session in list(self.sessions.values()):
+            await session.bye("shutdown")  # sends BYE now; its transaction runs in self.tasks
+        pending = [t for t in self.tasks._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=drain_s)
         await self.tasks.close(grace_s=1.0)
         if self._timer is not None:
             self._timer.cancel()
