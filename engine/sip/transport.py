@@ -181,6 +181,14 @@ class TransportSet:
         self.local[kind] = await st.listen(host, port)
         return self.local[kind]
 
+    def add_client_stream(self, kind: str, client_ssl: ssl.SSLContext | None,
+                          local: tuple[str, int]) -> None:
+        """Outbound-only TLS/TCP (no certificate to listen with): connections are opened on
+        demand and responses come back on them; ``local`` goes into Via/Contact."""
+        self.streams[kind] = StreamTransport(kind, self.sink, max_size=self.max_size,
+                                             client_ssl=client_ssl)
+        self.local[kind] = local
+
     def send(self, data: bytes, dest: Address) -> None:
         if dest.transport == "udp":
             if self.udp is None:

@@ -143,10 +143,14 @@ class UserAgent(UacMixin):
             await self.transports.listen_stream("tcp", host, port)
         if "tls" in transports and tls is not None:
             server_ctx, client_ctx = tls
-            await self.transports.listen_stream(
-                "tls", host, tls_port if tls_port is not None else port + 1,
-                server_ssl=server_ctx, client_ssl=client_ctx,  # type: ignore[arg-type]
-            )
+            if server_ctx is not None:
+                await self.transports.listen_stream(
+                    "tls", host, tls_port if tls_port is not None else port + 1,
+                    server_ssl=server_ctx, client_ssl=client_ctx,  # type: ignore[arg-type]
+                )
+            else:  # no certificate: place TLS calls, accept none
+                first = next(iter(self.transports.local.values()), (host, port))
+                self.transports.add_client_stream("tls", client_ctx, first)  # type: ignore[arg-type]
         return dict(self.transports.local)
 
     async def stop(self, drain_s: float = 5.0) -> None:
