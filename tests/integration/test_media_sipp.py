@@ -151,3 +151,28 @@ async def test_digit_survives_packet_loss(tmp_path: Path) -> None:
         await asyncio.wait_for(seen.done.wait(), 10)
     assert res.successful == 1, res.stdout[-1500:]
     assert seen.digits == ["1"]
+
+
+async def test_record_a_message_from_the_caller(tmp_path: Path) -> None:
+    """``Call.record``: a beep, then the caller's audio (uac_pcap's speech) for max_seconds."""
+    results: list = []
+
+    async def app(call) -> None:  # type: ignore[no-untyped-def]
+        await call.answer()
+        results.append(await call.record(3.0, beep=True))
+        await asyncio.sleep(30)  # keep the line until SIPp hangs up
+
+    scenario = dump_builtin("uac_pcap", tmp_path / "uac_pcap.xml")
+    async with running_engine(tmp_path, lambda call: app) as engine:
+        res = await run_sipp_async(sip_target(engine), scenario, local_port=free_port(),
+                                   workdir=tmp_path,
+                                   extra=["-m", "1", "-mp", str(free_port_block(4))],
+                                   limit_s=40)
+        await engine.wait_idle()
+    assert res.successful == 1, res.stdout[-1500:]
+    (rec,) = results
+    assert rec.reason == "max_length" and 2.9 <= rec.duration_s <= 3.1
+    with wave.open(str(rec.path)) as w:
+        assert w.getnchannels() == 1 and w.getframerate() == 8000
+        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+    assert np.abs(pcm).mean() > 100  # speech, not silence
