@@ -38,7 +38,8 @@ async def test_uac_pcap_digit_1_and_two_leg_recording(tmp_path: Path) -> None:
     scenario = dump_builtin("uac_pcap", tmp_path / "uac_pcap.xml")
     async with running_engine(tmp_path, lambda call: collecting_app(seen)) as engine:
         res = await run_sipp_async(sip_target(engine), scenario, local_port=free_port(),
-                                   workdir=tmp_path, extra=["-m", "1", "-mp", str(free_port_block(4))],
+                                   workdir=tmp_path,
+                                   extra=["-m", "1", "-mp", str(free_port_block(4))],
                                    limit_s=40)
         await engine.wait_idle()
         assert engine.records is not None
@@ -147,7 +148,8 @@ async def test_digit_survives_packet_loss(tmp_path: Path) -> None:
     async with running_engine(tmp_path, lambda call: collecting_app(seen)) as engine:
         res = await run_sipp_async(sip_target(engine), scenario, local_port=free_port(),
                                    workdir=tmp_path,
-                                   extra=["-m", "1", "-mp", str(free_port_block(4)), "-lost", "5"], limit_s=60)
+                                   extra=["-m", "1", "-mp", str(free_port_block(4)),
+                                          "-lost", "5"], limit_s=60)
         await asyncio.wait_for(seen.done.wait(), 10)
     assert res.successful == 1, res.stdout[-1500:]
     assert seen.digits == ["1"]
