@@ -82,6 +82,7 @@ class Engine:
             local_ip=media_ip, codecs=tuple(s.rtp.codecs), media_timeout_s=s.rtp.media_timeout_s,
             symmetric=s.rtp.symmetric, record_calls=s.rtp.record_calls,
             recordings_dir=Path(s.storage.recordings_dir), inband_dtmf=s.rtp.inband_dtmf)
+        assert self.router is not None
         self.controller = CallController(
             ua=self.ua, pacer=self.pacer, ports=PortAllocator(s.rtp.port_min, s.rtp.port_max),
             clock=self.clock, cdr=self.cdr, router=self.router, options=options, bus=self.bus,

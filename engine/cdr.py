@@ -154,7 +154,7 @@ class CdrWriter:
             await self._write([first, *self._drain()])
 
     def _drain(self) -> list[CallRecord]:
-        out = []
+        out: list[CallRecord] = []
         while not self._queue.empty() and len(out) < self.batch:
             out.append(self._queue.get_nowait())
         return out
@@ -180,6 +180,9 @@ class CdrWriter:
                 await asyncio.sleep(0.01)
 
     async def close(self) -> None:
+        """Flush first, then stop the writer: cancelling it while it holds a record it took
+        from the queue (during its batching sleep) would lose that record and make ``flush``
+        wait its whole timeout for it."""
+        await self.flush()
         if self._task is not None:
             self._task.cancel()
-        await self.flush()

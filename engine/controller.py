@@ -140,8 +140,10 @@ class CallController:
                        prompts=self.prompts, answer_sdp=answer_sdp, on_answer=self._answered,
                        recordings_dir=self.options.recordings_dir, speech=self.speech,
                        transfer_bridge=self._bridge_transfer)
-        media.on_media_timeout = lambda: self.tasks.spawn(
-            call.hangup("media_timeout"), f"media-timeout-{rec.id}")
+        def on_media_timeout() -> None:
+            self.tasks.spawn(call.hangup("media_timeout"), f"media-timeout-{rec.id}")
+
+        media.on_media_timeout = on_media_timeout
         return call
 
     def _answered(self, call: SipCall) -> None:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
+from collections.abc import Callable
+from typing import TypeVar
+
+P = TypeVar("P", bound=asyncio.DatagramProtocol)
 
 
 class PortsExhausted(RuntimeError):
@@ -28,8 +32,8 @@ class PortAllocator:
     def available(self) -> int:
         return len(self._free)
 
-    async def bind(self, host: str, factory: object
-                   ) -> tuple[int, asyncio.DatagramTransport, object]:
+    async def bind(self, host: str, factory: Callable[[], P]
+                   ) -> tuple[int, asyncio.DatagramTransport, P]:
         """Bind the next free even port on ``host`` with protocol ``factory()``."""
         loop = asyncio.get_running_loop()
         for _ in range(len(self._free)):
@@ -43,7 +47,7 @@ class PortAllocator:
                 self._free.append(port)  # someone else holds it now; try it again later
                 continue
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 18)
-            transport, proto = await loop.create_datagram_endpoint(factory, sock=sock)  # type: ignore[arg-type]
+            transport, proto = await loop.create_datagram_endpoint(factory, sock=sock)
             self._used.add(port)
             return port, transport, proto
         raise PortsExhausted("no free RTP port in the configured range")

@@ -23,7 +23,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -66,9 +66,9 @@ class _RtpProtocol(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.session: MediaSession | None = None
 
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         if self.session is not None:
-            self.session.on_datagram(data, (str(addr[0]), int(addr[1])))  # type: ignore[call-overload]
+            self.session.on_datagram(data, (str(addr[0]), int(addr[1])))
 
     def error_received(self, exc: Exception) -> None:
         log.debug("rtp socket error: %r", exc)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from engine.sip.addr import Address
 from engine.sip.message import SipParseError, StreamFramer
@@ -35,8 +35,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        self.sink.on_message(data, Address("udp", str(addr[0]), int(addr[1])))  # type: ignore[call-overload]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self.sink.on_message(data, Address("udp", str(addr[0]), int(addr[1])))
 
     def error_received(self, exc: Exception) -> None:
         log.debug("udp error: %r", exc)  # ICMP port unreachable and friends; transactions retry
