@@ -56,6 +56,17 @@ T = TypeVar("T")
 
 INFO_DTMF_TYPES = ("application/dtmf-relay", "application/dtmf")
 SILENCE_RMS = 300.0  # int16 RMS under which a recorded frame counts as silence
+# How long a transferor waits after 202 for the NOTIFY reporting the transfer's outcome (RFC 3515
+# §2.4.5) before hanging up anyway; hanging up at once races the transferee's NOTIFY.
+REFER_NOTIFY_WAIT_S = 4.0
+
+
+def sipfrag_status(body: bytes) -> int | None:
+    """The status code of a message/sipfrag status line (``SIP/2.0 200 OK``), else None."""
+    parts = body.lstrip().split(b"\n", 1)[0].split()
+    if len(parts) >= 2 and parts[0] == b"SIP/2.0" and parts[1].isdigit():
+        return int(parts[1])
+    return None
 
 
 class SpeechHooks(Protocol):
@@ -90,6 +101,7 @@ class SipCall:
         self.digits = DigitBuffer(clock)
         self.variables: dict[str, Any] = {}
         self._playing_barge: BargeIn = BargeIn.NONE
+        self._refer_final: asyncio.Future[int] | None = None  # set by a NOTIFY during transfer
         media.on_dtmf = self._on_dtmf
         self.answered = session.direction == "outbound"
         self.local_sdp_version = 1
@@ -143,8 +155,12 @@ class SipCall:
         return answer.serialize()
 
     def on_notify(self, request: Any) -> None:
-        self.trace.add("notify", event=request.headers.get("Event") or "",
-                       body=request.body[:80].decode(errors="replace"))
+        event = request.headers.get("Event") or ""
+        self.trace.add("notify", event=event, body=request.body[:80].decode(errors="replace"))
+        status = sipfrag_status(request.body) if event.lower().startswith("refer") else None
+        fut = self._refer_final
+        if status is not None and status >= 200 and fut is not None and not fut.done():
+            fut.set_result(status)
 
     def _local_ip(self) -> str:
         if self._answer_sdp:
@@ -158,7 +174,8 @@ class SipCall:
         if not self.is_active:
             raise self._hung_up()
         task = asyncio.ensure_future(aw)
-        done, _ = await asyncio.wait({task, self.ended}, return_when=asyncio.FIRST_COMPLETED)
+        waiters: set[asyncio.Future[Any]] = {task, self.ended}
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
             return task.result()
         task.cancel()
@@ -187,7 +204,7 @@ class SipCall:
         await self.answer()
         if isinstance(source, str | Path):
             pcm = await self.prompts.load(source)
-            label = str(source)
+            label: str = str(source)
         else:
             pcm, label = np.asarray(source, dtype=np.int16), "pcm"
         return await self.play_pcm(pcm, label, barge_in)
@@ -210,8 +227,8 @@ class SipCall:
         self.trace.add("play.end", prompt=label, reason=reason, played_ms=item.played_ms)
         if reason == "completed":
             return PlayResult(True, None, None, item.played_ms)
-        digit = self.digits.history[-1] if reason == "dtmf" and self.digits.history else None
-        return PlayResult(False, reason, digit, item.played_ms)  # type: ignore[arg-type]
+        barged = self.digits.history[-1] if reason == "dtmf" and self.digits.history else None
+        return PlayResult(False, reason, barged, item.played_ms)  # type: ignore[arg-type]
 
     async def say(self, text: str, *, voice: str | None = None, language: str | None = None,
                   barge_in: BargeIn = BargeIn.NONE) -> PlayResult:
@@ -286,20 +303,41 @@ class SipCall:
         """Blind transfer with REFER (RFC 3515); when the peer refuses it, bridge instead."""
         await self.answer()
         self.trace.add("transfer.start", target=target)
+        self._refer_final = asyncio.get_running_loop().create_future()
         try:
             resp = await self._race(self.session.refer(target))
         except TimeoutError:
             resp = None
+        final = None
         if resp is not None and 200 <= resp.status < 300:
             self.trace.add("transfer.referred", status=resp.status)
+            final = await self._refer_outcome()
+        if resp is not None and 200 <= resp.status < 300 and (final is None or final < 300):
             await self.hangup("transferred")
-            return TransferResult("transferred", f"REFER accepted ({resp.status})")
-        detail = f"REFER refused ({resp.status if resp else 'timeout'})"
+            return TransferResult("transferred", f"REFER accepted ({resp.status}), "
+                                                 f"NOTIFY {final or 'none'}")
+        detail = (f"transfer failed (NOTIFY {final})" if final is not None
+                  else f"REFER refused ({resp.status if resp else 'timeout'})")
         if self._transfer_bridge is None:
             return TransferResult("failed", detail)
         result = await self._transfer_bridge(self, target)
         self.trace.add("transfer.bridge", status=result.status, detail=result.detail)
         return result
+
+    async def _refer_outcome(self) -> int | None:
+        """The final status of the NOTIFY after an accepted REFER, or None when none came in
+        REFER_NOTIFY_WAIT_S or the transferee hung up first (which also means it went on)."""
+        fut = self._refer_final
+        assert fut is not None
+        sleeper = asyncio.ensure_future(self.clock.sleep(REFER_NOTIFY_WAIT_S))
+        try:
+            waiters: set[asyncio.Future[Any]] = {fut, sleeper}
+            await self._race(asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED))
+        except CallHungUp:
+            pass
+        finally:
+            sleeper.cancel()
+        return fut.result() if fut.done() else None
 
     async def hangup(self, reason: str = "normal") -> None:
         if not self.is_active:

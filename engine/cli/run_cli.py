@@ -12,13 +12,16 @@ from typing import Annotated
 import typer
 
 from engine.app import Engine
-from engine.call import Call
+from engine.audio.tones import dtmf_sequence
+from engine.call import BargeIn
 from engine.cdr import CallRecord, CallRecords
 from engine.config import Settings
 from engine.demo import demo_app
 from engine.sip.ua import Credentials
+from engine.sipcall import SipCall
 from storage import open_database
 
+DTMF_KEYS = "0123456789*#ABCD"
 calls_app = typer.Typer(help="Call records (CDR).", no_args_is_help=True)
 
 
@@ -122,7 +125,9 @@ def call(
     ctx: typer.Context,
     uri: Annotated[str, typer.Argument(help="whom to call, e.g. sip:1000@127.0.0.1:5090")],
     play: Annotated[Path | None, typer.Option(help="WAV file to play when answered")] = None,
-    digits: Annotated[str, typer.Option(help="DTMF to send after the prompt")] = "",
+    digits: Annotated[str, typer.Option(
+        help="DTMF to send after the prompt: RFC 4733, or in-band tones when the callee "
+             "offered no telephone-event")] = "",
     from_user: Annotated[str, typer.Option("--from", help="caller user part")] = "ivr",
     username: Annotated[str | None, typer.Option(help="digest user")] = None,
     password: Annotated[str | None, typer.Option(envvar="IVR_SIP_PASSWORD")] = None,
@@ -133,6 +138,10 @@ def call(
     settings: Settings = ctx.obj
     if play is not None and not play.exists():
         typer.echo(f"error: {play} does not exist", err=True)
+        raise typer.Exit(2)
+    bad = sorted(set(digits) - set(DTMF_KEYS))
+    if bad:
+        typer.echo(f"error: --digits: {''.join(bad)!r} are not DTMF keys ({DTMF_KEYS})", err=True)
         raise typer.Exit(2)
     host = settings.sip.listen.rsplit(":", 1)[0]
     settings.sip.listen = f"{host}:0"
@@ -148,12 +157,16 @@ async def _call(settings: Settings, uri: str, play: Path | None, digits: str, *,
     engine = Engine(settings, router=lambda c: demo_app)
     await engine.start()
 
-    async def app(c: Call) -> None:
+    async def app(c: SipCall) -> None:
         if play is not None:
             await c.play(play)
-        if digits:
-            await c.send_digits(digits)  # type: ignore[attr-defined]
-        await asyncio.sleep(wait)
+        if digits and c.media.te_pt is not None:
+            await c.send_digits(digits)
+        elif digits:  # the callee offered no telephone-event: press the keys in-band instead
+            c.trace.add("dtmf.inband", digits=digits)
+            await c.play_pcm(dtmf_sequence(digits, on_s=0.1, off_s=0.1), f"dtmf:{digits}",
+                             BargeIn.NONE)
+        await engine.clock.sleep(wait)  # the injected clock, like every other wait
         await c.hangup()
 
     try:

@@ -1,0 +1,212 @@
+"""A real softphone (baresip) calls the engine: its microphone is a WAV file (``aufile``).
+
+(a) espeak-ng speech: the engine's two-leg recording (caller left) matches the WAV once aligned
+by cross-correlation, with an SNR close to what G.711 itself allows; (b) a WAV of in-band DTMF
+tones with noise, twist and short gaps: the engine (``IVR_RTP__INBAND_DTMF=on``) reports exactly
+the digits; (c) keys typed on baresip's console go out as RFC 4733 events and arrive once each;
+(d) the engine calls baresip and transfers it with REFER: baresip calls the target (a SIPp UAS)
+and reports the outcome in NOTIFYs, and the engine leaves the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.audio.tones import add_noise, dtmf_sequence, silence
+from engine.audio.wavio import load_wav, write_wav
+from engine.call import TransferResult
+from engine.sipcall import SipCall
+from tests.baresip import Baresip
+from tests.integration.engine_harness import Seen, collecting_app, running_engine, sip_target
+from tests.netutil import free_port, free_port_block
+from tests.sipp import SippServer
+
+pytestmark = [pytest.mark.sipp, pytest.mark.xdist_group("sipp")]
+
+# Measured here: 37.3 dB on loopback (the G.711 mu-law quantisation floor for this speech).
+# One lost or misplaced 20 ms packet of speech costs ~12 dB; a misalignment costs everything.
+MIN_SNR_DB = 20.0
+BLOCK = 800  # 100 ms blocks for the SNR
+SEARCH = 480  # how far (60 ms) a block may have moved from the one before it
+SPEECH = ("Thank you for calling. This is a test of the interactive voice response engine. "
+          "Please record this sentence: one two three four five.")
+DTMF_KEYS = "1123456789*0#"
+
+
+def speech_wav(dest: Path) -> Path:
+    """espeak-ng speech, converted by sox to 8 kHz mono s16 (what aufile plays as-is)."""
+    raw = dest.with_suffix(".22k.wav")
+    subprocess.run(["espeak-ng", "-w", str(raw), SPEECH], check=True, capture_output=True)
+    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(dest)],
+                   check=True, capture_output=True)
+    return dest
+
+
+def global_lag(source: np.ndarray, recorded: np.ndarray) -> int:
+    """Where ``source`` starts in ``recorded``: the peak of their cross-correlation (FFT)."""
+    s = source.astype(np.float64)
+    r = recorded.astype(np.float64)
+    n = 1 << (len(s) + len(r)).bit_length()
+    xc = np.fft.irfft(np.fft.rfft(r, n) * np.conj(np.fft.rfft(s, n)), n)
+    lag = int(np.argmax(xc))
+    return lag if lag < n // 2 else lag - n
+
+
+def block_snrs(source: np.ndarray, recorded: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """SNR (dB) of each speech block of ``source`` found in ``recorded``, and the lags used.
+
+    Alignment is per block, tracked from the global cross-correlation peak: the engine's jitter
+    buffer may stall one tick on an underrun (the rest of the recording moves 20 ms later) or
+    drop a frame when it shrinks, as real-time playout must, so one lag for the whole file
+    would turn a single 20 ms shift into a failed test. Each block is searched within
+    +-SEARCH samples of the previous block's lag; its gain is the least-squares fit and its noise
+    is what is left after subtracting the scaled source.
+    """
+    s = source.astype(np.float64)
+    r = np.concatenate([np.zeros(SEARCH), recorded.astype(np.float64), np.zeros(SEARCH + BLOCK)])
+    lag = global_lag(source, recorded)
+    snrs, lags = [], []
+    for b in range(0, len(s) - BLOCK + 1, BLOCK):
+        blk = s[b: b + BLOCK]
+        if np.sqrt(np.mean(blk**2)) < 300:
+            continue  # a pause between words: nothing to compare
+        lo = max(0, b + lag)  # index into the padded recording of (b + lag - SEARCH)
+        win = r[lo: lo + BLOCK + 2 * SEARCH]
+        if len(win) < BLOCK + 2 * SEARCH:
+            snrs.append(-99.0)  # the recording ended before the source did
+            continue
+        energy = np.convolve(win**2, np.ones(BLOCK), "valid")
+        xc = np.correlate(win, blk, "valid") / np.sqrt(np.maximum(energy, 1e-9))
+        k = int(np.argmax(xc))  # normalised: a loud neighbour does not win by loudness
+        lag = lo + k - SEARCH - b
+        seg = win[k: k + BLOCK]
+        gain = float(np.dot(blk, seg) / np.dot(blk, blk))
+        noise = float(np.sum((seg - gain * blk) ** 2))
+        signal = float(np.sum((gain * blk) ** 2))
+        snrs.append(10 * np.log10(max(signal, 1e-9) / max(noise, 1e-9)))
+        lags.append(lag)
+    return np.array(snrs), lags
+
+
+async def test_speech_recording_matches_the_microphone_wav(tmp_path: Path) -> None:
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.fail("espeak-ng and sox are needed (scripts/apt-packages.txt)")
+    wav = speech_wav(tmp_path / "speech.wav")
+    source = load_wav(wav)
+    seen = Seen()
+    async with running_engine(tmp_path, lambda c: collecting_app(seen),
+                              IVR_RTP__RECORD_CALLS="true") as engine:
+        async with Baresip(tmp_path / "baresip", wav, dial=f"sip:ivr@{sip_target(engine)}",
+                           quit_after_s=25) as phone:
+            await asyncio.wait_for(seen.done.wait(), 20)  # baresip hangs up at end of file
+            await phone.quit()
+        await engine.wait_idle()
+        assert engine.records is not None
+        (rec,) = engine.records.list()
+    assert rec.disposition == "answered" and rec.hangup_side == "caller", phone.log()[-2000:]
+    assert rec.codec == "PCMU" and rec.recording_path is not None
+    with wave.open(rec.recording_path) as w:
+        assert w.getnchannels() == 2 and w.getframerate() == 8000
+        frames = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, 2)
+    snrs, lags = block_snrs(source, frames[:, 0])
+    shifts = sum(1 for a, b in zip(lags, lags[1:], strict=False) if a != b)
+    print(f"baresip speech -> engine recording: median block SNR {np.median(snrs):.1f} dB, "
+          f"worst {snrs.min():.1f} dB over {len(snrs)} speech blocks of 100 ms; lag "
+          f"{lags[0] / 8:.1f} ms, {shifts} shifts; jitter {rec.media['jitter']}")
+    assert len(snrs) > 40  # the whole utterance was compared
+    assert np.median(snrs) > MIN_SNR_DB + 10
+    assert np.mean(snrs > MIN_SNR_DB) >= 0.85  # a shift spoils only the block it falls in
+    assert np.abs(frames[:, 1]).max() == 0  # the app played nothing: the right leg is silent
+    wrong, _ = block_snrs(source[::-1].copy(), frames[:, 0])
+    assert np.median(wrong) < 3  # the measure can fail: reversed speech does not match
+
+
+async def test_inband_dtmf_through_baresip(tmp_path: Path) -> None:
+    """40-60 ms tones, 50 ms gaps, 5 dB twist, 18 dB SNR, a repeated key: the exact sequence."""
+    tones = dtmf_sequence(DTMF_KEYS, on_s=0.05, off_s=0.05, dbfs=-16.0, twist_db=5.0,
+                          lead_s=0.5)
+    pcm = add_noise(np.concatenate([tones, silence(0.5)]), 18.0, seed=3)
+    wav = tmp_path / "dtmf.wav"
+    write_wav(wav, pcm)
+    seen = Seen()
+    async with running_engine(tmp_path, lambda c: collecting_app(seen),
+                              IVR_RTP__INBAND_DTMF="on", IVR_RTP__RECORD_CALLS="false") as engine:
+        async with Baresip(tmp_path / "baresip", wav, dial=f"sip:ivr@{sip_target(engine)}",
+                           quit_after_s=20) as phone:
+            await asyncio.wait_for(seen.done.wait(), 15)
+            await phone.quit()
+        await engine.wait_idle()
+        assert engine.records is not None
+        (rec,) = engine.records.list()
+    assert "".join(seen.digits) == DTMF_KEYS, phone.log()[-2000:]
+    sources = {e.data.get("source") for e in seen.calls[0].trace.entries if e.kind == "dtmf"}
+    assert sources == {"inband"}
+    assert rec.digits == DTMF_KEYS
+
+
+async def test_rfc4733_keys_from_baresip_console(tmp_path: Path) -> None:
+    """Keys sent to baresip's UDP console leave it as RFC 4733 events: each reported once."""
+    wav = tmp_path / "quiet.wav"
+    write_wav(wav, silence(8.0))
+    seen = Seen()
+    async with running_engine(tmp_path, lambda c: collecting_app(seen),
+                              IVR_RTP__INBAND_DTMF="off", IVR_RTP__RECORD_CALLS="false"
+                              ) as engine, Baresip(tmp_path / "baresip", wav,
+                                                   dial=f"sip:ivr@{sip_target(engine)}",
+                                                   quit_after_s=20) as phone:
+        # a real peer's packet counter has no event to wait on: poll it
+        while not (seen.calls and seen.calls[0].media.stats.rx_packets > 10):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        for key in "4#7":
+            phone.send(key)
+            await asyncio.sleep(0.15)  # held down for 150 ms
+            phone.release()
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(0.5)
+        phone.send("/hangup")
+        await asyncio.wait_for(seen.done.wait(), 10)
+        await phone.quit()
+    assert seen.digits == ["4", "#", "7"], phone.log()[-2000:]
+    sources = {e.data.get("source") for e in seen.calls[0].trace.entries if e.kind == "dtmf"}
+    assert sources == {"rfc4733"}
+
+
+async def test_baresip_accepts_refer_and_calls_the_target(tmp_path: Path) -> None:
+    wav = tmp_path / "quiet.wav"
+    write_wav(wav, silence(10.0))
+    agent_port = free_port()
+    target = f"sip:agent@127.0.0.1:{agent_port}"
+    results: list[TransferResult] = []
+    calls: list[SipCall] = []
+
+    async def app(call: SipCall) -> None:
+        calls.append(call)
+        results.append(await call.transfer(target))
+
+    (tmp_path / "agent").mkdir()
+    async with running_engine(tmp_path, lambda c: app) as engine, SippServer(
+            "uas", local_port=agent_port, workdir=tmp_path / "agent",
+            extra=["-m", "1", "-mp", str(free_port_block(4))]) as agent:
+        async with Baresip(tmp_path / "baresip", wav, auto_answer=True,
+                           quit_after_s=20) as phone:
+            await asyncio.sleep(0.5)  # let baresip bind its SIP port
+            assert engine.controller is not None
+            rec = await asyncio.wait_for(engine.controller.originate(
+                f"sip:caller@127.0.0.1:{phone.sip_port}", app), 15)
+            await phone.quit()  # hangs up baresip's call with the agent: the agent gets BYE
+        assert agent.proc is not None
+        await asyncio.wait_for(agent.proc.wait(), 10)
+    assert results == [TransferResult("transferred", "REFER accepted (202), NOTIFY 200")], (
+        phone.log()[-2000:])
+    assert rec.hangup_cause == "transferred" and rec.hangup_side == "engine"
+    notifies = [e.data["body"] for e in calls[0].trace.entries if e.kind == "notify"]
+    assert notifies[-1].startswith("SIP/2.0 200")  # the last one reports the final answer
+    assert f"transferring call {rec.sip_call_id} to '<{target}>'" in phone.log()
+    assert agent.result().successful == 1, agent.result().errors  # baresip really called it
