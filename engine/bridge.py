@@ -56,7 +56,8 @@ async def bridge_to(ctrl: CallController, call: SipCall, target: str) -> Transfe
         b.trace.add("bridge", with_call=call.call_id)
         await relay_both(call, b)
 
-    rec = await ctrl.originate(target, second_leg, from_user=call.caller or "ivr")
+    rec = await ctrl.originate(target, second_leg, from_user=call.caller or "ivr",
+                               abandon=call.ended)
     if not answered.is_set():
         return TransferResult("failed", f"bridge target {rec.disposition} ({rec.hangup_cause})")
     return TransferResult("bridged", f"bridged to {target} ({rec.duration_s:.1f} s)")

@@ -28,6 +28,7 @@ from engine.media.recorder import Recorder
 from engine.media.session import CODECS, MediaSession, _RtpProtocol
 from engine.rtp.pacer import Pacer
 from engine.sip.invite import CallFailed, IncomingInvite, InviteSession, OutgoingInvite
+from engine.sip.message import SipResponse
 from engine.sip.sdp import (
     SdpNegotiationError,
     SdpParseError,
@@ -211,8 +212,13 @@ class CallController:
     async def originate(self, target: str, app: CallApp, *, from_user: str = "ivr",
                         from_display: str | None = None, creds: Credentials | None = None,
                         ring_timeout_s: float = 60.0,
-                        headers: list[tuple[str, str]] | None = None) -> CallRecord:
-        """Place a call to ``target`` and run ``app`` once answered. Returns the call record."""
+                        headers: list[tuple[str, str]] | None = None,
+                        abandon: asyncio.Future[Any] | None = None) -> CallRecord:
+        """Place a call to ``target`` and run ``app`` once answered. Returns the call record.
+
+        ``abandon``: when it completes while the target still rings (the first leg of a bridge
+        hung up), the INVITE is cancelled.
+        """
         port, transport, proto = await self.ports.bind(self.options.local_ip, _RtpProtocol)
         offer = build_offer(self.options.local_ip, port, self.options.codecs,
                             session_id=random.randint(1, 2**31))
@@ -230,13 +236,7 @@ class CallController:
             return rec
         rec = CallRecord(sip_call_id=session.call_id, direction="outbound",
                          from_number=from_user, to_number=target)
-        try:
-            resp = await asyncio.wait_for(asyncio.shield(session.answered), ring_timeout_s)
-        except TimeoutError:
-            await session.cancel()
-            resp = None
-        except CallFailed:
-            resp = None
+        resp = await self._await_answer(session, ring_timeout_s, abandon)
         if resp is None:
             transport.close()
             self.ports.release(port)
@@ -260,6 +260,23 @@ class CallController:
         self._answered(call)
         await self._run(call, port, app)
         return rec
+
+    @staticmethod
+    async def _await_answer(session: OutgoingInvite, ring_timeout_s: float,
+                            abandon: asyncio.Future[Any] | None) -> SipResponse | None:
+        """The 2xx, or None when the call failed, rang out, or was abandoned (then CANCEL)."""
+        waiters: set[asyncio.Future[Any]] = {session.answered}
+        if abandon is not None:
+            waiters.add(abandon)
+        done, _ = await asyncio.wait(waiters, timeout=ring_timeout_s,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if session.answered in done:
+            try:
+                return session.answered.result()
+            except CallFailed:
+                return None
+        await session.cancel()  # rang out, or whoever wanted the call is gone
+        return None
 
     async def _bridge_transfer(self, call: SipCall, target: str) -> TransferResult:
         return await bridge_to(self, call, target)
