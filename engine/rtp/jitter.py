@@ -6,6 +6,9 @@ frames it holds ahead of the play cursor. That makes adaptation local and cheap:
 
 * grow: when the next frame has not arrived, ``pop`` stalls (returns ``None``; the decoder emits
   silence/PLC) instead of declaring it lost, which adds one frame of delay;
+* floor: a stall for a frame that then arrives mid-talkspurt, or a frame arriving after it was
+  declared lost, raises a delay floor by one frame (decaying after 10 calm seconds): rare
+  spikes barely move the smoothed jitter estimate, but each one is proof the delay was short;
 * shrink: when the buffer has held more than ``target + 1`` frames for ``SHRINK_INTERVAL``
   ticks in a row, one frame is dropped (and the count starts again);
 * loss: a missing sequence number is declared lost (a ``Frame`` with ``missing=True``) only once
@@ -36,6 +39,7 @@ MAX_DELAY_S = 0.200
 MAX_SEQ_JUMP = 1000  # beyond this (either way) the stream restarted
 MAX_TS_JUMP_S = 1.0  # arrival-vs-timestamp disagreement beyond this means a timestamp jump
 SHRINK_INTERVAL = 10  # ticks between two shrink drops
+FLOOR_DECAY_TICKS = 500  # 10 s without a late stall lowers the delay floor by one frame
 PLAYED_MEMORY = 64  # how far back a re-sent packet is still recognised as a duplicate
 
 
@@ -88,12 +92,16 @@ class JitterBuffer:
     _highest_ts: int = 0
     _played: set[int] = field(default_factory=set)  # last PLAYED_MEMORY sequences, for dups
     _stray: RtpPacket | None = None  # a packet far from the stream, kept until the next one
+    _floor: int = 0  # frames of delay learnt from late stalls (decays when calm)
+    _calm: int = 0  # ticks since the last late stall
+    _stalled: bool = False  # the last tick stalled on an empty buffer
 
     # --- sizing -------------------------------------------------------------------------
     @property
     def target_frames(self) -> int:
         want = max(self.min_delay_s, min(self.max_delay_s, 3.0 * self.jitter_s))
-        return max(1, math.ceil(want / self.frame_s - 1e-9))
+        from_jitter = max(1, math.ceil(want / self.frame_s - 1e-9))
+        return max(from_jitter, min(self._floor, self.max_frames - 2))
 
     @property
     def max_frames(self) -> int:
@@ -169,6 +177,8 @@ class JitterBuffer:
                 self.stats.duplicates += 1
             else:
                 self.stats.late += 1
+                if self._next - ext <= self.max_frames:  # declared lost, then it came: wait longer
+                    self._raise_floor()
             return
         if ext in self._buf:
             self.stats.duplicates += 1
@@ -209,9 +219,11 @@ class JitterBuffer:
         if p is None:
             if not self._buf:
                 self.stats.underruns += 1
+                self._stalled = True
                 return None
             if self.depth <= self.target_frames + 1:
                 self.stats.underruns += 1  # maybe only reordered: wait one more tick for it
+                self._stalled = True
                 return None
             seq = self._next & 0xFFFF
             self._next += 1
@@ -219,6 +231,7 @@ class JitterBuffer:
             return Frame(seq, 0, -1, b"", missing=True)
         self._mark_played(self._next)
         self._next += 1
+        self._learn_floor(p)
         # shrink only after the buffer held too much for SHRINK_INTERVAL ticks in a row
         self._since_shrink = self._since_shrink + 1 if self.depth > self.target_frames + 1 else 0
         if self._since_shrink >= SHRINK_INTERVAL and self._next in self._buf:
@@ -229,6 +242,24 @@ class JitterBuffer:
             self._mark_played(self._next)
             self._next += 1
         return Frame(p.sequence, p.timestamp, p.payload_type, p.payload, p.marker)
+
+    def _raise_floor(self) -> None:
+        self._floor = min(self._floor + 1, self.max_frames - 2)
+        self._calm = 0
+
+    def _learn_floor(self, p: RtpPacket) -> None:
+        """A stall for a frame that then turned up mid-talkspurt (no marker: not the start of
+        speech after DTX silence) means the delay was too small for this path's spikes: keep
+        one more frame of delay as a floor, so the next spike is absorbed instead of stalling
+        and then being shrunk away again. The floor decays after FLOOR_DECAY_TICKS calm ticks."""
+        if self._stalled and not p.marker:
+            self._raise_floor()
+        else:
+            self._calm += 1
+            if self._floor and self._calm >= FLOOR_DECAY_TICKS:
+                self._floor -= 1
+                self._calm = 0
+        self._stalled = False
 
     def _mark_played(self, ext: int) -> None:
         self._played.add(ext)
