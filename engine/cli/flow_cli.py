@@ -294,11 +294,16 @@ def publish_cmd(
     from flows.store import PublishBlocked  # noqa: PLC0415
     from flows.validator import FlowInvalid  # noqa: PLC0415
 
-    checker = None
+    checker: Any
     if words is None and ctx.obj.flows.words_file:
         words = Path(ctx.obj.flows.words_file)
     if words is not None:
         checker = ListWordChecker([w.strip() for w in words.read_text().splitlines()])
+    else:  # the operator's sensitive-word lists (global + tenant), as calls use them
+        from engine.cli.compliance_cli import word_registry  # noqa: PLC0415
+        from engine.wiring import RegistryWordChecker  # noqa: PLC0415
+
+        checker = RegistryWordChecker(word_registry(ctx.obj), tenant)
     try:
         pub = _store(ctx, db).publish(_load(file), tenant=tenant, words=checker)
     except (FlowInvalid, PublishBlocked) as e:
