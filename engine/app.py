@@ -23,10 +23,13 @@ from engine.sip.security import InboundPolicy
 from engine.sip.transport import make_ssl_contexts
 from engine.sip.ua import UserAgent, _route_source_ip
 from engine.sipcall import SpeechHooks
+from engine.speech import SpeechService
 from engine.tasks import spawn
 from storage import Database, open_database
 
 log = logging.getLogger("ivr.engine")
+
+WARM_UP_S = 30.0  # bound on loading the TTS voice at start-up
 
 
 class Engine:
@@ -57,7 +60,7 @@ class Engine:
             from engine.wiring import build_services  # noqa: PLC0415
 
             self.router, default_speech = await asyncio.get_running_loop().run_in_executor(
-                None, build_services, s, db, self.clock)
+                None, build_services, s, db, self.clock, self.bus)
             self.speech = self.speech or default_speech
         self.records = CallRecords(db)
         self.cdr = CdrWriter(self.records)
@@ -88,7 +91,27 @@ class Engine:
             clock=self.clock, cdr=self.cdr, router=self.router, options=options, bus=self.bus,
             speech=self.speech)
         self._pacer_task = spawn(self.pacer.run(self.clock), "pacer")
+        if isinstance(self.speech, SpeechService):
+            await self._prewarm(self.speech)
         return self.addresses
+
+    async def _prewarm(self, speech: SpeechService) -> None:
+        """Load the voice before the first caller (its first render is the slow one, ~0.7 s
+        idle, many seconds on a busy box), then render the other static prompts meanwhile."""
+        from engine.wiring import prompts_to_prewarm  # noqa: PLC0415 - see start()
+
+        assert self.db is not None
+        prompts = await asyncio.get_running_loop().run_in_executor(
+            None, prompts_to_prewarm, self.settings, self.db)
+        if not prompts:
+            return
+        try:
+            await asyncio.wait_for(speech.prewarm(prompts[:1]), WARM_UP_S)
+        except TimeoutError:
+            log.warning("TTS warm-up took over %.0f s; first calls may wait for synthesis",
+                        WARM_UP_S)
+        if len(prompts) > 1:
+            spawn(speech.prewarm(prompts[1:]), "tts-prewarm")
 
     async def wait_idle(self, timeout_s: float = 10.0) -> None:
         """Wait until every call has ended and its record is written (tests, drain)."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -50,12 +51,14 @@ from engine.sip.sdp import (
     SessionDescription,
     negotiate_answer,
 )
+from engine.tasks import spawn
 
 log = logging.getLogger("ivr.call")
 T = TypeVar("T")
 
 INFO_DTMF_TYPES = ("application/dtmf-relay", "application/dtmf")
 SILENCE_RMS = 300.0  # int16 RMS under which a recorded frame counts as silence
+RECENT_FRAMES = 25  # 500 ms of caller audio replayed to the listener after a barge-in
 # How long a transferor waits after 202 for the NOTIFY reporting the transfer's outcome (RFC 3515
 # §2.4.5) before hanging up anyway; hanging up at once races the transferee's NOTIFY.
 REFER_NOTIFY_WAIT_S = 4.0
@@ -70,11 +73,15 @@ def sipfrag_status(body: bytes) -> int | None:
 
 
 class SpeechHooks(Protocol):
-    """What ``say`` and ``listen`` need from the speech layer (``asr``), injected."""
+    """What ``say``, ``listen`` and speech barge-in need from the speech layer (``asr``)."""
 
     async def synthesize(self, text: str, voice: str | None, language: str | None) -> Any: ...
 
     async def listen(self, call: SipCall, spec: ListenSpec) -> ListenResult: ...
+
+    def barge_in_watcher(self, call: SipCall) -> Coroutine[Any, Any, Any]: ...
+
+    def finish_turn(self, turn: Any) -> dict[str, Any]: ...
 
 
 class SipCall:
@@ -101,6 +108,9 @@ class SipCall:
         self.digits = DigitBuffer(clock)
         self.variables: dict[str, Any] = {}
         self._playing_barge: BargeIn = BargeIn.NONE
+        self.pending_turn: Any = None  # a caller turn awaiting its answer (latency ledger)
+        self._recent: deque[AudioFrameEvent] | None = None  # caller audio while a prompt plays
+        self._replay: list[CallEvent] = []  # handed to the next events() after a barge-in
         self._refer_final: asyncio.Future[int] | None = None  # set by a NOTIFY during transfer
         media.on_dtmf = self._on_dtmf
         self.answered = session.direction == "outbound"
@@ -116,6 +126,21 @@ class SipCall:
     @property
     def ended(self) -> asyncio.Future[SessionEnd]:
         return self.session.ended
+
+    @property
+    def current_node(self) -> str:
+        """The flow node running now (from the trace), for the latency ledger."""
+        for entry in reversed(self.trace.entries):
+            if entry.kind == "node.enter":
+                return str(entry.data.get("node_id", ""))
+        return ""
+
+    def _begin_answer(self) -> Any:
+        """The flow starts answering a caller turn: mark its ``decision``."""
+        turn, self.pending_turn = self.pending_turn, None
+        if turn is not None:
+            turn.mark("decision", self.clock.now())
+        return turn
 
     def _on_dtmf(self, ev: DtmfEvent) -> None:
         self.digits.push(ev.digit)
@@ -202,14 +227,16 @@ class SipCall:
 
     async def play(self, source: AudioSource, *, barge_in: BargeIn = BargeIn.NONE) -> PlayResult:
         await self.answer()
+        turn = self._begin_answer()
         if isinstance(source, str | Path):
             pcm = await self.prompts.load(source)
             label: str = str(source)
         else:
             pcm, label = np.asarray(source, dtype=np.int16), "pcm"
-        return await self.play_pcm(pcm, label, barge_in)
+        return await self.play_pcm(pcm, label, barge_in, turn)
 
-    async def play_pcm(self, pcm: Any, label: str, barge_in: BargeIn) -> PlayResult:
+    async def play_pcm(self, pcm: Any, label: str, barge_in: BargeIn,
+                       turn: Any = None) -> PlayResult:
         if BargeIn.DTMF in barge_in and self.digits.pending():
             digit = self.digits.history[-self.digits.pending()]
             self.trace.add("play.skipped", prompt=label, digit=digit)
@@ -217,6 +244,10 @@ class SipCall:
         self.trace.add("play.start", prompt=label, ms=len(pcm) // 8)
         item = self.media.playout.enqueue(pcm, label)
         self._playing_barge = barge_in
+        watcher = None
+        if BargeIn.SPEECH in barge_in and self.speech is not None:
+            self._recent = deque(maxlen=RECENT_FRAMES)
+            watcher = spawn(self._watch_speech(item), f"bargein-{self.call_id}")
         try:
             reason = await self._race(asyncio.shield(item.done))
         except CallHungUp:
@@ -224,6 +255,11 @@ class SipCall:
             raise
         finally:
             self._playing_barge = BargeIn.NONE
+            if watcher is not None:
+                watcher.cancel()
+                self._recent = None
+            if turn is not None:
+                self._finish_turn(turn, item.first_sent_at)
         self.trace.add("play.end", prompt=label, reason=reason, played_ms=item.played_ms)
         if reason == "completed":
             return PlayResult(True, None, None, item.played_ms)
@@ -235,8 +271,33 @@ class SipCall:
         await self.answer()
         if self.speech is None:
             raise RuntimeError("no text-to-speech configured for this engine")
+        turn = self._begin_answer()  # synthesis time counts in the caller's wait
         pcm = await self._race(self.speech.synthesize(text, voice, language))
-        return await self.play_pcm(pcm, f"tts:{text[:40]}", barge_in)
+        return await self.play_pcm(pcm, f"tts:{text[:40]}", barge_in, turn)
+
+    async def _watch_speech(self, item: Any) -> None:
+        """Stop ``item`` when the caller starts talking over it (one barge-in event)."""
+        assert self.speech is not None
+        event = await self.speech.barge_in_watcher(self)
+        if event is None or event.cause == "dtmf" or item.done.done():
+            return  # keys barge in through _on_dtmf, and only when the prompt allows it
+        item.done.set_result("speech")
+        self._replay = list(self._recent or ())
+        now = self.clock.now()
+        stop_ms = None if event.speech_start is None else round((now - event.speech_start)
+                                                                 * 1000, 1)
+        self.trace.add("bargein", cause=event.cause, detect_ms=event.detect_ms,
+                       speech_start_to_stop_ms=stop_ms)
+
+    def _finish_turn(self, turn: Any, first_sent_at: float | None) -> None:
+        """Complete and publish a caller turn's ledger; bookkeeping never breaks a call."""
+        try:
+            if first_sent_at is not None and "first_audio" not in turn.marks:
+                turn.mark("first_audio", first_sent_at)
+            if self.speech is not None:
+                self.trace.add("latency.turn", **self.speech.finish_turn(turn))
+        except Exception:  # a ledger bug must not cost the caller their call
+            log.exception("call %s: latency ledger", self.call_id)
 
     async def collect_digits(self, spec: DigitSpec) -> DigitsResult:
         await self.answer()
@@ -350,11 +411,19 @@ class SipCall:
         await self.session.bye(reason)
 
     async def events(self) -> AsyncIterator[CallEvent]:
+        """A fresh subscription. After a speech barge-in it starts with the caller's last
+        ~500 ms (the onset the detector needed), so the next listen hears the whole word."""
         q = self.media.subscribe(audio=True)
+        replay, self._replay = self._replay, []
         try:
+            for ev in replay:
+                yield ev
             while True:
                 try:
-                    yield await self._race(q.get())
+                    ev = await self._race(q.get())
+                    if self._recent is not None and isinstance(ev, AudioFrameEvent):
+                        self._recent.append(ev)
+                    yield ev
                 except CallHungUp as e:
                     yield HangupEvent(e.cause, e.side, self.clock.now())  # type: ignore[arg-type]
                     return

@@ -8,12 +8,14 @@ configured. Each area stays a library; this module only connects them.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from compliance.wordlist import WordRegistry
+from engine.bus import EventBus
 from engine.call import Call
 from engine.cli.compliance_cli import open_compliance, word_registry
 from engine.clock import Clock
@@ -21,10 +23,13 @@ from engine.config import Settings
 from engine.controller import Router
 from engine.speech import SpeechService
 from flows.callapp import flow_router
+from flows.expr import ExprError
 from flows.interpreter import Limits, RunResult
 from flows.routing import FlowRouter
 from flows.services import ComplianceListChecker, FlowServices
-from flows.store import FlowStore
+from flows.store import FlowStore, UnknownFlow
+from flows.template import compile_template
+from flows.validator import CompiledFlow, FlowInvalid, compile_flow
 from speaker_id.service import SpeakerService
 from speaker_id.store import generate_key
 from storage import Database
@@ -75,22 +80,37 @@ def flow_services(settings: Settings, words: RegistryWordChecker) -> FlowService
     )
 
 
-def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker) -> SpeechService:
+def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker,
+                   bus: EventBus | None = None) -> SpeechService:
     # asr pulls scipy and model runtimes: imported when an engine starts, not with the CLI.
+    from asr.bargein import BargeInConfig  # noqa: PLC0415
     from asr.pool import InferencePool  # noqa: PLC0415
     from asr.tts.service import TtsService, sensitive_word_check  # noqa: PLC0415
 
-    tts = TtsService(settings.storage.prompt_cache_dir, settings.tts.piper_voice_path,
-                     settings.tts.espeak_voice, text_check=sensitive_word_check(words))
-    pool = InferencePool(settings.asr.pool_workers, clock=clock)
-    return SpeechService(tts, pool, clock)
+    asr, tts_cfg = settings.asr, settings.tts
+    tts = TtsService(settings.storage.prompt_cache_dir, tts_cfg.piper_voice_path,
+                     tts_cfg.espeak_voice, mandarin_voice=tts_cfg.mandarin_voice,
+                     text_check=sensitive_word_check(words), memory_items=tts_cfg.memory_prompts)
+    pool = InferencePool(asr.pool_workers, max_pending=asr.pool_max_pending, clock=clock)
+    return SpeechService(
+        tts, pool, clock, vad_kind=asr.vad, vad_model_path=asr.vad_model_path,
+        default_engine=asr.default_engine,
+        model_paths={"whisper": asr.whisper_model_path,
+                     "pocketsphinx": asr.pocketsphinx_model_path, "vosk": asr.vosk_model_path},
+        barge_in=BargeInConfig(min_speech_ms=asr.barge_in_min_speech_ms,
+                               min_words=asr.barge_in_min_words),
+        bus=bus,
+        listen_options={"grammar_hangover_ms": asr.grammar_hangover_ms,
+                        "min_speech_ms": asr.min_speech_ms, "max_listen_s": asr.max_listen_s,
+                        "final_timeout_s": asr.final_timeout_s})
 
 
-def build_services(settings: Settings, db: Database, clock: Clock
-                   ) -> tuple[Router, SpeechService]:
+def build_services(settings: Settings, db: Database, clock: Clock,
+                   bus: EventBus | None = None) -> tuple[Router, SpeechService]:
     """Everything a running engine needs beyond SIP and media: flows and speech."""
     words = RegistryWordChecker(word_registry(settings), settings.flows.tenant)
-    return build_router(settings, db, clock, words), speech_service(settings, clock, words)
+    return (build_router(settings, db, clock, words),
+            speech_service(settings, clock, words, bus))
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +123,47 @@ def resolve_path(path: str) -> Path:
     if p.is_absolute() or p.exists():
         return p
     return PROJECT_ROOT / p
+
+
+def static_prompts(compiled: CompiledFlow) -> list[tuple[str, str]]:
+    """(text, language) of every prompt in a flow that needs no variables: these can be
+    rendered before any caller waits for them."""
+    language = compiled.flow.language
+    out: list[tuple[str, str]] = []
+    for node in compiled.nodes.values():
+        for field, src in node.templates():
+            if not field.endswith("prompt.text"):
+                continue
+            try:
+                tpl = compile_template(src)
+            except ExprError:
+                continue
+            literal = [p for p in tpl.parts if isinstance(p, str)]
+            if len(literal) == len(tpl.parts):  # no {{ variables }}
+                out.append(("".join(literal), language))
+    return out
+
+
+def prompts_to_prewarm(settings: Settings, db: Database) -> list[tuple[str, str]]:
+    """Static prompts of the default flow and of every published flow's latest version."""
+    flows: list[CompiledFlow] = []
+    default = resolve_path(settings.flows.default_flow)
+    if default.exists():
+        try:
+            flows.append(compile_flow(json.loads(default.read_text())))
+        except (FlowInvalid, ValueError) as e:
+            log.warning("default flow %s is not valid: %s", default, e)
+    store = FlowStore(db)
+    for row in store.list_flows(tenant=settings.flows.tenant):
+        try:
+            flows.append(store.get(row["flow_id"], tenant=settings.flows.tenant).compile())
+        except (UnknownFlow, FlowInvalid, KeyError):
+            continue
+    seen: dict[tuple[str, str], None] = {}
+    for compiled in flows:
+        for item in static_prompts(compiled):
+            seen.setdefault(item)
+    return list(seen)
 
 
 def build_router(settings: Settings, db: Database, clock: Clock,

@@ -24,6 +24,7 @@ class PlayItem:
     label: str = ""
     encoded: dict[int, bytes] = field(default_factory=dict)  # payload type -> whole prompt
     live: deque[Pcm] | None = None  # a stream fed while it plays (a bridged leg's audio)
+    first_sent_at: float | None = None  # clock time its first frame went out (latency ledger)
 
     @property
     def played_ms(self) -> int:

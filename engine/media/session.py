@@ -253,6 +253,8 @@ class MediaSession:
                 self._sent_instead_of_audio()
                 return
         nxt = self.playout.next_frame()
+        if nxt is not None and nxt[1] == 0 and nxt[0].first_sent_at is None:
+            nxt[0].first_sent_at = self._now()  # the answer's first audio packet, this tick
         if nxt is None:
             payload = self._silence_payload if self.stateless else self.encode(SILENCE)
             pcm = SILENCE

@@ -1,0 +1,1 @@
+"""Recogniser backends: pocketsphinx (grammar/keywords), faster-whisper (free text), vosk."""

@@ -1,0 +1,159 @@
+"""The bounded inference pool: blocking model work off the event loop, with timeouts.
+
+Why a thread pool: the heavy parts (CTranslate2, onnxruntime, pocketsphinx, Kaldi) are native
+code that releases the GIL or runs in short slices, and models loaded once are shared by threads
+without copying hundreds of MB into each worker process.
+
+A job that overruns its timeout returns control to the call at once (:class:`InferenceTimeout`,
+mapped by the node to its ``error``/``over_budget`` port). A thread cannot be killed, so the
+stuck job keeps its worker until it returns; ``max_pending`` bounds how much work may pile up
+behind stuck or slow jobs, beyond which new work is refused at once (:class:`PoolOverloaded`)
+rather than queued into a latency the caller would hear. Timeouts read the injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+from engine.clock import Clock, SystemClock
+from engine.tasks import spawn
+
+log = logging.getLogger("ivr.asr.pool")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class PoolError(RuntimeError):
+    """Base of the pool's own failures (the job's own exceptions propagate unchanged)."""
+
+
+class InferenceTimeout(PoolError):
+    def __init__(self, what: str, timeout_s: float) -> None:
+        super().__init__(f"{what}: no result within {timeout_s:.3f}s")
+        self.what = what
+        self.timeout_s = timeout_s
+
+
+class PoolOverloaded(PoolError):
+    def __init__(self, what: str, pending: int) -> None:
+        super().__init__(f"{what}: refused, {pending} jobs already pending")
+        self.what = what
+
+
+class InferencePool:
+    """``workers`` threads shared by every call; ``lane_limits`` caps how many of them one kind
+    of work may hold at once. By default whisper may hold ``workers - 1``: a burst of free-text
+    decodes (~0.1-0.5 s each) then queues behind itself while menu turns (pocketsphinx, a few ms
+    per job) keep a worker of their own and their latency."""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        max_pending: int = 256,
+        clock: Clock | None = None,
+        lane_limits: dict[str, int] | None = None,
+    ) -> None:
+        self.workers = workers or os.cpu_count() or 2
+        self.max_pending = max_pending
+        self.clock: Clock = clock or SystemClock()
+        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="asr-infer")
+        limits = {"whisper": max(1, self.workers - 1)} if lane_limits is None else lane_limits
+        for lane, n in limits.items():
+            if n < 1:
+                raise ValueError(f"pool lane_limits[{lane!r}] must be >= 1, got {n}")
+        self.lane_limits = dict(limits)
+        self._lanes: dict[str, asyncio.Semaphore] = {}
+        self.pending = 0
+        self.timeouts = 0
+        self.completed = 0
+
+    async def run(
+        self, what: str, timeout_s: float, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``fn(*args, **kwargs)`` in a worker; raise InferenceTimeout after ``timeout_s``."""
+        return await self.run_in(None, what, timeout_s, fn, *args, **kwargs)
+
+    async def run_in(
+        self,
+        lane: str | None,
+        what: str,
+        timeout_s: float,
+        fn: Callable[P, T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """:meth:`run` within ``lane``'s limit; the timeout includes waiting for the lane."""
+        if self.pending >= self.max_pending:
+            raise PoolOverloaded(what, self.pending)
+        self.pending += 1
+        state = {"started": False}
+        job = spawn(
+            self._execute(lane, state, functools.partial(fn, *args, **kwargs)), f"asr-job:{what}"
+        )
+        job.add_done_callback(self._job_done)
+        timer = spawn(self.clock.sleep(timeout_s), f"asr-pool-timeout:{what}")
+        waiters: set[asyncio.Future[Any]] = {job, timer}
+        try:
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if job in done:
+            value, error = job.result()
+            if error is not None:
+                raise error
+            return value  # type: ignore[return-value]
+        self.timeouts += 1
+        if not state["started"]:
+            job.cancel()  # still waiting for its lane: stale work is dropped, not run
+        else:
+            job.add_done_callback(functools.partial(_late, what))
+        raise InferenceTimeout(what, timeout_s)
+
+    def _lane(self, lane: str | None) -> asyncio.Semaphore | None:
+        if lane is None or lane not in self.lane_limits:
+            return None
+        sem = self._lanes.get(lane)
+        if sem is None:
+            sem = self._lanes[lane] = asyncio.Semaphore(self.lane_limits[lane])
+        return sem
+
+    async def _execute(
+        self, lane: str | None, state: dict[str, bool], call: Callable[[], T]
+    ) -> tuple[T | None, BaseException | None]:
+        """The job as a task that never fails: its exception is handed to ``run_in`` to raise
+        in the caller (a failing recogniser is the call's error, not a crashed task)."""
+        loop = asyncio.get_running_loop()
+        sem = self._lane(lane)
+        try:
+            if sem is None:
+                state["started"] = True
+                return await loop.run_in_executor(self._executor, call), None
+            async with sem:
+                state["started"] = True
+                # the slot stays held until the thread really ends, even after a timeout
+                return await asyncio.shield(loop.run_in_executor(self._executor, call)), None
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # the job's own error, re-raised by run_in
+            return None, e
+
+    def _job_done(self, _fut: asyncio.Future[Any]) -> None:
+        self.pending -= 1
+        self.completed += 1
+
+    def shutdown(self) -> None:
+        """Stop accepting work; running jobs finish in the background (threads are not killed)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _late(what: str, fut: asyncio.Future[Any]) -> None:
+    if fut.cancelled():
+        return
+    _, exc = fut.result()
+    log.warning("asr job %s finished after its timeout%s", what, f" with {exc!r}" if exc else "")

@@ -1,0 +1,160 @@
+"""Render prompt text to 8 kHz call audio: engine choice, content-hash cache, word check.
+
+Choice: Mandarin (``language`` cmn/zh*, or voice ``espeak:cmn``) and any ``espeak:<voice>`` go to
+espeak-ng; everything else to piper with the configured voice (bundled English voice by default);
+if piper is not installed, espeak-ng. Rendered prompts are cached on disk as WAV under the SHA-256
+of (engine, voice, speed, text), written atomically, so the second play of a prompt costs a file
+read and no prompt is synthesised twice across restarts.
+
+Content security: every text passes ``text_check`` first (the sensitive-word module plugs in
+here); it returns the text to speak (possibly masked) or raises to refuse it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from asr.audio import Pcm, read_wav, write_wav
+from asr.tts.engines import TtsError, default_piper_voice, espeak_synthesize, piper_synthesize
+
+__all__ = ["RenderedPrompt", "TtsError", "TtsService", "sensitive_word_check"]
+RATE = 8000
+MANDARIN = ("cmn", "zh")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPrompt:
+    pcm: Pcm  # 8 kHz mono int16
+    engine: str
+    voice: str
+    cache_hit: bool
+    render_s: float  # synthesis (or cache read) time
+    path: Path | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.pcm) / RATE
+
+
+class TtsService:
+    def __init__(
+        self,
+        cache_dir: str | Path | None = None,
+        piper_voice: str | Path | None = None,
+        espeak_voice: str = "en-us",
+        *,
+        mandarin_voice: str = "cmn",
+        text_check: Callable[[str], str] | None = None,
+        memory_items: int = 256,
+    ) -> None:
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._piper_voice = Path(piper_voice) if piper_voice else None
+        self.espeak_voice = espeak_voice
+        self.mandarin_voice = mandarin_voice
+        self.text_check = text_check
+        self.hits = 0
+        self.misses = 0
+        self._memory: OrderedDict[str, RenderedPrompt] = OrderedDict()
+        self.memory_items = memory_items
+
+    def choose(self, voice: str | None, language: str | None) -> tuple[str, str]:
+        """(engine, voice) for a request."""
+        lang = (language or "").lower()
+        if voice and voice.startswith("espeak:"):
+            return "espeak", voice.split(":", 1)[1]
+        if lang.startswith(MANDARIN) or (voice or "").lower() in MANDARIN:
+            return "espeak", self.mandarin_voice
+        if voice and voice.startswith("piper:"):
+            return "piper", voice.split(":", 1)[1]
+        if voice and voice.endswith(".onnx"):
+            return "piper", voice
+        if self._piper_voice is not None:
+            return "piper", str(self._piper_voice)
+        if importlib.util.find_spec("piper") is not None:
+            return "piper", str(default_piper_voice())
+        return "espeak", voice or self.espeak_voice
+
+    def cache_key(self, engine: str, voice: str, speed: float, text: str) -> str:
+        raw = "\x00".join([engine, voice, f"{speed:.3f}", str(RATE), text])
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def lookup(
+        self, text: str, voice: str | None = None, language: str | None = None, speed: float = 1.0
+    ) -> RenderedPrompt | None:
+        """A prompt already rendered in this process, from memory: no I/O, safe on the event
+        loop. This is the hot path of an answer: its first frame can go out at once."""
+        if self.text_check is not None:
+            text = self.text_check(text)
+        engine, v = self.choose(voice, language)
+        hit = self._memory.get(self.cache_key(engine, v, speed, text))
+        if hit is not None:
+            self.hits += 1
+        return hit
+
+    def _remember(self, key: str, prompt: RenderedPrompt) -> RenderedPrompt:
+        self._memory[key] = prompt
+        self._memory.move_to_end(key)
+        while len(self._memory) > self.memory_items:
+            self._memory.popitem(last=False)
+        return prompt
+
+    def render(
+        self, text: str, voice: str | None = None, language: str | None = None, speed: float = 1.0
+    ) -> RenderedPrompt:
+        """Blocking (synthesis or a disk read): run it in the inference pool from async code."""
+        if not text.strip():
+            raise TtsError("tts: text is empty")
+        if speed <= 0:
+            raise TtsError(f"tts: speed must be > 0, got {speed}")
+        if self.text_check is not None:
+            text = self.text_check(text)
+        engine, v = self.choose(voice, language)
+        t0 = time.perf_counter()
+        key = self.cache_key(engine, v, speed, text)
+        path = self.cache_dir / f"{key}.wav" if self.cache_dir else None
+        if path is not None and path.is_file():
+            pcm, rate = read_wav(path)
+            if rate == RATE:
+                self.hits += 1
+                prompt = RenderedPrompt(pcm, engine, v, True, time.perf_counter() - t0, path)
+                return self._remember(key, prompt)
+        self.misses += 1
+        if engine == "piper":
+            pcm = piper_synthesize(text, Path(v), length_scale=1.0 / speed, rate=RATE)
+        else:
+            pcm = espeak_synthesize(text, v, speed_wpm=int(160 * speed), rate=RATE)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            os.close(fd)
+            write_wav(tmp, pcm, RATE)
+            os.replace(tmp, path)
+        return self._remember(
+            key, RenderedPrompt(pcm, engine, v, False, time.perf_counter() - t0, path)
+        )
+
+
+def sensitive_word_check(word_filter: object, where: str = "tts prompt") -> Callable[[str], str]:
+    """``TtsService(text_check=...)`` backed by the compliance package's sensitive-word filter
+    (``compliance.hooks.guard_text``): masked terms are spoken masked, blocking terms raise
+    :class:`TtsError` before anything is synthesised or cached."""
+    try:
+        from compliance.hooks import guard_text  # noqa: PLC0415 - optional sibling library
+    except ImportError as e:
+        raise TtsError("tts: the compliance package is not installed") from e
+
+    def check(text: str) -> str:
+        try:
+            return guard_text(text, word_filter, where=where)  # type: ignore[arg-type]
+        except ValueError as e:  # compliance.hooks.BlockedText
+            raise TtsError(f"tts: {e}") from e
+
+    return check

@@ -1,0 +1,113 @@
+"""The inference pool: results, timeouts on the injected clock, overload refusal, free loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from asr.pool import InferencePool, InferenceTimeout, PoolOverloaded
+from engine.clock import FakeClock
+
+
+async def test_runs_off_loop_and_returns() -> None:
+    pool = InferencePool(2)
+    try:
+        name = await pool.run("t", 5.0, lambda: threading.current_thread().name)
+        assert name.startswith("asr-infer")
+        assert pool.completed == 1 and pool.pending == 0
+    finally:
+        pool.shutdown()
+
+
+async def test_job_exception_propagates_unchanged() -> None:
+    pool = InferencePool(1)
+
+    def boom() -> None:
+        raise KeyError("x")
+
+    try:
+        with pytest.raises(KeyError):
+            await pool.run("t", 5.0, boom)
+    finally:
+        pool.shutdown()
+
+
+async def test_stuck_job_times_out_on_fake_clock_and_loop_keeps_running(
+    fake_clock: FakeClock,
+) -> None:
+    pool = InferencePool(2, clock=fake_clock)
+    release = threading.Event()
+    try:
+        job = asyncio.ensure_future(pool.run("stuck", 1.5, release.wait, 30))
+        ticks = 0
+        for _ in range(5):  # the loop is not blocked while the job hangs
+            await asyncio.sleep(0)
+            ticks += 1
+        assert not job.done() and ticks == 5
+        await fake_clock.advance(1.49)
+        assert not job.done()
+        await fake_clock.advance(0.02)
+        with pytest.raises(InferenceTimeout, match="stuck: no result within 1.500s"):
+            await job
+        assert pool.timeouts == 1
+        # another call's job still runs on the second worker
+        assert await pool.run("other", 5.0, lambda: 42) == 42
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+async def test_overload_refused_at_once() -> None:
+    pool = InferencePool(1, max_pending=2)
+    release = threading.Event()
+    try:
+        jobs = [asyncio.ensure_future(pool.run("slow", 10.0, release.wait, 10)) for _ in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(PoolOverloaded, match="2 jobs already pending"):
+            await pool.run("third", 10.0, lambda: 1)
+        release.set()
+        assert await asyncio.gather(*jobs) == [True, True]
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+async def test_lane_limit_keeps_a_worker_for_other_work(fake_clock: FakeClock) -> None:
+    pool = InferencePool(2, clock=fake_clock, lane_limits={"whisper": 1})
+    release = threading.Event()
+    ran: list[str] = []
+
+    def slow(tag: str) -> str:
+        ran.append(tag)
+        release.wait(10)
+        return tag
+
+    try:
+        first = asyncio.ensure_future(pool.run_in("whisper", "w1", 5.0, slow, "w1"))
+        second = asyncio.ensure_future(pool.run_in("whisper", "w2", 1.0, slow, "w2"))
+        for _ in range(400):  # real threads: wait until w1 runs
+            if ran:
+                break
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)
+        assert ran == ["w1"]  # the second whisper job waits for the lane ...
+        assert (
+            await pool.run_in("pocketsphinx", "menu", 5.0, lambda: "menu") == "menu"
+        )  # ... menus don't
+        await fake_clock.advance(1.1)
+        with pytest.raises(InferenceTimeout, match="w2"):
+            await second
+        release.set()
+        assert await first == "w1"
+        await asyncio.sleep(0.05)
+        assert ran == ["w1"]  # the timed-out job never ran: stale work is dropped
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def test_lane_limit_must_be_positive() -> None:
+    with pytest.raises(ValueError, match=r"lane_limits\['whisper'\] must be >= 1"):
+        InferencePool(2, lane_limits={"whisper": 0})
