@@ -270,7 +270,7 @@ class MediaSession:
                 pcm = item.pcm[:FRAME_SAMPLES]
                 if len(pcm) < FRAME_SAMPLES:
                     pcm = np.concatenate([pcm, SILENCE[len(pcm):]])
-                self._sendto(self.sender.next_packet(self.encode(pcm), FRAME_SAMPLES).serialize())
+                self._sendto(self.sender.next_bytes(self.encode(pcm), FRAME_SAMPLES))
                 if self.recorder is not None:
                     self.recorder.engine(pcm)
                 return
@@ -282,8 +282,7 @@ class MediaSession:
             if len(payload) < FRAME_SAMPLES:
                 payload += self._silence_payload[len(payload):]
                 pcm = np.concatenate([pcm, SILENCE[len(pcm):]])
-        pkt = self.sender.next_packet(payload, FRAME_SAMPLES)
-        self._sendto(pkt.serialize())
+        self._sendto(self.sender.next_bytes(payload, FRAME_SAMPLES))
         if self.recorder is not None:
             self.recorder.engine(pcm)
 

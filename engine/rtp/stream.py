@@ -8,6 +8,7 @@ RFC 3550 Appendix A.1 (sequence validation with probation and wraparound), A.3 (
 from __future__ import annotations
 
 import secrets
+import struct
 from dataclasses import dataclass
 
 from engine.rtp.packet import RtpPacket
@@ -20,6 +21,7 @@ from engine.rtp.rtcp import (
     RtcpSenderReport,
 )
 
+_RTP_HEADER = struct.Struct("!BBHII")  # V=2, no padding/extension/CSRC: what we send
 NTP_EPOCH_OFFSET_S = 2208988800  # 1900-01-01 to 1970-01-01
 MAX_DROPOUT = 3000
 MAX_MISORDER = 100
@@ -73,13 +75,27 @@ class RtpSender:
             sequence=self.sequence, timestamp=self.timestamp, ssrc=self.ssrc,
             payload=payload, marker=m,
         )
+        self._advance(len(payload), samples)
+        return pkt
+
+    def next_bytes(self, payload: bytes, samples: int, payload_type: int | None = None) -> bytes:
+        """:meth:`next_packet` serialised, without building the packet object: the send path
+        of every call runs this 50 times a second (a plain 12-byte header, no CSRC/extension).
+        """
+        pt = self.payload_type if payload_type is None else payload_type
+        data = _RTP_HEADER.pack(0x80, pt | (0x80 if self._talkspurt else 0),
+                                self.sequence, self.timestamp, self.ssrc) + payload
+        self._advance(len(payload), samples)
+        return data
+
+    def _advance(self, payload_bytes: int, samples: int) -> None:
+        """After a packet went out: next sequence and timestamp, counters for the SR."""
         self._talkspurt = False
         self.last_sent_timestamp = self.timestamp
         self.sequence = (self.sequence + 1) & 0xFFFF
         self.timestamp = (self.timestamp + samples) & 0xFFFFFFFF
         self.packet_count += 1
-        self.octet_count += len(payload)
-        return pkt
+        self.octet_count += payload_bytes
 
     def skip(self, samples: int) -> None:
         """A slot with nothing sent (silence suppression): time moves, next packet is marked."""

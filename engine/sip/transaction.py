@@ -284,19 +284,26 @@ class ServerTransaction(_Txn):
             self._terminate()
 
 
-def build_non2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
-    """§17.1.1.3: the ACK the client transaction sends for a 300-699 final response."""
-    ack = SipRequest("ACK", invite.uri)
-    h = ack.headers
+def mirror_invite(invite: SipRequest, method: str, to: str | None = None) -> SipRequest:
+    """A request that shares the INVITE's transaction identity: its Request-URI, top Via (same
+    branch), Route set, From, Call-ID and CSeq number. CANCEL (§9.1) is this with the INVITE's
+    To; the ACK of a non-2xx (§17.1.1.3) with the To of the response (it carries the tag)."""
+    req = SipRequest(method, invite.uri)
+    h = req.headers
     h.add("Via", invite.headers.get_all("Via")[0])
     for route in invite.headers.get_all("Route"):
         h.add("Route", route)
     h.add("Max-Forwards", "70")
     h.add("From", invite.headers.get("From") or "")
-    h.add("To", response.headers.get("To") or "")
+    h.add("To", to if to is not None else invite.headers.get("To") or "")
     h.add("Call-ID", invite.call_id)
-    h.add("CSeq", f"{invite.cseq[0]} ACK")
-    return ack
+    h.add("CSeq", f"{invite.cseq[0]} {method}")
+    return req
+
+
+def build_non2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
+    """§17.1.1.3: the ACK the client transaction sends for a 300-699 final response."""
+    return mirror_invite(invite, "ACK", response.headers.get("To") or "")
 
 
 def client_key(branch: str, method: str) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from engine.sip import digest
 from engine.sip.dialog import Dialog
 from engine.sip.invite import CallFailed, InviteSession, OutgoingInvite, SessionEnd
 from engine.sip.message import SipRequest, SipResponse, SipUri, new_call_id, new_tag
-from engine.sip.transaction import TIMEOUT_S, ClientTransaction
+from engine.sip.transaction import TIMEOUT_S, ClientTransaction, mirror_invite
 
 if TYPE_CHECKING:
     from engine.sip.ua import Credentials, UserAgent
@@ -147,21 +147,11 @@ class UacMixin:
             return
         if session.answered.done():
             return
-        inv = session.invite
-        cancel = SipRequest("CANCEL", inv.uri)
-        h = cancel.headers
-        h.add("Via", inv.headers.get_all("Via")[0])
-        for r in inv.headers.get_all("Route"):
-            h.add("Route", r)
-        h.add("Max-Forwards", "70")
-        h.add("From", inv.headers.get("From") or "")
-        h.add("To", inv.headers.get("To") or "")
-        h.add("Call-ID", inv.call_id)
-        h.add("CSeq", f"{inv.cseq[0]} CANCEL")
+        cancel = mirror_invite(session.invite, "CANCEL")
         try:
             await self.send_request(cancel, session.dest)
         except TimeoutError:
-            log.info("CANCEL for %s got no answer", inv.call_id)
+            log.info("CANCEL for %s got no answer", session.call_id)
 
     async def reinvite(self: UserAgent, session: InviteSession, sdp: bytes) -> SipResponse:
         """Send a re-INVITE (hold/unhold, codec change) in the session's dialog and ACK it."""

@@ -135,3 +135,20 @@ def test_rtt_from_sr_rr_exchange() -> None:
     rtt = rtt_from_report(block, 100.33)
     assert rtt is not None and abs(rtt - 0.08) < 0.001
     assert rtt_from_report(rtcp.ReportBlock(1, 0, 0, 0, 0, 0, 0), 1.0) is None
+
+
+def test_next_bytes_is_next_packet_serialised() -> None:
+    """The send path's fast header packing gives byte-identical packets and the same counters,
+    across sequence and timestamp wrap and the talkspurt marker."""
+    from engine.rtp.stream import RtpSender
+
+    a = RtpSender(8, ssrc=0x11223344, sequence=0xFFFE, timestamp=0xFFFFFF00)
+    b = RtpSender(8, ssrc=0x11223344, sequence=0xFFFE, timestamp=0xFFFFFF00)
+    for i in range(5):
+        if i == 3:
+            a.skip(160)
+            b.skip(160)
+        payload = bytes([i]) * 160
+        assert a.next_bytes(payload, 160) == b.next_packet(payload, 160).serialize()
+    assert (a.sequence, a.timestamp, a.packet_count, a.octet_count) == (
+        b.sequence, b.timestamp, b.packet_count, b.octet_count)
