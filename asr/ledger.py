@@ -9,12 +9,14 @@ that moment (listen driver, interpreter, RTP sender); this module only stores an
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 STAGES = ("speech_end", "recognizer_final", "decision", "first_audio")
 # Prometheus histogram buckets for turn latency, seconds
+RECENT_TURNS = 10_000  # turns kept for percentiles; counters cover every turn
 BUCKETS_S = (0.1, 0.2, 0.3, 0.35, 0.5, 0.6, 0.8, 0.9, 1.2, 2.0, 5.0)
 
 
@@ -75,15 +77,34 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class LatencyLedger:
-    """All finished turns of a process (or a call): percentiles and Prometheus text."""
+    """All finished turns of a process: cumulative histogram counters for Prometheus (they
+    never shrink, as counters must not) and a bounded window of recent turns for percentiles,
+    so a long-running engine does not grow with every turn it ever served."""
 
-    def __init__(self) -> None:
-        self.turns: list[TurnLatency] = []
+    def __init__(self, window: int = RECENT_TURNS) -> None:
+        self.turns: collections.deque[TurnLatency] = collections.deque(maxlen=window)
+        self._buckets: dict[str, list[int]] = {}
+        self._sum_s: dict[str, float] = {}
+        self._count: dict[str, int] = {}
+        self._over: dict[str, int] = {}
 
     def add(self, turn: TurnLatency) -> None:
         self.turns.append(turn)
+        kind = turn.kind
+        self._over[kind] = self._over.get(kind, 0) + (1 if turn.over_budget else 0)
+        total = turn.total_ms
+        if total is None:
+            return
+        v = total / 1000
+        counts = self._buckets.setdefault(kind, [0] * len(BUCKETS_S))
+        for i, b in enumerate(BUCKETS_S):
+            if v <= b:
+                counts[i] += 1
+        self._sum_s[kind] = self._sum_s.get(kind, 0.0) + v
+        self._count[kind] = self._count.get(kind, 0) + 1
 
     def summary(self) -> dict[str, dict[str, float]]:
+        """Percentiles over the recent window, per turn kind."""
         out: dict[str, dict[str, float]] = {}
         for kind in sorted({t.kind for t in self.turns}):
             totals = [t.total_ms for t in self.turns if t.kind == kind and t.total_ms is not None]
@@ -103,24 +124,20 @@ class LatencyLedger:
             f"# HELP {prefix}_latency_seconds Caller speech end to first answer RTP packet.",
             f"# TYPE {prefix}_latency_seconds histogram",
         ]
-        kinds = sorted({t.kind for t in self.turns})
+        kinds = sorted(set(self._count) | set(self._over))
         for kind in kinds:
-            totals = [
-                t.total_ms / 1000 for t in self.turns if t.kind == kind and t.total_ms is not None
-            ]
-            for b in BUCKETS_S:
-                n = sum(1 for v in totals if v <= b)
+            counts = self._buckets.get(kind, [0] * len(BUCKETS_S))
+            for b, n in zip(BUCKETS_S, counts, strict=True):
                 lines.append(f'{prefix}_latency_seconds_bucket{{kind="{kind}",le="{b}"}} {n}')
-            lines.append(
-                f'{prefix}_latency_seconds_bucket{{kind="{kind}",le="+Inf"}} {len(totals)}'
-            )
-            lines.append(f'{prefix}_latency_seconds_sum{{kind="{kind}"}} {sum(totals):.6f}')
-            lines.append(f'{prefix}_latency_seconds_count{{kind="{kind}"}} {len(totals)}')
+            n_all = self._count.get(kind, 0)
+            lines.append(f'{prefix}_latency_seconds_bucket{{kind="{kind}",le="+Inf"}} {n_all}')
+            lines.append(f'{prefix}_latency_seconds_sum{{kind="{kind}"}} '
+                         f'{self._sum_s.get(kind, 0.0):.6f}')
+            lines.append(f'{prefix}_latency_seconds_count{{kind="{kind}"}} {n_all}')
         lines += [
             f"# HELP {prefix}_over_budget_total Turns slower than their node's budget.",
             f"# TYPE {prefix}_over_budget_total counter",
         ]
         for kind in kinds:
-            n = sum(1 for t in self.turns if t.kind == kind and t.over_budget)
-            lines.append(f'{prefix}_over_budget_total{{kind="{kind}"}} {n}')
+            lines.append(f'{prefix}_over_budget_total{{kind="{kind}"}} {self._over.get(kind, 0)}')
         return "\n".join(lines) + "\n"

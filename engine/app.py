@@ -18,6 +18,7 @@ from engine.clock import Clock, SystemClock
 from engine.config import Settings, parse_hostport
 from engine.controller import CallController, MediaOptions, Router
 from engine.media.ports import PortAllocator
+from engine.metrics import Metrics
 from engine.rtp.pacer import Pacer
 from engine.sip.addr import Address
 from engine.sip.security import InboundPolicy
@@ -48,6 +49,8 @@ class Engine:
         self.records: CallRecords | None = None
         self.cdr: CdrWriter | None = None
         self.db: Database | None = None
+        self.metrics: Metrics | None = None
+        self.metrics_address: tuple[str, int] | None = None
         self._pacer_task: asyncio.Task[None] | None = None
 
     async def start(self) -> dict[str, tuple[str, int]]:
@@ -92,6 +95,14 @@ class Engine:
             clock=self.clock, cdr=self.cdr, router=self.router, options=options, bus=self.bus,
             speech=self.speech)
         self._pacer_task = spawn(self.pacer.run(self.clock), "pacer")
+        if s.metrics.listen:
+            metrics = Metrics(self)
+            try:
+                self.metrics_address = await metrics.start(s.metrics.listen)
+                self.metrics = metrics
+            except OSError as e:  # e.g. `ivr call` next to a running engine: calls matter more
+                await metrics.stop()
+                log.warning("metrics not served on %s: %s", s.metrics.listen, e)
         if isinstance(self.speech, SpeechService):
             await self._prewarm(self.speech)
         # Everything loaded so far (modules, models, config) lives as long as the process:
@@ -142,3 +153,5 @@ class Engine:
             self._pacer_task.cancel()
         if self.cdr is not None:
             await self.cdr.close()
+        if self.metrics is not None:
+            await self.metrics.stop()

@@ -147,6 +147,10 @@ class FlowsConfig(Section):
     words_file: str | None = None  # blocked terms checked at publish, one per line
 
 
+class MetricsConfig(Section):
+    listen: str | None = "127.0.0.1:9108"  # /metrics and /healthz; None disables
+
+
 class Settings(Section):
     sip: SipConfig = Field(default_factory=SipConfig)
     rtp: RtpConfig = Field(default_factory=RtpConfig)
@@ -157,6 +161,7 @@ class Settings(Section):
     speaker: SpeakerConfig = Field(default_factory=SpeakerConfig)
     compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
     flows: FlowsConfig = Field(default_factory=FlowsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
 
 class ConfigError(ValueError):

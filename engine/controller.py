@@ -120,7 +120,7 @@ class CallController:
             end = session.ended.result()
             rec.hangup_cause, rec.hangup_side, rec.sip_status = end.cause, end.side, end.status
         self.cdr.put(rec)
-        self.bus.publish("call.ended", rec.id, disposition=disp)
+        self.bus.publish("call.ended", rec.id, disposition=disp, direction=rec.direction)
 
     def _media(self, chosen: Any, port: int, transport: asyncio.DatagramTransport,
                proto: _RtpProtocol) -> MediaSession:
@@ -205,6 +205,7 @@ class CallController:
         self.calls.pop(rec.id, None)
         self.cdr.put(rec)
         self.bus.publish("call.ended", rec.id, disposition=rec.disposition,
+                         direction=rec.direction,
                          cause=rec.hangup_cause)
 
     # -- outbound ------------------------------------------------------------------------------

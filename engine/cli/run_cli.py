@@ -48,6 +48,9 @@ async def _run(settings: Settings, demo: bool) -> None:
     addresses = await engine.start()
     for kind, (host, port) in addresses.items():
         typer.echo(f"listening: sip:{host}:{port};transport={kind}")
+    if engine.metrics_address is not None:
+        host, port = engine.metrics_address
+        typer.echo(f"metrics: http://{host}:{port}/metrics (and /healthz)")
     what = "built-in demo" if demo else f"flows (default {settings.flows.default_flow})"
     typer.echo(f"answering with: {what}; call records in {settings.storage.url}")
     stop = asyncio.Event()

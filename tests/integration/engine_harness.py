@@ -63,6 +63,7 @@ async def running_engine(tmp_path: Path, router: Callable[[SipCall], CallApp],
         "IVR_RTP__PORT_MIN": str(rtp),
         "IVR_RTP__PORT_MAX": str(rtp + 198),
         "IVR_SIP__DRAIN_S": "1",
+        "IVR_METRICS__LISTEN": "127.0.0.1:0",
     }
     env.update(overrides)
     engine = Engine(load_settings(environ=env), router=router)

@@ -65,3 +65,21 @@ def test_summary_and_prometheus() -> None:
     assert 'ivr_turn_latency_seconds_count{kind="free"} 1' in text
     assert 'ivr_turn_over_budget_total{kind="grammar"} 1' in text
     assert 'ivr_turn_over_budget_total{kind="free"} 0' in text
+
+
+def test_counters_cover_every_turn_while_the_window_stays_bounded() -> None:
+    """A long-running engine: Prometheus counters never shrink, memory does not grow."""
+    from asr.ledger import LatencyLedger, TurnLatency
+
+    ledger = LatencyLedger(window=3)
+    for i in range(5):
+        t = TurnLatency("c", "n", budget_ms=250, kind="grammar")
+        t.mark("speech_end", 10.0)
+        t.mark("first_audio", 10.0 + 0.1 * (i + 1))  # 100..500 ms
+        ledger.add(t)
+    assert len(ledger.turns) == 3
+    text = ledger.prometheus()
+    assert 'ivr_turn_latency_seconds_count{kind="grammar"} 5' in text
+    assert 'ivr_turn_latency_seconds_bucket{kind="grammar",le="0.2"} 2' in text
+    assert 'ivr_turn_over_budget_total{kind="grammar"} 3' in text  # 300, 400, 500 ms > 250
+    assert ledger.summary()["grammar"]["turns"] == 3.0
