@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${IVR_VENV:-.venv}
 "$VENV/bin/ruff" check .
+"$VENV/bin/mypy"  # packages and settings in pyproject.toml
 exec "$VENV/bin/python" -m pytest -n 2 --dist loadgroup "$@"
