@@ -7,6 +7,7 @@ from the inference pool or at start-up, never from a coroutine on the event loop
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from pathlib import Path
@@ -17,6 +18,14 @@ ENGINES = ("pocketsphinx", "whisper", "vosk")
 _lock = threading.Lock()
 _engines: dict[tuple[str, str], Engine] = {}
 load_seconds: dict[str, float] = {}  # "<engine>:<path>" -> seconds, for doctor/metrics
+
+
+@atexit.register
+def _release() -> None:
+    """Free the models while their native modules still exist: left to interpreter teardown,
+    vosk's ``Model.__del__`` runs after its module globals are gone and raises."""
+    with _lock:
+        _engines.clear()
 
 
 def get_engine(name: str, model_path: str | Path | None = None, workers: int = 2) -> Engine:
