@@ -21,12 +21,13 @@ from engine.media.ports import PortAllocator
 from engine.metrics import Metrics
 from engine.rtp.pacer import Pacer
 from engine.sip.addr import Address
+from engine.sip.registration import Registration
 from engine.sip.security import InboundPolicy
 from engine.sip.transport import make_ssl_contexts
-from engine.sip.ua import UserAgent, _route_source_ip
+from engine.sip.ua import Credentials, UserAgent, _route_source_ip
 from engine.sipcall import SpeechHooks
 from engine.speech import SpeechService
-from engine.tasks import spawn
+from engine.tasks import TaskScope, spawn
 from storage import Database, open_database
 
 log = logging.getLogger("ivr.engine")
@@ -51,6 +52,8 @@ class Engine:
         self.db: Database | None = None
         self.metrics: Metrics | None = None
         self.metrics_address: tuple[str, int] | None = None
+        self.registrations: list[Registration] = []
+        self._tasks = TaskScope("engine")
         self._pacer_task: asyncio.Task[None] | None = None
 
     async def start(self) -> dict[str, tuple[str, int]]:
@@ -95,6 +98,13 @@ class Engine:
             clock=self.clock, cdr=self.cdr, router=self.router, options=options, bus=self.bus,
             speech=self.speech)
         self._pacer_task = spawn(self.pacer.run(self.clock), "pacer")
+        for trunk in s.sip.trunks:
+            reg = Registration(trunk.name, self.ua, trunk.registrar,
+                               trunk.aor_user or trunk.username,
+                               Credentials(trunk.username, trunk.password), self.clock,
+                               trunk.expires)
+            self.registrations.append(reg)
+            self._tasks.spawn(reg.run(), f"register-{trunk.name}")
         if s.metrics.listen:
             metrics = Metrics(self)
             try:
@@ -141,6 +151,9 @@ class Engine:
         drain = self.settings.sip.drain_s if drain_s is None else drain_s
         if self.ua is not None:
             self.ua._accepting = False
+        await self._tasks.close(grace_s=1.0)  # stop refreshing registrations
+        for reg in self.registrations:
+            await reg.unregister()
         if self.controller is not None:
             pending = [t for t in self.controller.tasks._tasks if not t.done()]
             if pending:

@@ -30,6 +30,17 @@ class DigestUser(Section):
     password: str
 
 
+class TrunkConfig(Section):
+    """A trunk that wants our REGISTER (many carriers do); calls to it use these credentials."""
+
+    name: str
+    registrar: str  # sip:registrar.example.com[:port][;transport=tcp]
+    username: str
+    password: str
+    aor_user: str | None = None  # default: username
+    expires: int = 600
+
+
 class SipConfig(Section):
     listen: str = "127.0.0.1:5080"
     transports: list[Literal["udp", "tcp", "tls"]] = ["udp", "tcp"]
@@ -47,6 +58,7 @@ class SipConfig(Section):
     # Address put in Contact/Via/SDP when listening on 0.0.0.0 (else the route's source IP).
     advertise_host: str | None = None
     drain_s: float = 10.0  # on shutdown: how long calls may finish before they are hung up
+    trunks: list[TrunkConfig] = []
 
 
 class RtpConfig(Section):

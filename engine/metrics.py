@@ -93,6 +93,11 @@ class Metrics:
             metric("ivr_sip_retransmissions_total", "counter",
                    "Requests and responses the engine had to send again.",
                    [("", e.ua.layer.retransmissions)])
+        if e.registrations:
+            metric("ivr_sip_trunk_registered", "gauge",
+                   "1 while the trunk's registration is current.",
+                   [(f'{{trunk="{r.name}"}}', 1 if r.state == "registered" else 0)
+                    for r in e.registrations])
         late = e.pacer.lateness_ms()
         metric("ivr_pacer_tick_lateness_ms", "gauge",
                "How late the media tick ran after its absolute deadline (last 60 s).",

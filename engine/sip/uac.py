@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.sip import digest
@@ -170,18 +171,24 @@ class UacMixin:
         return resp
 
     async def register(self: UserAgent, registrar: str | SipUri, aor_user: str,
-                       creds: Credentials | None, expires: int = 3600) -> SipResponse:
-        """REGISTER our contact for ``aor_user`` at ``registrar`` (trunks that need it)."""
+                       creds: Credentials | None, expires: int = 3600, *,
+                       binding: RegistrationIds | None = None) -> SipResponse:
+        """REGISTER our contact for ``aor_user`` at ``registrar`` (trunks that need it).
+
+        Refreshes pass the same ``binding`` so Call-ID and From tag stay and CSeq grows, as
+        §10.2.4 asks; ``expires=0`` removes the binding.
+        """
         reg_uri = SipUri.parse(registrar) if isinstance(registrar, str) else registrar
         dest = await self.resolve(reg_uri)
-        call_id = new_call_id(dest.host)
-        tag = new_tag()
+        ids = binding or RegistrationIds(new_call_id(dest.host), new_tag())
         aor = SipUri.parse(f"sip:{aor_user}@{reg_uri.host}")
 
         def build(n: int, auth: list[tuple[str, str]]) -> SipRequest:
+            ids.cseq += 1
             req = self.new_request("REGISTER", SipUri.parse(f"sip:{reg_uri.host}"), dest,
-                                   from_user=aor_user, to_uri=aor, call_id=call_id,
-                                   from_tag=tag, cseq=1 + n)
+                                   from_user=aor_user, to_uri=aor, call_id=ids.call_id,
+                                   from_tag=ids.tag, cseq=ids.cseq)
+            tag = ids.tag
             # From and To carry the address of record (§10.2).
             req.headers.set("From", f"<{aor}>;tag={tag}")
             req.headers.add("Contact", self.contact_for(dest))
@@ -192,6 +199,15 @@ class UacMixin:
 
         _, resp = await self.request_with_auth(build, dest, creds)
         return resp
+
+
+@dataclass
+class RegistrationIds:
+    """What stays the same across the REGISTERs of one binding: Call-ID, From tag; CSeq grows."""
+
+    call_id: str
+    tag: str
+    cseq: int = 0
 
 
 def _consume_exception(fut: asyncio.Future[SipResponse]) -> None:

@@ -1,0 +1,49 @@
+"""Trunk registration on a running engine: registers at start, refreshes before the registrar's
+short expiry within the same binding (same Call-ID), reports it in /metrics, unregisters on
+stop; a wrong password leaves the trunk 'failed' with the registrar's status."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.engine_harness import running_engine
+from tests.netutil import free_port
+from tests.sipp import SippServer
+
+pytestmark = [pytest.mark.sipp, pytest.mark.xdist_group("sipp")]
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "sipp"
+
+
+async def _never(call) -> None:  # type: ignore[no-untyped-def]
+    raise AssertionError("no calls in this test")
+
+
+@pytest.mark.parametrize("password", ["regpw", "wrong"])
+async def test_trunk_registers_refreshes_and_unregisters(tmp_path: Path, password: str) -> None:
+    port = free_port()
+    trunks = json.dumps([{"name": "carrier", "registrar": f"sip:127.0.0.1:{port}",
+                          "username": "trunk", "password": password, "expires": 60}])
+    async with SippServer(FIXTURES / "registrar_loop.xml", local_port=port, workdir=tmp_path,
+                          extra=["-m", "1"]):
+        async with running_engine(tmp_path, lambda c: _never, IVR_SIP__TRUNKS=trunks) as engine:
+            (reg,) = engine.registrations
+            await asyncio.sleep(2.6)  # the registrar grants 2 s: refresh after 1 s, twice
+            assert engine.metrics is not None
+            shown = engine.metrics.render()
+            state, successes, status = reg.state, reg.successes, reg.last_status
+            assert reg.ids is not None
+            call_id = reg.ids.call_id
+        after_stop = (reg.state, reg.last_status)
+    if password == "regpw":
+        assert state == "registered" and status == 200
+        assert successes >= 3, successes  # start + refreshes, all in one SIPp call
+        assert 'ivr_sip_trunk_registered{trunk="carrier"} 1' in shown
+        assert after_stop == ("unregistered", 200)  # Expires: 0 accepted
+        assert call_id
+    else:
+        assert state == "failed" and status == 403 and successes == 0
+        assert 'ivr_sip_trunk_registered{trunk="carrier"} 0' in shown
