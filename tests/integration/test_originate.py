@@ -40,3 +40,27 @@ async def test_ringing_call_is_cancelled(tmp_path: Path, how: str) -> None:
         result = uas.result()
     assert rec.disposition == "no_answer" and rec.answer_at is None
     assert result.successful == 1, result  # SIPp saw the CANCEL and our ACK of its 487
+
+
+async def test_outbound_proxy_carries_the_call(tmp_path: Path) -> None:
+    """sip.outbound_proxy: the INVITE for sip:agent@127.0.0.2 (nobody listens there) goes to
+    the proxy with its Request-URI unchanged; the in-dialog BYE follows the proxy too."""
+    port = free_port()
+    answered: list[bool] = []
+
+    async def app(call: Call) -> None:
+        answered.append(True)
+        await call.hangup()
+
+    async with SippServer(FIXTURES / "proxy_uas.xml", local_port=port, workdir=tmp_path,
+                          extra=["-m", "1"]) as proxy:
+        async with running_engine(tmp_path, lambda c: _never,
+                                  IVR_SIP__OUTBOUND_PROXY=f"127.0.0.1:{port}") as engine:
+            assert engine.controller is not None
+            rec = await asyncio.wait_for(
+                engine.controller.originate("sip:agent@127.0.0.2", app), 15)
+            assert proxy.proc is not None
+            await asyncio.wait_for(proxy.proc.wait(), 10)
+        result = proxy.result()
+    assert answered == [True] and rec.disposition == "answered"
+    assert result.successful == 1, result  # the Request-URI check passed and BYE arrived
