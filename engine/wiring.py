@@ -17,8 +17,8 @@ from typing import Any
 from compliance.wordlist import WordRegistry
 from engine.bus import EventBus
 from engine.call import Call
-from engine.cli.compliance_cli import open_compliance, word_registry
 from engine.clock import Clock
+from engine.compliance_setup import open_compliance, word_registry
 from engine.config import Settings
 from engine.controller import Router
 from engine.speech import SpeechService

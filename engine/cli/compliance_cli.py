@@ -2,7 +2,7 @@
 
 Words and list entries live in the database at ``storage.url`` (SQLite by default), or the lists
 in Redis when ``compliance.redis_url`` is set, so an import in one process is what a check in the
-next one sees. :func:`open_compliance` is also how the engine builds its service from config.
+next one sees. :mod:`engine.compliance_setup` builds the same services for the engine.
 """
 
 from __future__ import annotations
@@ -13,22 +13,21 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 
-from compliance.caps import CapRule
 from compliance.listio import CSV_FIELDS, entry_row, import_csv, parse_row
-from compliance.lists import ListEntry, ListKind, ListReason, ListStore, Scope
+from compliance.lists import ListEntry, ListKind, ListReason, Scope
 from compliance.numbers import InvalidNumber
-from compliance.service import ComplianceService, Decision
-from compliance.sql_store import SqlListStore, SqlWordStore
-from compliance.wordlist import WordRegistry, export_terms, parse_terms
+from compliance.service import Decision
+from compliance.sql_store import SqlWordStore
+from compliance.wordlist import export_terms, parse_terms
 from compliance.words import Action, Term, TermError
-from engine.config import ComplianceConfig, Settings
+from engine.compliance_setup import open_compliance, open_list_store, word_registry
+from engine.config import Settings
 from storage.db import open_database
 
 words_app = typer.Typer(help="Sensitive words: check text, import and export lists.",
@@ -47,39 +46,6 @@ def _settings(ctx: typer.Context) -> Settings:
     return obj if isinstance(obj, Settings) else Settings()
 
 
-def open_list_store(settings: Settings) -> ListStore:
-    if settings.compliance.redis_url:
-        from compliance.redis_store import RedisListStore  # noqa: PLC0415 - optional redis
-
-        return RedisListStore.from_url(settings.compliance.redis_url)
-    return SqlListStore(open_database(settings.storage.url))
-
-
-def open_compliance(settings: Settings) -> ComplianceService:
-    """The service as configured: Redis lists and caps when clustered, else SQL + in-process."""
-    from compliance.caps import InMemoryCapCounter  # noqa: PLC0415
-    from compliance.windows import CallingWindow  # noqa: PLC0415
-
-    cfg: ComplianceConfig = settings.compliance
-    caps: Any = InMemoryCapCounter()
-    if cfg.redis_url:
-        from compliance.redis_store import RedisCapCounter  # noqa: PLC0415
-
-        caps = RedisCapCounter.from_url(cfg.redis_url)
-    window = CallingWindow.daily(cfg.window_start, cfg.window_end, cfg.window_weekdays,
-                                 [date.fromisoformat(d) for d in cfg.holidays])
-    return ComplianceService(
-        open_list_store(settings), caps,
-        cap_rules=[CapRule(c.purpose, c.limit, c.period, c.scope) for c in cfg.caps],
-        region=cfg.default_region, default_tz=ZoneInfo(cfg.default_timezone),
-        default_window=window)
-
-
-def word_registry(settings: Settings) -> WordRegistry:
-    reg = WordRegistry(SqlWordStore(open_database(settings.storage.url)),
-                       words_file=settings.compliance.words_file)
-    reg.refresh()
-    return reg
 
 
 @words_app.command("check")

@@ -300,7 +300,7 @@ def publish_cmd(
     if words is not None:
         checker = ListWordChecker([w.strip() for w in words.read_text().splitlines()])
     else:  # the operator's sensitive-word lists (global + tenant), as calls use them
-        from engine.cli.compliance_cli import word_registry  # noqa: PLC0415
+        from engine.compliance_setup import word_registry  # noqa: PLC0415
         from engine.wiring import RegistryWordChecker  # noqa: PLC0415
 
         checker = RegistryWordChecker(word_registry(ctx.obj), tenant)
