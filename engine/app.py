@@ -148,6 +148,8 @@ class Engine:
         await self.cdr.flush()
 
     async def stop(self, drain_s: float | None = None) -> None:
+        """Orderly: refuse new calls (503), stop trunk refreshes and unregister, let calls run
+        for the drain time, hang up the rest (cause ``shutdown``), write every call record."""
         drain = self.settings.sip.drain_s if drain_s is None else drain_s
         if self.ua is not None:
             self.ua._accepting = False
@@ -158,6 +160,11 @@ class Engine:
             pending = [t for t in self.controller.tasks._tasks if not t.done()]
             if pending:
                 await asyncio.wait(pending, timeout=drain)
+            for call in list(self.controller.calls.values()):  # drain time is up
+                await call.hangup("shutdown")  # BYE now; the flow sees CallHungUp and ends
+            pending = [t for t in self.controller.tasks._tasks if not t.done()]
+            if pending:  # let teardown write each call's record
+                await asyncio.wait(pending, timeout=2.0)
             await self.controller.stop(drain_s=2.0)
         if self.ua is not None:
             await self.ua.stop(drain_s=2.0)
