@@ -31,7 +31,7 @@ async def test_trunk_registers_refreshes_and_unregisters(tmp_path: Path, passwor
                           extra=["-m", "1"]):
         async with running_engine(tmp_path, lambda c: _never, IVR_SIP__TRUNKS=trunks) as engine:
             (reg,) = engine.registrations
-            await asyncio.sleep(2.6)  # the registrar grants 2 s: refresh after 1 s, twice
+            await asyncio.sleep(2.6)  # the registrar grants 2 s: refreshes after 1 s
             assert engine.metrics is not None
             shown = engine.metrics.render()
             state, successes, status = reg.state, reg.successes, reg.last_status
@@ -40,7 +40,7 @@ async def test_trunk_registers_refreshes_and_unregisters(tmp_path: Path, passwor
         after_stop = (reg.state, reg.last_status)
     if password == "regpw":
         assert state == "registered" and status == 200
-        assert successes >= 3, successes  # start + refreshes, all in one SIPp call
+        assert successes >= 2, successes  # start + refresh(es), all in one SIPp call
         assert 'ivr_sip_trunk_registered{trunk="carrier"} 1' in shown
         assert after_stop == ("unregistered", 200)  # Expires: 0 accepted
         assert call_id
