@@ -333,6 +333,8 @@ class UserAgent(UacMixin):
     def register_session(self, session: InviteSession) -> None:
         assert session.dialog is not None
         self.sessions[session.dialog.id] = session
+        if isinstance(session, IncomingInvite):  # answered: counted once, as a dialog
+            self.pending_in.pop(session.txn.key, None)
 
     def forget_session(self, session: InviteSession) -> None:
         if session.dialog is not None:

@@ -260,3 +260,25 @@ async def test_hostile_messages_then_options_still_answered() -> None:
     assert answers[3].startswith(b"SIP/2.0 416")  # unsupported URI scheme
     assert answers[4].startswith(b"SIP/2.0 501")  # unknown method
     assert ua.stats.parse_errors >= 5
+
+
+async def test_max_calls_counts_each_call_once(tmp_path: Path) -> None:
+    """sip.max_calls = 2: two concurrent calls are both answered (an answered call must not
+    count twice), a third is refused with 503."""
+    ua = UserAgent(handler=AnsweringHandler(),
+                   policy=InboundPolicy.from_config(["127.0.0.0/8"], {}, "t"), max_calls=2)
+    port = free_port()
+    await ua.start("127.0.0.1", port, ["udp"])
+    try:
+        two = await run_sipp_async(
+            f"127.0.0.1:{port}", "uac", local_port=free_port(), workdir=tmp_path,
+            extra=["-m", "2", "-l", "2", "-r", "10", "-d", "1500", "-timeout", "20"])
+        (tmp_path / "three").mkdir()
+        three = await run_sipp_async(
+            f"127.0.0.1:{port}", "uac", local_port=free_port(), workdir=tmp_path / "three",
+            extra=["-m", "3", "-l", "3", "-r", "10", "-d", "1500", "-timeout", "20"])
+    finally:
+        await ua.stop()
+    assert two.successful == 2, two.stdout[-1500:]
+    assert three.successful == 2 and three.failed == 1
+    assert ua.active_calls == 0
