@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.sip.invite import CallFailed, IncomingInvite
+from engine.sip.invite import CallFailed, IncomingInvite, OutgoingInvite
 from engine.sip.message import SipUri
 from engine.sip.security import InboundPolicy
 from engine.sip.ua import Credentials, UserAgent
 from tests.netutil import free_port
-from tests.sipp import SippServer, run_sipp_async
+from tests.sipp import SippResult, SippServer, run_sipp_async
 
 pytestmark = [pytest.mark.sipp, pytest.mark.xdist_group("sipp")]
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sipp"
@@ -92,23 +92,30 @@ async def test_engine_calls_sipp_uas(tmp_path: Path) -> None:
     assert res.successful == 3 and res.failed == 0
 
 
-async def test_engine_answers_digest_challenge_from_sipp(tmp_path: Path) -> None:
+async def call_authenticating_uas(tmp_path: Path, scenario: Path, creds: Credentials
+                                  ) -> tuple[OutgoingInvite, SippResult]:
+    """Place one call to a SIPp callee that challenges it, hang up, return what both saw."""
     ua, _ = await start_ua()
     uas_port = free_port()
     try:
-        async with SippServer(FIXTURES / "uas_digest.xml", local_port=uas_port,
-                              workdir=tmp_path, extra=["-m", "1"]) as uas:
+        async with SippServer(scenario, local_port=uas_port, workdir=tmp_path,
+                              extra=["-m", "1"]) as uas:
             session = await ua.invite(f"sip:trunk@127.0.0.1:{uas_port}", ANSWER_SDP,
-                                      creds=Credentials("trunkuser", "s3cret"))
+                                      creds=creds)
             resp = await asyncio.wait_for(session.answered, 10)
             assert resp.status == 200
-            assert "Authorization" in session.invite.headers
             await session.bye()
             assert uas.proc is not None
             await asyncio.wait_for(uas.proc.wait(), 10)
-        res = uas.result()
+        return session, uas.result()
     finally:
         await ua.stop()
+
+
+async def test_engine_answers_digest_challenge_from_sipp(tmp_path: Path) -> None:
+    session, res = await call_authenticating_uas(tmp_path, FIXTURES / "uas_digest.xml",
+                                                 Credentials("trunkuser", "s3cret"))
+    assert "Authorization" in session.invite.headers
     assert res.successful == 1, res
 
 

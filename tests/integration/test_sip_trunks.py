@@ -20,7 +20,12 @@ from cryptography.x509.oid import NameOID
 from engine.sip.security import InboundPolicy
 from engine.sip.transport import make_ssl_contexts
 from engine.sip.ua import Credentials, UserAgent
-from tests.integration.test_sip_sipp import ANSWER_SDP, AnsweringHandler, start_ua
+from tests.integration.test_sip_sipp import (
+    ANSWER_SDP,
+    AnsweringHandler,
+    call_authenticating_uas,
+    start_ua,
+)
 from tests.netutil import free_port
 from tests.sipp import SippServer
 
@@ -59,22 +64,9 @@ async def test_register_with_wrong_password_is_refused(tmp_path: Path) -> None:
 
 
 async def test_invite_through_407_proxy_auth(tmp_path: Path) -> None:
-    ua, _ = await start_ua()
-    port = free_port()
-    try:
-        async with SippServer(FIXTURES / "uas_proxy_auth.xml", local_port=port,
-                              workdir=tmp_path, extra=["-m", "1"]) as uas:
-            session = await ua.invite(f"sip:out@127.0.0.1:{port}", ANSWER_SDP,
-                                      creds=Credentials("trunk", "pw"))
-            resp = await asyncio.wait_for(session.answered, 10)
-            assert resp.status == 200
-            assert "Proxy-Authorization" in session.invite.headers
-            await session.bye()
-            assert uas.proc is not None
-            await asyncio.wait_for(uas.proc.wait(), 10)
-        result = uas.result()
-    finally:
-        await ua.stop()
+    session, result = await call_authenticating_uas(tmp_path, FIXTURES / "uas_proxy_auth.xml",
+                                                    Credentials("trunk", "pw"))
+    assert "Proxy-Authorization" in session.invite.headers
     assert result.successful == 1, result  # the regexp check on Proxy-Authorization passed
 
 
