@@ -1,4 +1,4 @@
-"""One caller turn: frames in, a :class:`engine.call.ListenResult` out. The asyncio driver.
+"""One caller turn: frames in, a :class:`core.call.ListenResult` out. The asyncio driver.
 
 It ties the pure parts together without blocking the loop: per frame the VAD (silero ~0.1 ms,
 inline) and the :class:`Endpointer`; recogniser work goes through the :class:`InferencePool` from a
@@ -30,7 +30,7 @@ from asr.models import get_engine
 from asr.pool import InferencePool, PoolError
 from asr.recognizer import Engine, FinalResult, RecognizerError, RecognizerOptions, Stream
 from asr.vad import Vad, make_vad
-from engine.call import (
+from core.call import (
     AudioFrameEvent,
     Call,
     CallEvent,
@@ -39,8 +39,8 @@ from engine.call import (
     ListenResult,
     ListenSpec,
 )
-from engine.clock import Clock
-from engine.tasks import TaskScope
+from core.clock import Clock
+from core.tasks import TaskScope
 
 log = logging.getLogger("ivr.asr.listen")
 Status = Literal["ok", "no_input", "dtmf", "error", "hangup", "timeout"]
@@ -289,7 +289,7 @@ def listen_config(
     max_listen_s: float | None = None,
     final_timeout_s: float = 1.5,
 ) -> ListenConfig:
-    """A flow node's :class:`engine.call.ListenSpec` as a :class:`ListenConfig`.
+    """A flow node's :class:`core.call.ListenSpec` as a :class:`ListenConfig`.
 
     Menus (grammar/keywords) end on the shorter of the node's silence and
     ``grammar_hangover_ms``: their answers are short and a caller waits for the menu to react.

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-from engine.clock import Clock, SystemClock
-from engine.tasks import spawn
+from core.clock import Clock, SystemClock
+from core.tasks import spawn
 
 log = logging.getLogger("ivr.asr.pool")
 P = ParamSpec("P")

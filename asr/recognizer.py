@@ -20,7 +20,8 @@ from typing import Literal
 
 import numpy as np
 
-from asr.audio import Pcm, Upsampler2x
+from audio.pcm import Pcm
+from audio.resample import Upsampler2x
 
 Mode = Literal["free", "keywords", "grammar"]
 

@@ -13,8 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from asr.audio import Pcm, read_wav, write_wav
 from asr.tts.engines import default_piper_voice, espeak_synthesize, piper_synthesize
+from audio.pcm import Pcm
+from audio.wavio import read_wav, write_wav
 
 Codec = Literal["u-law", "a-law"]
 

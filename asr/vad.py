@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from asr.audio import Pcm
+from audio.pcm import Pcm
 
 SILERO_WINDOW_8K = 256  # silero v5 takes exactly 256 samples (32 ms) at 8 kHz
 SILERO_CONTEXT_8K = 32  # ... prefixed by the last 32 samples of the previous window

@@ -8,14 +8,21 @@ up; then it hangs up the other. RFC 4733 digits are relayed as well.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
-from engine.call import AudioFrameEvent, DtmfEvent, TransferResult
-from engine.tasks import TaskScope
+from core.call import AudioFrameEvent, DtmfEvent, TransferResult
+from core.tasks import TaskScope
+from engine.cdr import CallRecord
+from engine.sipcall import SipCall
 
-if TYPE_CHECKING:
-    from engine.controller import CallController
-    from engine.sipcall import SipCall
+
+class Originator(Protocol):
+    """Places the second leg (the call controller does)."""
+
+    def originate(self, target: str, app: Callable[[SipCall], Awaitable[None]], *,
+                  from_user: str = ..., abandon: asyncio.Future[Any] | None = ...,
+                  ) -> Awaitable[CallRecord]: ...
 
 
 async def _relay(src: SipCall, dst: SipCall) -> None:
@@ -48,7 +55,7 @@ async def relay_both(a: SipCall, b: SipCall) -> None:
                 await leg.hangup("bridge_end")
 
 
-async def bridge_to(ctrl: CallController, call: SipCall, target: str) -> TransferResult:
+async def bridge_to(ctrl: Originator, call: SipCall, target: str) -> TransferResult:
     answered = asyncio.Event()
 
     async def second_leg(b: SipCall) -> None:

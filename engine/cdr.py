@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.tasks import spawn
+from core.tasks import spawn
 from storage import Base, Database
 
 log = logging.getLogger("ivr.cdr")

@@ -3,7 +3,7 @@
 Inbound: negotiate SDP (488 when nothing fits), bind an RTP port, build the media session and
 the ``SipCall``, pick the application for the dialled number, run it, then tear down and write
 the call record whatever happened. Outbound: offer SDP, wait for the answer, same from there.
-One task per call, named after it, created through ``engine.tasks``.
+One task per call, named after it, created through ``core.tasks``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.bus import EventBus
+from core.call import CallHungUp, TransferResult
+from core.clock import Clock
+from core.tasks import TaskScope
 from engine.bridge import bridge_to
-from engine.bus import EventBus
-from engine.call import CallHungUp, TransferResult
 from engine.cdr import CallRecord, CdrWriter
-from engine.clock import Clock
 from engine.media.ports import PortAllocator, PortsExhausted
 from engine.media.prompts import PromptCache
 from engine.media.recorder import Recorder
@@ -39,7 +40,6 @@ from engine.sip.sdp import (
 )
 from engine.sip.ua import Credentials, UserAgent
 from engine.sipcall import SipCall, SpeechHooks
-from engine.tasks import TaskScope
 
 log = logging.getLogger("ivr.controller")
 

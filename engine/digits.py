@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from engine.call import DigitSpec, DigitsResult
-from engine.clock import Clock
-from engine.tasks import spawn
+from core.call import DigitSpec, DigitsResult
+from core.clock import Clock
+from core.tasks import spawn
 
 MAX_BUFFERED_DIGITS = 64
 

@@ -19,9 +19,9 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from engine.audio.tones import beep as beep_tone
-from engine.audio.wavio import write_wav
-from engine.call import (
+from audio.tones import beep as beep_tone
+from audio.wavio import write_wav
+from core.call import (
     AudioFrameEvent,
     AudioSource,
     BargeIn,
@@ -38,8 +38,9 @@ from engine.call import (
     RecordResult,
     TransferResult,
 )
+from core.clock import Clock
+from core.tasks import spawn
 from engine.cdr import CallRecord
-from engine.clock import Clock
 from engine.digits import DigitBuffer
 from engine.media.prompts import PromptCache
 from engine.media.session import MediaSession
@@ -51,7 +52,6 @@ from engine.sip.sdp import (
     SessionDescription,
     negotiate_answer,
 )
-from engine.tasks import spawn
 
 log = logging.getLogger("ivr.call")
 T = TypeVar("T")

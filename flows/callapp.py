@@ -3,7 +3,7 @@
 ``CallController`` asks its router for an application per call; :func:`flow_router` returns one
 that resolves the dialled number to a compiled flow version (off the event loop: it may read
 SQLite and compile JSON), runs the interpreter on the call and hands the run result, trace
-included, to ``on_result`` for the call record. Typed on ``engine.call.Call`` only, so flows stay
+included, to ``on_result`` for the call record. Typed on ``core.call.Call`` only, so flows stay
 free of SIP.
 """
 
@@ -13,8 +13,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from engine.call import Call, CallHungUp
-from engine.clock import Clock
+from core.call import Call, CallHungUp
+from core.clock import Clock
 from flows.interpreter import EventSink, Interpreter, Limits, RunResult
 from flows.routing import FlowRouter
 from flows.services import FlowServices

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.call import Call
-from engine.clock import Clock
+from core.call import Call
+from core.clock import Clock
 from flows.expr import ExprError, evaluate
 from flows.services import FlowServices
 from flows.template import render

@@ -19,8 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engine.call import Call, CallHungUp
-from engine.clock import Clock
+from core.call import Call, CallHungUp
+from core.clock import Clock
 from flows.context import NodeError, RunContext
 from flows.model import ERROR_PORT, MAX_VISITS_PORT, OVER_BUDGET_PORT
 from flows.nodes import NodeType
@@ -36,7 +36,7 @@ MAX_SUBFLOW_DEPTH = 5
 
 
 class EventSink(Protocol):
-    """Where live node events go (``engine.bus.EventBus`` fits); the console's live view."""
+    """Where live node events go (``core.bus.EventBus`` fits); the console's live view."""
 
     def publish(self, topic: str, call_id: str | None = None, **data: Any) -> None: ...
 

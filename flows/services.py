@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from engine.call import Pcm
+from audio.pcm import Pcm
 
 
 async def call_service(fn: Callable[..., Any], *args: Any, inline: bool = False) -> Any:

@@ -1,4 +1,4 @@
-"""A :class:`~engine.call.Call` over a text/DTMF channel: the flow simulator.
+"""A :class:`~core.call.Call` over a text/DTMF channel: the flow simulator.
 
 Prompts are recorded (and printed by the terminal front-end); digits, utterances, silences and
 hang-ups are injected. Waiting for input honours the node's timeouts on the injected clock, so the
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from engine.call import (
+from core.call import (
     AudioSource,
     BargeIn,
     CallEvent,
@@ -35,8 +35,8 @@ from engine.call import (
     RecordResult,
     TransferResult,
 )
-from engine.clock import Clock
-from engine.tasks import TaskScope
+from core.clock import Clock
+from core.tasks import TaskScope
 
 InputKind = Literal["dtmf", "say", "silence", "hangup"]
 _ids = itertools.count(1)

@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.clock import FakeClock
-from engine.tasks import TaskScope
+from core.clock import FakeClock
+from core.tasks import TaskScope
 from flows.interpreter import Interpreter, RunResult
 from flows.services import (
     Decision,

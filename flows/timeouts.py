@@ -1,7 +1,7 @@
 """Racing work against the injected clock.
 
 ``asyncio.timeout`` reads the loop's real clock, which tests cannot drive; flows must time out on
-the engine's :class:`~engine.clock.Clock` so a ``FakeClock`` can fire a webhook timeout or a
+the engine's :class:`~core.clock.Clock` so a ``FakeClock`` can fire a webhook timeout or a
 latency budget without sleeping.
 """
 
@@ -11,8 +11,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from engine.clock import Clock
-from engine.tasks import spawn
+from core.clock import Clock
+from core.tasks import spawn
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import binary_dilation
 
-from speaker_id.audio import ENCODER_RATE_HZ, Float32, to_int16
+from audio.pcm import WIDEBAND_RATE_HZ, FloatAudio, to_int16
 
 Vector = npt.NDArray[np.float32]
 
@@ -35,7 +35,7 @@ class BackendError(RuntimeError):
 class EmbeddingBackend(Protocol):
     name: str
 
-    def embed(self, audio: Float32) -> Vector:
+    def embed(self, audio: FloatAudio) -> Vector:
         """16 kHz mono float32 -> L2-normalised embedding."""
         ...
 
@@ -92,7 +92,7 @@ def mel_basis(rate: int, n_fft: int, n_mels: int) -> npt.NDArray[np.float32]:
     return weights.astype(np.float32)
 
 
-def power_mel(audio: Float32, rate: int, n_fft: int, hop: int, n_mels: int) -> Float32:
+def power_mel(audio: FloatAudio, rate: int, n_fft: int, hop: int, n_mels: int) -> FloatAudio:
     """(frames, n_mels) power mel: centred zero-padded frames, periodic Hann (librosa 0.11)."""
     padded = np.pad(audio.astype(np.float32), n_fft // 2, mode="constant")
     n = 1 + (len(padded) - n_fft) // hop
@@ -123,17 +123,17 @@ def _resemblyzer_weights() -> Path:
     return path
 
 
-def _trim_long_silences(wav: Float32) -> Float32:
+def _trim_long_silences(wav: FloatAudio) -> FloatAudio:
     """resemblyzer's preprocessing: webrtcvad (mode 3, 30 ms), smoothed, dilated by 6 windows."""
     import webrtcvad  # noqa: PLC0415 - only this backend needs it
 
-    win = 30 * ENCODER_RATE_HZ // 1000
+    win = 30 * WIDEBAND_RATE_HZ // 1000
     wav = wav[: len(wav) - len(wav) % win]
     if len(wav) == 0:
         return wav
     pcm = to_int16(wav).tobytes()
     vad = webrtcvad.Vad(3)
-    flags = np.array([vad.is_speech(pcm[i * 2 : (i + win) * 2], ENCODER_RATE_HZ)
+    flags = np.array([vad.is_speech(pcm[i * 2 : (i + win) * 2], WIDEBAND_RATE_HZ)
                       for i in range(0, len(wav), win)], dtype=np.float64)
     width = 8
     padded = np.concatenate((np.zeros((width - 1) // 2), flags, np.zeros(width // 2)))
@@ -167,7 +167,7 @@ class Ge2eBackend:
         self._lock = threading.Lock()  # torch modules are not re-entrant across threads
 
     @staticmethod
-    def preprocess(audio: Float32) -> Float32:
+    def preprocess(audio: FloatAudio) -> FloatAudio:
         rms = float(np.sqrt(np.mean((audio * 32767) ** 2))) if len(audio) else 0.0
         if rms > 0:
             change = GE2E_NORM_DBFS - 20 * np.log10(rms / 32767)
@@ -175,12 +175,12 @@ class Ge2eBackend:
                 audio = (audio * 10 ** (change / 20)).astype(np.float32)
         return _trim_long_silences(audio)
 
-    def embed(self, audio: Float32) -> Vector:
+    def embed(self, audio: FloatAudio) -> Vector:
         wav = self.preprocess(audio)
         if len(wav) == 0:
             raise BackendError("no voiced audio left after the encoder's VAD")
         n_frames = int(np.ceil((len(wav) + 1) / GE2E_HOP))
-        step = round(ENCODER_RATE_HZ / GE2E_RATE_PER_S / GE2E_HOP)
+        step = round(WIDEBAND_RATE_HZ / GE2E_RATE_PER_S / GE2E_HOP)
         starts = list(range(0, max(1, n_frames - GE2E_PARTIAL_FRAMES + step + 1), step))
         last = starts[-1]
         coverage = (len(wav) - last * GE2E_HOP) / (GE2E_PARTIAL_FRAMES * GE2E_HOP)
@@ -189,7 +189,7 @@ class Ge2eBackend:
         need = (starts[-1] + GE2E_PARTIAL_FRAMES) * GE2E_HOP
         if need >= len(wav):
             wav = np.pad(wav, (0, need - len(wav)))
-        mel = power_mel(wav, ENCODER_RATE_HZ, GE2E_WINDOW, GE2E_HOP, GE2E_MELS)
+        mel = power_mel(wav, WIDEBAND_RATE_HZ, GE2E_WINDOW, GE2E_HOP, GE2E_MELS)
         batch = np.stack([mel[s : s + GE2E_PARTIAL_FRAMES] for s in starts])
         torch = self._torch
         with self._lock, torch.no_grad():
@@ -220,7 +220,7 @@ class SpeechBrainBackend:
             source=str(folder), savedir=str(folder), run_opts={"device": "cpu"})
         self._lock = threading.Lock()
 
-    def embed(self, audio: Float32) -> Vector:
+    def embed(self, audio: FloatAudio) -> Vector:
         with self._lock, self._torch.no_grad():
             out = self._model.encode_batch(self._torch.from_numpy(audio[None, :]))
         v = out.reshape(-1).numpy().astype(np.float32)
@@ -253,12 +253,12 @@ class OnnxBackend:
         self._input = self._session.get_inputs()[0].name
 
     @staticmethod
-    def features(audio: Float32) -> Float32:
-        mel = power_mel(audio * 32768.0, ENCODER_RATE_HZ, GE2E_WINDOW, GE2E_HOP, ONNX_MELS)
+    def features(audio: FloatAudio) -> FloatAudio:
+        mel = power_mel(audio * 32768.0, WIDEBAND_RATE_HZ, GE2E_WINDOW, GE2E_HOP, ONNX_MELS)
         logmel = np.log(np.maximum(mel, 1e-6))
         return (logmel - logmel.mean(axis=0, keepdims=True)).astype(np.float32)
 
-    def embed(self, audio: Float32) -> Vector:
+    def embed(self, audio: FloatAudio) -> Vector:
         feats = self.features(audio)[None, :, :]
         out = self._session.run(None, {self._input: feats})[0]
         v = np.asarray(out, dtype=np.float32).reshape(-1)

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from speaker_id.audio import ENCODER_RATE_HZ, Float32, read_wav, resample
+from audio.pcm import WIDEBAND_RATE_HZ, FloatAudio
+from audio.resample import resample_float
+from audio.wavio import read_wav_float
 from speaker_id.backends import EmbeddingBackend, Vector, cosine
 from speaker_id.quality import QualityGate, assess
 
@@ -128,7 +130,7 @@ def report_from_scores(targets: Sequence[float], nontargets: Sequence[float], *,
         notes=tuple(notes))
 
 
-def telephone_band_sox(path: Path) -> tuple[Float32, int]:
+def telephone_band_sox(path: Path) -> tuple[FloatAudio, int]:
     """The file as a G.711 call carries it: sox to 8 kHz mu-law and back to 16-bit PCM."""
     sox = shutil.which("sox")
     if sox is None:
@@ -139,7 +141,7 @@ def telephone_band_sox(path: Path) -> tuple[Float32, int]:
                        check=True, capture_output=True)
         subprocess.run([sox, str(ulaw), "-e", "signed-integer", "-b", "16", str(pcm)],
                        check=True, capture_output=True)
-        return read_wav(pcm)
+        return read_wav_float(pcm)
 
 
 def labelled_files(folder: Path) -> list[tuple[str, Path]]:
@@ -163,8 +165,8 @@ def calibrate_folder(folder: Path, backend: EmbeddingBackend, *, telephone: bool
     vectors: list[Vector] = []
     skipped = 0
     for label, path in labelled_files(folder):
-        audio, rate = telephone_band_sox(path) if telephone else read_wav(path)
-        clip = resample(audio, rate, ENCODER_RATE_HZ)
+        audio, rate = telephone_band_sox(path) if telephone else read_wav_float(path)
+        clip = resample_float(audio, rate, WIDEBAND_RATE_HZ)
         q = assess(clip, gate)
         if not q.ok:
             skipped += 1

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from speaker_id.audio import ENCODER_RATE_HZ, Float32, to_int16
+from audio.pcm import WIDEBAND_RATE_HZ, FloatAudio, to_int16
 
 VAD_FRAME_MS = 20
 CLIP_LEVEL = 0.99  # |sample| at or above this fraction of full scale counts as clipped
@@ -56,19 +56,19 @@ def _dbfs(power: float) -> float:
     return 10 * float(np.log10(power)) if power > 0 else SILENCE_DBFS
 
 
-def speech_mask(audio: Float32, vad_mode: int = 2) -> np.ndarray:
+def speech_mask(audio: FloatAudio, vad_mode: int = 2) -> np.ndarray:
     """One bool per 20 ms frame of 16 kHz audio: webrtcvad's speech decision."""
     import webrtcvad  # noqa: PLC0415 - C extension, imported where used
 
-    n = VAD_FRAME_MS * ENCODER_RATE_HZ // 1000
+    n = VAD_FRAME_MS * WIDEBAND_RATE_HZ // 1000
     frames = len(audio) // n
     pcm = to_int16(audio[: frames * n]).tobytes()
     vad = webrtcvad.Vad(vad_mode)
-    return np.array([vad.is_speech(pcm[i * n * 2 : (i + 1) * n * 2], ENCODER_RATE_HZ)
+    return np.array([vad.is_speech(pcm[i * n * 2 : (i + 1) * n * 2], WIDEBAND_RATE_HZ)
                      for i in range(frames)], dtype=bool)
 
 
-def assess(audio: Float32, gate: QualityGate, *,
+def assess(audio: FloatAudio, gate: QualityGate, *,
            min_speech_s: float | None = None) -> QualityReport:
     """Measure 16 kHz audio against ``gate``; ``problems`` names each failed rule.
 
@@ -76,8 +76,8 @@ def assess(audio: Float32, gate: QualityGate, *,
     speech frames and the non-speech frames, or the quietest tenth when the VAD finds no pause).
     """
     need = gate.min_speech_s if min_speech_s is None else min_speech_s
-    n = VAD_FRAME_MS * ENCODER_RATE_HZ // 1000
-    duration = len(audio) / ENCODER_RATE_HZ
+    n = VAD_FRAME_MS * WIDEBAND_RATE_HZ // 1000
+    duration = len(audio) / WIDEBAND_RATE_HZ
     mask = speech_mask(audio, gate.vad_mode) if len(audio) >= n else np.zeros(0, dtype=bool)
     frames = audio[: len(mask) * n].reshape(-1, n) if len(mask) else np.zeros((0, n), np.float32)
     power = (frames.astype(np.float64) ** 2).mean(axis=1) if len(frames) else np.zeros(0)

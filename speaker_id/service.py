@@ -19,26 +19,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from speaker_id.audio import (
-    ENCODER_RATE_HZ,
-    ENGINE_RATE_HZ,
-    AudioFormatError,
-    Float32,
-    fingerprint,
-    fingerprint_distance,
-    resample,
-)
-from speaker_id.backends import EmbeddingBackend, cosine, load_backend, mean_embedding
+from audio.pcm import SAMPLE_RATE_HZ, WIDEBAND_RATE_HZ, AudioFormatError, FloatAudio
+from audio.resample import resample_float
+from speaker_id.backends import EmbeddingBackend, cosine, mean_embedding
+from speaker_id.fingerprint import fingerprint, fingerprint_distance
 from speaker_id.quality import QualityGate, QualityReport, assess
-from speaker_id.store import Sample, Voiceprint, VoiceprintStore, parse_key
-
-if TYPE_CHECKING:
-    from engine.config import Settings
+from speaker_id.store import Sample, Voiceprint, VoiceprintStore
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +66,7 @@ class EnrollResult:
 AudioIn = npt.NDArray[np.int16] | npt.NDArray[np.float32]
 
 
-def to_encoder_audio(audio: AudioIn, rate: int) -> Float32:
+def to_encoder_audio(audio: AudioIn, rate: int) -> FloatAudio:
     """Engine PCM (int16) or float audio at ``rate`` -> 16 kHz float32 for the encoder."""
     arr = np.asarray(audio).reshape(-1)
     if arr.dtype == np.int16:
@@ -84,7 +75,7 @@ def to_encoder_audio(audio: AudioIn, rate: int) -> Float32:
         x = arr.astype(np.float32)
     else:
         raise AudioFormatError(f"audio dtype must be int16 PCM or float, got {arr.dtype}")
-    return resample(x, rate, ENCODER_RATE_HZ)
+    return resample_float(x, rate, WIDEBAND_RATE_HZ)
 
 
 def enrolment_consistency(vectors: Sequence[npt.NDArray[np.float32]]) -> float:
@@ -125,7 +116,7 @@ class SpeakerService:
         threshold: float,
         gate: QualityGate | None = None,
         tenant_id: str = DEFAULT_TENANT,
-        input_rate: int = ENGINE_RATE_HZ,
+        input_rate: int = SAMPLE_RATE_HZ,
         reject_replay: bool = True,
         executor: Executor | None = None,
         wall_clock: Callable[[], float] = time.time,
@@ -147,22 +138,6 @@ class SpeakerService:
         self.reject_replay = reject_replay
         self._executor = executor
         self._wall = wall_clock
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> SpeakerService:
-        """Open the database and key from config; the encoder loads on first use."""
-        from storage.db import open_database  # noqa: PLC0415 - keeps the library import light
-
-        sp = settings.speaker
-        key = parse_key(sp.encryption_key)
-        db = open_database(settings.storage.url)
-        gate = QualityGate(min_speech_s=sp.min_speech_s, min_enroll_speech_s=sp.min_enroll_speech_s,
-                           max_clipped_ratio=sp.max_clipped_ratio, min_level_dbfs=sp.min_level_dbfs,
-                           min_snr_db=sp.min_snr_db)
-        return cls(VoiceprintStore(db, key),
-                   lambda: load_backend(sp.backend, sp.model_path, sp.threads),
-                   threshold=sp.threshold, gate=gate, tenant_id=sp.tenant_id,
-                   reject_replay=sp.reject_replay, **kwargs)
 
     @property
     def backend(self) -> EmbeddingBackend:
@@ -235,7 +210,7 @@ class SpeakerService:
                         now=now)
         for c, v in zip(good, vectors, strict=True):
             self.store.add_sample(tenant, person_id, "enroll",
-                                  Sample(v, fingerprint(c, ENCODER_RATE_HZ)), now)
+                                  Sample(v, fingerprint(c, WIDEBAND_RATE_HZ)), now)
         self.store.audit(tenant, person_id, "enroll", actor=actor,
                          outcome="enrolled", now=now)
         return EnrollResult("enrolled", score=consistency, utterances=len(good), quality=reports)
@@ -283,7 +258,7 @@ class SpeakerService:
                                 quality=report)
         emb = backend.embed(clip)
         score = cosine(emb, vp.embedding)
-        fp = fingerprint(clip, ENCODER_RATE_HZ)
+        fp = fingerprint(clip, WIDEBAND_RATE_HZ)
         replay = any(cosine(emb, s.embedding) >= REPLAY_MIN_COSINE
                      and fingerprint_distance(fp, s.fingerprint) < REPLAY_MAX_FP_BER
                      for s in self.store.samples(tenant, person_id))

@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from speaker_id.audio import Float32, read_wav, write_wav
+from audio.pcm import FloatAudio
+from audio.wavio import read_wav_float, write_wav
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTDATA_DIR = REPO_ROOT / "var" / "testdata"
@@ -56,17 +57,17 @@ def arctic(name: str) -> Path:
     return path
 
 
-def real_utterances() -> dict[str, list[tuple[Float32, int]]]:
+def real_utterances() -> dict[str, list[tuple[FloatAudio, int]]]:
     """speaker label -> list of (audio, rate) utterances, from every real source."""
-    out: dict[str, list[tuple[Float32, int]]] = {}
-    audio, rate = read_wav(pyannote_sample())
+    out: dict[str, list[tuple[FloatAudio, int]]] = {}
+    audio, rate = read_wav_float(pyannote_sample())
     for label, segs in PYANNOTE_SEGMENTS.items():
         out[label] = [(audio[int(a * rate) : int(b * rate)], rate) for a, b in segs]
-    bk, bk_rate = read_wav(beckett())
+    bk, bk_rate = read_wav_float(beckett())
     step = int(BECKETT_CHUNK_S * bk_rate)
     out["beckett"] = [(bk[i : i + step], bk_rate) for i in range(0, len(bk) - step + 1, step)]
     for name in ("arctic_a0007", "arctic_a0009"):
-        a, r = read_wav(arctic(name))
+        a, r = read_wav_float(arctic(name))
         out[name] = [(a, r)]
     return out
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.clock import FakeClock
+from core.clock import FakeClock
 from tests.netutil import free_port
 
 

@@ -17,8 +17,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from asr.audio import Pcm
 from asr.recognizer import Engine, Mode, RecognizerError, RecognizerOptions, Stream
+from audio.pcm import Pcm
 
 NAME = "pocketsphinx"
 _WORD_RE = re.compile(r"[a-z][a-z'\-]*")

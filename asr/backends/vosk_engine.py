@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from asr.audio import Pcm
 from asr.recognizer import Engine, RecognizerError, RecognizerOptions, Stream
+from audio.pcm import Pcm
 
 NAME = "vosk"
 MAX_ALTERNATIVES = 3

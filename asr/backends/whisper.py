@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from asr.audio import Pcm
 from asr.recognizer import Engine, RecognizerError, RecognizerOptions, Stream
+from audio.pcm import Pcm
 
 NAME = "whisper"
 NO_SPEECH_DROP = 0.6  # Whisper's own "no speech" probability above which text is discarded

@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from asr.audio import Pcm, read_wav, resample
+from audio.pcm import Pcm
+from audio.resample import resample
+from audio.wavio import read_wav
 
 _lock = threading.Lock()
 _voices: dict[str, Any] = {}

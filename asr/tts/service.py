@@ -22,11 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr.audio import Pcm, read_wav, write_wav
 from asr.tts.engines import TtsError, default_piper_voice, espeak_synthesize, piper_synthesize
+from audio.pcm import SAMPLE_RATE_HZ, Pcm
+from audio.wavio import read_wav, write_wav
 
-__all__ = ["RenderedPrompt", "TtsError", "TtsService", "sensitive_word_check"]
-RATE = 8000
+__all__ = ["RenderedPrompt", "TtsError", "TtsService"]
+RATE = SAMPLE_RATE_HZ
 MANDARIN = ("cmn", "zh")
 
 
@@ -140,21 +141,3 @@ class TtsService:
         return self._remember(
             key, RenderedPrompt(pcm, engine, v, False, time.perf_counter() - t0, path)
         )
-
-
-def sensitive_word_check(word_filter: object, where: str = "tts prompt") -> Callable[[str], str]:
-    """``TtsService(text_check=...)`` backed by the compliance package's sensitive-word filter
-    (``compliance.hooks.guard_text``): masked terms are spoken masked, blocking terms raise
-    :class:`TtsError` before anything is synthesised or cached."""
-    try:
-        from compliance.hooks import guard_text  # noqa: PLC0415 - optional sibling library
-    except ImportError as e:
-        raise TtsError("tts: the compliance package is not installed") from e
-
-    def check(text: str) -> str:
-        try:
-            return guard_text(text, word_filter, where=where)  # type: ignore[arg-type]
-        except ValueError as e:  # compliance.hooks.BlockedText
-            raise TtsError(f"tts: {e}") from e
-
-    return check

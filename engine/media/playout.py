@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.call import FRAME_SAMPLES, Pcm
+from audio.pcm import FRAME_SAMPLES, Pcm
 
 
 @dataclass(eq=False)

@@ -6,8 +6,8 @@ import asyncio
 from collections import OrderedDict
 from pathlib import Path
 
-from engine.audio.wavio import load_wav
-from engine.call import Pcm
+from audio.pcm import Pcm
+from audio.wavio import load_wav
 
 MAX_CACHED_PROMPTS = 256
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.audio.wavio import write_stereo_wav
-from engine.call import FRAME_SAMPLES, Pcm
+from audio.pcm import FRAME_SAMPLES, Pcm
+from audio.wavio import write_stereo_wav
 
 MAX_RECORD_S = 4 * 3600
 

@@ -27,9 +27,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engine.audio.codecs import STATIC_PAYLOAD_TYPES, new_codec
-from engine.audio.inband_dtmf import InbandDtmfDetector
-from engine.call import FRAME_SAMPLES, AudioFrameEvent, CallEvent, DtmfEvent, Pcm
+from audio.codecs import STATIC_PAYLOAD_TYPES, new_codec
+from audio.inband_dtmf import InbandDtmfDetector
+from audio.pcm import FRAME_SAMPLES, Pcm
+from core.call import AudioFrameEvent, CallEvent, DtmfEvent
 from engine.media.playout import Playout
 from engine.media.recorder import Recorder
 from engine.rtp import rtcp

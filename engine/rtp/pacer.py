@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from engine.clock import Clock
+from core.clock import Clock
 
 log = logging.getLogger("ivr.rtp.pacer")
 

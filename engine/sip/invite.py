@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Any, Literal, Protocol
 
+from engine.sip.addr import Address
 from engine.sip.dialog import Dialog, DialogError
 from engine.sip.message import SipRequest, SipResponse, make_response, new_tag
 from engine.sip.transaction import T1_S, T2_S, TIMEOUT_S, ServerTransaction
-
-if TYPE_CHECKING:
-    from engine.sip.addr import Address
-    from engine.sip.ua import UserAgent
 
 log = logging.getLogger("ivr.sip.invite")
 
@@ -48,12 +46,44 @@ class SessionHandler(Protocol):
     def on_notify(self, request: SipRequest) -> None: ...
 
 
+class SessionHost(Protocol):
+    """What an INVITE session needs from the user agent that owns it, and nothing more."""
+
+    ALLOW: str
+
+    def contact_for(self, dest: Address) -> str: ...
+
+    def register_session(self, session: InviteSession) -> None: ...
+
+    def forget_session(self, session: InviteSession) -> None: ...
+
+    def options_response(self, request: SipRequest) -> SipResponse: ...
+
+    def method_not_allowed(self, request: SipRequest) -> SipResponse: ...
+
+    def retransmit_2xx_until_ack(self, session: InviteSession, response: SipResponse,
+                                 dest: Address, cseq: int) -> None: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``coro`` in the user agent's task scope (it outlives the session)."""
+        ...
+
+    async def request_in_dialog(self, dialog: Dialog, method: str,
+                                content_type: str | None = None, body: bytes = b"",
+                                extra_headers: list[tuple[str, str]] | None = None,
+                                ) -> SipResponse: ...
+
+    async def reinvite(self, session: InviteSession, sdp: bytes) -> SipResponse: ...
+
+    async def send_cancel(self, session: OutgoingInvite) -> None: ...
+
+
 class InviteSession:
     """One INVITE dialog usage. ``ended`` resolves once, with why and which side ended it."""
 
     direction: Literal["inbound", "outbound"]
 
-    def __init__(self, ua: UserAgent, invite: SipRequest) -> None:
+    def __init__(self, ua: SessionHost, invite: SipRequest) -> None:
         self.ua = ua
         self.invite = invite
         self.call_id = invite.call_id
@@ -133,7 +163,7 @@ class InviteSession:
         self._bye_sent = True
         dialog = self.dialog
         self._end(SessionEnd(cause, "engine"))
-        self.ua.tasks.spawn(self._send_bye(dialog), f"bye-{self.call_id}")
+        self.ua.spawn(self._send_bye(dialog), f"bye-{self.call_id}")
 
     async def _send_bye(self, dialog: Dialog) -> None:
         try:
@@ -163,7 +193,7 @@ class IncomingInvite(InviteSession):
 
     direction = "inbound"
 
-    def __init__(self, ua: UserAgent, invite: SipRequest, txn: ServerTransaction,
+    def __init__(self, ua: SessionHost, invite: SipRequest, txn: ServerTransaction,
                  source: Address) -> None:
         super().__init__(ua, invite)
         self.txn = txn
@@ -222,7 +252,7 @@ class OutgoingInvite(InviteSession):
 
     direction = "outbound"
 
-    def __init__(self, ua: UserAgent, invite: SipRequest, dest: Address) -> None:
+    def __init__(self, ua: SessionHost, invite: SipRequest, dest: Address) -> None:
         super().__init__(ua, invite)
         self.dest = dest
         self.remote_sdp = None

@@ -12,13 +12,8 @@ from __future__ import annotations
 import re
 import secrets
 
-from engine.sip.headers import (
-    CANONICAL_NAMES,
-    Headers,
-    SipParseError,
-    _is_token,
-    split_commas,
-)
+from engine.sip.grammar import SipParseError, is_token, split_commas
+from engine.sip.headers import CANONICAL_NAMES, Headers
 from engine.sip.uri import NameAddr, SipUri, Via
 
 __all__ = [
@@ -105,7 +100,7 @@ class SipMessage:
         number = int(parts[0])
         if number >= 2**31:
             raise SipParseError(f"CSeq number {number} >= 2**31", reason="Bad Request - Bad CSeq")
-        if not _is_token(parts[1]):
+        if not is_token(parts[1]):
             raise SipParseError(f"invalid CSeq method {parts[1]!r}",
                                 reason="Bad Request - Bad CSeq")
         value = (number, parts[1])
@@ -310,7 +305,7 @@ def _parse_headers(lines: list[str]) -> list[tuple[str, str]]:
         if not colon:
             raise SipParseError(f"header line without ':': {line[:40]!r}")
         name = name.rstrip(" \t")
-        if not _is_token(name):
+        if not is_token(name):
             raise SipParseError(f"invalid header name {name[:40]!r}")
         items.append((canon.get(name.lower(), name), value.strip(" \t\r")))
     return items
@@ -346,7 +341,7 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_BYTES) -> SipReque
         if len(parts) != 3:
             raise SipParseError(f"invalid request line {start[:60]!r}")
         method, uri_text, version_text = parts
-        if not _is_token(method):
+        if not is_token(method):
             raise SipParseError(f"invalid method {method[:20]!r}")
         uri: SipUri | None = None
         try:

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from engine.clock import Clock
+from core.clock import Clock
 from engine.sip.invite import CallFailed
 from engine.sip.message import SipParseError, SipResponse, new_call_id, new_tag
 from engine.sip.uac import RegistrationIds

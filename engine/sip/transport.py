@@ -15,9 +15,9 @@ import socket
 import ssl
 from typing import Any, Protocol, cast
 
+from core.tasks import TaskScope
 from engine.sip.addr import Address
 from engine.sip.message import SipParseError, StreamFramer
-from engine.tasks import TaskScope
 
 log = logging.getLogger("ivr.sip.transport")
 

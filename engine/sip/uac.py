@@ -1,10 +1,7 @@
-# The mixin's methods annotate ``self`` as the UserAgent they are mixed into; mypy's "erased
-# self type" check cannot see that relation, hence the one disabled code below.
-# mypy: disable-error-code="misc"
 """What the engine sends as a UAC: INVITE (with digest retry), CANCEL, re-INVITE, REGISTER.
 
-A mixin of :class:`engine.sip.ua.UserAgent`, kept apart so the inbound dispatch and the
-outbound procedures each stay readable.
+:class:`Uac` adds the outbound procedures to the shared :class:`~engine.sip.endpoint.SipEndpoint`;
+:class:`~engine.sip.ua.UserAgent` adds the inbound dispatch on top, so each half stays readable.
 """
 
 from __future__ import annotations
@@ -13,16 +10,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from engine.sip import digest
 from engine.sip.dialog import Dialog
+from engine.sip.endpoint import Credentials, SipEndpoint
 from engine.sip.invite import CallFailed, InviteSession, OutgoingInvite, SessionEnd
 from engine.sip.message import SipRequest, SipResponse, SipUri, new_call_id, new_tag
 from engine.sip.transaction import TIMEOUT_S, ClientTransaction, mirror_invite
-
-if TYPE_CHECKING:
-    from engine.sip.ua import Credentials, UserAgent
 
 log = logging.getLogger("ivr.sip.uac")
 
@@ -33,7 +27,8 @@ FAILURE_CAUSES = {486: "busy", 600: "busy", 408: "no_answer", 480: "no_answer",
 class _InviteListener:
     """Client INVITE transaction events for one attempt of an outgoing call."""
 
-    def __init__(self, session: OutgoingInvite) -> None:
+    def __init__(self, uac: Uac, session: OutgoingInvite) -> None:
+        self.uac = uac
         self.session = session
         self.final: asyncio.Future[SipResponse] = asyncio.get_running_loop().create_future()
 
@@ -46,15 +41,17 @@ class _InviteListener:
         if not self.final.done():
             self.final.set_result(response)
         elif response.status < 300 and s.ack_bytes is not None:
-            s.ua.transports.send(s.ack_bytes, s.dest)  # 2xx retransmission: ACK again
+            self.uac.transports.send(s.ack_bytes, s.dest)  # 2xx retransmission: ACK again
 
     def on_timeout(self, txn: ClientTransaction) -> None:
         if not self.final.done():
             self.final.set_exception(TimeoutError("INVITE timed out"))
 
 
-class UacMixin:
-    async def invite(self: UserAgent, target: str | SipUri, sdp: bytes, *,
+class Uac(SipEndpoint):
+    """The outbound procedures; see the module docstring."""
+
+    async def invite(self, target: str | SipUri, sdp: bytes, *,
                      from_user: str = "ivr", from_display: str | None = None,
                      creds: Credentials | None = None,
                      headers: list[tuple[str, str]] | None = None) -> OutgoingInvite:
@@ -83,13 +80,13 @@ class UacMixin:
         self.tasks.spawn(self._run_invite(session, build, creds), f"invite-{call_id}")
         return session
 
-    async def _run_invite(self: UserAgent, session: OutgoingInvite,
+    async def _run_invite(self, session: OutgoingInvite,
                           build: Callable[[int, list[tuple[str, str]]], SipRequest],
                           creds: Credentials | None) -> None:
         request = session.invite
         attempt = 0
         while True:
-            listener = _InviteListener(session)
+            listener = _InviteListener(self, session)
             session.invite = request
             self.layer.send_request(request, session.dest, listener, self.clock.now())
             try:
@@ -119,7 +116,7 @@ class UacMixin:
                 self._fail(session, status, response.reason)
             return
 
-    def _accept(self: UserAgent, session: OutgoingInvite, request: SipRequest,
+    def _accept(self, session: OutgoingInvite, request: SipRequest,
                 response: SipResponse) -> None:
         dialog = Dialog.as_uac(request, response)
         session.dialog = dialog
@@ -134,16 +131,16 @@ class UacMixin:
         if not session.answered.done():
             session.answered.set_result(response)
 
-    def _fail(self: UserAgent, session: OutgoingInvite, status: int, reason: str) -> None:
+    def _fail(self, session: OutgoingInvite, status: int, reason: str) -> None:
         if not session.answered.done():
             session.answered.set_exception(CallFailed(status, reason))
         cause = FAILURE_CAUSES.get(status, "rejected" if status != 408 else "timeout")
         session._end(SessionEnd(cause, "callee", status))
 
-    async def send_cancel(self: UserAgent, session: OutgoingInvite) -> None:
+    async def send_cancel(self, session: OutgoingInvite) -> None:
         """§9.1: CANCEL mirrors the INVITE (same Via branch, CSeq number) once it is ringing."""
         try:
-            await asyncio.wait_for(session.got_provisional.wait(), TIMEOUT_S)
+            await self.clock.wait_for(session.got_provisional.wait(), TIMEOUT_S)
         except TimeoutError:
             return
         if session.answered.done():
@@ -154,7 +151,7 @@ class UacMixin:
         except TimeoutError:
             log.info("CANCEL for %s got no answer", session.call_id)
 
-    async def reinvite(self: UserAgent, session: InviteSession, sdp: bytes) -> SipResponse:
+    async def reinvite(self, session: InviteSession, sdp: bytes) -> SipResponse:
         """Send a re-INVITE (hold/unhold, codec change) in the session's dialog and ACK it."""
         assert session.dialog is not None
         dialog = session.dialog
@@ -170,7 +167,7 @@ class UacMixin:
             session.remote_sdp = resp.body or session.remote_sdp
         return resp
 
-    async def register(self: UserAgent, registrar: str | SipUri, aor_user: str,
+    async def register(self, registrar: str | SipUri, aor_user: str,
                        creds: Credentials | None, expires: int = 3600, *,
                        binding: RegistrationIds | None = None) -> SipResponse:
         """REGISTER our contact for ``aor_user`` at ``registrar`` (trunks that need it).

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote, unquote
 
-from engine.sip.headers import SipParseError, _is_token, split_params
+from engine.sip.grammar import SipParseError, is_token, split_params
 
 __all__ = ["NameAddr", "SipUri", "Via"]
 
@@ -197,7 +197,7 @@ class NameAddr:
         if lt >= 0:
             if lt > 0:
                 name = " ".join(text[:lt].split())
-                if not all(_is_token(w) for w in name.split(" ")):
+                if not all(is_token(w) for w in name.split(" ")):
                     raise SipParseError(f"invalid display name {name!r}")
                 display = name
             gt = text.find(">", lt)
@@ -254,7 +254,7 @@ class Via:
         if len(tail_parts) != 2:
             raise SipParseError(f"missing Via sent-by in {text!r}")
         transport, sent_by = tail_parts[0].upper(), tail_parts[1].strip()
-        if not _is_token(transport):
+        if not is_token(transport):
             raise SipParseError(f"invalid Via transport {transport!r}")
         sent_by = "".join(sent_by.split())  # "host : port" is legal LWS
         host, port = _parse_hostport(sent_by, "Via sent-by")

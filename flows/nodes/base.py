@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from engine.call import BargeIn, PlayResult
+from core.call import BargeIn, PlayResult
 from flows.context import RunContext
 from flows.model import NodeSpec, Strict
 

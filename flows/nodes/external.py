@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from engine.call import CallHungUp, ListenSpec, Pcm
+from audio.pcm import Pcm
+from core.call import CallHungUp, ListenSpec
 from flows.context import NodeError, RunContext
 from flows.model import ID_PATTERN, Strict
 from flows.nodes.base import NodeType, Prompt, play_prompt, register

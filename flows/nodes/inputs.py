@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from engine.call import CallHungUp, DigitSpec, ListenResult, ListenSpec, PlayResult
+from core.call import CallHungUp, DigitSpec, ListenResult, ListenSpec, PlayResult
 from flows.context import RunContext
 from flows.model import PORT_PATTERN, Strict
 from flows.nodes.base import BargeMode, NodeType, Prompt, play_prompt, register

@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
-from asr.audio import Pcm, frames
 from asr.bargein import BargeInConfig, BargeInDetector
 from asr.endpoint import EndpointConfig
 from asr.intents import match_intent
@@ -37,8 +36,9 @@ from asr.recognizer import Engine, RecognizerOptions
 from asr.synth import speak, telephone
 from asr.tts import TtsService
 from asr.vad import SileroVad, make_vad
-from engine.call import AudioFrameEvent, CallEvent
-from engine.clock import SystemClock
+from audio.pcm import Pcm, frames
+from core.call import AudioFrameEvent, CallEvent
+from core.clock import SystemClock
 from tests.integration.test_asr_models import GRAMMAR, INTENTS, SENTENCES
 
 VOICES = [

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.clock import FakeClock
+from core.clock import FakeClock
 from flows.expr import evaluate
 from flows.interpreter import Interpreter, Limits
 from flows.simulator import SimulatedCall

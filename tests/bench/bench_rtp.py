@@ -14,10 +14,10 @@ import timeit
 
 import numpy as np
 
-from engine.audio import g711
-from engine.audio.g722 import G722Decoder, G722Encoder
-from engine.audio.inband_dtmf import InbandDtmfDetector
-from engine.audio.tones import add_noise, tone
+from audio import g711
+from audio.g722 import G722Decoder, G722Encoder
+from audio.inband_dtmf import InbandDtmfDetector
+from audio.tones import add_noise, tone
 from engine.rtp.dtmf import DtmfReceiver
 from engine.rtp.jitter import JitterBuffer
 from engine.rtp.pacer import Pacer

@@ -16,7 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from speaker_id.audio import ENCODER_RATE_HZ, resample, telephone_band, to_int16
+from audio.g711 import telephone_band
+from audio.pcm import WIDEBAND_RATE_HZ, to_int16
+from audio.resample import resample_float
 from speaker_id.backends import load_backend
 from speaker_id.calibrate import calibrate_folder
 from speaker_id.service import SpeakerService
@@ -45,7 +47,7 @@ def _ms(samples: list[float]) -> str:
 def bench_embedding() -> None:
     backend = load_backend("resemblyzer", threads=1)
     audio, rate = real_utterances()["beckett"][0]
-    three = resample(audio, rate, ENCODER_RATE_HZ)[: 3 * ENCODER_RATE_HZ]
+    three = resample_float(audio, rate, WIDEBAND_RATE_HZ)[: 3 * WIDEBAND_RATE_HZ]
     backend.embed(three)  # warm-up
     times, cpu = [], []
     for _ in range(30):

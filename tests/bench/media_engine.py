@@ -20,13 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-from engine.app import Engine
-from engine.audio.tones import tone
-from engine.call import CallHungUp, DigitSpec
-from engine.config import load_settings
+from app.config import load_settings
+from app.engine import Engine
+from audio.tones import tone
+from core.call import CallHungUp, DigitSpec
+from core.tasks import spawn
 from engine.controller import CallApp
 from engine.sipcall import SipCall
-from engine.tasks import spawn
 
 PROMPT_S = 3.0
 ACK_DIGIT = "2"

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.app import Engine
-from engine.call import CallHungUp, DigitSpec
-from engine.config import load_settings
+from app.config import load_settings
+from app.engine import Engine
+from core.call import CallHungUp, DigitSpec
 from engine.controller import CallApp
 from engine.sipcall import SipCall
 from tests.netutil import free_port, free_port_block

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from asr.audio import read_wav
-from engine.cli.main import app
+from app.cli.main import app
+from audio.wavio import read_wav
 
 pytestmark = [pytest.mark.models]
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr.audio import Pcm, frames, load_wav_8k
 from asr.intents import match_intent
 from asr.models import get_engine
 from asr.recognizer import Engine, FinalResult, RecognizerError, RecognizerOptions
 from asr.synth import speak, telephone
+from audio.pcm import Pcm, frames
+from audio.wavio import load_wav
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
@@ -147,7 +148,7 @@ def test_whisper_on_real_human_speech(whisper: Engine) -> None:
     spec = importlib.util.find_spec("moonshine_onnx")
     assert spec is not None and spec.submodule_search_locations, "useful-moonshine-onnx missing"
     wav = Path(next(iter(spec.submodule_search_locations))) / "assets" / "beckett.wav"
-    pcm = load_wav_8k(wav)  # a phone line: 8 kHz
+    pcm = load_wav(wav)  # a phone line: 8 kHz
     r = recognise(whisper, pcm, RecognizerOptions())
     words = set(r.text.lower().replace(",", " ").replace(".", " ").split())
     assert {"ever", "tried", "failed", "matter", "try", "again", "fail", "better"} <= words, r.text

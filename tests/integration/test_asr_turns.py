@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from asr.audio import Pcm, frames
 from asr.bargein import BargeInConfig, BargeInDetector
 from asr.endpoint import EndpointConfig, Endpointer, EndpointKind
 from asr.listen import ListenConfig, listen_turn
@@ -21,8 +20,9 @@ from asr.pool import InferencePool
 from asr.recognizer import RecognizerOptions
 from asr.synth import speak, telephone
 from asr.vad import SileroVad, WebrtcVad, make_vad
-from engine.call import AudioFrameEvent, CallEvent
-from engine.clock import FakeClock, SystemClock
+from audio.pcm import Pcm, frames
+from core.call import AudioFrameEvent, CallEvent
+from core.clock import FakeClock, SystemClock
 
 pytestmark = [pytest.mark.models]
 F = 0.02
@@ -177,7 +177,7 @@ async def test_listen_turn_with_real_models(utterance: Pcm) -> None:
 
 async def test_watch_barge_in_on_call_events() -> None:
     from asr.listen import watch_barge_in
-    from engine.call import DtmfEvent
+    from core.call import DtmfEvent
 
     clean = telephone(speak("no, I want an agent", "piper"), 16000)
     onset, _ = onset_and_end(clean)
@@ -197,7 +197,7 @@ async def test_watch_barge_in_on_call_events() -> None:
 
 async def test_listen_call_on_a_call_object(utterance: Pcm) -> None:
     from asr.listen import listen_call
-    from engine.call import ListenSpec
+    from core.call import ListenSpec
 
     class FrameCall:
         """The one Call method listen_call uses: a fresh event subscription."""

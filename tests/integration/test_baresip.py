@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.audio.tones import add_noise, dtmf_sequence, silence
-from engine.audio.wavio import load_wav, write_wav
-from engine.call import TransferResult
+from audio.tones import add_noise, dtmf_sequence, silence
+from audio.wavio import load_wav, write_wav
+from core.call import TransferResult
 from engine.sipcall import SipCall
 from tests.baresip import Baresip
 from tests.integration.engine_harness import Seen, collecting_app, running_engine, sip_target

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.audio.inband_dtmf import InbandDtmfDetector
-from engine.audio.tones import tone
-from engine.audio.wavio import write_wav
+from audio.inband_dtmf import InbandDtmfDetector
+from audio.tones import tone
+from audio.wavio import write_wav
 from tests.netutil import free_port, free_port_block
 from tests.sipp import sipp_binary
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.app import Engine
-from engine.call import Call, ListenResult, ListenSpec
-from engine.config import load_settings
+from app.config import load_settings
+from app.engine import Engine
+from core.call import Call, ListenResult, ListenSpec
 from flows.callapp import flow_router
 from flows.interpreter import RunResult
 from flows.routing import FlowRouter

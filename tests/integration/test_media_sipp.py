@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.audio.g711 import alaw_decode, ulaw_decode
-from engine.audio.tones import tone
+from audio.g711 import alaw_decode, ulaw_decode
+from audio.tones import tone
 from engine.rtp.packet import parse as parse_rtp
 from tests.integration.engine_harness import (
     Seen,

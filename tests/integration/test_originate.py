@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.call import Call
+from core.call import Call
 from tests.integration.engine_harness import running_engine
 from tests.netutil import free_port
 from tests.sipp import SippServer

@@ -14,7 +14,7 @@ FLOW = ROOT / "examples" / "flows" / "account_balance.json"
 
 def ivr(tmp: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "IVR_STORAGE__URL": f"sqlite:///{tmp}/ivr.sqlite"}
-    return subprocess.run([sys.executable, "-m", "engine.cli.main", *args], input=stdin,
+    return subprocess.run([sys.executable, "-m", "app.cli.main", *args], input=stdin,
                           capture_output=True, text=True, env=env, cwd=tmp, timeout=120,
                           check=False)
 

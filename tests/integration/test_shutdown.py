@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.app import Engine
-from engine.call import Call
-from engine.config import load_settings
+from app.config import load_settings
+from app.engine import Engine
+from core.call import Call
 from tests.netutil import free_port, free_port_block
 from tests.sipp import run_sipp_async
 

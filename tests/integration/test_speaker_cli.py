@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from engine.cli.main import app
+from app.cli.main import app
 from speaker_id.store import generate_key
 from speaker_id.testdata import build_real_set
 

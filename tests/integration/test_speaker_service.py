@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speaker_id.audio import Int16, telephone_band, to_int16
+from audio.g711 import telephone_band
+from audio.pcm import Pcm, to_int16
 from speaker_id.backends import BackendError, load_backend
 from speaker_id.service import SpeakerService, passphrase_matches
 from speaker_id.store import VoiceprintStore, generate_key, parse_key
@@ -20,13 +21,13 @@ pytestmark = pytest.mark.models
 THRESHOLD = 0.80
 
 
-def _call_audio(audio: np.ndarray, rate: int) -> Int16:
+def _call_audio(audio: np.ndarray, rate: int) -> Pcm:
     """What the engine hands the service: 8 kHz int16 after a mu-law call leg."""
     return to_int16(telephone_band(audio, rate))
 
 
 @pytest.fixture(scope="module")
-def speech() -> dict[str, list[Int16]]:
+def speech() -> dict[str, list[Pcm]]:
     return {label: [_call_audio(a, r) for a, r in utts]
             for label, utts in real_utterances().items()}
 
@@ -40,7 +41,7 @@ def service(tmp_path: Path) -> SpeakerService:
 
 
 async def test_enrol_then_verify_same_speaker_matches(service: SpeakerService,
-                                                      speech: dict[str, list[Int16]]) -> None:
+                                                      speech: dict[str, list[Pcm]]) -> None:
     spk = speech["pyannote_spk91"]
     enrolled = await service.enroll("alice", spk[:2])
     assert enrolled.outcome == "enrolled", enrolled
@@ -52,7 +53,7 @@ async def test_enrol_then_verify_same_speaker_matches(service: SpeakerService,
 
 
 async def test_other_speakers_do_not_match(service: SpeakerService,
-                                           speech: dict[str, list[Int16]]) -> None:
+                                           speech: dict[str, list[Pcm]]) -> None:
     await service.enroll("alice", speech["pyannote_spk91"][:2])
     for other in ("beckett", "pyannote_spk90", "arctic_a0007"):
         result = await service.verify("alice", speech[other][1 if other == "pyannote_spk90"
@@ -63,7 +64,7 @@ async def test_other_speakers_do_not_match(service: SpeakerService,
 
 
 async def test_half_a_second_is_insufficient_audio(service: SpeakerService,
-                                                   speech: dict[str, list[Int16]]) -> None:
+                                                   speech: dict[str, list[Pcm]]) -> None:
     await service.enroll("alice", speech["pyannote_spk91"][:2])
     clip = speech["pyannote_spk91"][2][:4000]  # 0.5 s at 8 kHz
     result = await service.verify("alice", clip)
@@ -73,19 +74,19 @@ async def test_half_a_second_is_insufficient_audio(service: SpeakerService,
 
 
 async def test_short_enrolment_is_insufficient(service: SpeakerService,
-                                               speech: dict[str, list[Int16]]) -> None:
+                                               speech: dict[str, list[Pcm]]) -> None:
     result = await service.enroll("bob", [speech["beckett"][0][:4000]])
     assert result.outcome == "insufficient_audio"
     assert (await service.verify("bob", speech["beckett"][1])).outcome == "not_enrolled"
 
 
-async def test_not_enrolled(service: SpeakerService, speech: dict[str, list[Int16]]) -> None:
+async def test_not_enrolled(service: SpeakerService, speech: dict[str, list[Pcm]]) -> None:
     result = await service.verify("nobody", speech["beckett"][0])
     assert result.outcome == "not_enrolled"
 
 
 async def test_deletion_on_request(service: SpeakerService,
-                                   speech: dict[str, list[Int16]]) -> None:
+                                   speech: dict[str, list[Pcm]]) -> None:
     await service.enroll("alice", speech["pyannote_spk91"][:2])
     assert await service.delete("alice") is True
     assert (await service.verify("alice", speech["pyannote_spk91"][2])).outcome == "not_enrolled"
@@ -96,7 +97,7 @@ async def test_deletion_on_request(service: SpeakerService,
 
 
 async def test_replayed_recording_is_flagged(service: SpeakerService,
-                                             speech: dict[str, list[Int16]]) -> None:
+                                             speech: dict[str, list[Pcm]]) -> None:
     spk = speech["pyannote_spk91"]
     await service.enroll("alice", spk[:2])
     first = await service.verify("alice", spk[2])
@@ -111,7 +112,7 @@ async def test_replayed_recording_is_flagged(service: SpeakerService,
 
 
 async def test_passphrase_must_be_said_too(service: SpeakerService,
-                                           speech: dict[str, list[Int16]]) -> None:
+                                           speech: dict[str, list[Pcm]]) -> None:
     spk = speech["pyannote_spk91"]
     await service.enroll("alice", spk[:2], passphrase="my voice is my password")
     wrong = await service.verify("alice", spk[2], transcript="what is my balance")
@@ -127,14 +128,14 @@ def test_passphrase_matching() -> None:
 
 
 async def test_tenants_are_isolated(service: SpeakerService,
-                                    speech: dict[str, list[Int16]]) -> None:
+                                    speech: dict[str, list[Pcm]]) -> None:
     await service.enroll("alice", speech["pyannote_spk91"][:2], tenant_id="bank-a")
     result = await service.verify("alice", speech["pyannote_spk91"][2], tenant_id="bank-b")
     assert result.outcome == "not_enrolled"
 
 
 async def test_backend_failure_is_error_outcome(tmp_path: Path,
-                                                speech: dict[str, list[Int16]]) -> None:
+                                                speech: dict[str, list[Pcm]]) -> None:
     def broken() -> object:
         raise BackendError("model folder missing")
 
@@ -146,7 +147,7 @@ async def test_backend_failure_is_error_outcome(tmp_path: Path,
 
 
 async def test_scores_and_vectors_never_logged(service: SpeakerService,
-                                               speech: dict[str, list[Int16]],
+                                               speech: dict[str, list[Pcm]],
                                                caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     await service.enroll("alice", speech["pyannote_spk91"][:2])
@@ -167,10 +168,10 @@ def test_unknown_backend_and_missing_model_path() -> None:
 
 
 async def test_inference_does_not_block_the_event_loop(service: SpeakerService,
-                                                       speech: dict[str, list[Int16]]) -> None:
+                                                       speech: dict[str, list[Pcm]]) -> None:
     import asyncio
 
-    from engine.tasks import spawn
+    from core.tasks import spawn
 
     await service.enroll("alice", speech["pyannote_spk91"][:2])
     ticks = 0
@@ -191,16 +192,17 @@ async def test_inference_does_not_block_the_event_loop(service: SpeakerService,
 
 
 async def test_from_settings_warm_up_and_key_required(tmp_path: Path,
-                                                      speech: dict[str, list[Int16]]) -> None:
-    from engine.config import load_settings
+                                                      speech: dict[str, list[Pcm]]) -> None:
+    from app.config import load_settings
+    from app.speaker_setup import open_speaker_service
     from speaker_id.store import EncryptionKeyError
 
     env = {"IVR_STORAGE__URL": f"sqlite:///{tmp_path / 'cfg.sqlite'}",
            "IVR_SPEAKER__THRESHOLD": "0.8", "IVR_SPEAKER__TENANT_ID": "bank-a"}
     with pytest.raises(EncryptionKeyError, match="encryption_key"):
-        SpeakerService.from_settings(load_settings(environ=env))
+        open_speaker_service(load_settings(environ=env))
     env["IVR_SPEAKER__ENCRYPTION_KEY"] = generate_key()
-    svc = SpeakerService.from_settings(load_settings(environ=env))
+    svc = open_speaker_service(load_settings(environ=env))
     await svc.warm_up()
     assert (svc.threshold, svc.tenant_id) == (0.8, "bank-a")
     assert (await svc.enroll("alice", speech["pyannote_spk91"][:2])).outcome == "enrolled"
@@ -208,7 +210,7 @@ async def test_from_settings_warm_up_and_key_required(tmp_path: Path,
 
 
 async def test_is_the_flows_speaker_verifier(service: SpeakerService,
-                                             speech: dict[str, list[Int16]]) -> None:
+                                             speech: dict[str, list[Pcm]]) -> None:
     from flows.services import SPEAKER_OUTCOMES, SpeakerVerifier, call_service
 
     assert isinstance(service, SpeakerVerifier)
@@ -219,7 +221,7 @@ async def test_is_the_flows_speaker_verifier(service: SpeakerService,
 
 
 async def test_enrolment_with_two_voices_is_refused(service: SpeakerService,
-                                                    speech: dict[str, list[Int16]]) -> None:
+                                                    speech: dict[str, list[Pcm]]) -> None:
     mixed = [speech["pyannote_spk91"][0], speech["pyannote_spk91"][1], speech["beckett"][0]]
     result = await service.enroll("alice", mixed)
     assert result.outcome == "insufficient_audio" and result.reason == "inconsistent"
@@ -230,7 +232,7 @@ async def test_enrolment_with_two_voices_is_refused(service: SpeakerService,
 
 
 async def test_wrong_audio_dtype_is_error_outcome(service: SpeakerService,
-                                                  speech: dict[str, list[Int16]]) -> None:
+                                                  speech: dict[str, list[Pcm]]) -> None:
     await service.enroll("alice", speech["pyannote_spk91"][:2])
     result = await service.verify("alice", speech["pyannote_spk91"][2].astype(np.int32))
     assert result.outcome == "error" and result.reason == "AudioFormatError"

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from asr.synth import speak
-from engine.audio.resample import to_8k
-from engine.audio.tones import silence
-from engine.audio.wavio import write_wav
+from audio.resample import to_8k
+from audio.tones import silence
+from audio.wavio import write_wav
 from tests.baresip import Baresip
 from tests.integration.engine_harness import running_engine, sip_target
 

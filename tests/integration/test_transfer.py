@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.audio.g711 import alaw_decode, ulaw_decode
-from engine.call import TransferResult
+from audio.g711 import alaw_decode, ulaw_decode
+from core.call import TransferResult
 from engine.rtp.packet import parse as parse_rtp
 from engine.sipcall import SipCall
 from tests.integration.engine_harness import open_sink, running_engine

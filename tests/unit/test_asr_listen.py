@@ -19,8 +19,8 @@ from asr.listen import ListenConfig, listen_turn
 from asr.pool import InferencePool
 from asr.recognizer import Engine, RecognizerError, RecognizerOptions, Stream
 from asr.vad import EnergyVad
-from engine.call import AudioFrameEvent, CallEvent, DtmfEvent, HangupEvent
-from engine.clock import FakeClock
+from core.call import AudioFrameEvent, CallEvent, DtmfEvent, HangupEvent
+from core.clock import FakeClock
 
 LOUD = (np.sin(np.arange(160) * 0.3) * 8000).astype(np.int16)
 QUIET = np.zeros(160, np.int16)
@@ -295,7 +295,7 @@ async def test_release_jitter_does_not_end_the_turn_early(
 
 def test_listen_config_from_node_spec() -> None:
     from asr.listen import engine_for, listen_config
-    from engine.call import ListenSpec
+    from core.call import ListenSpec
 
     menu = ListenSpec(
         mode="keywords",

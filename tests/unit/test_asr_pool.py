@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from asr.pool import InferencePool, InferenceTimeout, PoolOverloaded
-from engine.clock import FakeClock
+from core.clock import FakeClock
 
 
 async def test_runs_off_loop_and_returns() -> None:

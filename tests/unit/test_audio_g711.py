@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import warnings
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine.audio import g711
+from audio import g711
 
 ALL16 = np.arange(65536, dtype=np.uint16).view(np.int16)
 
@@ -162,3 +163,21 @@ def test_decode_matches_sox(tmp_path: Path, encoding: str, decode: object) -> No
          "-e", "signed", "-b", "16", str(out))
     got = np.frombuffer(_data_chunk(out), "<i2")
     assert got.tolist() == decode(bytes(range(256))).tolist()  # type: ignore[operator]
+
+
+def test_encoder_differs_from_cpython_audioop_only_by_g191_rounding() -> None:
+    """CPython's audioop (Sun's coder) rounds negative samples the other way from G.191; the
+    two disagree on 508 negative samples just below a segment step, by one code."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop  # removed in 3.13; fine on 3.11
+
+    pcm = np.arange(-32768, 32768, dtype=np.int16)
+    ours = np.frombuffer(g711.ulaw_encode(pcm), np.uint8).astype(int)
+    ref = np.frombuffer(audioop.lin2ulaw(pcm.tobytes(), 2), np.uint8).astype(int)
+    differ = ours != ref
+    assert differ.sum() == 508 and (pcm[differ] < 0).all()
+    assert np.abs(ours[differ] - ref[differ]).max() == 1
+    codes = np.arange(256, dtype=np.uint8).tobytes()
+    assert g711.ulaw_decode(codes).tobytes() == audioop.ulaw2lin(codes, 2)
+    assert g711.alaw_decode(codes).tobytes() == audioop.alaw2lin(codes, 2)

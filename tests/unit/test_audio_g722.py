@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.audio.codecs import new_codec
-from engine.audio.g722 import G722Decoder, G722Encoder
-from engine.audio.tones import tone
+from audio.codecs import new_codec
+from audio.g722 import G722Decoder, G722Encoder
+from audio.tones import tone
 
 
 def _snr_db(ref: np.ndarray, out: np.ndarray, max_delay: int = 64) -> float:

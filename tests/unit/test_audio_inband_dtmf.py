@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.audio import g711
-from engine.audio.inband_dtmf import InbandDtmfDetector, classify_block
-from engine.audio.tones import add_noise, dtmf_sequence, dtmf_tone, silence, tone
-from engine.audio.wavio import load_wav
+from audio import g711
+from audio.inband_dtmf import InbandDtmfDetector, classify_block
+from audio.tones import add_noise, dtmf_sequence, dtmf_tone, silence, tone
+from audio.wavio import load_wav
 
 KEYS = "1234567890*#ABCD"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import wave
 from pathlib import Path
@@ -9,9 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.audio import tones
-from engine.audio.resample import resample, to_16k
-from engine.audio.wavio import WavError, load_wav, read_wav, write_stereo_wav, write_wav
+from audio import tones
+from audio.resample import resample, to_16k
+from audio.wavio import (
+    WavError,
+    load_wav,
+    read_wav,
+    read_wav_float,
+    read_wav_samples,
+    write_stereo_wav,
+    write_wav,
+)
 
 
 def _tone_power_at(x: np.ndarray, rate: int, f: float) -> float:
@@ -59,7 +68,7 @@ def test_stereo_two_leg(tmp_path: Path) -> None:
     left, right = tones.tone(500, 0.2), tones.tone(900, 0.3)
     p = tmp_path / "s.wav"
     write_stereo_wav(p, left, right)
-    raw, ch, rate = read_wav(p)
+    raw, ch, rate = read_wav_samples(p)
     assert (ch, rate) == (2, 8000)
     st = np.asarray(raw).reshape(-1, 2)
     assert np.array_equal(st[: len(left), 0], left)
@@ -129,3 +138,43 @@ def test_wave_module_reads_what_we_write(tmp_path: Path) -> None:
     write_wav(p, tones.tone(300, 0.1), rate=16000)
     with wave.open(str(p)) as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 16000)
+
+
+def _sox(src: Path, out: Path, *args: str) -> Path:
+    subprocess.run(["sox", "-D", str(src), *args, str(out)], check=True, capture_output=True)
+    return out
+
+
+@pytest.mark.parametrize("args", [("-b", "8", "-e", "unsigned"), ("-b", "24"), ("-b", "32"),
+                                  ("-e", "mu-law"), ("-e", "a-law"), ("-b", "32", "-e", "float")])
+def test_one_reader_for_every_area(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """Media (load_wav), recognisers (read_wav) and voiceprints (read_wav_float) read the same
+    file the same way: 8/24/32-bit, float and G.711 WAVs alike (they used to disagree)."""
+    src = tmp_path / "src.wav"
+    ref = tones.tone(700, 0.5, dbfs=-6)
+    write_wav(src, ref, 8000)
+    f = _sox(src, tmp_path / "f.wav", *args)
+    pcm, rate = read_wav(f)
+    flt, frate = read_wav_float(f)
+    assert rate == frate == 8000
+    assert np.array_equal(load_wav(f), pcm)
+    assert np.allclose(flt * 32768.0, pcm, atol=1.0)
+    rms = np.sqrt(np.mean(ref.astype(float) ** 2))
+    err = np.sqrt(np.mean((pcm.astype(float) - ref) ** 2)) / rms
+    assert err < 0.05  # G.711 and 8-bit quantisation, nothing worse
+
+
+def test_read_wav_from_bytes_and_streams(tmp_path: Path) -> None:
+    p = tmp_path / "a.wav"
+    write_wav(p, tones.tone(300, 0.1))
+    data = p.read_bytes()
+    a, _ = read_wav(data)
+    b, _ = read_wav(io.BytesIO(data))
+    assert np.array_equal(a, b) and np.array_equal(a, tones.tone(300, 0.1))
+
+
+def test_float_samples_are_written_as_full_scale_int16(tmp_path: Path) -> None:
+    p = tmp_path / "f.wav"
+    write_wav(p, np.array([0.5, -0.5, 1.0, -1.0], dtype=np.float32))
+    pcm, _ = read_wav(p)
+    assert pcm.tolist() == [16384, -16384, 32767, -32768]

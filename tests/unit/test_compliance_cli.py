@@ -57,7 +57,7 @@ def test_sql_word_store_hot_reload(tmp_path: Path) -> None:
 def ivr(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "IVR_STORAGE__URL": f"sqlite:///{tmp_path}/cli.sqlite"}
     env.pop("IVR_COMPLIANCE__REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "engine.cli.main", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "app.cli.main", *args], capture_output=True,
                           text=True, env=env, cwd=Path(__file__).parents[2], timeout=60,
                           check=False)
 

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from engine.cli import flow_cli
-from engine.config import Settings
+from app.cli import flow_cli
+from app.config import Settings
 from flows.schemagen import SCHEMA_PATH
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "flows"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from engine.clock import FakeClock
+from core.clock import FakeClock
 from flows.interpreter import Interpreter, RunResult
 from flows.nodes.external import json_path
 from flows.services import AiohttpClient, FlowServices

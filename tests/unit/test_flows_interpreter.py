@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from engine.call import ListenResult, ListenSpec
-from engine.clock import FakeClock
+from core.call import ListenResult, ListenSpec
+from core.clock import FakeClock
 from flows.interpreter import Interpreter, Limits, RunResult
 from flows.services import FlowServices, HttpResponse, MapFlowResolver
 from flows.simulator import SimInput, SimulatedCall
@@ -327,7 +327,7 @@ async def test_transfer_failure_takes_failed_port(fake_clock: FakeClock) -> None
 
 
 async def test_node_events_go_to_the_bus(fake_clock: FakeClock) -> None:
-    from engine.bus import EventBus
+    from core.bus import EventBus
 
     bus = EventBus()
     sub = bus.subscribe("flow.")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from engine.call import ListenResult, ListenSpec
-from engine.clock import FakeClock
+from core.call import ListenResult, ListenSpec
+from core.clock import FakeClock
 from flows.interpreter import Interpreter
 from flows.services import ComplianceListChecker, FlowServices, SimpleSpeakerResult
 from flows.simulator import SimInput, SimulatedCall

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from engine.call import Call, CallHungUp, DigitSpec, DtmfEvent, ListenSpec
-from engine.clock import FakeClock
+from core.call import Call, CallHungUp, DigitSpec, DtmfEvent, ListenSpec
+from core.clock import FakeClock
 from flows.services import KeywordIntentMatcher
 from flows.simulator import SimInput, SimulatedCall
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.clock import FakeClock
+from core.clock import FakeClock
 from flows.interpreter import Interpreter
 from flows.routing import FlowRouter
 from flows.services import ListWordChecker

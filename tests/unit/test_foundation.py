@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from engine.clock import FakeClock
-from engine.config import ConfigError, load_settings, parse_hostport
-from engine.tasks import TaskScope, spawn
+from app.config import ConfigError, load_settings, parse_hostport
+from core.clock import FakeClock
+from core.tasks import TaskScope, spawn
 
 
 def test_defaults_without_file(tmp_path, monkeypatch):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.clock import FakeClock, SystemClock
+from core.clock import FakeClock, SystemClock
+from core.tasks import spawn
 from engine.rtp.pacer import Pacer
-from engine.tasks import spawn
 
 
 class Recorder:

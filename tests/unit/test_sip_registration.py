@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.clock import FakeClock
+from core.clock import FakeClock
+from core.tasks import spawn
 from engine.sip.message import SipResponse, parse_message
 from engine.sip.registration import Registration, granted_expiry, refresh_delay
-from engine.tasks import spawn
 
 
 def response(status: int, extra: str = "") -> SipResponse:

@@ -9,7 +9,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from speaker_id.audio import ENCODER_RATE_HZ, read_wav, resample
+from audio.pcm import WIDEBAND_RATE_HZ
+from audio.resample import resample_float
+from audio.wavio import read_wav_float
 from speaker_id.backends import (
     OnnxBackend,
     cosine,
@@ -72,8 +74,8 @@ def test_onnx_backend_runs_a_real_graph(tmp_path: Path) -> None:
     weight = np.random.default_rng(3).normal(size=(80, 192)).astype(np.float32)
     path = tmp_path / "toy.onnx"
     _mean_linear_onnx(path, weight)
-    audio, rate = read_wav(beckett())
-    clip = resample(audio, rate, ENCODER_RATE_HZ)[: 3 * ENCODER_RATE_HZ]
+    audio, rate = read_wav_float(beckett())
+    clip = resample_float(audio, rate, WIDEBAND_RATE_HZ)[: 3 * WIDEBAND_RATE_HZ]
     backend = OnnxBackend(path)
     emb = backend.embed(clip)
     expected = OnnxBackend.features(clip).mean(axis=0) @ weight
@@ -85,8 +87,8 @@ def test_onnx_backend_runs_a_real_graph(tmp_path: Path) -> None:
 def test_ge2e_embedding_is_unit_and_deterministic() -> None:
     backend = load_backend("resemblyzer")
     assert load_backend("resemblyzer") is backend  # loaded once per process
-    audio, rate = read_wav(beckett())
-    clip = resample(audio, rate, ENCODER_RATE_HZ)[: 3 * ENCODER_RATE_HZ]
+    audio, rate = read_wav_float(beckett())
+    clip = resample_float(audio, rate, WIDEBAND_RATE_HZ)[: 3 * WIDEBAND_RATE_HZ]
     a, b = backend.embed(clip), backend.embed(clip)
     assert a.shape == (256,)
     assert np.linalg.norm(a) == pytest.approx(1.0, abs=1e-5)

@@ -11,7 +11,7 @@ import base64
 
 import numpy as np
 
-from speaker_id.audio import read_wav
+from audio.wavio import read_wav_float
 from speaker_id.backends import cosine, load_backend
 from speaker_id.testdata import beckett
 
@@ -36,7 +36,7 @@ REFERENCE_B64 = (
 
 def test_embedding_matches_original_resemblyzer() -> None:
     reference = np.frombuffer(base64.b64decode(REFERENCE_B64), dtype="<f4")
-    audio, rate = read_wav(beckett())
+    audio, rate = read_wav_float(beckett())
     assert rate == 16000
     ours = load_backend("resemblyzer").embed(audio[:48000])
     assert cosine(ours, reference) > 0.99999

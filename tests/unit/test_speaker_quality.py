@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speaker_id.audio import ENCODER_RATE_HZ, read_wav, resample
+from audio.pcm import WIDEBAND_RATE_HZ
+from audio.resample import resample_float
+from audio.wavio import read_wav_float
 from speaker_id.quality import QualityGate, assess
 from speaker_id.testdata import beckett
 
 
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
-    audio, rate = read_wav(beckett())  # 10 s of one real speaker
-    return resample(audio, rate, ENCODER_RATE_HZ)
+    audio, rate = read_wav_float(beckett())  # 10 s of one real speaker
+    return resample_float(audio, rate, WIDEBAND_RATE_HZ)
 
 
 def test_clean_real_speech_passes(speech: np.ndarray) -> None:
@@ -24,7 +26,8 @@ def test_clean_real_speech_passes(speech: np.ndarray) -> None:
 
 
 def test_half_a_second_is_too_short(speech: np.ndarray) -> None:
-    report = assess(speech[int(1.0 * ENCODER_RATE_HZ) : int(1.5 * ENCODER_RATE_HZ)], QualityGate())
+    w = WIDEBAND_RATE_HZ
+    report = assess(speech[int(1.0 * w) : int(1.5 * w)], QualityGate())
     assert "too_short" in report.problems
     assert not report.ok
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from engine.call import TransferResult
+from core.call import TransferResult
+from core.clock import FakeClock
 from engine.cdr import CallRecord
-from engine.clock import FakeClock
 from engine.media.prompts import PromptCache
 from engine.sip.invite import SessionEnd
 from engine.sip.message import Headers, SipResponse

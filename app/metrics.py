@@ -1,0 +1,127 @@
+"""Operational metrics over HTTP: ``/metrics`` (Prometheus text) and ``/healthz``.
+
+What an operator watches: calls in progress and ended (by direction and disposition), SIP
+counters that show storms and attacks (parse errors, untrusted sources, retransmissions), the
+pacing clock's lateness (the media quality signal), and the per-turn latency histogram from the
+speech ledger (caller speech end -> first RTP packet of the answer). Counters for ended calls
+come from the event bus, so no call code knows this module exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from app.config import parse_hostport
+from core.bus import EventBus, Subscription
+from core.tasks import spawn
+from engine.controller import CallController
+from engine.rtp.pacer import Pacer
+from engine.sip.registration import Registration
+from engine.sip.ua import UserAgent
+
+log = logging.getLogger("ivr.metrics")
+
+
+class MetricsSource(Protocol):
+    """What the metrics read from a running engine (``app.engine.Engine`` is one)."""
+
+    bus: EventBus
+    controller: CallController | None
+    ua: UserAgent | None
+    registrations: list[Registration]
+    pacer: Pacer
+    speech: Any
+
+
+class Metrics:
+    def __init__(self, engine: MetricsSource) -> None:
+        self.engine = engine
+        self.ended: Counter[tuple[str, str]] = Counter()  # (direction, disposition)
+        self._runner: web.AppRunner | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, listen: str) -> tuple[str, int]:
+        sub = self.engine.bus.subscribe("call.ended", maxsize=10_000)
+        self._task = spawn(self._count(sub), "metrics-bus")
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._health)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        host, port = parse_hostport(listen, 9108)
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = self._runner.addresses[0]  # the real port when listening on :0
+        return str(bound[0]), int(bound[1])
+
+    async def _count(self, sub: Subscription) -> None:
+        async for ev in sub:
+            key = (str(ev.data.get("direction", "")), str(ev.data.get("disposition", "")))
+            self.ended[key] += 1
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        ctrl = self.engine.controller
+        return web.json_response({"status": "ok",
+                                  "calls": len(ctrl.calls) if ctrl is not None else 0})
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(text=self.render(), content_type="text/plain", charset="utf-8")
+
+    def render(self) -> str:
+        e = self.engine
+        out: list[str] = []
+
+        def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+            out.append(f"# HELP {name} {help_}")
+            out.append(f"# TYPE {name} {kind}")
+            out.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+
+        ctrl = e.controller
+        metric("ivr_calls_active", "gauge", "Calls in progress.",
+               [("", len(ctrl.calls) if ctrl is not None else 0)])
+        metric("ivr_calls_ended_total", "counter", "Calls ended, by direction and disposition.",
+               [(f'{{direction="{d}",disposition="{p}"}}', n)
+                for (d, p), n in sorted(self.ended.items())])
+        if e.ua is not None:
+            st = e.ua.stats
+            metric("ivr_sip_messages_received_total", "counter", "SIP messages received.",
+                   [("", st.received)])
+            metric("ivr_sip_parse_errors_total", "counter", "Malformed SIP messages.",
+                   [("", st.parse_errors)])
+            metric("ivr_sip_rejected_untrusted_total", "counter",
+                   "Requests refused 401/403 (untrusted source or bad credentials).",
+                   [("", st.rejected_untrusted)])
+            metric("ivr_sip_retransmissions_total", "counter",
+                   "Requests and responses the engine had to send again.",
+                   [("", e.ua.layer.retransmissions)])
+        if e.registrations:
+            metric("ivr_sip_trunk_registered", "gauge",
+                   "1 while the trunk's registration is current.",
+                   [(f'{{trunk="{r.name}"}}', 1 if r.state == "registered" else 0)
+                    for r in e.registrations])
+        late = e.pacer.lateness_ms()
+        metric("ivr_pacer_tick_lateness_ms", "gauge",
+               "How late the media tick ran after its absolute deadline (last 60 s).",
+               [(f'{{quantile="{q}"}}', late[k]) for q, k in
+                (("0.5", "p50"), ("0.99", "p99"), ("1", "max"))])
+        metric("ivr_pacer_skipped_ticks_total", "counter",
+               "Media ticks dropped when the loop fell more than 100 ms behind.",
+               [("", e.pacer.skipped_ticks)])
+        metric("ivr_media_streams", "gauge", "RTP streams the pacer sends.",
+               [("", len(e.pacer))])
+        ledger = getattr(e.speech, "ledger", None)
+        text = "\n".join(out) + "\n"
+        if ledger is not None:
+            text += ledger.prometheus()
+        return text

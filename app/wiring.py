@@ -1,0 +1,187 @@
+"""The composition root: builds the engine's services from the configuration.
+
+The only place that knows every area: the flow router (routes in SQLite, then ``[flows].routes``,
+then the default sample flow), and the services flows reach (lists and words from
+``compliance``, voiceprints from ``speaker_id``, speech from ``asr``) when those packages are
+configured. Each area stays a library; this module only connects them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from app.compliance_setup import open_compliance, word_registry
+from app.config import Settings
+from app.speaker_setup import open_speaker_service
+from app.speech import SpeechService, tts_word_check
+from compliance.wordlist import WordRegistry
+from core.bus import EventBus
+from core.call import Call
+from core.clock import Clock
+from engine.controller import Router
+from flows.callapp import flow_router
+from flows.expr import ExprError
+from flows.interpreter import Limits, RunResult
+from flows.routing import FlowRouter
+from flows.services import ComplianceListChecker, FlowServices
+from flows.store import FlowStore, UnknownFlow
+from flows.template import compile_template
+from flows.validator import CompiledFlow, FlowInvalid, compile_flow
+from speaker_id.store import generate_key
+from storage import Database
+
+log = logging.getLogger("ivr.wiring")
+
+
+class RegistryWordChecker:
+    """Sensitive-word checks for prompts and SMS through the hot-reloaded word registry."""
+
+    def __init__(self, registry: WordRegistry, tenant: str) -> None:
+        self.registry = registry
+        self.tenant = tenant
+
+    def scan(self, text: str) -> Any:
+        self.registry.refresh()  # cheap version check; picks up edits made by other nodes
+        return self.registry.filter_for(self.tenant).scan(text)
+
+
+def speaker_key(settings: Settings) -> str:
+    """The voiceprint key: from config/env, else a local key file made on first run.
+
+    A single-box install must not refuse voiceprint nodes for want of a key, but the key must
+    never be a constant: it is generated once into ``var/speaker.key`` (mode 0600). Operators
+    set ``IVR_SPEAKER__ENCRYPTION_KEY`` (from ``ivr speaker keygen``) in production.
+    """
+    if settings.speaker.encryption_key:
+        return settings.speaker.encryption_key
+    path = Path(settings.storage.recordings_dir).parent / "speaker.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(generate_key())
+        log.warning("no speaker.encryption_key configured: generated %s (back it up; set "
+                    "IVR_SPEAKER__ENCRYPTION_KEY in production)", path)
+    return path.read_text().strip()
+
+
+def flow_services(settings: Settings, words: RegistryWordChecker) -> FlowServices:
+    """The real services behind flow nodes (the simulator keeps FlowServices' test doubles)."""
+    speaker_settings = settings.model_copy(deep=True)
+    speaker_settings.speaker.encryption_key = speaker_key(settings)
+    return FlowServices(
+        lists=ComplianceListChecker(open_compliance(settings)),
+        words=words,
+        speaker=open_speaker_service(speaker_settings),
+    )
+
+
+def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker,
+                   bus: EventBus | None = None) -> SpeechService:
+    # asr pulls scipy and model runtimes: imported when an engine starts, not with the CLI.
+    from asr.bargein import BargeInConfig  # noqa: PLC0415
+    from asr.pool import InferencePool  # noqa: PLC0415
+    from asr.tts.service import TtsService  # noqa: PLC0415
+
+    asr, tts_cfg = settings.asr, settings.tts
+    tts = TtsService(settings.storage.prompt_cache_dir, tts_cfg.piper_voice_path,
+                     tts_cfg.espeak_voice, mandarin_voice=tts_cfg.mandarin_voice,
+                     text_check=tts_word_check(words), memory_items=tts_cfg.memory_prompts)
+    pool = InferencePool(asr.pool_workers, max_pending=asr.pool_max_pending, clock=clock)
+    return SpeechService(
+        tts, pool, clock, vad_kind=asr.vad, vad_model_path=asr.vad_model_path,
+        default_engine=asr.default_engine,
+        model_paths={"whisper": asr.whisper_model_path,
+                     "pocketsphinx": asr.pocketsphinx_model_path, "vosk": asr.vosk_model_path},
+        barge_in=BargeInConfig(min_speech_ms=asr.barge_in_min_speech_ms,
+                               min_words=asr.barge_in_min_words),
+        bus=bus,
+        listen_options={"grammar_hangover_ms": asr.grammar_hangover_ms,
+                        "min_speech_ms": asr.min_speech_ms, "max_listen_s": asr.max_listen_s,
+                        "final_timeout_s": asr.final_timeout_s})
+
+
+def build_services(settings: Settings, db: Database, clock: Clock,
+                   bus: EventBus | None = None) -> tuple[Router, SpeechService]:
+    """Everything a running engine needs beyond SIP and media: flows and speech."""
+    words = RegistryWordChecker(word_registry(settings), settings.flows.tenant)
+    return (build_router(settings, db, clock, words),
+            speech_service(settings, clock, words, bus))
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_path(path: str) -> Path:
+    """A configured relative path: from the working directory, else from the project root
+    (so ``ivr run`` finds the bundled sample flow wherever it is started)."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return PROJECT_ROOT / p
+
+
+def static_prompts(compiled: CompiledFlow) -> list[tuple[str, str]]:
+    """(text, language) of every prompt in a flow that needs no variables: these can be
+    rendered before any caller waits for them."""
+    language = compiled.flow.language
+    out: list[tuple[str, str]] = []
+    for node in compiled.nodes.values():
+        for field, src in node.templates():
+            if not field.endswith("prompt.text"):
+                continue
+            try:
+                tpl = compile_template(src)
+            except ExprError:
+                continue
+            literal = [p for p in tpl.parts if isinstance(p, str)]
+            if len(literal) == len(tpl.parts):  # no {{ variables }}
+                out.append(("".join(literal), language))
+    return out
+
+
+def prompts_to_prewarm(settings: Settings, db: Database) -> list[tuple[str, str]]:
+    """Static prompts of the default flow and of every published flow's latest version."""
+    flows: list[CompiledFlow] = []
+    default = resolve_path(settings.flows.default_flow)
+    if default.exists():
+        try:
+            flows.append(compile_flow(json.loads(default.read_text())))
+        except (FlowInvalid, ValueError) as e:
+            log.warning("default flow %s is not valid: %s", default, e)
+    store = FlowStore(db)
+    for row in store.list_flows(tenant=settings.flows.tenant):
+        try:
+            flows.append(store.get(row["flow_id"], tenant=settings.flows.tenant).compile())
+        except (UnknownFlow, FlowInvalid, KeyError):
+            continue
+    seen: dict[tuple[str, str], None] = {}
+    for compiled in flows:
+        for item in static_prompts(compiled):
+            seen.setdefault(item)
+    return list(seen)
+
+
+def build_router(settings: Settings, db: Database, clock: Clock,
+                 words: RegistryWordChecker) -> Router:
+    router = FlowRouter(FlowStore(db), config_routes=settings.flows.routes,
+                        default_flow=resolve_path(settings.flows.default_flow),
+                        tenant=settings.flows.tenant)
+
+    def on_result(call: Call, result: RunResult) -> None:
+        record = getattr(call, "record_", None)
+        if record is not None:
+            record.flow_id = result.flow_id
+            record.flow_version = result.flow_version
+            summary = result.as_dict()
+            summary.pop("trace", None)  # the node trace is already in the call trace
+            record.flow_result = summary
+
+    return flow_router(router, clock=clock, services=flow_services(settings, words),
+                       limits=Limits(max_steps=settings.flows.max_steps_per_call,
+                                     max_visits_in_a_row=settings.flows.max_visits_in_a_row),
+                       on_result=on_result)

@@ -1,0 +1,159 @@
+"""The layers point one way and no modules import each other in a circle (DESIGN.md, Layout).
+
+An AST scan of every import in the project's packages, including imports under
+``TYPE_CHECKING`` and inside functions: a lazy import still couples the two modules, so it counts.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BOTTOM = {"core", "audio", "storage"}
+LIBRARIES = {"engine", "flows", "asr", "speaker_id", "compliance"}
+# What each top-level package may import besides itself. Nothing imports app.
+ALLOWED: dict[str, set[str]] = {
+    "audio": set(),
+    "core": {"audio"},
+    "storage": {"core"},
+    **{lib: BOTTOM for lib in LIBRARIES},
+    "notify": BOTTOM | LIBRARIES,
+    "inspection": BOTTOM | LIBRARIES,
+    "campaigns": BOTTOM | LIBRARIES | {"notify"},
+    "console": BOTTOM | LIBRARIES | {"notify", "inspection", "campaigns"},
+    "app": BOTTOM | LIBRARIES | {"notify", "inspection", "campaigns", "console"},
+}
+PACKAGES = sorted(p for p in ALLOWED if (ROOT / p).is_dir())
+
+
+def _modules() -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    """The project module an import names (``a.b.c`` -> the longest existing prefix)."""
+    parts = name.split(".")
+    while parts:
+        candidate = ".".join(parts)
+        if candidate in MODULES:
+            return candidate
+        parts.pop()
+    return None
+
+
+def _imports(module: str, path: Path) -> Iterator[tuple[str, int]]:
+    tree = ast.parse(path.read_text(), str(path))
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                target = _resolve(alias.name)
+                if target is not None:
+                    yield target, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".")
+                anchor = anchor[: len(anchor) - node.level + (1 if is_package else 0)]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                target = _resolve(f"{base}.{alias.name}") or _resolve(base)
+                if target is not None:
+                    yield target, node.lineno
+
+
+GRAPH: dict[str, dict[str, int]] = {
+    mod: {t: line for t, line in _imports(mod, path) if t != mod} for mod, path in MODULES.items()
+}
+
+
+def test_the_scan_sees_the_project() -> None:
+    assert {"core.call", "audio.pcm", "engine.sipcall", "flows.interpreter", "app.wiring"} <= set(
+        MODULES)
+    assert "core.call" in GRAPH["flows.interpreter"]  # the scan reads real imports
+
+
+def test_layers_point_one_way() -> None:
+    wrong = []
+    for mod, targets in GRAPH.items():
+        pkg = mod.split(".")[0]
+        for target, line in targets.items():
+            tpkg = target.split(".")[0]
+            if tpkg != pkg and tpkg not in ALLOWED[pkg]:
+                wrong.append(f"{MODULES[mod].relative_to(ROOT)}:{line} imports {target}")
+    assert not wrong, "imports against the layers:\n" + "\n".join(sorted(wrong))
+
+
+def _cycles() -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    for root, edges in GRAPH.items():
+        if root in index:
+            continue
+        work = [(root, iter(edges))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(GRAPH[child])))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                scc = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    scc.append(top)
+                    if top == node:
+                        break
+                if len(scc) > 1:
+                    out.append(sorted(scc))
+    return out
+
+
+def test_no_import_circles() -> None:
+    cycles = _cycles()
+    assert not cycles, "modules that import each other:\n" + "\n".join(
+        " <-> ".join(c) for c in cycles)
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    """The finder must be able to fail: a made-up circle is reported."""
+    saved = dict(GRAPH)
+    try:
+        GRAPH["audio.pcm"] = {**GRAPH["audio.pcm"], "audio.wavio": 1}
+        assert any({"audio.pcm", "audio.wavio"} <= set(c) for c in _cycles())
+    finally:
+        GRAPH.clear()
+        GRAPH.update(saved)
