@@ -97,23 +97,20 @@ class InferencePool:
             self._execute(lane, state, functools.partial(fn, *args, **kwargs)), f"asr-job:{what}"
         )
         job.add_done_callback(self._job_done)
-        timer = spawn(self.clock.sleep(timeout_s), f"asr-pool-timeout:{what}")
-        waiters: set[asyncio.Future[Any]] = {job, timer}
         try:
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-        if job in done:
-            value, error = job.result()
-            if error is not None:
-                raise error
-            return value  # type: ignore[return-value]
-        self.timeouts += 1
-        if not state["started"]:
-            job.cancel()  # still waiting for its lane: stale work is dropped, not run
-        else:
-            job.add_done_callback(functools.partial(_late, what))
-        raise InferenceTimeout(what, timeout_s)
+            # shielded: a timeout (or the caller's cancellation) must not kill a running thread's
+            # bookkeeping; the job is cancelled below only while it still waits for its lane
+            value, error = await self.clock.wait_for(asyncio.shield(job), timeout_s)
+        except TimeoutError:
+            self.timeouts += 1
+            if not state["started"]:
+                job.cancel()  # still waiting for its lane: stale work is dropped, not run
+            else:
+                job.add_done_callback(functools.partial(_late, what))
+            raise InferenceTimeout(what, timeout_s) from None
+        if error is not None:
+            raise error
+        return value  # type: ignore[return-value]
 
     def _lane(self, lane: str | None) -> asyncio.Semaphore | None:
         if lane is None or lane not in self.lane_limits:

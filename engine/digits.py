@@ -12,7 +12,6 @@ from collections import deque
 
 from core.call import DigitSpec, DigitsResult
 from core.clock import Clock
-from core.tasks import spawn
 
 MAX_BUFFERED_DIGITS = 64
 
@@ -43,13 +42,10 @@ class DigitBuffer:
         if self._digits:
             return True
         self._arrived.clear()
-        waiter = spawn(self._arrived.wait(), "digit-wait")
-        timer = spawn(self.clock.sleep_until(deadline), "digit-timeout")
         try:
-            await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            timer.cancel()
+            await self.clock.wait_for(self._arrived.wait(), max(0.0, deadline - self.clock.now()))
+        except TimeoutError:
+            pass
         return bool(self._digits)
 
     async def collect(self, spec: DigitSpec) -> DigitsResult:
