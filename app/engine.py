@@ -17,7 +17,7 @@ from app.metrics import Metrics
 from app.speech import SpeechService
 from core.bus import EventBus
 from core.clock import Clock, SystemClock
-from core.tasks import TaskScope, spawn
+from core.tasks import TaskScope
 from engine.cdr import CallRecords, CdrWriter
 from engine.controller import CallController, MediaOptions, Router
 from engine.media.ports import PortAllocator
@@ -54,8 +54,8 @@ class Engine:
         self.metrics: Metrics | None = None
         self.metrics_address: tuple[str, int] | None = None
         self.registrations: list[Registration] = []
-        self._tasks = TaskScope("engine")
-        self._pacer_task: asyncio.Task[None] | None = None
+        self._tasks = TaskScope("engine")  # registrations, prompt pre-rendering
+        self._media_tasks = TaskScope("media")  # the pacer: runs until every call is gone
 
     async def start(self) -> dict[str, tuple[str, int]]:
         s = self.settings
@@ -98,7 +98,7 @@ class Engine:
             ua=self.ua, pacer=self.pacer, ports=PortAllocator(s.rtp.port_min, s.rtp.port_max),
             clock=self.clock, cdr=self.cdr, router=self.router, options=options, bus=self.bus,
             speech=self.speech)
-        self._pacer_task = spawn(self.pacer.run(self.clock), "pacer")
+        self._media_tasks.spawn(self.pacer.run(self.clock), "pacer")
         for trunk in s.sip.trunks:
             reg = Registration(trunk.name, self.ua, trunk.registrar,
                                trunk.aor_user or trunk.username,
@@ -133,19 +133,17 @@ class Engine:
         if not prompts:
             return
         try:
-            await asyncio.wait_for(speech.prewarm(prompts[:1]), WARM_UP_S)
+            await self.clock.wait_for(speech.prewarm(prompts[:1]), WARM_UP_S)
         except TimeoutError:
             log.warning("TTS warm-up took over %.0f s; first calls may wait for synthesis",
                         WARM_UP_S)
         if len(prompts) > 1:
-            spawn(speech.prewarm(prompts[1:]), "tts-prewarm")
+            self._tasks.spawn(speech.prewarm(prompts[1:]), "tts-prewarm")
 
     async def wait_idle(self, timeout_s: float = 10.0) -> None:
         """Wait until every call has ended and its record is written (tests, drain)."""
         assert self.controller is not None and self.cdr is not None
-        pending = [t for t in self.controller.tasks._tasks if not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=timeout_s)
+        await self.controller.tasks.wait(timeout_s)
         await self.cdr.flush()
 
     async def stop(self, drain_s: float | None = None) -> None:
@@ -158,20 +156,15 @@ class Engine:
         for reg in self.registrations:
             await reg.unregister()
         if self.controller is not None:
-            pending = [t for t in self.controller.tasks._tasks if not t.done()]
-            if pending:
-                await asyncio.wait(pending, timeout=drain)
+            await self.controller.tasks.wait(drain)
             for call in list(self.controller.calls.values()):  # drain time is up
                 await call.hangup("shutdown")  # BYE now; the flow sees CallHungUp and ends
-            pending = [t for t in self.controller.tasks._tasks if not t.done()]
-            if pending:  # let teardown write each call's record
-                await asyncio.wait(pending, timeout=2.0)
+            await self.controller.tasks.wait(2.0)  # let teardown publish each call's end
             await self.controller.stop(drain_s=2.0)
         if self.ua is not None:
             await self.ua.stop(drain_s=2.0)
         self.pacer.stop()
-        if self._pacer_task is not None:
-            self._pacer_task.cancel()
+        await self._media_tasks.close(grace_s=1.0)
         if self.cdr is not None:
             await self.cdr.close()
         if self.metrics is not None:

@@ -76,7 +76,8 @@ class SpeechService:
         prompt = await self.pool.run("tts", TTS_TIMEOUT_S, self.tts.render, text, voice, language)
         return prompt.pcm
 
-    async def listen(self, call: SipCall, spec: ListenSpec) -> ListenResult:
+    async def listen(self, call: SipCall, spec: ListenSpec,
+                     ) -> tuple[ListenResult, TurnLatency | None]:
         from asr.ledger import TurnLatency  # noqa: PLC0415
         from asr.listen import listen_call  # noqa: PLC0415
 
@@ -86,9 +87,8 @@ class SpeechService:
             call, spec, self.pool, self.clock, vad_kind=self.vad_kind,
             default_engine=self.default_engine, model_paths=self.model_paths, turn=turn,
             **self.listen_options)
-        if result.status == "ok" and "speech_end" in turn.marks:
-            call.pending_turn = turn  # completed by the answer's first audio packet
-        return result
+        answered_turn = turn if result.status == "ok" and "speech_end" in turn.marks else None
+        return result, answered_turn  # the call completes it at the answer's first packet
 
     def barge_in_watcher(self, call: SipCall) -> Coroutine[Any, Any, BargeInEvent | None]:
         """Watch the caller while a prompt plays; returns when they start talking (or key)."""

@@ -20,13 +20,12 @@ from app.speaker_setup import open_speaker_service
 from app.speech import SpeechService, tts_word_check
 from compliance.wordlist import WordRegistry
 from core.bus import EventBus
-from core.call import Call
 from core.clock import Clock
 from engine.controller import Router
 from flows.callapp import flow_router
 from flows.expr import ExprError
-from flows.interpreter import Limits, RunResult
-from flows.routing import FlowRouter
+from flows.interpreter import Limits
+from flows.routing import FlowRouter, StoreFlowResolver
 from flows.services import ComplianceListChecker, FlowServices
 from flows.store import FlowStore, UnknownFlow
 from flows.template import compile_template
@@ -106,10 +105,10 @@ def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker,
 
 
 def build_services(settings: Settings, db: Database, clock: Clock,
-                   bus: EventBus | None = None) -> tuple[Router, SpeechService]:
+                   bus: EventBus) -> tuple[Router, SpeechService]:
     """Everything a running engine needs beyond SIP and media: flows and speech."""
     words = RegistryWordChecker(word_registry(settings), settings.flows.tenant)
-    return (build_router(settings, db, clock, words),
+    return (build_router(settings, db, clock, words, bus),
             speech_service(settings, clock, words, bus))
 
 
@@ -167,21 +166,15 @@ def prompts_to_prewarm(settings: Settings, db: Database) -> list[tuple[str, str]
 
 
 def build_router(settings: Settings, db: Database, clock: Clock,
-                 words: RegistryWordChecker) -> Router:
-    router = FlowRouter(FlowStore(db), config_routes=settings.flows.routes,
+                 words: RegistryWordChecker, bus: EventBus) -> Router:
+    """Routes calls to flows; flow events (``flow.start/node/end``) go on the engine's bus,
+    where the call record, metrics and the console's live view read them."""
+    store = FlowStore(db)
+    router = FlowRouter(store, config_routes=settings.flows.routes,
                         default_flow=resolve_path(settings.flows.default_flow),
                         tenant=settings.flows.tenant)
-
-    def on_result(call: Call, result: RunResult) -> None:
-        record = getattr(call, "record_", None)
-        if record is not None:
-            record.flow_id = result.flow_id
-            record.flow_version = result.flow_version
-            summary = result.as_dict()
-            summary.pop("trace", None)  # the node trace is already in the call trace
-            record.flow_result = summary
-
-    return flow_router(router, clock=clock, services=flow_services(settings, words),
+    services = flow_services(settings, words)
+    services.flows = StoreFlowResolver(store)
+    return flow_router(router, clock=clock, services=services, events=bus,
                        limits=Limits(max_steps=settings.flows.max_steps_per_call,
-                                     max_visits_in_a_row=settings.flows.max_visits_in_a_row),
-                       on_result=on_result)
+                                     max_visits_in_a_row=settings.flows.max_visits_in_a_row))

@@ -1,16 +1,24 @@
 """One in-process bus for call events.
 
-The console, metrics and CDR writers subscribe here instead of being called from call code.
-Publishing never blocks: each subscriber has a bounded queue and a slow subscriber loses its
-oldest events (counted in ``dropped``) rather than stalling the call path.
+The console, metrics and the call-record builder subscribe here instead of being called from call
+code. Publishing never blocks. Two kinds of consumer:
+
+* a :class:`Subscription` (an async iterator) has a bounded queue; a slow subscriber loses its
+  oldest events (counted in ``dropped``) rather than stalling the call path: live views, metrics;
+* a listener (:meth:`EventBus.listen`) is called synchronously for every event, in publish order,
+  and must be cheap and never raise or block: what must not miss an event, such as the record of
+  a call.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger("ivr.bus")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +51,36 @@ class Subscription:
         self._bus._subs.discard(self)
 
 
+Listener = Callable[[BusEvent], None]
+
+
 class EventBus:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
+        self._listeners: list[tuple[str, Listener]] = []
 
     def publish(self, topic: str, call_id: str | None = None, **data: Any) -> None:
         event = BusEvent(topic, call_id, data)
+        for prefix, listener in self._listeners:
+            if topic.startswith(prefix):
+                try:
+                    listener(event)
+                except Exception:  # a listener bug must not break the publisher (a call)
+                    log.exception("bus listener for %r failed on %s", prefix, topic)
         for sub in tuple(self._subs):
             sub.offer(event)
+
+    def listen(self, prefix: str, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` for every event whose topic starts with ``prefix``; returns a
+        function that removes it."""
+        entry = (prefix, listener)
+        self._listeners.append(entry)
+
+        def remove() -> None:
+            if entry in self._listeners:
+                self._listeners.remove(entry)
+
+        return remove
 
     def subscribe(self, prefix: str = "", maxsize: int = 1000) -> Subscription:
         sub = Subscription(self, prefix, maxsize)

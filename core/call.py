@@ -11,8 +11,7 @@ knowing which implementation produced them.
 from __future__ import annotations
 
 import enum
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -137,13 +136,17 @@ class TraceEntry:
 
 
 class CallTrace:
-    """An append-only record of what happened when, stored with the call record."""
+    """An append-only record of what happened when, stored with the call record.
 
-    def __init__(self) -> None:
+    ``wall`` is the call's clock (``Clock.wall``), so traces made on a ``FakeClock`` carry the
+    fake time like every other timestamp of the call."""
+
+    def __init__(self, wall: Callable[[], float]) -> None:
         self.entries: list[TraceEntry] = []
+        self._wall = wall
 
     def add(self, kind: str, **data: Any) -> None:
-        self.entries.append(TraceEntry(time.time(), kind, data))
+        self.entries.append(TraceEntry(self._wall(), kind, data))
 
     def as_list(self) -> list[dict[str, Any]]:
         return [{"at": e.at, "kind": e.kind, **e.data} for e in self.entries]

@@ -1,9 +1,14 @@
 """The call controller: turns an INVITE into a running call, and places calls.
 
 Inbound: negotiate SDP (488 when nothing fits), bind an RTP port, build the media session and
-the ``SipCall``, pick the application for the dialled number, run it, then tear down and write
-the call record whatever happened. Outbound: offer SDP, wait for the answer, same from there.
-One task per call, named after it, created through ``core.tasks``.
+the ``SipCall``, pick the application for the dialled number, run it, then tear down whatever
+happened. Outbound: offer SDP, wait for the answer (ring timeout on the injected clock), same
+from there. One task per call, named after it, created through ``core.tasks``.
+
+Every resource acquired for a call (an RTP port and its socket) has one owner at a time: the
+setup code until the media session takes it, then the call's teardown; each path releases it.
+The controller never writes call records: it publishes ``call.invite``, ``call.answered`` and
+``call.ended`` on the bus, and :class:`~engine.cdr_builder.CallRecordBuilder` assembles them.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +28,12 @@ from core.clock import Clock
 from core.tasks import TaskScope
 from engine.bridge import bridge_to
 from engine.cdr import CallRecord, CdrWriter
+from engine.cdr_builder import CallRecordBuilder
+from engine.dispositions import outbound_disposition
 from engine.media.ports import PortAllocator, PortsExhausted
 from engine.media.prompts import PromptCache
 from engine.media.recorder import Recorder
-from engine.media.session import CODECS, MediaSession, _RtpProtocol
+from engine.media.session import CODECS, MediaSession, RtpProtocol
 from engine.rtp.pacer import Pacer
 from engine.sip.invite import CallFailed, IncomingInvite, InviteSession, OutgoingInvite
 from engine.sip.message import SipResponse
@@ -58,6 +65,19 @@ class MediaOptions:
     inband_dtmf: str = "auto"
 
 
+@dataclass(frozen=True, slots=True)
+class _MediaSocket:
+    port: int
+    transport: asyncio.DatagramTransport
+    protocol: RtpProtocol
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, reason: str, headers: list[tuple[str, str]] | None = None):
+        super().__init__(f"{status} {reason}")
+        self.status, self.reason, self.headers = status, reason, headers
+
+
 class CallController:
     def __init__(self, *, ua: UserAgent, pacer: Pacer, ports: PortAllocator, clock: Clock,
                  cdr: CdrWriter, router: Router, options: MediaOptions,
@@ -72,6 +92,7 @@ class CallController:
         self.bus = bus or EventBus()
         self.speech = speech
         self.prompts = PromptCache()
+        self.records = CallRecordBuilder(self.bus, cdr.put)
         self.calls: dict[str, SipCall] = {}
         self.tasks = TaskScope("calls")
         ua.handler = self
@@ -82,67 +103,93 @@ class CallController:
         self.tasks.spawn(self._inbound(session), f"call-{session.call_id}")
 
     async def _inbound(self, inv: IncomingInvite) -> None:
-        rec = CallRecord(sip_call_id=inv.call_id, direction="inbound", from_number=inv.caller,
-                         to_number=inv.callee)
-        self.bus.publish("call.invite", rec.id, caller=rec.from_number, callee=rec.to_number)
-        if not inv.remote_sdp:
-            inv.reject(488, "Not Acceptable Here - SDP offer required")
-            return self._finish_unanswered(rec, inv, "rejected")
+        call_id = str(uuid.uuid4())
+        self._invited(call_id, inv, "inbound", inv.caller, inv.callee)
+        sock: _MediaSocket | None = None
         try:
-            offer = SessionDescription.parse(inv.remote_sdp)
-        except SdpParseError as e:
-            inv.reject(400, f"Bad Request - SDP: {e}"[:120])
-            return self._finish_unanswered(rec, inv, "rejected")
-        try:
-            port, transport, proto = await self.ports.bind(self.options.local_ip, _RtpProtocol)
-        except PortsExhausted:
-            inv.reject(503, "Service Unavailable - no media ports",
-                       [("Retry-After", "5")])
-            return self._finish_unanswered(rec, inv, "rejected")
-        try:
-            answer, chosen = negotiate_answer(
-                offer, supported=self.options.codecs, local_ip=self.options.local_ip,
-                local_port=port, session_id=random.randint(1, 2**31))
-        except SdpNegotiationError as e:
-            transport.close()
-            self.ports.release(port)
-            inv.reject(488, "Not Acceptable Here", [("Warning", f'304 ivr "{e}"'[:200])])
-            return self._finish_unanswered(rec, inv, "rejected")
-        media = self._media(chosen, port, transport, proto)
-        call = self._call(inv, media, rec, answer.serialize())
+            offer = self._offer_of(inv)
+            sock = await self._bind()
+            try:
+                answer, chosen = negotiate_answer(
+                    offer, supported=self.options.codecs, local_ip=self.options.local_ip,
+                    local_port=sock.port, session_id=random.randint(1, 2**31))
+            except SdpNegotiationError as e:
+                raise _Reject(488, "Not Acceptable Here",
+                              [("Warning", f'304 ivr "{e}"'[:200])]) from e
+            media = self._media(chosen, sock)
+        except _Reject as r:
+            self._release(sock)
+            inv.reject(r.status, r.reason, r.headers)
+            self._ended_unanswered(call_id, inv, "rejected")
+            return
+        except BaseException:
+            self._release(sock)
+            raise
+        call = self._call(call_id, inv, media, answer_sdp=answer.serialize(), caller=inv.caller,
+                          callee=inv.callee)
         inv.ring()
-        await self._run(call, port)
+        await self._run(call, sock.port)
 
-    def _finish_unanswered(self, rec: CallRecord, session: InviteSession, disp: str) -> None:
-        rec.end_at = time.time()
-        rec.disposition = disp
-        if session.ended.done():
+    @staticmethod
+    def _offer_of(inv: IncomingInvite) -> SessionDescription:
+        if not inv.remote_sdp:
+            raise _Reject(488, "Not Acceptable Here - SDP offer required")
+        try:
+            return SessionDescription.parse(inv.remote_sdp)
+        except SdpParseError as e:
+            raise _Reject(400, f"Bad Request - SDP: {e}"[:120]) from e
+
+    async def _bind(self) -> _MediaSocket:
+        try:
+            port, transport, proto = await self.ports.bind(self.options.local_ip, RtpProtocol)
+        except PortsExhausted as e:
+            raise _Reject(503, "Service Unavailable - no media ports",
+                          [("Retry-After", "5")]) from e
+        return _MediaSocket(port, transport, proto)
+
+    def _release(self, sock: _MediaSocket | None) -> None:
+        """Give back a port no media session took over."""
+        if sock is not None:
+            sock.transport.close()
+            self.ports.release(sock.port)
+
+    def _invited(self, call_id: str, session: InviteSession | None, direction: str,
+                 caller: str, callee: str, **extra: Any) -> None:
+        self.bus.publish("call.invite", call_id, direction=direction, caller=caller,
+                         callee=callee, sip_call_id=session.call_id if session else "",
+                         at=self.clock.wall(), **extra)
+
+    def _ended_unanswered(self, call_id: str, session: InviteSession | None, disposition: str,
+                          cause: str = "", status: int | None = None) -> None:
+        side = "engine"
+        if session is not None and session.ended.done():
             end = session.ended.result()
-            rec.hangup_cause, rec.hangup_side, rec.sip_status = end.cause, end.side, end.status
-        self.cdr.put(rec)
-        self.bus.publish("call.ended", rec.id, disposition=disp, direction=rec.direction)
+            cause, side, status = cause or end.cause, end.side, end.status
+        self.bus.publish("call.ended", call_id, disposition=disposition, cause=cause, side=side,
+                         sip_status=status, at=self.clock.wall(),
+                         direction=session.direction if session else "outbound")
 
-    def _media(self, chosen: Any, port: int, transport: asyncio.DatagramTransport,
-               proto: _RtpProtocol) -> MediaSession:
+    def _media(self, chosen: Any, sock: _MediaSocket) -> MediaSession:
         return MediaSession(
             codec=chosen.codec, payload_type=chosen.payload_type,
             telephone_event_pt=chosen.telephone_event_pt,
-            remote=(chosen.remote_ip, chosen.remote_port), local_port=port,
-            transport=transport, protocol=proto, symmetric=self.options.symmetric,
+            remote=(chosen.remote_ip, chosen.remote_port), local_port=sock.port,
+            transport=sock.transport, protocol=sock.protocol, symmetric=self.options.symmetric,
             media_timeout_s=self.options.media_timeout_s,
             inband_dtmf=self.options.inband_dtmf,  # type: ignore[arg-type]
-            now=self.clock.now,
+            clock=self.clock,
         )
 
-    def _call(self, session: InviteSession, media: MediaSession, rec: CallRecord,
-              answer_sdp: bytes | None) -> SipCall:
-        rec.codec = media.codec
-        call = SipCall(session=session, media=media, record=rec, clock=self.clock,
-                       prompts=self.prompts, answer_sdp=answer_sdp, on_answer=self._answered,
-                       recordings_dir=self.options.recordings_dir, speech=self.speech,
-                       transfer_bridge=self._bridge_transfer)
+    def _call(self, call_id: str, session: InviteSession, media: MediaSession, *,
+              answer_sdp: bytes | None, caller: str, callee: str) -> SipCall:
+        call = SipCall(call_id=call_id, caller=caller, callee=callee, session=session,
+                       media=media, clock=self.clock, prompts=self.prompts,
+                       local_ip=self.options.local_ip, answer_sdp=answer_sdp,
+                       on_answer=self._answered, recordings_dir=self.options.recordings_dir,
+                       speech=self.speech, transfer_bridge=self._bridge_transfer)
+
         def on_media_timeout() -> None:
-            self.tasks.spawn(call.hangup("media_timeout"), f"media-timeout-{rec.id}")
+            self.tasks.spawn(call.hangup("media_timeout"), f"media-timeout-{call_id}")
 
         media.on_media_timeout = on_media_timeout
         return call
@@ -152,61 +199,60 @@ class CallController:
             call.media.recorder = Recorder(self.options.recordings_dir / f"{call.call_id}.wav")
         call.media.last_rx = self.clock.now()
         self.pacer.add(call.media)
-        self.bus.publish("call.answered", call.call_id)
+        self.bus.publish("call.answered", call.call_id, at=self.clock.wall(),
+                         codec=call.media.codec, direction=call.session.direction)
 
     async def _run(self, call: SipCall, port: int, app: CallApp | None = None) -> None:
         """Run ``app`` (outbound: the caller's; inbound: the router's choice) to the end."""
-        rec = call.record_
-        self.calls[rec.id] = call
-        self.bus.publish("call.started", rec.id, caller=rec.from_number, callee=rec.to_number)
+        self.calls[call.call_id] = call
+        self.bus.publish("call.started", call.call_id, caller=call.caller, callee=call.callee)
         try:
             await (app or self.router(call))(call)
         except CallHungUp:
             pass
         except Exception as e:
-            log.exception("call %s: application failed", rec.id)
+            log.exception("call %s: application failed", call.call_id)
             call.trace.add("error", error=repr(e)[:200])
         finally:
             if call.is_active:
                 try:
                     await call.hangup("normal" if call.answered else "app_error")
                 except Exception:  # teardown must go on whatever BYE did
-                    log.exception("call %s: hangup failed", rec.id)
+                    log.exception("call %s: hangup failed", call.call_id)
             await self._teardown(call, port)
 
     async def _teardown(self, call: SipCall, port: int) -> None:
-        rec = call.record_
         media = call.media
         self.pacer.remove(media)
+        recording = None
         if media.recorder is not None:
             try:
-                rec.recording_path = str(await media.recorder.save())
+                recording = str(await media.recorder.save())
             except OSError as e:
-                log.warning("call %s: recording not saved: %s", rec.id, e)
+                log.warning("call %s: recording not saved: %s", call.call_id, e)
         media.close()
         self.ports.release(port)
-        rec.end_at = time.time()
         end = call.ended.result() if call.ended.done() else None
-        if end is not None:
-            rec.hangup_cause, rec.hangup_side = end.cause, end.side
-            rec.sip_status = end.status
-        if media._timed_out:
-            rec.hangup_cause, rec.hangup_side = "media_timeout", "system"
+        cause, side = (end.cause, end.side) if end is not None else ("", "")
+        if media.timed_out:
+            cause, side = "media_timeout", "system"
         if call.answered:
-            rec.disposition = "answered"
+            disposition = "answered"
         elif end is not None and end.cause in ("cancelled", "busy", "no_answer", "rejected"):
-            rec.disposition = end.cause
-        rec.digits = "".join(call.digits.history)
-        rec.trace = call.trace.as_list()
-        rec.media = {"rx": media.stats.rx_packets, "tx": media.stats.tx_packets,
-                     "rx_bad": media.stats.rx_bad, "dtmf_rx": media.stats.dtmf_rx,
-                     "dtmf_tx": media.stats.dtmf_tx, "jitter": media.jitter.stats.as_dict(),
-                     "latched": media.stats.latched}
-        self.calls.pop(rec.id, None)
-        self.cdr.put(rec)
-        self.bus.publish("call.ended", rec.id, disposition=rec.disposition,
-                         direction=rec.direction,
-                         cause=rec.hangup_cause)
+            disposition = end.cause
+        else:
+            disposition = "failed"
+        self.calls.pop(call.call_id, None)
+        self.bus.publish(
+            "call.ended", call.call_id, direction=call.session.direction,
+            disposition=disposition, cause=cause, side=side,
+            sip_status=end.status if end is not None else None, at=self.clock.wall(),
+            digits="".join(call.digits.history), trace=call.trace.as_list(),
+            recording_path=recording,
+            media={"rx": media.stats.rx_packets, "tx": media.stats.tx_packets,
+                   "rx_bad": media.stats.rx_bad, "dtmf_rx": media.stats.dtmf_rx,
+                   "dtmf_tx": media.stats.dtmf_tx, "jitter": media.jitter.stats.as_dict(),
+                   "latched": media.stats.latched})
 
     # -- outbound ------------------------------------------------------------------------------
 
@@ -214,76 +260,91 @@ class CallController:
                         from_display: str | None = None, creds: Credentials | None = None,
                         ring_timeout_s: float = 60.0,
                         headers: list[tuple[str, str]] | None = None,
-                        abandon: asyncio.Future[Any] | None = None) -> CallRecord:
+                        abandon: asyncio.Future[Any] | None = None,
+                        tenant: str | None = None) -> CallRecord:
         """Place a call to ``target`` and run ``app`` once answered. Returns the call record.
 
         ``abandon``: when it completes while the target still rings (the first leg of a bridge
-        hung up), the INVITE is cancelled.
+        hung up), the INVITE is cancelled (``no_answer``, cause ``abandoned``). Unanswered calls
+        end ``busy``, ``no_answer`` (rang out, 408, 480), ``rejected`` (603) or ``failed`` (404,
+        5xx, no response, an unreachable or unresolvable target), with the cause and status:
+        see :mod:`engine.dispositions`.
         """
-        port, transport, proto = await self.ports.bind(self.options.local_ip, _RtpProtocol)
-        offer = build_offer(self.options.local_ip, port, self.options.codecs,
+        call_id = str(uuid.uuid4())
+        record = self.records.expect(call_id)
+        extra = {"tenant": tenant} if tenant else {}
+        sock: _MediaSocket | None = None
+        try:
+            sock = await self._bind()
+        except _Reject as r:
+            self._invited(call_id, None, "outbound", from_user, target, **extra)
+            self._ended_unanswered(call_id, None, "failed", "no_media_ports", r.status)
+            return await record
+        offer = build_offer(self.options.local_ip, sock.port, self.options.codecs,
                             session_id=random.randint(1, 2**31))
         try:
             session: OutgoingInvite = await self.ua.invite(
                 target, offer.serialize(), from_user=from_user, from_display=from_display,
                 creds=creds, headers=headers)
-        except (CallFailed, OSError) as e:
-            transport.close()
-            self.ports.release(port)
-            rec = CallRecord(sip_call_id="", direction="outbound", from_number=from_user,
-                             to_number=target, disposition="failed", hangup_cause=str(e))
-            rec.end_at = time.time()
-            self.cdr.put(rec)
-            return rec
-        rec = CallRecord(sip_call_id=session.call_id, direction="outbound",
-                         from_number=from_user, to_number=target)
-        resp = await self._await_answer(session, ring_timeout_s, abandon)
+        except (CallFailed, OSError, ValueError) as e:
+            self._release(sock)
+            self._invited(call_id, None, "outbound", from_user, target, **extra)
+            status = e.status if isinstance(e, CallFailed) else None
+            log.info("call to %s not placed: %s", target, e)
+            self._ended_unanswered(call_id, None, "failed", f"network_error: {e}"[:64], status)
+            return await record
+        self._invited(call_id, session, "outbound", from_user, target, **extra)
+        resp, abandoned = await self._await_answer(session, ring_timeout_s, abandon)
         if resp is None:
-            transport.close()
-            self.ports.release(port)
-            self._finish_unanswered(rec, session, "no_answer")
-            if session.ended.done():
-                rec.disposition = {"busy": "busy", "cancelled": "no_answer"}.get(
-                    session.ended.result().cause, "failed")
-            return rec
+            self._release(sock)
+            self._ended_unanswered(call_id, session, outbound_disposition(session),
+                                   "abandoned" if abandoned else "")
+            return await record
         try:
             chosen = parse_answer(offer, SessionDescription.parse(resp.body))
+            media = self._media(chosen, sock)
         except (SdpParseError, SdpNegotiationError) as e:
-            log.warning("call %s: unusable SDP answer: %s", rec.id, e)
+            log.warning("call %s: unusable SDP answer: %s", call_id, e)
             await session.bye("bad_sdp")
-            transport.close()
-            self.ports.release(port)
-            self._finish_unanswered(rec, session, "failed")
-            return rec
-        media = self._media(chosen, port, transport, proto)
-        call = self._call(session, media, rec, None)
-        rec.answer_at = time.time()
+            self._release(sock)
+            self._ended_unanswered(call_id, session, "failed", "bad_sdp")
+            return await record
+        except BaseException:
+            self._release(sock)
+            raise
+        call = self._call(call_id, session, media, answer_sdp=None, caller=from_user,
+                          callee=target)
         self._answered(call)
-        await self._run(call, port, app)
-        return rec
+        await self._run(call, sock.port, app)
+        return await record
 
-    @staticmethod
-    async def _await_answer(session: OutgoingInvite, ring_timeout_s: float,
-                            abandon: asyncio.Future[Any] | None) -> SipResponse | None:
-        """The 2xx, or None when the call failed, rang out, or was abandoned (then CANCEL)."""
+    async def _await_answer(self, session: OutgoingInvite, ring_timeout_s: float,
+                            abandon: asyncio.Future[Any] | None,
+                            ) -> tuple[SipResponse | None, bool]:
+        """(the 2xx or None, whether the caller abandoned it). None when the call failed, rang
+        out (then CANCEL) or was abandoned (CANCEL too)."""
         waiters: set[asyncio.Future[Any]] = {session.answered}
         if abandon is not None:
             waiters.add(abandon)
-        done, _ = await asyncio.wait(waiters, timeout=ring_timeout_s,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if session.answered in done:
+        try:
+            await self.clock.wait_for(
+                asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED), ring_timeout_s)
+        except TimeoutError:
+            pass
+        if session.answered.done():
             try:
-                return session.answered.result()
+                return session.answered.result(), False
             except CallFailed:
-                return None
+                return None, False
         await session.cancel()  # rang out, or whoever wanted the call is gone
-        return None
+        return None, abandon is not None and abandon.done()
 
     async def _bridge_transfer(self, call: SipCall, target: str) -> TransferResult:
         return await bridge_to(self, call, target)
 
     async def stop(self, drain_s: float = 5.0) -> None:
         await self.tasks.close(grace_s=drain_s)
+        self.records.close()
 
 
 __all__ = ["CODECS", "CallApp", "CallController", "MediaOptions", "Router"]

@@ -1,10 +1,11 @@
 """The engine-facing adapter: a call router that runs the routed flow on each call.
 
 ``CallController`` asks its router for an application per call; :func:`flow_router` returns one
-that resolves the dialled number to a compiled flow version (off the event loop: it may read
-SQLite and compile JSON), runs the interpreter on the call and hands the run result, trace
-included, to ``on_result`` for the call record. Typed on ``core.call.Call`` only, so flows stay
-free of SIP.
+that resolves the dialled number to a tenant and a compiled flow version (off the event loop: it
+may read SQLite and compile JSON), and runs the interpreter on the call with that tenant. What a
+call record needs goes on the event sink (the engine's bus): ``flow.start`` with the tenant and
+version, ``flow.node`` per node and ``flow.end`` from the interpreter. Typed on
+``core.call.Call`` only, so flows stay free of SIP.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from core.call import Call, CallHungUp
 from core.clock import Clock
-from flows.interpreter import EventSink, Interpreter, Limits, RunResult
+from flows.interpreter import EventSink, Interpreter, Limits
 from flows.routing import FlowRouter
 from flows.services import FlowServices
 
@@ -31,13 +32,12 @@ def flow_router(
     services: FlowServices | None = None,
     limits: Limits | None = None,
     events: EventSink | None = None,
-    on_result: Callable[[Call, RunResult], None] | None = None,
 ) -> Callable[[Call], CallApp]:
     services = services or FlowServices()
 
     async def app(call: Call) -> None:
-        compiled = await asyncio.to_thread(router.resolve, call.callee)
-        if compiled is None:
+        routed = await asyncio.to_thread(router.resolve, call.callee)
+        if routed is None:
             log.warning("no flow for dialled number %s; hanging up", call.callee)
             call.trace.add("flow.none", callee=call.callee)
             try:
@@ -45,8 +45,13 @@ def flow_router(
             except CallHungUp:
                 pass
             return
+        compiled = routed.flow
+        if events is not None:
+            events.publish("flow.start", call.call_id, tenant=routed.tenant,
+                           flow_id=compiled.id, flow_version=compiled.version)
         result = await Interpreter(
-            compiled, call, clock=clock, services=services, limits=limits, events=events
+            compiled, call, clock=clock, services=services, limits=limits, events=events,
+            tenant=routed.tenant,
         ).run()
         call.trace.add(
             "flow.result",
@@ -56,8 +61,6 @@ def flow_router(
             reason=result.reason,
             steps=result.steps,
         )
-        if on_result is not None:
-            on_result(call, result)
 
     def route(_call: Call) -> CallApp:
         return app

@@ -14,6 +14,7 @@ author declares; exceeding one takes that node's ``max_visits`` port.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -139,6 +140,9 @@ class Interpreter:
                     status=status,
                     reason=reason,
                     steps=result.steps,
+                    last_node=result.last_node,
+                    variables=result.variables,
+                    tenant=self.ctx.tenant,
                 )
             if status in ("error", "loop_guard", "returned") and self.call.is_active:
                 try:
@@ -192,6 +196,9 @@ class Interpreter:
         }
         self.trace.append(entry)
         self.call.trace.add("node.enter", node_id=node.id, type=node.type_name)
+        if self.events is not None:  # the live view lights the node up as it starts
+            self.events.publish("flow.enter", self.call.call_id, flow_id=self.flow.id,
+                                node_id=node.id, type=node.type_name)
         outcome, detail = await self._outcome(node)
         left = self.clock.now()
         if ctx.input_seen:
@@ -262,7 +269,7 @@ class Interpreter:
     ) -> tuple[str, dict[str, Any]]:
         if self.ctx.depth + 1 > MAX_SUBFLOW_DEPTH:
             raise NodeError(f"subflows nested deeper than {MAX_SUBFLOW_DEPTH}")
-        doc = self.services.flows.get(flow_id)
+        doc = await asyncio.to_thread(self.services.flows.get, flow_id, self.ctx.tenant)
         if doc is None:
             raise NodeError(f"subflow {flow_id!r} is not published")
         try:

@@ -268,16 +268,19 @@ class AiohttpClient:
 
 
 class FlowResolver(Protocol):
-    def get(self, flow_id: str) -> Mapping[str, Any] | None:
-        """The published document of ``flow_id`` (the flow the subflow node calls)."""
+    def get(self, flow_id: str, tenant: str = "default") -> Mapping[str, Any] | None:
+        """The published document of ``flow_id`` in ``tenant`` (the flow a subflow node calls).
+        May block (a database read): the interpreter calls it off the event loop."""
         ...
 
 
 class MapFlowResolver:
+    """Subflows from documents in memory (the simulator and ``ivr flow test``)."""
+
     def __init__(self, flows: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.flows = dict(flows or {})
 
-    def get(self, flow_id: str) -> Mapping[str, Any] | None:
+    def get(self, flow_id: str, tenant: str = "default") -> Mapping[str, Any] | None:
         return self.flows.get(flow_id)
 
 

@@ -74,7 +74,7 @@ class SimulatedCall:
         self.call_id = call_id or f"sim-{next(_ids)}"
         self.caller = caller
         self.callee = callee
-        self.trace = CallTrace()
+        self.trace = CallTrace(clock.wall)
         self.clock = clock
         self.interactive = interactive
         self.outputs: list[SimOutput] = []

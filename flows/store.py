@@ -266,6 +266,16 @@ class FlowStore:
             ).all()
             return dict(rows)
 
+    def route_owners(self, number: str) -> list[str]:
+        """The tenants that route exactly ``number`` (a dialled number belongs to one tenant;
+        more than one is a configuration error the caller reports)."""
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(FlowRouteRow.tenant).where(FlowRouteRow.number == number)
+                .order_by(FlowRouteRow.tenant)
+            ).all()
+            return list(rows)
+
     def resolve(self, number: str, *, tenant: str = DEFAULT_TENANT) -> PublishedFlow | None:
         """The flow version a new call to ``number`` runs: exact route, else ``*``, else None."""
         routes = self.routes(tenant=tenant)

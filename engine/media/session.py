@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,8 +30,10 @@ from audio.codecs import STATIC_PAYLOAD_TYPES, new_codec
 from audio.inband_dtmf import InbandDtmfDetector
 from audio.pcm import FRAME_SAMPLES, Pcm
 from core.call import AudioFrameEvent, CallEvent, DtmfEvent
+from core.clock import Clock, SystemClock
 from engine.media.playout import Playout
 from engine.media.recorder import Recorder
+from engine.media.subscription import MediaSubscription
 from engine.rtp import rtcp
 from engine.rtp.dtmf import DtmfReceiver, digit_packets
 from engine.rtp.jitter import JitterBuffer
@@ -63,7 +64,9 @@ class MediaStats:
     extra: dict[str, int] = field(default_factory=dict)
 
 
-class _RtpProtocol(asyncio.DatagramProtocol):
+class RtpProtocol(asyncio.DatagramProtocol):
+    """The RTP socket's protocol: hands each datagram to its media session, nothing else."""
+
     def __init__(self) -> None:
         self.session: MediaSession | None = None
 
@@ -80,9 +83,9 @@ class MediaSession:
 
     def __init__(self, *, codec: str, payload_type: int, telephone_event_pt: int | None,
                  remote: tuple[str, int], local_port: int, transport: asyncio.DatagramTransport,
-                 protocol: _RtpProtocol, symmetric: bool = True, media_timeout_s: float = 30.0,
+                 protocol: RtpProtocol, symmetric: bool = True, media_timeout_s: float = 30.0,
                  inband_dtmf: Literal["auto", "on", "off"] = "auto",
-                 now: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock | None = None) -> None:
         self._set_codec(codec)
         self.payload_type = payload_type
         self.te_pt = telephone_event_pt
@@ -92,7 +95,9 @@ class MediaSession:
         protocol.session = self
         self.symmetric = symmetric
         self.media_timeout_s = media_timeout_s
-        self._now = now
+        clock = clock or SystemClock()
+        self._now = clock.now
+        self._wall = clock.wall
         self.sender = RtpSender(payload_type)
         self.rx_stats: RtpReceiverStats | None = None
         self.jitter = JitterBuffer()
@@ -103,13 +108,13 @@ class MediaSession:
         if inband_dtmf == "on" or (inband_dtmf == "auto" and telephone_event_pt is None):
             self.inband = InbandDtmfDetector()
         self.recorder: Recorder | None = None
-        self._subscribers: list[tuple[asyncio.Queue[CallEvent], bool]] = []
+        self._subscribers: list[MediaSubscription] = []
         self._dtmf_queue: list[tuple[int, bytes, bool]] = []  # (send at tick, payload, marker)
         self._dtmf_ts = 0
         self.on_dtmf: Callable[[DtmfEvent], None] | None = None
         self.on_media_timeout: Callable[[], None] | None = None
-        self.last_rx = now()
-        self._timed_out = False
+        self.last_rx = self._now()
+        self.timed_out = False
         self._silence_payload = self.encode(SILENCE)
         self.closed = False
         self.tick = 0
@@ -128,28 +133,25 @@ class MediaSession:
     @property
     def wants_audio(self) -> bool:
         return self.recorder is not None or self.inband is not None or any(
-            audio for _, audio in self._subscribers)
+            s.wants_audio for s in self._subscribers)
 
-    def subscribe(self, audio: bool = True, maxsize: int = 500) -> asyncio.Queue[CallEvent]:
-        q: asyncio.Queue[CallEvent] = asyncio.Queue(maxsize)
-        self._subscribers.append((q, audio))
-        return q
+    def subscribe(self, audio: bool = True) -> MediaSubscription:
+        """A feed of caller events: digits always, audio frames when ``audio``."""
+        sub = MediaSubscription(audio=audio)
+        self._subscribers.append(sub)
+        return sub
 
-    def unsubscribe(self, q: asyncio.Queue[CallEvent]) -> None:
-        self._subscribers = [(s, a) for s, a in self._subscribers if s is not q]
+    def unsubscribe(self, sub: MediaSubscription) -> None:
+        self._subscribers = [s for s in self._subscribers if s is not sub]
 
-    def _publish(self, event: CallEvent, audio: bool) -> None:
-        for q, wants_audio in self._subscribers:
-            if audio and not wants_audio:
-                continue
-            if q.full():
-                q.get_nowait()  # a slow consumer loses its oldest frame, never blocks media
-            q.put_nowait(event)
+    def _publish(self, event: CallEvent) -> None:
+        for sub in self._subscribers:
+            sub.offer(event)
 
     def _digit(self, digit: str, source: Literal["rfc4733", "inband"], duration_ms: int) -> None:
         self.stats.dtmf_rx += 1
         ev = DtmfEvent(digit, source, duration_ms, self._now())
-        self._publish(ev, audio=False)
+        self._publish(ev)
         if self.on_dtmf is not None:
             self.on_dtmf(ev)
 
@@ -237,7 +239,7 @@ class MediaSession:
             for key in self.inband.feed(pcm):
                 self._digit(key, "inband", 0)
         if self._subscribers:
-            self._publish(AudioFrameEvent(pcm, now), audio=True)
+            self._publish(AudioFrameEvent(pcm, now))
 
     def _send_frame(self, tick: int) -> None:
         if self._dtmf_queue:
@@ -307,9 +309,9 @@ class MediaSession:
             log.debug("rtp send failed: %r", e)
 
     def _check_timeout(self, now: float) -> None:
-        if (not self._timed_out and self.media_timeout_s > 0 and not self.on_hold
+        if (not self.timed_out and self.media_timeout_s > 0 and not self.on_hold
                 and now - self.last_rx > self.media_timeout_s):
-            self._timed_out = True
+            self.timed_out = True
             if self.on_media_timeout is not None:
                 self.on_media_timeout()
 
@@ -317,7 +319,7 @@ class MediaSession:
         reports = []
         if self.rx_stats is not None:
             reports.append(self.rx_stats.report_block(self._now()))
-        packets = self.sender.sender_report(time.time(), "ivr-engine", reports)
+        packets = self.sender.sender_report(self._wall(), "ivr-engine", reports)
         try:
             self.transport.sendto(rtcp.serialize(packets), (self.remote[0], self.remote[1] + 1))
         except OSError:

@@ -20,8 +20,9 @@ from engine.sip.transaction import TIMEOUT_S, ClientTransaction, mirror_invite
 
 log = logging.getLogger("ivr.sip.uac")
 
+# The cause a failed INVITE ends with (engine.dispositions maps causes to dispositions).
 FAILURE_CAUSES = {486: "busy", 600: "busy", 408: "no_answer", 480: "no_answer",
-                  487: "cancelled", 404: "not_found", 603: "declined"}
+                  487: "cancelled", 404: "not_found", 604: "not_found", 603: "declined"}
 
 
 class _InviteListener:
@@ -91,8 +92,8 @@ class Uac(SipEndpoint):
             self.layer.send_request(request, session.dest, listener, self.clock.now())
             try:
                 response = await listener.final
-            except TimeoutError:
-                self._fail(session, 408, "Request Timeout")
+            except TimeoutError:  # Timer B: nobody answered at all (not a 408 from the far end)
+                self._fail(session, 408, "Request Timeout", cause="timeout")
                 return
             status = response.status
             if status in (401, 407) and creds is not None and attempt < 2:
@@ -131,11 +132,11 @@ class Uac(SipEndpoint):
         if not session.answered.done():
             session.answered.set_result(response)
 
-    def _fail(self, session: OutgoingInvite, status: int, reason: str) -> None:
+    def _fail(self, session: OutgoingInvite, status: int, reason: str,
+              cause: str | None = None) -> None:
         if not session.answered.done():
             session.answered.set_exception(CallFailed(status, reason))
-        cause = FAILURE_CAUSES.get(status, "rejected" if status != 408 else "timeout")
-        session._end(SessionEnd(cause, "callee", status))
+        session._end(SessionEnd(cause or FAILURE_CAUSES.get(status, "rejected"), "callee", status))
 
     async def send_cancel(self, session: OutgoingInvite) -> None:
         """§9.1: CANCEL mirrors the INVITE (same Via branch, CSeq number) once it is ringing."""

@@ -10,6 +10,7 @@ must show the menu took the ``balance`` port and the flow moved on to ``get_acco
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,8 @@ import pytest
 
 from app.config import load_settings
 from app.engine import Engine
-from core.call import Call, ListenResult, ListenSpec
+from core.call import ListenResult, ListenSpec
 from flows.callapp import flow_router
-from flows.interpreter import RunResult
 from flows.routing import FlowRouter
 from tests.netutil import free_port, free_port_block
 from tests.sipp import dump_builtin, run_sipp_async
@@ -40,8 +40,14 @@ class ToneSpeech:
         t = np.arange(2400) / 8000.0
         return (np.sin(2 * np.pi * 440 * t) * 6000).astype(np.int16)
 
-    async def listen(self, call: Any, spec: ListenSpec) -> ListenResult:
-        return ListenResult("error", error="no recogniser in this test")
+    async def listen(self, call: Any, spec: ListenSpec) -> tuple[ListenResult, None]:
+        return ListenResult("error", error="no recogniser in this test"), None
+
+    async def barge_in_watcher(self, call: Any) -> None:
+        await asyncio.Event().wait()  # nobody ever talks over a prompt here
+
+    def finish_turn(self, turn: Any) -> dict[str, Any]:
+        return {}
 
 
 async def test_sipp_digit_1_chooses_the_balance_branch(tmp_path: Path) -> None:
@@ -56,18 +62,14 @@ async def test_sipp_digit_1_chooses_the_balance_branch(tmp_path: Path) -> None:
             "IVR_SIP__DRAIN_S": "1",
         }
     )
-    results: list[RunResult] = []
-
-    def keep(call: Call, result: RunResult) -> None:
-        results.append(result)
-
     speech = ToneSpeech()
     engine = Engine(settings, speech=speech)  # type: ignore[arg-type]
     engine.router = flow_router(  # type: ignore[assignment]
         FlowRouter(None, default_flow=ROOT / settings.flows.default_flow),
         clock=engine.clock,
-        on_result=keep,
+        events=engine.bus,
     )
+    flow_events = engine.bus.subscribe("flow.")
     await engine.start()
     try:
         scenario = dump_builtin("uac_pcap", tmp_path / "uac_pcap.xml")
@@ -84,16 +86,29 @@ async def test_sipp_digit_1_chooses_the_balance_branch(tmp_path: Path) -> None:
     finally:
         await engine.stop(drain_s=1.0)
     assert res.successful == 1, res.stdout[-1500:]
-    (result,) = results
-    assert result.flow_id == "account_balance"
-    menu = [t for t in result.trace if t["node_id"] == "main_menu"]
-    assert menu and menu[-1]["outcome"] == "balance", result.trace
-    assert [t["node_id"] for t in result.trace][:4] == [
+    # the live flow events reached the engine's bus (the console's live view reads them)
+    events = []
+    while not flow_events.queue.empty():
+        events.append(flow_events.queue.get_nowait())
+    topics = [e.topic for e in events]
+    assert topics[0] == "flow.start" and topics[-1] == "flow.end", topics
+    nodes = [e.data for e in events if e.topic == "flow.node"]  # left, with their outcome
+    entered = [e.data["node_id"] for e in events if e.topic == "flow.enter"]
+    end = events[-1].data
+    assert events[0].data["flow_id"] == end["flow_id"] == "account_balance"
+    menu = [n for n in nodes if n["node_id"] == "main_menu"]
+    assert menu and menu[-1]["outcome"] == "balance", nodes
+    assert entered[:4] == [
         "start",
         "screen",
         "main_menu",
         "get_account",
     ]
-    assert result.status == "caller_hangup"
+    assert end["status"] == "caller_hangup"
+    # and the call record took the flow's outcome from the same events
+    assert engine.records is not None
+    (record,) = engine.records.list()
+    assert record.flow_id == "account_balance" and record.flow_result["status"] == "caller_hangup"
+    assert record.tenant == "default" and record.disposition == "answered"
     assert speech.said[0].startswith("Welcome to Example Bank")
     assert "Please enter your account number, then press hash." in speech.said

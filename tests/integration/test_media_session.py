@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from engine.media.ports import PortAllocator
-from engine.media.session import MediaSession, _RtpProtocol
+from engine.media.session import MediaSession, RtpProtocol
 from engine.rtp.dtmf import DtmfReceiver
 from engine.rtp.packet import RtpPacket
 from engine.rtp.packet import parse as parse_rtp
@@ -19,8 +19,8 @@ from tests.netutil import free_port_block
 async def _session(symmetric: bool, remote: tuple[str, int]) -> tuple[MediaSession, int]:
     base = free_port_block(4)
     ports = PortAllocator(base, base + 3)
-    port, transport, proto = await ports.bind("127.0.0.1", _RtpProtocol)
-    assert isinstance(proto, _RtpProtocol)
+    port, transport, proto = await ports.bind("127.0.0.1", RtpProtocol)
+    assert isinstance(proto, RtpProtocol)
     media = MediaSession(codec="PCMU", payload_type=0, telephone_event_pt=101, remote=remote,
                          local_port=port, transport=transport, protocol=proto,
                          symmetric=symmetric)

@@ -336,7 +336,9 @@ async def test_node_events_go_to_the_bus(fake_clock: FakeClock) -> None:
     await Interpreter(f, call, clock=fake_clock, events=bus).run()
     got = [sub.queue.get_nowait() for _ in range(sub.queue.qsize())]
     assert [(e.topic, e.data.get("node_id")) for e in got] == [
+        ("flow.enter", "start"),
         ("flow.node", "start"),
+        ("flow.enter", "bye"),
         ("flow.node", "bye"),
         ("flow.end", None),
     ]

@@ -114,11 +114,15 @@ async def test_a_call_keeps_its_version_while_a_new_one_goes_live(store: FlowSto
     store.publish(greeting("version one"))
     store.set_route("100", "greet")
     router = FlowRouter(store)
-    first = router.resolve("100")
-    assert first is not None and first.version == 1
+    routed_first = router.resolve("100")
+    assert routed_first is not None
+    first = routed_first.flow
+    assert first.version == 1
     store.publish(greeting("version two"))
-    second = router.resolve("100")
-    assert second is not None and second.version == 2
+    routed_second = router.resolve("100")
+    assert routed_second is not None
+    second = routed_second.flow
+    assert second.version == 2
     clock = FakeClock()
     old_call, new_call = SimulatedCall(clock), SimulatedCall(clock)
     r1 = await asyncio.wait_for(Interpreter(first, old_call, clock=clock).run(), 5)
@@ -133,10 +137,25 @@ def test_router_falls_back_to_config_then_default_file(store: FlowStore) -> None
         store, config_routes={"300": "greet"}, default_flow=EXAMPLES / "account_balance.json"
     )
     via_config = router.resolve("300")
-    assert via_config is not None and via_config.id == "greet"
+    assert via_config is not None and via_config.flow.id == "greet"
     default = router.resolve("999")
-    assert default is not None and default.id == "account_balance"
+    assert default is not None and default.flow.id == "account_balance"
     assert FlowRouter(None, default_flow=None).resolve("1") is None
+
+
+def test_the_tenant_that_routes_a_number_owns_the_call(store: FlowStore) -> None:
+    """A dialled number belongs to the tenant that routes it; other numbers fall back to the
+    router's own tenant (config routes, ``*``, the default flow)."""
+    store.publish(greeting("acme's"), tenant="acme")
+    store.set_route("4001", "greet", tenant="acme")
+    store.publish(greeting("operator's"))
+    store.set_route("*", "greet")
+    router = FlowRouter(store, tenant="default")
+    acme = router.resolve("4001")
+    assert acme is not None and acme.tenant == "acme"
+    other = router.resolve("4002")
+    assert other is not None and other.tenant == "default"
+    assert store.route_owners("4001") == ["acme"] and store.route_owners("4002") == []
 
 
 def test_document_is_stored_canonically(store: FlowStore) -> None:

@@ -1,5 +1,6 @@
 """Blind transfer decisions (RFC 3515 / RFC 5589) on a SipCall with a scripted dialog and an
-injected clock: the REFER's answer and the NOTIFY's sipfrag decide "transferred" or a bridge."""
+injected clock: the REFER's answer and the NOTIFY's sipfrag (delivered to the dialog's handler,
+as the SIP layer does) decide "transferred" or a bridge."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pytest
 
 from core.call import TransferResult
 from core.clock import FakeClock
-from engine.cdr import CallRecord
 from engine.media.prompts import PromptCache
 from engine.sip.invite import SessionEnd
 from engine.sip.message import Headers, SipResponse
@@ -55,8 +55,8 @@ def make_call(status: int, clock: FakeClock, bridged: list[str]) -> tuple[SipCal
         bridged.append(target)
         return TransferResult("bridged", target)
 
-    call = SipCall(session=session, media=media, record=CallRecord("c", "outbound", "a", "b"),  # type: ignore[arg-type]
-                   clock=clock, prompts=PromptCache(), answer_sdp=None,
+    call = SipCall(call_id="c", caller="a", callee="b", session=session, media=media,  # type: ignore[arg-type]
+                   clock=clock, prompts=PromptCache(), local_ip="127.0.0.1", answer_sdp=None,
                    on_answer=lambda c: None, recordings_dir=Path("."), transfer_bridge=bridge)
     return call, session
 
@@ -66,10 +66,10 @@ async def test_final_notify_200_transfers_at_once(fake_clock: FakeClock) -> None
     call, session = make_call(202, fake_clock, bridged)
     task = asyncio.ensure_future(call.transfer("sip:agent@x"))
     await asyncio.sleep(0)
-    call.on_notify(notify(b"SIP/2.0 100 Trying\r\n"))  # provisional: keep waiting
+    session.handler.on_notify(notify(b"SIP/2.0 100 Trying\r\n"))  # provisional: keep waiting
     await asyncio.sleep(0)
     assert not task.done()
-    call.on_notify(notify(b"SIP/2.0 200 OK\r\n"))
+    session.handler.on_notify(notify(b"SIP/2.0 200 OK\r\n"))
     assert await asyncio.wait_for(task, 1) == TransferResult(
         "transferred", "REFER accepted (202), NOTIFY 200")
     assert session.referred == ["sip:agent@x"] and not session.active and bridged == []
@@ -79,8 +79,10 @@ async def test_no_notify_hangs_up_after_the_wait(fake_clock: FakeClock) -> None:
     bridged: list[str] = []
     call, session = make_call(202, fake_clock, bridged)
     task = asyncio.ensure_future(call.transfer("sip:agent@x"))
-    for _ in range(5):
-        await asyncio.sleep(0)  # the REFER is answered; the transfer waits for a NOTIFY
+    for _ in range(50):  # the REFER is answered; the transfer starts waiting for a NOTIFY
+        if fake_clock.pending:
+            break
+        await asyncio.sleep(0)
     assert fake_clock.pending == 1
     await fake_clock.advance(REFER_NOTIFY_WAIT_S - 0.1)
     assert not task.done() and session.active
@@ -95,8 +97,9 @@ async def test_failed_notify_bridges_instead(fake_clock: FakeClock) -> None:
     call, session = make_call(202, fake_clock, bridged)
     task = asyncio.ensure_future(call.transfer("sip:agent@x"))
     await asyncio.sleep(0)
-    call.on_notify(notify(b"SIP/2.0 200 OK", event="dialog"))  # not the refer subscription
-    call.on_notify(notify(b"SIP/2.0 486 Busy Here\r\n"))
+    # not the refer subscription:
+    session.handler.on_notify(notify(b"SIP/2.0 200 OK", event="dialog"))
+    session.handler.on_notify(notify(b"SIP/2.0 486 Busy Here\r\n"))
     assert (await asyncio.wait_for(task, 1)).status == "bridged"
     assert bridged == ["sip:agent@x"] and session.active  # our leg stays up for the bridge
 
