@@ -76,6 +76,8 @@ class StorageConfig(Section):
     url: str = "sqlite:///var/ivr.sqlite"
     recordings_dir: str = "var/recordings"
     prompt_cache_dir: str = "var/prompts"
+    # Call records the database refused (one JSON object per line): nothing is lost silently.
+    dead_letter_path: str = "var/cdr-dead-letter.jsonl"
 
 
 class LoggingConfig(Section):

@@ -18,7 +18,8 @@ from app.speech import SpeechService
 from core.bus import EventBus
 from core.clock import Clock, SystemClock
 from core.tasks import TaskScope
-from engine.cdr import CallRecords, CdrWriter
+from engine.cdr import CallRecords
+from engine.cdr_writer import CdrWriter
 from engine.controller import CallController, MediaOptions, Router
 from engine.media.ports import PortAllocator
 from engine.rtp.pacer import Pacer
@@ -71,7 +72,8 @@ class Engine:
                 None, build_services, s, db, self.clock, self.bus)
             self.speech = self.speech or default_speech
         self.records = CallRecords(db)
-        self.cdr = CdrWriter(self.records)
+        self.cdr = CdrWriter(self.records, dead_letter=Path(s.storage.dead_letter_path),
+                             clock=self.clock)
         self.cdr.start()
         policy = InboundPolicy.from_config(
             s.sip.trusted_peers, {u.username: u.password for u in s.sip.users}, s.sip.realm)

@@ -19,6 +19,7 @@ from aiohttp import web
 from app.config import parse_hostport
 from core.bus import EventBus, Subscription
 from core.tasks import spawn
+from engine.cdr_writer import CdrWriter
 from engine.controller import CallController
 from engine.rtp.pacer import Pacer
 from engine.sip.registration import Registration
@@ -36,6 +37,7 @@ class MetricsSource(Protocol):
     registrations: list[Registration]
     pacer: Pacer
     speech: Any
+    cdr: CdrWriter | None
 
 
 class Metrics:
@@ -120,6 +122,17 @@ class Metrics:
                [("", e.pacer.skipped_ticks)])
         metric("ivr_media_streams", "gauge", "RTP streams the pacer sends.",
                [("", len(e.pacer))])
+        if e.cdr is not None:
+            metric("ivr_cdr_written_total", "counter", "Call records written.",
+                   [("", e.cdr.written)])
+            metric("ivr_cdr_queued", "gauge", "Call records waiting to be written.",
+                   [("", e.cdr.queued)])
+            metric("ivr_cdr_write_failures_total", "counter",
+                   "Batches of call records the database refused (retried).",
+                   [("", e.cdr.write_failures)])
+            metric("ivr_cdr_dead_lettered_total", "counter",
+                   "Call records kept in the dead-letter file instead of the database.",
+                   [("", e.cdr.dead_lettered)])
         ledger = getattr(e.speech, "ledger", None)
         text = "\n".join(out) + "\n"
         if ledger is not None:

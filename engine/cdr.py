@@ -1,14 +1,11 @@
-"""Call records (CDR): one row per call, written off the event loop in batches.
+"""Call records (CDR): one row per call, and the repository the CLI and console read.
 
-The engine fills a :class:`CallRecord` as the call progresses and hands it to
-:class:`CdrWriter` when it ends; the writer commits batches in an executor thread, so a
-slow disk never stalls media. ``flush()`` on shutdown writes what is queued: no record is lost
-on an orderly stop.
+:mod:`engine.cdr_builder` assembles a :class:`CallRecord` from the call's events;
+:mod:`engine.cdr_writer` writes it off the event loop in batches.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -19,7 +16,6 @@ from typing import Any
 from sqlalchemy import JSON, Float, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.tasks import spawn
 from storage import Base, Database
 
 log = logging.getLogger("ivr.cdr")
@@ -126,63 +122,3 @@ class CallRecords:
                 ).limit(2)))
                 row = rows[0] if len(rows) == 1 else None
             return record_from_row(row) if row is not None else None
-
-
-class CdrWriter:
-    """Batches finished call records into the database from a background task."""
-
-    def __init__(self, records: CallRecords, batch: int = 200, interval_s: float = 0.2) -> None:
-        self.records = records
-        self.batch = batch
-        self.interval_s = interval_s
-        self._queue: asyncio.Queue[CallRecord] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self.written = 0
-        self.queued = 0
-
-    def start(self) -> None:
-        self._task = spawn(self._run(), "cdr-writer")
-
-    def put(self, record: CallRecord) -> None:
-        self.queued += 1
-        self._queue.put_nowait(record)
-
-    async def _run(self) -> None:
-        while True:
-            first = await self._queue.get()
-            await asyncio.sleep(self.interval_s)
-            await self._write([first, *self._drain()])
-
-    def _drain(self) -> list[CallRecord]:
-        out: list[CallRecord] = []
-        while not self._queue.empty() and len(out) < self.batch:
-            out.append(self._queue.get_nowait())
-        return out
-
-    async def _write(self, batch: list[CallRecord]) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(None, self.records.save_many, batch)
-            self.written += len(batch)
-        except Exception:  # a DB error must not lose the records silently
-            log.exception("writing %d call records failed; keeping them queued", len(batch))
-            for rec in batch:
-                self._queue.put_nowait(rec)
-            await asyncio.sleep(1.0)
-
-    async def flush(self, timeout_s: float = 10.0) -> None:
-        """Write everything queued so far, including a batch the writer task holds."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while self.written < self.queued and asyncio.get_running_loop().time() < deadline:
-            if not self._queue.empty():
-                await self._write(self._drain())
-            else:
-                await asyncio.sleep(0.01)
-
-    async def close(self) -> None:
-        """Flush first, then stop the writer: cancelling it while it holds a record it took
-        from the queue (during its batching sleep) would lose that record and make ``flush``
-        wait its whole timeout for it."""
-        await self.flush()
-        if self._task is not None:
-            self._task.cancel()

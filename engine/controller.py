@@ -20,14 +20,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from core.bus import EventBus
 from core.call import CallHungUp, TransferResult
 from core.clock import Clock
 from core.tasks import TaskScope
 from engine.bridge import bridge_to
-from engine.cdr import CallRecord, CdrWriter
+from engine.cdr import CallRecord
 from engine.cdr_builder import CallRecordBuilder
 from engine.dispositions import outbound_disposition
 from engine.media.ports import PortAllocator, PortsExhausted
@@ -72,6 +72,12 @@ class _MediaSocket:
     protocol: RtpProtocol
 
 
+class RecordSink(Protocol):
+    """Where finished call records go (``engine.cdr_writer.CdrWriter``)."""
+
+    def put(self, record: CallRecord) -> None: ...
+
+
 class _Reject(Exception):
     def __init__(self, status: int, reason: str, headers: list[tuple[str, str]] | None = None):
         super().__init__(f"{status} {reason}")
@@ -80,7 +86,7 @@ class _Reject(Exception):
 
 class CallController:
     def __init__(self, *, ua: UserAgent, pacer: Pacer, ports: PortAllocator, clock: Clock,
-                 cdr: CdrWriter, router: Router, options: MediaOptions,
+                 cdr: RecordSink, router: Router, options: MediaOptions,
                  bus: EventBus | None = None, speech: SpeechHooks | None = None) -> None:
         self.ua = ua
         self.pacer = pacer

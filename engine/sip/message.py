@@ -374,6 +374,17 @@ def _partial(msg: SipRequest) -> SipRequest | None:
     return msg
 
 
+def _is_utf8(text: str) -> bool:
+    """False when ``text`` carries bytes the UTF-8 decoder could not read (surrogateescape)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _validate(msg: SipRequest | SipResponse, items: list[tuple[str, str]]) -> None:
     seen: dict[str, int] = {}
     for name, _ in items:
@@ -396,6 +407,12 @@ def _validate(msg: SipRequest | SipResponse, items: list[tuple[str, str]]) -> No
             f"CSeq method {cseq_method!r} does not match request method {msg.method!r}",
             reason="Bad Request - CSeq Method Mismatch",
         )
+    for name, value in items:
+        if not _is_utf8(value):
+            # RFC 3261 §7.3.1 / RFC 3629: header text is UTF-8. Bytes that are not would reach
+            # records and logs as lone surrogates; the request is refused here instead.
+            raise SipParseError(f"{name} header is not valid UTF-8",
+                                reason="Bad Request - Invalid UTF-8")
     mf = msg.headers.get("Max-Forwards")
     if mf is not None and (not mf.isdigit() or not mf.isascii() or int(mf) > 255):
         raise SipParseError(f"invalid Max-Forwards {mf!r}", reason="Bad Request - Bad Max-Forwards")

@@ -39,3 +39,4 @@ async def test_metrics_after_a_speech_call(tmp_path: Path) -> None:
     assert "ivr_sip_messages_received_total" in text
     assert 'ivr_pacer_tick_lateness_ms{quantile="0.99"}' in text
     assert 'ivr_turn_latency_seconds_count{kind="grammar"} 1' in text
+    assert "ivr_cdr_written_total 1" in text and "ivr_cdr_dead_lettered_total 0" in text

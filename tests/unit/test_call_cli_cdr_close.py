@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from engine.cdr import CallRecord, CallRecords, CdrWriter
+from engine.cdr import CallRecord, CallRecords
+from engine.cdr_writer import CdrWriter
 from storage import open_database
 
 
 async def test_close_right_after_put_writes_the_record(tmp_path: Path) -> None:
     records = CallRecords(open_database(f"sqlite:///{tmp_path}/cdr.sqlite"))
-    writer = CdrWriter(records, interval_s=0.2)
+    writer = CdrWriter(records, dead_letter=tmp_path / "dead.jsonl", interval_s=0.2)
     writer.start()
     rec = CallRecord(sip_call_id="c1@test", direction="inbound", from_number="1",
                      to_number="2", disposition="answered")

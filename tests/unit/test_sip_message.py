@@ -543,3 +543,27 @@ def test_rfc5626_3_5_1_ping_counted_even_when_split() -> None:
     m = build(*BASE, "Content-Length: 0")
     assert framer.feed(b"\r\n" + m + b"\r\n\r\n\r\n\r\n") == [m]
     assert framer.pings == 3 and framer.buffered == 0
+
+
+@pytest.mark.parametrize("header", ["Call-ID: \xff\xfe-not-utf8@x",
+                                    "From: \"\xc3\" <sip:a@x>;tag=1", "Subject: caf\xe9"])
+def test_rfc3629_header_bytes_that_are_not_utf8_get_400_with_partial(header: str) -> None:
+    """Non-UTF-8 header bytes are refused (400) instead of reaching records and logs as lone
+    surrogates; the partial request lets the 400 echo the caller's own bytes back."""
+    name = header.split(":", maxsplit=1)[0]
+    hdrs = [h for h in BASE if not h.startswith(name + ":")] + [header]
+    raw = build(*hdrs).replace(header.encode(), header.encode("latin-1"))
+    with pytest.raises(SipParseError, match=f"{name} header is not valid UTF-8") as info:
+        parse_message(raw)
+    assert info.value.status == 400 and info.value.reason == "Bad Request - Invalid UTF-8"
+    assert info.value.partial is not None
+    resp = make_response(info.value.partial, 400, info.value.reason).serialize()
+    assert resp.startswith(b"SIP/2.0 400 Bad Request - Invalid UTF-8\r\n")
+    if name != "Subject":  # Via/From/To/Call-ID/CSeq are echoed byte for byte
+        assert header.encode("latin-1") in resp
+
+
+def test_rfc3629_valid_utf8_display_names_are_kept() -> None:
+    hdrs = [h for h in BASE if not h.startswith("From:")] + ['From: "张三" <sip:a@x>;tag=1']
+    msg = parse_message(build(*hdrs))
+    assert msg.from_.display_name == "张三"

@@ -1,0 +1,88 @@
+"""The call-record writer against a real SQLite database: one record the database refuses never
+blocks the others, a database that is down loses nothing, and shutdown says what it kept aside.
+
+The poisoned record is the one a non-UTF-8 SIP header used to produce (a lone surrogate, which
+SQLite refuses to encode); the outage is a real dropped table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from core.clock import FakeClock
+from engine.cdr import CallRecord, CallRecords, CallRow
+from engine.cdr_writer import CdrWriter
+from storage import open_database
+
+
+def rec(n: int, sip_call_id: str | None = None) -> CallRecord:
+    return CallRecord(sip_call_id=sip_call_id or f"c{n}@test", direction="inbound",
+                      from_number=str(n), to_number="100", disposition="answered")
+
+
+@pytest.fixture
+def records(tmp_path: Path) -> CallRecords:
+    return CallRecords(open_database(f"sqlite:///{tmp_path}/cdr.sqlite"))
+
+
+async def test_a_poisoned_record_goes_to_dead_letter_and_the_rest_are_written(
+        tmp_path: Path, records: CallRecords) -> None:
+    dead = tmp_path / "dead.jsonl"
+    writer = CdrWriter(records, dead_letter=dead, clock=FakeClock(), max_attempts=3)
+    good = [rec(i) for i in range(5)]
+    poisoned = rec(99, sip_call_id="\udcff\udcfe-bad@x")
+    for r in [*good[:2], poisoned, *good[2:]]:
+        writer.put(r)
+    assert await writer.flush(timeout_s=5)
+    assert writer.written == 5 and writer.dead_lettered == 1 and writer.queued == 0
+    assert all(records.get(r.id) is not None for r in good)
+    assert records.get(poisoned.id) is None
+    (line,) = dead.read_text().splitlines()
+    kept = json.loads(line)
+    assert kept["record"]["id"] == poisoned.id
+    assert kept["record"]["sip_call_id"] == "\udcff\udcfe-bad@x"  # escaped in the file, not lost
+    assert "UnicodeEncodeError" in kept["reason"]
+    writer.put(rec(6))  # and the writer goes on
+    assert await writer.flush(timeout_s=5) and writer.written == 6
+
+
+async def test_database_down_keeps_records_queued_then_writes_them(
+        tmp_path: Path, records: CallRecords) -> None:
+    clock = FakeClock()
+    writer = CdrWriter(records, dead_letter=tmp_path / "dead.jsonl", clock=clock)
+    with records.db.session() as s:
+        s.execute(text("DROP TABLE calls"))
+    writer.start()
+    batch = [rec(i) for i in range(3)]
+    for r in batch:
+        writer.put(r)
+    for _ in range(3):  # the writer tries, fails, backs off: nothing dead-lettered
+        await clock.advance(2.0)
+        await asyncio.sleep(0.05)  # the executor thread answers
+    assert writer.written == 0 and writer.queued == 3 and writer.dead_lettered == 0
+    assert writer.write_failures >= 1
+    CallRow.metadata.create_all(records.db.engine)  # the database is back
+    assert await writer.flush(timeout_s=5)
+    assert writer.written == 3 and all(records.get(r.id) is not None for r in batch)
+    await writer.close()
+
+
+async def test_close_with_the_database_down_keeps_and_reports_what_it_could_not_write(
+        tmp_path: Path, records: CallRecords, caplog: pytest.LogCaptureFixture) -> None:
+    dead = tmp_path / "dead.jsonl"
+    writer = CdrWriter(records, dead_letter=dead)
+    with records.db.session() as s:
+        s.execute(text("DROP TABLE calls"))
+    writer.start()
+    for i in range(4):
+        writer.put(rec(i))
+    with caplog.at_level(logging.ERROR, logger="ivr.cdr"):
+        await writer.close(timeout_s=0.5)
+    assert writer.dead_lettered == 4 and writer.queued == 0
+    assert len(dead.read_text().splitlines()) == 4
+    assert "4 call records were not written before shutdown" in caplog.text
