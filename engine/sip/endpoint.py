@@ -199,7 +199,8 @@ class SipEndpoint:
                               waiter: asyncio.Future[None], cseq: int) -> None:
         elapsed = 0.0
         try:
-            for interval in RETRANSMIT_2XX_INTERVALS if not dest.reliable else (ACK_WAIT_S,):
+            for step in RETRANSMIT_2XX_INTERVALS if not dest.reliable else (ACK_WAIT_S,):
+                interval = min(step, ACK_WAIT_S - elapsed)  # give up at 64*T1 exactly
                 try:
                     await self.clock.wait_for(asyncio.shield(waiter), interval)
                     return

@@ -151,6 +151,9 @@ class ClientTransaction(_Txn):
         if self.state in (State.CALLING, State.PROCEEDING):
             self._stop("A")
             if code < 200:
+                # §17.1.1.2: Timer B only bounds the Calling state; a phone may ring for minutes
+                # (the TU's own ring timeout and CANCEL end that).
+                self._stop("B")
                 self.state = State.PROCEEDING
                 self.listener.on_response(self, response)
             elif code < 300:

@@ -268,3 +268,17 @@ def test_dialog_rejects_out_of_order_cseq_and_refreshes_target() -> None:
 
 def test_timers_t1_constant() -> None:
     assert T1_S == 0.5 and TIMEOUT_S == 32.0
+
+
+def test_rfc3261_17_1_1_2_timer_b_stops_once_the_callee_rings() -> None:
+    """A provisional response ends Timer B: a call ringing for 40 s does not time out (it used
+    to end with 408 after 32 s of ringing)."""
+    wire, listener = Wire(), Listener()
+    layer = TransactionLayer(wire, TU())
+    inv = request()
+    layer.send_request(inv, UDP, listener, now=0.0)
+    layer.receive_response(make_response(inv, 180, to_tag="tt"), UDP, now=0.2)
+    run_until(layer, 40.0)
+    assert listener.timeouts == 0 and len(wire.sent) == 1
+    layer.receive_response(make_response(inv, 200, to_tag="tt"), UDP, now=41.0)
+    assert listener.responses == [180, 200]
