@@ -3,6 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 IVR := $(VENV)/bin/ivr
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: setup run test lint bench
 
@@ -19,4 +20,4 @@ lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
 bench: setup
-	$(PY) -m tests.bench.run_all
+	$(PY) -m tests.bench.run_all $(BENCH_ARGS)

@@ -69,6 +69,7 @@ class InferencePool:
                 raise ValueError(f"pool lane_limits[{lane!r}] must be >= 1, got {n}")
         self.lane_limits = dict(limits)
         self._lanes: dict[str, asyncio.Semaphore] = {}
+        self._waiting: dict[str, int] = {}  # jobs queued for each lane's slot
         self.pending = 0
         self.timeouts = 0
         self.completed = 0
@@ -112,6 +113,10 @@ class InferencePool:
             raise error
         return value  # type: ignore[return-value]
 
+    def waiting(self, lane: str) -> int:
+        """Jobs waiting for a slot of ``lane`` (queue depth: metrics, tests)."""
+        return self._waiting.get(lane, 0)
+
     def _lane(self, lane: str | None) -> asyncio.Semaphore | None:
         if lane is None or lane not in self.lane_limits:
             return None
@@ -131,10 +136,18 @@ class InferencePool:
             if sem is None:
                 state["started"] = True
                 return await loop.run_in_executor(self._executor, call), None
-            async with sem:
+            assert lane is not None
+            self._waiting[lane] = self._waiting.get(lane, 0) + 1
+            try:
+                await sem.acquire()
+            finally:
+                self._waiting[lane] -= 1
+            try:
                 state["started"] = True
                 # the slot stays held until the thread really ends, even after a timeout
                 return await asyncio.shield(loop.run_in_executor(self._executor, call)), None
+            finally:
+                sem.release()
         except asyncio.CancelledError:
             raise
         except Exception as e:  # the job's own error, re-raised by run_in

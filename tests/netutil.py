@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from collections.abc import Callable
 
 
 def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
@@ -44,3 +46,16 @@ def free_port_block(size: int, host: str = "127.0.0.1") -> int:
             for s in socks:
                 s.close()
     raise RuntimeError("no free port block")
+
+
+async def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0,
+                     what: str = "condition") -> None:
+    """Await ``condition()`` becoming true (polled every few ms), failing after ``timeout_s``:
+    how a test waits for something a real peer or socket makes happen, instead of sleeping a
+    fixed time and hoping it happened."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout_s} s")
+        await asyncio.sleep(0.002)

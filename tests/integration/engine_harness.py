@@ -15,6 +15,7 @@ import numpy as np
 from app.config import load_settings
 from app.engine import Engine
 from core.call import CallHungUp, DigitSpec
+from core.clock import Clock
 from engine.controller import CallApp
 from engine.sipcall import SipCall
 from tests.netutil import free_port, free_port_block
@@ -52,7 +53,7 @@ def collecting_app(seen: Seen, prompt: Any = None) -> CallApp:
 
 @asynccontextmanager
 async def running_engine(tmp_path: Path, router: Callable[[SipCall], CallApp],
-                         **overrides: str) -> AsyncIterator[Engine]:
+                         clock: Clock | None = None, **overrides: str) -> AsyncIterator[Engine]:
     port = free_port()
     rtp = free_port_block(200)
     env = {
@@ -66,7 +67,7 @@ async def running_engine(tmp_path: Path, router: Callable[[SipCall], CallApp],
         "IVR_METRICS__LISTEN": "127.0.0.1:0",
     }
     env.update(overrides)
-    engine = Engine(load_settings(environ=env), router=router)
+    engine = Engine(load_settings(environ=env), router=router, clock=clock)
     await engine.start()
     try:
         yield engine

@@ -13,7 +13,7 @@ from engine.media.session import MediaSession, RtpProtocol
 from engine.rtp.dtmf import DtmfReceiver
 from engine.rtp.packet import RtpPacket
 from engine.rtp.packet import parse as parse_rtp
-from tests.netutil import free_port_block
+from tests.netutil import free_port_block, wait_until
 
 
 async def _session(symmetric: bool, remote: tuple[str, int]) -> tuple[MediaSession, int]:
@@ -54,7 +54,7 @@ async def test_symmetric_rtp_latches_to_the_real_source(symmetric: bool) -> None
     try:
         pkt = RtpPacket(payload_type=0, sequence=1, timestamp=160, ssrc=7, payload=b"\xff" * 160)
         nat_peer.sendto(pkt.serialize(), ("127.0.0.1", port))
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: media.stats.rx_packets == 1, what="the packet arriving")
         for tick in range(5):
             media.on_tick(tick, asyncio.get_running_loop().time())
         got = _drain(nat_peer)
@@ -76,7 +76,7 @@ async def test_bad_packets_are_counted_and_dropped() -> None:
             peer.sendto(junk, ("127.0.0.1", port))
         good = RtpPacket(payload_type=0, sequence=9, timestamp=0, ssrc=1, payload=b"\xff" * 160)
         peer.sendto(good.serialize(), ("127.0.0.1", port))
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: media.stats.rx_packets == 1, what="the good packet arriving")
     finally:
         media.close()
         peer.close()

@@ -4,14 +4,14 @@ stop; a wrong password leaves the trunk 'failed' with the registrar's status."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
+from core.clock import FakeClock
 from tests.integration.engine_harness import running_engine
-from tests.netutil import free_port
+from tests.netutil import free_port, wait_until
 from tests.sipp import SippServer
 
 pytestmark = [pytest.mark.sipp, pytest.mark.xdist_group("sipp")]
@@ -29,9 +29,14 @@ async def test_trunk_registers_refreshes_and_unregisters(tmp_path: Path, passwor
                           "username": "trunk", "password": password, "expires": 60}])
     async with SippServer(FIXTURES / "registrar_loop.xml", local_port=port, workdir=tmp_path,
                           extra=["-m", "1"]):
-        async with running_engine(tmp_path, lambda c: _never, IVR_SIP__TRUNKS=trunks) as engine:
+        clock = FakeClock()
+        async with running_engine(tmp_path, lambda c: _never, clock=clock,
+                                  IVR_SIP__TRUNKS=trunks) as engine:
             (reg,) = engine.registrations
-            await asyncio.sleep(2.6)  # the registrar grants 2 s: refreshes after 1 s
+            await wait_until(lambda: reg.state in ("registered", "failed"), 10, "registration")
+            if password == "regpw":  # the registrar grants 2 s: the refresh is due at 80 %
+                await clock.advance(1.7)
+                await wait_until(lambda: reg.successes >= 2, 10, "the refresh")
             assert engine.metrics is not None
             shown = engine.metrics.render()
             state, successes, status = reg.state, reg.successes, reg.last_status

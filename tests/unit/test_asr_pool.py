@@ -87,12 +87,11 @@ async def test_lane_limit_keeps_a_worker_for_other_work(fake_clock: FakeClock) -
     try:
         first = asyncio.ensure_future(pool.run_in("whisper", "w1", 5.0, slow, "w1"))
         second = asyncio.ensure_future(pool.run_in("whisper", "w2", 1.0, slow, "w2"))
-        for _ in range(400):  # real threads: wait until w1 runs
-            if ran:
+        for _ in range(400):  # real threads: wait until w1 runs and w2 queues for the lane
+            if ran and pool.waiting("whisper") == 1:
                 break
             await asyncio.sleep(0.005)
-        await asyncio.sleep(0.05)
-        assert ran == ["w1"]  # the second whisper job waits for the lane ...
+        assert ran == ["w1"] and pool.waiting("whisper") == 1  # w2 waits for the lane ...
         assert (
             await pool.run_in("pocketsphinx", "menu", 5.0, lambda: "menu") == "menu"
         )  # ... menus don't
@@ -101,7 +100,11 @@ async def test_lane_limit_keeps_a_worker_for_other_work(fake_clock: FakeClock) -
             await second
         release.set()
         assert await first == "w1"
-        await asyncio.sleep(0.05)
+        for _ in range(400):  # every job has ended (w2 would have run by now if it could)
+            if pool.pending == 0:
+                break
+            await asyncio.sleep(0.005)
+        assert pool.pending == 0 and pool.waiting("whisper") == 0
         assert ran == ["w1"]  # the timed-out job never ran: stale work is dropped
     finally:
         release.set()
