@@ -9,7 +9,6 @@ come from the event bus, so no call code knows this module exists.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from typing import Any, Protocol
@@ -18,7 +17,7 @@ from aiohttp import web
 
 from app.config import parse_hostport
 from core.bus import EventBus, Subscription
-from core.tasks import spawn
+from core.tasks import TaskScope
 from engine.cdr_writer import CdrWriter
 from engine.controller import CallController
 from engine.rtp.pacer import Pacer
@@ -45,11 +44,11 @@ class Metrics:
         self.engine = engine
         self.ended: Counter[tuple[str, str]] = Counter()  # (direction, disposition)
         self._runner: web.AppRunner | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskScope("metrics")
 
     async def start(self, listen: str) -> tuple[str, int]:
         sub = self.engine.bus.subscribe("call.ended", maxsize=10_000)
-        self._task = spawn(self._count(sub), "metrics-bus")
+        self._tasks.spawn(self._count(sub), "bus")
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._health)
@@ -67,8 +66,7 @@ class Metrics:
             self.ended[key] += 1
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        await self._tasks.close(grace_s=1.0)
         if self._runner is not None:
             await self._runner.cleanup()
 
