@@ -58,6 +58,13 @@ class SipConfig(Section):
     # Address put in Contact/Via/SDP when listening on 0.0.0.0 (else the route's source IP).
     advertise_host: str | None = None
     drain_s: float = 10.0  # on shutdown: how long calls may finish before they are hung up
+    # SIP over TCP/TLS (docs/sip.md, "What the engine defends against"): inbound connections in
+    # all (default: a quarter of the open-file limit) and per source address; a message must be
+    # finished within tcp_header_timeout_s of its first byte (slowloris); idle ones are closed.
+    tcp_max_connections: int | None = None
+    tcp_max_per_source: int = 64
+    tcp_header_timeout_s: float = 10.0
+    tcp_idle_timeout_s: float = 300.0
     trunks: list[TrunkConfig] = []
 
 

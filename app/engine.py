@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from app.config import Settings, parse_hostport
+from app.limits import raise_file_limit
 from app.metrics import Metrics
 from app.speech import SpeechService
 from core.bus import EventBus
@@ -27,7 +28,7 @@ from engine.sip.addr import Address
 from engine.sip.endpoint import route_source_ip
 from engine.sip.registration import Registration
 from engine.sip.security import InboundPolicy
-from engine.sip.transport import make_ssl_contexts
+from engine.sip.transport import StreamLimits, make_ssl_contexts
 from engine.sip.ua import Credentials, UserAgent
 from engine.sipcall import SpeechHooks
 from storage import Database, open_database
@@ -81,9 +82,15 @@ class Engine:
         if s.sip.outbound_proxy:
             host, port = parse_hostport(s.sip.outbound_proxy)
             proxy = Address("udp", host, port)
+        budget = raise_file_limit()
+        limits = StreamLimits(
+            max_connections=s.sip.tcp_max_connections or budget.tcp_connections,
+            max_per_source=s.sip.tcp_max_per_source, header_timeout_s=s.sip.tcp_header_timeout_s,
+            idle_timeout_s=s.sip.tcp_idle_timeout_s)
         self.ua = UserAgent(policy=policy, user_agent=s.sip.user_agent, clock=self.clock,
                             max_size=s.sip.max_message_bytes, max_calls=s.sip.max_calls,
-                            outbound_proxy=proxy, advertise_host=s.sip.advertise_host)
+                            outbound_proxy=proxy, advertise_host=s.sip.advertise_host,
+                            stream_limits=limits)
         host, port = parse_hostport(s.sip.listen)
         tls = None
         if "tls" in s.sip.transports:

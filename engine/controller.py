@@ -84,6 +84,12 @@ class _Reject(Exception):
         self.status, self.reason, self.headers = status, reason, headers
 
 
+def _warning(code: int, error: Exception) -> tuple[str, str]:
+    """A Warning header (RFC 3261 §20.43) saying why the offer was refused."""
+    text = str(error).replace('"', "'").replace("\r", " ").replace("\n", " ")
+    return "Warning", f'{code} ivr "{text}"'[:200]
+
+
 class CallController:
     def __init__(self, *, ua: UserAgent, pacer: Pacer, ports: PortAllocator, clock: Clock,
                  cdr: RecordSink, router: Router, options: MediaOptions,
@@ -120,15 +126,22 @@ class CallController:
                     offer, supported=self.options.codecs, local_ip=self.options.local_ip,
                     local_port=sock.port, session_id=random.randint(1, 2**31))
             except SdpNegotiationError as e:
-                raise _Reject(488, "Not Acceptable Here",
-                              [("Warning", f'304 ivr "{e}"'[:200])]) from e
+                raise _Reject(488, "Not Acceptable Here", [_warning(304, e)]) from e
+            except SdpParseError as e:  # a malformed line found while negotiating
+                raise _Reject(400, "Bad Request - SDP", [_warning(399, e)]) from e
             media = self._media(chosen, sock)
         except _Reject as r:
             self._release(sock)
             inv.reject(r.status, r.reason, r.headers)
             self._ended_unanswered(call_id, inv, "rejected")
             return
-        except BaseException:
+        except Exception:  # a bug must still answer the INVITE and give the port back
+            log.exception("call %s: setting up the INVITE failed", call_id)
+            self._release(sock)
+            inv.reject(500, "Server Internal Error")
+            self._ended_unanswered(call_id, inv, "failed", "setup_error")
+            return
+        except BaseException:  # cancelled (shutdown): give the port back, let it propagate
             self._release(sock)
             raise
         call = self._call(call_id, inv, media, answer_sdp=answer.serialize(), caller=inv.caller,
@@ -140,10 +153,14 @@ class CallController:
     def _offer_of(inv: IncomingInvite) -> SessionDescription:
         if not inv.remote_sdp:
             raise _Reject(488, "Not Acceptable Here - SDP offer required")
+        content_type = (inv.invite.content_type or "").lower()
+        if content_type != "application/sdp":
+            # RFC 3261 §21.4.13: a body we cannot read is refused, with what we accept
+            raise _Reject(415, "Unsupported Media Type", [("Accept", "application/sdp")])
         try:
             return SessionDescription.parse(inv.remote_sdp)
         except SdpParseError as e:
-            raise _Reject(400, f"Bad Request - SDP: {e}"[:120]) from e
+            raise _Reject(400, f"Bad Request - SDP: {e}"[:120], [_warning(399, e)]) from e
 
     async def _bind(self) -> _MediaSocket:
         try:

@@ -9,6 +9,7 @@ import socket
 import typer
 
 from app.config import Settings
+from app.limits import file_budget
 
 
 def register(app: typer.Typer) -> None:
@@ -47,6 +48,10 @@ def doctor(ctx: typer.Context) -> None:
     ]:
         found = importlib.util.find_spec(module) is not None
         rows.append((what, found, "installed" if found else "not installed"))
+    budget = file_budget()
+    rows.append((f"open-file limit {budget.soft} (hard {budget.hard})", budget.calls >= 1000,
+                 f"room for ~{budget.calls} concurrent calls; `ivr run` raises it to the hard "
+                 "limit"))
     width = max(len(r[0]) for r in rows)
     for what, ok, detail in rows:
         typer.echo(f"{'ok ' if ok else '-- '} {what.ljust(width)}  {detail}")

@@ -7,6 +7,8 @@ events so the IVR sees one kind of DTMF whatever the peer sends. Pure functions,
 
 from __future__ import annotations
 
+from engine.sip.grammar import is_digits
+
 __all__ = [
     "DEFAULT_DURATION_MS",
     "DTMF_DIGITS",
@@ -62,7 +64,7 @@ def parse_dtmf_info(content_type: str | None, body: bytes) -> tuple[str, int]:
     duration = DEFAULT_DURATION_MS
     if "duration" in fields:
         d = fields["duration"]
-        if not d.isdigit() or not d.isascii() or not 0 < int(d) <= MAX_DURATION_MS:
+        if not is_digits(d) or not 0 < int(d) <= MAX_DURATION_MS:
             raise DtmfInfoError(f"invalid dtmf-relay Duration {d[:20]!r}")
         duration = int(d)
     return digit, duration

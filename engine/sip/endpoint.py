@@ -42,7 +42,7 @@ from engine.sip.message import (
     new_tag,
 )
 from engine.sip.transaction import ClientTransaction, TransactionLayer, TransactionUser
-from engine.sip.transport import MessageSink, TransportSet
+from engine.sip.transport import MessageSink, StreamLimits, TransportSet
 
 log = logging.getLogger("ivr.sip")
 
@@ -94,13 +94,14 @@ class SipEndpoint:
 
     def __init__(self, *, inbound: MessageSink, tu: TransactionUser, user_agent: str,
                  clock: Clock | None, max_size: int, outbound_proxy: Address | None,
-                 advertise_host: str | None) -> None:
+                 advertise_host: str | None, stream_limits: StreamLimits | None = None) -> None:
         self.user_agent = user_agent
         self.clock: Clock = clock or SystemClock()
         self.max_size = max_size
         self.outbound_proxy = outbound_proxy
         self.advertise_host = advertise_host
-        self.transports = TransportSet(inbound, max_size=max_size)
+        self.transports = TransportSet(inbound, max_size=max_size, clock=self.clock,
+                                       limits=stream_limits)
         self.layer = TransactionLayer(self.transports, tu)
         self.layer.on_deadline_change = self._deadline_changed
         self.sessions: dict[tuple[str, str, str], InviteSession] = {}

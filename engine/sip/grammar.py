@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SipParseError", "is_token", "split_commas", "split_params"]
+__all__ = ["SipParseError", "is_digits", "is_token", "split_commas", "split_params"]
 
 
 class SipParseError(ValueError):
@@ -107,3 +107,10 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 def is_token(text: str) -> bool:
     """RFC 3261 §25.1 token (a regex fullmatch: ~5x faster than a per-character set test)."""
     return _TOKEN_RE.fullmatch(text) is not None
+
+
+def is_digits(text: str) -> bool:
+    """One or more ASCII digits (RFC 5234 DIGIT). ``str.isdigit`` also accepts "²" and "٤",
+    which ``int()`` then refuses or reads as another number."""
+    return text.isascii() and text.isdigit()
+

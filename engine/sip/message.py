@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from engine.sip.grammar import SipParseError, is_token, split_commas
+from engine.sip.grammar import SipParseError, is_digits, is_token, split_commas
 from engine.sip.headers import CANONICAL_NAMES, Headers
 from engine.sip.uri import NameAddr, SipUri, Via
 
@@ -95,7 +95,7 @@ class SipMessage:
         if hit is not None and hit[0] == raw:
             return hit[1]  # type: ignore[return-value]
         parts = raw.split()
-        if len(parts) != 2 or not parts[0].isdigit() or not parts[0].isascii():
+        if len(parts) != 2 or not is_digits(parts[0]):
             raise SipParseError(f"invalid CSeq {raw!r}", reason="Bad Request - Bad CSeq")
         number = int(parts[0])
         if number >= 2**31:
@@ -330,7 +330,7 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_BYTES) -> SipReque
             raise SipParseError(f"invalid status line {start[:60]!r}")
         version = _check_version(parts[0], "status line")
         code = parts[1]
-        if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] == "0":
+        if len(code) != 3 or not is_digits(code) or code[0] == "0":
             raise SipParseError(f"invalid status code {code!r}")
         reason = parts[2] if len(parts) == 3 else ""
         if not _REASON_OK.fullmatch(reason):
@@ -414,11 +414,11 @@ def _validate(msg: SipRequest | SipResponse, items: list[tuple[str, str]]) -> No
             raise SipParseError(f"{name} header is not valid UTF-8",
                                 reason="Bad Request - Invalid UTF-8")
     mf = msg.headers.get("Max-Forwards")
-    if mf is not None and (not mf.isdigit() or not mf.isascii() or int(mf) > 255):
+    if mf is not None and (not is_digits(mf) or int(mf) > 255):
         raise SipParseError(f"invalid Max-Forwards {mf!r}", reason="Bad Request - Bad Max-Forwards")
     cl = msg.headers.get("Content-Length")
     if cl is not None:
-        if not cl.isdigit() or not cl.isascii():
+        if not is_digits(cl):
             raise SipParseError(f"invalid Content-Length {cl!r}",
                                 reason="Bad Request - Bad Content-Length")
         length = int(cl)
@@ -484,7 +484,7 @@ class StreamFramer:
             if len(lengths) > 1:
                 raise SipParseError("conflicting Content-Length headers")
             (cl,) = lengths
-            if not cl.isdigit():
+            if not cl.isdigit():  # bytes: ASCII digits only
                 raise SipParseError(f"invalid Content-Length {cl!r}")
             total = end + 4 + int(cl)
             if total > self.max_size:

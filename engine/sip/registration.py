@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from core.clock import Clock
+from engine.sip.grammar import is_digits
 from engine.sip.invite import CallFailed
 from engine.sip.message import SipParseError, SipResponse, new_call_id, new_tag
 from engine.sip.uac import RegistrationIds
@@ -35,12 +36,12 @@ def granted_expiry(response: SipResponse, asked: int) -> int:
     try:
         for contact in response.contact:
             value = contact.params.get("expires")
-            if value is not None and value.isdigit():
+            if value is not None and is_digits(value):
                 return int(value)
     except SipParseError:
         pass
     header = (response.headers.get("Expires") or "").strip()
-    return int(header) if header.isdigit() else asked
+    return int(header) if is_digits(header) else asked
 
 
 def refresh_delay(expires_s: int) -> float:

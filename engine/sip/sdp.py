@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.sip.grammar import is_digits
+
 __all__ = [
     "STATIC_PAYLOAD_TYPES",
     "Connection",
@@ -127,9 +129,9 @@ class MediaDescription:
                 continue
             pt_text, _, enc = v.partition(" ")
             bits = enc.strip().split("/")
-            if not pt_text.isdigit() or len(bits) < 2 or not bits[1].isdigit():
+            if not is_digits(pt_text) or len(bits) < 2 or not is_digits(bits[1]):
                 raise SdpParseError(f"invalid a=rtpmap:{v}")
-            channels = int(bits[2]) if len(bits) > 2 and bits[2].isdigit() else None
+            channels = int(bits[2]) if len(bits) > 2 and is_digits(bits[2]) else None
             out[int(pt_text)] = (bits[0], int(bits[1]), channels)
         return out
 
@@ -139,14 +141,14 @@ class MediaDescription:
         for n, v in self.attributes:
             if n == "fmtp" and v:
                 pt_text, _, params = v.partition(" ")
-                if pt_text.isdigit():
+                if is_digits(pt_text):
                     out[int(pt_text)] = params.strip()
         return out
 
     @property
     def ptime(self) -> int | None:
         v = self.attribute("ptime")
-        return int(v) if v and v.strip().isdigit() else None
+        return int(v) if v and is_digits(v.strip()) else None
 
     @property
     def direction(self) -> str | None:
@@ -288,7 +290,8 @@ def _parse_m(value: str, lineno: int) -> MediaDescription:
     if len(parts) < 3:
         raise SdpParseError(f"line {lineno}: m= needs media, port, proto: {value!r}")
     port_text, slash, count_text = parts[1].partition("/")
-    if not port_text.isdigit() or int(port_text) > 65535 or (slash and not count_text.isdigit()):
+    if not is_digits(port_text) or int(port_text) > 65535 or (
+            slash and not is_digits(count_text)):
         raise SdpParseError(f"line {lineno}: invalid m= port {parts[1]!r}")
     return MediaDescription(parts[0], int(port_text), parts[2], parts[3:],
                             int(count_text) if slash else None)
@@ -313,7 +316,7 @@ def _offered_codecs(m: MediaDescription) -> list[str]:
     out = []
     rtpmap = m.rtpmap
     for f in m.formats:
-        c = m.codec(int(f), rtpmap) if f.isdigit() else None
+        c = m.codec(int(f), rtpmap) if is_digits(f) else None
         out.append(f"{c[0]}/{c[1]}" if c else f)
     return out
 
@@ -360,7 +363,7 @@ def negotiate_answer(
         if usable and chosen is None:
             rtpmap = m.rtpmap
             for f in m.formats:
-                c = m.codec(int(f), rtpmap) if f.isdigit() else None
+                c = m.codec(int(f), rtpmap) if is_digits(f) else None
                 if c and c[0].upper() in wanted and c[1] == 8000:
                     pick = (int(f), c[0], c[1])
                     break
@@ -435,7 +438,7 @@ def parse_answer(offer_we_sent: SessionDescription, answer: SessionDescription) 
         if m.media != "audio" or m.port == 0:
             continue
         for f in m.formats:
-            if not f.isdigit() or f not in ours.formats:
+            if not is_digits(f) or f not in ours.formats:
                 continue
             c = m.codec(int(f)) or ours.codec(int(f))
             if c is None or c[0].lower() == "telephone-event":

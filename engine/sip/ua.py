@@ -26,6 +26,7 @@ from engine.sip.message import (
 )
 from engine.sip.security import InboundPolicy
 from engine.sip.transaction import ServerTransaction, response_destination
+from engine.sip.transport import StreamLimits
 from engine.sip.uac import Uac
 
 log = logging.getLogger("ivr.sip.ua")
@@ -45,10 +46,11 @@ class UserAgent(Uac):
     def __init__(self, *, handler: InviteHandler | None = None, policy: InboundPolicy,
                  user_agent: str = "IVR-Engine", clock: Clock | None = None,
                  max_size: int = 65535, max_calls: int = 5000,
-                 outbound_proxy: Address | None = None, advertise_host: str | None = None) -> None:
+                 outbound_proxy: Address | None = None, advertise_host: str | None = None,
+                 stream_limits: StreamLimits | None = None) -> None:
         super().__init__(inbound=self, tu=self, user_agent=user_agent, clock=clock,
                          max_size=max_size, outbound_proxy=outbound_proxy,
-                         advertise_host=advertise_host)
+                         advertise_host=advertise_host, stream_limits=stream_limits)
         self.handler = handler
         self.policy = policy
         self.max_calls = max_calls
@@ -192,6 +194,11 @@ class UserAgent(Uac):
             txn.respond(self.method_not_allowed(request))
 
     def _on_invite(self, request: SipRequest, txn: ServerTransaction, source: Address) -> None:
+        if (request.headers.get("Contact") or "").strip() == "*":
+            # RFC 3261 §10.2.2: "*" is a REGISTER-only wildcard; in an INVITE it is malformed
+            txn.respond(make_response(request, 400, "Bad Request - Contact * only in REGISTER",
+                                      to_tag=new_tag()))
+            return
         txn.respond(make_response(request, 100))  # stop the caller's Timer A at once
         if not self._accepting or self.active_calls >= self.max_calls or self.handler is None:
             resp = make_response(request, 503, "Service Unavailable", to_tag=new_tag())

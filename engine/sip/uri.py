@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote, unquote
 
-from engine.sip.grammar import SipParseError, is_token, split_params
+from engine.sip.grammar import SipParseError, is_digits, is_token, split_params
 
 __all__ = ["NameAddr", "SipUri", "Via"]
 
@@ -26,7 +26,7 @@ _USER_SAFE = "-_.!~*'()&=+$,;?/"
 
 
 def _parse_port(text: str, what: str) -> int:
-    if not text.isdigit() or not text.isascii():
+    if not is_digits(text):
         raise SipParseError(f"invalid port {text!r} in {what}")
     port = int(text)
     if port > 65535:
@@ -279,4 +279,4 @@ class Via:
     def rport(self) -> int | None:
         """The filled-in rport value; None when absent or present without a value."""
         v = self.params.get("rport")
-        return int(v) if v and v.isdigit() else None
+        return int(v) if v and is_digits(v) else None

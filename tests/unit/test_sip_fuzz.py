@@ -272,3 +272,32 @@ def test_sdp_offer_answer_only_sdp_errors(with_head: bool, lines: list[str]) -> 
         parse_answer(build_offer("192.0.2.9", 4000), offer)
     except (SdpParseError, SdpNegotiationError):
         pass
+
+
+UNICODE_DIGITS = st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=5)
+SDP_TEMPLATES = st.sampled_from([
+    "m=audio {} RTP/AVP 0", "m=audio 5004/{} RTP/AVP 0", "m=audio 5004 RTP/AVP {}",
+    "a=rtpmap:{} PCMU/8000", "a=rtpmap:0 PCMU/{}", "a=rtpmap:101 telephone-event/{}",
+    "a=rtpmap:0 PCMU/8000/{}", "a=fmtp:{} 0-15", "a=ptime:{}", "o=a {} 1 IN IP4 192.0.2.1",
+    "c=IN IP4 192.0.2.{}", "t={} 0", "b=AS:{}",
+])
+
+
+@FAST
+@given(st.lists(st.tuples(SDP_TEMPLATES, st.one_of(UNICODE_DIGITS, st.text(max_size=8))),
+                max_size=6))
+def test_sdp_with_any_unicode_where_numbers_go_only_sdp_errors(
+        fills: list[tuple[str, str]]) -> None:
+    """Digits from other scripts ("²", "٤", "１") and any Unicode in numeric fields: the parser
+    and negotiation raise their own errors, never ValueError or KeyError (issue 11, item 2);
+    whatever is accepted was read from ASCII digits only."""
+    lines = ["v=0", "o=a 1 1 IN IP4 192.0.2.1", "s=-", "c=IN IP4 192.0.2.1", "t=0 0",
+             "m=audio 5004 RTP/AVP 0 101"]
+    lines += [tpl.format(text.replace("\r", "").replace("\n", "")) for tpl, text in fills]
+    try:
+        offer = SessionDescription.parse("".join(line + "\r\n" for line in lines))
+        _, chosen = negotiate_answer(offer, local_ip="192.0.2.9", local_port=4000, session_id=1)
+    except (SdpParseError, SdpNegotiationError):
+        return
+    audio = next(m for m in offer.media if m.media == "audio")
+    assert audio.port == 5004 and chosen.payload_type == 0  # only ASCII numbers were read
