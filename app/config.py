@@ -75,6 +75,12 @@ class RtpConfig(Section):
     codecs: list[str] = ["PCMU", "PCMA"]
     ptime_ms: int = 20
     symmetric: bool = True  # send RTP to where the peer's RTP comes from (NAT)
+    # Accept RTP only from the SDP's address or the address the call's SIP came from, then only
+    # from the source and SSRC learnt first (docs/media.md). false: learn from any address.
+    strict_source: bool = True
+    # Address RTP sockets bind to (default: the address SIP listens on, or the one the kernel
+    # routes out of when SIP listens on every interface). Never 0.0.0.0 unless set here.
+    bind_address: str | None = None
     inband_dtmf: Literal["auto", "on", "off"] = "auto"  # auto: when no telephone-event
     record_calls: bool = True  # two-leg WAV of every answered call
 

@@ -96,12 +96,13 @@ class Engine:
         if "tls" in s.sip.transports:
             tls = make_ssl_contexts(s.sip.tls_cert, s.sip.tls_key)
         self.addresses = await self.ua.start(host, port, list(s.sip.transports), tls=tls)
-        media_ip = s.sip.advertise_host or (host if host not in ("0.0.0.0", "::")
-                                            else route_source_ip("8.8.8.8"))
+        local_host = host if host not in ("0.0.0.0", "::") else route_source_ip("8.8.8.8")
+        media_ip = s.sip.advertise_host or local_host  # what SDP advertises
         options = MediaOptions(
             local_ip=media_ip, codecs=tuple(s.rtp.codecs), media_timeout_s=s.rtp.media_timeout_s,
             symmetric=s.rtp.symmetric, record_calls=s.rtp.record_calls,
-            recordings_dir=Path(s.storage.recordings_dir), inband_dtmf=s.rtp.inband_dtmf)
+            recordings_dir=Path(s.storage.recordings_dir), inband_dtmf=s.rtp.inband_dtmf,
+            strict_source=s.rtp.strict_source, bind_ip=s.rtp.bind_address or local_host)
         assert self.router is not None
         self.controller = CallController(
             ua=self.ua, pacer=self.pacer, ports=PortAllocator(s.rtp.port_min, s.rtp.port_max),

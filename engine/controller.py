@@ -63,6 +63,8 @@ class MediaOptions:
     record_calls: bool = False
     recordings_dir: Path = Path("var/recordings")
     inband_dtmf: str = "auto"
+    strict_source: bool = True  # RTP only from the SDP's or the signalling's address
+    bind_ip: str | None = None  # where RTP sockets bind (default: local_ip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,7 @@ class CallController:
                 raise _Reject(488, "Not Acceptable Here", [_warning(304, e)]) from e
             except SdpParseError as e:  # a malformed line found while negotiating
                 raise _Reject(400, "Bad Request - SDP", [_warning(399, e)]) from e
-            media = self._media(chosen, sock)
+            media = self._media(chosen, sock, inv.source.host)
         except _Reject as r:
             self._release(sock)
             inv.reject(r.status, r.reason, r.headers)
@@ -164,7 +166,8 @@ class CallController:
 
     async def _bind(self) -> _MediaSocket:
         try:
-            port, transport, proto = await self.ports.bind(self.options.local_ip, RtpProtocol)
+            port, transport, proto = await self.ports.bind(
+                self.options.bind_ip or self.options.local_ip, RtpProtocol)
         except PortsExhausted as e:
             raise _Reject(503, "Service Unavailable - no media ports",
                           [("Retry-After", "5")]) from e
@@ -192,7 +195,10 @@ class CallController:
                          sip_status=status, at=self.clock.wall(),
                          direction=session.direction if session else "outbound")
 
-    def _media(self, chosen: Any, sock: _MediaSocket) -> MediaSession:
+    def _sources(self, sdp_host: str, signalling_host: str) -> frozenset[str] | None:
+        return frozenset({sdp_host, signalling_host}) if self.options.strict_source else None
+
+    def _media(self, chosen: Any, sock: _MediaSocket, signalling_host: str) -> MediaSession:
         return MediaSession(
             codec=chosen.codec, payload_type=chosen.payload_type,
             telephone_event_pt=chosen.telephone_event_pt,
@@ -201,13 +207,17 @@ class CallController:
             media_timeout_s=self.options.media_timeout_s,
             inband_dtmf=self.options.inband_dtmf,  # type: ignore[arg-type]
             clock=self.clock,
+            allowed_sources=self._sources(chosen.remote_ip, signalling_host),
         )
 
     def _call(self, call_id: str, session: InviteSession, media: MediaSession, *,
               answer_sdp: bytes | None, caller: str, callee: str) -> SipCall:
+        signalling_host = (session.source.host if isinstance(session, IncomingInvite)
+                           else session.dest.host if isinstance(session, OutgoingInvite) else "")
         call = SipCall(call_id=call_id, caller=caller, callee=callee, session=session,
                        media=media, clock=self.clock, prompts=self.prompts,
                        local_ip=self.options.local_ip, answer_sdp=answer_sdp,
+                       sources=(lambda sdp_host: self._sources(sdp_host, signalling_host)),
                        on_answer=self._answered, recordings_dir=self.options.recordings_dir,
                        speech=self.speech, transfer_bridge=self._bridge_transfer)
 
@@ -325,7 +335,7 @@ class CallController:
             return await record
         try:
             chosen = parse_answer(offer, SessionDescription.parse(resp.body))
-            media = self._media(chosen, sock)
+            media = self._media(chosen, sock, session.dest.host)
         except (SdpParseError, SdpNegotiationError) as e:
             log.warning("call %s: unusable SDP answer: %s", call_id, e)
             await session.bye("bad_sdp")

@@ -39,6 +39,7 @@ from engine.rtp.dtmf import DtmfReceiver, digit_packets
 from engine.rtp.jitter import JitterBuffer
 from engine.rtp.packet import RtpError, is_rtcp
 from engine.rtp.packet import parse as parse_rtp
+from engine.rtp.source import SourceGuard, Verdict
 from engine.rtp.stream import RtpReceiverStats, RtpSender
 
 log = logging.getLogger("ivr.media")
@@ -60,6 +61,7 @@ class MediaStats:
     tx_packets: int = 0
     dtmf_rx: int = 0
     dtmf_tx: int = 0
+    rx_foreign: int = 0  # dropped: from another address, port or SSRC than the call's
     latched: bool = False
     extra: dict[str, int] = field(default_factory=dict)
 
@@ -85,11 +87,14 @@ class MediaSession:
                  remote: tuple[str, int], local_port: int, transport: asyncio.DatagramTransport,
                  protocol: RtpProtocol, symmetric: bool = True, media_timeout_s: float = 30.0,
                  inband_dtmf: Literal["auto", "on", "off"] = "auto",
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None,
+                 allowed_sources: frozenset[str] | None = None) -> None:
         self._set_codec(codec)
         self.payload_type = payload_type
         self.te_pt = telephone_event_pt
         self.remote = remote
+        # where RTP may come from: the SDP's address and the signalling's (docs/media.md)
+        self.guard = SourceGuard(allowed_sources)
         self.local_port = local_port
         self.transport = transport
         protocol.session = self
@@ -158,13 +163,17 @@ class MediaSession:
     # -- receive path --------------------------------------------------------------------------
 
     def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
-        """Socket callback: never raises; a bad packet is counted and dropped."""
+        """Socket callback: never raises; a bad or foreign packet is counted and dropped."""
         if self.closed:
             return
         now = self._now()
         if is_rtcp(data):
-            self.stats.rx_rtcp += 1
-            self.last_rx = now
+            source = self.guard.source
+            if source is None or addr[0] == source[0]:  # RTCP may use the port above RTP's
+                self.stats.rx_rtcp += 1
+                self.last_rx = now
+            else:
+                self.stats.rx_foreign += 1
             return
         try:
             pkt = parse_rtp(data)
@@ -172,24 +181,33 @@ class MediaSession:
             self.stats.rx_bad += 1
             log.debug("bad RTP from %s: %s", addr, e)
             return
-        self.stats.rx_packets += 1
-        self.last_rx = now
-        if self.symmetric and addr != self.remote and not self.stats.latched:
+        pt = pkt.payload_type
+        event = pt == self.te_pt
+        verdict = self.guard.check(addr, pkt.ssrc, pkt.sequence, now, event=event)
+        if not verdict.accepted:
+            self.stats.rx_foreign += 1
+            return
+        if verdict is Verdict.LATCHED and self.symmetric and addr != self.remote:
             log.debug("symmetric RTP: latching %s -> %s", self.remote, addr)
             self.remote = addr
             self.stats.latched = True
-        pt = pkt.payload_type
-        if pt == self.te_pt:
+        self.stats.rx_packets += 1
+        self.last_rx = now
+        same_stream = pkt.ssrc == self.guard.audio_ssrc
+        if event:
             for d in self.dtmf_rx.feed(pkt.payload, pkt.timestamp, now):
                 self._digit(d.digit, "rfc4733", d.duration // 8)
-            return
-        if pt != self.payload_type:
+            if not same_stream:
+                return
+        elif pt != self.payload_type:
             return  # comfort noise or a codec we did not negotiate
         if self.rx_stats is None or self.rx_stats.ssrc != pkt.ssrc:
             self.rx_stats = RtpReceiverStats(pkt.ssrc)
-        self.rx_stats.update(pkt, now)
+        self.rx_stats.update(pkt, now)  # events take sequence numbers of the stream too
         if self.wants_audio:
-            self.jitter.put(pkt, now)
+            # an event's packet fills its slot in the stream with silence instead of being
+            # counted as a lost audio frame (RFC 4733 §2.5.1.3: no audio during an event)
+            self.jitter.put(pkt, now, audio=not event)
 
     # -- tick (pacer) --------------------------------------------------------------------------
 
@@ -218,8 +236,8 @@ class MediaSession:
             frame = self.jitter.pop(now)
             if frame is None:
                 break
-            if frame.missing:
-                decoded = np.zeros(self._rx_frame_len, np.int16)
+            if frame.missing or frame.payload_type != self.payload_type:
+                decoded = np.zeros(self._rx_frame_len, np.int16)  # lost, or an event's slot
             else:
                 try:
                     decoded = self.decode(frame.payload)
@@ -339,10 +357,15 @@ class MediaSession:
                                          step.marker))
             at += round(duration_s / 0.02) + 5
 
-    def update_remote(self, remote: tuple[str, int], codec: str | None = None) -> None:
-        """After a re-INVITE: new address (unless latched) or codec."""
-        if not self.stats.latched:
-            self.remote = remote
+    def update_remote(self, remote: tuple[str, int], codec: str | None = None,
+                      allowed_sources: frozenset[str] | None = None) -> None:
+        """After a re-INVITE: a new address or codec; the RTP source is learnt again."""
+        self.remote = remote
+        self.stats.latched = False
+        if self.guard.allowed_hosts is not None:
+            self.guard.relearn(allowed_sources or frozenset({remote[0]}))
+        else:
+            self.guard.relearn(None)
         if codec is not None and codec != self.codec and codec in CODECS:
             self._set_codec(codec)
             self.payload_type = STATIC_PAYLOAD_TYPES[codec]

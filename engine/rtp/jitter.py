@@ -89,7 +89,8 @@ class JitterBuffer:
     _last_transit: float | None = None
     _since_shrink: int = 0
     _frame_samples: int = 160
-    _highest_ts: int = 0
+    _highest_ts: int = 0  # timestamp of the highest audio packet
+    _audio_highest: int = -1  # extended sequence of the highest audio packet
     _played: set[int] = field(default_factory=set)  # last PLAYED_MEMORY sequences, for dups
     _stray: RtpPacket | None = None  # a packet far from the stream, kept until the next one
     _floor: int = 0  # frames of delay learnt from late stalls (decays when calm)
@@ -126,6 +127,7 @@ class JitterBuffer:
         self._played.clear()
         self.ssrc = pkt.ssrc
         self._highest = pkt.sequence
+        self._audio_highest = pkt.sequence
         self._highest_ts = pkt.timestamp
         self._next = pkt.sequence
         self._playing = False
@@ -133,8 +135,13 @@ class JitterBuffer:
         self._last_transit = None
         self._since_shrink = 0
 
-    def put(self, pkt: RtpPacket, arrival: float) -> None:
-        """Accept one received packet (any payload type of the stream, in any order)."""
+    def put(self, pkt: RtpPacket, arrival: float, *, audio: bool = True) -> None:
+        """Accept one received packet (any payload type of the stream, in any order).
+
+        ``audio=False`` for a packet that only holds its place in the sequence (an RFC 4733
+        event shares the audio's sequence numbers but not its timestamps): it plays as its own
+        slot instead of a gap counted as lost, and stays out of the jitter estimate and the
+        packet-duration learning."""
         self.stats.received += 1
         if self.ssrc is None:
             self._resync(pkt, arrival, counted=False)
@@ -155,7 +162,7 @@ class JitterBuffer:
             ext = self._extend(pkt.sequence)
         self._stray = None
         transit = arrival - pkt.timestamp / self.clock_rate
-        if self._last_transit is not None and ext >= self._next:
+        if audio and self._last_transit is not None and ext >= self._next:
             d = transit - self._last_transit
             # 32-bit timestamp wrap: the transit difference jumps by 2^32/rate seconds
             wrap_s = (1 << 32) / self.clock_rate
@@ -186,14 +193,17 @@ class JitterBuffer:
         if ext < self._highest:
             self.stats.reordered += 1
         else:
-            if ext == self._highest + 1:  # learn the packet duration (ptime) from neighbours
+            if audio and ext == self._audio_highest + 1:  # learn the ptime from neighbours
                 samples = (pkt.timestamp - self._highest_ts) & 0xFFFFFFFF
                 if 0 < samples <= self.clock_rate // 10 and samples != self._frame_samples:
                     self._frame_samples = samples
                     self.frame_s = samples / self.clock_rate
             self._highest = ext
-            self._highest_ts = pkt.timestamp
-        self._last_transit = transit  # A.8: consecutive packets in arrival order
+            if audio:
+                self._audio_highest = ext
+                self._highest_ts = pkt.timestamp
+        if audio:
+            self._last_transit = transit  # A.8: consecutive packets in arrival order
         self._buf[ext] = pkt
         if self.depth > self.max_frames:  # overflow: skip the oldest to the target depth
             keep_from = self._highest - self.target_frames + 1

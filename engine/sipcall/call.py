@@ -72,6 +72,7 @@ class SipCall:
     def __init__(self, *, call_id: str, caller: str, callee: str, session: InviteSession,
                  media: MediaSession, clock: Clock, prompts: PromptCache, local_ip: str,
                  answer_sdp: bytes | None, on_answer: Callable[[SipCall], None],
+                 sources: Callable[[str], frozenset[str] | None] | None = None,
                  recordings_dir: Path, speech: SpeechHooks | None = None,
                  transfer_bridge: Callable[[SipCall, str], Awaitable[TransferResult]] | None = None,
                  ) -> None:
@@ -90,6 +91,7 @@ class SipCall:
         self.trace = CallTrace(clock.wall)
         self.digits = DigitBuffer(clock)
         self.answered = session.direction == "outbound"
+        self._dtmf_method: str | None = None  # the first DTMF method the phone used
         self.turns = TurnTracker(clock.now, self.trace,
                                  speech.finish_turn if speech is not None else None)
         self.audio = CallerAudio(media, self._race, clock.now)
@@ -98,7 +100,8 @@ class SipCall:
             turns=self.turns, now=clock.now, race=self._race,
             watch_speech=(lambda: speech.barge_in_watcher(self)) if speech is not None else None)
         self.dialog = InDialogHandler(call_id=call_id, media=media, trace=self.trace,
-                                      on_dtmf=self._on_dtmf, now=clock.now, local_ip=local_ip)
+                                      on_dtmf=self._on_dtmf, now=clock.now, local_ip=local_ip,
+                                      sources=sources)
         media.on_dtmf = self._on_dtmf
         session.handler = self.dialog
 
@@ -121,6 +124,16 @@ class SipCall:
         return ""
 
     def _on_dtmf(self, ev: DtmfEvent) -> None:
+        """One key press, from whichever method the phone uses. Phones such as linphone send
+        every key both as RFC 4733 events and as SIP INFO (and some also in-band): the first
+        method to deliver a digit becomes the call's, and the others' digits are ignored, so a
+        key counts once. A phone that uses one method throughout is unaffected."""
+        if self._dtmf_method is None:
+            self._dtmf_method = ev.source
+        elif ev.source != self._dtmf_method:
+            self.trace.add("dtmf.ignored", digit=ev.digit, source=ev.source,
+                           method=self._dtmf_method)
+            return
         self.digits.push(ev.digit)
         self.trace.add("dtmf", digit=ev.digit, source=ev.source)
         self.player.on_digit()

@@ -33,13 +33,15 @@ def sipfrag_status(body: bytes) -> int | None:
 class InDialogHandler:
     def __init__(self, *, call_id: str, media: MediaSession, trace: CallTrace,
                  on_dtmf: Callable[[DtmfEvent], None], now: Callable[[], float],
-                 local_ip: str) -> None:
+                 local_ip: str, sources: Callable[[str], frozenset[str] | None] | None = None,
+                 ) -> None:
         self.call_id = call_id
         self.media = media
         self.trace = trace
         self._on_dtmf = on_dtmf
         self._now = now
         self.local_ip = local_ip  # what our SDP advertises (answers to re-INVITEs too)
+        self._sources = sources  # where RTP may come from, given the new SDP's address
         self.local_sdp_version = 1
         self._refer_final: asyncio.Future[int] | None = None
 
@@ -68,7 +70,8 @@ class InDialogHandler:
                 local_port=self.media.local_port, session_id=self.local_sdp_version)
         except (SdpParseError, SdpNegotiationError) as e:
             raise ValueError(str(e)) from e
-        self.media.update_remote((chosen.remote_ip, chosen.remote_port), chosen.codec)
+        allowed = self._sources(chosen.remote_ip) if self._sources is not None else None
+        self.media.update_remote((chosen.remote_ip, chosen.remote_port), chosen.codec, allowed)
         self.media.on_hold = chosen.direction in ("recvonly", "inactive")
         self.trace.add("hold" if self.media.on_hold else "unhold", direction=chosen.direction)
         return answer.serialize()

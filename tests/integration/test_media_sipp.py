@@ -178,3 +178,19 @@ async def test_record_a_message_from_the_caller(tmp_path: Path) -> None:
         assert w.getnchannels() == 1 and w.getframerate() == 8000
         pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16)
     assert np.abs(pcm).mean() > 100  # speech, not silence
+
+
+async def test_keys_sent_both_as_rfc2833_and_info_count_once(tmp_path: Path) -> None:
+    """linphone's default sends every key twice (RFC 2833 and SIP INFO): 1 2 3 4 5 must come
+    out as 12345, not 1122334455, whichever of the two arrives first (issue 11, item 4)."""
+    seen = Seen()
+    async with running_engine(tmp_path, lambda call: collecting_app(seen)) as engine:
+        res = await run_sipp_async(sip_target(engine), FIXTURES / "uac_dtmf_both.xml",
+                                   local_port=free_port(), workdir=tmp_path,
+                                   extra=["-m", "1", "-mp", str(free_port_block(4))], limit_s=40)
+        await asyncio.wait_for(seen.done.wait(), 5)
+        trace = seen.calls[0].trace.entries
+    assert res.successful == 1, res.stdout[-1500:] + res.errors
+    assert "".join(seen.digits) == "12345"
+    ignored = [e.data for e in trace if e.kind == "dtmf.ignored"]
+    assert len(ignored) == 5 and {e["digit"] for e in ignored} == set("12345")
