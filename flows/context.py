@@ -14,14 +14,13 @@ from typing import Any
 
 from core.call import Call
 from core.clock import Clock
-from flows.expr import ExprError, evaluate
+from flows.expr import ExprError, LimitExceeded, check_value, evaluate
 from flows.services import FlowServices
 from flows.template import render
 
 log = logging.getLogger("ivr.flows")
 
 MASK = "****"
-MAX_VARIABLE_CHARS = 10_000
 
 SubflowRunner = Callable[[str, dict[str, Any]], Awaitable[tuple[str, dict[str, Any]]]]
 
@@ -70,15 +69,21 @@ class RunContext:
         except ExprError as e:
             raise NodeError(f"{what}: {e}") from e
 
-    def render(self, template: str, what: str) -> str:
+    def render(self, template: str, what: str, language: str | None = None) -> str:
+        """Fill a template; number/money/date filters read in ``language`` (default: the flow's)."""
         try:
-            return render(template, self.scope())
+            return render(template, self.scope(), language or self.language)
         except ExprError as e:
             raise NodeError(f"{what}: {e}") from e
 
-    def set(self, name: str, value: Any, *, sensitive: bool = False) -> None:
-        if isinstance(value, str) and len(value) > MAX_VARIABLE_CHARS:
-            raise NodeError(f"value for variable {name!r} is longer than {MAX_VARIABLE_CHARS}")
+    def set(self, name: str, value: Any, *, sensitive: bool = False, what: str = "") -> None:
+        """Store a variable. Values obey the expression bounds (text, integer and value size),
+        whoever produced them: an expression, a webhook reply, the caller's input."""
+        try:
+            check_value(value)
+        except LimitExceeded as e:
+            source = f" from {what}" if what else ""
+            raise NodeError(f"value for variable {name!r}{source}: {e}") from e
         self.variables[name] = value
         if sensitive:
             self.sensitive.add(name)
