@@ -22,7 +22,8 @@ from typing import Any, Protocol
 from core.call import Call, CallHungUp
 from core.clock import Clock
 from flows.context import NodeError, RunContext
-from flows.model import ERROR_PORT, MAX_VISITS_PORT, OVER_BUDGET_PORT
+from flows.jsondoc import jsonable
+from flows.model import ERROR_PORT, MAX_VISITS_IN_A_ROW, MAX_VISITS_PORT, OVER_BUDGET_PORT
 from flows.nodes import NodeType
 from flows.services import FlowServices
 from flows.timeouts import ClockTimeout, run_with_timeout
@@ -31,7 +32,6 @@ from flows.validator import CompiledFlow, FlowInvalid, compile_flow
 log = logging.getLogger("ivr.flows")
 
 MAX_STEPS_PER_CALL = 1000
-MAX_VISITS_IN_A_ROW = 10
 MAX_SUBFLOW_DEPTH = 5
 
 
@@ -61,13 +61,15 @@ class RunResult:
     flow_version: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-safe (for the call record, ``--json`` and the console): numbers too large to
+        print and non-finite floats become text, whatever a service put into a variable."""
         return {
             "status": self.status,
             "reason": self.reason,
             "last_node": self.last_node,
             "steps": self.steps,
-            "variables": self.variables,
-            "trace": self.trace,
+            "variables": jsonable(self.variables),
+            "trace": jsonable(self.trace),
             "flow_id": self.flow_id,
             "flow_version": self.flow_version,
         }

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from audio.pcm import Pcm
+from flows.webhook import AiohttpClient, HttpResponse
 
 
 async def call_service(fn: Callable[..., Any], *args: Any, inline: bool = False) -> Any:
@@ -225,43 +226,10 @@ class ListWordChecker:
 # --- HTTP --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
-    status: int
-    body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
 class HttpClient(Protocol):
     async def request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
     ) -> HttpResponse: ...
-
-
-class AiohttpClient:
-    """The real webhook client; one session per engine, timeouts are applied by the node."""
-
-    MAX_BODY_BYTES = 1_000_000
-
-    def __init__(self) -> None:
-        self._session: Any = None
-
-    async def request(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
-    ) -> HttpResponse:
-        import aiohttp  # noqa: PLC0415 - only needed when a flow really calls a webhook
-
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        async with self._session.request(method, url, headers=dict(headers), data=body) as resp:
-            data = await resp.content.read(self.MAX_BODY_BYTES + 1)
-            if len(data) > self.MAX_BODY_BYTES:
-                raise ValueError(f"response body larger than {self.MAX_BODY_BYTES} bytes")
-            return HttpResponse(resp.status, data, dict(resp.headers))
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
 
 
 # --- subflows ----------------------------------------------------------------------------------
