@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from audio.pcm import Pcm
+from flows.textmatch import KeywordIntentMatcher
 from flows.webhook import AiohttpClient, HttpResponse
 
 
@@ -157,36 +157,10 @@ class StaticSpeakerVerifier:
 
 
 class IntentMatcher(Protocol):
+    """Maps recognised text to one of a node's intents (default: :class:`KeywordIntentMatcher`,
+    which segments Chinese). Nodes call it through :func:`call_service`, off the event loop."""
+
     def match(self, text: str, intents: Mapping[str, Sequence[str]]) -> str | None: ...
-
-
-_WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-def words_of(text: str) -> list[str]:
-    return _WORD_RE.findall(text.lower())
-
-
-class KeywordIntentMatcher:
-    """Keyword/synonym matching: an intent matches when one of its phrases appears as whole words.
-
-    The longest matching phrase wins (``"credit card"`` beats ``"card"``); ties go to the intent
-    declared first, so flow authors control precedence by order.
-    """
-
-    def match(self, text: str, intents: Mapping[str, Sequence[str]]) -> str | None:
-        tokens = words_of(text)
-        best: tuple[int, str] | None = None
-        for intent, phrases in intents.items():
-            for phrase in phrases:
-                ptoks = words_of(phrase)
-                if not ptoks:
-                    continue
-                n = len(ptoks)
-                hit = any(tokens[i : i + n] == ptoks for i in range(len(tokens) - n + 1))
-                if hit and (best is None or n > best[0]):
-                    best = (n, intent)
-        return best[1] if best else None
 
 
 # --- content security --------------------------------------------------------------------------

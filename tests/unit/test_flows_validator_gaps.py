@@ -219,3 +219,19 @@ def test_published_document_round_trips_as_strict_json(store: FlowStore) -> None
     pub = store.publish(doc)
     assert json.loads(json.dumps(pub.document)) == pub.document
     assert store.get("g").document["variables"] == {"big": 2**100, "f": 0.1}
+
+
+def test_keyword_lists_are_bounded() -> None:
+    options = [{"port": "one", "digits": ["1"], "keywords": [f"w{i}" for i in range(1000)]}]
+    menu = {"id": "m", "type": "menu", "params": {"prompt": {"text": "?"}, "options": options}}
+    doc = flow(
+        [START, menu, BYE],
+        [
+            ("start", "next", "m"),
+            ("m", "one", "bye"),
+            ("m", "no_input", "bye"),
+            ("m", "no_match", "bye"),
+        ],
+    )
+    problems = [p for p in validate(doc) if p.code == "bad_params"]
+    assert problems and "at most 100 keywords" in problems[0].message
