@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from flows.expr import LimitExceeded, check_value
 from flows.jsondoc import MAX_JSON_DEPTH, JsonError, depth_exceeded, parse_json
@@ -29,6 +29,10 @@ from flows.model import (
 from flows.problems import FlowInvalid, Problem
 
 MAX_DOC_INT_BITS = 1000  # a document number past this is no use to any flow (and slow to print)
+_LIST_ADAPTERS: dict[type, TypeAdapter[Any]] = {
+    NodeSpec: TypeAdapter(list[NodeSpec]),
+    Edge: TypeAdapter(list[Edge]),
+}
 
 
 def load_json(text: str | bytes) -> dict[str, Any]:
@@ -91,18 +95,65 @@ def _path_text(path: tuple[Any, ...]) -> str:
 
 
 def document_problems(data: dict[str, Any]) -> tuple[list[Problem], bool]:
-    """Limits on the raw document; returns (problems, fatal). Fatal: do not validate further."""
-    deep = depth_exceeded(data, MAX_JSON_DEPTH)
-    if deep is not None:
-        return [
-            Problem(None, None, "too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels at {deep}")
-        ], True
+    """Limits on the raw document; returns (problems, fatal). Fatal: do not validate further.
+
+    One iterative pass without paths (the common case: nothing wrong); a second pass that
+    tracks paths runs only when something was found, to name where."""
     for key, limit in (("nodes", MAX_NODES), ("edges", MAX_EDGES)):
         items = data.get(key)
         if isinstance(items, list) and len(items) > limit:
             return [
                 Problem(None, None, "too_large", f"{len(items)} {key}; a flow has at most {limit}")
             ], True
+    if _suspicious(data):
+        deep = depth_exceeded(data, MAX_JSON_DEPTH)
+        if deep is not None:
+            return [
+                Problem(
+                    None, None, "too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels at {deep}"
+                )
+            ], True
+        problems = _value_problems(data)
+    else:
+        problems = []
+    variables = data.get("variables")
+    if isinstance(variables, dict):
+        for name, default in variables.items():
+            try:
+                check_value(default)
+            except LimitExceeded as e:
+                problems.append(Problem(None, None, "bad_value", f"variables.{name}: {e}"))
+    return problems, False
+
+
+def _bad_scalar(value: Any) -> bool:
+    if isinstance(value, str):
+        return len(value) > MAX_DOC_TEXT_CHARS
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return isinstance(value, int) and value.bit_length() > MAX_DOC_INT_BITS
+
+
+def _suspicious(data: Any) -> bool:
+    """True if anything is nested too deep or is a bad scalar (fast: no paths)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            for child in children:
+                if isinstance(child, dict | list):
+                    stack.append((child, depth + 1))
+                elif _bad_scalar(child):
+                    return True
+        elif _bad_scalar(value):
+            return True
+    return False
+
+
+def _value_problems(data: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
     while stack:
@@ -111,7 +162,7 @@ def document_problems(data: dict[str, Any]) -> tuple[list[Problem], bool]:
             stack.extend((v, (*path, k)) for k, v in value.items())
         elif isinstance(value, list):
             stack.extend((v, (*path, i)) for i, v in enumerate(value))
-        elif isinstance(value, str) and len(value) > MAX_DOC_TEXT_CHARS:
+        elif isinstance(value, str) and _bad_scalar(value):
             problems.append(
                 Problem(
                     _where(data, path),
@@ -121,9 +172,7 @@ def document_problems(data: dict[str, Any]) -> tuple[list[Problem], bool]:
                     f"{MAX_DOC_TEXT_CHARS}",
                 )
             )
-        elif (isinstance(value, float) and not math.isfinite(value)) or (
-            isinstance(value, int) and value.bit_length() > MAX_DOC_INT_BITS
-        ):
+        elif _bad_scalar(value):
             problems.append(
                 Problem(
                     _where(data, path),
@@ -132,14 +181,7 @@ def document_problems(data: dict[str, Any]) -> tuple[list[Problem], bool]:
                     f"{_path_text(path)}: not a usable number (NaN, infinite or enormous)",
                 )
             )
-    variables = data.get("variables")
-    if isinstance(variables, dict):
-        for name, default in variables.items():
-            try:
-                check_value(default)
-            except LimitExceeded as e:
-                problems.append(Problem(None, None, "bad_value", f"variables.{name}: {e}"))
-    return problems, False
+    return problems
 
 
 def parse_structure(data: dict[str, Any], problems: list[Problem]) -> Flow | None:
@@ -170,11 +212,14 @@ def _good_entries(
 ) -> Any:
     if not isinstance(raw, list):
         return raw  # the shell check reports it
-    good: list[dict[str, Any]] = []
+    try:  # the common case, all good: one pydantic call for the whole list
+        return _LIST_ADAPTERS[model].validate_python(raw)
+    except ValidationError:
+        pass  # find the bad entries one by one
+    good: list[NodeSpec | Edge] = []  # validated once; Flow takes the instances as they are
     for i, entry in enumerate(raw):
         try:
-            model.model_validate(entry)
-            good.append(entry)
+            good.append(model.model_validate(entry))
         except ValidationError as e:
             if model is NodeSpec:
                 nid = entry.get("id") if isinstance(entry, dict) else None

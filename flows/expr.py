@@ -11,7 +11,9 @@ bounds are enforced *while* evaluating, before an operation can grow a value pas
   plus one per :data:`TEXT_CELL_CHARS` characters of text) counted as a tree, so a list that holds
   one sub-list twice counts it twice, and at most :data:`MAX_VALUE_DEPTH` levels deep;
 - one evaluation (an expression, or a whole template) spends at most :data:`MAX_EVAL_STEPS`
-  steps: one per AST node plus the size of what each operation walks or copies.
+  steps: one per AST node plus the size of what each operation walks or copies. A flow node
+  shares one budget across everything it evaluates (a ``set`` node with many assignments, a
+  prompt re-rendered on retries), so the bound holds per node too.
 
 Sizes are measured once per object (a memo keyed by ``id`` that also keeps the object alive), so
 measuring a value built from shared parts costs its number of distinct parts. Each failure is its
@@ -26,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flows.exprparse import (
@@ -121,15 +123,17 @@ class Meter:
         return 1, 0  # an opaque object a service put in the scope: one cell, never walked
 
     def _measure_tree(self, root: list[Any] | dict[str, Any]) -> tuple[int, int]:
-        # Iterative post-order walk over containers not yet in the memo.
+        # Iterative post-order walk over containers not yet in the memo; the scalar items of
+        # each container are checked in bulk (C-speed map/sum), only containers are walked.
         memo = self._memo
-        stack: list[list[Any]] = [[root, _items(root), 1, 0]]  # obj, children, cells, depth
+        cells, kids = self._shallow(root)
+        stack: list[list[Any]] = [[root, iter(kids), cells, 0]]  # obj, containers, cells, depth
         on_path = {id(root)}
         while stack:
             top = stack[-1]
             for child in top[1]:
-                self.charge(1)
-                if isinstance(child, list | dict) and id(child) not in memo:
+                hit = memo.get(id(child))
+                if hit is None:
                     if id(child) in on_path:
                         raise LimitExceeded("value", "a value that contains itself")
                     if len(stack) >= MAX_VALUE_DEPTH:
@@ -137,10 +141,10 @@ class Meter:
                             "depth", f"value nested deeper than {MAX_VALUE_DEPTH} levels"
                         )
                     on_path.add(id(child))
-                    stack.append([child, _items(child), 1, 0])
+                    cells, kids = self._shallow(child)
+                    stack.append([child, iter(kids), cells, 0])
                     break
-                cells, depth = self.measure(child)
-                _add_child(top, cells, depth)
+                _add_child(top, hit[1], hit[2])
             else:
                 stack.pop()
                 on_path.discard(id(top[0]))
@@ -155,16 +159,60 @@ class Meter:
         _, cells, depth = memo[id(root)]
         return cells, depth
 
+    def _shallow(self, value: list[Any] | dict[str, Any]) -> tuple[int, list[Any]]:
+        """Cells of the container and its scalar items (bounds checked); its container items."""
+        items: list[Any] = list(value.values()) if isinstance(value, dict) else value
+        keys: list[Any] = list(value) if isinstance(value, dict) else []
+        self.charge(1 + len(items) + len(keys))
+        cells = 1 + len(items) + len(keys)
+        if cells > MAX_VALUE_CELLS:
+            raise _too_large()
+        kids: list[Any] = []
+        groups: dict[type, list[Any]] = {}
+        kinds = set(map(type, items))
+        if len(kinds) == 1:
+            groups[next(iter(kinds))] = items
+        else:
+            for kind in kinds:
+                groups[kind] = [v for v in items if type(v) is kind]
+        if keys:  # JSON keys are text; anything else is measured like an item
+            text_keys = [k for k in keys if type(k) is str]
+            groups[_KeyText] = text_keys
+            if len(text_keys) != len(keys):
+                groups[object] = [k for k in keys if type(k) is not str]
+        for kind, group in groups.items():
+            if kind is str or kind is _KeyText:
+                longest = max(map(len, group), default=0)
+                if longest > MAX_TEXT_CHARS:
+                    raise LimitExceeded("text", f"text longer than {MAX_TEXT_CHARS} characters")
+                cells += sum(map(len, group)) // TEXT_CELL_CHARS
+            elif kind is int:
+                if max(map(int.bit_length, group), default=0) > MAX_INT_BITS:
+                    raise LimitExceeded("integer", f"integer larger than {MAX_INT_BITS} bits")
+            elif kind is float:
+                if not all(map(math.isfinite, group)):
+                    raise LimitExceeded("number", "result is not a finite number")
+            elif kind is list or kind is dict:
+                kids.extend(group)
+            elif kind is not bool and kind is not type(None):
+                for v in group:  # subclasses and other objects: one at a time
+                    if isinstance(v, list | dict):
+                        kids.append(v)
+                    else:
+                        cells += self.measure(v)[0] - 1
+        cells -= len(kids)  # a container item's cell is counted with its own contents
+        if cells > MAX_VALUE_CELLS:
+            raise _too_large()
+        return cells, kids
+
     def admit(self, value: Any) -> Any:
         """Check a freshly made result against every bound and return it."""
         self.measure(value)
         return value
 
 
-def _items(value: list[Any] | dict[str, Any]) -> Iterable[Any]:
-    if isinstance(value, dict):
-        return (x for pair in value.items() for x in pair)
-    return iter(value)
+class _KeyText:
+    """Group marker for a dict's text keys (kept apart so the item list is never extended)."""
 
 
 def _add_child(frame: list[Any], cells: int, depth: int) -> None:
@@ -192,9 +240,9 @@ def check_float(value: float) -> None:
         raise LimitExceeded("number", "result is not a finite number")
 
 
-def check_value(value: Any) -> None:
+def check_value(value: Any, meter: Meter | None = None) -> None:
     """Raise :class:`LimitExceeded` unless ``value`` may be stored in a flow variable."""
-    Meter().measure(value)
+    (meter or Meter()).measure(value)
 
 
 # --- conversions -------------------------------------------------------------------------------
@@ -221,7 +269,10 @@ def to_text(value: Any, meter: Meter | None = None) -> str:
         check_float(value)
         return repr(value)
     if isinstance(value, list | dict):
-        meter.charge(meter.cells(value))
+        cells = meter.cells(value)
+        if cells > MAX_TEXT_CHARS:  # its JSON has at least one character per cell
+            raise LimitExceeded("text", f"text longer than {MAX_TEXT_CHARS} characters")
+        meter.charge(cells)
         text = json.dumps(value, ensure_ascii=False, default=str)
         if len(text) > MAX_TEXT_CHARS:
             raise LimitExceeded("text", f"text longer than {MAX_TEXT_CHARS} characters")
@@ -497,9 +548,12 @@ def lookup(scope: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return cur
 
 
-def evaluate(src: str, scope: Mapping[str, Any]) -> Any:
-    """Parse (cached) and evaluate ``src`` against ``scope`` within the bounds above."""
-    return eval_node(parse(src), scope, src, Meter())
+def evaluate(src: str, scope: Mapping[str, Any], meter: Meter | None = None) -> Any:
+    """Parse (cached) and evaluate ``src`` against ``scope`` within the bounds above.
+
+    ``meter``: a step budget shared with other evaluations (a flow node shares one across
+    everything it evaluates); default a fresh one for this evaluation."""
+    return eval_node(parse(src), scope, src, meter or Meter())
 
 
 __all__ = [

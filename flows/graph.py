@@ -54,8 +54,10 @@ def strongly_connected(nodes: Iterable[str], succ: Succ) -> list[list[str]]:
     stack: list[str] = []
     comps: list[list[str]] = []
 
+    adjacent = {v: sorted(w for w in succ.get(v, ()) if w in members) for v in members}
+
     def successors(v: str) -> Iterator[str]:
-        return (w for w in sorted(succ.get(v, ())) if w in members)
+        return iter(adjacent[v])
 
     for root in sorted(members):
         if root in index:

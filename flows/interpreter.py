@@ -14,6 +14,7 @@ author declares; exceeding one takes that node's ``max_visits`` port.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,10 +23,11 @@ from typing import Any, Protocol
 from core.call import Call, CallHungUp
 from core.clock import Clock
 from flows.context import NodeError, RunContext
+from flows.expr import Meter
 from flows.jsondoc import jsonable
 from flows.model import ERROR_PORT, MAX_VISITS_IN_A_ROW, MAX_VISITS_PORT, OVER_BUDGET_PORT
 from flows.nodes import NodeType
-from flows.services import FlowServices
+from flows.services import FlowServices, call_service
 from flows.timeouts import ClockTimeout, run_with_timeout
 from flows.validator import CompiledFlow, FlowInvalid, compile_flow
 
@@ -183,6 +185,7 @@ class Interpreter:
     async def _run_node(self, node: NodeType) -> tuple[str, str]:
         ctx = self.ctx
         ctx.node_id = node.id
+        ctx.meter = Meter()  # the node's evaluation budget (flows.expr)
         ctx.turn_latency_ms = None
         ctx.input_seen = False
         entered = self.clock.now()
@@ -264,11 +267,16 @@ class Interpreter:
     ) -> tuple[str, dict[str, Any]]:
         if self.ctx.depth + 1 > MAX_SUBFLOW_DEPTH:
             raise NodeError(f"subflows nested deeper than {MAX_SUBFLOW_DEPTH}")
-        doc = self.services.flows.get(flow_id)
+        # The resolver may read a database and a big flow takes a while to validate: both run
+        # in a worker thread, never on the event loop that carries every call's audio.
+        try:
+            doc = await call_service(self.services.flows.get, flow_id)
+        except Exception as e:  # a failing resolver takes the error port like any service
+            raise NodeError(f"subflow {flow_id!r} could not be loaded: {e}") from e
         if doc is None:
             raise NodeError(f"subflow {flow_id!r} is not published")
         try:
-            child_flow = compile_flow(dict(doc))
+            child_flow = await asyncio.to_thread(compile_flow, dict(doc))
         except FlowInvalid as e:
             raise NodeError(f"subflow {flow_id!r} is invalid: {e}") from e
         child = Interpreter(

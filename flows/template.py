@@ -5,8 +5,9 @@ Holes use the sandboxed expression language of :mod:`flows.expr`; filters are a 
 template text, so the console can underline the exact spot.
 
 Bounds: a template is at most :data:`MAX_TEMPLATE_CHARS` characters (a longer literal could never
-render); one render shares one step budget across all its holes and filters, and the rendered
-text is at most :data:`~flows.expr.MAX_TEXT_CHARS` characters, checked as it grows.
+render) with at most :data:`MAX_TEMPLATE_HOLES` holes; one render shares one step budget across
+all its holes and filters (a flow node shares it with everything else it evaluates), and the
+rendered text is at most :data:`~flows.expr.MAX_TEXT_CHARS` characters, checked as it grows.
 
 Locale: ``money``, ``number``, ``digits`` and ``date`` read values the way the flow's language
 says them (``zh-CN``: 一千二百三十四元五角; English: 1234 dollars and 50 cents); each takes an
@@ -41,6 +42,7 @@ from flows.exprparse import Parser
 from flows.i18n import locale_of, read_date, read_digits, read_money, read_number
 
 MAX_TEMPLATE_CHARS = 10_000
+MAX_TEMPLATE_HOLES = 200  # each hole costs a Python-level evaluation; no prompt needs more
 
 # --- filters: (meter, locale, value, *args) -> value ---------------------------------------------
 
@@ -103,11 +105,14 @@ class Template:
     parts: tuple[str | _Hole, ...]
     source: str
 
-    def render(self, scope: Mapping[str, Any], language: str | None = None) -> str:
-        """Fill the holes; ``language`` (default: the scope's ``language``) picks the locale."""
+    def render(
+        self, scope: Mapping[str, Any], language: str | None = None, meter: Meter | None = None
+    ) -> str:
+        """Fill the holes; ``language`` (default: the scope's ``language``) picks the locale;
+        ``meter`` is the step budget (default: a fresh one for this render)."""
         lang = language if language is not None else scope.get("language")
         loc = locale_of(lang if isinstance(lang, str) else None)
-        meter = Meter()
+        meter = meter or Meter()
         out: list[str] = []
         size = 0
         for part in self.parts:
@@ -169,7 +174,7 @@ def compile_template(src: str) -> Template:
             f"template longer than {MAX_TEMPLATE_CHARS} characters ({len(src)})", 0, src
         )
     parts: list[str | _Hole] = []
-    pos = 0
+    pos = holes = 0
     while True:
         start = src.find("{{", pos)
         if start < 0:
@@ -184,6 +189,9 @@ def compile_template(src: str) -> Template:
             raise ExprSyntaxError("'{{' is never closed", start, src)
         parts.append(src[pos:start])
         parts.append(_parse_hole(src, start + 2, end))
+        holes += 1
+        if holes > MAX_TEMPLATE_HOLES:
+            raise ExprTooLong(f"template has more than {MAX_TEMPLATE_HOLES} holes", start, src)
         pos = end + 2
     return Template(tuple(p for p in parts if p != ""), src)
 
@@ -211,5 +219,7 @@ def _parse_hole(src: str, start: int, end: int) -> _Hole:
     return _Hole(expr, tuple(filters), inner, start)
 
 
-def render(src: str, scope: Mapping[str, Any], language: str | None = None) -> str:
-    return compile_template(src).render(scope, language)
+def render(
+    src: str, scope: Mapping[str, Any], language: str | None = None, meter: Meter | None = None
+) -> str:
+    return compile_template(src).render(scope, language, meter)

@@ -311,3 +311,22 @@ def test_validator_reports_deep_expressions_with_a_code() -> None:
     }
     codes = {(p.node_id, p.code) for p in validate(doc)}
     assert ("s", "too_deep") in codes and ("p", "too_deep") in codes
+
+
+def test_template_holes_are_bounded() -> None:
+    assert render("{{ 1 }}" * 200, {}) == "1" * 200
+    with pytest.raises(ExprError) as e:
+        compile_template("{{ 1 }}" * 201)
+    assert e.value.code == "too_long"
+
+
+async def test_one_node_shares_one_budget_across_its_assignments() -> None:
+    # each assignment alone is within the budget; together they are not
+    n = MAX_VALUE_CELLS - 1
+    one = "x == y"  # measuring both and comparing them once nearly fills one budget
+    res = await run(
+        set_flow({f"v{i}": one for i in range(10)}, {"x": list(range(n)), "y": list(range(n))})
+    )
+    assert res.trace[-1]["node_id"] == "oops"
+    assert "steps" in res.trace[1]["detail"]
+    assert evaluate(one, {"x": list(range(n)), "y": list(range(n))}) is True
