@@ -103,16 +103,18 @@ class Meter:
 
     def measure(self, value: Any) -> tuple[int, int]:
         """``(cells, depth)`` of ``value``; raises :class:`LimitExceeded` past any bound."""
-        if isinstance(value, str):
+        kind = type(value)  # exact types first: this runs on every result
+        if kind is int:
+            if value.bit_length() > MAX_INT_BITS:
+                check_int(value)
+            return 1, 0
+        if kind is str:
             if len(value) > MAX_TEXT_CHARS:
                 raise LimitExceeded("text", f"text longer than {MAX_TEXT_CHARS} characters")
             return 1 + len(value) // TEXT_CELL_CHARS, 0
-        if isinstance(value, bool) or value is None:
+        if kind is bool or value is None:
             return 1, 0
-        if isinstance(value, int):
-            check_int(value)
-            return 1, 0
-        if isinstance(value, float):
+        if kind is float:
             check_float(value)
             return 1, 0
         if isinstance(value, list | dict):
@@ -120,6 +122,12 @@ class Meter:
             if hit is not None:
                 return hit[1], hit[2]
             return self._measure_tree(value)
+        if isinstance(value, str):  # subclasses of the JSON types: checked like them
+            return self.measure(str(value))
+        if isinstance(value, int):
+            check_int(value)
+        elif isinstance(value, float):
+            check_float(value)
         return 1, 0  # an opaque object a service put in the scope: one cell, never walked
 
     def _measure_tree(self, root: list[Any] | dict[str, Any]) -> tuple[int, int]:
@@ -407,7 +415,10 @@ assert set(FUNCTIONS) == FUNCTION_NAMES, "parser and evaluator disagree on the f
 
 
 def _num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    kind = type(v)
+    if kind is int or kind is float:
+        return True
+    return kind is not bool and isinstance(v, int | float)
 
 
 def _membership(m: Meter, needle: Any, haystack: Any, what: str) -> bool:
@@ -447,7 +458,11 @@ def _binary(m: Meter, op: str, a: Any, b: Any) -> Any:
             raise TypeError(
                 f"cannot compare {type(a).__name__} with {type(b).__name__} using '{op}'"
             )
-        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+        if op == "<":
+            return a < b
+        if op == "<=":
+            return a <= b
+        return a > b if op == ">" else a >= b
     if op == "+" and isinstance(a, str) and isinstance(b, str):
         if len(a) + len(b) > MAX_TEXT_CHARS:
             raise LimitExceeded("text", f"text longer than {MAX_TEXT_CHARS} characters")
@@ -481,35 +496,39 @@ def _binary(m: Meter, op: str, a: Any, b: Any) -> Any:
 def eval_node(node: Node, scope: Mapping[str, Any], src: str, meter: Meter) -> Any:
     """Evaluate ``node`` (recursion depth is bounded by the parser's AST depth limit)."""
     meter.left -= 1
+    kind = type(node)  # AST classes are final: exact type dispatch is the fast path
     try:
         if meter.left < 0:
             meter.charge(0)  # raises with the standard message
-        if isinstance(node, Lit):
-            return node.value
-        if isinstance(node, Var):
-            value = lookup(scope, node.path)
+        if kind is Lit:
+            return node.value  # type: ignore[union-attr]
+        if kind is Var:
+            value = lookup(scope, node.path)  # type: ignore[union-attr]
             if value is MISSING:
-                raise UndefinedVariable(
-                    f"undefined variable {'.'.join(node.path)!r}", node.pos, src
-                )
+                name = ".".join(node.path)  # type: ignore[union-attr]
+                raise UndefinedVariable(f"undefined variable {name!r}", node.pos, src)
             return value
-        if isinstance(node, ListLit):
-            return meter.admit([eval_node(i, scope, src, meter) for i in node.items])
-        if isinstance(node, Unary):
-            v = eval_node(node.operand, scope, src, meter)
-            if node.op == "not":
-                return not v
-            if not _num(v):
-                raise TypeError(f"cannot negate {type(v).__name__}")
-            return meter.admit(-v)
-        if isinstance(node, Binary):
+        if kind is Binary:
+            assert isinstance(node, Binary)
             left = eval_node(node.left, scope, src, meter)
             if node.op == "and":
                 return eval_node(node.right, scope, src, meter) if left else left
             if node.op == "or":
                 return left if left else eval_node(node.right, scope, src, meter)
             return _binary(meter, node.op, left, eval_node(node.right, scope, src, meter))
-        return _call(node, scope, src, meter)
+        if kind is Call:
+            assert isinstance(node, Call)
+            return _call(node, scope, src, meter)
+        if kind is Unary:
+            assert isinstance(node, Unary)
+            v = eval_node(node.operand, scope, src, meter)
+            if node.op == "not":
+                return not v
+            if not _num(v):
+                raise TypeError(f"cannot negate {type(v).__name__}")
+            return meter.admit(-v)
+        assert isinstance(node, ListLit)
+        return meter.admit([eval_node(i, scope, src, meter) for i in node.items])
     except ExprError:
         raise
     except LimitExceeded as e:
@@ -542,7 +561,7 @@ def lookup(scope: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     """Walk ``path`` through nested dicts only; returns :data:`MISSING` when absent."""
     cur: Any = scope
     for part in path:
-        if not isinstance(cur, Mapping) or part not in cur:
+        if not (type(cur) is dict or isinstance(cur, Mapping)) or part not in cur:
             return MISSING
         cur = cur[part]
     return cur

@@ -40,6 +40,7 @@ _EN_MONTHS = [
     "November",
     "December",
 ]
+_CENT = Decimal("0.01")
 _NUMBER_RE = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 
 
@@ -139,9 +140,9 @@ def read_number(value: object, locale: str) -> str:
 
 def read_money(value: object, locale: str) -> str:
     """Rounded to cents: '一千二百三十四元五角' (zh) or '1234 dollars and 50 cents' (en)."""
-    d = to_decimal(value, "money").quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    sign, whole, _ = _split(d)
-    cents = int(abs(d) * 100) % 100
+    d = to_decimal(value, "money").quantize(_CENT, rounding=ROUND_HALF_UP)
+    sign = "-" if d < 0 else ""
+    whole, cents = divmod(int(abs(d) * 100), 100)
     if locale != "zh":
         return f"{'minus ' if sign else ''}{whole} dollars and {cents} cents"
     jiao, fen = divmod(cents, 10)
