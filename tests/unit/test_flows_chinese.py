@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from app.cli import flow_cli
-from app.config import Settings
 from flows.services import KeywordIntentMatcher
 from flows.template import render
+from tests.unit.test_flows_cli import make_app
 
 BANKING = {"balance": ["查余额", "余额"], "agent": ["转人工", "人工服务"], "card": ["信用卡"]}
 
@@ -206,13 +204,6 @@ def test_a_mandarin_banking_flow_passes_all_its_cases(tmp_path: Path) -> None:
     (tmp_path / "zh_bank.json").write_text(json.dumps(ZH_FLOW, ensure_ascii=False), "utf-8")
     cases = tmp_path / "zh_bank.cases.json"
     cases.write_text(json.dumps(ZH_CASES, ensure_ascii=False), "utf-8")
-    app = typer.Typer()
-
-    @app.callback()
-    def _root(ctx: typer.Context) -> None:
-        ctx.obj = Settings()
-
-    flow_cli.register(app)
-    res = CliRunner().invoke(app, ["flow", "test", str(cases)])
+    res = CliRunner().invoke(make_app(), ["flow", "test", str(cases)])
     assert res.exit_code == 0, res.output
     assert "4 passed, 0 failed" in res.output

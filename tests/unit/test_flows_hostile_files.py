@@ -9,26 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner, Result
 
-from app.cli import flow_cli
-from app.config import Settings
 from flows.interpreter import RunResult
+from tests.unit.test_flows_cli import make_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "flows"
 GOOD = json.loads((EXAMPLES / "account_balance.json").read_text())
-
-
-def make_app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def _root(ctx: typer.Context) -> None:
-        ctx.obj = Settings()
-
-    flow_cli.register(app)
-    return app
 
 
 def invoke(*args: str, stdin: str | None = None) -> Result:
@@ -74,22 +61,16 @@ def test_validate_reports_bad_json_without_a_traceback(tmp_path: Path, kind: str
 def test_publish_reports_bad_json_without_a_traceback(tmp_path: Path, kind: str) -> None:
     path = tmp_path / f"{kind}.json"
     path.write_bytes(BAD_FILES[kind])
-    res = invoke(
-        "publish",
-        str(path),
-        "--db",
-        f"sqlite:///{tmp_path / 'f.db'}",
-        "--words",
-        str(_empty_words(tmp_path)),
-    )
+    res = invoke(*publish_args(tmp_path, path))
     no_traceback(res)
     assert res.exit_code == 1 and "bad_json" in res.output
 
 
-def _empty_words(tmp_path: Path) -> Path:
+def publish_args(tmp_path: Path, path: Path) -> tuple[str, ...]:
+    """``publish`` into a fresh database with an empty blocked-words list."""
     words = tmp_path / "words.txt"
     words.write_text("")
-    return words
+    return ("publish", str(path), "--db", f"sqlite:///{tmp_path / 'f.db'}", "--words", str(words))
 
 
 def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
@@ -152,17 +133,7 @@ def test_deep_expressions_are_problems(tmp_path: Path, field: str, text: str) ->
         doc["edges"].append({"from": node["id"], "port": "other", "to": "goodbye"})
     path = tmp_path / "deep.json"
     path.write_text(json.dumps(doc))
-    for cmd in (
-        ("validate", str(path)),
-        (
-            "publish",
-            str(path),
-            "--db",
-            f"sqlite:///{tmp_path / 'f.db'}",
-            "--words",
-            str(_empty_words(tmp_path)),
-        ),
-    ):
+    for cmd in (("validate", str(path)), publish_args(tmp_path, path)):
         res = invoke(*cmd)
         no_traceback(res)
         assert res.exit_code == 1 and "too_deep" in res.output, res.output

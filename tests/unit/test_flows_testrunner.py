@@ -8,11 +8,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import typer
 from typer.testing import CliRunner, Result
 
-from app.cli import flow_cli
-from app.config import Settings
+from tests.unit.test_flows_cli import make_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "flows"
 FLOW = EXAMPLES / "account_balance.json"
@@ -24,17 +22,6 @@ AGENT = {  # press 0: the example flow transfers to an agent and ends 'transferr
         {"expect_end": "transferred"},
     ],
 }
-
-
-def make_app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def _root(ctx: typer.Context) -> None:
-        ctx.obj = Settings()
-
-    flow_cli.register(app)
-    return app
 
 
 def run_cases(tmp_path: Path, cases: list[dict[str, Any]], *extra: str, **suite: Any) -> Result:
