@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import pytest
 
@@ -19,8 +18,8 @@ from core.clock import FakeClock
 from flows.interpreter import Interpreter, RunResult
 from flows.services import AiohttpClient, FlowServices
 from flows.simulator import SimulatedCall
-from flows.validator import compile_flow
 from flows.webhook import WebhookReplyError
+from tests.unit.test_flows_http import http_flow
 
 MAX = AiohttpClient.MAX_BODY_BYTES
 REPLY = json.dumps({"account": {"balance": 42.5, "tags": ["a", "b"]}}).encode()
@@ -227,39 +226,12 @@ async def test_content_length_longer_than_the_body(wire: WireServer) -> None:
 # --- through the http node: the flow sees whole replies and clear errors --------------------------
 
 
-def http_flow(url: str) -> Any:
-    return compile_flow(
-        {
-            "id": "h",
-            "name": "h",
-            "nodes": [
-                {"id": "start", "type": "start"},
-                {
-                    "id": "h",
-                    "type": "http",
-                    "params": {
-                        "url": url,
-                        "map": {"balance": "$.account.balance", "tag": "$.account.tags[1]"},
-                        "retries": 0,
-                    },
-                },
-                {"id": "good", "type": "hangup"},
-                {"id": "bad", "type": "hangup"},
-            ],
-            "edges": [
-                {"from": "start", "port": "next", "to": "h"},
-                {"from": "h", "port": "ok", "to": "good"},
-                {"from": "h", "port": "error", "to": "bad"},
-            ],
-        }
-    )
-
-
 async def run_node(url: str, clock: FakeClock) -> RunResult:
     client = AiohttpClient()
     call = SimulatedCall(clock)
     try:
-        interp = Interpreter(http_flow(url), call, clock=clock, services=FlowServices(http=client))
+        flow = http_flow(url, method="GET", json_body=None, retries=0)
+        interp = Interpreter(flow, call, clock=clock, services=FlowServices(http=client))
         return await asyncio.wait_for(interp.run(), 20)
     finally:
         await client.close()
