@@ -117,20 +117,17 @@ def schema_cmd(
 
 @app.command("test")
 def test_cmd(
-    first: Annotated[
-        Path,
+    files: Annotated[
+        list[Path],
         typer.Argument(
             exists=True,
             dir_okay=False,
             readable=True,
             metavar="[FLOW] CASES",
-            help="The flow file and the case file; the flow may be left out when the case file "
+            help="The flow file and the case file; leave the flow out when the case file "
             "names it ('flow').",
         ),
     ],
-    second: Annotated[
-        Path | None, typer.Argument(exists=True, dir_okay=False, readable=True, hidden=True)
-    ] = None,
     as_json: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("-v", help="Show transcripts.")] = False,
 ) -> None:
@@ -139,7 +136,12 @@ def test_cmd(
     from flows.casefile import SuiteError, load_subflows, load_suite  # noqa: PLC0415
     from flows.testcases import run_suite  # noqa: PLC0415
 
-    flow_arg, cases = (first, second) if second is not None else (None, first)
+    if len(files) > 2:
+        typer.echo(
+            "error: give FLOW CASES, or only CASES when the case file names its flow", err=True
+        )
+        raise typer.Exit(2)
+    flow_arg, cases = (files[0], files[1]) if len(files) == 2 else (None, files[0])
     try:
         suite = load_suite(cases)
     except SuiteError as e:
