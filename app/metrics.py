@@ -105,6 +105,27 @@ class Metrics:
             metric("ivr_sip_retransmissions_total", "counter",
                    "Requests and responses the engine had to send again.",
                    [("", e.ua.layer.retransmissions)])
+            for kind, stream in sorted(e.ua.transports.streams.items()):
+                s = stream.stats
+                metric(f"ivr_sip_{kind}_connections", "gauge", "Inbound connections open.",
+                       [("", stream.inbound)])
+                metric(f"ivr_sip_{kind}_refused_total", "counter",
+                       "Inbound connections refused by the caps.",
+                       [('{reason="per_source"}', s.refused_per_source),
+                        ('{reason="global"}', s.refused_global)])
+                metric(f"ivr_sip_{kind}_closed_total", "counter",
+                       "Connections closed for stalling, idling or garbage.",
+                       [('{reason="header_timeout"}', s.closed_header_timeout),
+                        ('{reason="idle"}', s.closed_idle),
+                        ('{reason="unframeable"}', s.closed_unframeable)])
+                metric(f"ivr_sip_{kind}_accept_resource_errors_total", "counter",
+                       "accept() failures for lack of file descriptors or memory.",
+                       [("", s.accept_resource_errors)])
+        if ctrl is not None:
+            metric("ivr_rtp_foreign_packets_total", "counter",
+                   "RTP/RTCP dropped: not from the call's source address, port or SSRC.",
+                   [("", ctrl.rx_foreign_total + sum(
+                       c.media.stats.rx_foreign for c in ctrl.calls.values()))])
         if e.registrations:
             metric("ivr_sip_trunk_registered", "gauge",
                    "1 while the trunk's registration is current.",

@@ -8,7 +8,6 @@ configured. Each area stays a library; this module only connects them.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -23,6 +22,7 @@ from core.bus import EventBus
 from core.clock import Clock
 from engine.controller import Router
 from flows.callapp import flow_router
+from flows.document import load_flow_file
 from flows.expr import ExprError
 from flows.interpreter import Limits
 from flows.routing import FlowRouter, StoreFlowResolver
@@ -149,7 +149,7 @@ def prompts_to_prewarm(settings: Settings, db: Database) -> list[tuple[str, str]
     default = resolve_path(settings.flows.default_flow)
     if default.exists():
         try:
-            flows.append(compile_flow(json.loads(default.read_text())))
+            flows.append(compile_flow(load_flow_file(default)))
         except (FlowInvalid, ValueError) as e:
             log.warning("default flow %s is not valid: %s", default, e)
     store = FlowStore(db)

@@ -108,6 +108,7 @@ class CallController:
         self.prompts = PromptCache()
         self.records = CallRecordBuilder(self.bus, cdr.put)
         self.calls: dict[str, SipCall] = {}
+        self.rx_foreign_total = 0  # foreign RTP dropped by calls that have ended (metrics)
         self.tasks = TaskScope("calls")
         ua.handler = self
 
@@ -265,6 +266,7 @@ class CallController:
                 log.warning("call %s: recording not saved: %s", call.call_id, e)
         media.close()
         self.ports.release(port)
+        self.rx_foreign_total += media.stats.rx_foreign
         end = call.ended.result() if call.ended.done() else None
         cause, side = (end.cause, end.side) if end is not None else ("", "")
         if media.timed_out:
@@ -283,7 +285,8 @@ class CallController:
             digits="".join(call.digits.history), trace=call.trace.as_list(),
             recording_path=recording,
             media={"rx": media.stats.rx_packets, "tx": media.stats.tx_packets,
-                   "rx_bad": media.stats.rx_bad, "dtmf_rx": media.stats.dtmf_rx,
+                   "rx_bad": media.stats.rx_bad, "rx_foreign": media.stats.rx_foreign,
+                   "dtmf_rx": media.stats.dtmf_rx,
                    "dtmf_tx": media.stats.dtmf_tx, "jitter": media.jitter.stats.as_dict(),
                    "latched": media.stats.latched})
 

@@ -14,14 +14,13 @@ from typing import Any
 
 from core.call import Call
 from core.clock import Clock
-from flows.expr import ExprError, evaluate
+from flows.expr import ExprError, LimitExceeded, Meter, check_value, evaluate
 from flows.services import FlowServices
 from flows.template import render
 
 log = logging.getLogger("ivr.flows")
 
 MASK = "****"
-MAX_VARIABLE_CHARS = 10_000
 
 SubflowRunner = Callable[[str, dict[str, Any]], Awaitable[tuple[str, dict[str, Any]]]]
 
@@ -47,6 +46,9 @@ class RunContext:
     input_seen: bool = False
     run_subflow: SubflowRunner | None = None
     depth: int = 0
+    # One step budget per node run, shared by every expression, template and stored value the
+    # node evaluates (the interpreter starts a fresh one when it enters a node).
+    meter: Meter = field(default_factory=Meter)
 
     def scope(self) -> dict[str, Any]:
         """What expressions and templates read: built-ins overlaid by flow variables."""
@@ -66,19 +68,25 @@ class RunContext:
 
     def eval(self, expr: str, what: str) -> Any:
         try:
-            return evaluate(expr, self.scope())
+            return evaluate(expr, self.scope(), self.meter)
         except ExprError as e:
             raise NodeError(f"{what}: {e}") from e
 
-    def render(self, template: str, what: str) -> str:
+    def render(self, template: str, what: str, language: str | None = None) -> str:
+        """Fill a template; number/money/date filters read in ``language`` (default: the flow's)."""
         try:
-            return render(template, self.scope())
+            return render(template, self.scope(), language or self.language, self.meter)
         except ExprError as e:
             raise NodeError(f"{what}: {e}") from e
 
-    def set(self, name: str, value: Any, *, sensitive: bool = False) -> None:
-        if isinstance(value, str) and len(value) > MAX_VARIABLE_CHARS:
-            raise NodeError(f"value for variable {name!r} is longer than {MAX_VARIABLE_CHARS}")
+    def set(self, name: str, value: Any, *, sensitive: bool = False, what: str = "") -> None:
+        """Store a variable. Values obey the expression bounds (text, integer and value size),
+        whoever produced them: an expression, a webhook reply, the caller's input."""
+        try:
+            check_value(value, self.meter)
+        except LimitExceeded as e:
+            source = f" from {what}" if what else ""
+            raise NodeError(f"value for variable {name!r}{source}: {e}") from e
         self.variables[name] = value
         if sensitive:
             self.sensitive.add(name)

@@ -1,293 +1,291 @@
-"""A small sandboxed expression and template language for flow conditions, ``set`` and prompts.
+"""The sandboxed expression language: evaluation within hard time and memory bounds.
 
-Flows are drawn by ops staff and stored in a database the console writes to, so nothing in them may
-reach Python: there is no ``eval``, no attribute access and no calls except a fixed whitelist. The
-language is a tokenizer plus a recursive-descent parser producing a tiny AST that is evaluated
-against plain JSON-like data (dicts, lists, str, int, float, bool, None). Dotted names walk into
-dicts only. Every error carries the character position so the console can underline it.
+A flow is untrusted input that runs on the engine's event loop, so no expression may take more
+than a few milliseconds or a few megabytes, whatever its author tries: ``a * a`` chained on big
+integers, ``l + l`` doubling a list, ``str()`` of a list that holds itself twice per level. The
+bounds are enforced *while* evaluating, before an operation can grow a value past them:
 
-Grammar (lowest precedence first)::
+- every integer result fits in :data:`MAX_INT_BITS` bits, every float is finite;
+- every text result is at most :data:`MAX_TEXT_CHARS` characters;
+- every list/dict value is at most :data:`MAX_VALUE_CELLS` cells (one per item, key and scalar,
+  plus one per :data:`TEXT_CELL_CHARS` characters of text) counted as a tree, so a list that holds
+  one sub-list twice counts it twice, and at most :data:`MAX_VALUE_DEPTH` levels deep;
+- one evaluation (an expression, or a whole template) spends at most :data:`MAX_EVAL_STEPS`
+  steps: one per AST node plus the size of what each operation walks or copies. A flow node
+  shares one budget across everything it evaluates (a ``set`` node with many assignments, a
+  prompt re-rendered on retries), so the bound holds per node too.
 
-    expr    := and ('or' and)*
-    and     := not ('and' not)*
-    not     := 'not' not | cmp
-    cmp     := add (('=='|'!='|'<'|'<='|'>'|'>='|'in'|'not' 'in') add)?
-    add     := mul (('+'|'-') mul)*
-    mul     := unary (('*'|'/'|'%') unary)*
-    unary   := '-' unary | primary
-    primary := NUMBER | STRING | true | false | null | '(' expr ')' | '[' [expr (',' expr)*] ']'
-             | NAME '(' [expr (',' expr)*] ')' | NAME ('.' NAME)*
+Sizes are measured once per object (a memo keyed by ``id`` that also keeps the object alive), so
+measuring a value built from shared parts costs its number of distinct parts. Each failure is its
+own :class:`~flows.exprparse.ExprError` subclass with the position of the operation that hit it.
+The same checks guard what is stored in flow variables (:func:`check_value`).
 
-Templates (``{{ expr | filter }}`` holes in prompt text) live in :mod:`flows.template`.
+Parsing lives in :mod:`flows.exprparse`; this module re-exports its public names.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-MAX_EXPR_CHARS = 2000
-MAX_STRING_RESULT = 10_000
-
-
-class ExprError(ValueError):
-    """A syntax or evaluation error; ``pos`` is the 0-based character offset in the source."""
-
-    def __init__(self, message: str, pos: int, source: str) -> None:
-        super().__init__(f"{message} at position {pos} in {source!r}")
-        self.reason = message
-        self.pos = pos
-        self.source = source
-
-
-# --- tokens ------------------------------------------------------------------------------------
-
-_TOKEN_RE = re.compile(
-    r"""(?P<ws>\s+)
-      |(?P<num>\d+(?:\.\d+)?)
-      |(?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-      |(?P<name>[A-Za-z_][A-Za-z0-9_]*)
-      |(?P<op>==|!=|<=|>=|[<>+\-*/%(),.\[\]|])""",
-    re.VERBOSE,
+from flows.exprparse import (
+    FUNCTION_NAMES,
+    MAX_EXPR_CHARS,
+    Binary,
+    Call,
+    ExprError,
+    ExprLimitError,
+    ExprRuntimeError,
+    ExprSyntaxError,
+    ExprTooDeep,
+    ExprTooLong,
+    ListLit,
+    Lit,
+    Node,
+    Unary,
+    UndefinedVariable,
+    Var,
+    parse,
+    tokenize,
+    variables,
 )
-_KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
+from flows.i18n import ascii_digits
+
+MAX_INT_BITS = 128
+MAX_TEXT_CHARS = 10_000
+MAX_STRING_RESULT = MAX_TEXT_CHARS  # the older name, kept for callers
+MAX_VALUE_CELLS = 16_384
+MAX_VALUE_DEPTH = 32
+MAX_EVAL_STEPS = 50_000
+TEXT_CELL_CHARS = 32
+MAX_NUMBER_TEXT_CHARS = 100  # int()/float() refuse longer text (conversion cost grows fast)
+MAX_ROUND_DIGITS = 15
+
+_INT_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
+_FLOAT_TEXT = re.compile(r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$")
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    kind: str  # num, str, name, kw, op, end
-    text: str
-    pos: int
+class LimitExceeded(Exception):
+    """A bound was hit; turned into :class:`ExprLimitError` (with position) by the evaluator."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
-def tokenize(src: str) -> list[Token]:
-    if len(src) > MAX_EXPR_CHARS:
-        raise ExprError(f"expression longer than {MAX_EXPR_CHARS} characters", 0, src[:40])
-    out: list[Token] = []
-    pos = 0
-    while pos < len(src):
-        m = _TOKEN_RE.match(src, pos)
-        if m is None:
-            raise ExprError(f"unexpected character {src[pos]!r}", pos, src)
-        kind = m.lastgroup or ""
-        text = m.group()
-        if kind == "str" and text.count("\n"):
-            raise ExprError("newline inside a string", pos, src)
-        if kind != "ws":
-            if kind == "name" and text in _KEYWORDS:
-                kind = "kw"
-            out.append(Token(kind, text, pos))
-        pos = m.end()
-    out.append(Token("end", "", len(src)))
-    return out
+# --- measuring and charging --------------------------------------------------------------------
 
 
-# --- AST ---------------------------------------------------------------------------------------
+class Meter:
+    """One evaluation's step budget and a memo of measured containers.
+
+    The memo maps ``id(obj)`` to ``(obj, cells, depth)``; holding ``obj`` keeps the id unique for
+    the meter's lifetime, so a value built from shared parts is measured in time proportional to
+    its distinct parts while its cells count every reference.
+    """
+
+    __slots__ = ("_memo", "left")
+
+    def __init__(self, steps: int = MAX_EVAL_STEPS) -> None:
+        self.left = steps
+        self._memo: dict[int, tuple[Any, int, int]] = {}
+
+    def charge(self, steps: int) -> None:
+        self.left -= steps
+        if self.left < 0:
+            raise LimitExceeded("steps", f"evaluation needs more than {MAX_EVAL_STEPS} steps")
+
+    def cells(self, value: Any) -> int:
+        return self.measure(value)[0]
+
+    def measure(self, value: Any) -> tuple[int, int]:
+        """``(cells, depth)`` of ``value``; raises :class:`LimitExceeded` past any bound."""
+        kind = type(value)  # exact types first: this runs on every result
+        if kind is int:
+            if value.bit_length() > MAX_INT_BITS:
+                check_int(value)
+            return 1, 0
+        if kind is str:
+            if len(value) > MAX_TEXT_CHARS:
+                raise LimitExceeded("text", f"text longer than {MAX_TEXT_CHARS} characters")
+            return 1 + len(value) // TEXT_CELL_CHARS, 0
+        if kind is bool or value is None:
+            return 1, 0
+        if kind is float:
+            check_float(value)
+            return 1, 0
+        if isinstance(value, list | dict):
+            hit = self._memo.get(id(value))
+            if hit is not None:
+                return hit[1], hit[2]
+            return self._measure_tree(value)
+        if isinstance(value, str):  # subclasses of the JSON types: checked like them
+            return self.measure(str(value))
+        if isinstance(value, int):
+            check_int(value)
+        elif isinstance(value, float):
+            check_float(value)
+        return 1, 0  # an opaque object a service put in the scope: one cell, never walked
+
+    def _measure_tree(self, root: list[Any] | dict[str, Any]) -> tuple[int, int]:
+        # Iterative post-order walk over containers not yet in the memo; the scalar items of
+        # each container are checked in bulk (C-speed map/sum), only containers are walked.
+        memo = self._memo
+        cells, kids = self._shallow(root)
+        stack: list[list[Any]] = [[root, iter(kids), cells, 0]]  # obj, containers, cells, depth
+        on_path = {id(root)}
+        while stack:
+            top = stack[-1]
+            for child in top[1]:
+                hit = memo.get(id(child))
+                if hit is None:
+                    if id(child) in on_path:
+                        raise LimitExceeded("value", "a value that contains itself")
+                    if len(stack) >= MAX_VALUE_DEPTH:
+                        raise LimitExceeded(
+                            "depth", f"value nested deeper than {MAX_VALUE_DEPTH} levels"
+                        )
+                    on_path.add(id(child))
+                    cells, kids = self._shallow(child)
+                    stack.append([child, iter(kids), cells, 0])
+                    break
+                _add_child(top, hit[1], hit[2])
+            else:
+                stack.pop()
+                on_path.discard(id(top[0]))
+                depth = top[3] + 1
+                if depth > MAX_VALUE_DEPTH:
+                    raise LimitExceeded(
+                        "depth", f"value nested deeper than {MAX_VALUE_DEPTH} levels"
+                    )
+                memo[id(top[0])] = (top[0], top[2], depth)
+                if stack:
+                    _add_child(stack[-1], top[2], depth)
+        _, cells, depth = memo[id(root)]
+        return cells, depth
+
+    def _shallow(self, value: list[Any] | dict[str, Any]) -> tuple[int, list[Any]]:
+        """Cells of the container and its scalar items (bounds checked); its container items."""
+        items: list[Any] = list(value.values()) if isinstance(value, dict) else value
+        keys: list[Any] = list(value) if isinstance(value, dict) else []
+        self.charge(1 + len(items) + len(keys))
+        cells = 1 + len(items) + len(keys)
+        if cells > MAX_VALUE_CELLS:
+            raise _too_large()
+        kids: list[Any] = []
+        groups: dict[type, list[Any]] = {}
+        kinds = set(map(type, items))
+        if len(kinds) == 1:
+            groups[next(iter(kinds))] = items
+        else:
+            for kind in kinds:
+                groups[kind] = [v for v in items if type(v) is kind]
+        if keys:  # JSON keys are text; anything else is measured like an item
+            text_keys = [k for k in keys if type(k) is str]
+            groups[_KeyText] = text_keys
+            if len(text_keys) != len(keys):
+                groups[object] = [k for k in keys if type(k) is not str]
+        for kind, group in groups.items():
+            if kind is str or kind is _KeyText:
+                longest = max(map(len, group), default=0)
+                if longest > MAX_TEXT_CHARS:
+                    raise LimitExceeded("text", f"text longer than {MAX_TEXT_CHARS} characters")
+                cells += sum(map(len, group)) // TEXT_CELL_CHARS
+            elif kind is int:
+                if max(map(int.bit_length, group), default=0) > MAX_INT_BITS:
+                    raise LimitExceeded("integer", f"integer larger than {MAX_INT_BITS} bits")
+            elif kind is float:
+                if not all(map(math.isfinite, group)):
+                    raise LimitExceeded("number", "result is not a finite number")
+            elif kind is list or kind is dict:
+                kids.extend(group)
+            elif kind is not bool and kind is not type(None):
+                for v in group:  # subclasses and other objects: one at a time
+                    if isinstance(v, list | dict):
+                        kids.append(v)
+                    else:
+                        cells += self.measure(v)[0] - 1
+        cells -= len(kids)  # a container item's cell is counted with its own contents
+        if cells > MAX_VALUE_CELLS:
+            raise _too_large()
+        return cells, kids
+
+    def admit(self, value: Any) -> Any:
+        """Check a freshly made result against every bound and return it."""
+        self.measure(value)
+        return value
 
 
-@dataclass(frozen=True, slots=True)
-class Lit:
-    value: Any
-    pos: int
+class _KeyText:
+    """Group marker for a dict's text keys (kept apart so the item list is never extended)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Var:
-    path: tuple[str, ...]
-    pos: int
+def _add_child(frame: list[Any], cells: int, depth: int) -> None:
+    frame[2] += cells
+    frame[3] = max(frame[3], depth)
+    if frame[2] > MAX_VALUE_CELLS:
+        raise _too_large()
 
 
-@dataclass(frozen=True, slots=True)
-class ListLit:
-    items: tuple[Node, ...]
-    pos: int
+def _too_large() -> LimitExceeded:
+    return LimitExceeded(
+        "value",
+        f"value larger than {MAX_VALUE_CELLS} cells (one per item and number, plus one per "
+        f"{TEXT_CELL_CHARS} characters of text)",
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class Unary:
-    op: str
-    operand: Node
-    pos: int
+def check_int(value: int) -> None:
+    if value.bit_length() > MAX_INT_BITS:
+        raise LimitExceeded("integer", f"integer larger than {MAX_INT_BITS} bits")
 
 
-@dataclass(frozen=True, slots=True)
-class Binary:
-    op: str
-    left: Node
-    right: Node
-    pos: int
+def check_float(value: float) -> None:
+    if not math.isfinite(value):
+        raise LimitExceeded("number", "result is not a finite number")
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    func: str
-    args: tuple[Node, ...]
-    pos: int
+def check_value(value: Any, meter: Meter | None = None) -> None:
+    """Raise :class:`LimitExceeded` unless ``value`` may be stored in a flow variable."""
+    (meter or Meter()).measure(value)
 
 
-Node = Lit | Var | ListLit | Unary | Binary | Call
+# --- conversions -------------------------------------------------------------------------------
 
 
-def _unescape(text: str) -> str:
-    body = text[1:-1]
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+def _text_cost(meter: Meter, *texts: str) -> None:
+    meter.charge(1 + sum(len(t) for t in texts) // TEXT_CELL_CHARS)
 
 
-class _Parser:
-    def __init__(self, src: str, tokens: list[Token]) -> None:
-        self.src = src
-        self.toks = tokens
-        self.i = 0
-
-    @property
-    def tok(self) -> Token:
-        return self.toks[self.i]
-
-    def error(self, msg: str, tok: Token | None = None) -> ExprError:
-        t = tok or self.tok
-        return ExprError(msg, t.pos, self.src)
-
-    def accept(self, kind: str, text: str | None = None) -> Token | None:
-        t = self.tok
-        if t.kind == kind and (text is None or t.text == text):
-            self.i += 1
-            return t
-        return None
-
-    def expect(self, kind: str, text: str, what: str) -> Token:
-        t = self.accept(kind, text)
-        if t is None:
-            found = self.tok.text or "end of expression"
-            raise self.error(f"expected {what}, found {found!r}")
-        return t
-
-    def parse_or(self) -> Node:
-        left = self.parse_and()
-        while (t := self.accept("kw", "or")) is not None:
-            left = Binary("or", left, self.parse_and(), t.pos)
-        return left
-
-    def parse_and(self) -> Node:
-        left = self.parse_not()
-        while (t := self.accept("kw", "and")) is not None:
-            left = Binary("and", left, self.parse_not(), t.pos)
-        return left
-
-    def parse_not(self) -> Node:
-        if (t := self.accept("kw", "not")) is not None:
-            return Unary("not", self.parse_not(), t.pos)
-        return self.parse_cmp()
-
-    def parse_cmp(self) -> Node:
-        left = self.parse_add()
-        t = self.tok
-        if t.kind == "op" and t.text in ("==", "!=", "<", "<=", ">", ">="):
-            self.i += 1
-            return Binary(t.text, left, self.parse_add(), t.pos)
-        if self.accept("kw", "in"):
-            return Binary("in", left, self.parse_add(), t.pos)
-        if t.kind == "kw" and t.text == "not" and self.toks[self.i + 1].text == "in":
-            self.i += 2
-            return Binary("not in", left, self.parse_add(), t.pos)
-        return left
-
-    def parse_add(self) -> Node:
-        left = self.parse_mul()
-        while self.tok.kind == "op" and self.tok.text in ("+", "-"):
-            t = self.tok
-            self.i += 1
-            left = Binary(t.text, left, self.parse_mul(), t.pos)
-        return left
-
-    def parse_mul(self) -> Node:
-        left = self.parse_unary()
-        while self.tok.kind == "op" and self.tok.text in ("*", "/", "%"):
-            t = self.tok
-            self.i += 1
-            left = Binary(t.text, left, self.parse_unary(), t.pos)
-        return left
-
-    def parse_unary(self) -> Node:
-        if (t := self.accept("op", "-")) is not None:
-            return Unary("-", self.parse_unary(), t.pos)
-        return self.parse_primary()
-
-    def parse_args(self, closer: str) -> tuple[Node, ...]:
-        args: list[Node] = []
-        if self.accept("op", closer):
-            return ()
-        while True:
-            args.append(self.parse_or())
-            if self.accept("op", closer):
-                return tuple(args)
-            self.expect("op", ",", f"',' or '{closer}'")
-
-    def parse_primary(self) -> Node:
-        t = self.tok
-        if t.kind == "num":
-            self.i += 1
-            return Lit(float(t.text) if "." in t.text else int(t.text), t.pos)
-        if t.kind == "str":
-            self.i += 1
-            return Lit(_unescape(t.text), t.pos)
-        if t.kind == "kw" and t.text in ("true", "false", "null"):
-            self.i += 1
-            return Lit({"true": True, "false": False, "null": None}[t.text], t.pos)
-        if self.accept("op", "("):
-            inner = self.parse_or()
-            self.expect("op", ")", "')'")
-            return inner
-        if self.accept("op", "["):
-            return ListLit(self.parse_args("]"), t.pos)
-        if t.kind == "name":
-            self.i += 1
-            if self.accept("op", "("):
-                if t.text not in FUNCTIONS:
-                    raise self.error(f"unknown function {t.text!r}", t)
-                return Call(t.text, self.parse_args(")"), t.pos)
-            path = [t.text]
-            while self.accept("op", "."):
-                nt = self.accept("name")
-                if nt is None:
-                    raise self.error("expected a field name after '.'")
-                path.append(nt.text)
-            return Var(tuple(path), t.pos)
-        found = t.text or "end of expression"
-        raise self.error(f"unexpected {found!r}")
-
-
-@lru_cache(maxsize=4096)
-def parse(src: str) -> Node:
-    """Parse an expression; raises :class:`ExprError` with the position of the first problem."""
-    p = _Parser(src, tokenize(src))
-    if p.tok.kind == "end":
-        raise p.error("empty expression")
-    node = p.parse_or()
-    if p.tok.kind != "end":
-        raise p.error(f"unexpected {p.tok.text!r}")
-    return node
-
-
-def variables(node: Node) -> set[tuple[str, ...]]:
-    """Every variable path the expression reads (the validator checks they are defined)."""
-    if isinstance(node, Var):
-        return {node.path}
-    if isinstance(node, Unary):
-        return variables(node.operand)
-    if isinstance(node, Binary):
-        return variables(node.left) | variables(node.right)
-    if isinstance(node, ListLit | Call):
-        out: set[tuple[str, ...]] = set()
-        for item in node.items if isinstance(node, ListLit) else node.args:
-            out |= variables(item)
-        return out
-    return set()
-
-
-# --- evaluation --------------------------------------------------------------------------------
+def to_text(value: Any, meter: Meter | None = None) -> str:
+    """How a value reads in text: '' for null, true/false, numbers as written, lists and dicts
+    as JSON. Bounded: containers are measured (charged to ``meter``) before they are written."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    meter = meter or Meter()
+    if isinstance(value, int):
+        check_int(value)
+        return str(value)
+    if isinstance(value, float):
+        check_float(value)
+        return repr(value)
+    if isinstance(value, list | dict):
+        cells = meter.cells(value)
+        if cells > MAX_TEXT_CHARS:  # its JSON has at least one character per cell
+            raise LimitExceeded("text", f"text longer than {MAX_TEXT_CHARS} characters")
+        meter.charge(cells)
+        text = json.dumps(value, ensure_ascii=False, default=str)
+        if len(text) > MAX_TEXT_CHARS:
+            raise LimitExceeded("text", f"text longer than {MAX_TEXT_CHARS} characters")
+        return text
+    return str(value)[:MAX_TEXT_CHARS]
 
 
 def _str_only(name: str, value: Any) -> str:
@@ -296,52 +294,260 @@ def _str_only(name: str, value: Any) -> str:
     return value
 
 
-def _to_int(value: Any) -> int:
+def to_int(value: Any) -> int:
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, int | float):
-        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        check_float(value)
+        result = int(value)
+        check_int(result)
+        return result
     if isinstance(value, str):
-        return int(value.strip())
+        text = ascii_digits(value)
+        if len(text) > MAX_NUMBER_TEXT_CHARS or not _INT_TEXT.match(text):
+            raise ValueError(f"int() cannot read {value[:20]!r} as a whole number")
+        result = int(text)
+        check_int(result)
+        return result
     raise TypeError(f"int() cannot convert {type(value).__name__}")
 
 
-def _to_float(value: Any) -> float:
-    if isinstance(value, int | float | str) and not isinstance(value, bool):
-        return float(value)
-    raise TypeError(f"float() cannot convert {type(value).__name__}")
+def to_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"float() cannot convert {type(value).__name__}")
+    if isinstance(value, str):
+        text = ascii_digits(value)
+        if len(text) > MAX_NUMBER_TEXT_CHARS or not _FLOAT_TEXT.match(text):
+            raise ValueError(f"float() cannot read {value[:20]!r} as a number")
+        value = text
+    result = float(value)
+    check_float(result)
+    return result
 
 
-def _to_str(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+# --- functions ---------------------------------------------------------------------------------
+# Each takes the meter first so it can charge for what it walks, copies or writes.
+
+
+def _len(m: Meter, v: Any) -> int:
+    if not isinstance(v, str | list | dict):
+        raise TypeError(f"len() does not accept {type(v).__name__}")
+    return len(v)
+
+
+def _case(name: str) -> Callable[[Meter, Any], str]:
+    def fn(m: Meter, v: Any) -> str:
+        text = _str_only(name, v)
+        _text_cost(m, text)
+        return m.admit(getattr(text, {"trim": "strip"}.get(name, name))())
+
+    return fn
+
+
+def _contains(m: Meter, haystack: Any, needle: Any) -> bool:
+    if not isinstance(haystack, str | list | dict):
+        raise TypeError(f"contains() does not accept {type(haystack).__name__}")
+    return _membership(m, needle, haystack, "contains()")
+
+
+def _affix(name: str) -> Callable[[Meter, Any, Any], bool]:
+    def fn(m: Meter, v: Any, p: Any) -> bool:
+        text, affix = _str_only(name, v), _str_only(name, p)
+        _text_cost(m, affix)
+        return bool(getattr(text, name)(affix))
+
+    return fn
+
+
+def _round(m: Meter, v: Any, n: Any = 0) -> float:
+    digits = to_int(n)
+    if not -MAX_ROUND_DIGITS <= digits <= MAX_ROUND_DIGITS:
+        raise ValueError(
+            f"round() digits must be between -{MAX_ROUND_DIGITS} and {MAX_ROUND_DIGITS}"
+        )
+    return m.admit(round(to_float(v), digits))
+
+
+def _extreme(pick: Callable[..., Any]) -> Callable[..., Any]:
+    def fn(m: Meter, *args: Any) -> Any:
+        for a in args:
+            m.charge(m.cells(a))
+        return pick(*args)
+
+    return fn
+
+
+def _abs(m: Meter, v: Any) -> Any:
+    return m.admit(abs(v) if isinstance(v, float) else abs(to_int(v)))
+
+
+def _is_digits(m: Meter, v: Any) -> bool:
+    if not isinstance(v, str):
+        return False
+    _text_cost(m, v)
+    return bool(v) and v.isdecimal()
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "len": lambda v: len(v) if isinstance(v, str | list | dict) else _bad("len", v),
-    "lower": lambda v: _str_only("lower", v).lower(),
-    "upper": lambda v: _str_only("upper", v).upper(),
-    "trim": lambda v: _str_only("trim", v).strip(),
-    "contains": lambda h, n: n in h if isinstance(h, str | list | dict) else _bad("contains", h),
-    "startswith": lambda v, p: _str_only("startswith", v).startswith(_str_only("startswith", p)),
-    "endswith": lambda v, p: _str_only("endswith", v).endswith(_str_only("endswith", p)),
-    "int": _to_int,
-    "float": _to_float,
-    "str": _to_str,
-    "abs": lambda v: abs(_to_float(v)) if isinstance(v, float) else abs(_to_int(v)),
-    "round": lambda v, n=0: round(_to_float(v), _to_int(n)),
-    "min": lambda *a: min(a),
-    "max": lambda *a: max(a),
-    "default": lambda v, d: d if v is None or v == "" else v,
-    "is_digits": lambda v: isinstance(v, str) and v.isdigit(),
+    "len": _len,
+    "lower": _case("lower"),
+    "upper": _case("upper"),
+    "trim": _case("trim"),
+    "contains": _contains,
+    "startswith": _affix("startswith"),
+    "endswith": _affix("endswith"),
+    "int": lambda m, v: to_int(v),
+    "float": lambda m, v: to_float(v),
+    "str": lambda m, v: to_text(v, m),
+    "abs": _abs,
+    "round": _round,
+    "min": _extreme(min),
+    "max": _extreme(max),
+    "default": lambda m, v, d: d if v is None or v == "" else v,
+    "is_digits": _is_digits,
 }
+assert set(FUNCTIONS) == FUNCTION_NAMES, "parser and evaluator disagree on the functions"
 
 
-def _bad(func: str, value: Any) -> Any:
-    raise TypeError(f"{func}() does not accept {type(value).__name__}")
+# --- operators ---------------------------------------------------------------------------------
+
+
+def _num(v: Any) -> bool:
+    kind = type(v)
+    if kind is int or kind is float:
+        return True
+    return kind is not bool and isinstance(v, int | float)
+
+
+def _membership(m: Meter, needle: Any, haystack: Any, what: str) -> bool:
+    if isinstance(haystack, str):
+        if not isinstance(needle, str):
+            raise TypeError(f"left side of {what} must be text when the right side is text")
+        _text_cost(m, haystack)
+        return needle in haystack
+    if isinstance(haystack, dict):
+        return needle in haystack  # a hash lookup; lists as keys raise TypeError (unhashable)
+    m.charge(m.cells(haystack) + m.cells(needle))
+    return needle in haystack
+
+
+def _equal(m: Meter, a: Any, b: Any) -> bool:
+    if isinstance(a, list | dict) or isinstance(b, list | dict):
+        m.charge(min(m.cells(a), m.cells(b)))
+    elif isinstance(a, str) and isinstance(b, str):
+        _text_cost(m, a)
+    return bool(a == b)
+
+
+def _binary(m: Meter, op: str, a: Any, b: Any) -> Any:
+    if op == "==":
+        return _equal(m, a, b)
+    if op == "!=":
+        return not _equal(m, a, b)
+    if op in ("in", "not in"):
+        if not isinstance(b, str | list | dict):
+            raise TypeError(f"right side of '{op}' must be text or a list")
+        found = _membership(m, a, b, f"'{op}'")
+        return found if op == "in" else not found
+    if op in ("<", "<=", ">", ">="):
+        if isinstance(a, str) and isinstance(b, str):
+            _text_cost(m, a)
+        elif not (_num(a) and _num(b)):
+            raise TypeError(
+                f"cannot compare {type(a).__name__} with {type(b).__name__} using '{op}'"
+            )
+        if op == "<":
+            return a < b
+        if op == "<=":
+            return a <= b
+        return a > b if op == ">" else a >= b
+    if op == "+" and isinstance(a, str) and isinstance(b, str):
+        if len(a) + len(b) > MAX_TEXT_CHARS:
+            raise LimitExceeded("text", f"text longer than {MAX_TEXT_CHARS} characters")
+        _text_cost(m, a, b)
+        return a + b
+    if op == "+" and isinstance(a, list) and isinstance(b, list):
+        if m.cells(a) + m.cells(b) > MAX_VALUE_CELLS:
+            raise _too_large()
+        m.charge(len(a) + len(b))
+        return m.admit(a + b)
+    if not (_num(a) and _num(b)):
+        raise TypeError(f"'{op}' needs two numbers, got {type(a).__name__} and {type(b).__name__}")
+    if op in ("/", "%") and b == 0:
+        raise ZeroDivisionError("division by zero")
+    if op == "+":
+        result = a + b
+    elif op == "-":
+        result = a - b
+    elif op == "*":
+        result = a * b  # both operands are within MAX_INT_BITS, so this is cheap
+    elif op == "/":
+        result = a / b
+    else:
+        result = a % b
+    return m.admit(result)
+
+
+# --- the evaluator -----------------------------------------------------------------------------
+
+
+def eval_node(node: Node, scope: Mapping[str, Any], src: str, meter: Meter) -> Any:
+    """Evaluate ``node`` (recursion depth is bounded by the parser's AST depth limit)."""
+    meter.left -= 1
+    kind = type(node)  # AST classes are final: exact type dispatch is the fast path
+    try:
+        if meter.left < 0:
+            meter.charge(0)  # raises with the standard message
+        if kind is Lit:
+            return node.value  # type: ignore[union-attr]
+        if kind is Var:
+            value = lookup(scope, node.path)  # type: ignore[union-attr]
+            if value is MISSING:
+                name = ".".join(node.path)  # type: ignore[union-attr]
+                raise UndefinedVariable(f"undefined variable {name!r}", node.pos, src)
+            return value
+        if kind is Binary:
+            assert isinstance(node, Binary)
+            left = eval_node(node.left, scope, src, meter)
+            if node.op == "and":
+                return eval_node(node.right, scope, src, meter) if left else left
+            if node.op == "or":
+                return left if left else eval_node(node.right, scope, src, meter)
+            return _binary(meter, node.op, left, eval_node(node.right, scope, src, meter))
+        if kind is Call:
+            assert isinstance(node, Call)
+            return _call(node, scope, src, meter)
+        if kind is Unary:
+            assert isinstance(node, Unary)
+            v = eval_node(node.operand, scope, src, meter)
+            if node.op == "not":
+                return not v
+            if not _num(v):
+                raise TypeError(f"cannot negate {type(v).__name__}")
+            return meter.admit(-v)
+        assert isinstance(node, ListLit)
+        return meter.admit([eval_node(i, scope, src, meter) for i in node.items])
+    except ExprError:
+        raise
+    except LimitExceeded as e:
+        raise ExprLimitError(str(e), node.pos, src, e.limit) from None
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
+        raise ExprRuntimeError(str(e), node.pos, src) from e
+
+
+def _call(node: Call, scope: Mapping[str, Any], src: str, meter: Meter) -> Any:
+    if node.func == "default" and node.args:
+        # default(x, d) is the one place a missing variable is not an error
+        try:
+            first = eval_node(node.args[0], scope, src, meter)
+        except UndefinedVariable:
+            first = None
+        rest = [eval_node(a, scope, src, meter) for a in node.args[1:]]
+        return FUNCTIONS["default"](meter, first, *rest)
+    args = [eval_node(a, scope, src, meter) for a in node.args]
+    return FUNCTIONS[node.func](meter, *args)
 
 
 class _Missing:
@@ -355,97 +561,41 @@ def lookup(scope: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     """Walk ``path`` through nested dicts only; returns :data:`MISSING` when absent."""
     cur: Any = scope
     for part in path:
-        if not isinstance(cur, Mapping) or part not in cur:
+        if not (type(cur) is dict or isinstance(cur, Mapping)) or part not in cur:
             return MISSING
         cur = cur[part]
     return cur
 
 
-def _num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+def evaluate(src: str, scope: Mapping[str, Any], meter: Meter | None = None) -> Any:
+    """Parse (cached) and evaluate ``src`` against ``scope`` within the bounds above.
+
+    ``meter``: a step budget shared with other evaluations (a flow node shares one across
+    everything it evaluates); default a fresh one for this evaluation."""
+    return eval_node(parse(src), scope, src, meter or Meter())
 
 
-def _binary(op: str, a: Any, b: Any) -> Any:
-    if op == "==":
-        return a == b
-    if op == "!=":
-        return a != b
-    if op in ("in", "not in"):
-        if not isinstance(b, str | list | dict):
-            raise TypeError(f"right side of '{op}' must be text or a list")
-        if isinstance(b, str) and not isinstance(a, str):
-            raise TypeError(f"left side of '{op}' must be text when the right side is text")
-        return (a in b) if op == "in" else (a not in b)
-    if op in ("<", "<=", ">", ">="):
-        if not ((_num(a) and _num(b)) or (isinstance(a, str) and isinstance(b, str))):
-            raise TypeError(
-                f"cannot compare {type(a).__name__} with {type(b).__name__} using '{op}'"
-            )
-        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
-    if op == "+" and isinstance(a, str) and isinstance(b, str):
-        if len(a) + len(b) > MAX_STRING_RESULT:
-            raise TypeError("text result too long")
-        return a + b
-    if op == "+" and isinstance(a, list) and isinstance(b, list):
-        return a + b
-    if not (_num(a) and _num(b)):
-        raise TypeError(f"'{op}' needs two numbers, got {type(a).__name__} and {type(b).__name__}")
-    if op in ("/", "%") and b == 0:
-        raise ZeroDivisionError("division by zero")
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if op == "/":
-        return a / b
-    return a % b
-
-
-def _eval(node: Node, scope: Mapping[str, Any], src: str) -> Any:
-    try:
-        if isinstance(node, Lit):
-            return node.value
-        if isinstance(node, Var):
-            value = lookup(scope, node.path)
-            if value is MISSING:
-                raise ExprError(f"undefined variable {'.'.join(node.path)!r}", node.pos, src)
-            return value
-        if isinstance(node, ListLit):
-            return [_eval(i, scope, src) for i in node.items]
-        if isinstance(node, Unary):
-            v = _eval(node.operand, scope, src)
-            if node.op == "not":
-                return not v
-            if not _num(v):
-                raise TypeError(f"cannot negate {type(v).__name__}")
-            return -v
-        if isinstance(node, Binary):
-            left = _eval(node.left, scope, src)
-            if node.op == "and":
-                return _eval(node.right, scope, src) if left else left
-            if node.op == "or":
-                return left if left else _eval(node.right, scope, src)
-            return _binary(node.op, left, _eval(node.right, scope, src))
-        if node.func == "default" and node.args:
-            # default(x, d) is the one place a missing variable is not an error
-            try:
-                first = _eval(node.args[0], scope, src)
-            except ExprError as e:
-                if not e.reason.startswith("undefined variable"):
-                    raise
-                first = None
-            rest = [_eval(a, scope, src) for a in node.args[1:]]
-            return FUNCTIONS["default"](first, *rest)
-        args = [_eval(a, scope, src) for a in node.args]
-        return FUNCTIONS[node.func](*args)
-    except ExprError:
-        raise
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
-        raise ExprError(str(e), node.pos, src) from e
-
-
-def evaluate(src: str, scope: Mapping[str, Any]) -> Any:
-    """Parse (cached) and evaluate ``src`` against ``scope``."""
-    return _eval(parse(src), scope, src)
+__all__ = [
+    "FUNCTIONS",
+    "MAX_EXPR_CHARS",
+    "MAX_STRING_RESULT",
+    "ExprError",
+    "ExprLimitError",
+    "ExprRuntimeError",
+    "ExprSyntaxError",
+    "ExprTooDeep",
+    "ExprTooLong",
+    "LimitExceeded",
+    "Meter",
+    "UndefinedVariable",
+    "check_value",
+    "eval_node",
+    "evaluate",
+    "lookup",
+    "parse",
+    "to_float",
+    "to_int",
+    "to_text",
+    "tokenize",
+    "variables",
+]

@@ -23,16 +23,17 @@ from typing import Any, Protocol
 from core.call import Call, CallHungUp
 from core.clock import Clock
 from flows.context import NodeError, RunContext
-from flows.model import ERROR_PORT, MAX_VISITS_PORT, OVER_BUDGET_PORT
+from flows.expr import Meter
+from flows.jsondoc import jsonable
+from flows.model import ERROR_PORT, MAX_VISITS_IN_A_ROW, MAX_VISITS_PORT, OVER_BUDGET_PORT
 from flows.nodes import NodeType
-from flows.services import FlowServices
+from flows.services import FlowServices, call_service
 from flows.timeouts import ClockTimeout, run_with_timeout
 from flows.validator import CompiledFlow, FlowInvalid, compile_flow
 
 log = logging.getLogger("ivr.flows")
 
 MAX_STEPS_PER_CALL = 1000
-MAX_VISITS_IN_A_ROW = 10
 MAX_SUBFLOW_DEPTH = 5
 
 
@@ -62,13 +63,15 @@ class RunResult:
     flow_version: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-safe (for the call record, ``--json`` and the console): numbers too large to
+        print and non-finite floats become text, whatever a service put into a variable."""
         return {
             "status": self.status,
             "reason": self.reason,
             "last_node": self.last_node,
             "steps": self.steps,
-            "variables": self.variables,
-            "trace": self.trace,
+            "variables": jsonable(self.variables),
+            "trace": jsonable(self.trace),
             "flow_id": self.flow_id,
             "flow_version": self.flow_version,
         }
@@ -185,6 +188,7 @@ class Interpreter:
     async def _run_node(self, node: NodeType) -> tuple[str, str]:
         ctx = self.ctx
         ctx.node_id = node.id
+        ctx.meter = Meter()  # the node's evaluation budget (flows.expr)
         ctx.turn_latency_ms = None
         ctx.input_seen = False
         entered = self.clock.now()
@@ -269,11 +273,16 @@ class Interpreter:
     ) -> tuple[str, dict[str, Any]]:
         if self.ctx.depth + 1 > MAX_SUBFLOW_DEPTH:
             raise NodeError(f"subflows nested deeper than {MAX_SUBFLOW_DEPTH}")
-        doc = await asyncio.to_thread(self.services.flows.get, flow_id, self.ctx.tenant)
+        # The resolver may read a database and a big flow takes a while to validate: both run
+        # in a worker thread, never on the event loop that carries every call's audio.
+        try:
+            doc = await call_service(self.services.flows.get, flow_id, self.ctx.tenant)
+        except Exception as e:  # a failing resolver takes the error port like any service
+            raise NodeError(f"subflow {flow_id!r} could not be loaded: {e}") from e
         if doc is None:
             raise NodeError(f"subflow {flow_id!r} is not published")
         try:
-            child_flow = compile_flow(dict(doc))
+            child_flow = await asyncio.to_thread(compile_flow, dict(doc))
         except FlowInvalid as e:
             raise NodeError(f"subflow {flow_id!r} is invalid: {e}") from e
         child = Interpreter(

@@ -18,6 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field
 FLOW_FORMAT_VERSION = 1
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$"
 PORT_PATTERN = r"^[A-Za-z0-9_\-\*#]{1,64}$"
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$"
+
+# Document limits: a flow is untrusted input (client tenants draw their own), so its size is
+# bounded before anything walks it. Generous for hand-drawn flows (the examples are 3-20 KB).
+MAX_FLOW_BYTES = 5_000_000
+MAX_NODES = 5_000
+MAX_EDGES = 20_000
+MAX_DOC_TEXT_CHARS = 100_000  # any one string in the document (a JSGF grammar is the longest)
+MAX_VISITS_IN_A_ROW = 10  # runaway guard: entries of one node without caller input in between
 
 # Ports every node may have besides its own.
 ERROR_PORT = "error"
@@ -41,17 +50,19 @@ class NodeSpec(Strict):
     id: str = Field(pattern=ID_PATTERN, description="Unique within the flow.")
     type: str = Field(description="A registered node type, e.g. 'menu'.")
     params: dict[str, Any] = Field(default_factory=dict)
-    label: str | None = None
+    label: str | None = Field(default=None, max_length=200)
     position: Position | None = None
     budget_ms: int | None = Field(
         default=None,
         gt=0,
+        le=600_000,
         description="Latency budget for one turn; overrunning takes the 'over_budget' port if "
         "it is connected, else it is only traced.",
     )
     max_visits: int | None = Field(
         default=None,
         gt=0,
+        le=1000,
         description="Retry limit: entering the node more often than this in one call takes the "
         "'max_visits' port instead. Loops must contain a node with a limit.",
     )
@@ -69,8 +80,8 @@ class Flow(Strict):
     format: int = Field(default=FLOW_FORMAT_VERSION, ge=1, le=FLOW_FORMAT_VERSION)
     id: str = Field(pattern=ID_PATTERN)
     name: str = Field(min_length=1, max_length=200)
-    language: str = "en-US"
-    description: str = ""
+    language: str = Field(default="en-US", pattern=LANGUAGE_PATTERN)
+    description: str = Field(default="", max_length=10_000)
     variables: dict[str, Any] = Field(
         default_factory=dict, description="Flow variables and their default values."
     )

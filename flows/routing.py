@@ -9,15 +9,15 @@ keeps it for its whole life.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flows.document import load_flow_file
 from flows.store import FALLBACK_ROUTE, FlowStore, UnknownFlow
-from flows.validator import CompiledFlow, compile_flow
+from flows.validator import CompiledFlow, FlowInvalid, compile_flow
 
 log = logging.getLogger("ivr.flows")
 
@@ -79,7 +79,11 @@ class FlowRouter:
         if self.default_flow is None or not self.default_flow.exists():
             return None
         if self._default is None:
-            self._default = compile_flow(json.loads(self.default_flow.read_text()))
+            try:
+                self._default = compile_flow(load_flow_file(self.default_flow))
+            except FlowInvalid as e:
+                log.error("default flow %s is not usable: %s", self.default_flow, e)
+                return None
         return self._default
 
 

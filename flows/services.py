@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from audio.pcm import Pcm
+from flows.textmatch import KeywordIntentMatcher
+from flows.webhook import AiohttpClient, HttpResponse
 
 
 async def call_service(fn: Callable[..., Any], *args: Any, inline: bool = False) -> Any:
@@ -156,36 +157,10 @@ class StaticSpeakerVerifier:
 
 
 class IntentMatcher(Protocol):
+    """Maps recognised text to one of a node's intents (default: :class:`KeywordIntentMatcher`,
+    which segments Chinese). Nodes call it through :func:`call_service`, off the event loop."""
+
     def match(self, text: str, intents: Mapping[str, Sequence[str]]) -> str | None: ...
-
-
-_WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-def words_of(text: str) -> list[str]:
-    return _WORD_RE.findall(text.lower())
-
-
-class KeywordIntentMatcher:
-    """Keyword/synonym matching: an intent matches when one of its phrases appears as whole words.
-
-    The longest matching phrase wins (``"credit card"`` beats ``"card"``); ties go to the intent
-    declared first, so flow authors control precedence by order.
-    """
-
-    def match(self, text: str, intents: Mapping[str, Sequence[str]]) -> str | None:
-        tokens = words_of(text)
-        best: tuple[int, str] | None = None
-        for intent, phrases in intents.items():
-            for phrase in phrases:
-                ptoks = words_of(phrase)
-                if not ptoks:
-                    continue
-                n = len(ptoks)
-                hit = any(tokens[i : i + n] == ptoks for i in range(len(tokens) - n + 1))
-                if hit and (best is None or n > best[0]):
-                    best = (n, intent)
-        return best[1] if best else None
 
 
 # --- content security --------------------------------------------------------------------------
@@ -225,43 +200,10 @@ class ListWordChecker:
 # --- HTTP --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
-    status: int
-    body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
 class HttpClient(Protocol):
     async def request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
     ) -> HttpResponse: ...
-
-
-class AiohttpClient:
-    """The real webhook client; one session per engine, timeouts are applied by the node."""
-
-    MAX_BODY_BYTES = 1_000_000
-
-    def __init__(self) -> None:
-        self._session: Any = None
-
-    async def request(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
-    ) -> HttpResponse:
-        import aiohttp  # noqa: PLC0415 - only needed when a flow really calls a webhook
-
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        async with self._session.request(method, url, headers=dict(headers), data=body) as resp:
-            data = await resp.content.read(self.MAX_BODY_BYTES + 1)
-            if len(data) > self.MAX_BODY_BYTES:
-                raise ValueError(f"response body larger than {self.MAX_BODY_BYTES} bytes")
-            return HttpResponse(resp.status, data, dict(resp.headers))
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
 
 
 # --- subflows ----------------------------------------------------------------------------------

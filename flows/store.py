@@ -10,6 +10,7 @@ manages flows through this same class; every row carries a tenant id.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,8 @@ from storage.db import Base, Database
 
 DEFAULT_TENANT = "default"
 FALLBACK_ROUTE = "*"
+# A dialled number or SIP user part: ASCII digits, letters and the few symbols dial plans use.
+ROUTE_NUMBER_RE = re.compile(r"^[A-Za-z0-9+*#._\-]{1,32}$", re.ASCII)
 
 
 def _now() -> datetime:
@@ -85,6 +88,19 @@ class PublishBlocked(ValueError):
 
 class UnknownFlow(LookupError):
     pass
+
+
+class BadRoute(ValueError):
+    """A route number that no call could dial (empty, too long, spaces, punctuation...)."""
+
+
+def check_route_number(number: str) -> None:
+    if number != FALLBACK_ROUTE and not ROUTE_NUMBER_RE.match(number):
+        shown = number if len(number) <= 40 else number[:40] + "..."
+        raise BadRoute(
+            f"route number {shown!r} is not valid: use the dialled number or SIP user part "
+            "(1-32 characters of 0-9, A-Z, a-z and + * # . _ -), or '*' for the fallback"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +169,8 @@ class FlowStore:
         words: WordChecker | None = None,
         by: str = "",
     ) -> PublishedFlow:
-        compiled = compile_flow(document)  # raises FlowInvalid with every problem
+        # raises FlowInvalid with every problem; a subflow node must call a published flow
+        compiled = compile_flow(document, known_flows=self.flow_ids(tenant=tenant))
         if words is not None:
             blocked = content_problems(compiled, words)
             if blocked:
@@ -242,8 +259,18 @@ class FlowStore:
                 for fid, latest, count, at in s.execute(stmt).all()
             ]
 
+    def flow_ids(self, *, tenant: str = DEFAULT_TENANT) -> set[str]:
+        """Ids of every flow the tenant has published (what subflow nodes may call)."""
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(FlowVersionRow.flow_id).where(FlowVersionRow.tenant == tenant).distinct()
+            )
+            return set(rows)
+
     def set_route(self, number: str, flow_id: str, *, tenant: str = DEFAULT_TENANT) -> None:
-        """Route a dialled number (``*`` = fallback) to the latest published version of a flow."""
+        """Route a dialled number (``*`` = fallback) to the latest published version of a flow.
+        Raises :class:`BadRoute` for a number no call could dial."""
+        check_route_number(number)
         self.get(flow_id, tenant=tenant)  # must be published
         with self.db.session() as s:
             row = s.scalar(
@@ -284,6 +311,7 @@ class FlowStore:
 
 
 __all__ = [
+    "BadRoute",
     "FlowInvalid",
     "FlowStore",
     "PublishBlocked",

@@ -3,6 +3,15 @@
 Holes use the sandboxed expression language of :mod:`flows.expr`; filters are a fixed whitelist
 (no user-defined code). Compiling is cached and reports errors with their position in the whole
 template text, so the console can underline the exact spot.
+
+Bounds: a template is at most :data:`MAX_TEMPLATE_CHARS` characters (a longer literal could never
+render) with at most :data:`MAX_TEMPLATE_HOLES` holes; one render shares one step budget across
+all its holes and filters (a flow node shares it with everything else it evaluates), and the
+rendered text is at most :data:`~flows.expr.MAX_TEXT_CHARS` characters, checked as it grows.
+
+Locale: ``money``, ``number``, ``digits`` and ``date`` read values the way the flow's language
+says them (``zh-CN``: 一千二百三十四元五角; English: 1234 dollars and 50 cents); each takes an
+optional language argument, e.g. ``{{ amount | money('zh-CN') }}``. See :mod:`flows.i18n`.
 """
 
 from __future__ import annotations
@@ -13,44 +22,73 @@ from functools import lru_cache
 from typing import Any
 
 from flows.expr import (
-    MAX_STRING_RESULT,
+    MAX_TEXT_CHARS,
     ExprError,
+    ExprLimitError,
+    ExprRuntimeError,
+    ExprSyntaxError,
+    ExprTooLong,
+    LimitExceeded,
+    Meter,
     Node,
-    _eval,
-    _Parser,
-    _to_float,
-    _to_int,
-    _to_str,
+    UndefinedVariable,
+    eval_node,
+    to_int,
+    to_text,
     tokenize,
     variables,
 )
+from flows.exprparse import Parser
+from flows.i18n import locale_of, read_date, read_digits, read_money, read_number
 
-# --- templates ---------------------------------------------------------------------------------
+MAX_TEMPLATE_CHARS = 10_000
+MAX_TEMPLATE_HOLES = 200  # each hole costs a Python-level evaluation; no prompt needs more
 
+# --- filters: (meter, locale, value, *args) -> value ---------------------------------------------
 
-def _digits(v: Any) -> str:
-    return " ".join(_to_str(v))
-
-
-def _money(v: Any) -> str:
-    amount = _to_float(v)
-    units, cents = divmod(round(abs(amount) * 100), 100)
-    sign = "minus " if amount < 0 else ""
-    return f"{sign}{units} dollars and {cents} cents"
+Filter = Callable[..., Any]
 
 
-FILTERS: dict[str, Callable[..., str | Any]] = {
-    "upper": lambda v: _to_str(v).upper(),
-    "lower": lambda v: _to_str(v).lower(),
-    "trim": lambda v: _to_str(v).strip(),
-    "default": lambda v, d="": d if v is None or v == "" else v,
-    "digits": _digits,  # "1234" -> "1 2 3 4" so TTS reads digit by digit
-    "money": _money,
-    "mask": lambda v, keep=0: (
-        "*" * max(0, len(_to_str(v)) - _to_int(keep))
-        + (_to_str(v)[-_to_int(keep) :] if _to_int(keep) else "")
-    ),
-    "length": lambda v: len(v) if isinstance(v, str | list | dict) else 0,
+def _text_filter(method: str) -> Filter:
+    def fn(m: Meter, loc: str, v: Any) -> str:
+        text = to_text(v, m)
+        m.charge(1 + len(text) // 32)
+        return m.admit(getattr(text, method)())
+
+    return fn
+
+
+def _locale_filter(read: Callable[[Any, str], str]) -> Filter:
+    def fn(m: Meter, loc: str, v: Any, language: Any = None) -> str:
+        if language is not None and not isinstance(language, str):
+            raise TypeError("the language argument must be text such as 'zh-CN'")
+        if isinstance(v, str):
+            m.charge(1 + len(v) // 32)
+        elif read is read_digits:
+            v = to_text(v, m)  # digits of a number: its text, within the integer bound
+        return m.admit(read(v, locale_of(language) if language else loc))
+
+    return fn
+
+
+def _mask(m: Meter, loc: str, v: Any, keep: Any = 0) -> str:
+    text = to_text(v, m)
+    shown = min(max(to_int(keep), 0), len(text))
+    m.charge(1 + len(text) // 32)
+    return "*" * (len(text) - shown) + (text[len(text) - shown :] if shown else "")
+
+
+FILTERS: dict[str, Filter] = {
+    "upper": _text_filter("upper"),
+    "lower": _text_filter("lower"),
+    "trim": _text_filter("strip"),
+    "default": lambda m, loc, v, d="": d if v is None or v == "" else v,
+    "digits": _locale_filter(read_digits),  # "1234" -> "1 2 3 4" / "幺二三四", read one by one
+    "money": _locale_filter(read_money),
+    "number": _locale_filter(read_number),
+    "date": _locale_filter(read_date),
+    "mask": _mask,
+    "length": lambda m, loc, v: len(v) if isinstance(v, str | list | dict) else 0,
 }
 
 
@@ -59,6 +97,7 @@ class _Hole:
     expr: Node
     filters: tuple[tuple[str, tuple[Node, ...], int], ...]
     src: str
+    offset: int  # where the hole's expression starts in the template
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,32 +105,50 @@ class Template:
     parts: tuple[str | _Hole, ...]
     source: str
 
-    def render(self, scope: Mapping[str, Any]) -> str:
+    def render(
+        self, scope: Mapping[str, Any], language: str | None = None, meter: Meter | None = None
+    ) -> str:
+        """Fill the holes; ``language`` (default: the scope's ``language``) picks the locale;
+        ``meter`` is the step budget (default: a fresh one for this render)."""
+        lang = language if language is not None else scope.get("language")
+        loc = locale_of(lang if isinstance(lang, str) else None)
+        meter = meter or Meter()
         out: list[str] = []
+        size = 0
         for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
+            text = part if isinstance(part, str) else self._fill(part, scope, loc, meter)
+            size += len(text)
+            if size > MAX_TEXT_CHARS:
+                pos = 0 if isinstance(part, str) else part.offset
+                raise ExprLimitError(
+                    f"rendered text longer than {MAX_TEXT_CHARS} characters",
+                    pos,
+                    self.source,
+                    "text",
+                )
+            out.append(text)
+        return "".join(out)
+
+    @staticmethod
+    def _fill(part: _Hole, scope: Mapping[str, Any], loc: str, meter: Meter) -> str:
+        try:
+            value = eval_node(part.expr, scope, part.src, meter)
+        except UndefinedVariable:
+            if not any(f == "default" for f, _, _ in part.filters):
+                raise
+            value = None
+        for name, args, pos in part.filters:
+            argv = [eval_node(a, scope, part.src, meter) for a in args]
             try:
-                value = _eval(part.expr, scope, part.src)
-            except ExprError as e:
-                if "undefined variable" in e.reason and any(
-                    f == "default" for f, _, _ in part.filters
-                ):
-                    value = None
-                else:
-                    raise
-            for name, args, pos in part.filters:
-                argv = [_eval(a, scope, part.src) for a in args]
-                try:
-                    value = FILTERS[name](value, *argv)
-                except (TypeError, ValueError) as e:
-                    raise ExprError(f"filter {name!r}: {e}", pos, part.src) from e
-            out.append(_to_str(value))
-        text = "".join(out)
-        if len(text) > MAX_STRING_RESULT:
-            raise ExprError("rendered text too long", 0, self.source)
-        return text
+                value = FILTERS[name](meter, loc, value, *argv)
+            except LimitExceeded as e:
+                raise ExprLimitError(f"filter {name!r}: {e}", pos, part.src, e.limit) from None
+            except (TypeError, ValueError, OverflowError) as e:
+                raise ExprRuntimeError(f"filter {name!r}: {e}", pos, part.src) from e
+        try:
+            return to_text(value, meter)
+        except LimitExceeded as e:
+            raise ExprLimitError(str(e), 0, part.src, e.limit) from None
 
     def variables(self) -> set[tuple[str, ...]]:
         out: set[tuple[str, ...]] = set()
@@ -112,22 +169,29 @@ class Template:
 @lru_cache(maxsize=4096)
 def compile_template(src: str) -> Template:
     """Split ``src`` into text and ``{{ expr | filter }}`` holes; errors carry the position."""
+    if len(src) > MAX_TEMPLATE_CHARS:
+        raise ExprTooLong(
+            f"template longer than {MAX_TEMPLATE_CHARS} characters ({len(src)})", 0, src
+        )
     parts: list[str | _Hole] = []
-    pos = 0
+    pos = holes = 0
     while True:
         start = src.find("{{", pos)
         if start < 0:
             if "}}" in src[pos:]:
-                raise ExprError("'}}' without '{{'", src.index("}}", pos), src)
+                raise ExprSyntaxError("'}}' without '{{'", src.index("}}", pos), src)
             parts.append(src[pos:])
             break
         if "}}" in src[pos:start]:
-            raise ExprError("'}}' without '{{'", src.index("}}", pos), src)
+            raise ExprSyntaxError("'}}' without '{{'", src.index("}}", pos), src)
         end = src.find("}}", start + 2)
         if end < 0:
-            raise ExprError("'{{' is never closed", start, src)
+            raise ExprSyntaxError("'{{' is never closed", start, src)
         parts.append(src[pos:start])
         parts.append(_parse_hole(src, start + 2, end))
+        holes += 1
+        if holes > MAX_TEMPLATE_HOLES:
+            raise ExprTooLong(f"template has more than {MAX_TEMPLATE_HOLES} holes", start, src)
         pos = end + 2
     return Template(tuple(p for p in parts if p != ""), src)
 
@@ -135,7 +199,7 @@ def compile_template(src: str) -> Template:
 def _parse_hole(src: str, start: int, end: int) -> _Hole:
     inner = src[start:end]
     try:
-        p = _Parser(inner, tokenize(inner))
+        p = Parser(inner, tokenize(inner))
         if p.tok.kind == "end":
             raise p.error("empty '{{ }}'")
         expr = p.parse_or()
@@ -151,9 +215,11 @@ def _parse_hole(src: str, start: int, end: int) -> _Hole:
         if p.tok.kind != "end":
             raise p.error(f"unexpected {p.tok.text!r}")
     except ExprError as e:
-        raise ExprError(e.reason, start + e.pos, src) from e
-    return _Hole(expr, tuple(filters), inner)
+        raise type(e)(e.reason, start + e.pos, src) from e
+    return _Hole(expr, tuple(filters), inner, start)
 
 
-def render(src: str, scope: Mapping[str, Any]) -> str:
-    return compile_template(src).render(scope)
+def render(
+    src: str, scope: Mapping[str, Any], language: str | None = None, meter: Meter | None = None
+) -> str:
+    return compile_template(src).render(scope, language, meter)

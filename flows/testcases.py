@@ -1,4 +1,5 @@
-"""The JSON test-case language and its headless runner (``ivr flow test FLOW CASES``).
+"""The headless runner of JSON test cases (``ivr flow test [FLOW] CASES``); the case language
+and its strict loading live in :mod:`flows.casefile`.
 
 A case is a caller script: steps that send input (``send_dtmf``, ``say``, ``silence``,
 ``hangup``), move time (``wait``: seconds on a fake clock, so timeouts fire without sleeping) and
@@ -7,22 +8,38 @@ check what happened (``expect_prompt``, ``expect_node``, ``expect_variable``, ``
 decisions, voiceprint outcomes). After every input step the runner waits until the flow is blocked
 on the caller again (or on a timer, or finished), then the next step runs. The same cases can later
 drive a real SIP test call: steps only use what a caller can do and hear.
+
+One case never stops the suite: a flow busy past the clock watchdog, a stuck step, a broken mock
+or an invalid case is reported as that case's failure and the next case runs. Checks are strict:
+input after the call ended fails, ``equals`` compares JSON types (``1`` is not ``true``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.clock import FakeClock
 from core.tasks import TaskScope
+from flows.casefile import (
+    END_STATUSES,
+    HttpMock,
+    InvalidCase,
+    Mocks,
+    Step,
+    SuiteError,
+    TestCase,
+    TestSuite,
+    load_subflows,
+    load_suite,
+    parse_suite,
+    prompt_pattern,
+    strict_equal,
+)
+from flows.expr import LimitExceeded, to_text
 from flows.interpreter import Interpreter, RunResult
 from flows.services import (
     Decision,
@@ -39,82 +56,27 @@ from flows.validator import CompiledFlow
 STEP_SETTLE_S = 0.01  # real time allowed for in-memory work to settle when blocked on a timer
 STEP_WATCHDOG_S = 10.0  # real time before a step is declared stuck
 AUTO_ADVANCE_STEP_S = 0.25  # fake time moved per tick while the flow waits on a non-caller timer
-AUTO_ADVANCE_LIMIT_S = 300.0
+AUTO_ADVANCE_LIMIT_S = 300.0  # clock time a flow may stay busy (webhooks, back-off) per step
+
+__all__ = [
+    "END_STATUSES",
+    "CaseResult",
+    "CaseRunner",
+    "InvalidCase",
+    "Mocks",
+    "SuiteError",
+    "TestCase",
+    "TestSuite",
+    "load_subflows",
+    "load_suite",
+    "parse_suite",
+    "run_suite",
+    "services_for",
+]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class VariableExpectation(_Strict):
-    name: str
-    equals: Any = None
-    contains: str | None = None
-    exists: bool | None = None
-
-
-class Step(_Strict):
-    """Exactly one action per step."""
-
-    send_dtmf: str | None = Field(default=None, pattern=r"^[0-9*#A-D]+$")
-    say: str | None = None
-    silence: bool | None = Field(default=None, description="Caller says nothing (no input).")
-    wait: float | None = Field(default=None, ge=0, le=3600, description="Seconds of clock time.")
-    hangup: bool | None = None
-    expect_prompt: str | None = Field(default=None, description="Substring or /regex/.")
-    expect_node: str | None = None
-    expect_variable: VariableExpectation | None = None
-    expect_sms: str | None = None
-    expect_transfer: str | None = None
-    expect_end: str | None = Field(
-        default=None, description="hangup, transferred, caller_hangup, error, loop_guard, returned"
-    )
-
-    @model_validator(mode="after")
-    def _one(self) -> Step:
-        set_fields = [k for k in type(self).model_fields if getattr(self, k) is not None]
-        if len(set_fields) != 1:
-            raise ValueError(f"a step needs exactly one action, got {set_fields or 'none'}")
-        return self
-
-    @property
-    def action(self) -> str:
-        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
-
-
-class HttpMock(_Strict):
-    status: int = 200
-    json_body: Any = Field(default=None, alias="json")
-    body: str | None = None
-    hang: bool = False
-    error: str | None = None
-
-
-class Mocks(_Strict):
-    http: dict[str, HttpMock] = Field(
-        default_factory=dict, description="URL prefix -> reply ('*' matches every URL)."
-    )
-    lists: dict[str, bool] = Field(default_factory=dict, description="number -> allowed")
-    verify_speaker: str = "match"
-    enroll_speaker: str = "enrolled"
-    failing_transfers: list[str] = Field(default_factory=list)
-    failing_sms: list[str] = Field(default_factory=list)
-
-
-class TestCase(_Strict):
-    name: str
-    caller: str = "+15550100"
-    callee: str = "+15550199"
-    variables: dict[str, Any] = Field(default_factory=dict)
-    campaign: dict[str, Any] = Field(default_factory=dict)
-    mocks: Mocks = Field(default_factory=Mocks)
-    steps: list[Step] = Field(min_length=1)
-
-
-class TestSuite(_Strict):
-    flow: str | None = Field(default=None, description="Flow file, relative to this file.")
-    subflows: list[str] = Field(default_factory=list, description="Flow files for subflow nodes.")
-    cases: list[TestCase] = Field(min_length=1)
+class CaseStuck(Exception):
+    """The flow kept busy past a watchdog (clock or real time); the case fails with this."""
 
 
 class MockHttpClient:
@@ -159,11 +121,15 @@ class CaseResult:
     steps: list[StepResult] = field(default_factory=list)
     run: RunResult | None = None
     transcript: list[str] = field(default_factory=list)
+    error: str = ""  # why the case failed outside its steps (invalid, stuck, crashed)
+    invalid: bool = False  # the case did not load; it never ran
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "passed": self.passed,
+            "invalid": self.invalid,
+            "error": self.error,
             "steps": [
                 {"index": s.index, "action": s.action, "ok": s.ok, "message": s.message}
                 for s in self.steps
@@ -184,19 +150,33 @@ def services_for(mocks: Mocks, flows: Mapping[str, Mapping[str, Any]]) -> FlowSe
 
 
 def _prompt_matches(pattern: str, text: str) -> bool:
-    if len(pattern) > 2 and pattern.startswith("/") and pattern.endswith("/"):
-        return re.search(pattern[1:-1], text, re.IGNORECASE) is not None
+    regex = prompt_pattern(pattern)
+    if regex is not None:
+        return regex.search(text) is not None
     return pattern.lower() in text.lower()
+
+
+def _shown(value: Any) -> str:
+    try:
+        return to_text(value)[:200] if not isinstance(value, str) else repr(value[:200])
+    except LimitExceeded as e:
+        return f"<{e}>"
 
 
 class CaseRunner:
     """Runs one case against a compiled flow with a fake clock."""
 
     def __init__(
-        self, flow: CompiledFlow, case: TestCase, flows: Mapping[str, Mapping[str, Any]]
+        self,
+        flow: CompiledFlow,
+        case: TestCase,
+        flows: Mapping[str, Mapping[str, Any]],
+        *,
+        busy_limit_s: float = AUTO_ADVANCE_LIMIT_S,
     ) -> None:
         self.flow = flow
         self.case = case
+        self.busy_limit_s = busy_limit_s
         self.clock = FakeClock()
         self.services = services_for(case.mocks, flows)
         self.call = SimulatedCall(
@@ -218,7 +198,8 @@ class CaseRunner:
         self._scope = TaskScope(f"flowtest:{case.name}")
 
     async def _settle(self, task: asyncio.Task[RunResult]) -> None:
-        """Wait until the flow is blocked on the caller, on a timer, or done."""
+        """Wait until the flow is blocked on the caller, on a timer, or done; raises
+        :class:`CaseStuck` past either watchdog."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STEP_WATCHDOG_S
         start_fake = self.clock.now()
@@ -233,12 +214,16 @@ class CaseRunner:
             if self.clock.pending:
                 # Blocked on a timer that is not a caller timeout (webhook retry backoff or
                 # timeout, budget): every service is mocked in memory, so let time run.
-                if self.clock.now() - start_fake > AUTO_ADVANCE_LIMIT_S:
-                    raise TimeoutError(f"flow still busy after {AUTO_ADVANCE_LIMIT_S:g} s")
+                if self.clock.now() - start_fake > self.busy_limit_s:
+                    node = self.interp.current_node
+                    raise CaseStuck(
+                        f"flow still busy after {self.busy_limit_s:g} s of clock time "
+                        f"(in node {node!r}, waiting on a webhook or timer)"
+                    )
                 await self.clock.advance(AUTO_ADVANCE_STEP_S)
                 continue
             if loop.time() > deadline:
-                raise TimeoutError(f"flow made no progress within {STEP_WATCHDOG_S:g} s")
+                raise CaseStuck(f"flow made no progress within {STEP_WATCHDOG_S:g} s")
 
     async def run(self) -> CaseResult:
         result = CaseResult(self.case.name, True)
@@ -251,9 +236,17 @@ class CaseRunner:
                 if not ok:
                     result.passed = False
                     break
+        except CaseStuck as e:
+            result.passed = False
+            result.error = str(e)
         finally:
             if task.done() and not task.cancelled():
-                result.run = task.result()
+                if task.exception() is None:
+                    result.run = task.result()
+                else:
+                    result.passed = False
+                    exc = task.exception()
+                    result.error = f"the flow crashed: {type(exc).__name__}: {exc}"
             await self._scope.close()
             await self.call.close()
             result.transcript = [f"{o.kind}: {o.text}" for o in self.call.outputs]
@@ -261,6 +254,9 @@ class CaseRunner:
 
     async def _step(self, step: Step, task: asyncio.Task[RunResult]) -> tuple[bool, str]:
         call = self.call
+        if step.is_input and task.done():
+            status = task.result().status if not task.cancelled() else "cancelled"
+            return False, f"the call already ended ({status}): nobody hears this {step.action}"
         if step.send_dtmf is not None:
             call.feed_digits(step.send_dtmf)
         elif step.say is not None:
@@ -275,7 +271,7 @@ class CaseRunner:
             return self._expect(step, task)
         try:
             await self._settle(task)
-        except TimeoutError as e:
+        except CaseStuck as e:
             return False, str(e)
         return True, ""
 
@@ -297,16 +293,7 @@ class CaseRunner:
                     return True, ""
             return False, f"node {step.expect_node!r} not entered; path: {entered[-6:]}"
         if step.expect_variable is not None:
-            exp = step.expect_variable
-            vars_ = self.interp.ctx.variables
-            if exp.exists is not None:
-                ok = (exp.name in vars_) == exp.exists
-                return ok, "" if ok else f"variable {exp.name!r} exists={exp.name in vars_}"
-            if exp.name not in vars_:
-                return False, f"variable {exp.name!r} is not set"
-            value = vars_[exp.name]
-            ok = exp.contains in str(value) if exp.contains is not None else value == exp.equals
-            return ok, "" if ok else f"variable {exp.name!r} is {value!r}"
+            return self._expect_variable(step)
         if step.expect_sms is not None:
             sms = self.services.sms
             sent = getattr(sms, "sent", [])
@@ -326,23 +313,44 @@ class CaseRunner:
             return ok, "" if ok else f"flow ended with {res.status!r}: {res.reason}"
         return False, "empty step"
 
+    def _expect_variable(self, step: Step) -> tuple[bool, str]:
+        exp = step.expect_variable
+        assert exp is not None
+        vars_ = self.interp.ctx.variables
+        if exp.exists is not None:
+            ok = (exp.name in vars_) == exp.exists
+            return ok, "" if ok else f"variable {exp.name!r} exists={exp.name in vars_}"
+        if exp.name not in vars_:
+            return False, f"variable {exp.name!r} is not set"
+        value = vars_[exp.name]
+        if exp.contains is not None:
+            try:
+                ok = exp.contains in to_text(value)
+            except LimitExceeded:
+                ok = False
+        else:
+            ok = strict_equal(value, exp.equals)
+        kind = type(value).__name__
+        return ok, "" if ok else f"variable {exp.name!r} is {_shown(value)} ({kind})"
 
-def load_suite(path: Path) -> TestSuite:
-    return TestSuite.model_validate_json(path.read_text())
 
-
-def load_subflows(suite: TestSuite, base: Path) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for rel in suite.subflows:
-        doc = json.loads((base / rel).read_text())
-        out[str(doc.get("id"))] = doc
-    return out
+async def run_case(
+    flow: CompiledFlow, case: TestCase | InvalidCase, flows: Mapping[str, Mapping[str, Any]]
+) -> CaseResult:
+    """One case, isolated: whatever goes wrong becomes this case's failure."""
+    if isinstance(case, InvalidCase):
+        return CaseResult(
+            case.name, False, error="invalid case: " + "; ".join(case.errors), invalid=True
+        )
+    try:
+        return await CaseRunner(flow, case, flows).run()
+    except Exception as e:  # a broken case (or a runner bug) must not stop the suite
+        return CaseResult(
+            case.name, False, error=f"the case could not run: {type(e).__name__}: {e}"
+        )
 
 
 async def run_suite(
     flow: CompiledFlow, suite: TestSuite, subflows: Mapping[str, Mapping[str, Any]] | None = None
 ) -> list[CaseResult]:
-    results = []
-    for case in suite.cases:
-        results.append(await CaseRunner(flow, case, subflows or {}).run())
-    return results
+    return [await run_case(flow, case, subflows or {}) for case in suite.cases]

@@ -1,52 +1,57 @@
 """The flow validator: every problem at once, each tied to a node and port for the console.
 
-It never stops at the first error: structure, node params, edges, ports, reachability, exits,
-loops and variables are all checked and reported as :class:`Problem` objects
-(``{node_id, port, code, message}``) that the console paints on the graph. Use :func:`compile_flow`
-to get a runnable :class:`CompiledFlow` or a :class:`FlowInvalid` carrying the problems.
+It never stops at the first error: document limits, structure, node params, edges, ports,
+reachability, exits, loops, subflows and variables are all checked and reported as
+:class:`Problem` objects (``{node_id, port, code, message}``) that the console paints on the graph.
+Use :func:`compile_flow` to get a runnable :class:`CompiledFlow` or a :class:`FlowInvalid`
+carrying the problems. Graph rules run iteratively (:mod:`flows.graph`), so a flow's size, not
+Python's recursion limit, bounds what can be validated.
+
+Loops: every cycle must pass through a node with ``max_visits`` (checked on the graph with the
+guarded nodes removed, so an unguarded inner loop inside a guarded outer one is found), and a
+``max_visits`` on a loop that takes no caller input must be below the runaway guard
+(:data:`~flows.model.MAX_VISITS_IN_A_ROW` entries without input), or it could never fire.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from flows.document import (
+    document_problems,
+    load_flow_file,
+    load_json,
+    parse_structure,
+    pydantic_problems,
+)
 from flows.expr import ExprError, parse, variables
+from flows.graph import can_reach, cycles, reachable
 from flows.model import (
     BUILTIN_VARIABLES,
     COMMON_PORTS,
+    MAX_VISITS_IN_A_ROW,
     MAX_VISITS_PORT,
     OVER_BUDGET_PORT,
     Flow,
-    NodeSpec,
 )
 from flows.nodes import REGISTRY, NodeType
+from flows.problems import FlowInvalid, Problem
 from flows.template import compile_template
 
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    node_id: str | None
-    port: str | None
-    code: str
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        where = f"[{self.node_id}{'.' + self.port if self.port else ''}] " if self.node_id else ""
-        return f"{where}{self.code}: {self.message}"
-
-
-class FlowInvalid(ValueError):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(f"{len(problems)} problem(s): " + "; ".join(str(p) for p in problems[:5]))
-        self.problems = problems
+__all__ = [
+    "CompiledFlow",
+    "FlowInvalid",
+    "Problem",
+    "compile_flow",
+    "load_flow_file",
+    "load_json",
+    "validate",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,78 +70,75 @@ class CompiledFlow:
         return self.flow.id
 
 
-def _loc(err: Any) -> str:
-    return ".".join(str(p) for p in err["loc"]) or "(root)"
+def validate(
+    data: dict[str, Any] | Flow, *, known_flows: Collection[str] | None = None
+) -> list[Problem]:
+    """All problems in a flow document (empty list: the flow can be published).
+
+    ``known_flows``: ids a ``subflow`` node may call (published flows, or flow files next to
+    this one); None skips that check (e.g. when the caller resolves subflows itself).
+    """
+    return _validate(data, known_flows)[0]
 
 
-def _pydantic_problems(e: ValidationError, node_id: str | None, prefix: str) -> list[Problem]:
-    out = []
-    for err in e.errors():
-        field = _loc(err)
-        msg = err["msg"].removeprefix("Value error, ")
-        out.append(Problem(node_id, None, "bad_params", f"{prefix}{field}: {msg}"))
-    return out
-
-
-def load_json(text: str) -> dict[str, Any]:
-    """Parse flow JSON text; raises FlowInvalid with line/column on broken JSON."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise FlowInvalid(
-            [
-                Problem(
-                    None,
-                    None,
-                    "bad_json",
-                    f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}",
-                )
-            ]
-        ) from e
-    if not isinstance(data, dict):
-        raise FlowInvalid([Problem(None, None, "bad_json", "a flow must be a JSON object")])
-    return data
-
-
-def _parse_structure(data: dict[str, Any], problems: list[Problem]) -> Flow | None:
-    """Validate the document shell; node entries that are broken are dropped with a problem."""
-    raw_nodes = data.get("nodes")
-    good_nodes: list[dict[str, Any]] = []
-    if isinstance(raw_nodes, list):
-        for i, raw in enumerate(raw_nodes):
-            nid = raw.get("id") if isinstance(raw, dict) else None
-            try:
-                NodeSpec.model_validate(raw)
-                good_nodes.append(raw)
-            except ValidationError as e:
-                problems.extend(_pydantic_problems(e, str(nid) if nid else None, f"nodes[{i}]."))
-    shell = {**data, "nodes": good_nodes if isinstance(raw_nodes, list) else raw_nodes}
-    try:
-        return Flow.model_validate(shell)
-    except ValidationError as e:
-        problems.extend(_pydantic_problems(e, None, ""))
-        return None
-
-
-def validate(data: dict[str, Any] | Flow) -> list[Problem]:
-    """All problems in a flow document (empty list: the flow can be published)."""
-    return _validate(data)[0]
-
-
-def compile_flow(data: dict[str, Any] | Flow) -> CompiledFlow:
-    problems, compiled = _validate(data)
+def compile_flow(
+    data: dict[str, Any] | Flow, *, known_flows: Collection[str] | None = None
+) -> CompiledFlow:
+    problems, compiled = _validate(data, known_flows)
     if problems or compiled is None:
         raise FlowInvalid(problems)
     return compiled
 
 
-def _validate(data: dict[str, Any] | Flow) -> tuple[list[Problem], CompiledFlow | None]:
+def _validate(
+    data: dict[str, Any] | Flow, known_flows: Collection[str] | None
+) -> tuple[list[Problem], CompiledFlow | None]:
     problems: list[Problem] = []
-    flow = data if isinstance(data, Flow) else _parse_structure(data, problems)
+    if isinstance(data, Flow):
+        flow: Flow | None = data
+    else:
+        if not isinstance(data, dict):
+            return [Problem(None, None, "bad_json", "a flow must be a JSON object")], None
+        problems, fatal = document_problems(data)
+        if fatal:
+            return problems, None
+        flow = parse_structure(data, problems)
     if flow is None:
         return problems, None
 
-    # nodes: ids, types, params
+    nodes, seen = _node_objects(flow, problems)
+    starts = [s.id for s in flow.nodes if s.type == "start"]
+    if not starts:
+        problems.append(Problem(None, None, "no_start", "the flow has no 'start' node"))
+    for extra in starts[1:]:
+        problems.append(Problem(extra, None, "multiple_starts", "only one 'start' node is allowed"))
+    edges = _edge_table(flow, nodes, seen, problems)
+    problems.extend(_port_problems(nodes, edges))
+
+    succ: dict[str, set[str]] = defaultdict(set)
+    for (src, _port), dst in edges.items():
+        succ[src].add(dst)
+    start = starts[0] if starts else None
+    reach = reachable(start, succ) if start else set()
+    for spec in flow.nodes:
+        if start and spec.id not in reach and spec.id in seen:
+            problems.append(
+                Problem(spec.id, None, "unreachable", "no path from 'start' leads to this node")
+            )
+    problems.extend(_exit_problems(nodes, succ, reach))
+    problems.extend(_loop_problems(nodes, succ, reach))
+    if known_flows is not None:
+        problems.extend(_subflow_problems(nodes, {*known_flows, flow.id}))
+    problems.extend(_variable_problems(flow, nodes))
+
+    # dedupe while keeping order (a node can trip the same rule twice through params)
+    uniq = list(dict.fromkeys(problems))
+    if uniq or start is None:
+        return uniq, None
+    return [], CompiledFlow(flow, nodes, edges, start, None, flow.content_hash())
+
+
+def _node_objects(flow: Flow, problems: list[Problem]) -> tuple[dict[str, NodeType], set[str]]:
     nodes: dict[str, NodeType] = {}
     seen: set[str] = set()
     for spec in flow.nodes:
@@ -160,14 +162,13 @@ def _validate(data: dict[str, Any] | Flow) -> tuple[list[Problem], CompiledFlow 
         try:
             nodes[spec.id] = cls.parse(spec)
         except ValidationError as e:
-            problems.extend(_pydantic_problems(e, spec.id, f"{spec.type} params: "))
-    starts = [s.id for s in flow.nodes if s.type == "start"]
-    if not starts:
-        problems.append(Problem(None, None, "no_start", "the flow has no 'start' node"))
-    for extra in starts[1:]:
-        problems.append(Problem(extra, None, "multiple_starts", "only one 'start' node is allowed"))
+            problems.extend(pydantic_problems(e, spec.id, f"{spec.type} params: "))
+    return nodes, seen
 
-    # edges
+
+def _edge_table(
+    flow: Flow, nodes: dict[str, NodeType], seen: set[str], problems: list[Problem]
+) -> dict[tuple[str, str], str]:
     edges: dict[tuple[str, str], str] = {}
     for edge in flow.edges:
         if edge.from_ not in seen:
@@ -213,17 +214,31 @@ def _validate(data: dict[str, Any] | Flow) -> tuple[list[Problem], CompiledFlow 
             )
             continue
         edges[(edge.from_, edge.port)] = edge.to
+    return edges
 
+
+def _port_problems(nodes: dict[str, NodeType], edges: dict[tuple[str, str], str]) -> list[Problem]:
+    out: list[Problem] = []
     for nid, node in nodes.items():
         for port in node.required_ports():
             if (nid, port) not in edges:
-                problems.append(
+                out.append(
                     Problem(
                         nid, port, "unconnected_port", f"port {port!r} is not connected to any node"
                     )
                 )
+        if node.spec.max_visits is not None and (nid, MAX_VISITS_PORT) not in edges:
+            out.append(
+                Problem(
+                    nid,
+                    MAX_VISITS_PORT,
+                    "unconnected_port",
+                    f"max_visits is {node.spec.max_visits} but the 'max_visits' port is not "
+                    "connected: say where the call goes when the limit is reached",
+                )
+            )
         if node.spec.budget_ms is None and (nid, OVER_BUDGET_PORT) in edges:
-            problems.append(
+            out.append(
                 Problem(
                     nid,
                     OVER_BUDGET_PORT,
@@ -232,7 +247,7 @@ def _validate(data: dict[str, Any] | Flow) -> tuple[list[Problem], CompiledFlow 
                 )
             )
         if node.spec.max_visits is None and (nid, MAX_VISITS_PORT) in edges:
-            problems.append(
+            out.append(
                 Problem(
                     nid,
                     MAX_VISITS_PORT,
@@ -240,54 +255,14 @@ def _validate(data: dict[str, Any] | Flow) -> tuple[list[Problem], CompiledFlow 
                     "the 'max_visits' port is connected but the node declares no max_visits",
                 )
             )
-
-    succ: dict[str, set[str]] = defaultdict(set)
-    for (src, _port), dst in edges.items():
-        succ[src].add(dst)
-    start = starts[0] if starts else None
-    reachable = _reach(start, succ) if start else set()
-    for spec in flow.nodes:
-        if start and spec.id not in reachable and spec.id in seen:
-            problems.append(
-                Problem(spec.id, None, "unreachable", "no path from 'start' leads to this node")
-            )
-    problems.extend(_exit_problems(nodes, succ, reachable))
-    problems.extend(_loop_problems(nodes, succ, reachable))
-    problems.extend(_variable_problems(flow, nodes))
-
-    # dedupe while keeping order (a node can trip the same rule twice through params)
-    uniq = list(dict.fromkeys(problems))
-    if uniq or start is None:
-        return uniq, None
-    return [], CompiledFlow(flow, nodes, edges, start, None, flow.content_hash())
-
-
-def _reach(start: str, succ: dict[str, set[str]]) -> set[str]:
-    seen = {start}
-    stack = [start]
-    while stack:
-        for nxt in succ.get(stack.pop(), ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
-    return seen
+    return out
 
 
 def _exit_problems(
-    nodes: dict[str, NodeType], succ: dict[str, set[str]], reachable: set[str]
+    nodes: dict[str, NodeType], succ: dict[str, set[str]], reach: set[str]
 ) -> list[Problem]:
     """Nodes from which no path ends the call (hangup, transfer or return)."""
-    pred: dict[str, set[str]] = defaultdict(set)
-    for src, dsts in succ.items():
-        for d in dsts:
-            pred[d].add(src)
-    can_exit = {nid for nid, n in nodes.items() if n.is_terminal}
-    stack = list(can_exit)
-    while stack:
-        for p in pred.get(stack.pop(), ()):
-            if p not in can_exit:
-                can_exit.add(p)
-                stack.append(p)
+    can_exit = can_reach((nid for nid, n in nodes.items() if n.is_terminal), succ)
     return [
         Problem(
             nid,
@@ -296,64 +271,64 @@ def _exit_problems(
             "no path from this node reaches a 'hangup', 'transfer' or 'return' node",
         )
         for nid in nodes
-        if nid in reachable and nid not in can_exit
+        if nid in reach and nid not in can_exit
     ]
 
 
 def _loop_problems(
-    nodes: dict[str, NodeType], succ: dict[str, set[str]], reachable: set[str]
+    nodes: dict[str, NodeType], succ: dict[str, set[str]], reach: set[str]
 ) -> list[Problem]:
-    """Cycles (strongly connected components) in which no node declares ``max_visits``."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    comps: list[list[str]] = []
-    counter = 0
-
-    def strong(v: str) -> None:  # Tarjan; flows are small, recursion depth is bounded by nodes
-        nonlocal counter
-        index[v] = low[v] = counter
-        counter += 1
-        stack.append(v)
-        on_stack.add(v)
-        for w in succ.get(v, ()):
-            if w not in index:
-                strong(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            comps.append(comp)
-
-    for v in sorted(reachable):
-        if v not in index:
-            strong(v)
+    """Cycles that avoid every ``max_visits`` node, and limits the runaway guard pre-empts."""
     out = []
-    for comp in comps:
-        is_cycle = len(comp) > 1 or comp[0] in succ.get(comp[0], ())
-        if not is_cycle:
-            continue
-        if any(nodes[n].spec.max_visits for n in comp if n in nodes):
-            continue
-        first = sorted(comp)[0]
+    unguarded = [n for n in reach if n in nodes and not nodes[n].spec.max_visits]
+    for comp in cycles(unguarded, succ):
         out.append(
             Problem(
-                first,
+                comp[0],
                 None,
                 "loop_without_limit",
-                f"the loop through {', '.join(sorted(comp))} has no retry limit: set "
-                "max_visits on one of these nodes",
+                f"the loop through {', '.join(comp)} has no retry limit: set max_visits on one "
+                "of these nodes",
             )
         )
+    silent = [n for n in reach if n in nodes and not nodes[n].takes_input]
+    for comp in cycles(silent, succ):
+        for nid in comp:
+            limit = nodes[nid].spec.max_visits
+            if limit is not None and limit >= MAX_VISITS_IN_A_ROW:
+                out.append(
+                    Problem(
+                        nid,
+                        MAX_VISITS_PORT,
+                        "max_visits_unreachable",
+                        f"max_visits {limit} can never be reached: the loop through "
+                        f"{', '.join(comp)} waits for no caller input, and the runaway guard "
+                        f"ends the call after {MAX_VISITS_IN_A_ROW} entries of a node without "
+                        f"input; use max_visits {MAX_VISITS_IN_A_ROW - 1} or less, or put an "
+                        "input node in the loop",
+                    )
+                )
     return out
+
+
+def _subflow_problems(nodes: dict[str, NodeType], known: set[str]) -> list[Problem]:
+    out = []
+    for nid, node in nodes.items():
+        target = node.calls_flow()
+        if target is not None and target not in known:
+            out.append(
+                Problem(
+                    nid,
+                    None,
+                    "unknown_subflow",
+                    f"calls flow {target!r}, which is not published (publish it first)",
+                )
+            )
+    return out
+
+
+def _expr_code(e: ExprError, default: str) -> str:
+    return e.code if e.code in ("too_deep", "too_long") else default
 
 
 def _variable_problems(flow: Flow, nodes: dict[str, NodeType]) -> list[Problem]:
@@ -367,13 +342,13 @@ def _variable_problems(flow: Flow, nodes: dict[str, NodeType]) -> list[Problem]:
             try:
                 items.append((field, variables(parse(src)), None))
             except ExprError as e:
-                out.append(Problem(nid, None, "bad_expression", f"{field}: {e}"))
+                out.append(Problem(nid, None, _expr_code(e, "bad_expression"), f"{field}: {e}"))
         for field, src in node.templates():
             try:
                 tpl = compile_template(src)
                 items.append((field, tpl.variables(), tpl))
             except ExprError as e:
-                out.append(Problem(nid, None, "bad_template", f"{field}: {e}"))
+                out.append(Problem(nid, None, _expr_code(e, "bad_template"), f"{field}: {e}"))
         for field, paths, tpl in items:
             for path in sorted(paths):
                 if path[0] in defined or (tpl is not None and tpl.has_default(path)):

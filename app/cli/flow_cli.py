@@ -31,10 +31,10 @@ def register(root: typer.Typer) -> None:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    from flows.validator import FlowInvalid, load_json  # noqa: PLC0415 - keep `ivr` start fast
+    from flows.validator import FlowInvalid, load_flow_file  # noqa: PLC0415 - keep `ivr` fast
 
     try:
-        return load_json(path.read_text())
+        return load_flow_file(path)
     except FlowInvalid as e:
         for p in e.problems:
             typer.echo(f"{path}: {p}", err=True)
@@ -54,26 +54,44 @@ def _compile(path: Path) -> Any:
 
 
 def _sibling_flows(path: Path) -> dict[str, dict[str, Any]]:
-    """Flows next to ``path`` by id, so subflow nodes resolve in the simulator."""
+    """Flows next to ``path`` by id, so subflow nodes resolve in the simulator. A file that is
+    not a readable flow is skipped with a note: it must not break the flow being run."""
+    from flows.validator import FlowInvalid, load_flow_file  # noqa: PLC0415
+
     out: dict[str, dict[str, Any]] = {}
     for f in sorted(path.parent.glob("*.json")):
-        if f.name.endswith(".cases.json"):
+        if f.name.endswith(".cases.json") or f.resolve() == path.resolve():
             continue
         try:
-            doc = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError):
+            doc = load_flow_file(f)
+        except FlowInvalid as e:
+            typer.echo(f"note: skipped {f.name}: {e.problems[0]}", err=True)
             continue
-        if isinstance(doc, dict) and isinstance(doc.get("id"), str) and "nodes" in doc:
+        if isinstance(doc.get("id"), str) and "nodes" in doc:
             out[doc["id"]] = doc
     return out
+
+
+def _json_option(text: str | bytes, what: str) -> Any:
+    """A JSON command-line value or file content; a usage error (exit 2) naming it if bad."""
+    from flows.jsondoc import JsonError, parse_json  # noqa: PLC0415
+
+    try:
+        return parse_json(text)
+    except JsonError as e:
+        typer.echo(f"error: {what}: {e}", err=True)
+        raise typer.Exit(2) from e
 
 
 @app.command("validate")
 def validate_cmd(file: FileArg, as_json: JsonOpt = False) -> None:
     """Check a flow file; prints every problem (node, port, code, message); exit 1 if any."""
-    from flows.validator import validate  # noqa: PLC0415
+    from flows.validator import FlowInvalid, load_flow_file, validate  # noqa: PLC0415
 
-    problems = validate(_load(file))
+    try:
+        problems = validate(load_flow_file(file), known_flows=set(_sibling_flows(file)))
+    except FlowInvalid as e:  # the file itself: not UTF-8, not JSON, too large...
+        problems = e.problems
     if as_json:
         typer.echo(json.dumps([p.as_dict() for p in problems], indent=2))
     else:
@@ -99,37 +117,71 @@ def schema_cmd(
 
 @app.command("test")
 def test_cmd(
-    flow: FileArg,
-    cases: FileArg,
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            metavar="[FLOW] CASES",
+            help="The flow file and the case file; leave the flow out when the case file "
+            "names it ('flow').",
+        ),
+    ],
     as_json: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("-v", help="Show transcripts.")] = False,
 ) -> None:
-    """Run JSON test cases headless against a flow; exit 1 if any case fails."""
-    from pydantic import ValidationError  # noqa: PLC0415
+    """Run JSON test cases headless against a flow. Exit 1 if a case fails, 2 if the case file
+    has invalid cases or unusable subflow files (the other cases still run)."""
+    from flows.casefile import SuiteError, load_subflows, load_suite  # noqa: PLC0415
+    from flows.testcases import run_suite  # noqa: PLC0415
 
-    from flows.testcases import load_subflows, load_suite, run_suite  # noqa: PLC0415
-
-    compiled = _compile(flow)
+    if len(files) > 2:
+        typer.echo(
+            "error: give FLOW CASES, or only CASES when the case file names its flow", err=True
+        )
+        raise typer.Exit(2)
+    flow_arg, cases = (files[0], files[1]) if len(files) == 2 else (None, files[0])
     try:
         suite = load_suite(cases)
-    except ValidationError as e:
+    except SuiteError as e:
         typer.echo(f"{cases}: bad test file: {e}", err=True)
         raise typer.Exit(2) from e
-    subflows = {**_sibling_flows(flow), **load_subflows(suite, cases.parent)}
-    results = asyncio.run(run_suite(compiled, suite, subflows))
+    named = suite.flow_path
+    if flow_arg is None:
+        if named is None or not named.is_file():
+            what = f"names {suite.flow!r}, which does not exist" if named else "names no flow"
+            typer.echo(f"{cases}: the case file {what}: pass FLOW CASES", err=True)
+            raise typer.Exit(2)
+        flow_arg = named
+    elif named is not None and named.resolve() != flow_arg.resolve():
+        typer.echo(
+            f"{cases}: the cases are written for {suite.flow} ({named}), not for {flow_arg}",
+            err=True,
+        )
+        raise typer.Exit(2)
+    compiled = _compile(flow_arg)
+    subflows, problems = load_subflows(suite)
+    for problem in problems:
+        typer.echo(f"{cases}: {problem}", err=True)
+    results = asyncio.run(run_suite(compiled, suite, {**_sibling_flows(flow_arg), **subflows}))
     failed = [r for r in results if not r.passed]
     if as_json:
-        typer.echo(json.dumps([r.as_dict() for r in results], indent=2, default=str))
+        typer.echo(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
     else:
         for r in results:
-            typer.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.name}")
+            typer.echo(f"{'PASS' if r.passed else 'INVALID' if r.invalid else 'FAIL'}  {r.name}")
+            if r.error:
+                typer.echo(f"      {r.error}")
             for s in r.steps:
                 if not s.ok:
                     typer.echo(f"      step {s.index + 1} ({s.action}): {s.message}")
-            if verbose or not r.passed:
+            if verbose or (not r.passed and not r.invalid):
                 for line in r.transcript:
                     typer.echo(f"      | {line}")
         typer.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if problems or any(r.invalid for r in results):
+        raise typer.Exit(2)
     if failed:
         raise typer.Exit(1)
 
@@ -149,16 +201,30 @@ def simulate_cmd(
 ) -> None:
     """Talk to a flow in the terminal: type digits (e.g. 1234#) or words; a blank line is
     silence; /hangup hangs up; /vars shows variables. Works with piped input too."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from flows.jsondoc import JsonError, parse_json  # noqa: PLC0415
+    from flows.testcases import Mocks  # noqa: PLC0415
+
     compiled = _compile(file)
     variables: dict[str, Any] = {}
     for item in var or []:
         name, _, raw = item.partition("=")
         try:
-            variables[name] = json.loads(raw)
-        except json.JSONDecodeError:
+            variables[name] = parse_json(raw)
+        except JsonError:
             variables[name] = raw
-    camp = json.loads(campaign) if campaign else {}
-    mock_doc = json.loads(mocks.read_text()) if mocks else None
+    camp = _json_option(campaign, "--campaign") if campaign else {}
+    if not isinstance(camp, dict):
+        typer.echo("error: --campaign: must be a JSON object", err=True)
+        raise typer.Exit(2)
+    mock_doc = None
+    if mocks is not None:
+        try:
+            mock_doc = Mocks.model_validate(_json_option(mocks.read_bytes(), f"--mocks {mocks}"))
+        except ValidationError as e:
+            typer.echo(f"error: --mocks {mocks}: {e}", err=True)
+            raise typer.Exit(2) from e
     result = asyncio.run(
         _simulate(
             compiled,
@@ -181,14 +247,15 @@ async def _simulate(
     variables: dict[str, Any],
     campaign: dict[str, Any],
     flows: dict[str, dict[str, Any]],
-    mocks: dict[str, Any] | None,
+    mocks: Any,
 ) -> str:
     from core.clock import SystemClock  # noqa: PLC0415
     from core.tasks import TaskScope  # noqa: PLC0415
     from flows.interpreter import Interpreter  # noqa: PLC0415
+    from flows.jsondoc import jsonable  # noqa: PLC0415
     from flows.services import AiohttpClient, FlowServices, MapFlowResolver  # noqa: PLC0415
     from flows.simulator import SimInput, SimOutput, SimulatedCall  # noqa: PLC0415
-    from flows.testcases import Mocks, services_for  # noqa: PLC0415
+    from flows.testcases import services_for  # noqa: PLC0415
 
     def show(o: SimOutput) -> None:
         label = {
@@ -201,7 +268,7 @@ async def _simulate(
         typer.echo(f"{label}: {o.text}")
 
     if mocks is not None:
-        services = services_for(Mocks.model_validate(mocks), flows)
+        services = services_for(mocks, flows)
     else:
         services = FlowServices(flows=MapFlowResolver(flows))
     sms = services.sms
@@ -243,7 +310,7 @@ async def _simulate(
             if text in ("/hangup", "/quit"):
                 call.feed(SimInput("hangup"))
             elif text == "/vars":
-                typer.echo(json.dumps(interp.ctx.masked_variables(), default=str))
+                typer.echo(json.dumps(jsonable(interp.ctx.masked_variables()), ensure_ascii=False))
             elif text == "/help":
                 typer.echo(
                     "digits: 0-9 * # A-D | words: an utterance | blank: silence | /vars | /hangup"
@@ -335,11 +402,11 @@ def route_cmd(
     ctx: typer.Context, number: str, flow_id: str, tenant: TenantOpt = "default", db: DbOpt = None
 ) -> None:
     """Send new calls to NUMBER (dialled user part; '*' = fallback) to the published FLOW_ID."""
-    from flows.store import UnknownFlow  # noqa: PLC0415
+    from flows.store import BadRoute, UnknownFlow  # noqa: PLC0415
 
     try:
         _store(ctx, db).set_route(number, flow_id, tenant=tenant)
-    except UnknownFlow as e:
+    except (UnknownFlow, BadRoute) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
     typer.echo(f"{number} -> {flow_id}")

@@ -141,6 +141,8 @@ class SipCall:
     async def _race(self, aw: Awaitable[T]) -> T:
         """Await ``aw`` unless the call ends first (then raise CallHungUp)."""
         if not self.is_active:
+            if asyncio.iscoroutine(aw):
+                aw.close()  # never started: no "coroutine was never awaited" warning
             raise self._hung_up()
         work = awaited(aw, f"call-{self.call_id}")
         waiters: set[asyncio.Future[Any]] = {work, self.ended}

@@ -55,7 +55,7 @@ async def play_prompt(
         return None
     if prompt.audio is not None:
         return await ctx.call.play(prompt.audio, barge_in=_BARGE[barge])
-    text = ctx.render(prompt.text or "", what)
+    text = ctx.render(prompt.text or "", what, prompt.language)
     return await ctx.call.say(
         text, voice=prompt.voice, language=prompt.language or ctx.language, barge_in=_BARGE[barge]
     )
@@ -113,6 +113,10 @@ class NodeType:
 
     def sensitive_vars(self) -> list[str]:
         return []
+
+    def calls_flow(self) -> str | None:
+        """The id of the flow this node runs as a subflow, if any (the validator checks it)."""
+        return None
 
     async def run(self, ctx: RunContext) -> str:
         raise NotImplementedError

@@ -8,6 +8,7 @@ clock deadline.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any, Literal
@@ -17,12 +18,14 @@ from pydantic import Field, model_validator
 from audio.pcm import Pcm
 from core.call import CallHungUp, ListenSpec
 from flows.context import NodeError, RunContext
+from flows.jsondoc import JsonError, parse_json
 from flows.model import ID_PATTERN, Strict
 from flows.nodes.base import NodeType, Prompt, play_prompt, register
 from flows.nodes.inputs import VAR_PATTERN
 from flows.services import call_service
 from flows.timeouts import ClockTimeout, run_with_timeout
 
+INLINE_PARSE_BYTES = 65_536  # larger webhook replies are parsed in a worker thread
 _PATH_RE = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_\-]*)|\[(\d+)\]")
 
 
@@ -133,23 +136,27 @@ class HttpNode(NodeType):
                 continue
             if resp.status >= 400:
                 raise NodeError(f"webhook answered HTTP {resp.status}")
-            self._map(ctx, resp.body)
+            await self._map(ctx, resp.body)
             return "ok"
         ctx.call.trace.add("flow.http_failed", node_id=self.id, error=last_error)
         raise NodeError(f"webhook failed after {p.retries + 1} tries: {last_error}")
 
-    def _map(self, ctx: RunContext, raw: bytes) -> None:
+    async def _map(self, ctx: RunContext, raw: bytes) -> None:
         if not self.params.map:
             return
         try:
-            doc = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            if len(raw) > INLINE_PARSE_BYTES:  # a big reply is parsed off the event loop
+                doc = await asyncio.to_thread(parse_json, raw, unique_keys=False)
+            else:
+                doc = parse_json(raw, unique_keys=False)
+        except JsonError as e:
             raise NodeError(f"webhook reply is not JSON: {e}") from e
         for var, path in self.params.map.items():
             try:
-                ctx.set(var, json_path(doc, path))
+                value = json_path(doc, path)
             except KeyError as e:
                 raise NodeError(f"webhook reply: {e.args[0]}") from e
+            ctx.set(var, value, what=f"webhook reply {path}")
 
 
 class CheckListParams(Strict):
@@ -356,6 +363,9 @@ class SubflowNode(NodeType):
 
     def assigns(self) -> list[str]:
         return list(self.params.outputs)
+
+    def calls_flow(self) -> str | None:
+        return self.params.flow_id
 
     async def run(self, ctx: RunContext) -> str:
         if ctx.run_subflow is None:

@@ -11,12 +11,24 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from core.call import CallHungUp, DigitSpec, ListenResult, ListenSpec, PlayResult
-from flows.context import RunContext
+from flows.context import NodeError, RunContext
 from flows.model import PORT_PATTERN, Strict
 from flows.nodes.base import BargeMode, NodeType, Prompt, play_prompt, register
+from flows.services import call_service
 
 DTMF_KEYS = set("0123456789*#ABCD")
 VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+MAX_PHRASES = 100  # keywords per option/intent: every caller turn matches against all of them
+MAX_PHRASE_CHARS = 100
+MAX_INTENTS = 50
+
+
+def _check_phrases(where: str, phrases: list[str]) -> None:
+    if len(phrases) > MAX_PHRASES:
+        raise ValueError(f"{where}: at most {MAX_PHRASES} keywords, got {len(phrases)}")
+    long = next((p for p in phrases if len(p) > MAX_PHRASE_CHARS), None)
+    if long is not None:
+        raise ValueError(f"{where}: keyword {long[:20]!r}... is longer than {MAX_PHRASE_CHARS}")
 
 
 def _turn_latency(ctx: RunContext, result: ListenResult) -> None:
@@ -37,6 +49,16 @@ async def _barge_digit(ctx: RunContext, res: PlayResult | None, timeout_s: float
     return dr.digits[:1] or None
 
 
+async def match_intent(ctx: RunContext, text: str, intents: dict[str, list[str]]) -> str | None:
+    """The matcher may segment Chinese (its dictionary loads in about a second on first use),
+    so it runs in a worker thread, never on the event loop."""
+    try:
+        port = await call_service(ctx.services.intents.match, text, intents)
+    except Exception as e:  # a broken matcher takes the error port like any service
+        raise NodeError(f"intent matching failed: {type(e).__name__}: {e}") from e
+    return None if port is None else str(port)
+
+
 def _raise_if_gone(status: str) -> None:
     if status == "hangup":
         raise CallHungUp("normal", "caller")
@@ -54,6 +76,7 @@ class MenuOption(Strict):
         bad = [d for d in self.digits if d not in DTMF_KEYS]
         if bad:
             raise ValueError(f"option {self.port!r}: {bad[0]!r} is not a DTMF key")
+        _check_phrases(f"option {self.port!r}", self.keywords)
         return self
 
 
@@ -137,7 +160,7 @@ class MenuNode(NodeType):
             elif text is not None:
                 ctx.mark_input()
                 intents = {o.port: o.keywords for o in p.options if o.keywords}
-                port = ctx.services.intents.match(text, intents)
+                port = await match_intent(ctx, text, intents)
             else:
                 port = None
             if port is not None:
@@ -242,6 +265,10 @@ class ListenParams(Strict):
             raise ValueError("keywords mode needs at least one intent")
         if self.mode == "grammar" and not self.grammar:
             raise ValueError("grammar mode needs 'grammar'")
+        if len(self.intents) > MAX_INTENTS:
+            raise ValueError(f"at most {MAX_INTENTS} intents, got {len(self.intents)}")
+        for port, phrases in self.intents.items():
+            _check_phrases(f"intent {port!r}", phrases)
         for port in [*self.intents, *self.dtmf.values()]:
             import re  # noqa: PLC0415 - validator-only
 
@@ -314,7 +341,7 @@ class ListenNode(NodeType):
                     ctx.set(p.variable, text)
                 if not p.intents:
                     return "ok"
-                port = ctx.services.intents.match(text, p.intents)
+                port = await match_intent(ctx, text, p.intents)
                 if port is not None:
                     return port
                 outcome = "no_match"

@@ -99,7 +99,8 @@ async def main(sip_port: int, rtp_min: int, rtp_max: int, workdir: Path) -> None
     counters = Counters()
     gc.callbacks.append(counters.on_gc)
     app = ivr_app(counters)
-    env.setdefault("IVR_METRICS__LISTEN", "127.0.0.1:0")  # several engines run side by side
+    env.setdefault("IVR_METRICS__LISTEN",  # several engines run side by side
+                   os.environ.get("IVR_METRICS__LISTEN", "127.0.0.1:0"))
     engine = Engine(load_settings(environ=env), router=lambda call: app)
     await engine.start()
     objects0 = len(gc.get_objects())

@@ -93,8 +93,8 @@ async def test_foreign_rtp_and_digits_are_dropped_and_cannot_steal_the_audio(
             await wait_until(lambda: media.stats.rx_foreign >= 100, what="the attack arriving")
             caller.digit(port, "5")
             before = len(sink.packets)
-            await asyncio.sleep(0.5)  # the engine keeps sending its prompt ...
-            to_caller = len(sink.packets) - before
+            # the engine keeps sending its prompt to the caller (an event, not a timed window)
+            await wait_until(lambda: len(sink.packets) >= before + 20, 10, "audio to the caller")
             stolen = [_drain(s) for s in (other_host, third_port)]
             res = await sipp
             await asyncio.wait_for(seen.done.wait(), 10)
@@ -104,7 +104,6 @@ async def test_foreign_rtp_and_digits_are_dropped_and_cannot_steal_the_audio(
         third_port.close()
     assert res.successful == 1, res.stdout[-1500:]
     assert seen.digits == ["5"]  # only the caller's key
-    assert to_caller >= 20  # ... to the caller, ~25 packets in 0.5 s
     assert stolen == [0, 0]  # and never to an attacker
     assert media.remote == ("127.0.0.1", sink_port)
     assert media.jitter.stats.resyncs == 0 and media.jitter.stats.lost == 0

@@ -78,36 +78,55 @@ async def test_unconnected_error_ends_the_call_with_a_reason(fake_clock: FakeClo
 
 
 async def test_steps_guard(fake_clock: FakeClock) -> None:
-    a = {"id": "a", "type": "set", "params": {"assign": {"n": "n + 1"}}, "max_visits": 100000}
-    c = {
-        "id": "c",
-        "type": "condition",
-        "params": {"branches": [{"when": "n < 1000000", "port": "loop"}]},
+    # a loop the caller keeps going (one key per round): only the per-call step limit stops it
+    menu = {
+        "id": "m",
+        "type": "menu",
+        "params": {"prompt": {"text": "press 1"}, "options": [{"port": "one", "digits": ["1"]}]},
+        "max_visits": 1000,
     }
+    a = {"id": "a", "type": "set", "params": {"assign": {"n": "n + 1"}}}
     f = flow(
-        [START, a, c, BYE],
-        [("start", "next", "a"), ("a", "next", "c"), ("c", "loop", "a"), ("c", "else", "bye")],
+        [START, menu, a, BYE],
+        [
+            ("start", "next", "m"),
+            ("m", "one", "a"),
+            ("a", "next", "m"),
+            ("m", "no_input", "bye"),
+            ("m", "no_match", "bye"),
+            ("m", "max_visits", "bye"),
+        ],
         variables={"n": 0},
     )
     call = SimulatedCall(fake_clock)
-    res = await run(f, call, fake_clock, limits=Limits(max_steps=50, max_visits_in_a_row=10**6))
+    call.feed_digits("1" * 100)
+    res = await run(f, call, fake_clock, limits=Limits(max_steps=50))
     assert res.status == "loop_guard" and "50 steps" in res.reason
     assert res.steps == 51
 
 
 async def test_visits_in_a_row_guard_without_caller_input(fake_clock: FakeClock) -> None:
-    a = {"id": "a", "type": "set", "params": {"assign": {"n": "n + 1"}}, "max_visits": 1000}
-    c = {
-        "id": "c",
-        "type": "condition",
-        "params": {"branches": [{"when": "n < 1000", "port": "loop"}]},
+    # the caller stays silent: the input node re-enters itself without any input in between
+    ask = {
+        "id": "ask",
+        "type": "collect_digits",
+        "params": {"variable": "d", "max_retries": 0},
+        "max_visits": 50,
     }
     f = flow(
-        [START, a, c, BYE],
-        [("start", "next", "a"), ("a", "next", "c"), ("c", "loop", "a"), ("c", "else", "bye")],
-        variables={"n": 0},
+        [START, ask, BYE],
+        [
+            ("start", "next", "ask"),
+            ("ask", "ok", "bye"),
+            ("ask", "invalid", "bye"),
+            ("ask", "no_input", "ask"),
+            ("ask", "max_visits", "bye"),
+        ],
     )
-    res = await run(f, SimulatedCall(fake_clock), fake_clock)
+    call = SimulatedCall(fake_clock)
+    for _ in range(20):
+        call.feed(SimInput("silence"))
+    res = await run(f, call, fake_clock)
     assert res.status == "loop_guard" and "10 times without caller input" in res.reason
 
 

@@ -146,6 +146,7 @@ def test_loop_without_retry_limit() -> None:
     )
     assert ("a", None, "loop_without_limit") in codes(doc)
     a["max_visits"] = 3
+    doc["edges"].append({"from": "a", "port": "max_visits", "to": "bye"})
     assert validate(doc) == []
 
 
