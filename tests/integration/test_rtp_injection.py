@@ -70,7 +70,7 @@ async def test_foreign_rtp_and_digits_are_dropped_and_cannot_steal_the_audio(
     other_host, third_port = udp("127.0.0.2"), udp("127.0.0.1")
     try:
         async with running_engine(tmp_path, lambda call: collecting_app(
-                seen, prompt=tone(700, 6.0))) as engine:
+                seen, prompt=tone(700, 2.0))) as engine:
             assert engine.controller is not None
             sipp = asyncio.ensure_future(run_sipp_async(
                 sip_target(engine), FIXTURES / "uac_sink.xml", local_port=free_port(),
