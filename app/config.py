@@ -178,6 +178,13 @@ class MetricsConfig(Section):
     listen: str | None = "127.0.0.1:9108"  # /metrics and /healthz; None disables
 
 
+class ClusterConfig(Section):
+    """Several engine nodes (docs/cluster.md). A node's id tags the call records it writes, so
+    a node that restarts after being killed marks its own unfinished calls ``node_lost``."""
+
+    node_id: str | None = None  # default: HOSTNAME:SIP-PORT
+
+
 class Settings(Section):
     sip: SipConfig = Field(default_factory=SipConfig)
     rtp: RtpConfig = Field(default_factory=RtpConfig)
@@ -189,6 +196,7 @@ class Settings(Section):
     compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
     flows: FlowsConfig = Field(default_factory=FlowsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
 
 class ConfigError(ValueError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import socket
 from pathlib import Path
 
 from app.config import Settings, parse_hostport
@@ -56,6 +57,7 @@ class Engine:
         self.metrics: Metrics | None = None
         self.metrics_address: tuple[str, int] | None = None
         self.registrations: list[Registration] = []
+        self.node_id = ""
         self._tasks = TaskScope("engine")  # registrations, prompt pre-rendering
         self._media_tasks = TaskScope("media")  # the pacer: runs until every call is gone
 
@@ -73,6 +75,13 @@ class Engine:
                 None, build_services, s, db, self.clock, self.bus)
             self.speech = self.speech or default_speech
         self.records = CallRecords(db)
+        self.node_id = s.cluster.node_id or \
+            f"{socket.gethostname()}:{parse_hostport(s.sip.listen)[1]}"
+        orphans = await asyncio.get_running_loop().run_in_executor(
+            None, self.records.mark_orphans, self.node_id, self.clock.wall())
+        if orphans:
+            log.warning("%d calls this node (%s) left unfinished when it stopped were marked "
+                        "node_lost", orphans, self.node_id)
         self.cdr = CdrWriter(self.records, dead_letter=Path(s.storage.dead_letter_path),
                              clock=self.clock)
         self.cdr.start()
@@ -107,7 +116,7 @@ class Engine:
         self.controller = CallController(
             ua=self.ua, pacer=self.pacer, ports=PortAllocator(s.rtp.port_min, s.rtp.port_max),
             clock=self.clock, cdr=self.cdr, router=self.router, options=options, bus=self.bus,
-            speech=self.speech)
+            speech=self.speech, node=self.node_id)
         self._media_tasks.spawn(self.pacer.run(self.clock), "pacer")
         for trunk in s.sip.trunks:
             reg = Registration(trunk.name, self.ua, trunk.registrar,

@@ -1,4 +1,5 @@
-"""Operational metrics over HTTP: ``/metrics`` (Prometheus text) and ``/healthz``.
+"""Operational metrics over HTTP: ``/metrics`` (Prometheus text), ``/healthz`` (alive) and
+``/readyz`` (taking calls).
 
 What an operator watches: calls in progress and ended (by direction and disposition), SIP
 counters that show storms and attacks (parse errors, untrusted sources, retransmissions), the
@@ -52,6 +53,7 @@ class Metrics:
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._health)
+        app.router.add_get("/readyz", self._ready)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         host, port = parse_hostport(listen, 9108)
@@ -71,9 +73,22 @@ class Metrics:
             await self._runner.cleanup()
 
     async def _health(self, _request: web.Request) -> web.Response:
-        ctrl = self.engine.controller
-        return web.json_response({"status": "ok",
+        """Alive: the process answers (200 even while draining: do not restart it)."""
+        ctrl, ua = self.engine.controller, self.engine.ua
+        draining = ua is not None and not ua.accepting
+        return web.json_response({"status": "draining" if draining else "ok",
                                   "calls": len(ctrl.calls) if ctrl is not None else 0})
+
+    async def _ready(self, _request: web.Request) -> web.Response:
+        """Ready: new calls are taken now (503 while starting, draining or full), for load
+        balancers and orchestrators that route by HTTP rather than SIP OPTIONS."""
+        ctrl, ua = self.engine.controller, self.engine.ua
+        ready = ua is not None and ctrl is not None and ua.can_take_calls
+        state = "ready" if ready else ("draining" if ua is not None and not ua.accepting
+                                       else "not_ready")
+        return web.json_response({"status": state,
+                                  "calls": len(ctrl.calls) if ctrl is not None else 0},
+                                 status=200 if ready else 503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         return web.Response(text=self.render(), content_type="text/plain", charset="utf-8")

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, Float, Integer, String, Text, select
+from sqlalchemy import JSON, Float, Integer, String, Text, case, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import Base, Database
@@ -26,6 +26,7 @@ class CallRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(64), default="default", index=True)
+    node: Mapped[str] = mapped_column(String(128), default="", index=True)
     sip_call_id: Mapped[str] = mapped_column(String(255), index=True)
     direction: Mapped[str] = mapped_column(String(8))
     from_number: Mapped[str] = mapped_column(String(128), index=True)
@@ -55,10 +56,12 @@ class CallRecord:
     to_number: str
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     tenant: str = "default"
+    node: str = ""  # the engine node that carried the call (orphans are marked per node)
     invite_at: float = field(default_factory=time.time)
     answer_at: float | None = None
     end_at: float | None = None
-    disposition: str = "failed"  # answered, no_answer, busy, cancelled, rejected, failed
+    # in_progress (written at INVITE and answer), answered, no_answer, busy, rejected, failed
+    disposition: str = "failed"
     hangup_cause: str = ""
     hangup_side: str = ""
     sip_status: int | None = None
@@ -105,6 +108,19 @@ class CallRecords:
         with self.db.session() as s:
             for rec in records:
                 s.merge(_row(rec))
+
+    def mark_orphans(self, node: str, at: float) -> int:
+        """Calls this node left unfinished (it was killed): ended at ``at`` with cause
+        ``node_lost``; answered ones stay ``answered``, the rest become ``failed``."""
+        with self.db.session() as s:
+            result = s.execute(
+                update(CallRow)
+                .where(CallRow.node == node, CallRow.end_at.is_(None))
+                .values(end_at=at, hangup_cause="node_lost", hangup_side="system",
+                        disposition=case((CallRow.answer_at.is_(None), "failed"),
+                                         else_="answered"))
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def list(self, limit: int = 50, tenant: str | None = None) -> list[CallRecord]:
         with self.db.session() as s:

@@ -95,7 +95,8 @@ def _warning(code: int, error: Exception) -> tuple[str, str]:
 class CallController:
     def __init__(self, *, ua: UserAgent, pacer: Pacer, ports: PortAllocator, clock: Clock,
                  cdr: RecordSink, router: Router, options: MediaOptions,
-                 bus: EventBus | None = None, speech: SpeechHooks | None = None) -> None:
+                 bus: EventBus | None = None, speech: SpeechHooks | None = None,
+                 node: str = "") -> None:
         self.ua = ua
         self.pacer = pacer
         self.ports = ports
@@ -106,7 +107,7 @@ class CallController:
         self.bus = bus or EventBus()
         self.speech = speech
         self.prompts = PromptCache()
-        self.records = CallRecordBuilder(self.bus, cdr.put)
+        self.records = CallRecordBuilder(self.bus, cdr.put, node=node)
         self.calls: dict[str, SipCall] = {}
         self.rx_foreign_total = 0  # foreign RTP dropped by calls that have ended (metrics)
         self.tasks = TaskScope("calls")
