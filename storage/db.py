@@ -35,6 +35,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")  # readers (CLI, console) never block the engine
     cur.execute("PRAGMA synchronous=NORMAL")
+    # several engine processes (ivr run --workers N) write the same file: wait for the lock
+    cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 

@@ -14,7 +14,8 @@ CONFIG = ROOT / "deploy" / "kamailio" / "kamailio.cfg"
 
 
 class Kamailio:
-    def __init__(self, nodes: list[tuple[str, int]], workdir: Path) -> None:
+    def __init__(self, nodes: list[tuple[str, int]], workdir: Path,
+                 trusted: str = "127.0.0.0/8") -> None:
         binary = shutil.which("kamailio")
         if binary is None:
             raise RuntimeError("kamailio is not installed (scripts/apt-packages.txt has it)")
@@ -28,6 +29,7 @@ class Kamailio:
         self.cfg.write_text(CONFIG.read_text()
                             .replace("__LISTEN__", f"127.0.0.1:{self.port}")
                             .replace("__HOST__", "127.0.0.1")
+                            .replace("__TRUSTED_SUBNETS__", trusted)
                             .replace("__DISPATCHER_LIST__", str(workdir / "dispatcher.list")))
         self.log = workdir / "kamailio.log"
         self.proc: asyncio.subprocess.Process | None = None

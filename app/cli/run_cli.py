@@ -35,12 +35,47 @@ def run(
     ctx: typer.Context,
     sip_listen: Annotated[str | None, typer.Option(help="HOST:PORT (default from config)")] = None,
     demo: Annotated[bool, typer.Option(help="answer with the built-in keypad demo")] = False,
+    workers: Annotated[int, typer.Option(
+        help="engine processes (one per core; 0: this one). More than 1 puts Kamailio on "
+             "HOST:PORT and the workers behind it (docs/cluster.md)")] = 0,
+    balancer: Annotated[bool, typer.Option(
+        help="with --workers: start Kamailio in front (--no-balancer: your own)")] = True,
 ) -> None:
     """Start the engine and serve calls until Ctrl-C / SIGTERM (then drain and stop)."""
     settings: Settings = ctx.obj
     if sip_listen:
         settings.sip.listen = sip_listen
+    if workers > 1:
+        asyncio.run(_supervise(settings, workers, demo, balancer,
+                               ctx.parent.params.get("config") if ctx.parent else None))
+        return
     asyncio.run(_run(settings, demo))
+
+
+async def _supervise(settings: Settings, workers: int, demo: bool, balancer: bool,
+                     config: Path | None) -> None:
+    from app.supervisor import Supervisor  # noqa: PLC0415 - only for --workers
+
+    try:
+        sup = Supervisor(settings, workers, config_path=config, demo=demo, balancer=balancer)
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    for plan in sup.plans:
+        typer.echo(f"worker {plan.index}: sip:{plan.sip[0]}:{plan.sip[1]} rtp {plan.rtp[0]}-"
+                   f"{plan.rtp[1]} metrics {plan.metrics or '-'} node {plan.node_id}")
+    if balancer:
+        typer.echo(f"balancer: kamailio on sip:{settings.sip.listen}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await sup.run(stop)
+    except RuntimeError as e:
+        typer.echo(f"error: {e}", err=True)
+        await sup.stop()
+        raise typer.Exit(2) from e
 
 
 async def _run(settings: Settings, demo: bool) -> None:
