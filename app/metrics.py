@@ -44,11 +44,12 @@ class Metrics:
     def __init__(self, engine: MetricsSource) -> None:
         self.engine = engine
         self.ended: Counter[tuple[str, str]] = Counter()  # (direction, disposition)
+        self.started: Counter[str] = Counter()  # by direction: rate() of it is the CPS
         self._runner: web.AppRunner | None = None
         self._tasks = TaskScope("metrics")
 
     async def start(self, listen: str) -> tuple[str, int]:
-        sub = self.engine.bus.subscribe("call.ended", maxsize=10_000)
+        sub = self.engine.bus.subscribe("call.", maxsize=10_000)
         self._tasks.spawn(self._count(sub), "bus")
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
@@ -64,8 +65,11 @@ class Metrics:
 
     async def _count(self, sub: Subscription) -> None:
         async for ev in sub:
-            key = (str(ev.data.get("direction", "")), str(ev.data.get("disposition", "")))
-            self.ended[key] += 1
+            if ev.topic == "call.invite":
+                self.started[str(ev.data.get("direction", ""))] += 1
+            elif ev.topic == "call.ended":
+                key = (str(ev.data.get("direction", "")), str(ev.data.get("disposition", "")))
+                self.ended[key] += 1
 
     async def stop(self) -> None:
         await self._tasks.close(grace_s=1.0)
@@ -93,6 +97,33 @@ class Metrics:
     async def _metrics(self, _request: web.Request) -> web.Response:
         return web.Response(text=self.render(), content_type="text/plain", charset="utf-8")
 
+    @staticmethod
+    def _rtp(metric: Any, ctrl: CallController) -> None:
+        """RTP quality: what we received (jitter buffers) and what the peers say they received
+        from us (their RTCP report blocks), for ended and live calls."""
+        live = list(ctrl.calls.values())
+        totals = ctrl.rtp_totals.copy()
+        for c in live:
+            js = c.media.jitter.stats
+            totals.update(received=c.media.stats.rx_packets, foreign=c.media.stats.rx_foreign,
+                          lost=js.lost, late=js.late)
+        metric("ivr_rtp_packets_received_total", "counter", "RTP packets taken from callers.",
+               [("", totals["received"])])
+        metric("ivr_rtp_packets_lost_total", "counter",
+               "Caller packets that never came (jitter buffer), and ones too late to play.",
+               [('{kind="lost"}', totals["lost"]), ('{kind="late"}', totals["late"])])
+        metric("ivr_rtp_foreign_packets_total", "counter",
+               "RTP/RTCP dropped: not from the call's source address, port or SSRC.",
+               [("", totals["foreign"])])
+        jitter = [c.media.jitter.jitter_s * 1000 for c in live]
+        metric("ivr_rtp_jitter_ms", "gauge", "Mean interarrival jitter of live calls' RTP.",
+               [("", sum(jitter) / len(jitter) if jitter else 0.0)])
+        reports = [c.media.remote_report for c in live if c.media.remote_report is not None]
+        metric("ivr_rtcp_remote_fraction_lost", "gauge",
+               "Mean share of our packets the peers report lost (their last RTCP reports).",
+               [("", sum(r.fraction_lost for r in reports) / 256 / len(reports)
+                 if reports else 0.0)])
+
     def render(self) -> str:
         e = self.engine
         out: list[str] = []
@@ -105,6 +136,9 @@ class Metrics:
         ctrl = e.controller
         metric("ivr_calls_active", "gauge", "Calls in progress.",
                [("", len(ctrl.calls) if ctrl is not None else 0)])
+        metric("ivr_calls_total", "counter", "Calls started (INVITEs taken or placed); rate() "
+               "gives calls per second.",
+               [(f'{{direction="{d}"}}', n) for d, n in sorted(self.started.items())])
         metric("ivr_calls_ended_total", "counter", "Calls ended, by direction and disposition.",
                [(f'{{direction="{d}",disposition="{p}"}}', n)
                 for (d, p), n in sorted(self.ended.items())])
@@ -120,6 +154,9 @@ class Metrics:
             metric("ivr_sip_retransmissions_total", "counter",
                    "Requests and responses the engine had to send again.",
                    [("", e.ua.layer.retransmissions)])
+            metric("ivr_sip_responses_total", "counter", "Responses sent, by class.",
+                   [(f'{{class="{c}xx"}}', n)
+                    for c, n in sorted(e.ua.layer.responses_sent.items())])
             for kind, stream in sorted(e.ua.transports.streams.items()):
                 s = stream.stats
                 metric(f"ivr_sip_{kind}_connections", "gauge", "Inbound connections open.",
@@ -137,10 +174,7 @@ class Metrics:
                        "accept() failures for lack of file descriptors or memory.",
                        [("", s.accept_resource_errors)])
         if ctrl is not None:
-            metric("ivr_rtp_foreign_packets_total", "counter",
-                   "RTP/RTCP dropped: not from the call's source address, port or SSRC.",
-                   [("", ctrl.rx_foreign_total + sum(
-                       c.media.stats.rx_foreign for c in ctrl.calls.values()))])
+            self._rtp(metric, ctrl)
         if e.registrations:
             metric("ivr_sip_trunk_registered", "gauge",
                    "1 while the trunk's registration is current.",
@@ -167,6 +201,16 @@ class Metrics:
             metric("ivr_cdr_dead_lettered_total", "counter",
                    "Call records kept in the dead-letter file instead of the database.",
                    [("", e.cdr.dead_lettered)])
+        pool = getattr(e.speech, "pool", None)
+        if pool is not None:
+            metric("ivr_asr_jobs_pending", "gauge",
+                   "Recogniser and TTS jobs queued or running (the queue a turn waits in).",
+                   [("", pool.pending)])
+            metric("ivr_asr_jobs_waiting_for_lane", "gauge",
+                   "Jobs waiting for their kind's share of the workers.",
+                   [(f'{{lane="{lane}"}}', pool.waiting(lane)) for lane in pool.lane_limits])
+            metric("ivr_asr_timeouts_total", "counter", "Jobs that missed their deadline.",
+                   [("", pool.timeouts)])
         ledger = getattr(e.speech, "ledger", None)
         text = "\n".join(out) + "\n"
         if ledger is not None:

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import random
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +110,8 @@ class CallController:
         self.prompts = PromptCache()
         self.records = CallRecordBuilder(self.bus, cdr.put, node=node)
         self.calls: dict[str, SipCall] = {}
-        self.rx_foreign_total = 0  # foreign RTP dropped by calls that have ended (metrics)
+        # RTP counters of calls that have ended (metrics add the live calls' to them)
+        self.rtp_totals: Counter[str] = Counter()
         self.tasks = TaskScope("calls")
         ua.handler = self
 
@@ -267,7 +269,9 @@ class CallController:
                 log.warning("call %s: recording not saved: %s", call.call_id, e)
         media.close()
         self.ports.release(port)
-        self.rx_foreign_total += media.stats.rx_foreign
+        js = media.jitter.stats
+        self.rtp_totals.update(received=media.stats.rx_packets, foreign=media.stats.rx_foreign,
+                               lost=js.lost, late=js.late)
         end = call.ended.result() if call.ended.done() else None
         cause, side = (end.cause, end.side) if end is not None else ("", "")
         if media.timed_out:

@@ -105,6 +105,7 @@ class MediaSession:
         self._wall = clock.wall
         self.sender = RtpSender(payload_type)
         self.rx_stats: RtpReceiverStats | None = None
+        self.remote_report: rtcp.ReportBlock | None = None  # the peer's last RTCP report on us
         self.jitter = JitterBuffer()
         self.dtmf_rx = DtmfReceiver()
         self.playout = Playout()
@@ -172,6 +173,7 @@ class MediaSession:
             if source is None or addr[0] == source[0]:  # RTCP may use the port above RTP's
                 self.stats.rx_rtcp += 1
                 self.last_rx = now
+                self._read_rtcp(data)
             else:
                 self.stats.rx_foreign += 1
             return
@@ -208,6 +210,18 @@ class MediaSession:
             # an event's packet fills its slot in the stream with silence instead of being
             # counted as a lost audio frame (RFC 4733 §2.5.1.3: no audio during an event)
             self.jitter.put(pkt, now, audio=not event)
+
+    def _read_rtcp(self, data: bytes) -> None:
+        """The far end's view of what we send: the last report block about our SSRC."""
+        try:
+            packets = rtcp.parse(data)
+        except RtpError:
+            self.stats.rx_bad += 1
+            return
+        for p in packets:
+            for block in getattr(p, "reports", ()):
+                if block.ssrc == self.sender.ssrc:
+                    self.remote_report = block
 
     # -- tick (pacer) --------------------------------------------------------------------------
 
