@@ -32,6 +32,8 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16"),
 )
 _CHINESE = ("gb18030", "big5")
+_PREFERRED = ("gb18030", "big5", "cp1252")  # on a tie (short samples): mainland users first
+UTF8_MAJORITY = 3  # UTF-8 when valid non-ASCII lines outnumber bad ones this many times
 _NAMES = {"utf_8": "utf-8", "gb2312": "gb18030", "gbk": "gb18030", "cp936": "gb18030",
           "big5hkscs": "big5", "cp950": "big5", "ascii": "utf-8"}
 
@@ -90,18 +92,37 @@ def guess(sample: bytes) -> Encoding:
     return guess_non_ascii(sample)
 
 
+def _mostly_utf8(sample: bytes) -> bool:
+    """Valid UTF-8, or UTF-8 with a few bad lines (they are reported one by one later): most
+    non-ASCII lines decode. Chinese GBK bytes almost never form valid UTF-8 by chance."""
+    if _valid_utf8(sample):
+        return True
+    good = bad = 0
+    for line in sample.split(b"\n")[:-1] or [sample]:
+        if line.isascii():
+            continue
+        if _strictly(line, "utf-8"):
+            good += 1
+        else:
+            bad += 1
+    return good >= UTF8_MAJORITY * max(bad, 1)
+
+
 def guess_non_ascii(sample: bytes) -> Encoding:
     """A block with non-ASCII bytes and no BOM: UTF-8, a Chinese encoding, or whatever
     charset-normalizer makes of it (cp1252 for a Western European export, say)."""
-    if _valid_utf8(sample):
+    if _mostly_utf8(sample):
         return Encoding("utf-8", "utf-8")
     sample = sample[:SAMPLE_BYTES]
-    chinese = [c for c in _CHINESE if _strictly(sample, c)]
-    if len(chinese) == 1:
-        return Encoding(chinese[0], chinese[0])
-    best = from_bytes(sample, cp_isolation=chinese or None).best()
-    if best is None:  # nothing decodes cleanly: GB18030 is the likeliest for our users
+    candidates = [c for c in (*_CHINESE, "cp1252") if _strictly(sample, c)]
+    if len(candidates) == 1:
+        return Encoding(candidates[0], candidates[0])
+    results = list(from_bytes(sample, cp_isolation=candidates or None))
+    if not results:  # nothing decodes cleanly: GB18030 is the likeliest for our users
         return Encoding("gb18030", "gb18030")
+    preference = {name: i for i, name in enumerate(_PREFERRED)}
+    best = min(results, key=lambda m: (round(m.chaos, 3),
+                                       preference.get(m.encoding, len(preference))))
     name = _NAMES.get(best.encoding, best.encoding)
     return Encoding(name, name)
 

@@ -21,7 +21,6 @@ from tabular.encoding import PENDING, SAMPLE_BYTES, Encoding, LineDecoder, guess
 
 SNIFF_LINES = 30
 DELIMITERS = (",", "\t", ";", "|", "，")  # in order of preference on a tie
-MIN_DELIMITED_SHARE = 0.6  # share of sample lines that must hold the delimiter
 XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # .xls (Excel 97-2003) and password-protected workbooks
 
@@ -38,22 +37,20 @@ class Record:
 
 
 def sniff_delimiter(lines: list[str]) -> str | None:
-    """The separator most sample lines hold the same number of times; None for one column."""
-    lines = [ln for ln in lines if ln.strip()][:SNIFF_LINES]
-    if not lines:
-        return None
-    best: tuple[int, int, str] | None = None
+    """The separator in the most sample lines (then: the most often the same number of times);
+    None when no line holds one (a one-column list)."""
+    lines = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")][:SNIFF_LINES]
+    best: tuple[int, int, int, str] | None = None
     for rank, delim in enumerate(DELIMITERS):
-        counts = Counter(ln.count(delim) for ln in lines)
-        mode, hits = max(((n, k) for n, k in counts.items() if n > 0),
-                         key=lambda nk: nk[1], default=(0, 0))
-        holding = sum(k for n, k in counts.items() if n > 0)
-        if mode == 0 or holding < MIN_DELIMITED_SHARE * len(lines):
+        counts = [ln.count(delim) for ln in lines]
+        holding = sum(1 for n in counts if n)
+        if not holding:
             continue
-        score = (hits, -rank, delim)
-        if best is None or score[:2] > best[:2]:
+        consistent = max(Counter(n for n in counts if n).values())
+        score = (holding, consistent, -rank, delim)
+        if best is None or score[:3] > best[:3]:
             best = score
-    return best[2] if best else None
+    return best[3] if best else None
 
 
 class TextSource:

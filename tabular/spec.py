@@ -3,7 +3,8 @@
 Users' spreadsheets name the same column many ways (``号码``, ``手机号码``, ``电话 (必填)``,
 ``Phone Number``), so headers are compared after folding away case, width, spaces, punctuation
 and bracketed notes, first exactly and then by containment (``客户手机号`` holds ``手机号``).
-The caller declares the aliases; this module only matches them.
+Traditional characters count as simplified (``電話``). The caller declares the aliases; this
+module only matches them.
 """
 
 from __future__ import annotations
@@ -11,14 +12,26 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 _BRACKETED = re.compile(r"[(（\[【<《].*?[)）\]】>》]")
 MIN_CONTAINED_ALIAS_CHARS = 2  # a one-letter alias must match exactly, never by containment
 
 
+@lru_cache(maxsize=1)
+def _to_simplified() -> Any:
+    from opencc import OpenCC  # noqa: PLC0415 - a few ms to load, only when headers are read
+
+    return OpenCC("t2s")
+
+
 def header_key(text: str) -> str:
-    """``" 手机号码（必填）* "`` -> ``手机号码``; ``"Phone Number"`` -> ``phonenumber``."""
+    """``" 手机号码（必填）* "`` -> ``手机号码``; ``"電話"`` -> ``电话``; ``"Phone Number"`` ->
+    ``phonenumber``."""
     folded = unicodedata.normalize("NFKC", text).lower()
+    if not folded.isascii():
+        folded = _to_simplified().convert(folded)
     folded = _BRACKETED.sub("", folded)
     return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LN")
 

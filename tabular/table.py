@@ -82,7 +82,7 @@ class TableInfo:
 @dataclass(frozen=True, slots=True)
 class Row:
     line: int
-    values: dict[str, str]  # caller's column name -> stripped cell text ("" when absent)
+    values: dict[str, str]  # every column of the spec -> stripped cell text ("" when absent)
     cells: tuple[str, ...]  # every cell of the row as read, for an errors file
     table: Table = field(repr=False, compare=False)
 
@@ -189,6 +189,7 @@ class Table:
         index = self._index
         required = [c.name for c in self.spec.required]
         comment_ok = self.info.header_line is None
+        blank = {c.name: "" for c in self.spec.columns}
         for rec in self._all_records():
             if not any(c.strip() for c in rec.cells):
                 if rec.problem:
@@ -200,8 +201,10 @@ class Table:
             if rec.problem:
                 yield self._count(self.error_at(rec.line, "", "", rec.problem))
                 continue
-            values = {name: rec.cells[i].strip() if i < len(rec.cells) else ""
-                      for name, i in index.items()}
+            values = dict(blank)
+            for name, i in index.items():
+                if i < len(rec.cells):
+                    values[name] = rec.cells[i].strip()
             empty = next((n for n in required if not values[n]), None)
             if empty is not None:
                 yield self._count(self.error_at(rec.line, empty, "", "empty"))
