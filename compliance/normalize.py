@@ -1,7 +1,8 @@
 """Text folding for sensitive-word matching, vectorised with numpy.
 
-Evasions (case, full-width forms, traditional characters, 1/一/①/壹, symbols or zero-width
-characters between characters, repeated characters) are undone by one per-code-point lookup
+Evasions (case, full-width forms, look-alike letters from other scripts (:mod:`confusables`),
+accents, traditional characters, 1/一/①/壹, symbols or zero-width characters between
+characters, repeated characters) are undone by one per-code-point lookup
 table plus two array passes, not a Python loop per character: the scanner must run at tens of
 MB/s. The same folding is applied to the terms, so a term and any evasive spelling of it meet in
 one canonical form, and index arrays map every canonical position back to the original text so
@@ -17,6 +18,8 @@ from importlib import resources
 
 import numpy as np
 import numpy.typing as npt
+
+from compliance.confusables import confusable_map
 
 BMP_SIZE = 0x10000
 DROP = 0  # lookup-table value for characters that are removed (separators, symbols)
@@ -42,11 +45,9 @@ def _opencc_table() -> dict[int, int]:
     return out
 
 
-def _fold_char(cp: int, t2s: dict[int, int]) -> int:
+def _fold_char(cp: int, t2s: dict[int, int], looks: dict[int, int]) -> int:
     ch = chr(cp)
     cat = unicodedata.category(ch)
-    if cat[0] not in "LN":
-        return DROP  # punctuation, symbols, spaces, zero-width (Cf), controls
     if cp in _DIGIT_STYLES:
         return ord(_DIGIT_STYLES[cp])
     if cat == "Nd":
@@ -55,6 +56,10 @@ def _fold_char(cp: int, t2s: dict[int, int]) -> int:
         value = unicodedata.numeric(ch, -1.0)
         if 0 <= value <= 9 and value == int(value):
             return ord("0") + int(value)  # ① ⑴ ⒈ Ⅰ -> digit
+    if cp in looks:  # ѕ с а 𝐬 ⓢ é -> s c a s s e (before the drop: ⓢ is a symbol)
+        return looks[cp]
+    if cat[0] not in "LN":
+        return DROP  # punctuation, symbols, spaces, zero-width (Cf), controls
     if 0xFF21 <= cp <= 0xFF5A:  # full-width Latin letters
         cp -= 0xFEE0
         ch = chr(cp)
@@ -67,7 +72,22 @@ def _fold_char(cp: int, t2s: dict[int, int]) -> int:
 def fold_table() -> npt.NDArray[np.uint32]:
     """The lookup table for the Basic Multilingual Plane (256 KiB), built once per process."""
     t2s = _opencc_table()
-    return np.fromiter((_fold_char(cp, t2s) for cp in range(BMP_SIZE)), np.uint32, BMP_SIZE)
+    looks = confusable_map()
+    return np.fromiter((_fold_char(cp, t2s, looks) for cp in range(BMP_SIZE)), np.uint32,
+                       BMP_SIZE)
+
+
+def _fold_astral(cp: int) -> int:
+    """Beyond the BMP: mathematical letters (𝐬𝓬𝖆𝗺) and digits (𝟏) fold, other letters stay,
+    the rest (emoji ...) is dropped."""
+    looks = confusable_map().get(cp)
+    if looks is not None:
+        return looks
+    ch = chr(cp)
+    cat = unicodedata.category(ch)
+    if cat == "Nd":
+        return ord("0") + unicodedata.digit(ch)
+    return cp if cat[0] in "LN" else DROP
 
 
 @lru_cache(maxsize=1)
@@ -132,14 +152,13 @@ def from_codes(codes: npt.NDArray[np.uint32]) -> str:
 
 
 def fold_codes(raw: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
-    """Per-character folding; characters outside the BMP (emoji...) are dropped unless letters."""
+    """Per-character folding, by table in the BMP and one by one beyond it (rare)."""
     table = fold_table()
     big = raw >= BMP_SIZE
     if big.any():
         out = table[np.where(big, 0, raw)]
         for i in np.nonzero(big)[0]:
-            cat = unicodedata.category(chr(int(raw[i])))
-            out[i] = raw[i] if cat[0] in "LN" else DROP
+            out[i] = _fold_astral(int(raw[i]))
         return out
     return table[raw]
 

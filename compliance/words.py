@@ -1,17 +1,18 @@
 """Sensitive-word dictionary and scanner: one Aho-Corasick automaton over folded text.
 
-Every term is folded like the text (see :mod:`compliance.normalize`) and put in a pyahocorasick
-automaton, so one pass finds every term whatever spelling the speaker or writer used. Three checks
-run per raw hit, never per term: the run-length check (``ass`` needs two s's, so the word ``as``
-is not a hit even though both fold to ``as``), the word-boundary check for Latin terms (``shit``
-is not in ``this hit``), and the allow-list (``Dickens`` hides ``dick``).
+Every term is folded like the text (see :mod:`compliance.normalize`) and put in an Aho-Corasick
+automaton together with its pinyin spellings (:mod:`compliance.pinyin`), so one pass finds every
+term whatever spelling the speaker or writer used. Three checks run per raw hit, never per term:
+the run-length check (``ass`` needs two s's, so the word ``as`` is not a hit even though both
+fold to ``as``), the word-boundary check for Latin edges (``shit`` is not in ``this hit``,
+``dubo`` not in ``dubois``), and the allow-list (``Dickens`` hides ``dick``).
 """
 
 from __future__ import annotations
 
 import enum
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -25,8 +26,8 @@ from compliance.normalize import (
     fold,
     fold_both,
     fold_table,
-    spelled_pinyin,
 )
+from compliance.pinyin import PinyinMode, spellings
 
 CATEGORIES = ("politics", "porn", "violence", "fraud", "abuse", "competitor", "custom")
 MASK_CHAR = "*"
@@ -44,17 +45,32 @@ class TermError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """One dictionary entry. ``tenant`` None is the global list; ``pinyin`` opts into homophones."""
+    """One dictionary entry. ``tenant`` None is the global list.
+
+    ``pinyin``: how pinyin spellings match (:class:`PinyinMode`); None follows the category's
+    mode in the filter (``auto`` unless configured). ``True``/``False`` are accepted for
+    ``homophone``/``off``. ``initials`` adds the first letters (``sb`` for 傻逼).
+    """
 
     text: str
     category: str = "custom"
     severity: int = 3
     action: Action = Action.BLOCK
     tenant: str | None = None
-    pinyin: bool = False
+    pinyin: PinyinMode | None = None
     allow: bool = False  # an allow-list entry: a harmless longer word that contains a term
+    initials: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.pinyin, bool):
+            mode = PinyinMode.HOMOPHONE if self.pinyin else PinyinMode.OFF
+            object.__setattr__(self, "pinyin", mode)
+        elif self.pinyin is not None and not isinstance(self.pinyin, PinyinMode):
+            try:
+                object.__setattr__(self, "pinyin", PinyinMode(self.pinyin))
+            except ValueError as e:
+                raise TermError(f"pinyin: {self.pinyin!r} is not one of "
+                                f"{', '.join(m.value for m in PinyinMode)}") from e
         if not self.text.strip():
             raise TermError("term: empty")
         if self.category not in CATEGORIES:
@@ -90,27 +106,31 @@ class ScanResult:
 class _Key:
     term: Term
     runs: tuple[int, ...]
-    latin: bool  # word-boundary check applies
+    bound_start: bool  # the key starts with a Latin letter: needs a word boundary before it
+    bound_end: bool
     length: int  # canonical length
-    pinyin: bool = False
+    pinyin: bool = False  # a pinyin spelling, not the term's own characters
     repeats: tuple[int, ...] | None = field(init=False)  # runs, or None when all are 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "repeats", self.runs if max(self.runs) > 1 else None)
 
-
-def _is_latin(key: str) -> bool:
-    return key.isascii()
+    @property
+    def bounded(self) -> bool:
+        return self.bound_start or self.bound_end
 
 
 @lru_cache(maxsize=1)
 def _word_chars() -> frozenset[str]:
-    """Characters that fold to an ASCII letter or digit (``Ａ``, ``①`` ...): Latin word parts."""
+    """Characters that are part of an alphabetic word: letters and digits of any alphabet
+    (``Ａ``, ``①``, ``с``, ``п``), not of CJK or other scripts without spaces (``一`` is Lo)."""
     table = fold_table()
     alnum = np.isin(table, np.frombuffer(
         "0123456789abcdefghijklmnopqrstuvwxyz".encode("utf-32-le"), np.uint32))
-    chars = (chr(int(cp)) for cp in np.flatnonzero(alnum))
-    return frozenset(c for c in chars if unicodedata.category(c) != "Lo")  # 一 is not Latin
+    chars = {chr(int(cp)) for cp in np.flatnonzero(alnum)}
+    chars |= {chr(cp) for cp in range(0x80, len(table))
+              if unicodedata.category(chr(cp)) in {"Lu", "Ll", "Lt", "Lm", "Nd"}}
+    return frozenset(c for c in chars if unicodedata.category(c) != "Lo")
 
 
 def _word_char(ch: str) -> bool:
@@ -141,19 +161,26 @@ class _Arrays:
                 int(self.orig[self.run_start[last] + self.run_len[last] - 1]) + 1)
 
     def latin_bounds(self, text: str, first: int, last: int,
-                     runs: tuple[int, ...]) -> tuple[int, int] | None:
-        """The span of a Latin term if it can start and end on a word boundary, else None.
+                     k: _Key) -> tuple[int, int] | None:
+        """The span of a key whose Latin edges can sit on word boundaries, else None.
 
         A run of equal letters may straddle words (``is shit`` folds to ``isishit``), so the
         match may start anywhere in its first run that leaves enough letters, and end likewise.
         """
+        runs = k.runs
         r0, n0 = int(self.run_start[first]), int(self.run_len[first])
-        starts = [int(self.orig[r0 + j]) for j in range(n0 - runs[0] + 1)]
-        start = next((p for p in starts if p == 0 or not _word_char(text[p - 1])), None)
+        if k.bound_start:
+            starts = [int(self.orig[r0 + j]) for j in range(n0 - runs[0] + 1)]
+            start = next((p for p in starts if p == 0 or not _word_char(text[p - 1])), None)
+        else:
+            start = int(self.orig[r0])
         rl, nl = int(self.run_start[last]), int(self.run_len[last])
-        ends = [int(self.orig[rl + j]) + 1 for j in range(runs[-1] - 1, nl)]
-        end = next((p for p in reversed(ends) if p == len(text) or not _word_char(text[p])),
-                   None)
+        if k.bound_end:
+            ends = [int(self.orig[rl + j]) + 1 for j in range(runs[-1] - 1, nl)]
+            end = next((p for p in reversed(ends) if p == len(text) or not _word_char(text[p])),
+                       None)
+        else:
+            end = int(self.orig[rl + nl - 1]) + 1
         if start is None or end is None or start >= end:
             return None
         return start, end
@@ -181,26 +208,35 @@ class _Automaton:
 
 
 class WordFilter:
-    """An immutable compiled dictionary. Build once per list version, share across calls."""
+    """An immutable compiled dictionary. Build once per list version, share across calls.
 
-    def __init__(self, terms: Iterable[Term]) -> None:
+    ``category_pinyin`` sets the pinyin mode of terms that do not set their own (default
+    ``auto`` for every category, see :mod:`compliance.pinyin`).
+    """
+
+    def __init__(self, terms: Iterable[Term], *,
+                 category_pinyin: Mapping[str, PinyinMode] | None = None) -> None:
         self._plain = _Automaton()
         self._pinyin = _Automaton()
         self.max_len = 1
         self.term_count = 0
+        policy = dict(category_pinyin or {})
         for t in terms:
             self.term_count += 1
             key, runs = canonical(t.text)
-            self._plain.add(key, _Key(t, runs, _is_latin(key), len(key)))
+            latin = key.isascii()
+            self._plain.add(key, _Key(t, runs, latin, latin, len(key)))
             self.max_len = max(self.max_len, len(key))
-            if t.pinyin and not t.allow:
-                pkey, pruns = canonical(t.text, pinyin=True)
-                self._pinyin.add(pkey, _Key(t, pruns, False, len(pkey), pinyin=True))
-                spelled = spelled_pinyin(t.text)
-                if spelled.isascii() and spelled != key:
-                    sk, sruns = canonical(spelled)
-                    self._plain.add(sk, _Key(t, sruns, True, len(sk), pinyin=True))
-                    self.max_len = max(self.max_len, len(sk))
+            if t.allow or latin:
+                continue
+            mode = t.pinyin or policy.get(t.category, PinyinMode.AUTO)
+            for sp in spellings(t.text, mode, initials=t.initials):
+                skey, sruns = canonical(sp.text, pinyin=sp.homophone)
+                if not skey or (skey == key and not sp.homophone):
+                    continue
+                auto = self._pinyin if sp.homophone else self._plain
+                auto.add(skey, _Key(t, sruns, sp.bound_start, sp.bound_end, len(skey), True))
+                self.max_len = max(self.max_len, len(sp.text))
         self._plain.build()
         self._pinyin.build()
 
@@ -246,8 +282,8 @@ class WordFilter:
                     continue
                 if not arr.enough_repeats(first, k.repeats):
                     continue
-                if k.latin:
-                    bounds = arr.latin_bounds(text, first, last, k.runs)
+                if k.bounded:
+                    bounds = arr.latin_bounds(text, first, last, k)
                     if bounds is None:
                         continue
                     start, end = bounds

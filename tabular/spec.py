@@ -60,7 +60,7 @@ class ColumnSpec:
 
     ``positional`` names the columns of a file that has no header row, in order (a bare list of
     numbers is ``("number",)``); without it a header row is required. ``whole_line`` makes a
-    headerless text file one value per line even if it holds commas (word lists).
+    text file without a header row one value per line even if it holds commas (word lists).
     """
 
     columns: tuple[Column, ...]

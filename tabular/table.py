@@ -128,19 +128,18 @@ class Table:
         if not head:
             raise TableError("the file is empty")
         self._xlsx: XlsxSource | None = None
+        self._buffer: list[Record] = []
         src: TextSource | XlsxSource
         if sniff_format(head) == "xlsx":
             src = self._xlsx = XlsxSource(self._stream, sheet=sheet)
         else:
-            src = TextSource(self._stream, encoding=encoding, whole_line=self.spec.whole_line)
-        self._source = src
-        self._records = src.records()
-        self._buffer: list[Record] = []
-        for rec in self._records:
-            self._buffer.append(rec)
-            if len(self._buffer) >= HEADER_SEARCH_ROWS:
-                break
+            src = TextSource(self._stream, encoding=encoding, whole_line=False)
+        self._fill(src)
         header_line, index, unmapped = self._find_header()
+        if header_line is None and self.spec.whole_line and src.delimiter is not None:
+            self._stream.seek(0)  # no header: a word list, one value per line, commas and all
+            src = TextSource(self._stream, encoding=encoding, whole_line=True)
+            self._fill(src)
         self._index = index
         self.info = TableInfo(
             self.name, src.format, src.encoding, src.delimiter, getattr(src, "sheet", None),
@@ -153,6 +152,15 @@ class Table:
             self.info.columns = {name: name for name in index}
         self.rows_read = 0
         self.error_count = 0
+
+    def _fill(self, src: TextSource | XlsxSource) -> None:
+        self._source = src
+        self._records = src.records()
+        self._buffer = []
+        for rec in self._records:
+            self._buffer.append(rec)
+            if len(self._buffer) >= HEADER_SEARCH_ROWS:
+                break
 
     def _find_header(self) -> tuple[int | None, dict[str, int], list[str]]:
         spec = self.spec

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from compliance.lists import ListEntry, ListKind, ListReason, Scope
+from compliance.pinyin import PinyinMode
 from compliance.sql_store import SqlListStore, SqlWordStore
 from compliance.wordlist import WordRegistry
 from compliance.words import Action, Term
@@ -49,7 +50,8 @@ def test_sql_word_store_hot_reload(tmp_path: Path) -> None:
     assert reg.filter_for().scan("赌博").hits
     store.add_terms([Term("赌博", "fraud", 5, Action.BLOCK, None, True)])  # update in place
     (t,) = store.all_terms()
-    assert (t.category, t.severity, t.action, t.pinyin) == ("fraud", 5, Action.BLOCK, True)
+    assert (t.category, t.severity, t.action, t.pinyin) == (
+        "fraud", 5, Action.BLOCK, PinyinMode.HOMOPHONE)
     assert reg.filter_for().scan("赌博").blocked
     assert store.remove_term("赌博", None) and not store.remove_term("赌博", None)
 
@@ -68,8 +70,9 @@ def test_cli_import_then_check_in_separate_processes(tmp_path: Path) -> None:
     lists.write_text("number,list,reason\n138 0013 8000,black,complaint\nnope,black,\n"
                      "+86 139 0000 0000,white,vip\n", "utf-8")
     r = ivr(tmp_path, "lists", "import", str(lists), "--errors-file", str(tmp_path / "err.csv"))
-    assert r.returncode == 0 and "imported 2" in r.stdout and "line 3" in r.stderr
-    assert (tmp_path / "err.csv").read_text().splitlines()[1].startswith("3,nope,number:")
+    assert r.returncode == 0 and "imported 2" in r.stdout and "lists.csv:3: number" in r.stderr
+    bad_rows = (tmp_path / "err.csv").read_text("utf-8-sig").splitlines()
+    assert bad_rows[1].startswith("lists.csv,3,number,nope,")
     at = "2026-11-30T10:00:00+08:00"
     r = ivr(tmp_path, "lists", "check", "008613800138000", "--at", at, "--json")
     out = json.loads(r.stdout)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from compliance.listio import import_csv
+from compliance.listio import import_table
 from compliance.lists import (
     InMemoryListStore,
     ListEntry,
@@ -140,10 +140,10 @@ async def test_csv_import_reports_bad_rows_and_keeps_the_rest() -> None:
         "13900000004,black,,c1,,,\n",
     ]
     default = ListEntry(ListKind.BLACK, "", source="upload.csv")
-    report = await import_csv(store, lines, default=default)
-    assert report.imported == 4
-    assert [(e.line, e.message.split(":")[0]) for e in report.errors] == [
-        (3, "number"), (5, "list"), (6, "reason"), (7, "expires"), (10, "scope")]
+    report = await import_table(store, "".join(lines).encode(), default=default)
+    assert report.imported == 5  # "angry" is free text: reason other, kept as the note
+    assert [(e.line, e.column) for e in report.errors] == [
+        (3, "number"), (5, "list"), (7, "expires"), (10, "campaign")]
     hit = await store.match(ListKind.BLACK, "+8613700000042", [Scope()], NOW)
     assert hit[0].target == "86137000000" and hit[0].is_prefix
     (w,) = await store.match(ListKind.WHITE, "+8613900000000", [Scope("acme")], NOW)
@@ -152,7 +152,7 @@ async def test_csv_import_reports_bad_rows_and_keeps_the_rest() -> None:
 
 async def test_bare_number_list_imports() -> None:
     store = InMemoryListStore()
-    report = await import_csv(store, ["13800138000\n", "\n", "xyz\n", "13800138001\n"],
-                              default=ListEntry(ListKind.BLACK, ""))
+    report = await import_table(store, b"13800138000\n\nxyz\n13800138001\n",
+                                default=ListEntry(ListKind.BLACK, ""))
     assert report.imported == 2 and [e.line for e in report.errors] == [3]
     assert to_int("+8613800138001") in {n for n, _ in store.number_set(ListKind.BLACK).items()}
