@@ -239,6 +239,7 @@ class WordFilter:
                 self.max_len = max(self.max_len, len(sp.text))
         self._plain.build()
         self._pinyin.build()
+        self.key_count = len(self._plain.keys) + len(self._pinyin.keys)
 
     def scan(self, text: str) -> ScanResult:
         """Every hit with its span, the masked text, and whether a blocking term was found."""

@@ -19,6 +19,7 @@ import psutil
 from compliance.lists import InMemoryListStore, ListKind, Scope
 from compliance.normalize import fold_table, pinyin_table
 from compliance.numbers import InvalidNumber, normalize
+from compliance.pinyin import PinyinMode
 from compliance.words import StreamingScanner, Term, WordFilter
 
 SEED = 7
@@ -40,16 +41,18 @@ def rss() -> int:
 
 
 def make_terms(rng: random.Random, alphabet: list[str], pinyin_min_len: int) -> list[Term]:
-    """70% CJK (2-4 chars, 10% with homophones), 30% Latin (5-9 letters)."""
+    """70% CJK (2-4 chars: all with the default pinyin spellings, 10% also with homophones),
+    30% Latin (5-9 letters)."""
     terms: list[Term] = []
     seen: set[str] = set()
     while len(terms) < N_TERMS:
+        pinyin: PinyinMode | None = None  # the default: auto spellings
         if rng.random() < 0.7:
             text = "".join(rng.choice(alphabet) for _ in range(rng.randint(2, 4)))
-            pinyin = len(text) >= pinyin_min_len and rng.random() < PINYIN_SHARE
+            if len(text) >= pinyin_min_len and rng.random() < PINYIN_SHARE:
+                pinyin = PinyinMode.HOMOPHONE
         else:
             text = "".join(rng.choice(LATIN) for _ in range(rng.randint(5, 9)))
-            pinyin = False
         if text not in seen:
             seen.add(text)
             terms.append(Term(text, "custom", pinyin=pinyin))
@@ -131,8 +134,9 @@ def bench_words() -> None:
     wf = WordFilter(terms)
     build_s = time.perf_counter() - t0
     auto_mb = (rss() - before) / 1e6
-    n_pinyin = sum(t.pinyin for t in terms)
-    print(f"words: {N_TERMS} terms ({n_pinyin} with homophones), fold/pinyin tables "
+    n_pinyin = sum(t.pinyin is PinyinMode.HOMOPHONE for t in terms)
+    print(f"words: {N_TERMS} terms ({n_pinyin} with homophones, {wf.key_count} automaton keys "
+          f"with the pinyin spellings), fold/pinyin tables "
           f"{tables_s:.2f} s, compile {build_s:.2f} s, memory {auto_mb:.0f} MB (RSS delta)")
     text = make_text(rng, TEXT_MB * 1_000_000, plant=terms)
     rate, cpu_rate, hits = scan_rate(wf, text)
