@@ -183,8 +183,11 @@ def to_pinyin(codes: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
 
 
 def finish(codes: npt.NDArray[np.uint32]) -> Folded:
-    """Drop separators and collapse runs of folded ``codes``, keeping the original indexes."""
-    orig = np.flatnonzero(codes != DROP)
+    """Drop separators and collapse runs of folded ``codes``, keeping the original indexes.
+
+    Called on every scan, mostly on short ASR partials, where numpy's per-call overhead is the
+    cost: hence as few array operations as possible."""
+    orig = np.flatnonzero(codes)  # DROP is 0
     kept = codes[orig]
     n = len(kept)
     if n == 0:
@@ -194,9 +197,91 @@ def finish(codes: npt.NDArray[np.uint32]) -> Folded:
     first[0] = True
     np.not_equal(kept[1:], kept[:-1], out=first[1:])
     run_start = np.flatnonzero(first)
-    run_len = np.diff(np.append(run_start, n))
+    bounds = np.empty(len(run_start) + 1, dtype=np.intp)
+    bounds[:-1] = run_start
+    bounds[-1] = n
+    run_len = bounds[1:] - run_start
     canon = kept[run_start]
-    return Folded(from_codes(canon), canon, orig, run_start, run_len)
+    return Folded(canon.tobytes().decode("utf-32-le"), canon, orig, run_start, run_len)
+
+
+@dataclass(frozen=True, slots=True)
+class SpelledTable:
+    """Per BMP code point of folded text: where its spelled form starts in ``letters`` and how
+    long it is (a Chinese character -> its pinyin, anything else -> itself)."""
+
+    letters: npt.NDArray[np.uint32]
+    offset: npt.NDArray[np.intp]
+    width: npt.NDArray[np.intp]
+
+
+@lru_cache(maxsize=1)
+def spelled_table() -> SpelledTable:
+    syl = pinyin_table()
+    names = pinyin_names()
+    spellings = [names[i] for i in range(len(names))]
+    sid = syl.astype(np.int64) - PINYIN_BASE
+    chinese = (sid >= 0) & (sid < len(spellings))
+    lens = np.array([len(x) for x in spellings], dtype=np.intp)
+    starts = BMP_SIZE + np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.intp)
+    offset = np.where(chinese, starts[np.where(chinese, sid, 0)], np.arange(BMP_SIZE))
+    width = np.where(chinese, lens[np.where(chinese, sid, 0)], 1).astype(np.intp)
+    letters = np.concatenate([np.arange(BMP_SIZE, dtype=np.uint32), to_codes("".join(spellings))])
+    return SpelledTable(letters, offset.astype(np.intp), width)
+
+
+SHORT_TEXT = 256  # below this, a list lookup per character beats numpy's per-call overhead
+
+
+@lru_cache(maxsize=1)
+def _spelled_strings() -> list[str]:
+    syl = pinyin_table().tolist()
+    names = pinyin_names()
+    return [names.get(s - PINYIN_BASE, chr(cp)) if s >= PINYIN_BASE else chr(cp)
+            for cp, s in enumerate(syl)]
+
+
+@dataclass(frozen=True, slots=True)
+class Spelled:
+    """A spelled folding: ``text`` and how many letters each canonical character became."""
+
+    text: str
+    width: npt.NDArray[np.intp] | list[int]
+
+    def origin(self) -> npt.NDArray[np.intp]:
+        """Per letter, the canonical index it came from (computed only when a key matched)."""
+        return np.repeat(np.arange(len(self.width)), self.width)
+
+
+def spell(f: Folded) -> Spelled:
+    """The spelled folding of an already folded text: every Chinese character replaced by its
+    pinyin (first reading). ``赌博``, ``du博``, ``dǔ bó`` and ``DU-BO`` all fold to ``dubo``.
+    As few array operations as possible: this runs per ASR partial that holds a Latin letter."""
+    codes = f.codes
+    if len(codes) == 0:
+        return Spelled("", np.zeros(0, dtype=np.intp))
+    astral = int(codes.max()) >= BMP_SIZE
+    if len(codes) < SHORT_TEXT and not astral:
+        table = _spelled_strings()
+        parts = [table[c] for c in codes.tolist()]
+        return Spelled("".join(parts), [len(p) for p in parts])
+    t = spelled_table()
+    small = np.where(codes < BMP_SIZE, codes, 0) if astral else codes
+    width = t.width[small]
+    if astral:
+        width[codes >= BMP_SIZE] = 1
+    ends = np.cumsum(width)
+    letter = np.repeat(t.offset[small] - (ends - width), width) + np.arange(int(ends[-1]))
+    out = t.letters[letter]
+    if astral:  # astral letters stand for themselves (rare)
+        big = np.repeat(codes >= BMP_SIZE, width)
+        out[big] = np.repeat(codes, width)[big]
+    return Spelled(out.tobytes().decode("utf-32-le"), width)
+
+
+def has_latin(codes: npt.NDArray[np.uint32]) -> bool:
+    """Folded ``codes`` hold an ASCII letter (so a pinyin spelling may be in the text)."""
+    return bool(np.any((codes >= ord("a")) & (codes <= ord("z"))))
 
 
 def canonical(term: str, *, pinyin: bool = False) -> tuple[str, tuple[int, ...]]:
@@ -205,11 +290,6 @@ def canonical(term: str, *, pinyin: bool = False) -> tuple[str, tuple[int, ...]]
     return f.text, tuple(int(x) for x in f.run_len)
 
 
-def spelled_pinyin(term: str) -> str:
-    """``傻逼`` -> ``shabi``: the Latin spelling a caller types to dodge the characters."""
-    f = fold(term, pinyin=True)
-    names = pinyin_names()
-    parts = []
-    for cp in f.codes.tolist():
-        parts.append(names.get(cp - PINYIN_BASE, "") if cp >= PINYIN_BASE else chr(cp))
-    return "".join(parts)
+def spelled_key(text: str) -> str:
+    """A term's (or a typed spelling's) key in the spelled folding."""
+    return spell(fold(text)).text

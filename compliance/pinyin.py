@@ -1,23 +1,27 @@
-"""Pinyin spellings of a Chinese term: the keys that catch ``dubo``, ``du博``, ``赌bo``,
-``dǔ bó``, ``du3 bo2``, ``DB`` and (opt-in) same-sound characters for ``赌博``.
+"""Pinyin matching: ``dubo``, ``du博``, ``赌bo``, ``dǔ bó``, ``du3 bo2`` (and, opt-in, ``DB``
+and same-sound characters) for ``赌博``.
 
-The text is never transliterated: each term is expanded, once, into the spellings people type,
-and those go into the same automaton as the term. Tone marks and separators cost nothing here
-because the text folding already drops them (``dǔ-bó`` folds to ``dubo``); tone numbers get one
-extra key. A Latin edge of a key must sit on a word boundary in the text (``dubo`` is not in
-``dubois``), which is what keeps spelled keys out of ordinary English.
+One key per term, not one per spelling: the scanner also folds the text into the *spelled*
+form (:func:`compliance.normalize.spell`: every Chinese character replaced by its pinyin, tone
+marks, tone numbers and separators gone), where the term's key is its own spelling. So full,
+mixed and toned spellings all meet the one key, and the automaton stays the size of the word
+list. A raw match there is then checked unit by unit against the term (:func:`verify`): each
+Chinese character in the match must be the term's own character at that syllable (or sound
+like it, in homophone mode), each Latin run must spell the syllables it stands for, and a
+Latin edge must sit on a word boundary (``dubo`` is not in ``dubois``).
 
 How much of this a term gets is its :class:`PinyinMode`, set per term or per category:
 
-- ``auto`` (the default): the full spelling and the mixed spellings, except that a full spelling
-  that is an English word (``made`` for 妈的) or shorter than four letters is left out;
-  single-character terms get nothing (``si``, ``cao`` are everywhere).
+- ``auto`` (the default): full and mixed spellings, except a full spelling that is an English
+  word (``made`` for 妈的, from pyspellchecker's list) or shorter than four letters, and a mixed
+  one whose Latin run is an English word; single-character terms get nothing.
 - ``spelled``: every spelling, even one that is an English word.
-- ``homophone``: ``spelled`` plus characters that sound the same (沙比 for 傻逼), which is what
-  flags ordinary Chinese most often, so it is opt-in (measured in docs/benchmarks.md).
+- ``homophone``: ``spelled`` plus characters that sound the same (沙比 for 傻逼): this flags
+  ordinary Chinese text often (~2 % of sentences with every term on, docs/benchmarks.md), so it
+  is opt-in per term or category.
 - ``off``: the characters only.
 
-``initials`` (opt-in per term) adds the first letters (``sb`` for 傻逼).
+``initials`` (opt-in per term) adds the first letters as a Latin key (``sb`` for 傻逼).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from __future__ import annotations
 import enum
 import gzip
 import json
-import unicodedata
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -36,15 +41,16 @@ from compliance.normalize import (
     DROP,
     PINYIN_BASE,
     fold_codes,
+    fold_table,
     pinyin_names,
     pinyin_table,
+    spelled_key,
     to_codes,
 )
 
 MIN_AUTO_SPELLED_LETTERS = 4  # a shorter full spelling (``tama`` is 4) needs an explicit opt-in
-MAX_SPELLINGS = 8  # full spellings per term (polyphones x ü written u or v)
-MAX_MIXED_SYLLABLES = 6  # longer terms get full spellings only
-MIXED_BOTH_WAYS_UP_TO = 4  # up to this length: one syllable spelled, and all but one spelled
+MAX_ALTERNATES = 8  # extra keys per term (phrase readings, ü typed as v)
+TONE_DIGITS = "12345"
 
 
 class PinyinMode(enum.StrEnum):
@@ -55,35 +61,33 @@ class PinyinMode(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Spelling:
-    """One extra key of a term: its text (to be folded like any term) and where it matches.
+class Unit:
+    """One character of a term: Chinese (with its spellings) or a literal (digit, letter)."""
 
-    ``homophone`` keys live in the syllable space (characters read as syllables); the others
-    in the plain folded space. ``bound_start``/``bound_end``: that edge is a Latin letter and
-    must sit on a word boundary."""
-
-    text: str
-    kind: str  # spelled, tones, mixed, initials, homophone
-    bound_start: bool
-    bound_end: bool
-    homophone: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Unit:
-    char: str  # the folded character (or literal: a digit, a Latin letter)
-    spellings: tuple[str, ...]  # empty for a literal
-    tone3: str = ""
+    char: str
+    spellings: tuple[str, ...] = ()
+    syllable: int = 0  # first-reading syllable id, for homophones
+    tone3: str = ""  # the spelling with its tone number (du3)
 
     @property
     def chinese(self) -> bool:
         return bool(self.spellings)
 
 
+@dataclass(frozen=True, slots=True)
+class TermSpelling:
+    """What the scanner needs of a term for pinyin matching."""
+
+    keys: tuple[str, ...]  # spelled-form keys: the term's own first, then alternates
+    units: tuple[Unit, ...]
+    mode: PinyinMode
+    initials: str | None  # the initials key (plain folding), when asked for
+
+
 @lru_cache(maxsize=1)
 def english_words() -> frozenset[str]:
-    """English words (pyspellchecker's frequency list, MIT): a full spelling that is one of
-    these (``made``, ``fan``) is an innocent word first, so it needs an explicit opt-in."""
+    """English words (pyspellchecker's frequency list, MIT): a spelling that is one of these
+    (``made``, ``fan``) is an innocent word first, so it needs an explicit opt-in."""
     raw = resources.files("spellchecker").joinpath("resources/en.json.gz").read_bytes()
     return frozenset(json.loads(gzip.decompress(raw)))
 
@@ -92,115 +96,178 @@ def is_innocent(letters: str) -> bool:
     return len(letters) < MIN_AUTO_SPELLED_LETTERS or letters in english_words()
 
 
-def _units(term: str) -> list[_Unit]:
+@lru_cache(maxsize=1)
+def _lists() -> tuple[list[int], list[int], int]:
+    """The fold and syllable tables as Python lists: per-character reads of numpy arrays cost
+    ~10x more, and :func:`verify` reads a few per raw match."""
+    return fold_table().tolist(), pinyin_table().tolist(), len(pinyin_names())
+
+
+def _syllable(ch: str) -> int:
+    _, syl, n = _lists()
+    cp = ord(ch)
+    if cp >= len(syl):
+        return -1
+    sid = syl[cp] - PINYIN_BASE
+    return sid if 0 <= sid < n else -1
+
+
+def units_of(term: str) -> list[Unit]:
     from pypinyin import Style, lazy_pinyin  # noqa: PLC0415 - loads its dictionaries
 
-    codes = fold_codes(to_codes(term))
-    chars = "".join(chr(c) for c in codes.tolist() if c != DROP)
+    chars = "".join(chr(c) for c in fold_codes(to_codes(term)).tolist() if c != DROP)
     if not chars:
         return []
+
     def keep(run: str) -> Any:  # non-Chinese runs come back one item per character
         return list(run)
 
-    normal = lazy_pinyin(chars, style=Style.NORMAL, errors=keep)
+    phrase = lazy_pinyin(chars, style=Style.NORMAL, errors=keep)
+    if len(phrase) != len(chars):
+        phrase = list(chars)
     tones = lazy_pinyin(chars, style=Style.TONE3, errors=keep, neutral_tone_with_five=False)
-    if len(normal) != len(chars) or len(tones) != len(chars):
-        return []
-    first = pinyin_table()
     names = pinyin_names()
-    units = []
-    for ch, spelled, tone3 in zip(chars, normal, tones, strict=True):
-        if spelled == ch or not spelled.isascii():
-            units.append(_Unit(ch, ()))
-            continue
-        options = [spelled]
-        sid = int(first[ord(ch)]) if ord(ch) < len(first) else 0
-        reading = names.get(sid - PINYIN_BASE) if sid >= PINYIN_BASE else None
-        if reading and reading not in options:
-            options.append(reading)  # the character's first reading, as the text side uses
-        options += [o.replace("v", "u") for o in options if "v" in o]  # lü typed as lu
-        units.append(_Unit(ch, tuple(dict.fromkeys(options)), tone3))
-    return units
-
-
-def _is_word_char(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()
-
-
-def spellings(term: str, mode: PinyinMode, *, initials: bool = False) -> list[Spelling]:
-    """Every extra key of ``term`` for ``mode`` (and its initials when asked)."""
-    if mode is PinyinMode.OFF and not initials:
-        return []
-    units = _units(term)
-    chinese = [u for u in units if u.chinese]
-    if len(chinese) < (1 if mode is not PinyinMode.AUTO else 2):
-        return []
-    out: list[Spelling] = []
-
-    def add(parts: list[str], latin: list[bool], kind: str, homophone: bool = False) -> None:
-        text = "".join(parts)
-        start = latin[0] or _is_word_char(parts[0][:1])
-        end = latin[-1] or _is_word_char(parts[-1][-1:])
-        out.append(Spelling(text, kind, start, end, homophone))
-
-    if mode is not PinyinMode.OFF:
-        fulls = list(product(*[u.spellings or (u.char,) for u in units]))[:MAX_SPELLINGS]
-        for combo in fulls:
-            letters = "".join(p for p, u in zip(combo, units, strict=True) if u.chinese)
-            if mode is PinyinMode.AUTO and is_innocent(letters):
-                continue
-            add(list(combo), [u.chinese for u in units], "spelled")
-            if combo == fulls[0]:
-                tones = [u.tone3 or u.char for u in units]
-                if tones != list(combo):
-                    add(tones, [u.chinese for u in units], "tones")
-        homophone = mode is PinyinMode.HOMOPHONE
-        for latin in _mixed_patterns(units):
-            parts = [u.spellings[0] if spell else u.char for u, spell in zip(units, latin,
-                                                                             strict=True)]
-            if mode is PinyinMode.AUTO and _english_run(parts, latin):
-                continue  # 他made: "made" is an English word first
-            add(parts, latin, "mixed", homophone)
-        if homophone:
-            add([u.char for u in units], [False] * len(units), "homophone", True)
-    if initials and len(chinese) >= 2:
-        parts = [u.spellings[0][0] if u.chinese else u.char for u in units]
-        add(parts, [u.chinese for u in units], "initials")
-    return _dedupe(out)
-
-
-def _english_run(parts: list[str], latin: list[bool]) -> bool:
-    runs: list[str] = [""]
-    for part, spelled in zip(parts, latin, strict=True):
-        if spelled:
-            runs[-1] += part
-        elif runs[-1]:
-            runs.append("")
-    return any(len(r) >= MIN_AUTO_SPELLED_LETTERS and r in english_words() for r in runs)
-
-
-def _mixed_patterns(units: list[_Unit]) -> list[list[bool]]:
-    """Which syllables are spelled: one at a time, and for short terms all but one."""
-    idx = [i for i, u in enumerate(units) if u.chinese]
-    if not 2 <= len(idx) <= MAX_MIXED_SYLLABLES:
-        return []
-    patterns = [[i == j for i in range(len(units))] for j in idx]
-    if len(idx) <= MIXED_BOTH_WAYS_UP_TO:
-        patterns += [[i in idx and i != j for i in range(len(units))] for j in idx]
-    unique: dict[tuple[bool, ...], list[bool]] = {}
-    for p in patterns:
-        spelled = sum(p[i] for i in idx)
-        if 0 < spelled < len(idx):
-            unique.setdefault(tuple(p), p)
-    return list(unique.values())
-
-
-def _dedupe(items: list[Spelling]) -> list[Spelling]:
-    seen: set[tuple[str, bool]] = set()
     out = []
-    for s in items:
-        key = (unicodedata.normalize("NFC", s.text), s.homophone)
-        if key not in seen:
-            seen.add(key)
-            out.append(s)
+    for ch, reading in zip(chars, phrase, strict=True):
+        sid = _syllable(ch)
+        if sid < 0:
+            out.append(Unit(ch))
+            continue
+        options = [names[sid], reading, reading.replace("v", "u")]  # lü typed lv or lu
+        out.append(Unit(ch, tuple(dict.fromkeys(o for o in options if o.isascii())), sid))
+    if len(tones) == len(out):
+        out = [Unit(u.char, u.spellings, u.syllable, t if u.chinese else "")
+               for u, t in zip(out, tones, strict=True)]
     return out
+
+
+def term_spelling(term: str, mode: PinyinMode, *, initials: bool = False,
+                  ) -> TermSpelling | None:
+    """The keys of ``term`` in the spelled folding for ``mode``, or None when it gets none."""
+    if mode is PinyinMode.OFF and not initials:
+        return None
+    units = units_of(term)
+    chinese = [u for u in units if u.chinese]
+    if not chinese:
+        return None
+    keys: list[str] = []
+    minimum = 2 if mode is PinyinMode.AUTO else 1
+    if mode is not PinyinMode.OFF and len(chinese) >= minimum:
+        keys.append(spelled_key(term))
+        combos = list(product(*[u.spellings or (u.char,) for u in units]))[:MAX_ALTERNATES]
+        combos.append(tuple(u.tone3 or u.char for u in units))  # du3bo2
+        for combo in combos:
+            alt = spelled_key("".join(combo))
+            if alt and alt not in keys:
+                keys.append(alt)
+    initial_key = None
+    if initials and len(chinese) >= 2:
+        initial_key = "".join(u.spellings[0][0] if u.chinese else u.char for u in units)
+    if not keys and initial_key is None:
+        return None
+    return TermSpelling(tuple(keys), tuple(units), mode, initial_key)
+
+
+_RUNS = re.compile(r"(.)\1+")
+
+
+def _collapse(s: str) -> str:
+    return _RUNS.sub(r"\1", s)
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    kind: str  # "cjk", "latin" or "literal"
+    text: str
+
+
+def _pieces(text: str) -> list[_Piece]:
+    """The matched text as units: Chinese characters, Latin runs, literal characters."""
+    table = _lists()[0]
+    out: list[_Piece] = []
+    folded = [chr(table[ord(c)]) if ord(c) < len(table) else c for c in text]
+    for i, ch in enumerate(folded):
+        if ch == "\0":
+            continue
+        if "a" <= ch <= "z":
+            out.append(_Piece("latin", ch))
+        elif ch in TONE_DIGITS and out and out[-1].kind == "latin" and (
+                i + 1 == len(folded) or not folded[i + 1].isdigit()):
+            continue  # du3
+        elif _syllable(ch) >= 0:
+            out.append(_Piece("cjk", ch))
+        else:
+            out.append(_Piece("literal", ch))
+    return _merge_latin(out)
+
+
+def _merge_latin(pieces: list[_Piece]) -> list[_Piece]:
+    """``d u b o`` (letters split by separators) is one Latin run."""
+    out: list[_Piece] = []
+    for p in pieces:
+        if p.kind == "latin" and out and out[-1].kind == "latin":
+            out[-1] = _Piece("latin", out[-1].text + p.text)
+        else:
+            out.append(p)
+    return out
+
+
+def _align(pieces: list[_Piece], units: tuple[Unit, ...], homophone: bool) -> bool:
+    """Can ``pieces`` spell ``units`` in order: characters equal (or same-sounding), Latin runs
+    spelling one or more syllables?"""
+
+    def go(i: int, j: int) -> bool:
+        if i == len(pieces):
+            return j == len(units)
+        if j == len(units):
+            return False
+        p = pieces[i]
+        u = units[j]
+        if p.kind != "latin":
+            if p.text == u.char:
+                return go(i + 1, j + 1)
+            if p.kind == "cjk" and u.chinese and homophone and _syllable(p.text) == u.syllable:
+                return go(i + 1, j + 1)
+            return False
+        want = _collapse(p.text)
+        for k in range(1, len(units) - j + 1):
+            span = units[j : j + k]
+            combos = product(*[x.spellings or (x.char,) for x in span])
+            if any(_collapse("".join(c)) == want for c in combos) and go(i + 1, j + k):
+                return True
+        return False
+
+    return go(0, 0)
+
+
+def verify(text: str, start: int, end: int, spelling: TermSpelling,
+           word_char: Callable[[str], bool]) -> tuple[int, int, str] | None:
+    """A raw match of ``spelling``'s key over ``text[start:end]``: the span (widened over a
+    trailing tone number) and what kind of match it is, or None when it is not one."""
+    if end < len(text) and text[end] in TONE_DIGITS and (
+            end + 1 == len(text) or not text[end + 1].isdigit()):
+        end += 1
+    pieces = _pieces(text[start:end])
+    if not pieces:
+        return None
+    latin = [p.text for p in pieces if p.kind == "latin"]
+    cjk = [p for p in pieces if p.kind == "cjk"]
+    mode = spelling.mode
+    homophone = mode is PinyinMode.HOMOPHONE
+    if not latin:
+        literal = [p.text for p in pieces] == [u.char for u in spelling.units]
+        if literal or not homophone:
+            return None  # the characters themselves: the plain pass reports them
+    if pieces[0].kind == "latin" and start > 0 and word_char(text[start - 1]):
+        return None
+    if pieces[-1].kind == "latin" and end < len(text) and word_char(text[end]):
+        return None
+    if not _align(pieces, spelling.units, homophone):
+        return None
+    if mode is PinyinMode.AUTO:
+        if not cjk and is_innocent("".join(latin)):
+            return None
+        if any(len(run) >= MIN_AUTO_SPELLED_LETTERS and run in english_words() for run in latin):
+            return None
+    kind = "homophone" if not latin else ("spelled" if not cjk else "mixed")
+    return start, end, kind

@@ -11,10 +11,13 @@ fold to ``as``), the word-boundary check for Latin edges (``shit`` is not in ``t
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 import ahocorasick_rs
@@ -23,12 +26,17 @@ import numpy as np
 from compliance.normalize import (
     Folded,
     canonical,
+    finish,
     fold,
-    fold_both,
+    fold_codes,
     fold_table,
+    spell,
+    to_codes,
+    to_pinyin,
 )
-from compliance.pinyin import PinyinMode, spellings
+from compliance.pinyin import PinyinMode, TermSpelling, term_spelling, verify
 
+_LATIN = re.compile("[a-z]")  # folded text holds a Latin letter
 CATEGORIES = ("politics", "porn", "violence", "fraud", "abuse", "competitor", "custom")
 MASK_CHAR = "*"
 
@@ -110,6 +118,7 @@ class _Key:
     bound_end: bool
     length: int  # canonical length
     pinyin: bool = False  # a pinyin spelling, not the term's own characters
+    spelling: TermSpelling | None = None  # set for keys of the spelled folding
     repeats: tuple[int, ...] | None = field(init=False)  # runs, or None when all are 1
 
     def __post_init__(self) -> None:
@@ -203,6 +212,7 @@ class _Automaton:
             return
         patterns = list(self.keys)
         self.values = [self.keys[p] for p in patterns]
+
         self.ac = ahocorasick_rs.AhoCorasick(
             patterns, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
 
@@ -217,7 +227,8 @@ class WordFilter:
     def __init__(self, terms: Iterable[Term], *,
                  category_pinyin: Mapping[str, PinyinMode] | None = None) -> None:
         self._plain = _Automaton()
-        self._pinyin = _Automaton()
+        self._spelled = _Automaton()  # Latin spellings, in the spelled folding
+        self._pinyin = _Automaton()  # same-sounding characters, in the syllable folding
         self.max_len = 1
         self.term_count = 0
         policy = dict(category_pinyin or {})
@@ -230,16 +241,22 @@ class WordFilter:
             if t.allow or latin:
                 continue
             mode = t.pinyin or policy.get(t.category, PinyinMode.AUTO)
-            for sp in spellings(t.text, mode, initials=t.initials):
-                skey, sruns = canonical(sp.text, pinyin=sp.homophone)
-                if not skey or (skey == key and not sp.homophone):
-                    continue
-                auto = self._pinyin if sp.homophone else self._plain
-                auto.add(skey, _Key(t, sruns, sp.bound_start, sp.bound_end, len(skey), True))
-                self.max_len = max(self.max_len, len(sp.text))
+            sp = term_spelling(t.text, mode, initials=t.initials)
+            if sp is None:
+                continue
+            if sp.mode is PinyinMode.HOMOPHONE:
+                pkey, pruns = canonical(t.text, pinyin=True)
+                self._pinyin.add(pkey, _Key(t, pruns, False, False, len(pkey), True))
+            for skey in sp.keys:
+                self._spelled.add(skey, _Key(t, (1,), False, False, len(skey), True, sp))
+                self.max_len = max(self.max_len, len(skey))
+            if sp.initials:
+                ikey, iruns = canonical(sp.initials)
+                self._plain.add(ikey, _Key(t, iruns, True, True, len(ikey), True))
         self._plain.build()
+        self._spelled.build()
         self._pinyin.build()
-        self.key_count = len(self._plain.keys) + len(self._pinyin.keys)
+        self.key_count = sum(len(a.keys) for a in (self._plain, self._spelled, self._pinyin))
 
     def scan(self, text: str) -> ScanResult:
         """Every hit with its span, the masked text, and whether a blocking term was found."""
@@ -250,19 +267,62 @@ class WordFilter:
         """Hits in ``text`` whose original span ends after ``min_end`` (streaming uses this)."""
         if not text:
             return []
-        if self._pinyin.ac is None:
-            f, fp = fold(text), None
-        else:
-            f, fp = fold_both(text)
+        codes = fold_codes(to_codes(text))
+        f = finish(codes)
         raw, allows = self._raw_hits(self._plain, f, text, min_end)
-        if fp is not None:
-            praw, _ = self._raw_hits(self._pinyin, fp, text, min_end)
+        more: list[Hit] = []
+        if self._pinyin.ac is not None:  # same-sounding characters (opt-in terms)
+            more += self._raw_hits(self._pinyin, finish(to_pinyin(codes)), text, min_end)[0]
+        # Latin spellings: only where the text holds a Latin letter at all.
+        if self._spelled.ac is not None and _LATIN.search(f.text):
+            more += self._spelled_hits(f, text, min_end)
+        if more:
             seen = {(h.start, h.end, h.term) for h in raw}
-            raw += [h for h in praw if (h.start, h.end, h.term) not in seen]
+            for h in more:
+                if (h.start, h.end, h.term) not in seen:
+                    seen.add((h.start, h.end, h.term))
+                    raw.append(h)
         if allows:
             raw = [h for h in raw if not any(a0 <= h.start and h.end <= a1 for a0, a1 in allows)]
         raw.sort(key=lambda h: (h.start, -h.end))
         return raw
+
+    def _spelled_hits(self, f: Folded, text: str, min_end: int) -> list[Hit]:
+        assert self._spelled.ac is not None
+        spelled = spell(f)
+        matches = self._spelled.ac.find_matches_as_indexes(spelled.text, overlapping=True)
+        if not matches:
+            return []
+        spans: list[tuple[int, int, int]] = []  # (key index, first, last canonical position)
+        if isinstance(spelled.width, list):  # a short text: plain Python beats numpy calls
+            ends = list(accumulate(spelled.width))
+            for idx, s0, e0 in matches:
+                first, last = bisect_right(ends, s0), bisect_right(ends, e0 - 1)
+                if _LATIN.search(f.text, first, last + 1):  # a match must hold a Latin letter
+                    spans.append((idx, first, last))
+        else:
+            m = np.array(matches, dtype=np.intp)
+            origin = spelled.origin()
+            first_a, last_a = origin[m[:, 1]], origin[m[:, 2] - 1]
+            letters = (f.codes >= ord("a")) & (f.codes <= ord("z"))
+            before = np.concatenate(([0], np.cumsum(letters)))
+            keep = np.flatnonzero(before[last_a + 1] > before[first_a])
+            spans = list(zip(m[keep, 0].tolist(), first_a[keep].tolist(),
+                             last_a[keep].tolist(), strict=True))
+        hits: list[Hit] = []
+        for idx, first, last in spans:
+            start, end = f.span(first, last)
+            if end <= min_end:
+                continue
+            for k in self._spelled.values[idx]:
+                assert k.spelling is not None
+                got = verify(text, start, end, k.spelling, _word_char)
+                if got is not None:
+                    s, e, _ = got
+                    t = k.term
+                    hits.append(Hit(s, e, text[s:e], t.text, t.category, t.severity,
+                                    t.action, True))
+        return hits
 
     def _raw_hits(
         self, auto: _Automaton, f: Folded, text: str, min_end: int
