@@ -23,6 +23,7 @@ from typing import Any
 import ahocorasick_rs
 import numpy as np
 
+from compliance.homophones import innocent_words
 from compliance.normalize import (
     Folded,
     canonical,
@@ -229,6 +230,8 @@ class WordFilter:
         self._plain = _Automaton()
         self._spelled = _Automaton()  # Latin spellings, in the spelled folding
         self._pinyin = _Automaton()  # same-sounding characters, in the syllable folding
+        self._innocent: ahocorasick_rs.AhoCorasick | None = None  # words homophones skip
+        homophone_terms: list[str] = []
         self.max_len = 1
         self.term_count = 0
         policy = dict(category_pinyin or {})
@@ -245,6 +248,7 @@ class WordFilter:
             if sp is None:
                 continue
             if sp.mode is PinyinMode.HOMOPHONE:
+                homophone_terms.append(t.text)
                 pkey, pruns = canonical(t.text, pinyin=True)
                 self._pinyin.add(pkey, _Key(t, pruns, False, False, len(pkey), True))
             for skey in sp.keys:
@@ -256,6 +260,11 @@ class WordFilter:
         self._plain.build()
         self._spelled.build()
         self._pinyin.build()
+        if homophone_terms:
+            words = {canonical(w)[0] for w in innocent_words(homophone_terms)}
+            if words:
+                self._innocent = ahocorasick_rs.AhoCorasick(
+                    sorted(words), implementation=ahocorasick_rs.Implementation.ContiguousNFA)
         self.key_count = sum(len(a.keys) for a in (self._plain, self._spelled, self._pinyin))
 
     def scan(self, text: str) -> ScanResult:
@@ -272,7 +281,8 @@ class WordFilter:
         raw, allows = self._raw_hits(self._plain, f, text, min_end)
         more: list[Hit] = []
         if self._pinyin.ac is not None:  # same-sounding characters (opt-in terms)
-            more += self._raw_hits(self._pinyin, finish(to_pinyin(codes)), text, min_end)[0]
+            sounds = self._raw_hits(self._pinyin, finish(to_pinyin(codes)), text, min_end)[0]
+            more += self._not_innocent(sounds, f) if sounds else sounds
         # Latin spellings: only where the text holds a Latin letter at all.
         if self._spelled.ac is not None and _LATIN.search(f.text):
             more += self._spelled_hits(f, text, min_end)
@@ -286,6 +296,14 @@ class WordFilter:
             raw = [h for h in raw if not any(a0 <= h.start and h.end <= a1 for a0, a1 in allows)]
         raw.sort(key=lambda h: (h.start, -h.end))
         return raw
+
+    def _not_innocent(self, hits: list[Hit], f: Folded) -> list[Hit]:
+        """Homophone hits minus those inside a common word that only sounds alike (坚韧)."""
+        if self._innocent is None:
+            return hits
+        spans = [f.span(a, b - 1) for _, a, b in
+                 self._innocent.find_matches_as_indexes(f.text, overlapping=True)]
+        return [h for h in hits if not any(s <= h.start and h.end <= e for s, e in spans)]
 
     def _spelled_hits(self, f: Folded, text: str, min_end: int) -> list[Hit]:
         assert self._spelled.ac is not None
