@@ -91,6 +91,13 @@ class Row:
                                    exc.reason)
 
 
+def _header_like(rows: list[Record]) -> bool:
+    """A first row of several text cells without a digit (``姓名,地址``): a header we do not
+    understand rather than data, even where files without a header are allowed."""
+    first = [c.strip() for c in rows[0].cells if c.strip()]
+    return len(first) >= 2 and not any(ch.isdigit() for c in first for ch in c)
+
+
 def _open(source: TableInput) -> tuple[BinaryIO, str, bool]:
     if isinstance(source, bytes | bytearray):
         return io.BytesIO(source), "<upload>", True
@@ -181,6 +188,9 @@ class Table:
             unmapped = [c.strip() for i, c in enumerate(rec.cells)
                         if c.strip() and i not in found.values()]
             return rec.line, found, unmapped
+        rows = [r for r in self._buffer if any(c.strip() for c in r.cells)]
+        if partial is None and rows and not spec.whole_line and _header_like(rows):
+            partial = (rows[0], {})
         if partial is not None:
             rec, found = partial
             absent = sorted(required - set(found))

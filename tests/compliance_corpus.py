@@ -24,9 +24,9 @@ def _data(package: str, path: str) -> Path:
 
 def _sentences(text: str, min_chars: int = 4) -> Iterator[str]:
     for part in _SENTENCE_END.split(text):
-        part = part.strip()
-        if len(part) >= min_chars:
-            yield part
+        sentence = part.strip()
+        if len(sentence) >= min_chars:
+            yield sentence
 
 
 def peoples_daily() -> Iterator[str]:
@@ -54,7 +54,7 @@ def english() -> Iterator[str]:
     from pydoc_data.topics import topics  # type: ignore[import-untyped]
 
     for text in topics.values():
-        for sentence in re.split(r"(?<=[.!?])\s+|\n\s*\n", text):
-            sentence = " ".join(sentence.split())
+        for part in re.split(r"(?<=[.!?])\s+|\n\s*\n", text):
+            sentence = " ".join(part.split())
             if len(sentence) >= 20:
                 yield sentence
