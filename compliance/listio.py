@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from compliance.lists import ListEntry, ListKind, ListReason, ListStore, Scope, range_to_prefixes
@@ -25,6 +26,7 @@ from tabular.table import TableInput
 
 CSV_FIELDS = ("number", "list", "tenant", "campaign", "reason", "source", "expires", "note")
 CHUNK_ROWS = 5_000
+KEPT_ERRORS = 10_000  # a report keeps this many bad rows (all go to ``on_error``)
 NOTE_MAX_CHARS = 200
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -60,11 +62,13 @@ _CN_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?(.*)$
 @dataclass(slots=True)
 class ListImportReport:
     imported: int = 0
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)  # the first KEPT_ERRORS
     info: TableInfo | None = None
     rows: int = 0
+    error_count: int = 0
 
 
+@lru_cache(maxsize=4096)
 def reason_of(text: str) -> tuple[ListReason, str]:
     """(reason, note): ``complaint`` or ``客户投诉`` -> complaint; other text -> other + note."""
     v = text.strip()
@@ -81,6 +85,7 @@ def reason_of(text: str) -> tuple[ListReason, str]:
     return ListReason.OTHER, v[:NOTE_MAX_CHARS]
 
 
+@lru_cache(maxsize=4096)
 def parse_expiry(value: str, tz: tzinfo = DEFAULT_TZ) -> datetime | None:
     """``2026-12-31``, ``2026/12/31 18:00``, ``2026年12月31日`` (through the end of that day
     in ``tz``), an ISO time with offset, or 永久/empty for never. ValueError otherwise."""
@@ -132,8 +137,8 @@ def parse_row(row: dict[str, str], default: ListEntry, region: str,
     except ValueError as e:
         raise CellError("expires", "not a date (2026-12-31, 2026/12/31, 2026年12月31日) "
                                    "or 永久") from e
-    base = replace(default, kind=kind, reason=reason, scope=scope, note=note or default.note,
-                   source=(row.get("source") or "").strip() or default.source, expires=expires)
+    base = _base(default, kind=kind, reason=reason, scope=scope, note=note or default.note,
+                 source=(row.get("source") or "").strip() or default.source, expires=expires)
     if not raw:
         raise CellError("number", "empty")
     try:
@@ -147,6 +152,14 @@ def parse_row(row: dict[str, str], default: ListEntry, region: str,
         raise CellError("number", e.reason) from e
 
 
+@lru_cache(maxsize=1024)
+def _base(default: ListEntry, *, kind: ListKind, reason: ListReason, scope: Scope, note: str,
+          source: str, expires: datetime | None) -> ListEntry:
+    """Rows of one file mostly share everything but the number: build that part once."""
+    return replace(default, kind=kind, reason=reason, scope=scope, note=note, source=source,
+                   expires=expires)
+
+
 def row_checker(default: ListEntry, region: str,
                 tz: tzinfo = DEFAULT_TZ) -> Callable[[Row], object]:
     return lambda row: parse_row(row.values, default, region, tz)
@@ -155,24 +168,34 @@ def row_checker(default: ListEntry, region: str,
 async def import_table(store: ListStore, source: TableInput, *, default: ListEntry,
                        region: str = "CN", tz: tzinfo = DEFAULT_TZ, name: str | None = None,
                        encoding: str | None = None, sheet: str | None = None,
+                       on_error: Callable[[RowError], object] | None = None,
                        ) -> ListImportReport:
     """Stream a list file (CSV/TSV/text in any encoding, .xlsx) into ``store`` in chunks.
 
-    Bad rows go to the report with file, line, column and reason. Raises
-    :class:`tabular.TableError` when the file as a whole cannot be read.
+    Bad rows go to ``on_error`` (every one) and the report (the first ``KEPT_ERRORS``, and the
+    count), with file, line, column and reason: memory stays bounded however bad the file.
+    Raises :class:`tabular.TableError` when the file as a whole cannot be read.
     """
     report = ListImportReport()
     chunk: list[ListEntry] = []
+
+    def bad(err: RowError) -> None:
+        report.error_count += 1
+        if len(report.errors) < KEPT_ERRORS:
+            report.errors.append(err)
+        if on_error is not None:
+            on_error(err)
+
     with open_table(source, LIST_SPEC, name=name, encoding=encoding, sheet=sheet) as table:
         report.info = table.info
         for item in table:
             if isinstance(item, RowError):
-                report.errors.append(item)
+                bad(item)
                 continue
             try:
                 chunk += parse_row(item.values, default, region, tz)
             except CellError as e:
-                report.errors.append(item.error(e))
+                bad(item.error(e))
             if len(chunk) >= CHUNK_ROWS:
                 report.imported += await store.add(chunk)
                 chunk = []

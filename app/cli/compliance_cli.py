@@ -83,12 +83,33 @@ def _describe(info: TableInfo) -> None:
         typer.echo(f"ignored columns: {', '.join(info.unmapped)}")
 
 
-def _report_errors(errors: Sequence[RowError], total: int, errors_file: Path | None) -> None:
-    if errors_file:
-        with errors_file.open("w", encoding="utf-8-sig", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["file", "line", "column", "value", "error"])
-            w.writerows([e.file, e.line, e.column, e.value, e.reason] for e in errors)
+class _ErrorsFile:
+    """Bad rows written as they come (a million-row import must not hold them all)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._file = path.open("w", encoding="utf-8-sig", newline="") if path else None
+        self._w = csv.writer(self._file) if self._file else None
+        if self._w:
+            self._w.writerow(["file", "line", "column", "value", "error"])
+
+    def write(self, e: RowError) -> None:
+        if self._w:
+            self._w.writerow([e.file, e.line, e.column, e.value, e.reason])
+
+    def __enter__(self) -> _ErrorsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file:
+            self._file.close()
+
+
+def _report_errors(errors: Sequence[RowError], total: int, errors_file: Path | None,
+                   *, write: bool = False) -> None:
+    if errors_file and write:
+        with _ErrorsFile(errors_file) as sink:
+            for e in errors:
+                sink.write(e)
     for err in errors[:SHOWN_ERRORS]:
         typer.echo(str(err), err=True)
     if total > SHOWN_ERRORS:
@@ -171,7 +192,7 @@ def words_import(
     except TableError as e:
         raise _fail(str(e)) from e
     n = SqlWordStore(open_database(_settings(ctx).storage.url)).add_terms(got.terms)
-    _report_errors(got.errors, len(got.errors), errors_file)
+    _report_errors(got.errors, len(got.errors), errors_file, write=True)
     typer.echo(f"imported {n} term(s), {len(got.errors)} bad row(s)")
 
 
@@ -228,19 +249,26 @@ def lists_import(
     default = _default_entry(kind=kind, tenant=tenant, campaign=campaign, reason=reason,
                              source=source or file.name, expires=None)
     region = settings.compliance.default_region
-    try:
-        if preview:
-            p = preview_import(file, default=default, region=region, encoding=encoding,
-                               sheet=sheet)
-            _show_preview(p.info, p.rows, p.errors, p.row_count, p.error_count)
-            return
-        report = asyncio.run(import_table(open_list_store(settings), file, default=default,
-                                          region=region, encoding=encoding, sheet=sheet))
-    except TableError as e:
-        raise _fail(str(e)) from e
-    _report_errors(report.errors, len(report.errors), errors_file)
+    shown: list[RowError] = []
+    with _ErrorsFile(errors_file) as sink:
+        def on_error(err: RowError) -> None:
+            sink.write(err)
+            if len(shown) < SHOWN_ERRORS:
+                shown.append(err)
+        try:
+            if preview:
+                p = preview_import(file, default=default, region=region, encoding=encoding,
+                                   sheet=sheet)
+                _show_preview(p.info, p.rows, p.errors, p.row_count, p.error_count)
+                return
+            report = asyncio.run(import_table(
+                open_list_store(settings), file, default=default, region=region,
+                encoding=encoding, sheet=sheet, on_error=on_error))
+        except TableError as e:
+            raise _fail(str(e)) from e
+    _report_errors(shown, report.error_count, errors_file)
     typer.echo(f"imported {report.imported} entr(y/ies) from {report.rows} row(s), "
-               f"{len(report.errors)} bad row(s)")
+               f"{report.error_count} bad row(s)")
 
 
 @lists_app.command("export")
