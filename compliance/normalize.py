@@ -11,6 +11,7 @@ hits report real spans.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -253,23 +254,33 @@ class Spelled:
         return np.repeat(np.arange(len(self.width)), self.width)
 
 
+_TONE_RE = re.compile(r"(?<=[a-z])[1-5](?![0-9])")
+
+
 def spell(f: Folded) -> Spelled:
     """The spelled folding of an already folded text: every Chinese character replaced by its
-    pinyin (first reading). ``赌博``, ``du博``, ``dǔ bó`` and ``DU-BO`` all fold to ``dubo``.
+    pinyin (first reading), and a tone number after a Latin letter dropped. ``赌博``, ``du博``,
+    ``dǔ bó``, ``du3 bo2`` and ``DU-BO`` all fold to ``dubo``.
     As few array operations as possible: this runs per ASR partial that holds a Latin letter."""
     codes = f.codes
-    if len(codes) == 0:
+    n = len(codes)
+    if n == 0:
         return Spelled("", np.zeros(0, dtype=np.intp))
-    astral = int(codes.max()) >= BMP_SIZE
-    if len(codes) < SHORT_TEXT and not astral:
+    if n < SHORT_TEXT:
         table = _spelled_strings()
-        parts = [table[c] for c in codes.tolist()]
+        parts = [table[c] if c < BMP_SIZE else chr(c) for c in codes.tolist()]
+        for m in _TONE_RE.finditer(f.text):
+            parts[m.start()] = ""
         return Spelled("".join(parts), [len(p) for p in parts])
+    astral = int(codes.max()) >= BMP_SIZE
     t = spelled_table()
     small = np.where(codes < BMP_SIZE, codes, 0) if astral else codes
     width = t.width[small]
     if astral:
         width[codes >= BMP_SIZE] = 1
+    tones = [m.start() for m in _TONE_RE.finditer(f.text)]
+    if tones:
+        width[tones] = 0
     ends = np.cumsum(width)
     letter = np.repeat(t.offset[small] - (ends - width), width) + np.arange(int(ends[-1]))
     out = t.letters[letter]
@@ -290,6 +301,22 @@ def canonical(term: str, *, pinyin: bool = False) -> tuple[str, tuple[int, ...]]
     return f.text, tuple(int(x) for x in f.run_len)
 
 
+@lru_cache(maxsize=1)
+def _fold_list() -> list[int]:
+    return fold_table().tolist()
+
+
 def spelled_key(text: str) -> str:
-    """A term's (or a typed spelling's) key in the spelled folding."""
-    return spell(fold(text)).text
+    """A term's (or a typed spelling's) key in the spelled folding: what :func:`spell` makes of
+    :func:`fold`, in plain Python (compiling a list calls this per term)."""
+    table = _fold_list()
+    codes = [table[cp] if cp < BMP_SIZE else _fold_astral(cp) for cp in map(ord, text)]
+    canon: list[int] = []
+    for c in codes:
+        if c != DROP and (not canon or canon[-1] != c):
+            canon.append(c)
+    strings = _spelled_strings()
+    parts = [strings[c] if c < BMP_SIZE else chr(c) for c in canon]
+    for m in _TONE_RE.finditer("".join(map(chr, canon))):
+        parts[m.start()] = ""
+    return "".join(parts)

@@ -38,14 +38,11 @@ from itertools import product
 from typing import Any
 
 from compliance.normalize import (
-    DROP,
     PINYIN_BASE,
-    fold_codes,
     fold_table,
     pinyin_names,
     pinyin_table,
     spelled_key,
-    to_codes,
 )
 
 MIN_AUTO_SPELLED_LETTERS = 4  # a shorter full spelling (``tama`` is 4) needs an explicit opt-in
@@ -67,7 +64,6 @@ class Unit:
     char: str
     spellings: tuple[str, ...] = ()
     syllable: int = 0  # first-reading syllable id, for homophones
-    tone3: str = ""  # the spelling with its tone number (du3)
 
     @property
     def chinese(self) -> bool:
@@ -115,7 +111,9 @@ def _syllable(ch: str) -> int:
 def units_of(term: str) -> list[Unit]:
     from pypinyin import Style, lazy_pinyin  # noqa: PLC0415 - loads its dictionaries
 
-    chars = "".join(chr(c) for c in fold_codes(to_codes(term)).tolist() if c != DROP)
+    table = _lists()[0]
+    chars = "".join(chr(table[ord(c)]) if ord(c) < len(table) else c for c in term)
+    chars = chars.replace("\0", "")
     if not chars:
         return []
 
@@ -125,7 +123,6 @@ def units_of(term: str) -> list[Unit]:
     phrase = lazy_pinyin(chars, style=Style.NORMAL, errors=keep)
     if len(phrase) != len(chars):
         phrase = list(chars)
-    tones = lazy_pinyin(chars, style=Style.TONE3, errors=keep, neutral_tone_with_five=False)
     names = pinyin_names()
     out = []
     for ch, reading in zip(chars, phrase, strict=True):
@@ -135,9 +132,6 @@ def units_of(term: str) -> list[Unit]:
             continue
         options = [names[sid], reading, reading.replace("v", "u")]  # lü typed lv or lu
         out.append(Unit(ch, tuple(dict.fromkeys(o for o in options if o.isascii())), sid))
-    if len(tones) == len(out):
-        out = [Unit(u.char, u.spellings, u.syllable, t if u.chinese else "")
-               for u, t in zip(out, tones, strict=True)]
     return out
 
 
@@ -154,8 +148,10 @@ def term_spelling(term: str, mode: PinyinMode, *, initials: bool = False,
     minimum = 2 if mode is PinyinMode.AUTO else 1
     if mode is not PinyinMode.OFF and len(chinese) >= minimum:
         keys.append(spelled_key(term))
-        combos = list(product(*[u.spellings or (u.char,) for u in units]))[:MAX_ALTERNATES]
-        combos.append(tuple(u.tone3 or u.char for u in units))  # du3bo2
+        if any(len(u.spellings) > 1 for u in units):  # polyphones, ü typed v
+            combos = list(product(*[u.spellings or (u.char,) for u in units]))[:MAX_ALTERNATES]
+        else:
+            combos = [tuple(u.spellings[0] if u.chinese else u.char for u in units)]
         for combo in combos:
             alt = spelled_key("".join(combo))
             if alt and alt not in keys:

@@ -312,19 +312,26 @@ class WordFilter:
         if not matches:
             return []
         spans: list[tuple[int, int, int]] = []  # (key index, first, last canonical position)
+        # A match must begin and end on whole characters (not inside a syllable's letters) and
+        # hold a Latin letter (characters alone are the plain and homophone passes' job).
         if isinstance(spelled.width, list):  # a short text: plain Python beats numpy calls
             ends = list(accumulate(spelled.width))
+            width = spelled.width
             for idx, s0, e0 in matches:
                 first, last = bisect_right(ends, s0), bisect_right(ends, e0 - 1)
-                if _LATIN.search(f.text, first, last + 1):  # a match must hold a Latin letter
+                if (s0 == ends[first] - width[first] and e0 == ends[last]
+                        and _LATIN.search(f.text, first, last + 1)):
                     spans.append((idx, first, last))
         else:
             m = np.array(matches, dtype=np.intp)
             origin = spelled.origin()
             first_a, last_a = origin[m[:, 1]], origin[m[:, 2] - 1]
+            ends_a = np.cumsum(spelled.width)
+            whole = (m[:, 1] == ends_a[first_a] - spelled.width[first_a]) & (
+                m[:, 2] == ends_a[last_a])
             letters = (f.codes >= ord("a")) & (f.codes <= ord("z"))
             before = np.concatenate(([0], np.cumsum(letters)))
-            keep = np.flatnonzero(before[last_a + 1] > before[first_a])
+            keep = np.flatnonzero(whole & (before[last_a + 1] > before[first_a]))
             spans = list(zip(m[keep, 0].tolist(), first_a[keep].tolist(),
                              last_a[keep].tolist(), strict=True))
         hits: list[Hit] = []
