@@ -39,12 +39,12 @@ def common_words() -> tuple[str, ...]:
     return tuple(out)
 
 
-def innocent_words(terms: Iterable[str]) -> list[str]:
-    """Common words that hold a same-sounding stretch of one of ``terms`` but not the term."""
+def innocent_words(terms: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Per term: the common words that hold a same-sounding stretch of it but not the term."""
     keys = {fold(t, pinyin=True).text: t for t in terms}
     keys = {k: t for k, t in keys.items() if k}
     if not keys:
-        return []
+        return {}
     words = common_words()
     joined = SEPARATOR.join(words)
     folded = fold(joined, pinyin=True)
@@ -53,9 +53,9 @@ def innocent_words(terms: Iterable[str]) -> list[str]:
     # canonical position -> word index: separators fold to themselves, so count them
     sep = ord(SEPARATOR)
     word_of = (folded.codes == sep).cumsum().tolist()
-    out: set[str] = set()
+    out: dict[str, set[str]] = {}
     for idx, first, _ in ac.find_matches_as_indexes(folded.text, overlapping=True):
         word = words[word_of[first]]
         if patterns[idx] not in word:
-            out.add(word)
-    return sorted(out)
+            out.setdefault(patterns[idx], set()).add(word)
+    return {t: tuple(sorted(ws)) for t, ws in out.items()}

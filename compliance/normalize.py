@@ -257,12 +257,27 @@ class Spelled:
 _TONE_RE = re.compile(r"(?<=[a-z])[1-5](?![0-9])")
 
 
-def spell(f: Folded) -> Spelled:
+FAR = 1  # stands in for a Chinese character too far from any Latin letter to matter
+
+
+def near_latin(f: Folded, reach: int) -> npt.NDArray[np.bool_]:
+    """Canonical positions within ``reach`` characters of a Latin letter."""
+    latin = (f.codes >= ord("a")) & (f.codes <= ord("z"))
+    before = np.concatenate(([0], np.cumsum(latin)))
+    n = len(latin)
+    idx = np.arange(n)
+    return before[np.minimum(idx + reach + 1, n)] > before[np.maximum(idx - reach, 0)]
+
+
+def spell(f: Folded, near: npt.NDArray[np.bool_] | None = None) -> Spelled:
     """The spelled folding of an already folded text: every Chinese character replaced by its
     pinyin (first reading), and a tone number after a Latin letter dropped. ``赌博``, ``du博``,
     ``dǔ bó``, ``du3 bo2`` and ``DU-BO`` all fold to ``dubo``.
-    As few array operations as possible: this runs per ASR partial that holds a Latin letter."""
-    codes = f.codes
+    As few array operations as possible: this runs per ASR partial that holds a Latin letter.
+    With ``near``, characters outside it become one inert ``FAR`` each: a spelling must hold a
+    Latin letter, so Chinese far from any cannot be part of one (and would only make matches
+    that the check throws away)."""
+    codes = f.codes if near is None else np.where(near, f.codes, FAR).astype(np.uint32)
     n = len(codes)
     if n == 0:
         return Spelled("", np.zeros(0, dtype=np.intp))

@@ -31,11 +31,12 @@ from compliance.normalize import (
     fold,
     fold_codes,
     fold_table,
+    near_latin,
     spell,
     to_codes,
     to_pinyin,
 )
-from compliance.pinyin import PinyinMode, TermSpelling, term_spelling, verify
+from compliance.pinyin import PinyinMode, TermSpelling, english_words, term_spelling, verify
 
 _LATIN = re.compile("[a-z]")  # folded text holds a Latin letter
 CATEGORIES = ("politics", "porn", "violence", "fraud", "abuse", "competitor", "custom")
@@ -230,8 +231,9 @@ class WordFilter:
         self._plain = _Automaton()
         self._spelled = _Automaton()  # Latin spellings, in the spelled folding
         self._pinyin = _Automaton()  # same-sounding characters, in the syllable folding
-        self._innocent: ahocorasick_rs.AhoCorasick | None = None  # words homophones skip
+        self._innocent: dict[str, tuple[str, ...]] = {}  # term -> words its homophones skip
         homophone_terms: list[str] = []
+        self._reach = 1  # the most characters a term has: how far Chinese is spelled from Latin
         self.max_len = 1
         self.term_count = 0
         policy = dict(category_pinyin or {})
@@ -251,6 +253,7 @@ class WordFilter:
                 homophone_terms.append(t.text)
                 pkey, pruns = canonical(t.text, pinyin=True)
                 self._pinyin.add(pkey, _Key(t, pruns, False, False, len(pkey), True))
+            self._reach = max(self._reach, len(sp.units))
             for skey in sp.keys:
                 self._spelled.add(skey, _Key(t, (1,), False, False, len(skey), True, sp))
                 self.max_len = max(self.max_len, len(skey))
@@ -261,10 +264,9 @@ class WordFilter:
         self._spelled.build()
         self._pinyin.build()
         if homophone_terms:
-            words = {canonical(w)[0] for w in innocent_words(homophone_terms)}
-            if words:
-                self._innocent = ahocorasick_rs.AhoCorasick(
-                    sorted(words), implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+            self._innocent = innocent_words(homophone_terms)
+        if self._spelled.keys:
+            english_words()  # loaded now, not by the first scan that needs it
         self.key_count = sum(len(a.keys) for a in (self._plain, self._spelled, self._pinyin))
 
     def scan(self, text: str) -> ScanResult:
@@ -282,7 +284,7 @@ class WordFilter:
         more: list[Hit] = []
         if self._pinyin.ac is not None:  # same-sounding characters (opt-in terms)
             sounds = self._raw_hits(self._pinyin, finish(to_pinyin(codes)), text, min_end)[0]
-            more += self._not_innocent(sounds, f) if sounds else sounds
+            more += self._not_innocent(sounds, text) if sounds else sounds
         # Latin spellings: only where the text holds a Latin letter at all.
         if self._spelled.ac is not None and _LATIN.search(f.text):
             more += self._spelled_hits(f, text, min_end)
@@ -297,17 +299,19 @@ class WordFilter:
         raw.sort(key=lambda h: (h.start, -h.end))
         return raw
 
-    def _not_innocent(self, hits: list[Hit], f: Folded) -> list[Hit]:
-        """Homophone hits minus those inside a common word that only sounds alike (坚韧)."""
-        if self._innocent is None:
-            return hits
-        spans = [f.span(a, b - 1) for _, a, b in
-                 self._innocent.find_matches_as_indexes(f.text, overlapping=True)]
-        return [h for h in hits if not any(s <= h.start and h.end <= e for s, e in spans)]
+    def _not_innocent(self, hits: list[Hit], text: str) -> list[Hit]:
+        """Homophone hits minus those inside a common word that only sounds alike (坚韧): a
+        substring search around each hit, cheaper than another pass over the whole text."""
+        out = []
+        for h in hits:
+            words = self._innocent.get(h.term, ())
+            if not any(_covers(text, h.start, h.end, w) for w in words):
+                out.append(h)
+        return out
 
     def _spelled_hits(self, f: Folded, text: str, min_end: int) -> list[Hit]:
         assert self._spelled.ac is not None
-        spelled = spell(f)
+        spelled = spell(f, near_latin(f, self._reach))
         matches = self._spelled.ac.find_matches_as_indexes(spelled.text, overlapping=True)
         if not matches:
             return []
@@ -380,6 +384,17 @@ class WordFilter:
                 hits.append(Hit(start, end, text[start:end], t.text, t.category, t.severity,
                                 t.action, k.pinyin))
         return hits, allows
+
+
+def _covers(text: str, start: int, end: int, word: str) -> bool:
+    """``word`` occurs in ``text`` around [start, end)."""
+    lo = max(0, end - len(word))
+    pos = text.find(word, lo, start + len(word))
+    while pos >= 0:
+        if pos <= start and pos + len(word) >= end:
+            return True
+        pos = text.find(word, pos + 1, start + len(word))
+    return False
 
 
 def mask(text: str, hits: Iterable[Hit]) -> str:
