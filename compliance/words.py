@@ -22,15 +22,19 @@ from typing import Any
 
 import ahocorasick_rs
 import numpy as np
+import numpy.typing as npt
 
 from compliance.homophones import innocent_words
 from compliance.normalize import (
+    FAR,
+    SHORT_TEXT,
     Folded,
     canonical,
     finish,
     fold,
     fold_codes,
     fold_table,
+    from_codes,
     near_latin,
     spell,
     to_codes,
@@ -311,14 +315,26 @@ class WordFilter:
 
     def _spelled_hits(self, f: Folded, text: str, min_end: int) -> list[Hit]:
         assert self._spelled.ac is not None
-        spelled = spell(f, near_latin(f, self._reach))
+        near = near_latin(f, self._reach)
+        pos: npt.NDArray[np.intp] | None = None  # long text: sub position -> canonical index
+        if len(f.codes) >= SHORT_TEXT:
+            # Only the stretches near a Latin letter are spelled and searched, joined by an
+            # inert separator: real Chinese text has few, so this pass costs little there.
+            sel = np.flatnonzero(near)
+            if len(sel) == 0:
+                return []
+            pos = np.insert(sel, np.flatnonzero(np.diff(sel) > 1) + 1, -1)
+            codes = np.where(pos >= 0, f.codes[np.maximum(pos, 0)], FAR).astype(np.uint32)
+            spelled = spell(Folded(from_codes(codes), codes, f.orig, f.run_start, f.run_len))
+        else:
+            spelled = spell(f, near)
         matches = self._spelled.ac.find_matches_as_indexes(spelled.text, overlapping=True)
         if not matches:
             return []
         spans: list[tuple[int, int, int]] = []  # (key index, first, last canonical position)
         # A match must begin and end on whole characters (not inside a syllable's letters) and
         # hold a Latin letter (characters alone are the plain and homophone passes' job).
-        if isinstance(spelled.width, list):  # a short text: plain Python beats numpy calls
+        if pos is None and isinstance(spelled.width, list):  # short: Python beats numpy calls
             ends = list(accumulate(spelled.width))
             width = spelled.width
             for idx, s0, e0 in matches:
@@ -328,11 +344,17 @@ class WordFilter:
                     spans.append((idx, first, last))
         else:
             m = np.array(matches, dtype=np.intp)
-            origin = spelled.origin()
-            first_a, last_a = origin[m[:, 1]], origin[m[:, 2] - 1]
-            ends_a = np.cumsum(spelled.width)
-            whole = (m[:, 1] == ends_a[first_a] - spelled.width[first_a]) & (
-                m[:, 2] == ends_a[last_a])
+            width_a = np.asarray(spelled.width, dtype=np.intp)
+            origin = np.repeat(np.arange(len(width_a)), width_a)
+            first_s, last_s = origin[m[:, 1]], origin[m[:, 2] - 1]
+            ends_a = np.cumsum(width_a)
+            whole = (m[:, 1] == ends_a[first_s] - width_a[first_s]) & (
+                m[:, 2] == ends_a[last_s])
+            if pos is not None:
+                first_a, last_a = pos[first_s], pos[last_s]
+                whole &= (first_a >= 0) & (last_a >= 0)
+            else:
+                first_a, last_a = first_s, last_s
             letters = (f.codes >= ord("a")) & (f.codes <= ord("z"))
             before = np.concatenate(([0], np.cumsum(letters)))
             keep = np.flatnonzero(whole & (before[last_a + 1] > before[first_a]))

@@ -163,3 +163,14 @@ def test_new_foldings_flag_at_most_0_1_percent_of_ordinary_sentences(corpus: str
     sentences = list(getattr(compliance_corpus, corpus)())[:20_000]
     n, examples = _extra_flags(terms, sentences)
     assert n <= FP_GOAL * len(sentences), f"{n} of {len(sentences)}: {examples}"
+
+
+def test_spellings_in_long_text_are_found_where_they_are(wf: WordFilter) -> None:
+    """Long texts take the array path, which spells only the stretches near Latin letters."""
+    filler = "今天天气很好，我们一起去公园散步吧。" * 40
+    text = filler + "来玩du博吧" + filler + "ѕсаm" + filler + "赌bo" + filler
+    hits = [(h.term, h.matched) for h in wf.scan(text).hits]
+    assert hits == [("赌博", "du博"), ("scam", "ѕсаm"), ("赌博", "赌bo")]
+    (first, _, third) = wf.scan(text).hits
+    assert text[first.start:first.end] == "du博" and text[third.start:third.end] == "赌bo"
+    assert not wf.scan(filler * 3 + "du搏" + filler).hits
