@@ -162,7 +162,7 @@ async def test_chinese_sheet_values_and_bounded_error_memory(monkeypatch: pytest
                                                              ) -> None:
     """Chinese list/reason/expiry values; free text is kept as the note; a file full of bad
     rows sends every one to ``on_error`` but the report keeps only the first few."""
-    import compliance.listio as listio
+    from compliance import listio
 
     monkeypatch.setattr(listio, "KEPT_ERRORS", 3)
     rows = ["手机号,名单类型,原因,备注,有效期",
