@@ -17,8 +17,8 @@ How much of this a term gets is its :class:`PinyinMode`, set per term or per cat
   one whose Latin run is an English word; single-character terms get nothing.
 - ``spelled``: every spelling, even one that is an English word.
 - ``homophone``: ``spelled`` plus characters that sound the same (沙比 for 傻逼): this flags
-  ordinary Chinese text often (~2 % of sentences with every term on, docs/benchmarks.md), so it
-  is opt-in per term or category.
+  ordinary Chinese text often (~0.5 % of sentences with every term on, even with the innocent
+  words of :mod:`compliance.homophones` skipped; docs/benchmarks.md), so it is opt-in.
 - ``off``: the characters only.
 
 ``initials`` (opt-in per term) adds the first letters as a Latin key (``sb`` for 傻逼).
