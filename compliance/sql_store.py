@@ -12,11 +12,24 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Integer, String, UniqueConstraint, delete, select
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    delete,
+    false,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from compliance.lists import ListEntry, ListKind, ListReason, Scope
+from compliance.pinyin import PinyinMode
 from compliance.words import Action, Term
 from storage.db import Base, Database
 
@@ -33,8 +46,10 @@ class WordRow(Base):
     category: Mapped[str] = mapped_column(String(32))
     severity: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(8))
-    pinyin: Mapped[bool] = mapped_column(Boolean, default=False)
+    pinyin: Mapped[bool] = mapped_column(Boolean, default=False)  # before pinyin_mode: homophones
     allow: Mapped[bool] = mapped_column(Boolean, default=False)
+    pinyin_mode: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    initials: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ListRow(Base):
@@ -48,6 +63,7 @@ class ListRow(Base):
     reason: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(128), default="")
     expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    note: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class MetaRow(Base):
@@ -61,6 +77,35 @@ def _insert(db: Database, table: Any) -> Any:
     return dialect.insert(table)
 
 
+def add_missing_columns(db: Database, table: Table) -> list[str]:
+    """Columns added to a table after databases were created with it: ``create_all`` does not
+    add them, so add them here (``ALTER TABLE ... ADD COLUMN``, nullable or with a default)."""
+    have = {c["name"] for c in inspect(db.engine).get_columns(table.name)}
+    added = []
+    dialect = db.engine.dialect
+    for col in table.columns:
+        if col.name in have:
+            continue
+        ddl = f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.type.compile(dialect)}"
+        default = col.server_default
+        if default is not None:
+            arg = getattr(default, "arg", None)
+            value = f"'{arg}'" if isinstance(arg, str) else str(
+                arg.compile(dialect=dialect))  # type: ignore[union-attr]
+            ddl += f" DEFAULT {value}"
+            if not col.nullable:
+                ddl += " NOT NULL"
+        with db.engine.begin() as conn:
+            conn.execute(text(ddl))
+        added.append(col.name)
+    return added
+
+
+def _utc(dt: datetime | None) -> datetime | None:
+    """Stored in UTC: SQLite keeps the wall time and drops the offset."""
+    return dt.astimezone(UTC) if dt is not None else None
+
+
 def _aware(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
 
@@ -71,12 +116,19 @@ class SqlWordStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        add_missing_columns(db, WordRow.__table__)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _mode(r: WordRow) -> PinyinMode | None:
+        if r.pinyin_mode:
+            return PinyinMode(r.pinyin_mode)
+        return PinyinMode.HOMOPHONE if r.pinyin else None  # rows from before pinyin_mode
 
     def all_terms(self) -> list[Term]:
         with self._db.session() as s:
             rows = s.scalars(select(WordRow)).all()
             return [Term(r.term, r.category, r.severity, Action(r.action), r.tenant or None,
-                         r.pinyin, r.allow) for r in rows]
+                         self._mode(r), r.allow, bool(r.initials)) for r in rows]
 
     def _bump(self, s: Any) -> None:
         stmt = _insert(self._db, MetaRow).values(key="words_version", value=1)
@@ -85,15 +137,18 @@ class SqlWordStore:
 
     def add_terms(self, terms: Iterable[Term]) -> int:
         rows = [{"tenant": t.tenant or GLOBAL, "term": t.text, "category": t.category,
-                 "severity": t.severity, "action": t.action.value, "pinyin": t.pinyin,
-                 "allow": t.allow} for t in terms]
+                 "severity": t.severity, "action": t.action.value,
+                 "pinyin": t.pinyin is PinyinMode.HOMOPHONE,
+                 "pinyin_mode": t.pinyin.value if t.pinyin else None, "allow": t.allow,
+                 "initials": t.initials} for t in terms]
         with self._db.session() as s:
             for i in range(0, len(rows), BATCH):
                 stmt = _insert(self._db, WordRow)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=["tenant", "term"],
                     set_={c: stmt.excluded[c] for c in
-                          ("category", "severity", "action", "pinyin", "allow")})
+                          ("category", "severity", "action", "pinyin", "allow",
+                           "pinyin_mode", "initials")})
                 s.execute(stmt, rows[i : i + BATCH])
             self._bump(s)
         return len(rows)
@@ -116,17 +171,18 @@ class SqlListStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        add_missing_columns(db, ListRow.__table__)  # type: ignore[arg-type]
 
     def add_sync(self, entries: Sequence[ListEntry]) -> int:
         rows = [{"kind": e.kind.value, "scope": e.scope.key, "target": e.target,
                  "is_prefix": e.is_prefix, "reason": e.reason.value, "source": e.source,
-                 "expires": e.expires} for e in entries]
+                 "expires": _utc(e.expires), "note": e.note} for e in entries]
         with self._db.session() as s:
             for i in range(0, len(rows), BATCH):
                 stmt = _insert(self._db, ListRow)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=["kind", "scope", "target", "is_prefix"],
-                    set_={c: stmt.excluded[c] for c in ("reason", "source", "expires")})
+                    set_={c: stmt.excluded[c] for c in ("reason", "source", "expires", "note")})
                 s.execute(stmt, rows[i : i + BATCH])
         return len(rows)
 
@@ -147,7 +203,7 @@ class SqlListStore:
     @staticmethod
     def _entry(r: ListRow) -> ListEntry:
         return ListEntry(ListKind(r.kind), r.target, r.is_prefix, Scope.from_key(r.scope),
-                         ListReason(r.reason), r.source, _aware(r.expires))
+                         ListReason(r.reason), r.source, _aware(r.expires), r.note or "")
 
     def match_sync(self, kind: ListKind, e164: str, scopes: Sequence[Scope],
                    at: datetime) -> list[ListEntry]:

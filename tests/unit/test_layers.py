@@ -12,13 +12,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-BOTTOM = {"core", "audio", "storage"}
+BOTTOM = {"core", "audio", "storage", "tabular"}
 LIBRARIES = {"engine", "flows", "asr", "speaker_id", "compliance"}
 # What each top-level package may import besides itself. Nothing imports app.
 ALLOWED: dict[str, set[str]] = {
     "audio": set(),
     "core": {"audio"},
     "storage": {"core"},
+    "tabular": {"core"},
     **{lib: BOTTOM for lib in LIBRARIES},
     "notify": BOTTOM | LIBRARIES,
     "inspection": BOTTOM | LIBRARIES,
