@@ -227,6 +227,10 @@ class Outbox:
             row = s.get(SmsMessageRow, message_id)
             if row is None:
                 return None
+            if row.status in FINAL_STATUSES and status == "submitted":
+                return None  # a receipt overtook the last part's response: it stands
+            if status == "submitted" and row.parts_delivered >= row.parts > 0:
+                status = "delivered"  # every part's receipt came before this point
             row.status = status
             if reason:
                 row.reason = reason
@@ -250,39 +254,43 @@ class Outbox:
             return [_record(r) for r in rows]
 
     def apply_receipt(self, gateway: str, gateway_id: str, part_status: str, stat: str, *,
-                      now: float, message_id: str | None = None) -> SmsRecord | None:
-        """Record one part's receipt; the message is delivered once every part is, failed or
-        expired as soon as one part is. Returns the message when its status changed."""
+                      now: float, message_id: str | None = None
+                      ) -> tuple[bool, SmsRecord | None]:
+        """Record a receipt; the message is delivered once every part is, failed or expired as
+        soon as one part is. A receipt naming the message (``message_id``, no ``gateway_id``:
+        Kannel reports a split message once) covers all its parts. Returns the message when
+        its status changed; a repeated or unknown receipt changes nothing."""
         with self.db.session() as s:
-            if message_id is not None and not gateway_id:  # Kannel: parts are not named
-                q = (select(SmsPartRow).where(SmsPartRow.message_id == message_id,
-                                              SmsPartRow.status == "submitted")
-                     .order_by(SmsPartRow.part))
+            whole = message_id is not None and not gateway_id
+            if whole:
+                parts = list(s.scalars(select(SmsPartRow).where(
+                    SmsPartRow.message_id == message_id)).all())
+                row = s.get(SmsMessageRow, message_id)
             else:
-                q = select(SmsPartRow).where(SmsPartRow.gateway_message_id == gateway_id)
-            part = s.scalars(q).first()
-            if part is None:
-                return None
-            row = s.get(SmsMessageRow, part.message_id)
+                parts = list(s.scalars(select(SmsPartRow).where(
+                    SmsPartRow.gateway_message_id == gateway_id)).all())[:1]
+                row = s.get(SmsMessageRow, parts[0].message_id) if parts else None
             if row is None or row.gateway != gateway:
-                return None
-            if part.status in ("delivered", "failed", "expired"):
-                return None  # a repeated receipt changes nothing
-            part.status, part.stat, part.receipt_at = part_status, stat, now
-            if row.status in FINAL_STATUSES:
-                return None
+                return False, None
+            fresh = [p for p in parts if p.status not in ("delivered", "failed", "expired")]
+            for part in fresh:
+                part.status, part.stat, part.receipt_at = part_status, stat, now
+            if (not fresh and not whole) or row.status in FINAL_STATUSES:
+                return True, None
             before = row.status
             if part_status == "delivered":
-                row.parts_delivered += 1
+                # a message-level receipt may overtake the rows of its parts being written
+                row.parts_delivered = row.parts if whole else row.parts_delivered + len(fresh)
                 if row.parts_delivered >= row.parts and row.status == "submitted":
                     row.status = "delivered"
             elif part_status in ("failed", "expired"):
                 row.status = part_status
-                row.reason = f"part {part.part + 1}: {stat}"
+                first = fresh[0].part + 1 if fresh and not whole else None
+                row.reason = f"part {first}: {stat}" if first else stat
             if row.status != before:
                 row.done_at = now
-                return _record(row)
-            return None
+                return True, _record(row)
+            return True, None
 
     def last_tenant_for(self, number: str) -> str | None:
         """Whose message a reply from ``number`` answers: the latest sent to it."""

@@ -42,6 +42,8 @@ log = logging.getLogger("ivr.notify")
 T = TypeVar("T")
 
 SMS_PURPOSE = "sms"  # the compliance purpose: caps with purpose "sms" (or "*") count messages
+RECEIPT_TRIES = 5
+RECEIPT_RETRY_S = 0.1
 OPT_OUT_KEYWORDS = ("TD", "T", "退订", "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")
 
 
@@ -360,11 +362,18 @@ class SmsService:
         gid, message_id = receipt.gateway_message_id, None
         if gid.startswith(MESSAGE_RECEIPT_PREFIX):
             gid, message_id = "", gid[len(MESSAGE_RECEIPT_PREFIX):]
-        changed = await self._run(self.outbox.apply_receipt, self.gateway.name, gid,
-                                  receipt.outcome, receipt.stat, now=self.clock.wall(),
-                                  message_id=message_id)
-        self._publish(changed)
-        return True
+        for attempt in range(RECEIPT_TRIES):
+            if attempt:  # the receipt overtook the write of its part's response: wait for it
+                await self.clock.sleep(RECEIPT_RETRY_S)
+            known, changed = await self._run(
+                self.outbox.apply_receipt, self.gateway.name, gid, receipt.outcome,
+                receipt.stat, now=self.clock.wall(), message_id=message_id)
+            if known:
+                self._publish(changed)
+                return True
+        log.info("sms receipt for unknown message %s (%s)", receipt.gateway_message_id,
+                 receipt.stat)
+        return False
 
     async def on_inbound(self, inbound: Inbound) -> None:
         """A reply: an opt-out keyword blacklists the number for the tenant that wrote to it."""
