@@ -11,6 +11,7 @@ import asyncio
 import gc
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app.config import Settings, parse_hostport
 from app.metrics import Metrics
@@ -31,6 +32,9 @@ from engine.sip.transport import make_ssl_contexts
 from engine.sip.ua import Credentials, UserAgent
 from engine.sipcall import SpeechHooks
 from storage import Database, open_database
+
+if TYPE_CHECKING:
+    from notify.service import SmsService
 
 log = logging.getLogger("ivr.engine")
 
@@ -55,6 +59,8 @@ class Engine:
         self.metrics: Metrics | None = None
         self.metrics_address: tuple[str, int] | None = None
         self.registrations: list[Registration] = []
+        self.sms: SmsService | None = None  # the post-call SMS outbox and sender
+        self._sms_callbacks: Any = None
         self._tasks = TaskScope("engine")  # registrations, prompt pre-rendering
         self._media_tasks = TaskScope("media")  # the pacer: runs until every call is gone
 
@@ -63,13 +69,16 @@ class Engine:
         db = await asyncio.get_running_loop().run_in_executor(
             None, open_database, s.storage.url)
         self.db = db
+        await self._start_sms(db)
         if self.router is None:
             # The composition root loads flows, compliance, speech and voiceprint libraries
             # (scipy, model runtimes): only when an engine starts, not with every CLI command.
+            from app.sms_setup import FlowSmsSender  # noqa: PLC0415
             from app.wiring import build_services  # noqa: PLC0415
 
+            assert self.sms is not None
             self.router, default_speech = await asyncio.get_running_loop().run_in_executor(
-                None, build_services, s, db, self.clock, self.bus)
+                None, build_services, s, db, self.clock, self.bus, FlowSmsSender(self.sms))
             self.speech = self.speech or default_speech
         self.records = CallRecords(db)
         self.cdr = CdrWriter(self.records, dead_letter=Path(s.storage.dead_letter_path),
@@ -124,6 +133,17 @@ class Engine:
         gc.freeze()
         return self.addresses
 
+    async def _start_sms(self, db: Database) -> None:
+        """The outbox and its sender; rule messages from call events on the bus."""
+        from app.sms_setup import build_sms_service, start_callbacks  # noqa: PLC0415
+
+        s = self.settings
+        self.sms = await asyncio.get_running_loop().run_in_executor(
+            None, build_sms_service, s, db, self.clock, self.bus)
+        await self.sms.start(dispatch=s.sms.gateway != "none")
+        self.sms.attach(self.bus)
+        self._sms_callbacks = await start_callbacks(s, self.sms)
+
     async def _prewarm(self, speech: SpeechService) -> None:
         """Load the voice before the first caller (its first render is the slow one, ~0.7 s
         idle, many seconds on a busy box), then render the other static prompts meanwhile."""
@@ -169,5 +189,9 @@ class Engine:
         await self._media_tasks.close(grace_s=1.0)
         if self.cdr is not None:
             await self.cdr.close()
+        if self.sms is not None:  # after the calls: their hang-up messages are recorded
+            await self.sms.stop()
+        if self._sms_callbacks is not None:
+            await self._sms_callbacks.stop()
         if self.metrics is not None:
             await self.metrics.stop()

@@ -63,6 +63,7 @@ class SmsMessageRow(Base):
     submitted_at: Mapped[float | None] = mapped_column(Float)
     done_at: Mapped[float | None] = mapped_column(Float)
     parts_delivered: Mapped[int] = mapped_column(Integer, default=0)
+    node: Mapped[str] = mapped_column(String(64), default="")  # the engine that claimed it
 
 
 class SmsPartRow(Base):
@@ -182,17 +183,20 @@ class Outbox:
                              .group_by(SmsMessageRow.status)).all()
             return {status: n for status, n in rows}
 
-    def recover(self, now: float) -> int:
-        """Start-up: messages a killed engine left in ``sending`` become ``unknown``."""
+    def recover(self, now: float, node: str = "") -> int:
+        """Start-up: messages this engine (``node``) left in ``sending`` when it was killed
+        become ``unknown``; other nodes' messages in flight are theirs."""
         with self.db.session() as s:
             result = s.execute(
-                update(SmsMessageRow).where(SmsMessageRow.status == "sending")
+                update(SmsMessageRow).where(SmsMessageRow.status == "sending",
+                                            SmsMessageRow.node == node)
                 .values(status="unknown", done_at=now,
                         reason="the engine stopped while the SMSC had part of it; not resent "
                                "to avoid a duplicate (check the handset or the SMSC's log)"))
             return int(getattr(result, "rowcount", 0) or 0)
 
-    def claim_due(self, now: float, limit: int) -> list[SmsRecord]:
+    def claim_due(self, now: float, limit: int, node: str = "", gateway: str | None = None
+                  ) -> list[SmsRecord]:
         """Up to ``limit`` queued messages whose time has come, moved to ``sending``.
         ``FOR UPDATE SKIP LOCKED`` lets several engine nodes share a PostgreSQL outbox."""
         with self.db.session() as s:
@@ -204,6 +208,9 @@ class Outbox:
             out = []
             for row in rows:
                 row.status = "sending"
+                row.node = node
+                if gateway is not None and not row.attempts:  # the gateway that sends it
+                    row.gateway = gateway
                 row.attempts += 1
                 parts = s.scalars(select(SmsPartRow).where(SmsPartRow.message_id == row.id)).all()
                 out.append(_record(row, parts))

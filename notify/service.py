@@ -65,6 +65,7 @@ class NotifySettings:
     region: str = "CN"
     default_timezone: str = "Asia/Shanghai"
     opt_out_keywords: tuple[str, ...] = OPT_OUT_KEYWORDS
+    node: str = ""  # this engine's name when several share one outbox database
     poll_s: float = 1.0  # how often the dispatcher looks for due messages when not woken
 
 
@@ -72,6 +73,7 @@ class NotifySettings:
 class SmsRequest:
     to: str
     text: str | None = None  # the text (a template source) when no template_id
+    literal: bool = False  # ``text`` is final (a flow node rendered it): no template pass
     template_id: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     tenant: str = "default"
@@ -102,7 +104,8 @@ class SmsService:
         self.rules = list(rules or [])
         self.default_tz: tzinfo = ZoneInfo(self.settings.default_timezone)
         self._db = ThreadPoolExecutor(1, thread_name_prefix="sms-db")
-        self._scope = TaskScope("sms")
+        self._scope = TaskScope("sms")  # the dispatcher
+        self._rules = TaskScope("sms-rules")  # recording a finished call's rule messages
         self._sends = TaskScope("sms-send")
         self._wake = asyncio.Event()
         self._active: set[str] = set()
@@ -116,8 +119,10 @@ class SmsService:
 
     # -- life cycle ----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        self.recovered_unknown = await self._run(self.outbox.recover, self.clock.wall())
+    async def start(self, *, dispatch: bool = True) -> None:
+        """Recover the outbox, start the gateway and (``dispatch``) the sender."""
+        self.recovered_unknown = await self._run(self.outbox.recover, self.clock.wall(),
+                                                self.settings.node)
         if self.recovered_unknown:
             log.warning("sms: %d message(s) were in flight when the engine stopped; marked "
                         "unknown, not resent (ivr sms list --status unknown)",
@@ -125,7 +130,8 @@ class SmsService:
         self.gateway.set_handlers(self.on_receipt, self.on_inbound)
         await self.gateway.start()
         self._running = True
-        self._scope.spawn(self._dispatch(), "dispatch")
+        if dispatch:
+            self._scope.spawn(self._dispatch(), "dispatch")
 
     def attach(self, bus: EventBus) -> None:
         """Send rule SMS from call events (``call.invite`` ... ``call.ended``)."""
@@ -137,11 +143,16 @@ class SmsService:
         self._remove_listener = lambda: [r() for r in removers]
 
     async def stop(self, grace_s: float = 5.0) -> None:
-        """Stop claiming; let sends in flight get their answers (up to ``grace_s``)."""
-        self._running = False
+        """Record the rule messages of calls that just ended, stop claiming (the dispatcher
+        finishes its round: a claimed message is always sent), let sends in flight get their
+        answers (up to ``grace_s``), then close the gateway."""
         if self._remove_listener is not None:
             self._remove_listener()
+        await self._rules.wait(grace_s)
+        await self._rules.close(grace_s=1.0)
+        self._running = False
         self._wake.set()
+        await self._scope.wait(grace_s)
         await self._scope.close(grace_s=1.0)
         await self._sends.wait(grace_s)
         await self._sends.close(grace_s=1.0)
@@ -175,6 +186,8 @@ class SmsService:
             source, signature = tpl.text, tpl.signature or signature
         if not source:
             raise ContentRefused("template", "text: empty message")
+        if req.literal and req.template_id is None:
+            return source, signature
         try:
             return render(source, req.variables), signature
         except ExprError as e:
@@ -249,7 +262,7 @@ class SmsService:
     def _call_ended(self, facts: CallFacts) -> None:
         rules = matching(self.rules, facts)
         if rules and self._running:
-            self._scope.spawn(self._send_for_rules(facts, rules), f"rules-{facts.call_id}")
+            self._rules.spawn(self._send_for_rules(facts, rules), f"rules-{facts.call_id}")
 
     async def _send_for_rules(self, facts: CallFacts, rules: list[SmsRule]) -> None:
         for rule in rules:
@@ -274,7 +287,8 @@ class SmsService:
             if self._paused_until > self.clock.now():
                 wait_s = min(wait_s, self._paused_until - self.clock.now())
             elif free > 0:
-                claimed: list[SmsRecord] = await self._run(self.outbox.claim_due, now, free)
+                claimed: list[SmsRecord] = await self._run(
+                    self.outbox.claim_due, now, free, self.settings.node, self.gateway.name)
                 for rec in claimed:
                     self._active.add(rec.id)
                     self._sends.spawn(self._send_one(rec), f"send-{rec.id[:8]}")
