@@ -11,7 +11,6 @@ from notify.encoding import (
     DATA_CODING_GSM7,
     DATA_CODING_UCS2,
     GSM_BASIC,
-    GSM_EXTENSION,
     EncodingError,
     concat_udh,
     decode_payload,
@@ -105,7 +104,4 @@ def test_parts_put_back_together_are_the_text(text: str) -> None:
     for payload in p.payloads():
         assert len(payload) <= limit
     decoded = "".join(decode_payload(p.data_coding, b) for b in p.payloads())
-    if p.coding == "ucs2":
-        assert decoded == text
-    else:
-        assert decoded == text
+    assert decoded == text

@@ -116,7 +116,8 @@ def test_length_mismatch_and_short_header() -> None:
 
 
 def test_reader_cuts_a_stream_fed_one_octet_at_a_time() -> None:
-    stream = _submit().serialize() + EnquireLink(2).serialize() + SubmitSmResp(3, 0, "m").serialize()
+    stream = (_submit().serialize() + EnquireLink(2).serialize()
+              + SubmitSmResp(3, 0, "m").serialize())
     reader = PduReader()
     frames = [f for b in stream for f in reader.feed(bytes([b]))]
     assert [parse(f).sequence_number for f in frames] == [7, 2, 3]
