@@ -279,6 +279,7 @@ class SmsService:
 
     async def _dispatch(self) -> None:
         while self._running:
+            self._wake.clear()  # before looking: a wake-up from now on is not missed
             now = self.clock.wall()
             for rec in await self._run(self.outbox.expire_queued, now):
                 self._publish(rec)
@@ -298,7 +299,6 @@ class SmsService:
                     nxt = await self._run(self.outbox.next_due)
                     if nxt is not None:
                         wait_s = max(0.0, min(wait_s, nxt - self.clock.wall()))
-            self._wake.clear()
             if wait_s > 0 or free <= 0:
                 try:
                     await self.clock.wait_for(self._wake.wait(), wait_s if free > 0 else None)

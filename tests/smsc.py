@@ -12,13 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import smpp34
 
+from core.tasks import TaskScope, spawn
 from notify.encoding import decode_payload, parse_concat_udh
+from tests.netutil import free_port
 
 ESM_UDHI = 0x40
 ESM_RECEIPT = 0x04
@@ -45,6 +49,58 @@ class SmscScript:
     drop_when_held: int = 0  # ...and drop every connection once this many are held
 
 
+class CuttingProxy:
+    """A TCP relay in front of the SMSC that can cut every connection at once (both sockets
+    reset), the way a firewall, a NAT timeout or a crashed SMSC drops a link. smpp34's server
+    keeps its sessions when stopped, so the cut is made here."""
+
+    def __init__(self, port: int, upstream_port: int) -> None:
+        self.port = port
+        self.upstream_port = upstream_port
+        self._server: asyncio.Server | None = None
+        self._pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        self._scope = TaskScope("proxy")
+        self.cuts = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def _accept(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        ur, uw = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        self._pairs.append((w, uw))
+        self._scope.spawn(self._pipe(r, uw), "up")
+        self._scope.spawn(self._pipe(ur, w), "down")
+
+    @staticmethod
+    async def _pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            while data := await r.read(65536):
+                w.write(data)
+        except OSError:
+            pass
+        finally:
+            w.close()
+
+    def cut(self) -> None:
+        self.cuts += 1
+        pairs, self._pairs = self._pairs, []
+        for a, b in pairs:
+            for w in (a, b):
+                sock = w.get_extra_info("socket")
+                if sock is not None and not w.is_closing():  # RST, not FIN
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                        struct.pack("ii", 1, 0))
+                w.close()
+
+    async def stop(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        await self._scope.close(1.0)
+
+
 @dataclass
 class SimSmsc:
     port: int
@@ -55,19 +111,30 @@ class SimSmsc:
     submits_seen: int = 0
     sessions: dict[str, Any] = field(default_factory=dict)
     _server: Any = None
+    _proxy: CuttingProxy | None = None
     _task: asyncio.Task[None] | None = None
     _held: list[Any] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1000))
     _recent: list[float] = field(default_factory=list)
     dropped: int = 0
+    _receipts: list[tuple[str, str, bytes]] = field(default_factory=list)
+    _flushing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._server = smpp34.Server("127.0.0.1", self.port, system_id="simsmsc")
+        """The SMSC on a port of its own; clients reach it through the cutting proxy on
+        ``port`` (Kannel too, so every peer sees the same SMSC)."""
+        inner = free_port()
+        self._server = smpp34.Server("127.0.0.1", inner, system_id="simsmsc")
         await self._server.start()
-        loop = asyncio.get_running_loop()
-        self._task = loop.create_task(self._serve())  # test helper: awaited in stop()
+        self._proxy = CuttingProxy(self.port, inner)
+        await self._proxy.start()
+        self._task = spawn(self._serve(), "simsmsc")
 
     async def stop(self) -> None:
+        if self._flushing is not None:
+            self._flushing.cancel()
+        if self._proxy is not None:
+            await self._proxy.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -75,15 +142,14 @@ class SimSmsc:
         if self._server is not None:
             await self._server.stop()
 
-    async def restart(self) -> None:
-        """Drop every connection the hard way: a new server on the same port."""
-        held, self._held = self._held, []
-        await self.stop()
-        for ev in held:  # never answered: the client must send these again
-            del ev
+    def drop(self) -> None:
+        """Cut every connection with submits still unanswered: those were never accepted,
+        so the client must send them again (and only them)."""
+        self._held.clear()  # smpp34 NAKs a dropped event, into a connection that is gone
+        assert self._proxy is not None
+        self._proxy.cut()
         self.dropped += 1
         self.script.hold_after = None
-        await self.start()
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -92,6 +158,7 @@ class SimSmsc:
             if isinstance(ev, smpp34.Esme):
                 self.binds += 1
                 self.sessions[ev.session_id] = ev
+                self._flush_soon()
             elif isinstance(ev, smpp34.SubmitSmEvent):
                 self.submits_seen += 1
                 await self._submit(ev, loop.time())
@@ -108,7 +175,7 @@ class SimSmsc:
         if s.hold_after is not None and len(self.accepted) >= s.hold_after:
             self._held.append(ev)
             if len(self._held) >= max(1, s.drop_when_held):
-                asyncio.get_running_loop().call_soon(self._restart_soon)
+                self.drop()
             return
         msg_id = f"{next(self._ids):x}"
         ev.accept(msg_id)
@@ -116,16 +183,30 @@ class SimSmsc:
                                       ev.data_coding, ev.esm_class, bytes(ev.short_message),
                                       ev.session_id, now))
         if s.receipts and ev.registered_delivery & 0x01:
-            esme = self.sessions.get(ev.session_id)
-            if esme is not None:
-                text = (f"id:{msg_id} sub:001 dlvrd:001 submit date:2601011200 done date:"
-                        f"2601011200 stat:{s.receipt_stat} err:000 text:").encode()
-                await esme.deliver_sm(ev.source_addr, text, source_addr=ev.destination_addr,
-                                      esm_class=ESM_RECEIPT)
+            text = (f"id:{msg_id} sub:001 dlvrd:001 submit date:2601011200 done date:"
+                    f"2601011200 stat:{s.receipt_stat} err:000 text:").encode()
+            self._receipts.append((ev.source_addr, ev.destination_addr, text))
+            self._flush_soon()
 
-    def _restart_soon(self) -> None:
-        if self._held:
-            self._restart_task = asyncio.get_running_loop().create_task(self.restart())
+    def _flush_soon(self) -> None:
+        if self._flushing is None or self._flushing.done():
+            self._flushing = spawn(self._flush(), "simsmsc-receipts")
+
+    async def _flush(self) -> None:
+        """Receipts go to the latest session; one that fails waits for the next bind (an
+        SMSC keeps undelivered receipts for the ESME)."""
+        while self._receipts:
+            live = [e for e in self.sessions.values() if e.can_receive]
+            if not live:
+                return
+            source, dest, text = self._receipts[0]
+            try:
+                await live[-1].deliver_sm(source, text, source_addr=dest,
+                                          esm_class=ESM_RECEIPT)
+            except smpp34.SmppError:
+                self.sessions = {k: v for k, v in self.sessions.items() if v is not live[-1]}
+                continue
+            self._receipts.pop(0)
 
     # -- what arrived --------------------------------------------------------------------------
 
