@@ -144,6 +144,14 @@ get-url = "http://127.0.0.1:{self.callback_port}/sms/mo?from=%p&to=%P&text=%a"
         self.procs.append(proc)
         return proc
 
+    async def send_mo(self, line: str) -> None:
+        """A message from a handset. Kannel's fake SMSC serves one fakesmsc at a time, so the
+        listening one makes way for one that sends ``line`` (and then listens on)."""
+        if self.fakesmsc is not None and self.fakesmsc.poll() is None:
+            self.fakesmsc.terminate()
+            await asyncio.get_running_loop().run_in_executor(None, self.fakesmsc.wait, 10)
+        self.fakesmsc = self.start_fakesmsc([line], count=1)
+
     def received(self) -> list[tuple[str, str, str, str]]:
         """(sender, receiver, type, data) of every message fakesmsc printed as received.
         fakesmsc prints ``... Got message N: <sender receiver type [udh] data>``."""
