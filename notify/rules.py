@@ -146,6 +146,17 @@ def matching(rules: Sequence[SmsRule], facts: CallFacts) -> list[SmsRule]:
     return [r for r in rules if rule_matches(r, facts)]
 
 
+def number_of(party: str) -> str:
+    """The phone number in a party as the bus carries it: ``sip:13800138000@host:5060``,
+    ``tel:+86...`` or already a number."""
+    text = party.strip()
+    for scheme in ("sips:", "sip:", "tel:"):
+        if text.lower().startswith(scheme):
+            text = text[len(scheme):]
+            break
+    return text.split("@", 1)[0].split(";", 1)[0]
+
+
 class FactsCollector:
     """A bus listener: keeps each call's facts until its end, then hands them on.
 
@@ -166,7 +177,8 @@ class FactsCollector:
                 self.calls.pop(next(iter(self.calls)))
             self.calls[ev.call_id] = CallFacts(
                 ev.call_id, direction=str(ev.data.get("direction", "")),
-                caller=str(ev.data.get("caller", "")), callee=str(ev.data.get("callee", "")),
+                caller=number_of(str(ev.data.get("caller", ""))),
+                callee=number_of(str(ev.data.get("callee", ""))),
                 tenant=str(ev.data.get("tenant") or "default"),
                 campaign=ev.data.get("campaign"))
             return

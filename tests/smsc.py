@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import socket
 import struct
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,8 @@ class Accepted:
     esm_class: int
     short_message: bytes
     session_id: str
-    at: float
+    at: float  # the loop's clock
+    wall: float = 0.0  # epoch seconds (to compare with the engine's event times)
 
 
 @dataclass
@@ -181,7 +183,7 @@ class SimSmsc:
         ev.accept(msg_id)
         self.accepted.append(Accepted(msg_id, ev.source_addr, ev.destination_addr,
                                       ev.data_coding, ev.esm_class, bytes(ev.short_message),
-                                      ev.session_id, now))
+                                      ev.session_id, now, time.time()))
         if s.receipts and ev.registered_delivery & 0x01:
             text = (f"id:{msg_id} sub:001 dlvrd:001 submit date:2601011200 done date:"
                     f"2601011200 stat:{s.receipt_stat} err:000 text:").encode()

@@ -31,7 +31,8 @@ from tests.smsc import SimSmsc
 pytestmark = [pytest.mark.kannel, pytest.mark.xdist_group("kannel"),
               pytest.mark.skipif(not kannel_installed(), reason="kannel is not installed")]
 
-LONG = ("【Acme】您好！您预约的维修服务已确认：11月30日下午3点，工程师王师傅（138-0013-8000）将上门。"
+LONG = ("【Acme】您好！您预约的维修服务已确认：11月30日下午3点，"
+        "工程师王师傅（138-0013-8000）将上门。"
         "如需改期请回复1，取消请回复2，退订回TD。感谢您选择我们，祝您生活愉快😀") * 2
 
 

@@ -105,3 +105,13 @@ def test_facts_come_from_the_bus_events_of_one_call() -> None:
         "acme", "caller_hangup", "menu", "answered", "caller")
     assert f.scope()["confirmed"] is True and f.customer == "13900139000"
     assert collector.calls == {}
+
+
+@pytest.mark.parametrize(("party", "number"), [
+    ("sip:13800138000@127.0.0.1:5091", "13800138000"), ("tel:+8613800138000", "+8613800138000"),
+    ("sips:13800138000@example.com;user=phone", "13800138000"), ("13800138000", "13800138000"),
+])
+def test_numbers_from_sip_parties(party: str, number: str) -> None:
+    from notify.rules import number_of
+
+    assert number_of(party) == number
