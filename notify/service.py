@@ -18,7 +18,7 @@ import unicodedata
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -335,8 +335,7 @@ class SmsService:
                     self._publish(await self._run(self.outbox.set_status, rec.id, "refused",
                                                   self.clock.wall(), reason=reason))
                 return
-            await self._run(self.outbox.set_status, rec.id, "sending", self.clock.wall(),
-                            checked=True)
+            rec = replace(rec, checked=True)  # written with the attempt's outcome below
         pl = self.plan_for(rec.text)
         await self._buckets.acquire(rec.tenant, pl.part_count - len(rec.accepted))
         msg = Outgoing(rec.id, rec.to, rec.sender, pl, rec.reference, dict(rec.accepted))
@@ -349,18 +348,20 @@ class SmsService:
         now = self.clock.wall()
         if result.verdict == "submitted":
             self._throttle_s = 0.0
-            self._publish(await self._run(self.outbox.set_status, rec.id, "submitted", now))
+            self._publish(await self._run(self.outbox.set_status, rec.id, "submitted", now,
+                                          checked=rec.checked))
         elif result.verdict == "throttled":
             self._throttle_s = min(max(self._throttle_s * 2, self.settings.throttle_base_s),
                                    self.settings.throttle_max_s)
             self._paused_until = max(self._paused_until, self.clock.now() + self._throttle_s)
             await self._run(self.outbox.set_status, rec.id, "queued", now,
-                            reason=result.reason, due_at=now + self._throttle_s)
+                            reason=result.reason, due_at=now + self._throttle_s,
+                            checked=rec.checked)
         elif result.verdict == "retry" and rec.attempts < self.settings.max_attempts:
             backoff = min(self.settings.retry_base_s * 2 ** (rec.attempts - 1),
                           self.settings.retry_max_s)
             await self._run(self.outbox.set_status, rec.id, "queued", now,
-                            reason=result.reason, due_at=now + backoff)
+                            reason=result.reason, due_at=now + backoff, checked=rec.checked)
         else:
             reason = result.reason if result.verdict == "failed" else (
                 f"gave up after {rec.attempts} attempts: {result.reason}")

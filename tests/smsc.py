@@ -235,3 +235,23 @@ class SimSmsc:
     def duplicates(self) -> dict[tuple[str, str], int]:
         counts = Counter(self.messages())
         return {k: n for k, n in counts.items() if n > 1}
+
+
+async def _serve_forever(port: int, receipts: bool) -> None:
+    import signal
+
+    sim = SimSmsc(port, SmscScript(receipts=receipts))
+    await sim.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    print("ready", flush=True)
+    await stop.wait()
+    await sim.stop()
+    print(f"accepted {len(sim.accepted)}", flush=True)
+
+
+if __name__ == "__main__":  # the bench runs the SMSC in a process of its own
+    import sys
+
+    asyncio.run(_serve_forever(int(sys.argv[1]), sys.argv[2:] != ["--no-receipts"]))

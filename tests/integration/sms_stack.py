@@ -34,14 +34,18 @@ class Stack:
     bus: EventBus
     compliance: ComplianceService
     events: list[BusEvent] = field(default_factory=list)
+    latest: dict[str, str] = field(default_factory=dict)
+    finished: int = 0  # messages that reached delivered
+
+    def record(self, ev: BusEvent) -> None:
+        self.events.append(ev)
+        if "id" in ev.data:  # sms.opt_out names a number, not a message
+            self.latest[ev.data["id"]] = ev.topic.removeprefix("sms.")
+            self.finished += ev.topic == "sms.delivered"
 
     def statuses(self) -> dict[str, str]:
         """message id -> its latest status as published on the bus."""
-        out: dict[str, str] = {}
-        for ev in self.events:
-            if "id" in ev.data:  # sms.opt_out names a number, not a message
-                out[ev.data["id"]] = ev.topic.removeprefix("sms.")
-        return out
+        return self.latest
 
 
 @asynccontextmanager
@@ -68,7 +72,7 @@ async def sms_stack(tmp_path: Path, script: SmscScript | None = None, *, window:
                          compliance=compliance, policy=policy,
                          templates=TemplateStore(db, policy), bus=bus)
     stack = Stack(service, sim, service.outbox, bus, compliance)
-    bus.listen("sms.", stack.events.append)
+    bus.listen("sms.", stack.record)
     await service.start()
     if start_sim:
         await wait_bound(gateway, 5.0)
