@@ -93,7 +93,9 @@ class KannelGateway:
             for index in range(msg.plan.part_count):
                 await on_part(index, f"{msg.message_id}:{index}")
             return SubmitResult("submitted")
-        if resp.status == 503 or resp.status >= 500:
+        if resp.status == 503:  # smsbox's queue is full: slow down, as for ESME_RTHROTTLED
+            return SubmitResult("throttled", f"kannel HTTP 503: {body[:120]}")
+        if resp.status >= 500:
             return SubmitResult("retry", f"kannel HTTP {resp.status}: {body[:120]}")
         return SubmitResult("failed", f"kannel HTTP {resp.status}: {body[:120]}")
 
