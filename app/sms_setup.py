@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.compliance_setup import open_compliance, word_registry
-from app.config import Settings, parse_hostport
+from app.config import ConfigError, Settings, parse_hostport
 from core.bus import EventBus
 from core.clock import Clock
 from notify.callbacks import CallbackServer
@@ -21,7 +21,7 @@ from notify.gateway import Gateway, SmppGateway
 from notify.gateway_none import OutboxOnly
 from notify.kannel import KannelGateway
 from notify.outbox import Outbox
-from notify.rules import SmsRule
+from notify.rules import RuleError, SmsRule
 from notify.service import NotifySettings, SmsRequest, SmsService
 from notify.smpp.client import SmppSettings
 from storage import Database
@@ -80,9 +80,14 @@ def build_sms_service(settings: Settings, db: Database, clock: Clock,
         except ContentRefused as e:
             log.error("sms template %s (tenant %s) from the config not saved: %s", t.id,
                       t.tenant, e)
-    rules = [SmsRule(r.name, r.template, tuple(r.on), r.tenant, r.direction, r.flow_status,
-                     r.last_node, r.when, r.to, r.delay_s, r.quiet_hours or None, r.purpose)
-             for r in s.rules]
+    rules = []
+    for i, r in enumerate(s.rules):
+        try:
+            rules.append(SmsRule(r.name, r.template, tuple(r.on), r.tenant, r.direction,
+                                 r.flow_status, r.last_node, r.when, r.to, r.delay_s,
+                                 r.quiet_hours or None, r.purpose))
+        except RuleError as e:
+            raise ConfigError(f"sms.rules[{i}]: {e}") from e
     return SmsService(Outbox(db), make_gateway(settings, clock), clock,
                       settings=notify_settings(settings), compliance=open_compliance(settings),
                       policy=policy, templates=templates, bus=bus, rules=rules)

@@ -36,6 +36,11 @@ TRANSIENT_STATUSES = frozenset({ESME_RSYSERR, 0x45, 0x64, ESME_RUNKNOWNERR})  # 
 # failed, 0x64 ESME_RX_T_APPN (temporary application error)
 THROTTLE_STATUSES = frozenset({ESME_RTHROTTLED, ESME_RMSGQFUL})
 
+TON_UNKNOWN = 0
+TON_INTERNATIONAL = 1
+TON_ALPHANUMERIC = 5
+NPI_ISDN = 1
+
 Verdict = Literal["submitted", "retry", "throttled", "failed"]
 
 
@@ -92,8 +97,9 @@ class SmppGateway:
     splits_itself = False
 
     def __init__(self, settings: SmppSettings, clock: Clock, *, name: str = "smpp",
-                 source_ton: int = 5, source_npi: int = 0, dest_ton: int = 1,
-                 dest_npi: int = 1, bind_timeout_s: float = 10.0) -> None:
+                 source_ton: int = TON_ALPHANUMERIC, source_npi: int = 0,
+                 dest_ton: int = TON_INTERNATIONAL, dest_npi: int = NPI_ISDN,
+                 bind_timeout_s: float = 10.0) -> None:
         self.name = name
         self.client = SmppClient(settings, clock, on_deliver=self._deliver, name=name)
         self.source_ton, self.source_npi = source_ton, source_npi
@@ -114,9 +120,14 @@ class SmppGateway:
 
     def _pdu(self, msg: Outgoing, short_message: bytes) -> SubmitSm:
         numeric = msg.sender.lstrip("+").isdigit()
+        if msg.sender.startswith("+"):  # an international number
+            ton, npi = TON_INTERNATIONAL, NPI_ISDN
+        elif numeric:  # a service number or short code (10690000, 95588): not international
+            ton, npi = TON_UNKNOWN, NPI_ISDN
+        else:  # an alphanumeric sender ID
+            ton, npi = self.source_ton, self.source_npi
         return SubmitSm(
-            source_addr_ton=1 if numeric else self.source_ton,
-            source_addr_npi=1 if numeric else self.source_npi, source_addr=msg.sender[:20],
+            source_addr_ton=ton, source_addr_npi=npi, source_addr=msg.sender.lstrip("+")[:20],
             dest_addr_ton=self.dest_ton, dest_addr_npi=self.dest_npi,
             destination_addr=msg.to.lstrip("+")[:20],
             esm_class=ESM_CLASS_UDHI if msg.plan.concatenated else 0,
@@ -165,8 +176,11 @@ class SmppGateway:
                 return ESME_ROK
             text = "".join(got[i] for i in sorted(got))
             del self._partial[key]
+        sender = pdu.source_addr
+        if pdu.source_addr_ton == TON_INTERNATIONAL and not sender.startswith("+"):
+            sender = "+" + sender
         if self._on_inbound is not None:
-            await self._on_inbound(Inbound(pdu.source_addr, pdu.destination_addr, text))
+            await self._on_inbound(Inbound(sender, pdu.destination_addr, text))
         return ESME_ROK
 
 
