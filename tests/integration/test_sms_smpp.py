@@ -171,3 +171,20 @@ async def test_smpp34_client_talks_to_the_simulator_like_our_client() -> None:
     finally:
         await sim.stop()
     assert sim.messages() == [("8613800138000", "你好")]
+
+
+async def test_delay_and_quiet_hours_move_the_due_time(tmp_path: Path) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    async with sms_stack(tmp_path) as st:
+        later = await st.service.send(SmsRequest(to="13800138000", text="稍后", delay_s=3600))
+        assert later.due_at - later.created_at == 3600
+        now_sh = datetime.now(ZoneInfo("Asia/Shanghai"))
+        start = now_sh.replace(minute=0, second=0, microsecond=0)
+        span = f"{start:%H:%M}-{(start.hour + 2) % 24:02d}:00"  # quiet now, for two hours
+        quiet = await st.service.send(SmsRequest(to="13800138000", text="安静时段",
+                                                 quiet_hours=span))
+        end = datetime.fromtimestamp(quiet.due_at, ZoneInfo("Asia/Shanghai"))
+        assert end.minute == 0 and end.hour == (start.hour + 2) % 24
+        assert quiet.due_at > quiet.created_at  # claim_due honours due_at (unit-tested)
