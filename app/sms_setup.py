@@ -20,6 +20,7 @@ from notify.content import ContentPolicy, ContentRefused, SmsTemplate, TemplateS
 from notify.gateway import Gateway, SmppGateway
 from notify.gateway_none import OutboxOnly
 from notify.kannel import KannelGateway
+from notify.limits import RedisTenantRate
 from notify.outbox import Outbox
 from notify.rules import RuleError, SmsRule
 from notify.service import NotifySettings, SmsRequest, SmsService
@@ -88,9 +89,13 @@ def build_sms_service(settings: Settings, db: Database, clock: Clock,
                                  r.quiet_hours or None, r.purpose))
         except RuleError as e:
             raise ConfigError(f"sms.rules[{i}]: {e}") from e
+    rate = None
+    if settings.compliance.redis_url:  # a cluster: the tenant rate is shared by every node
+        rate = RedisTenantRate.from_url(settings.compliance.redis_url, clock,
+                                        s.tenant_rate_per_s)
     return SmsService(Outbox(db), make_gateway(settings, clock), clock,
                       settings=notify_settings(settings), compliance=open_compliance(settings),
-                      policy=policy, templates=templates, bus=bus, rules=rules)
+                      policy=policy, templates=templates, bus=bus, rules=rules, rate=rate)
 
 
 class SmsRefused(RuntimeError):

@@ -33,7 +33,7 @@ from flows.template import render
 from notify.content import ContentPolicy, ContentRefused, TemplateStore, with_signature
 from notify.encoding import EncodingError, SmsPlan, plan
 from notify.gateway import Gateway, Inbound, Outgoing
-from notify.limits import TokenBuckets
+from notify.limits import TenantRate, TokenBuckets
 from notify.outbox import DuplicateKey, Outbox, SmsRecord
 from notify.receipts import MESSAGE_RECEIPT_PREFIX, Receipt
 from notify.rules import CallFacts, SmsRule, after_quiet_hours, matching, parse_quiet_hours
@@ -92,7 +92,8 @@ class SmsService:
                  settings: NotifySettings | None = None,
                  compliance: ComplianceService | None = None,
                  policy: ContentPolicy | None = None, templates: TemplateStore | None = None,
-                 bus: EventBus | None = None, rules: list[SmsRule] | None = None) -> None:
+                 bus: EventBus | None = None, rules: list[SmsRule] | None = None,
+                 rate: TenantRate | None = None) -> None:
         self.outbox = outbox
         self.gateway = gateway
         self.clock = clock
@@ -111,8 +112,8 @@ class SmsService:
         self._active: set[str] = set()
         self._paused_until = 0.0
         self._throttle_s = 0.0
-        self._buckets = TokenBuckets(clock, self.settings.tenant_rate_per_s,
-                                     self.settings.tenant_burst)
+        self._buckets: TenantRate = rate or TokenBuckets(
+            clock, self.settings.tenant_rate_per_s, self.settings.tenant_burst)
         self._running = False
         self._remove_listener: Any = None
         self.recovered_unknown = 0
