@@ -30,7 +30,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    delete,
     func,
     insert,
     select,
@@ -256,16 +255,16 @@ class Outbox:
                              .where(M.c.status == "queued")).scalar()
 
     def part_accepted(self, message_id: str, part: int, gateway_id: str, now: float) -> None:
+        """Each part is written once: a later try sends only the parts not written here."""
         with self._tx() as c:
-            c.execute(delete(P).where(P.c.message_id == message_id, P.c.part == part))
             c.execute(insert(P).values(message_id=message_id, part=part,
                                        gateway_message_id=gateway_id, status="submitted",
                                        stat="", submitted_at=now))
 
-    def set_status(self, message_id: str, status: str, now: float, *, reason: str = "",
-                   due_at: float | None = None, checked: bool | None = None) -> SmsRecord | None:
-        """Move a message; returns it, or None when nothing moved (unknown id, or a receipt
-        already made it final: a late ``submitted`` never undoes that)."""
+    def move(self, message_id: str, status: str, now: float, *, reason: str = "",
+             due_at: float | None = None, checked: bool | None = None) -> str | None:
+        """Move a message; the status written, or None when nothing moved (unknown id, or a
+        receipt already made it final: a late ``submitted`` never undoes that)."""
         if status not in STATUSES:
             raise ValueError(f"status: {status!r} is not one of {', '.join(STATUSES)}")
         with self._tx() as c:
@@ -289,7 +288,15 @@ class Outbox:
             if status in FINAL_STATUSES:
                 values["done_at"] = now
             c.execute(update(M).where(M.c.id == message_id).values(**values))
-            return self._one(c, M.c.id == message_id)
+            return status
+
+    def set_status(self, message_id: str, status: str, now: float, *, reason: str = "",
+                   due_at: float | None = None, checked: bool | None = None) -> SmsRecord | None:
+        """:meth:`move`, then the message as it now is (None when nothing moved)."""
+        if self.move(message_id, status, now, reason=reason, due_at=due_at,
+                     checked=checked) is None:
+            return None
+        return self.get(message_id)
 
     def expire_queued(self, now: float) -> list[SmsRecord]:
         with self._tx() as c:

@@ -42,6 +42,7 @@ log = logging.getLogger("ivr.notify")
 T = TypeVar("T")
 
 SMS_PURPOSE = "sms"  # the compliance purpose: caps with purpose "sms" (or "*") count messages
+EXPIRY_SWEEP_S = 5.0  # how often queued messages past their validity are expired
 RECEIPT_TRIES = 5
 RECEIPT_RETRY_S = 0.1
 OPT_OUT_KEYWORDS = ("TD", "T", "退订", "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")
@@ -111,6 +112,7 @@ class SmsService:
         self._wake = asyncio.Event()
         self._active: set[str] = set()
         self._paused_until = 0.0
+        self._next_expiry_sweep = 0.0
         self._throttle_s = 0.0
         self._buckets: TenantRate = rate or TokenBuckets(
             clock, self.settings.tenant_rate_per_s, self.settings.tenant_burst)
@@ -282,8 +284,10 @@ class SmsService:
         while self._running:
             self._wake.clear()  # before looking: a wake-up from now on is not missed
             now = self.clock.wall()
-            for rec in await self._run(self.outbox.expire_queued, now):
-                self._publish(rec)
+            if now >= self._next_expiry_sweep:  # a sweep per round would double the reads
+                self._next_expiry_sweep = now + EXPIRY_SWEEP_S
+                for rec in await self._run(self.outbox.expire_queued, now):
+                    self._publish(rec)
             wait_s = self.settings.poll_s
             free = self.settings.concurrency - len(self._active)
             if self._paused_until > self.clock.now():
@@ -349,25 +353,36 @@ class SmsService:
         now = self.clock.wall()
         if result.verdict == "submitted":
             self._throttle_s = 0.0
-            self._publish(await self._run(self.outbox.set_status, rec.id, "submitted", now,
-                                          checked=rec.checked))
+            await self._move(rec, "submitted")
         elif result.verdict == "throttled":
             self._throttle_s = min(max(self._throttle_s * 2, self.settings.throttle_base_s),
                                    self.settings.throttle_max_s)
             self._paused_until = max(self._paused_until, self.clock.now() + self._throttle_s)
-            await self._run(self.outbox.set_status, rec.id, "queued", now,
-                            reason=result.reason, due_at=now + self._throttle_s,
-                            checked=rec.checked)
+            await self._move(rec, "queued", reason=result.reason, due_at=now + self._throttle_s)
         elif result.verdict == "retry" and rec.attempts < self.settings.max_attempts:
             backoff = min(self.settings.retry_base_s * 2 ** (rec.attempts - 1),
                           self.settings.retry_max_s)
-            await self._run(self.outbox.set_status, rec.id, "queued", now,
-                            reason=result.reason, due_at=now + backoff, checked=rec.checked)
+            await self._move(rec, "queued", reason=result.reason, due_at=now + backoff)
         else:
             reason = result.reason if result.verdict == "failed" else (
                 f"gave up after {rec.attempts} attempts: {result.reason}")
-            self._publish(await self._run(self.outbox.set_status, rec.id, "failed", now,
-                                          reason=reason))
+            await self._move(rec, "failed", reason=reason)
+
+    async def _move(self, rec: SmsRecord, status: str, *, reason: str = "",
+                    due_at: float | None = None) -> None:
+        """Write the attempt's outcome and publish it, from what is known in memory (one
+        read and one write on the database thread, not a re-read of the whole message)."""
+        now = self.clock.wall()
+        written = await self._run(self.outbox.move, rec.id, status, now, reason=reason,
+                                  due_at=due_at, checked=rec.checked)
+        if written is None or written == "queued":
+            return
+        final = written not in ("submitted",)
+        self._publish(replace(
+            rec, status=written, reason=reason or rec.reason,
+            submitted_at=rec.submitted_at or (now if written in ("submitted", "delivered")
+                                              else None),
+            done_at=now if final else None))
 
     # -- from the gateway ----------------------------------------------------------------------
 

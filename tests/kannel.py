@@ -12,6 +12,7 @@ sms-service get-url.
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import socket
 import subprocess
@@ -25,6 +26,23 @@ BEARERBOX = "/usr/sbin/bearerbox"
 SMSBOX = "/usr/sbin/smsbox"
 FAKESMSC = "/usr/lib/kannel/test/fakesmsc"
 USERNAME, PASSWORD = "ivr", "kannel-test"
+
+
+def listen_port() -> int:
+    """A TCP port for Kannel to listen on, below the ephemeral range: our own waits for
+    bearerbox (connections retried every few ms) take ephemeral local ports, and one of them
+    can hold a port picked from that range just when bearerbox binds it (EADDRINUSE, PANIC)."""
+    low, _ = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+              .split())
+    for _ in range(200):
+        port = random.randrange(10_000, max(10_001, low))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port(socket.SOCK_STREAM)
 
 
 def kannel_installed() -> bool:
@@ -50,10 +68,10 @@ class Kannel:
     workdir: Path
     callback_port: int  # our /sms/dlr and /sms/mo
     smpp_port: int | None = None  # None: a fake SMSC group and fakesmsc
-    admin_port: int = field(default_factory=lambda: free_port(socket.SOCK_STREAM))
-    smsbox_port: int = field(default_factory=lambda: free_port(socket.SOCK_STREAM))
-    sendsms_port: int = field(default_factory=lambda: free_port(socket.SOCK_STREAM))
-    fake_port: int = field(default_factory=lambda: free_port(socket.SOCK_STREAM))
+    admin_port: int = field(default_factory=listen_port)
+    smsbox_port: int = field(default_factory=listen_port)
+    sendsms_port: int = field(default_factory=listen_port)
+    fake_port: int = field(default_factory=listen_port)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     fakesmsc: subprocess.Popen[bytes] | None = None
 
@@ -120,6 +138,13 @@ get-url = "http://127.0.0.1:{self.callback_port}/sms/mo?from=%p&to=%P&text=%a"
 """
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()  # never leave a half-started Kannel behind
+            raise
+
+    async def _start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "kannel.conf"
         conf.write_text(self.config())

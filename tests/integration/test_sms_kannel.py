@@ -5,7 +5,6 @@ to our sms-service URL."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from notify.kannel import KannelGateway
 from notify.outbox import Outbox
 from notify.service import NotifySettings, SmsRequest, SmsService
 from storage import open_database
-from tests.kannel import PASSWORD, USERNAME, Kannel, kannel_installed, unquote
+from tests.kannel import PASSWORD, USERNAME, Kannel, kannel_installed, listen_port, unquote
 from tests.netutil import free_port, wait_until
 from tests.smsc import SimSmsc
 
@@ -39,7 +38,7 @@ LONG = ("【Acme】您好！您预约的维修服务已确认：11月30日下午
 @asynccontextmanager
 async def kannel_stack(tmp_path: Path, smpp_port: int | None = None
                        ) -> AsyncIterator[tuple[SmsService, Kannel, list[BusEvent]]]:
-    cb_port = free_port(socket.SOCK_STREAM)
+    cb_port = listen_port()
     kannel = Kannel(tmp_path / "kannel", cb_port, smpp_port=smpp_port)
     await kannel.start()
     gateway = KannelGateway(kannel.sendsms_url, USERNAME, PASSWORD,
