@@ -43,7 +43,8 @@ WARM_UP_S = 30.0  # bound on loading the TTS voice at start-up
 
 class Engine:
     def __init__(self, settings: Settings, *, router: Router | None = None,
-                 clock: Clock | None = None, speech: SpeechHooks | None = None) -> None:
+                 clock: Clock | None = None, speech: SpeechHooks | None = None,
+                 send_sms: bool = True) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.router = router  # None: the flow router from app.wiring
@@ -60,6 +61,9 @@ class Engine:
         self.metrics_address: tuple[str, int] | None = None
         self.registrations: list[Registration] = []
         self.sms: SmsService | None = None  # the post-call SMS outbox and sender
+        # False for a one-off engine (``ivr call``): it records messages but sends none and
+        # leaves the outbox's messages in flight to the engine that is serving
+        self.send_sms = send_sms
         self._sms_callbacks: Any = None
         self._tasks = TaskScope("engine")  # registrations, prompt pre-rendering
         self._media_tasks = TaskScope("media")  # the pacer: runs until every call is gone
@@ -140,7 +144,7 @@ class Engine:
         s = self.settings
         self.sms = await asyncio.get_running_loop().run_in_executor(
             None, build_sms_service, s, db, self.clock, self.bus)
-        await self.sms.start(dispatch=s.sms.gateway != "none")
+        await self.sms.start(dispatch=self.send_sms and s.sms.gateway != "none")
         self.sms.attach(self.bus)
         self._sms_callbacks = await start_callbacks(s, self.sms)
 

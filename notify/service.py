@@ -113,6 +113,7 @@ class SmsService:
         self._active: set[str] = set()
         self._paused_until = 0.0
         self._next_expiry_sweep = 0.0
+        self._started_gateway = False
         self._throttle_s = 0.0
         self._buckets: TenantRate = rate or TokenBuckets(
             clock, self.settings.tenant_rate_per_s, self.settings.tenant_burst)
@@ -123,7 +124,12 @@ class SmsService:
     # -- life cycle ----------------------------------------------------------------------------
 
     async def start(self, *, dispatch: bool = True) -> None:
-        """Recover the outbox, start the gateway and (``dispatch``) the sender."""
+        """With ``dispatch``: recover the outbox (this node's messages a kill left in flight)
+        and start the gateway and the sender. Without: requests are recorded only, and the
+        outbox is left alone for the engine that sends (a CLI must not touch its state)."""
+        self._running = True
+        if not dispatch:
+            return
         self.recovered_unknown = await self._run(self.outbox.recover, self.clock.wall(),
                                                 self.settings.node)
         if self.recovered_unknown:
@@ -132,9 +138,8 @@ class SmsService:
                         self.recovered_unknown)
         self.gateway.set_handlers(self.on_receipt, self.on_inbound)
         await self.gateway.start()
-        self._running = True
-        if dispatch:
-            self._scope.spawn(self._dispatch(), "dispatch")
+        self._started_gateway = True
+        self._scope.spawn(self._dispatch(), "dispatch")
 
     def attach(self, bus: EventBus) -> None:
         """Send rule SMS from call events (``call.invite`` ... ``call.ended``)."""
@@ -159,7 +164,8 @@ class SmsService:
         await self._scope.close(grace_s=1.0)
         await self._sends.wait(grace_s)
         await self._sends.close(grace_s=1.0)
-        await self.gateway.stop()
+        if self._started_gateway:
+            await self.gateway.stop()
         self._db.shutdown(wait=True)
 
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:

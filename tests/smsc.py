@@ -48,7 +48,8 @@ class SmscScript:
     receipt_stat: str = "DELIVRD"
     max_per_s: float | None = None  # above this rate: ESME_RTHROTTLED
     hold_after: int | None = None  # after this many accepts: answer nothing...
-    drop_when_held: int = 0  # ...and drop every connection once this many are held
+    drop_when_held: int = 0  # ...and drop every connection once this many are held (0: the
+    # test calls drop() itself, e.g. once the client has read every answer already sent)
 
 
 class CuttingProxy:
@@ -144,6 +145,10 @@ class SimSmsc:
         if self._server is not None:
             await self._server.stop()
 
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
     def drop(self) -> None:
         """Cut every connection with submits still unanswered: those were never accepted,
         so the client must send them again (and only them)."""
@@ -176,7 +181,7 @@ class SimSmsc:
             self._recent.append(now)
         if s.hold_after is not None and len(self.accepted) >= s.hold_after:
             self._held.append(ev)
-            if len(self._held) >= max(1, s.drop_when_held):
+            if s.drop_when_held and len(self._held) >= s.drop_when_held:
                 self.drop()
             return
         msg_id = f"{next(self._ids):x}"

@@ -162,7 +162,8 @@ def call(
 
 async def _call(settings: Settings, uri: str, play: Path | None, digits: str, *, from_user: str,
                 creds: Credentials | None, wait: float, ring_timeout: float) -> CallRecord:
-    engine = Engine(settings, router=lambda c: demo_app)
+    # a one-off engine: it must not send the serving engine's queued SMS nor touch its state
+    engine = Engine(settings, router=lambda c: demo_app, send_sms=False)
     await engine.start()
 
     async def app(c: SipCall) -> None:
