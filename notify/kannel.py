@@ -71,7 +71,6 @@ class KannelGateway:
             "coding": str(KANNEL_CODING_UCS2 if msg.plan.coding == "ucs2"
                           else KANNEL_CODING_GSM7),
             "dlr-mask": str(KANNEL_DLR_MASK), "dlr-url": self.dlr_url(msg.message_id),
-            "max-messages": str(max(msg.plan.part_count, 1)),
         }
         if self.smsc_id:
             params["smsc"] = self.smsc_id

@@ -166,7 +166,8 @@ class SmsService:
         await self._sends.close(grace_s=1.0)
         if self._started_gateway:
             await self.gateway.stop()
-        self._db.shutdown(wait=True)
+        # the database thread finishes what it was given, off the event loop
+        await asyncio.get_running_loop().run_in_executor(None, self._db.shutdown)
 
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """``fn`` on the database thread (one: SQLite writes are serial anyway)."""

@@ -122,6 +122,7 @@ class SmppClient:
         self._stopping = False
         self._scope = TaskScope(f"smpp-{name}")
         self._deliveries = TaskScope(f"smpp-{name}-deliver")
+        self._in_flight = 0
         self.binds = 0  # successful binds (a reconnect is one more)
         self.last_error = ""
 
@@ -136,7 +137,8 @@ class SmppClient:
 
     @property
     def in_flight(self) -> int:
-        return self.settings.window - self._window._value
+        """submit_sm written and not answered yet (at most ``window``)."""
+        return self._in_flight
 
     async def wait_bound(self, timeout_s: float) -> None:
         await self.clock.wait_for(self._bound.wait(), timeout_s)
@@ -153,7 +155,11 @@ class SmppClient:
             conn = self._conn
             if conn is None or conn.closed.is_set():
                 raise SmppConnectionLost("not bound")
-            resp = await self._request(conn, pdu)
+            self._in_flight += 1
+            try:
+                resp = await self._request(conn, pdu)
+            finally:
+                self._in_flight -= 1
         if not isinstance(resp, SubmitSmResp):
             return SubmitSmResp(resp.sequence_number, resp.command_status or ESME_RSYSERR)
         return resp
