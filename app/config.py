@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -174,6 +175,68 @@ class FlowsConfig(Section):
     words_file: str | None = None  # blocked terms checked at publish, one per line
 
 
+class SmsRuleConfig(Section):
+    """A hang-up SMS rule (docs/sms.md): which calls, which template, when."""
+
+    name: str
+    template: str  # template id (``ivr sms template save`` or [[sms.templates]])
+    on: list[str] = ["answered"]  # dispositions: answered, no_answer, busy, failed, ... any
+    tenant: str | None = None
+    direction: Literal["inbound", "outbound"] | None = None
+    flow_status: str | None = None  # caller_hangup, hangup, transferred, error
+    last_node: str | None = None  # the node the flow ended in
+    when: str | None = None  # flow expression, e.g. "confirmed == true"
+    to: Literal["customer", "caller", "callee"] = "customer"
+    delay_s: float = Field(default=0.0, ge=0)
+    quiet_hours: str | None = "21:00-08:00"  # recipient's local time; "" for none
+    purpose: str = "notification"
+
+
+class SmsTemplateConfig(Section):
+    id: str
+    text: str
+    tenant: str = "default"
+    signature: str = ""
+
+
+class SmsConfig(Section):
+    """Post-call SMS (docs/sms.md). ``gateway = "none"`` keeps messages in the outbox only."""
+
+    gateway: Literal["none", "smpp", "kannel"] = "none"
+    # SMPP 3.4 (bind_transceiver)
+    smpp_host: str = "127.0.0.1"
+    smpp_port: int = 2775
+    smpp_system_id: str = ""
+    smpp_password: str = ""
+    smpp_system_type: str = ""
+    smpp_window: int = Field(default=10, ge=1, le=1000)
+    smpp_enquire_link_s: float = Field(default=30.0, gt=0)
+    smpp_response_timeout_s: float = Field(default=10.0, gt=0)
+    # Kannel smsbox sendsms
+    kannel_sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    kannel_username: str = ""
+    kannel_password: str = ""
+    kannel_smsc_id: str = ""
+    # where Kannel calls us back (dlr-url, sms-service get-url); None: not served
+    callback_listen: str | None = None
+    callback_base: str | None = None  # URL Kannel reaches us at (default: from callback_listen)
+    sender: str = "10690000"
+    signature: str = ""  # 【签名】 put in front of texts whose template has none
+    max_parts: int = Field(default=10, ge=1, le=255)
+    validity_s: float = Field(default=86_400.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    concurrency: int = Field(default=20, ge=1)
+    tenant_rate_per_s: float = Field(default=50.0, gt=0)
+    tenant_burst: int = Field(default=100, ge=1)
+    quiet_hours: str | None = None  # for every message, e.g. "21:00-08:00"
+    allowed_domains: list[str] = []  # links allowed only to these (and their subdomains)
+    opt_out_keywords: list[str] = ["TD", "T", "退订", "STOP", "STOPALL", "UNSUBSCRIBE",
+                                   "CANCEL", "END", "QUIT"]
+    rules: list[SmsRuleConfig] = []
+    templates: list[SmsTemplateConfig] = []
+    node: str = ""  # this engine's name in a shared outbox database (default: cluster.node_id)
+
+
 class MetricsConfig(Section):
     listen: str | None = "127.0.0.1:9108"  # /metrics and /healthz; None disables
 
@@ -197,6 +260,14 @@ class Settings(Section):
     flows: FlowsConfig = Field(default_factory=FlowsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    sms: SmsConfig = Field(default_factory=SmsConfig)
+
+
+def node_id(settings: Settings) -> str:
+    """This engine's id in shared databases (call records, the SMS outbox):
+    ``cluster.node_id``, else HOSTNAME:SIP-PORT."""
+    return settings.cluster.node_id or \
+        f"{socket.gethostname()}:{parse_hostport(settings.sip.listen)[1]}"
 
 
 class ConfigError(ValueError):

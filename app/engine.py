@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import socket
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from app.config import Settings, parse_hostport
+from app.config import Settings, node_id, parse_hostport
 from app.limits import raise_file_limit
 from app.metrics import Metrics
 from app.speech import SpeechService
@@ -34,6 +34,9 @@ from engine.sip.ua import Credentials, UserAgent
 from engine.sipcall import SpeechHooks
 from storage import Database, open_database
 
+if TYPE_CHECKING:
+    from notify.service import SmsService
+
 log = logging.getLogger("ivr.engine")
 
 WARM_UP_S = 30.0  # bound on loading the TTS voice at start-up
@@ -41,7 +44,8 @@ WARM_UP_S = 30.0  # bound on loading the TTS voice at start-up
 
 class Engine:
     def __init__(self, settings: Settings, *, router: Router | None = None,
-                 clock: Clock | None = None, speech: SpeechHooks | None = None) -> None:
+                 clock: Clock | None = None, speech: SpeechHooks | None = None,
+                 send_sms: bool = True) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.router = router  # None: the flow router from app.wiring
@@ -58,6 +62,11 @@ class Engine:
         self.metrics_address: tuple[str, int] | None = None
         self.registrations: list[Registration] = []
         self.node_id = ""
+        self.sms: SmsService | None = None  # the post-call SMS outbox and sender
+        # False for a one-off engine (``ivr call``): it records messages but sends none and
+        # leaves the outbox's messages in flight to the engine that is serving
+        self.send_sms = send_sms
+        self._sms_callbacks: Any = None
         self._tasks = TaskScope("engine")  # registrations, prompt pre-rendering
         self._media_tasks = TaskScope("media")  # the pacer: runs until every call is gone
 
@@ -66,17 +75,19 @@ class Engine:
         db = await asyncio.get_running_loop().run_in_executor(
             None, open_database, s.storage.url)
         self.db = db
+        await self._start_sms(db)
         if self.router is None:
             # The composition root loads flows, compliance, speech and voiceprint libraries
             # (scipy, model runtimes): only when an engine starts, not with every CLI command.
+            from app.sms_setup import FlowSmsSender  # noqa: PLC0415
             from app.wiring import build_services  # noqa: PLC0415
 
+            assert self.sms is not None
             self.router, default_speech = await asyncio.get_running_loop().run_in_executor(
-                None, build_services, s, db, self.clock, self.bus)
+                None, build_services, s, db, self.clock, self.bus, FlowSmsSender(self.sms))
             self.speech = self.speech or default_speech
         self.records = CallRecords(db)
-        self.node_id = s.cluster.node_id or \
-            f"{socket.gethostname()}:{parse_hostport(s.sip.listen)[1]}"
+        self.node_id = node_id(s)
         orphans = await asyncio.get_running_loop().run_in_executor(
             None, self.records.mark_orphans, self.node_id, self.clock.wall())
         if orphans:
@@ -141,6 +152,17 @@ class Engine:
         gc.freeze()
         return self.addresses
 
+    async def _start_sms(self, db: Database) -> None:
+        """The outbox and its sender; rule messages from call events on the bus."""
+        from app.sms_setup import build_sms_service, start_callbacks  # noqa: PLC0415
+
+        s = self.settings
+        self.sms = await asyncio.get_running_loop().run_in_executor(
+            None, build_sms_service, s, db, self.clock, self.bus)
+        await self.sms.start(dispatch=self.send_sms and s.sms.gateway != "none")
+        self.sms.attach(self.bus)
+        self._sms_callbacks = await start_callbacks(s, self.sms)
+
     async def _prewarm(self, speech: SpeechService) -> None:
         """Load the voice before the first caller (its first render is the slow one, ~0.7 s
         idle, many seconds on a busy box), then render the other static prompts meanwhile."""
@@ -186,5 +208,9 @@ class Engine:
         await self._media_tasks.close(grace_s=1.0)
         if self.cdr is not None:
             await self.cdr.close()
+        if self.sms is not None:  # after the calls: their hang-up messages are recorded
+            await self.sms.stop()
+        if self._sms_callbacks is not None:
+            await self._sms_callbacks.stop()
         if self.metrics is not None:
             await self.metrics.stop()

@@ -26,7 +26,7 @@ from flows.document import load_flow_file
 from flows.expr import ExprError
 from flows.interpreter import Limits
 from flows.routing import FlowRouter, StoreFlowResolver
-from flows.services import ComplianceListChecker, FlowServices
+from flows.services import ComplianceListChecker, FlowServices, SmsSender
 from flows.store import FlowStore, UnknownFlow
 from flows.template import compile_template
 from flows.validator import CompiledFlow, FlowInvalid, compile_flow
@@ -68,15 +68,20 @@ def speaker_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def flow_services(settings: Settings, words: RegistryWordChecker) -> FlowServices:
-    """The real services behind flow nodes (the simulator keeps FlowServices' test doubles)."""
+def flow_services(settings: Settings, words: RegistryWordChecker,
+                  sms: SmsSender | None = None) -> FlowServices:
+    """The real services behind flow nodes (the simulator keeps FlowServices' test doubles);
+    ``sms``: the engine's outbox (``app.sms_setup.FlowSmsSender``)."""
     speaker_settings = settings.model_copy(deep=True)
     speaker_settings.speaker.encryption_key = speaker_key(settings)
-    return FlowServices(
+    services = FlowServices(
         lists=ComplianceListChecker(open_compliance(settings)),
         words=words,
         speaker=open_speaker_service(speaker_settings),
     )
+    if sms is not None:
+        services.sms = sms
+    return services
 
 
 def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker,
@@ -104,11 +109,11 @@ def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker,
                         "final_timeout_s": asr.final_timeout_s})
 
 
-def build_services(settings: Settings, db: Database, clock: Clock,
-                   bus: EventBus) -> tuple[Router, SpeechService]:
+def build_services(settings: Settings, db: Database, clock: Clock, bus: EventBus,
+                   sms: SmsSender | None = None) -> tuple[Router, SpeechService]:
     """Everything a running engine needs beyond SIP and media: flows and speech."""
     words = RegistryWordChecker(word_registry(settings), settings.flows.tenant)
-    return (build_router(settings, db, clock, words, bus),
+    return (build_router(settings, db, clock, words, bus, sms=sms),
             speech_service(settings, clock, words, bus))
 
 
@@ -166,14 +171,15 @@ def prompts_to_prewarm(settings: Settings, db: Database) -> list[tuple[str, str]
 
 
 def build_router(settings: Settings, db: Database, clock: Clock,
-                 words: RegistryWordChecker, bus: EventBus) -> Router:
+                 words: RegistryWordChecker, bus: EventBus, *, sms: SmsSender | None = None
+                 ) -> Router:
     """Routes calls to flows; flow events (``flow.start/node/end``) go on the engine's bus,
     where the call record, metrics and the console's live view read them."""
     store = FlowStore(db)
     router = FlowRouter(store, config_routes=settings.flows.routes,
                         default_flow=resolve_path(settings.flows.default_flow),
                         tenant=settings.flows.tenant)
-    services = flow_services(settings, words)
+    services = flow_services(settings, words, sms)
     services.flows = StoreFlowResolver(store)
     return flow_router(router, clock=clock, services=services, events=bus,
                        limits=Limits(max_steps=settings.flows.max_steps_per_call,

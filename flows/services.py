@@ -86,8 +86,9 @@ class ComplianceListChecker:
 
 @runtime_checkable
 class SmsSender(Protocol):
-    def send(self, to: str, text: str) -> Any:
-        """Returns (or resolves to) the message id."""
+    def send(self, to: str, text: str, context: Mapping[str, Any] | None = None) -> Any:
+        """Returns (or resolves to) the message id. ``context`` says who sends: ``tenant``,
+        ``call_id``, ``flow_id``, ``node_id`` (the engine's sender keys and records by it)."""
         ...
 
 
@@ -99,7 +100,7 @@ class MemorySmsSender:
         self.fail_for = set(fail_for)
         self._ids = itertools.count(1)
 
-    def send(self, to: str, text: str) -> str:
+    def send(self, to: str, text: str, context: Mapping[str, Any] | None = None) -> str:
         if to in self.fail_for:
             raise RuntimeError(f"SMS to {to} rejected")
         self.sent.append((to, text))

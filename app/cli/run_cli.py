@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.demo import demo_app
 from app.engine import Engine
 from audio.tones import dtmf_sequence
@@ -80,7 +80,12 @@ async def _supervise(settings: Settings, workers: int, demo: bool, balancer: boo
 
 async def _run(settings: Settings, demo: bool) -> None:
     engine = Engine(settings, router=(lambda c: demo_app) if demo else None)
-    addresses = await engine.start()
+    try:
+        addresses = await engine.start()
+    except ConfigError as e:  # a setting only the running engine checks (e.g. sms.rules)
+        typer.echo(f"error: {e}", err=True)
+        await engine.stop(drain_s=0)
+        raise typer.Exit(2) from e
     for kind, (host, port) in addresses.items():
         typer.echo(f"listening: sip:{host}:{port};transport={kind}")
     if engine.metrics_address is not None:
@@ -192,7 +197,8 @@ def call(
 
 async def _call(settings: Settings, uri: str, play: Path | None, digits: str, *, from_user: str,
                 creds: Credentials | None, wait: float, ring_timeout: float) -> CallRecord:
-    engine = Engine(settings, router=lambda c: demo_app)
+    # a one-off engine: it must not send the serving engine's queued SMS nor touch its state
+    engine = Engine(settings, router=lambda c: demo_app, send_sms=False)
     await engine.start()
 
     async def app(c: SipCall) -> None:

@@ -334,7 +334,9 @@ class SendSmsNode(NodeType):
         to = str(ctx.eval(self.params.to, "to"))
         text = ctx.render(self.params.text, "text")
         try:
-            msg_id = await call_service(ctx.services.sms.send, to, text)
+            msg_id = await call_service(ctx.services.sms.send, to, text, {
+                "tenant": ctx.tenant, "call_id": ctx.call.call_id, "flow_id": ctx.flow_id,
+                "node_id": self.id})
         except Exception as e:  # any service failure takes the error port
             raise NodeError(f"SMS to {to} failed: {type(e).__name__}: {e}") from e
         ctx.call.trace.add("flow.sms", node_id=self.id, to=to, message_id=str(msg_id))
