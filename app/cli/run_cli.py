@@ -14,6 +14,8 @@ import typer
 from app.config import ConfigError, Settings
 from app.demo import demo_app
 from app.engine import Engine
+from app.loop import loop_name
+from app.loop import run as run_loop
 from audio.tones import dtmf_sequence
 from core.call import BargeIn
 from engine.cdr import CallRecord, CallRecords
@@ -46,10 +48,11 @@ def run(
     if sip_listen:
         settings.sip.listen = sip_listen
     if workers > 1:
-        asyncio.run(_supervise(settings, workers, demo, balancer,
-                               ctx.parent.params.get("config") if ctx.parent else None))
+        run_loop(_supervise(settings, workers, demo, balancer,
+                            ctx.parent.params.get("config") if ctx.parent else None),
+                 settings.runtime.event_loop)
         return
-    asyncio.run(_run(settings, demo))
+    run_loop(_run(settings, demo), settings.runtime.event_loop)
 
 
 async def _supervise(settings: Settings, workers: int, demo: bool, balancer: bool,
@@ -92,7 +95,8 @@ async def _run(settings: Settings, demo: bool) -> None:
         host, port = engine.metrics_address
         typer.echo(f"metrics: http://{host}:{port}/metrics (and /healthz)")
     what = "built-in demo" if demo else f"flows (default {settings.flows.default_flow})"
-    typer.echo(f"answering with: {what}; call records in {settings.storage.url}")
+    typer.echo(f"answering with: {what}; call records in {settings.storage.url}; "
+               f"event loop {loop_name(settings.runtime.event_loop)}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

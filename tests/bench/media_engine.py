@@ -130,4 +130,7 @@ async def main(sip_port: int, rtp_min: int, rtp_max: int, workdir: Path) -> None
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])))
+    coro = main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))
+    from app.loop import run
+
+    run(coro, os.environ.get("BENCH_LOOP", "auto"))  # the engine's default unless told
