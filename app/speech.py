@@ -40,7 +40,7 @@ TTS_TIMEOUT_S = 10.0  # first synthesis of a long prompt; cached prompts return 
 class SpeechService:
     def __init__(self, tts: TtsService, pool: InferencePool, clock: Clock, *,
                  vad_kind: str = "silero", vad_model_path: str | None = None,
-                 default_engine: str = "pocketsphinx",
+                 default_engine: str = "whisper",
                  model_paths: dict[str, str | None] | None = None,
                  barge_in: BargeInConfig | None = None, bus: EventBus | None = None,
                  listen_options: dict[str, Any] | None = None) -> None:

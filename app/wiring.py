@@ -95,13 +95,15 @@ def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker,
         tts, pool, clock, vad_kind=asr.vad, vad_model_path=asr.vad_model_path,
         default_engine=asr.default_engine,
         model_paths={"whisper": asr.whisper_model_path,
+                     "whisper-base": asr.whisper_base_model_path,
                      "pocketsphinx": asr.pocketsphinx_model_path, "vosk": asr.vosk_model_path},
         barge_in=BargeInConfig(min_speech_ms=asr.barge_in_min_speech_ms,
                                min_words=asr.barge_in_min_words),
         bus=bus,
         listen_options={"grammar_hangover_ms": asr.grammar_hangover_ms,
                         "min_speech_ms": asr.min_speech_ms, "max_listen_s": asr.max_listen_s,
-                        "final_timeout_s": asr.final_timeout_s})
+                        "final_timeout_s": asr.final_timeout_s,
+                        "nomatch_threshold": asr.nomatch_threshold})
 
 
 def build_services(settings: Settings, db: Database, clock: Clock,

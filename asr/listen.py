@@ -43,7 +43,7 @@ from core.clock import Clock
 from core.tasks import TaskScope
 
 log = logging.getLogger("ivr.asr.listen")
-Status = Literal["ok", "no_input", "dtmf", "error", "hangup", "timeout"]
+Status = Literal["ok", "no_input", "nomatch", "dtmf", "error", "hangup", "timeout"]
 FRAME_S = 0.020
 
 
@@ -235,6 +235,8 @@ async def listen_turn(
             if turn is not None:
                 turn.mark("recognizer_final", now)
             audio = np.concatenate(utterance) if utterance else None
+            if status == "ok" and final.status != "ok":
+                status = "nomatch"  # speech the grammar does not cover, or no words in it
             return ListenResult(
                 status,
                 final.text,
@@ -242,6 +244,8 @@ async def listen_turn(
                 final.alternatives,
                 audio=audio,
                 timings=timings,
+                heard=final.heard,
+                language=final.language,
             )
         if status == "timeout":  # hard limit before speech ever started
             return ListenResult("timeout", timings=timings)
@@ -288,6 +292,7 @@ def listen_config(
     min_speech_ms: int = 100,
     max_listen_s: float | None = None,
     final_timeout_s: float = 1.5,
+    nomatch_threshold: float | None = None,
 ) -> ListenConfig:
     """A flow node's :class:`core.call.ListenSpec` as a :class:`ListenConfig`.
 
@@ -310,6 +315,7 @@ def listen_config(
         grammar=spec.grammar,
         keywords=spec.keywords,
         language=spec.language,
+        nomatch_threshold=nomatch_threshold,
     )
     final = spec.budget_ms / 1000 if spec.budget_ms else final_timeout_s
     return ListenConfig(
@@ -317,13 +323,17 @@ def listen_config(
     )
 
 
-def engine_for(spec: ListenSpec, default_engine: str = "pocketsphinx") -> str:
-    """Which recogniser serves a node: its own choice, else Korean -> vosk, free text ->
-    whisper, menus -> ``default_engine`` (pocketsphinx)."""
+def engine_for(spec: ListenSpec, default_engine: str = "whisper") -> str:
+    """Which recogniser serves a node: its own choice, else Korean -> vosk, Mandarin or
+    ``auto`` (detect zh/en) -> whisper-base, English free text -> whisper (tiny.en), English
+    menus -> ``default_engine`` (whisper: its hypotheses matched against the grammar)."""
     if spec.engine:
         return spec.engine
-    if spec.language.lower().startswith("ko"):
+    lang = spec.language.lower()
+    if lang.startswith("ko"):
         return "vosk"
+    if lang in ("auto", "cmn", "yue") or lang.startswith("zh"):
+        return "whisper-base"
     return "whisper" if spec.mode == "free" else default_engine
 
 
@@ -334,7 +344,7 @@ async def listen_call(
     clock: Clock,
     *,
     vad_kind: str = "silero",
-    default_engine: str = "pocketsphinx",
+    default_engine: str = "whisper",
     model_paths: dict[str, str | None] | None = None,
     turn: TurnLatency | None = None,
     **config: Any,

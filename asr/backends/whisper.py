@@ -84,13 +84,17 @@ def drop_repeats(text: str) -> str:
             break
         kept.append(sent)
     joined = (" " if not re.search(r"[\u4e00-\u9fff]", text) else "").join(kept)
-    words = _collapse_blocks(joined.split())
+    words = joined.split()
     out: list[str] = []
-    for w in words:
-        if len(out) >= 2 and w.lower().strip(".,") == out[-1].lower().strip(".,") == \
-                out[-2].lower().strip(".,"):
-            continue
-        out.append(w)
+    i = 0
+    while i < len(words):  # a run of 3+ of one word is a decoder loop; "five five" is speech
+        j = i
+        while j + 1 < len(words) and words[j + 1].lower().strip(".,") == \
+                words[i].lower().strip(".,"):
+            j += 1
+        out += words[i : j + 1] if j - i < 2 else [words[i]]
+        i = j + 1
+    out = _collapse_blocks(out)
     return " ".join(out)
 
 

@@ -313,8 +313,13 @@ def test_listen_config_from_node_spec() -> None:
     assert cfg.options.keywords == ("billing", "sales")
     free = listen_config(ListenSpec(endpoint_silence_ms=700), final_timeout_s=2.0)
     assert free.endpoint.hangover_ms == 700 and free.final_timeout_s == 2.0
-    assert engine_for(menu) == "pocketsphinx"
+    assert engine_for(menu) == "whisper"  # English menus: whisper n-best matched to the grammar
+    assert engine_for(menu, default_engine="pocketsphinx") == "pocketsphinx"
     assert engine_for(ListenSpec()) == "whisper"
+    assert engine_for(ListenSpec(language="zh-CN")) == "whisper-base"
+    assert engine_for(ListenSpec(language="cmn", mode="keywords", keywords=("余额",))) == \
+        "whisper-base"
+    assert engine_for(ListenSpec(language="auto")) == "whisper-base"
     assert engine_for(ListenSpec(language="ko-KR", mode="keywords", keywords=("예",))) == "vosk"
     assert engine_for(ListenSpec(engine="vosk")) == "vosk"
     with pytest.raises(ValueError, match="needs grammar"):
