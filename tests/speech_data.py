@@ -189,3 +189,55 @@ def menu_grammars(items: list[Item], size: int = 5, seed: int = 3
         rng.shuffle(with_it)
         out.append((it, with_it, rng.sample(others, size)))
     return out
+
+
+ZH_MENU = ("查询余额", "人工服务", "投诉建议", "办理退订", "话费充值", "不是", "对")
+
+
+def zh_clips() -> list[Item]:
+    out = []
+    for c in manifest()["zh_clips"]:
+        pcm, rate = recording(c["file"])
+        cut = pcm[int(c["start"] * rate) : int(c["end"] * rate)]
+        out.append(Item(c["id"], phone(cut, rate), c["text"], "clip", c["file"]))
+    return out
+
+
+def zh_sentences() -> list[Item]:
+    """The Mandarin readings (labelled) plus Cantonese and English from the same package."""
+    out = []
+    for r in manifest()["zh_recordings"]:
+        pcm, rate = recording(r["file"])
+        out.append(Item(Path(r["file"]).stem, phone(pcm, rate), r["text"], "sentence",
+                        r["speaker"]))
+    return out
+
+
+def cer(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(character edits, reference characters) after normalisation (simplified, no punct)."""
+    from asr.textnorm import tokens
+
+    ref, hyp = "".join(tokens(reference)), "".join(tokens(hypothesis))
+    prev = list(range(len(hyp) + 1))
+    for i, rc in enumerate(ref, 1):
+        cur = [i]
+        for j, hc in enumerate(hyp, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (rc != hc)))
+        prev = cur
+    return prev[-1], len(ref)
+
+
+def wer(reference: str, hypothesis: str) -> tuple[int, int]:
+    from asr.textnorm import token_variants
+
+    ref = token_variants(reference)[0]
+    best = None
+    for hyp in token_variants(hypothesis):
+        prev = list(range(len(hyp) + 1))
+        for i, rw in enumerate(ref, 1):
+            cur = [i]
+            for j, hw in enumerate(hyp, 1):
+                cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (rw != hw)))
+            prev = cur
+        best = prev[-1] if best is None else min(best, prev[-1])
+    return best or 0, len(ref)

@@ -52,23 +52,21 @@ GRAMMAR_NBEST = 4
 AUTO_LANGUAGES = ("zh", "en")  # what "auto" chooses between (the operator's callers)
 ZH_PROMPT = "以下是普通话的句子。"  # primes simplified characters and punctuation
 _SENTENCE = re.compile(r"[^.?!。？！]+[.?!。？！]?")
+_PUNCT = re.compile(r"[\s.,!?;:\"'。，？！、；：“”‘’…-]+")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _collapse_blocks(words: list[str]) -> list[str]:
-    """Drop a trailing block of >= 2 words that repeats the block before it ("ten of clubs, ten
-    of clubs"): the short-window decoder's loop. A single word said twice ("five five") stays."""
-    def key(w: str) -> str:
-        return w.lower().strip(".,!?;:。，？！")
-    changed = True
-    while changed:
-        changed = False
-        for size in range(2, len(words) // 2 + 1):
-            tail = [key(w) for w in words[-size:]]
-            if tail == [key(w) for w in words[-2 * size : -size]]:
-                words = words[:-size]
-                changed = True
-                break
+    """Cut a periodic tail: a block of >= 2 words followed by its own repeat, whole or cut off
+    ("ten of clubs, ten of clubs, ten of" -> "ten of clubs"), the short-window decoder's loop.
+    A single word said twice ("five five") stays."""
+    keys = [w.lower().strip(".,!?;:。，？！") for w in words]
+    n = len(keys)
+    for size in range(2, n // 2 + 1):
+        for start in range(n - size - 2 + 1):
+            tail = range(start + size, n)
+            if n - start >= size + 2 and all(keys[j] == keys[j - size] for j in tail):
+                return words[: start + size]
     return words
 
 
@@ -95,6 +93,10 @@ def drop_repeats(text: str) -> str:
         out += words[i : j + 1] if j - i < 2 else [words[i]]
         i = j + 1
     out = _collapse_blocks(out)
+    if re.search(r"[\u4e00-\u9fff]", text):  # Chinese loops run inside one "word": by character
+        chars = list("".join(out) if len(out) == 1 else " ".join(out))
+        chars = _collapse_blocks(chars)
+        return "".join(chars)
     return " ".join(out)
 
 
@@ -177,6 +179,11 @@ class WhisperEngine(Engine):
         self.pad_s = pad_s
         self._tokenizers: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # CTranslate2 sets up its kernels on the first run, and the first stream imports the
+        # resampler (~1-4 s together here): pay that at load, not on a caller's first turn.
+        warm = self.open(RecognizerOptions(language="en"))
+        warm.feed(np.zeros(8000, np.int16))
+        warm.finish()
 
     def open(self, options: RecognizerOptions) -> Stream:
         return WhisperStream(self, options)
@@ -258,7 +265,7 @@ class WhisperEngine(Engine):
                 Word(to_simplified(w["word"].strip()) if lang == "zh" else w["word"].strip(),
                      round(float(w["start"]), 2), round(float(w["end"]), 2),
                      round(float(w["probability"]), 3))
-                for w in found if w["word"].strip())
+                for w in found if _PUNCT.sub("", w["word"]))
         return Decoded(tuple(hyps), no_speech, lang, aligned)
 
     def _long(self, x: np.ndarray, language: str, prompt: str | None) -> Decoded:
