@@ -20,6 +20,7 @@ from app.speaker_setup import open_speaker_service
 from app.speech import SpeechService, tts_word_check
 from compliance.wordlist import WordRegistry
 from core.bus import EventBus
+from core.call import ListenSpec
 from core.clock import Clock
 from engine.controller import Router
 from flows.callapp import flow_router
@@ -147,6 +148,40 @@ def static_prompts(compiled: CompiledFlow) -> list[tuple[str, str]]:
 
 def prompts_to_prewarm(settings: Settings, db: Database) -> list[tuple[str, str]]:
     """Static prompts of the default flow and of every published flow's latest version."""
+    seen: dict[tuple[str, str], None] = {}
+    for compiled in _live_flows(settings, db):
+        for item in static_prompts(compiled):
+            seen.setdefault(item)
+    return list(seen)
+
+
+def recognisers_to_preload(settings: Settings, db: Database) -> list[str]:
+    """The recognisers the live flows' menu and listen nodes will use (by mode and language),
+    so their models load at start-up instead of during a caller's first turn (~2-7 s)."""
+    from asr.listen import engine_for  # noqa: PLC0415 - asr loads with the engine
+
+    names: dict[str, None] = {}
+    for compiled in _live_flows(settings, db):
+        for node in compiled.nodes.values():
+            params = node.params
+            if node.type_name == "menu":
+                if not (params.speech if params.speech is not None
+                        else any(o.keywords for o in params.options)):
+                    continue
+                spec = ListenSpec(mode="keywords", keywords=("x",))
+            elif node.type_name == "listen":
+                spec = ListenSpec(mode=params.mode, keywords=("x",), grammar="x",
+                                  engine=params.engine)
+            else:
+                continue
+            language = getattr(params, "language", None) or compiled.flow.language
+            spec = ListenSpec(mode=spec.mode, keywords=spec.keywords, grammar=spec.grammar,
+                              engine=spec.engine, language=language)
+            names.setdefault(engine_for(spec, settings.asr.default_engine))
+    return list(names)
+
+
+def _live_flows(settings: Settings, db: Database) -> list[CompiledFlow]:
     flows: list[CompiledFlow] = []
     default = resolve_path(settings.flows.default_flow)
     if default.exists():
@@ -160,11 +195,7 @@ def prompts_to_prewarm(settings: Settings, db: Database) -> list[tuple[str, str]
             flows.append(store.get(row["flow_id"], tenant=settings.flows.tenant).compile())
         except (UnknownFlow, FlowInvalid, KeyError):
             continue
-    seen: dict[tuple[str, str], None] = {}
-    for compiled in flows:
-        for item in static_prompts(compiled):
-            seen.setdefault(item)
-    return list(seen)
+    return flows
 
 
 def build_router(settings: Settings, db: Database, clock: Clock,
