@@ -263,7 +263,7 @@ def from_phrases(phrases: list[str] | tuple[str, ...], *, spotting: bool = False
 def parse_grammar(text: str) -> Grammar:
     """JSGF (``#JSGF`` header or a ``public <rule>``), a JSON list, or one phrase per line."""
     stripped = text.strip()
-    if stripped.startswith("#JSGF") or re.search(r"public\s+<", stripped):
+    if stripped.startswith("#JSGF") or re.search(r"(public\s+<|<[^<>\s]+>\s*=)", stripped):
         return from_jsgf(stripped)
     if stripped.startswith("["):
         try:
