@@ -98,6 +98,7 @@ class _Feeder:
         self.on_partial = on_partial
         self.clock = clock
         self.q: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
+        self.lane = turn_lane(stream.engine_name, cfg.options)
 
     async def run(self) -> FinalResult:
         try:
@@ -114,7 +115,7 @@ class _Feeder:
                         partials = self.stream.feed(pcm)
                     else:
                         partials = await self.pool.run_in(
-                            self.stream.engine_name,
+                            self.lane,
                             "asr.feed",
                             self.cfg.feed_timeout_s,
                             self.stream.feed,
@@ -125,13 +126,20 @@ class _Feeder:
                             self.on_partial(p.text, self.clock.now())
                 if done:
                     return await self.pool.run_in(
-                        self.stream.engine_name,
+                        self.lane,
                         "asr.finish",
                         self.cfg.final_timeout_s,
                         self.stream.finish,
                     )
         finally:
             self.stream.close()
+
+
+def turn_lane(engine_name: str, options: RecognizerOptions) -> str:
+    """The pool lane of a turn: free text on an engine is its own lane (lane limits keep a
+    burst of long free-text decodes from taking every worker), menus and grammars another, so
+    short menu turns keep moving while free-text decodes queue, even on the same model."""
+    return engine_name if options.mode == "free" else f"{engine_name}:menu"
 
 
 async def listen_turn(

@@ -48,9 +48,10 @@ class PoolOverloaded(PoolError):
 
 class InferencePool:
     """``workers`` threads shared by every call; ``lane_limits`` caps how many of them one kind
-    of work may hold at once. By default whisper may hold ``workers - 1``: a burst of free-text
-    decodes (~0.1-0.5 s each) then queues behind itself while menu turns (pocketsphinx, a few ms
-    per job) keep a worker of their own and their latency."""
+    of work may hold at once. By default free text on whisper or whisper-base (lanes named after
+    the engine, :func:`asr.listen.turn_lane`) may hold ``workers - 1``: a burst of free-text
+    decodes (~0.1-1 s each) then queues behind itself while menu turns (lane ``<engine>:menu``,
+    short answers) keep a worker of their own and their latency."""
 
     def __init__(
         self,
@@ -63,7 +64,9 @@ class InferencePool:
         self.max_pending = max_pending
         self.clock: Clock = clock or SystemClock()
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="asr-infer")
-        limits = {"whisper": max(1, self.workers - 1)} if lane_limits is None else lane_limits
+        free_text = max(1, self.workers - 1)
+        limits = ({"whisper": free_text, "whisper-base": free_text} if lane_limits is None
+                  else lane_limits)
         for lane, n in limits.items():
             if n < 1:
                 raise ValueError(f"pool lane_limits[{lane!r}] must be >= 1, got {n}")
