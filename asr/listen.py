@@ -232,6 +232,13 @@ async def listen_turn(
             if chunk:
                 feeder.q.put_nowait(np.concatenate(chunk))
             feeder.q.put_nowait(None)
+            eta = pool.expected_wait_s(feeder.lane)
+            if eta > cfg.final_timeout_s:
+                # the queue cannot meet this turn's budget: say so now (filler prompt, keypad
+                # fallback) rather than after the caller waited the whole budget in silence
+                timings["expected_wait_ms"] = eta * 1000
+                return _error(PoolError(f"recogniser queue needs ~{eta:.1f} s, budget "
+                                        f"{cfg.final_timeout_s:.1f} s"), timings)
             try:
                 final = await feed_task
             except (RecognizerError, PoolError) as e:
