@@ -34,17 +34,19 @@ from asr.textnorm import has_han, token_variants, tokens
 MAX_RULE_DEPTH = 32
 MAX_STATES = 20_000
 MAX_PHRASES_LISTED = 200
-DELETE_COST = 0.8  # below a substitution: a partial answer ("人工" for 人工服务) is the better explanation
+# below a substitution: a partial answer ("人工" for 人工服务) is the better explanation
+DELETE_COST = 0.8
 INSERT_COST = 1.0
 FILLER_COST = 0.35
 SPELLING_MIN_RATIO = 0.7  # below: different words ("ten"/"queen" share letters, not sound)
 EDGE_INSERT_COST = 0.5  # an extra word before or after the phrase: a cut-off word, a breath
 FIRST_EDGE_COST = 0.3  # in the final score: the first extra word at an edge; the next ones cost 1
-FILLERS = frozenset(
-    ["uh", "um", "er", "erm", "ah", "hmm", "mm", "please", "yeah", "the", "a", "an", "i'd", "like", "to", "want", "i", "um", "嗯", "啊", "呃", "哦", "喂", "请", "吧", "呢", "的", "我", "要", "一", "下", "那", "个", "帮", "想"]
-)
-# Han fillers are single characters (tokens); "一" and "二" etc. are digits, so they only count as
-# filler next to their partner (一下, 那个): handled by _filler_cost.
+FILLERS = frozenset((
+    "uh", "um", "er", "erm", "ah", "hmm", "mm", "please", "yeah", "the", "a", "an", "i'd",
+    "like", "to", "want", "i",
+))
+# Chinese tokens are single characters, and "一" is also a digit: these count as filler alone,
+# the pairs only together (一下, 那个, 我要): see _insert_costs.
 _HAN_PAIRS = {("一", "下"), ("那", "个"), ("我", "要"), ("我", "想"), ("帮", "我")}
 _HAN_SINGLE_FILLERS = frozenset("嗯啊呃哦喂请吧呢的")
 
@@ -180,7 +182,7 @@ class _JsgfCompiler:
                 pos += 1
                 continue
             a, b = self.a.state(), self.a.state()
-            if op == "(" or op == "[":
+            if op in {"(", "["}:
                 close = ")" if op == "(" else "]"
                 pos = self.alternatives(toks, pos + 1, a, b, depth)
                 if pos >= len(toks) or toks[pos].group("op") != close:
@@ -342,7 +344,7 @@ def match_tokens(grammar: Grammar, hyp: tuple[str, ...]) -> GrammarMatch:
     back: dict[tuple[int, int], tuple[int, int, str | None]] = {}
 
     def edge_cost(s: int, i: int) -> float:
-        if s != a.start and s != a.final:
+        if s not in (a.start, a.final):
             return ins[i]
         return 0.0 if grammar.spotting else min(ins[i], EDGE_INSERT_COST)
 
@@ -389,9 +391,9 @@ def match_tokens(grammar: Grammar, hyp: tuple[str, ...]) -> GrammarMatch:
     spans: list[tuple[int, int]] = []
     i, s = n, a.final
     while (i, s) != (0, a.start):
-        i0, s0, w = back[(i, s)]
-        if w is not None:
-            words.append(w)
+        i0, s0, arc = back[(i, s)]
+        if arc is not None:
+            words.append(arc)
             spans.append((i0, i))
         i, s = i0, s0
     words.reverse()

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 
 from asr.grammar import Grammar, match_text
-from asr.recognizer import Decision
+from asr.recognizer import Decision, Status
 
 # logistic model per engine: intercept, score, logprob, no_speech, agree (fitted with
 # tests/bench/bench_grammar.py --fit on the real set; see module docstring)
@@ -61,7 +61,7 @@ def posteriors(hyps: list[Hypothesis]) -> list[float]:
 
 
 def grammar_decision(grammar: Grammar, hyps: list[Hypothesis], no_speech: float,
-                     threshold: float | None = None, language: str = "",
+                     threshold: float | None = None, *, language: str = "",
                      coefficients: tuple[float, ...] = COEFFICIENTS) -> Decision:
     """The grammar result for these hypotheses: ``ok`` with the grammar's words, or ``nomatch``."""
     thr = DEFAULT_THRESHOLD if threshold is None else threshold
@@ -89,7 +89,7 @@ def grammar_decision(grammar: Grammar, hyps: list[Hypothesis], no_speech: float,
     features = {"score": score, "logprob": top.logprob, "no_speech": no_speech, "agree": agree}
     conf = calibrated(features, coefficients)
     alternatives = tuple(t for t, (s, _) in ranked[1:] if s >= MIN_ALTERNATIVE_SCORE)
-    status = "ok" if conf >= thr else "nomatch"
+    status: Status = "ok" if conf >= thr else "nomatch"
     return Decision(text if status == "ok" else "", conf, alternatives=(
         alternatives if status == "ok" else tuple(t for t, _ in ranked[:3] if _[0] >= 0.5)),
         status=status, heard=top.text, language=language, features=features)

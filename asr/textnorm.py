@@ -22,8 +22,12 @@ import functools
 import itertools
 import re
 
-EN_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
-EN_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+EN_UNITS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen",
+)
+EN_TENS = ("_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 ZH_DIGITS = "零一二三四五六七八九"
 ZH_FOLD = str.maketrans({"幺": "一", "两": "二", "〇": "零", "壹": "一", "贰": "二", "叁": "三",
                          "肆": "四", "伍": "五", "陆": "六", "柒": "七", "捌": "八", "玖": "九",

@@ -5,7 +5,8 @@
   :mod:`speaker_id.export_campplus`; no torch), fed Kaldi fbank computed in numpy
   (:mod:`speaker_id.fbank`), run on onnxruntime. EER 0-2 % on the real telephone-band set
   (docs/speaker.md) against GE2E's ~7-10 %.
-* ``resemblyzer`` (optional, needs torch): the GE2E encoder whose weights ship in the ``resemblyzer``
+* ``resemblyzer`` (optional, needs torch): the GE2E encoder whose weights ship in the
+  ``resemblyzer``
   wheel. We load ``pretrained.pt`` into our own copy of the 3x256 LSTM and compute the 40-band mel
   spectrogram in numpy, because importing ``resemblyzer`` pulls librosa/numba and a deprecated
   scipy module. Embeddings equal the original package's to ~1e-7 (test_speaker_golden.py).

@@ -24,7 +24,7 @@ LOW_HZ = 20.0
 EPS = float(np.finfo(np.float32).eps)
 
 
-def _mel(f: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _mel(f: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
     return 1127.0 * np.log(1.0 + f / 700.0)
 
 

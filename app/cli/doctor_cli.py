@@ -49,9 +49,11 @@ def doctor(ctx: typer.Context) -> None:
         rows.append((what, found, "installed" if found else "not installed"))
     from asr.backends.whisper import REPO_ROOT  # noqa: PLC0415 - path constant only
 
-    for rel, what in [("var/models/whisper-base/model.bin", "Whisper base (Mandarin, zh/en detect)"),
-                      ("var/models/campplus/campplus_cn_en_common.onnx", "CAM++ voiceprint (ONNX)"),
-                      ("var/testdata/real/beckett.wav", "real test speech (fetch_test_audio.sh)")]:
+    for rel, what in [
+        ("var/models/whisper-base/model.bin", "Whisper base (Mandarin, zh/en detect)"),
+        ("var/models/campplus/campplus_cn_en_common.onnx", "CAM++ voiceprint (ONNX)"),
+        ("var/testdata/real/beckett.wav", "real test speech (fetch_test_audio.sh)"),
+    ]:
         found = (REPO_ROOT / rel).is_file()
         rows.append((what, found, rel if found else "missing: run scripts/fetch_models.sh"
                      if "models" in rel else "missing: run scripts/fetch_test_audio.sh"))

@@ -155,6 +155,7 @@ class WhisperEngine(Engine):
     def __init__(
         self,
         model_path: str | Path | None = None,
+        *,
         num_workers: int = 2,
         cpu_threads: int = 1,
         partial_every_s: float = 1.0,
@@ -339,11 +340,13 @@ class WhisperStream(Stream):
         opts = self._options
         nbest = opts.nbest or (GRAMMAR_NBEST if self._grammar is not None else 1)
         d = self._engine.decode(audio, language=self._language, prompt=self._prompt,
-                                nbest=nbest, words=opts.words, keep_unsure=self._grammar is not None)
+                                nbest=nbest, words=opts.words,
+                                keep_unsure=self._grammar is not None)
         if self._grammar is not None:
             dec = grammar_decision(self._grammar, list(d.hypotheses), d.no_speech,
-                                   opts.nomatch_threshold, d.language,
-                                   ENGINE_COEFFICIENTS.get(self._engine.name, COEFFICIENTS))
+                                   opts.nomatch_threshold, language=d.language,
+                                   coefficients=ENGINE_COEFFICIENTS.get(self._engine.name,
+                                                                        COEFFICIENTS))
             return Decision(dec.text, dec.confidence, dec.alternatives, dec.status, dec.heard,
                             d.words, d.language, dec.features)
         if not d.hypotheses:

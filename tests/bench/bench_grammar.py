@@ -1,7 +1,7 @@
 """Grammar/menu recognition and nomatch on real human telephone speech (and a synthetic supplement).
 
-    PYTHONPATH=. nice -n 10 .venv/bin/python -m tests.bench.bench_grammar [--engines whisper,whisper-base,pocketsphinx]
-        [--synthetic] [--fit] [--threshold 0.5]
+    PYTHONPATH=. nice -n 10 .venv/bin/python -m tests.bench.bench_grammar
+        [--engines whisper,whisper-base,pocketsphinx] [--synthetic] [--fit] [--threshold 0.5]
 
 The set (tests/speech_data.py): phrase clips cut from real recordings, each asked in a menu that
 offers it (must be recognised) and in one that does not (must be ``nomatch``); the digits grammar;
@@ -95,7 +95,7 @@ def _in_grammar(grammar: object, text: str) -> bool:
 
 
 def run_whisper(name: str, items: list[sd.Item], task_list: list[tuple[sd.Item, str, str | None]],
-                source: Callable[[sd.Item], str], threshold: float,
+                source: Callable[[sd.Item], str], threshold: float, *,
                 prompt: bool = False) -> tuple[list[Trial], list[float]]:
     from asr.backends.whisper import grammar_prompt
     from asr.models import get_engine
@@ -255,11 +255,13 @@ def main() -> None:
         if name == "pocketsphinx":
             trials, lat = run_sphinx(items, task_list, src)
         else:
-            trials, lat = run_whisper(name, items, task_list, src, args.threshold, args.prompt)
+            trials, lat = run_whisper(name, items, task_list, src, args.threshold,
+                                      prompt=args.prompt)
         print_summary(f"{name} (real)", trials, lat)
         if args.errors:
             for t in trials:
-                if (t.kind == "in" and not t.correct_accept) or (t.kind == "out" and t.status == "ok"):
+                wrong_in = t.kind == "in" and not t.correct_accept
+                if wrong_in or (t.kind == "out" and t.status == "ok"):
                     print(f"   {t.kind:3s} {t.item:30s} expected {t.expected!s:22s} got "
                           f"{t.got!r:22s} {t.status} {_fmt(t.features)} heard {t.heard!r}")
         if syn_items:
@@ -267,7 +269,7 @@ def main() -> None:
                 st, sl = run_sphinx(syn_items, syn_tasks, lambda it: "synthetic")
             else:
                 st, sl = run_whisper(name, syn_items, syn_tasks, lambda it: "synthetic",
-                                     args.threshold, args.prompt)
+                                     args.threshold, prompt=args.prompt)
             print_summary(f"{name} (synthetic piper+espeak)", st, sl)
         if args.fit and name != "pocketsphinx":
             coef = fit(trials)

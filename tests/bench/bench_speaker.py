@@ -2,8 +2,8 @@
 latency through the whole service, and the calibration report on the available real speech
 (wide band and 8 kHz G.711), plus espeak-ng voices as a synthetic supplement.
 
-Run: ``python -m tests.bench.bench_speaker [campplus|resemblyzer]`` (about a minute on 2 cores). Needs the nodeps
-wheels and ``scripts/fetch_test_audio.sh`` (real speech) and sox/espeak-ng (Debian).
+Run: ``python -m tests.bench.bench_speaker [campplus|resemblyzer]`` (a minute on 2 cores).
+Needs scripts/fetch_models.sh, scripts/fetch_test_audio.sh (real speech) and sox, espeak-ng.
 """
 
 from __future__ import annotations

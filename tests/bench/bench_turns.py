@@ -58,7 +58,7 @@ async def caller(pcm: Pcm, t0: float, clock: SystemClock) -> AsyncIterator[CallE
         yield AudioFrameEvent(f, clock.now())
 
 
-async def one_turn(item: Item, engine: Engine, pool: InferencePool, hangover_ms: int,
+async def one_turn(item: Item, engine: Engine, pool: InferencePool, *, hangover_ms: int,
                    stagger_s: float) -> tuple[bool, float]:
     clock = SystemClock()
     expected, opts, speech = item
@@ -75,14 +75,14 @@ async def one_turn(item: Item, engine: Engine, pool: InferencePool, hangover_ms:
     return right, (final_at - true_end) * 1000
 
 
-async def load_run(label: str, n: int, items: list[Item], engine: Engine, hangover_ms: int,
-                   spread_s: float) -> None:
+async def load_run(label: str, n: int, items: list[Item], engine: Engine, *,
+                   hangover_ms: int, spread_s: float) -> None:
     pool = InferencePool(2, clock=SystemClock())
     rnd = random.Random(n)
     picks = [items[rnd.randrange(len(items))] for _ in range(n)]
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    res = await asyncio.gather(*[one_turn(it, engine, pool, hangover_ms, rnd.uniform(0, spread_s))
-                                 for it in picks])
+    res = await asyncio.gather(*[one_turn(it, engine, pool, hangover_ms=hangover_ms,
+                                          stagger_s=rnd.uniform(0, spread_s)) for it in picks])
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     pool.shutdown()
     finals = [r[1] for r in res]
@@ -145,7 +145,7 @@ def main() -> None:
         engine = get_engine(name, workers=2)
         items = build()
         for n, spread in runs:
-            asyncio.run(load_run(kind, n, items, engine, hangover, spread))
+            asyncio.run(load_run(kind, n, items, engine, hangover_ms=hangover, spread_s=spread))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 re-prompts (VoiceXML ``count``), per-event limits, and ``auto`` language adoption.
 
 The call is the flow simulator with scripted recogniser results: what is under test is the node
-logic, not recognition (real recognition on real calls: tests/integration/test_speech_calls_real.py).
+logic, not recognition (real recognition on real calls: test_speech_calls_real.py).
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ import pytest
 
 from audio.wavio import read_wav_float
 from speaker_id.backends import cosine, load_backend
-
 from speaker_id.testdata import beckett
 
 pytest.importorskip("torch", reason="GE2E (resemblyzer) is optional: requirements/torch.txt")
