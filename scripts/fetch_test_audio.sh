@@ -75,24 +75,22 @@ if [ ! -s "$REAL/ps_librivox_0930.wav" ]; then
   say "$REAL/ps_*.wav"
 fi
 
-# pyannote.audio 4.0.7 wheel (MIT): sample.wav + sample.rttm, two speakers. Not installed.
-if [ ! -s "$REAL/pyannote_sample.wav" ]; then
-  archive=$(download "pyannote.audio==4.0.7" wheel)
-  dir=$(extract "$archive" "pyannote/audio/sample/*")
-  cp "$dir/pyannote/audio/sample/sample.wav" "$REAL/pyannote_sample.wav"
-  cp "$dir/pyannote/audio/sample/sample.rttm" "$REAL/pyannote_sample.rttm"
+# wheel_member SPEC MEMBER DEST: one file out of a wheel that is downloaded, never installed.
+wheel_member() {
+  local spec=$1 member=$2 dest=$3
+  [ -s "$dest" ] && return 0
+  local archive dir
+  archive=$(download "$spec" wheel)
+  dir=$(extract "$archive" "$member")
+  cp "$dir/$member" "$dest"
   rm -rf "$(dirname "$archive")"
-  say "$REAL/pyannote_sample.wav"
-fi
-
-# useful-moonshine-onnx wheel (MIT): beckett.wav, one speaker. Not installed.
-if [ ! -s "$REAL/beckett.wav" ]; then
-  archive=$(download "useful-moonshine-onnx==20251121" wheel)
-  dir=$(extract "$archive" "moonshine_onnx/assets/beckett.wav")
-  cp "$dir/moonshine_onnx/assets/beckett.wav" "$REAL/beckett.wav"
-  rm -rf "$(dirname "$archive")"
-  say "$REAL/beckett.wav"
-fi
+  say "$dest"
+}
+# pyannote.audio 4.0.7 wheel (MIT): sample.wav + sample.rttm, two speakers.
+wheel_member "pyannote.audio==4.0.7" "pyannote/audio/sample/sample.wav" "$REAL/pyannote_sample.wav"
+wheel_member "pyannote.audio==4.0.7" "pyannote/audio/sample/sample.rttm" "$REAL/pyannote_sample.rttm"
+# useful-moonshine-onnx wheel (MIT): beckett.wav, one speaker.
+wheel_member "useful-moonshine-onnx==20251121" "moonshine_onnx/assets/beckett.wav" "$REAL/beckett.wav"
 
 # parrots 1.2.5 source archive (Apache-2.0): voice-prompt clips for its zero-shot TTS. Three
 # Mandarin voices read one sentence; one American English, one Cantonese. Their origin is not

@@ -213,31 +213,28 @@ def zh_sentences() -> list[Item]:
     return out
 
 
+def edit_distance(ref: list[str] | tuple[str, ...] | str,
+                  hyp: list[str] | tuple[str, ...] | str) -> int:
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i]
+        for j, h in enumerate(hyp, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
+        prev = cur
+    return prev[-1]
+
+
 def cer(reference: str, hypothesis: str) -> tuple[int, int]:
     """(character edits, reference characters) after normalisation (simplified, no punct)."""
     from asr.textnorm import tokens
 
-    ref, hyp = "".join(tokens(reference)), "".join(tokens(hypothesis))
-    prev = list(range(len(hyp) + 1))
-    for i, rc in enumerate(ref, 1):
-        cur = [i]
-        for j, hc in enumerate(hyp, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (rc != hc)))
-        prev = cur
-    return prev[-1], len(ref)
+    ref = "".join(tokens(reference))
+    return edit_distance(ref, "".join(tokens(hypothesis))), len(ref)
 
 
 def wer(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(word edits, reference words); numerals count in whichever reading fits best."""
     from asr.textnorm import token_variants
 
     ref = token_variants(reference)[0]
-    best = None
-    for hyp in token_variants(hypothesis):
-        prev = list(range(len(hyp) + 1))
-        for i, rw in enumerate(ref, 1):
-            cur = [i]
-            for j, hw in enumerate(hyp, 1):
-                cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (rw != hw)))
-            prev = cur
-        best = prev[-1] if best is None else min(best, prev[-1])
-    return best or 0, len(ref)
+    return min(edit_distance(ref, hyp) for hyp in token_variants(hypothesis)), len(ref)

@@ -9,7 +9,6 @@ never a forced branch. Recordings: tests/fixtures/speech/manifest.json.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,7 @@ import pytest
 from audio.resample import to_8k
 from audio.tones import silence
 from audio.wavio import read_wav, write_wav
-from tests.baresip import Baresip
-from tests.integration.engine_harness import running_engine, sip_target
+from tests.integration.engine_harness import baresip_flow_call, running_engine, sip_target
 from tests.netutil import free_port, free_port_block
 from tests.pcap_audio import caller_scenario, write_rtp_pcap
 from tests.sipp import run_sipp_async
@@ -69,16 +67,7 @@ def _outcome(rec: Any) -> tuple[list[str], list[dict[str, Any]]]:
 
 
 async def _baresip_call(tmp_path: Path, flow: Path, wav: Path) -> Any:
-    async with running_engine(tmp_path, None, IVR_FLOWS__DEFAULT_FLOW=str(flow), **ENV) as engine:  # type: ignore[arg-type]
-        ended = engine.bus.subscribe("call.ended")
-        async with Baresip(tmp_path / "baresip", wav, dial=f"sip:ivr@{sip_target(engine)}",
-                           quit_after_s=45) as phone:
-            await asyncio.wait_for(ended.queue.get(), 40)
-            await phone.quit()
-        await engine.wait_idle(timeout_s=20)
-        assert engine.records is not None
-        (rec,) = engine.records.list()
-    return rec
+    return await baresip_flow_call(tmp_path, flow, wav, **ENV)
 
 
 async def _sipp_call(tmp_path: Path, flow: Path, pcm: np.ndarray) -> tuple[Any, Any]:
