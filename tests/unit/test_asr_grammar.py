@@ -119,3 +119,13 @@ def test_decoder_loops_are_cut_but_speech_is_kept() -> None:
     assert drop_repeats("是坦图还是坦图还是坦图还是") == "是坦图还"
     assert language_code("zh-CN") == "zh" and language_code("cmn") == "zh"
     assert language_code("auto") is None and language_code("en-US") == "en"
+
+
+def test_chinese_yes_no_and_phone_digits() -> None:
+    yes_no = from_phrases(["是", "对", "不是", "不用"])
+    assert match_text(yes_no, "不是的").text == "不是"
+    assert match_text(yes_no, "對。").text == "对"  # traditional, punctuation
+    digits = parse_grammar("public <d> = ( 零 | 一 | 二 | 三 | 四 | 五 | 六 | 七 | 八 | 九 )+ ;")
+    m = match_text(digits, "幺三八两五")  # callers read 1 as 幺 and 2 as 两
+    assert (m.text, m.score) == ("一三八二五", 1.0)
+    assert match_text(digits, "138").text == "一三八"  # numerals read digit by digit
