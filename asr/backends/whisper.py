@@ -51,6 +51,7 @@ MIN_WINDOW_S = 3.0
 GRAMMAR_NBEST = 4
 AUTO_LANGUAGES = ("zh", "en")  # what "auto" chooses between (the operator's callers)
 ZH_PROMPT = "以下是普通话的句子。"  # primes simplified characters and punctuation
+ZH_PAD_S = 4.0  # silence after a Mandarin utterance in its window (English: pad_s, 2 s)
 _SENTENCE = re.compile(r"[^.?!。？！]+[.?!。？！]?")
 _PUNCT = re.compile(r"[\s.,!?;:\"'。，？！、；：“”‘’…-]+")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -201,10 +202,11 @@ class WhisperEngine(Engine):
                 self._tokenizers[key] = tok
         return tok
 
-    def _encode(self, x: np.ndarray) -> tuple[Any, int]:
+    def _encode(self, x: np.ndarray, pad_s: float | None = None) -> tuple[Any, int]:
         import ctranslate2  # noqa: PLC0415 - comes with faster-whisper
 
-        window_s = min(30.0, max(MIN_WINDOW_S, math.ceil(len(x) / 16000 + self.pad_s)))
+        pad = self.pad_s if pad_s is None else pad_s
+        window_s = min(30.0, max(MIN_WINDOW_S, math.ceil(len(x) / 16000 + pad)))
         frames = int(window_s * MEL_FRAMES_PER_S)
         padded = np.zeros(int(window_s * 16000), np.float32)
         padded[: len(x)] = x
@@ -232,8 +234,9 @@ class WhisperEngine(Engine):
         x = audio16k.astype(np.float32) / 32768.0
         if len(x) / 16000 > LONG_AUDIO_S:
             return self._long(x, language or "en", prompt)
-        encoded, n_frames = self._encode(x)
         lang = language if self.multilingual else "en"
+        # Mandarin loops ("是坦图还是坦图还是...") in windows tighter than ~4 s of silence
+        encoded, n_frames = self._encode(x, ZH_PAD_S if lang in ("zh", None) else None)
         if lang is None:
             lang, _p = self.detect(encoded)
         tok = self.tokenizer(lang)
