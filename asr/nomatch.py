@@ -28,8 +28,8 @@ from asr.recognizer import Decision, Status
 # logistic model per engine: intercept, score, logprob, no_speech, agree (fitted with
 # tests/bench/bench_grammar.py --fit on the real set; see module docstring)
 ENGINE_COEFFICIENTS: dict[str, tuple[float, ...]] = {
-    "whisper": (-9.32, 16.43, 1.23, -3.01, -2.28),
-    "whisper-base": (-16.08, 11.53, -0.6, -2.69, 7.52),
+    "whisper": (-12.31, 14.63, 1.06, -3.1, 1.68),
+    "whisper-base": (-13.92, 13.43, -0.02, -3.88, 4.14),
 }
 COEFFICIENTS = ENGINE_COEFFICIENTS["whisper"]
 DEFAULT_THRESHOLD = 0.5

@@ -231,6 +231,7 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     ap.add_argument("--errors", action="store_true", help="print every wrong trial")
     ap.add_argument("--prompt", action="store_true", help="grammar phrases as whisper prompt")
+    ap.add_argument("--pad", type=float, default=None, help="silence after speech in the window")
     args = ap.parse_args()
     clips = sd.clips()
     menus = {it.id: (a, b) for it, a, b in sd.menu_grammars(clips)}
@@ -252,6 +253,10 @@ def main() -> None:
 
     for name in args.engines.split(","):
         src = lambda it: it.kind  # noqa: E731
+        if args.pad is not None and name != "pocketsphinx":
+            from asr.models import get_engine
+
+            get_engine(name, workers=2).pad_s = args.pad  # type: ignore[attr-defined]
         if name == "pocketsphinx":
             trials, lat = run_sphinx(items, task_list, src)
         else:
