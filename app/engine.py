@@ -166,11 +166,19 @@ class Engine:
     async def _prewarm(self, speech: SpeechService) -> None:
         """Load the voice before the first caller (its first render is the slow one, ~0.7 s
         idle, many seconds on a busy box), then render the other static prompts meanwhile."""
-        from app.wiring import prompts_to_prewarm  # noqa: PLC0415 - see start()
+        from app.wiring import prompts_to_prewarm, recognisers_to_preload  # noqa: PLC0415
 
         assert self.db is not None
-        prompts = await asyncio.get_running_loop().run_in_executor(
-            None, prompts_to_prewarm, self.settings, self.db)
+        loop = asyncio.get_running_loop()
+        engines = await loop.run_in_executor(None, recognisers_to_preload, self.settings,
+                                             self.db)
+        if engines:
+            try:
+                await self.clock.wait_for(speech.preload(engines), 4 * WARM_UP_S)
+            except TimeoutError:
+                log.warning("recognisers still loading after %.0f s; first turns may wait",
+                            4 * WARM_UP_S)
+        prompts = await loop.run_in_executor(None, prompts_to_prewarm, self.settings, self.db)
         if not prompts:
             return
         try:

@@ -101,3 +101,21 @@ async def open_sink() -> tuple[RtpSink, asyncio.DatagramTransport, int]:
 def dominant_hz(pcm: np.ndarray, rate: int = 8000) -> float:
     spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64) * np.hanning(len(pcm))))
     return float(np.argmax(spectrum) * rate / len(pcm))
+
+
+async def baresip_flow_call(tmp_path: Path, flow: Path, wav: Path, **overrides: str) -> Any:
+    """One call from a real softphone (baresip, ``wav`` as its microphone) into an engine
+    running ``flow`` as its default flow; returns the call record once it is written."""
+    from tests.baresip import Baresip
+
+    async with running_engine(tmp_path, None, IVR_FLOWS__DEFAULT_FLOW=str(flow),  # type: ignore[arg-type]
+                              **overrides) as engine:
+        ended = engine.bus.subscribe("call.ended")
+        async with Baresip(tmp_path / "baresip", wav, dial=f"sip:ivr@{sip_target(engine)}",
+                           quit_after_s=45) as phone:
+            await asyncio.wait_for(ended.queue.get(), 40)
+            await phone.quit()
+        await engine.wait_idle(timeout_s=20)
+        assert engine.records is not None
+        (rec,) = engine.records.list()
+    return rec
