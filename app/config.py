@@ -261,6 +261,9 @@ class ClusterConfig(Section):
     a node that restarts after being killed marks its own unfinished calls ``node_lost``."""
 
     node_id: str | None = None  # default: HOSTNAME:SIP-PORT
+    # Shared by the nodes (app/cluster.py): heartbeats, live calls, every node's events, and
+    # a dead node's calls marked node_lost by a survivor. None: a single node.
+    redis_url: str | None = None
 
 
 class Settings(Section):

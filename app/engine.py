@@ -62,6 +62,7 @@ class Engine:
         self.metrics_address: tuple[str, int] | None = None
         self.registrations: list[Registration] = []
         self.node_id = ""
+        self.cluster: Any = None  # app.cluster.Cluster with cluster.redis_url
         self.sms: SmsService | None = None  # the post-call SMS outbox and sender
         # False for a one-off engine (``ivr call``): it records messages but sends none and
         # leaves the outbox's messages in flight to the engine that is serving
@@ -129,6 +130,8 @@ class Engine:
             clock=self.clock, cdr=self.cdr, router=self.router, options=options, bus=self.bus,
             speech=self.speech, node=self.node_id)
         self._media_tasks.spawn(self.pacer.run(self.clock), "pacer")
+        if s.cluster.redis_url:
+            await self._join_cluster(s.cluster.redis_url)
         for trunk in s.sip.trunks:
             reg = Registration(trunk.name, self.ua, trunk.registrar,
                                trunk.aor_user or trunk.username,
@@ -151,6 +154,17 @@ class Engine:
         # with 1,000 calls (measured, docs/benchmarks.md).
         gc.freeze()
         return self.addresses
+
+    async def _join_cluster(self, url: str) -> None:
+        from redis.asyncio import Redis  # noqa: PLC0415 - only for a cluster
+
+        from app.cluster import Cluster  # noqa: PLC0415
+
+        assert self.records is not None
+        self.cluster = Cluster(Redis.from_url(url), self.node_id, self.bus, self.clock,
+                               unfinished_nodes=self.records.unfinished_nodes,
+                               mark_orphans=self.records.mark_orphans)
+        await self.cluster.start()
 
     async def _start_sms(self, db: Database) -> None:
         """The outbox and its sender; rule messages from call events on the bus."""
@@ -214,6 +228,8 @@ class Engine:
             await self.ua.stop(drain_s=2.0)
         self.pacer.stop()
         await self._media_tasks.close(grace_s=1.0)
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self.cdr is not None:
             await self.cdr.close()
         if self.sms is not None:  # after the calls: their hang-up messages are recorded

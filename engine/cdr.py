@@ -109,6 +109,12 @@ class CallRecords:
             for rec in records:
                 s.merge(_row(rec))
 
+    def unfinished_nodes(self) -> list[str]:
+        """Nodes with calls still open in the records (alive, or killed mid-call)."""
+        with self.db.session() as s:
+            return [n for n in s.scalars(select(CallRow.node).where(
+                CallRow.end_at.is_(None), CallRow.node != "").distinct())]
+
     def mark_orphans(self, node: str, at: float) -> int:
         """Calls this node left unfinished (it was killed): ended at ``at`` with cause
         ``node_lost``; answered ones stay ``answered``, the rest become ``failed``."""
