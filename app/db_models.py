@@ -1,0 +1,16 @@
+"""Every module that declares tables, imported together: what migrations are compared against.
+
+``ivr db revision`` (autogenerate) and the test that the migrations build exactly the models'
+schema both read ``Base.metadata`` after importing this module. A new table module goes here.
+"""
+
+from __future__ import annotations
+
+import compliance.sql_store
+import engine.cdr
+import flows.store
+import speaker_id.store
+from storage.db import Base
+
+MODEL_MODULES = (compliance.sql_store, engine.cdr, flows.store, speaker_id.store)
+metadata = Base.metadata
