@@ -7,10 +7,14 @@ schema both read ``Base.metadata`` after importing this module. A new table modu
 from __future__ import annotations
 
 import compliance.sql_store
+import console.audit
+import console.identity
 import engine.cdr
+import flows.drafts
 import flows.store
 import speaker_id.store
 from storage.db import Base
 
-MODEL_MODULES = (compliance.sql_store, engine.cdr, flows.store, speaker_id.store)
+MODEL_MODULES = (compliance.sql_store, console.audit, console.identity, engine.cdr, flows.drafts,
+                 flows.store, speaker_id.store)
 metadata = Base.metadata
