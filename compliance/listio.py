@@ -9,7 +9,7 @@ line number and the reason; every other row still imports.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -90,13 +90,20 @@ def iter_rows(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
 
 
 async def import_csv(store: ListStore, lines: Iterable[str], *, default: ListEntry,
-                     region: str = "CN") -> ListImportReport:
-    """Stream ``lines`` into ``store`` in chunks; bad rows go to the report."""
+                     region: str = "CN",
+                     refuse: Callable[[ListEntry], str | None] | None = None,
+                     ) -> ListImportReport:
+    """Stream ``lines`` into ``store`` in chunks; bad rows go to the report. ``refuse`` may
+    reject a parsed row with a message (e.g. a tenant scope the importer may not write)."""
     report = ListImportReport()
     chunk: list[ListEntry] = []
     for line_no, row in iter_rows(lines):
         try:
-            chunk += parse_row(row, default, region)
+            entries = parse_row(row, default, region)
+            why = next((w for w in map(refuse, entries) if w), None) if refuse else None
+            if why:
+                raise ValueError(why)
+            chunk += entries
         except InvalidNumber as e:
             report.errors.append(RowError(line_no, row.get("number") or "", f"number: {e.reason}"))
         except ValueError as e:

@@ -110,6 +110,18 @@ class SqlWordStore:
         with self._db.session() as s:
             return s.scalar(select(MetaRow.value).where(MetaRow.key == "words_version")) or 0
 
+    def search(self, *, tenant: str | None, query: str | None = None, after_id: int = 0,
+               limit: int = 50) -> list[tuple[int, Term]]:
+        """One tenant's terms (``tenant=None``: the global list), by id, optionally those
+        containing ``query``; page with ``after_id`` (the last id seen)."""
+        with self._db.session() as s:
+            q = select(WordRow).where(WordRow.tenant == (tenant or GLOBAL), WordRow.id > after_id)
+            if query:
+                q = q.where(WordRow.term.contains(query, autoescape=True))
+            rows = s.scalars(q.order_by(WordRow.id).limit(limit)).all()
+            return [(r.id, Term(r.term, r.category, r.severity, Action(r.action),
+                                r.tenant or None, r.pinyin, r.allow)) for r in rows]
+
 
 class SqlListStore:
     """Implements :class:`compliance.lists.ListStore` over the shared database."""
@@ -171,6 +183,28 @@ class SqlListStore:
             if kind is not None:
                 q = q.where(ListRow.kind == kind.value)
             return [(r.id, self._entry(r)) for r in s.scalars(q).all()]
+
+    def search(self, *, tenant: str | None, kind: ListKind | None = None,
+               campaign: str | None = None, query: str | None = None, after_id: int = 0,
+               limit: int = 50) -> list[tuple[int, ListEntry]]:
+        """Entries of one tenant (its own scope and its campaigns'; ``tenant=None``: the global
+        scope), optionally of one campaign and whose number contains ``query``; page with
+        ``after_id``."""
+        if tenant is None:
+            scope = ListRow.scope == Scope().key
+        elif campaign is not None:
+            scope = ListRow.scope == Scope(tenant, campaign).key
+        else:
+            scope = (ListRow.scope == Scope(tenant).key) | ListRow.scope.startswith(
+                f"c:{tenant}:", autoescape=True)
+        with self._db.session() as s:
+            q = select(ListRow).where(scope, ListRow.id > after_id)
+            if kind is not None:
+                q = q.where(ListRow.kind == kind.value)
+            if query:
+                q = q.where(ListRow.target.contains(query.lstrip("+"), autoescape=True))
+            rows = s.scalars(q.order_by(ListRow.id).limit(limit)).all()
+            return [(r.id, self._entry(r)) for r in rows]
 
     async def export(self, kind: ListKind | None = None) -> AsyncIterator[ListEntry]:
         after = 0

@@ -16,6 +16,7 @@ from asr.synth import speak
 from audio.resample import to_8k
 from audio.tones import silence
 from audio.wavio import write_wav
+from storage.tenancy import EVERY_TENANT
 from tests.baresip import Baresip
 from tests.integration.engine_harness import running_engine, sip_target
 
@@ -40,7 +41,7 @@ async def test_caller_talks_over_the_menu_and_is_understood(tmp_path: Path, word
             await phone.quit()
         await engine.wait_idle(timeout_s=20)
         assert engine.records is not None
-        (rec,) = engine.records.list()
+        (rec,) = engine.records.list(tenants=EVERY_TENANT)
     kinds = [e["kind"] for e in rec.trace]
     entered = [e["node_id"] for e in rec.trace if e["kind"] == "node.enter"]
     bargein = [e for e in rec.trace if e["kind"] == "bargein"]
@@ -71,7 +72,7 @@ async def test_silent_caller_gets_no_input_path(tmp_path: Path) -> None:
             await phone.quit()
         await engine.wait_idle(timeout_s=20)
         assert engine.records is not None
-        (rec,) = engine.records.list()
+        (rec,) = engine.records.list(tenants=EVERY_TENANT)
     entered = [e["node_id"] for e in rec.trace if e["kind"] == "node.enter"]
     assert entered == ["start", "menu", "bye"], entered
     assert not [e for e in rec.trace if e["kind"] == "bargein"]
