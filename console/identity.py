@@ -118,7 +118,8 @@ class User:
 
     def principal(self, via: str = "session", scopes: frozenset[str] | None = None,
                   token_id: str | None = None) -> Principal:
-        return Principal(self.id, self.username, self.role, self.tenant, via, scopes, token_id)
+        return Principal(self.id, self.username, self.role, self.tenant, via, scopes, token_id,
+                         self.must_change_password)
 
     def public(self) -> dict[str, Any]:
         """What audit digests are computed over (never the password hash)."""

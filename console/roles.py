@@ -77,6 +77,7 @@ class Principal:
     via: str = "session"  # session | token | cli
     scopes: frozenset[str] | None = None  # a token's scopes; None: everything the role allows
     token_id: str | None = None
+    must_change_password: bool = False  # a session may only change it until it does
 
     @classmethod
     def cli(cls, username: str = "cli") -> Principal:

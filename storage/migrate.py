@@ -28,6 +28,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger("ivr.storage")
+logging.getLogger("alembic").setLevel(logging.WARNING)  # one line of ours says what migrated
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PG_MIGRATION_LOCK_ID = 0x1F2E_3D4C  # pg_advisory_xact_lock key: one migrator per cluster
