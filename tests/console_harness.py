@@ -151,3 +151,35 @@ class Client:
             except json.JSONDecodeError:
                 body = raw
             return resp.status, body
+
+
+async def read_events(client: Client, path: str, *, count: int, timeout_s: float = 10.0,
+                      until: str | None = None) -> list[dict[str, Any]]:
+    """The first ``count`` Server-Sent Events from ``path`` (or every one up to and including
+    the first whose event name is ``until``), each as {"event", "id", "data"}."""
+    import asyncio  # noqa: PLC0415
+
+    out: list[dict[str, Any]] = []
+    headers = {"Authorization": f"Bearer {client.token}"} if client.token else {}
+
+    async def read() -> None:
+        async with client.session.get(client.base + path, headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
+            event: dict[str, Any] = {}
+            async for raw in resp.content:
+                line = raw.decode().rstrip("\n")
+                if not line:
+                    if "data" in event:
+                        event["data"] = json.loads(event["data"])
+                        out.append(event)
+                        if len(out) >= count or event.get("event") == until:
+                            return
+                    event = {}
+                elif line.startswith(":"):
+                    continue
+                else:
+                    key, _, value = line.partition(": ")
+                    event[key] = value
+
+    await asyncio.wait_for(read(), timeout_s)
+    return out
