@@ -128,7 +128,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_user_sessions_user_id"), ["user_id"], unique=False)
 
     with op.batch_alter_table("calls", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_calls_tenant"))
+        if op.get_context().as_sql or "ix_calls_tenant" in {
+            ix["name"] for ix in sa.inspect(op.get_bind()).get_indexes("calls")
+        }:
+            batch_op.drop_index(batch_op.f("ix_calls_tenant"))  # led by the new ones
         batch_op.create_index(
             "ix_calls_tenant_disposition_time", ["tenant", "disposition", "invite_at"], unique=False
         )
