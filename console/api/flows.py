@@ -54,9 +54,12 @@ def if_match(req: ApiRequest, body_revision: int | None) -> int | None:
     if not header:
         return None
     try:
-        return int(header.strip('"').removeprefix("W/").strip('"').lstrip("r"))
+        value = int(header.strip('"').removeprefix("W/").strip('"').lstrip("r"))
     except ValueError as e:
         raise ApiError(422, "invalid", "If-Match: use the ETag a GET returned", "If-Match") from e
+    if not 1 <= value <= s.MAX_ID:
+        raise ApiError(422, "invalid", "If-Match: use the ETag a GET returned", "If-Match")
+    return value
 
 
 def sim_out(session: SimSession, after: int = 0) -> s.SimOut:
@@ -159,7 +162,9 @@ def register(api: Api) -> None:
     @api.op("POST", "/api/flows/{flow_id}/publish", summary="Publish the draft as a new "
             "immutable version (the tenant's words are enforced)", tag="flows",
             permission="flows.publish", query=s.TenantQuery, body=s.PublishIn,
-            response=s.VersionOut, status=201, params=FLOW)
+            response=s.VersionOut, status=201, params=FLOW, also=(200,),
+            description="201: a new version; 200: the draft's content is already the latest "
+                        "version (nothing new was stored).")
     async def publish_flow(req: ApiRequest) -> web.Response:
         pub = await asyncio.to_thread(flows_ops(req).publish, actor(req), tenant(req),
                                       req.path["flow_id"], req.body.revision)

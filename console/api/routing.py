@@ -25,6 +25,7 @@ from console.roles import PERMISSIONS, Principal
 JSON_TYPE = "application/json"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PATH_PARAM_RE = re.compile(r"\{([a-z_]+)\}")
+MAX_INT_PARAM = 2**31 - 1
 ERROR_STATUSES = {400: "Malformed request", 401: "Not authenticated",
                   403: "Not allowed (role, token scope, tenant or CSRF)",
                   404: "Not found, or not visible to you", 409: "Conflicts with stored state",
@@ -41,7 +42,7 @@ class PathParam:
 
     def schema(self) -> dict[str, Any]:
         if self.kind is int:
-            return {"type": "integer", "minimum": 1}
+            return {"type": "integer", "minimum": 1, "maximum": MAX_INT_PARAM}
         out: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": self.max_length}
         if self.pattern:
             out["pattern"] = self.pattern
@@ -83,6 +84,7 @@ class Operation:
     produces: str = JSON_TYPE  # text/event-stream, audio/wav, ...
     params: dict[str, PathParam] = field(default_factory=dict)
     description: str = ""
+    also: tuple[int, ...] = ()  # other success statuses with the same body (200 vs 201)
 
     @property
     def operation_id(self) -> str:
@@ -101,15 +103,16 @@ class Api:
            body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
            response: type[BaseModel] | None = None, status: int = 200,
            raw_body: tuple[str, ...] = (), produces: str = JSON_TYPE,
-           params: dict[str, PathParam] | None = None,
-           description: str = "") -> Callable[[Handler], Handler]:
+           params: dict[str, PathParam] | None = None, description: str = "",
+           also: tuple[int, ...] = ()) -> Callable[[Handler], Handler]:
         if permission is not None and permission not in PERMISSIONS:
             raise KeyError(f"unknown permission {permission!r}")
 
         def register(fn: Handler) -> Handler:
             self.operations.append(Operation(
                 method, path, fn, summary, tag, permission, body, query, response, status,
-                raw_body, produces, params or {}, description or (fn.__doc__ or "").strip()))
+                raw_body, produces, params or {}, description or (fn.__doc__ or "").strip(),
+                also))
             return fn
 
         return register
@@ -212,8 +215,9 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
             t: {"schema": {"type": "string"}} for t in op.raw_body}}
     responses: dict[str, Any] = {}
     if op.response is not None:
-        responses[str(op.status)] = {"description": "OK",
-                                     "content": {JSON_TYPE: {"schema": _ref(op.response)}}}
+        for status in (op.status, *op.also):
+            responses[str(status)] = {"description": "OK",
+                                      "content": {JSON_TYPE: {"schema": _ref(op.response)}}}
     elif op.produces != JSON_TYPE:
         responses[str(op.status)] = {"description": "OK", "content": {
             op.produces: {"schema": {"type": "string"}}}}
@@ -228,8 +232,6 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
             JSON_TYPE: {"schema": {"type": "object"}}}}
     err = {"content": {JSON_TYPE: {"schema": _ref(ErrorEnvelopeModel())}}}
     for status, text in ERROR_STATUSES.items():
-        if op.permission is None and status in (401, 403) and op.operation_id != "logout":
-            continue
         responses[str(status)] = {"description": text, **err}
     doc["responses"] = responses
     return doc
@@ -261,8 +263,8 @@ def _path_values(request: web.Request, op: Operation) -> dict[str, Any]:
                 value = int(raw)
             except ValueError as e:
                 raise ApiError(422, "invalid", f"{name}: must be a whole number", name) from e
-            if value < 1:
-                raise ApiError(422, "invalid", f"{name}: must be 1 or more", name)
+            if not 1 <= value <= MAX_INT_PARAM:
+                raise ApiError(422, "invalid", f"{name}: must be 1 to {MAX_INT_PARAM}", name)
             out[name] = value
         else:
             out[name] = raw

@@ -13,6 +13,7 @@ from console.roles import Role
 TENANT_PATTERN = r"^(\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$"
 FLOW_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$"
 NUMBER_PATTERN = r"^[+0-9*#A-Za-z_.\-]{1,64}$"
+MAX_ID = 2**31 - 1  # ids, revisions and versions fit a 32-bit SQL integer everywhere
 
 
 class In(BaseModel):
@@ -125,7 +126,7 @@ class TokenCreateIn(In):
     scopes: list[str] | None = Field(None, max_length=50,
                                      description="permissions; default: all of your role's")
     expires_in_s: float | None = Field(None, gt=0, le=10 * 365 * 86400)
-    user_id: int | None = Field(None, ge=1, description="admins: a token for another user")
+    user_id: int | None = Field(None, ge=1, le=MAX_ID, description="admins: a token for another user")
 
 
 class TokenCreated(Out):
@@ -138,7 +139,7 @@ class TokenList(Out):
 
 
 class TokenQuery(In):
-    user_id: int | None = Field(None, ge=1)
+    user_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class TenantOut(Out):
@@ -201,12 +202,12 @@ class FlowCreateIn(In):
 
 class DraftSaveIn(In):
     document: dict[str, Any]
-    revision: int | None = Field(None, ge=1, description="the revision you edited (If-Match "
+    revision: int | None = Field(None, ge=1, le=MAX_ID, description="the revision you edited (If-Match "
                                                          "works too); a stale one is a 409")
 
 
 class RevisionQuery(TenantQuery):
-    revision: int | None = Field(None, ge=1)
+    revision: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class ValidateIn(In):
@@ -219,7 +220,7 @@ class ProblemsOut(Out):
 
 
 class PublishIn(In):
-    revision: int | None = Field(None, ge=1, description="publish only if the draft is still "
+    revision: int | None = Field(None, ge=1, le=MAX_ID, description="publish only if the draft is still "
                                                          "at this revision")
 
 
@@ -262,7 +263,7 @@ class DiffOut(Out):
 
 
 class RollbackIn(In):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_ID)
 
 
 class TestsOut(Out):
@@ -275,7 +276,7 @@ class TestsOut(Out):
 
 class TestsSaveIn(In):
     document: dict[str, Any] = Field(description="a test suite: {\"cases\": [...]}")
-    revision: int | None = Field(None, ge=1)
+    revision: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class TestRunIn(In):
@@ -335,7 +336,7 @@ class SimInputIn(In):
 
 
 class SimQuery(TenantQuery):
-    after: int = Field(0, ge=0, description="only outputs with seq greater than this")
+    after: int = Field(0, ge=0, le=MAX_ID, description="only outputs with seq greater than this")
 
 
 class SimOutputOut(Out):
