@@ -76,6 +76,23 @@ def _with_speaker_key(settings: Settings) -> Settings:
     return copy
 
 
+def flow_ops(settings: Settings, db: Database) -> FlowOps:
+    """Flows as the console and ``ivr flow`` change them (publishing checks the tenant's
+    words: the operator's global list plus the tenant's own)."""
+    registry = word_registry(settings)
+    return FlowOps(FlowStore(db), DraftStore(db), FlowTestStore(db), AuditLog(db),
+                   lambda tenant: RegistryWordChecker(registry, tenant))
+
+
+def list_ops(settings: Settings, db: Database) -> ListOps:
+    return ListOps(open_list_store(settings), open_compliance(settings), AuditLog(db),
+                   settings.compliance.default_region)
+
+
+def word_ops(settings: Settings, db: Database) -> WordOps:
+    return WordOps(SqlWordStore(db), word_registry(settings), AuditLog(db))
+
+
 def build_console(settings: Settings, db: Database, *, clock: Clock | None = None,
                   bus: EventBus | None = None, placer: CallPlacer | None = None,
                   identity: Identity | None = None) -> ConsoleServices:

@@ -19,15 +19,17 @@ from typing import Annotated, Any
 
 import typer
 
+from app.cli.console_cli import cli_actor
 from app.compliance_setup import open_compliance, open_list_store, word_registry
 from app.config import Settings
-from compliance.listio import CSV_FIELDS, entry_row, import_csv, parse_row
+from compliance.listio import CSV_FIELDS, entry_row
 from compliance.lists import ListEntry, ListKind, ListReason, Scope
-from compliance.numbers import InvalidNumber
 from compliance.service import Decision
 from compliance.sql_store import SqlWordStore
-from compliance.wordlist import export_terms, parse_terms
+from compliance.wordlist import export_terms
 from compliance.words import Action, Term, TermError
+from console.services.base import Invalid, Missing
+from console.services.compliance import ListSpec
 from storage.db import open_database
 
 words_app = typer.Typer(help="Sensitive words: check text, import and export lists.",
@@ -39,6 +41,18 @@ lists_app = typer.Typer(help="Black/white lists: import, export, add, remove, ch
 def register(app: typer.Typer) -> None:
     app.add_typer(words_app, name="words")
     app.add_typer(lists_app, name="lists")
+
+
+def list_ops(settings: Settings, db: Any) -> Any:
+    from app.console_setup import list_ops as build  # noqa: PLC0415 - keep `ivr` quick to start
+
+    return build(settings, db)
+
+
+def word_ops(settings: Settings, db: Any) -> Any:
+    from app.console_setup import word_ops as build  # noqa: PLC0415
+
+    return build(settings, db)
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -87,8 +101,9 @@ def words_import(
     except (TermError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
-    terms, errors = parse_terms(file.read_text("utf-8-sig"), fmt=fmt, defaults=defaults)
-    n = SqlWordStore(open_database(_settings(ctx).storage.url)).add_terms(terms)
+    settings = _settings(ctx)
+    n, errors = word_ops(settings, open_database(settings.storage.url)).import_text(
+        cli_actor(), file.read_text("utf-8-sig"), fmt=fmt, defaults=defaults)
     for err in errors:
         typer.echo(f"line {err.line}: {err.message}", err=True)
     typer.echo(f"imported {n} term(s), {len(errors)} bad row(s)")
@@ -148,8 +163,8 @@ def lists_import(
     settings = _settings(ctx)
     default = _default_entry(kind=kind, tenant=tenant, campaign=campaign, reason=reason,
                              source=source or file.name, expires=None)
-    report = asyncio.run(import_csv(open_list_store(settings), _lines(file), default=default,
-                                    region=settings.compliance.default_region))
+    ops = list_ops(settings, open_database(settings.storage.url))
+    report = asyncio.run(ops.import_lines(cli_actor(), _lines(file), default))
     if errors_file:
         with errors_file.open("w", encoding="utf-8", newline="") as f:
             w = csv.writer(f)
@@ -203,12 +218,14 @@ def lists_add(
     settings = _settings(ctx)
     default = _default_entry(kind=kind, tenant=tenant, campaign=campaign, reason=reason,
                              source=source, expires=expires)
+    ops = list_ops(settings, open_database(settings.storage.url))
+    spec = ListSpec(number, default.kind, tenant, campaign, default.reason, source,
+                    default.expires)
     try:
-        entries = parse_row({"number": number}, default, settings.compliance.default_region)
-    except InvalidNumber as e:
+        entries = asyncio.run(ops.add(cli_actor(), spec))
+    except Invalid as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
-    asyncio.run(open_list_store(settings).add(entries))
     for entry in entries:
         typer.echo(f"added {entry.describe()}")
 
@@ -222,17 +239,15 @@ def lists_remove(
     settings = _settings(ctx)
     default = _default_entry(kind=kind, tenant=tenant, campaign=campaign, reason="other",
                              source="", expires=None)
+    ops = list_ops(settings, open_database(settings.storage.url))
     try:
-        entries = parse_row({"number": number}, default, settings.compliance.default_region)
-    except InvalidNumber as e:
+        n = asyncio.run(ops.remove(cli_actor(), ListSpec(number, default.kind, tenant,
+                                                        campaign)))
+    except Invalid as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
-    store = open_list_store(settings)
-
-    async def run() -> int:
-        return sum([await store.remove(e.kind, e.scope, e.target, e.is_prefix) for e in entries])
-
-    n = asyncio.run(run())
+    except Missing:
+        n = 0
     typer.echo(f"removed {n} entr(y/ies)")
     raise typer.Exit(0 if n else 1)
 
