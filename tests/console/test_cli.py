@@ -119,7 +119,9 @@ def _serve(cmd: list[str], env: dict[str, str], tmp_path: Path) -> tuple[subproc
 
 def _stop(proc: subprocess.Popen) -> str:
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=60)
+    proc.wait(60)  # then read through the text buffer readline() already filled
+    assert proc.stdout is not None
+    out = proc.stdout.read()
     assert proc.returncode == 0, out
     return out
 
