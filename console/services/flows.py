@@ -8,6 +8,7 @@ client tenant can draw its own flows but cannot publish one that says what the o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,7 @@ from flows.drafts import (
     RevisionConflict,
     UnknownDraft,
 )
+from flows.model import Flow
 from flows.services import WordChecker
 from flows.store import FlowStore, PublishBlocked, PublishedFlow, UnknownFlow
 from flows.testcases import CaseResult, TestSuite, run_suite
@@ -43,6 +45,15 @@ class FlowSummary:
     latest_version: int | None
     versions: int
     routes: list[str]
+
+
+def _canonical(document: dict[str, Any]) -> dict[str, Any]:
+    """A document as published versions store it (defaults filled in), so a draft and a
+    version differ only where someone changed something; an invalid draft stays as drawn."""
+    try:
+        return dict(json.loads(Flow.model_validate(document).canonical_json()))
+    except ValidationError:
+        return document
 
 
 def problems_of(document: Any) -> list[Problem]:
@@ -113,8 +124,8 @@ class FlowOps(Audited):
         return self.version(tenant, flow_id, number).document
 
     def diff(self, tenant: str, flow_id: str, old: str, new: str) -> FlowDiff:
-        return diff_flows(self.document(tenant, flow_id, old),
-                          self.document(tenant, flow_id, new))
+        return diff_flows(_canonical(self.document(tenant, flow_id, old)),
+                          _canonical(self.document(tenant, flow_id, new)))
 
     # --- drafts --------------------------------------------------------------------------------
 
