@@ -499,9 +499,12 @@ class WordPageOut(Out):
     next_cursor: str | None
 
 
+WordCategory = Literal["politics", "porn", "violence", "fraud", "abuse", "competitor", "custom"]
+
+
 class WordIn(In):
     term: str = Field(min_length=1, max_length=256)
-    category: str = Field("custom", min_length=1, max_length=32)
+    category: WordCategory = "custom"
     severity: int = Field(3, ge=1, le=5)
     action: Literal["block", "mask", "flag"] = "block"
     pinyin: bool = False
@@ -515,7 +518,7 @@ class WordRemoveQuery(WordScopeQuery):
 
 class WordImportQuery(WordScopeQuery):
     format: Literal["auto", "csv", "txt"] = "auto"
-    category: str = Field("custom", min_length=1, max_length=32)
+    category: WordCategory = "custom"
     severity: int = Field(3, ge=1, le=5)
     action: Literal["block", "mask", "flag"] = "block"
 
