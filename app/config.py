@@ -119,7 +119,7 @@ class SpeakerConfig(Section):
     threshold: float = 0.78  # FAR<=1% on the real set at 8 kHz G.711 (docs/benchmarks.md)
     # urlsafe base64 of 32 bytes (`ivr speaker keygen`); env IVR_SPEAKER__ENCRYPTION_KEY
     encryption_key: str | None = None
-    tenant_id: str = "default"
+    tenant_id: str = "default"  # `ivr speaker` without --tenant; calls use their own tenant
     threads: int = 1  # torch/onnx threads per inference; parallelism comes from the executor
     min_speech_s: float = 1.0  # net speech after VAD for one verification
     min_enroll_speech_s: float = 3.0  # net speech over all enrolment utterances
