@@ -64,7 +64,7 @@ class Console:
 
 
 def _cli() -> Any:
-    from console.roles import Principal  # noqa: PLC0415
+    from console.roles import Principal
 
     return Principal.cli("test")
 
@@ -157,7 +157,7 @@ async def read_events(client: Client, path: str, *, count: int, timeout_s: float
                       until: str | None = None) -> list[dict[str, Any]]:
     """The first ``count`` Server-Sent Events from ``path`` (or every one up to and including
     the first whose event name is ``until``), each as {"event", "id", "data"}."""
-    import asyncio  # noqa: PLC0415
+    import asyncio
 
     out: list[dict[str, Any]] = []
     headers = {"Authorization": f"Bearer {client.token}"} if client.token else {}

@@ -126,7 +126,8 @@ class TokenCreateIn(In):
     scopes: list[str] | None = Field(None, max_length=50,
                                      description="permissions; default: all of your role's")
     expires_in_s: float | None = Field(None, gt=0, le=10 * 365 * 86400)
-    user_id: int | None = Field(None, ge=1, le=MAX_ID, description="admins: a token for another user")
+    user_id: int | None = Field(None, ge=1, le=MAX_ID,
+                                description="admins: a token for another user")
 
 
 class TokenCreated(Out):
@@ -202,8 +203,9 @@ class FlowCreateIn(In):
 
 class DraftSaveIn(In):
     document: dict[str, Any]
-    revision: int | None = Field(None, ge=1, le=MAX_ID, description="the revision you edited (If-Match "
-                                                         "works too); a stale one is a 409")
+    revision: int | None = Field(None, ge=1, le=MAX_ID,
+                                 description="the revision you edited (If-Match works too); "
+                                             "a stale one is a 409")
 
 
 class RevisionQuery(TenantQuery):
@@ -220,8 +222,9 @@ class ProblemsOut(Out):
 
 
 class PublishIn(In):
-    revision: int | None = Field(None, ge=1, le=MAX_ID, description="publish only if the draft is still "
-                                                         "at this revision")
+    revision: int | None = Field(None, ge=1, le=MAX_ID,
+                                 description="publish only if the draft is still at this "
+                                             "revision")
 
 
 class VersionOut(Out):

@@ -20,11 +20,10 @@ async def test_login_sets_secure_httponly_samesite_cookies_and_me_answers(
         tmp_path: Path) -> None:
     async with running_console(tmp_path) as con:
         con.add_user("olga", "ops")
-        async with aiohttp.ClientSession() as raw:
-            async with raw.post(con.url + "/api/auth/login",
-                                json={"username": "olga", "password": PASSWORD}) as resp:
-                assert resp.status == 200
-                cookies = resp.headers.getall("Set-Cookie")
+        async with aiohttp.ClientSession() as raw, raw.post(con.url + "/api/auth/login",
+                            json={"username": "olga", "password": PASSWORD}) as resp:
+            assert resp.status == 200
+            cookies = resp.headers.getall("Set-Cookie")
         session = next(c for c in cookies if c.startswith("ivr_session="))
         csrf = next(c for c in cookies if c.startswith("ivr_csrf="))
         for flag in ("HttpOnly", "Secure", "SameSite=Strict", "Path=/"):

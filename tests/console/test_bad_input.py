@@ -95,7 +95,8 @@ async def test_a_csv_with_bad_rows_reports_them_and_imports_the_rest(tmp_path: P
                 "+8613800138002,white,vip,2030-01-01\n"
                 "+8613800138003,black,because,\n"
                 "+8613800138004,black,complaint,someday\n")
-    words = "term,category,severity,action\n诈骗,fraud,5,block\n坏词,abuse,9,block\n傻瓜,abuse,2,mask\n"
+    words = ("term,category,severity,action\n"
+             "诈骗,fraud,5,block\n坏词,abuse,9,block\n傻瓜,abuse,2,mask\n")
     async with running_console(tmp_path) as con:
         con.add_user("cleo", "client", "acme")
         async with await con.client("cleo") as c:

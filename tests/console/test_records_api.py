@@ -19,7 +19,7 @@ pytestmark = pytest.mark.xdist_group("console")
 async def test_call_search_pages_filters_and_plays_recordings(tmp_path: Path) -> None:
     async with running_console(tmp_path) as con:
         rec_dir = Path(con.settings.storage.recordings_dir)
-        rec_dir.mkdir(parents=True)
+        rec_dir.mkdir(parents=True)  # noqa: ASYNC240 - test setup, before any call
         wav = rec_dir / "c.wav"
         write_wav(wav, (np.sin(np.arange(8000) / 8000 * 2 * np.pi * 440) * 8000)
                   .astype(np.int16), 8000)
@@ -130,9 +130,9 @@ async def test_words_lists_and_voiceprints(tmp_path: Path) -> None:
 
 
 def test_the_api_offers_exactly_the_word_categories_the_filter_knows() -> None:
-    from typing import get_args  # noqa: PLC0415
+    from typing import get_args
 
-    from compliance.words import CATEGORIES  # noqa: PLC0415
-    from console.api.schemas import WordCategory  # noqa: PLC0415
+    from compliance.words import CATEGORIES
+    from console.api.schemas import WordCategory
 
     assert get_args(WordCategory) == CATEGORIES

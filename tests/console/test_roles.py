@@ -157,7 +157,7 @@ async def test_each_role_may_do_exactly_what_the_table_says(tmp_path: Path) -> N
 
 
 def _actor() -> Any:
-    from console.roles import Principal  # noqa: PLC0415
-    from console.services.base import Actor  # noqa: PLC0415
+    from console.roles import Principal
+    from console.services.base import Actor
 
     return Actor(Principal.cli("test"))

@@ -56,14 +56,14 @@ async def test_a_client_cannot_reach_another_tenants_anything(tmp_path: Path) ->
         svc.flows.save_tests(actor, "globex", "gx", SUITE, None)
         svc.flows.set_route(actor, "globex", "7000", "gx")
         rec_dir = Path(con.settings.storage.recordings_dir)
-        rec_dir.mkdir(parents=True, exist_ok=True)
+        rec_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - test setup
         (rec_dir / "g.wav").write_bytes(b"RIFF0000WAVE")
         call = CallRecord("sip-g", "inbound", "+8613800000001", "7000", tenant="globex",
                           disposition="answered", recording_path=str(rec_dir / "g.wav"))
         svc.calls.save_many([call])
         assert svc.words is not None and svc.lists is not None and svc.voiceprints is not None
-        from console.services.compliance import ListSpec, make_term  # noqa: PLC0415
-        from compliance.lists import ListKind  # noqa: PLC0415
+        from compliance.lists import ListKind
+        from console.services.compliance import ListSpec, make_term
 
         svc.words.add(actor, [make_term("globexsecret", tenant="globex")])
         await svc.lists.add(actor, ListSpec("+8613911112222", ListKind.BLACK, "globex"))
@@ -93,7 +93,7 @@ async def test_a_client_cannot_reach_another_tenants_anything(tmp_path: Path) ->
                     refused.append(f"{method} {path}: {status} {body}")
                 return body
 
-            for path in (f"/api/flows/gx", "/api/flows/gx/versions", "/api/flows/gx/versions/1",
+            for path in ("/api/flows/gx", "/api/flows/gx/versions", "/api/flows/gx/versions/1",
                          "/api/flows/gx/diff?from=1&to=latest", "/api/flows/gx/tests",
                          f"/api/calls/{call.id}", f"/api/calls/{call.id}/recording",
                          f"/api/calls/{call.sip_call_id}", f"/api/simulations/{sid}",
@@ -123,7 +123,7 @@ async def test_a_client_cannot_reach_another_tenants_anything(tmp_path: Path) ->
             await expect("POST", f"/api/simulations/{sid}/input", (404,),
                          json_body={"kind": "digits", "value": "1"})
             await expect("POST", "/api/simulations", (404,), json_body={"flow_id": "gx"})
-            for path, kw in ((f"/api/flows/gx/draft", {}), ("/api/routes/7000", {}),
+            for path, kw in (("/api/flows/gx/draft", {}), ("/api/routes/7000", {}),
                              (f"/api/simulations/{sid}", {}),
                              ("/api/words", {"params": {"term": "globexsecret"}}),
                              ("/api/lists", {"params": {"number": "+8613911112222"}}),
