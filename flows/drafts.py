@@ -50,30 +50,26 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class FlowDraftRow(Base):
+class _DocumentColumns:
+    """One JSON document per (tenant, flow), with its revision and who saved it last."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    flow_id: Mapped[str] = mapped_column(String(64))
+    document: Mapped[str] = mapped_column(Text)
+    revision: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class FlowDraftRow(_DocumentColumns, Base):
     __tablename__ = "flow_drafts"
     __table_args__ = (UniqueConstraint("tenant", "flow_id"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64))
-    flow_id: Mapped[str] = mapped_column(String(64))
-    document: Mapped[str] = mapped_column(Text)
-    revision: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_by: Mapped[str] = mapped_column(String(200), default="")
 
-
-class FlowTestsRow(Base):
+class FlowTestsRow(_DocumentColumns, Base):
     __tablename__ = "flow_tests"
     __table_args__ = (UniqueConstraint("tenant", "flow_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64))
-    flow_id: Mapped[str] = mapped_column(String(64))
-    document: Mapped[str] = mapped_column(Text)
-    revision: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_by: Mapped[str] = mapped_column(String(200), default="")
 
 
 @dataclass(frozen=True, slots=True)

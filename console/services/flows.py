@@ -56,6 +56,18 @@ def _canonical(document: dict[str, Any]) -> dict[str, Any]:
         return document
 
 
+def _save(store: DraftStore | FlowTestStore, actor: Actor, tenant: str, flow_id: str,
+          document: Any, base_revision: int | None) -> tuple[Draft | None, Draft]:
+    """Compare-and-set save with the store's refusals as the API's (409, 422)."""
+    try:
+        return store.save(flow_id, document, tenant=tenant, base_revision=base_revision,
+                          by=actor.principal.actor)
+    except RevisionConflict as e:
+        raise Conflict(str(e), "revision", current=e.current) from e
+    except DraftInvalid as e:
+        raise Invalid(str(e), e.field) from e
+
+
 def problems_of(document: Any) -> list[Problem]:
     if not isinstance(document, dict):
         return [Problem(None, None, "not_an_object", "a flow is a JSON object")]
@@ -133,14 +145,7 @@ class FlowOps(Audited):
                    base_revision: int | None) -> tuple[Draft, list[Problem]]:
         """Store a draft (invalid ones too); ``base_revision=None`` creates one. Returns the
         stored draft and the validator's problems."""
-        try:
-            before, after = self.drafts.save(flow_id, document, tenant=tenant,
-                                             base_revision=base_revision,
-                                             by=actor.principal.actor)
-        except RevisionConflict as e:
-            raise Conflict(str(e), "revision", current=e.current) from e
-        except DraftInvalid as e:
-            raise Invalid(str(e), e.field) from e
+        before, after = _save(self.drafts, actor, tenant, flow_id, document, base_revision)
         self._audit(actor, tenant=tenant, action="flow.draft.save" if before else "flow.create",
                     resource=f"flow:{flow_id}", before=before.document if before else None,
                     after=after.document, detail={"revision": after.revision})
@@ -259,14 +264,7 @@ class FlowOps(Audited):
                    base_revision: int | None) -> Draft:
         self._suite(document)
         self.summary(tenant, flow_id)  # tests belong to an existing flow
-        try:
-            before, after = self.tests.save(flow_id, document, tenant=tenant,
-                                            base_revision=base_revision,
-                                            by=actor.principal.actor)
-        except RevisionConflict as e:
-            raise Conflict(str(e), "revision", current=e.current) from e
-        except DraftInvalid as e:
-            raise Invalid(str(e), e.field) from e
+        before, after = _save(self.tests, actor, tenant, flow_id, document, base_revision)
         self._audit(actor, tenant=tenant, action="flow.tests.save",
                     resource=f"flow:{flow_id}/tests",
                     before=before.document if before else None, after=after.document)

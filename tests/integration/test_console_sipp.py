@@ -15,15 +15,14 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from app.config import load_settings
 from app.console_setup import EngineCallPlacer
 from app.engine import Engine
 from core.bus import BusEvent
-from core.call import ListenResult, ListenSpec
 from tests.console_harness import read_events, running_console
+from tests.integration.engine_harness import ToneSpeech
 from tests.netutil import free_port, free_port_block, wait_until
 from tests.sipp import SippServer, run_sipp_async
 
@@ -38,26 +37,6 @@ def flow(text: str) -> dict[str, Any]:
         {"id": "bye", "type": "hangup", "params": {"prompt": {"text": "Goodbye from Acme."}}}],
         "edges": [{"from": "start", "port": "next", "to": "hello"},
                   {"from": "hello", "port": "next", "to": "bye"}]}
-
-
-class ToneSpeech:
-    """Prompts become 300 ms tones and are remembered; nobody speaks."""
-
-    def __init__(self) -> None:
-        self.said: list[str] = []
-
-    async def synthesize(self, text: str, voice: str | None, language: str | None) -> Any:
-        self.said.append(text)
-        return (np.sin(np.arange(2400) / 8000 * 2 * np.pi * 440) * 6000).astype(np.int16)
-
-    async def listen(self, call: Any, spec: ListenSpec) -> tuple[ListenResult, None]:
-        return ListenResult("error", error="no recogniser in this test"), None
-
-    async def barge_in_watcher(self, call: Any) -> None:
-        await asyncio.Event().wait()
-
-    def finish_turn(self, turn: Any) -> dict[str, Any]:
-        return {}
 
 
 def engine_env(tmp_path: Path) -> dict[str, str]:
