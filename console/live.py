@@ -35,6 +35,8 @@ VIEWER_QUEUE = 1_000  # events waiting for one viewer's connection
 REPLAY = 2_000  # recent events kept for Last-Event-ID
 PENDING_PER_CALL = 64  # early events of a call whose tenant is not known yet
 PENDING_CALLS = 10_000
+PUMP_BATCH = 100  # events handed out before the hub lets the writers run
+DRAIN_YIELDS = 50  # loop turns the hub waits, at most, for viewers' backlogs to halve
 TOPICS = ("call.", "flow.", "latency.", "campaign.")  # what the console shows
 
 
@@ -58,14 +60,16 @@ class LiveEvent:
 
 
 class Viewer:
-    """One connected viewer: what it may see, and its bounded queue."""
+    """One connected viewer: what it may see, and its bounded backlog."""
 
     def __init__(self, tenants: Tenants, topics: tuple[str, ...], call_id: str | None,
                  maxsize: int) -> None:
         self.tenants = tenants
         self.topics = topics
         self.call_id = call_id
-        self.queue: asyncio.Queue[LiveEvent] = asyncio.Queue(maxsize)
+        self.maxsize = maxsize
+        self.backlog: deque[LiveEvent] = deque()
+        self.wake = asyncio.Event()  # set when there is something to write (or to say)
         self.closed: str | None = None  # the reason, once dropped
         self.delivered = 0
 
@@ -76,20 +80,28 @@ class Viewer:
             return False
         return self.tenants.allows(ev.tenant)
 
-    def offer(self, ev: LiveEvent) -> None:
-        if self.closed is not None or not self.wants(ev):
+    def offer(self, ev: LiveEvent, *, always: bool = False) -> None:
+        if self.closed is not None or not (always or self.wants(ev)):
             return
-        try:
-            self.queue.put_nowait(ev)
-        except asyncio.QueueFull:  # the writer checks ``closed`` before its next event
-            self.closed = "slow_consumer"
+        if len(self.backlog) >= self.maxsize:
+            self.close("slow_consumer")  # the writer says why before its next event
+            return
+        self.backlog.append(ev)
+        self.wake.set()
+
+    def take(self, most: int) -> list[LiveEvent]:
+        """Up to ``most`` waiting events, oldest first."""
+        out = [self.backlog.popleft() for _ in range(min(most, len(self.backlog)))]
+        if not self.backlog:
+            self.wake.clear()
+        return out
 
     def close(self, reason: str) -> None:
         """End the stream from the server's side (the writer wakes and says why)."""
         if self.closed is None:
             self.closed = reason
-        if self.queue.empty():
-            self.queue.put_nowait(LiveEvent(0, "stream.close", None, "", {}))
+        self.backlog.clear()
+        self.wake.set()
 
 
 class EventHub:
@@ -142,11 +154,25 @@ class EventHub:
             self.dropped_viewers += 1
 
     async def _pump(self, sub: Subscription) -> None:
+        handled = 0
         async for ev in sub:
             if sub.dropped != self._lost_seen:  # the loop itself fell behind the bus
                 lost, self._lost_seen = sub.dropped - self._lost_seen, sub.dropped
                 self._emit("stream.lost", None, "", {"events": lost}, everyone=True)
             self.handle(ev)
+            handled += 1
+            if handled % PUMP_BATCH == 0:
+                await self._let_writers_drain()
+
+    async def _let_writers_drain(self) -> None:
+        """In a burst, give the viewers' writers turns before handing out more, so a viewer
+        that keeps up is never dropped for a burst; the bus side queues meanwhile (the call
+        path only appends). A viewer still half full after that is not keeping up."""
+        for _ in range(DRAIN_YIELDS):
+            await asyncio.sleep(0)
+            if all(len(v.backlog) <= v.maxsize // 2 for v in self._viewers
+                   if v.closed is None):
+                return
 
     def handle(self, ev: BusEvent) -> None:
         """Tag one bus event with its tenant and deliver it (or hold it until known)."""
@@ -187,10 +213,4 @@ class EventHub:
         ev = LiveEvent(self._seq, topic, call_id, tenant, data)
         self._recent.append(ev)
         for viewer in tuple(self._viewers):
-            if everyone and viewer.closed is None:
-                try:
-                    viewer.queue.put_nowait(ev)
-                except asyncio.QueueFull:
-                    viewer.closed = "slow_consumer"
-            else:
-                viewer.offer(ev)
+            viewer.offer(ev, always=everyone)

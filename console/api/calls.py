@@ -11,7 +11,7 @@ from console.api import schemas as s
 from console.api.context import services
 from console.api.errors import ApiError
 from console.api.routing import Api, ApiRequest, PathParam
-from console.live import LiveEvent, Viewer
+from console.live import Viewer
 from core.clock import Clock
 from engine.cdr import CallQuery, CallRecord
 
@@ -112,34 +112,46 @@ def register(api: Api) -> None:
             await response.prepare(req.request)
             await stream(response, viewer, svc.clock, svc.options.events_heartbeat_s,
                          svc.options.events_write_timeout_s)
-        except (ConnectionResetError, TimeoutError):
+        except ConnectionResetError:
             pass
         finally:
             svc.hub.leave(viewer)
         return response
 
 
+WRITE_BATCH = 200  # events sent in one write when a viewer has a backlog
+
+
 async def stream(response: web.StreamResponse, viewer: Viewer, clock: Clock,
                  heartbeat_s: float, write_timeout_s: float) -> None:
     """Write the viewer's events until it is dropped or the client goes away. Every wait and
-    every write is bounded, so a stalled client never holds the server."""
-    await clock.wait_for(response.write(b"retry: 3000\n\n"), write_timeout_s)
-    while True:
-        if viewer.closed is not None:
-            break
-        try:
-            ev: LiveEvent = await clock.wait_for(viewer.queue.get(), heartbeat_s)
-        except TimeoutError:
-            await clock.wait_for(response.write(b": keep-alive\n\n"), write_timeout_s)
-            continue
-        if viewer.closed is not None or ev.topic == "stream.close":
-            break
-        await clock.wait_for(response.write(ev.sse()), write_timeout_s)
-        viewer.delivered += 1
+    every write is bounded: a client that takes nothing for ``write_timeout_s`` is dropped as
+    too slow, so a stalled client never holds the server."""
+    try:
+        await clock.wait_for(response.write(b"retry: 3000\n\n"), write_timeout_s)
+        while viewer.closed is None:
+            if not viewer.backlog:
+                try:
+                    await clock.wait_for(viewer.wake.wait(), heartbeat_s)
+                except TimeoutError:
+                    await clock.wait_for(response.write(b": keep-alive\n\n"), write_timeout_s)
+                continue
+            events = viewer.take(WRITE_BATCH)
+            if viewer.closed is not None:
+                break
+            await clock.wait_for(response.write(b"".join(ev.sse() for ev in events)),
+                                 write_timeout_s)
+            viewer.delivered += len(events)
+    except TimeoutError:
+        viewer.closed = viewer.closed or "slow_consumer"
+        return  # the connection does not take data: saying why would block again
     reason = viewer.closed or "closed"
     message = {"slow_consumer": "you fell too far behind the live events; reconnect (with "
                                 "Last-Event-ID) to resume",
                "server_stopping": "the server is stopping"}.get(reason, reason)
     frame = (f'event: stream.close\ndata: {{"reason": "{reason}", '
              f'"message": "{message}"}}\n\n').encode()
-    await clock.wait_for(response.write(frame), write_timeout_s)
+    try:
+        await clock.wait_for(response.write(frame), write_timeout_s)
+    except TimeoutError:
+        pass

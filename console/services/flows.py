@@ -57,7 +57,7 @@ def _canonical(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _save(store: DraftStore | FlowTestStore, actor: Actor, tenant: str, flow_id: str,
-          document: Any, base_revision: int | None) -> tuple[Draft | None, Draft]:
+          document: Any, *, base_revision: int | None) -> tuple[Draft | None, Draft]:
     """Compare-and-set save with the store's refusals as the API's (409, 422)."""
     try:
         return store.save(flow_id, document, tenant=tenant, base_revision=base_revision,
@@ -145,7 +145,8 @@ class FlowOps(Audited):
                    base_revision: int | None) -> tuple[Draft, list[Problem]]:
         """Store a draft (invalid ones too); ``base_revision=None`` creates one. Returns the
         stored draft and the validator's problems."""
-        before, after = _save(self.drafts, actor, tenant, flow_id, document, base_revision)
+        before, after = _save(self.drafts, actor, tenant, flow_id, document,
+                              base_revision=base_revision)
         self._audit(actor, tenant=tenant, action="flow.draft.save" if before else "flow.create",
                     resource=f"flow:{flow_id}", before=before.document if before else None,
                     after=after.document, detail={"revision": after.revision})
@@ -264,7 +265,8 @@ class FlowOps(Audited):
                    base_revision: int | None) -> Draft:
         self._suite(document)
         self.summary(tenant, flow_id)  # tests belong to an existing flow
-        before, after = _save(self.tests, actor, tenant, flow_id, document, base_revision)
+        before, after = _save(self.tests, actor, tenant, flow_id, document,
+                              base_revision=base_revision)
         self._audit(actor, tenant=tenant, action="flow.tests.save",
                     resource=f"flow:{flow_id}/tests",
                     before=before.document if before else None, after=after.document)
