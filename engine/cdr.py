@@ -13,7 +13,17 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, Float, Index, Integer, String, Text, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import Base, Database
@@ -29,10 +39,10 @@ class CallRow(Base):
     # disposition: each index leads with the tenant and ends with the time it sorts by.
     __table_args__ = (
         Index("ix_calls_tenant_time", "tenant", "invite_at", "id"),
-        Index("ix_calls_tenant_from_time", "tenant", "from_number", "invite_at"),
-        Index("ix_calls_tenant_to_time", "tenant", "to_number", "invite_at"),
-        Index("ix_calls_tenant_flow_time", "tenant", "flow_id", "invite_at"),
-        Index("ix_calls_tenant_disposition_time", "tenant", "disposition", "invite_at"),
+        Index("ix_calls_tenant_from_time", "tenant", "from_number", "invite_at", "id"),
+        Index("ix_calls_tenant_to_time", "tenant", "to_number", "invite_at", "id"),
+        Index("ix_calls_tenant_flow_time", "tenant", "flow_id", "invite_at", "id"),
+        Index("ix_calls_tenant_disposition_time", "tenant", "disposition", "invite_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -128,6 +138,17 @@ class CallPage:
     next_cursor: str | None  # pass back to get the following page; None: this was the last
 
 
+def _number_match(column: Any, number: str) -> ColumnElement[bool]:
+    """Exact, or a prefix for ``123*`` (as a range, so the index serves it on every
+    database: LIKE with an escape clause does not use one on SQLite)."""
+    if not number.endswith("*"):
+        return column == number
+    stem = number[:-1]
+    if not stem:
+        return column.is_not(None)
+    return (column >= stem) & (column < stem[:-1] + chr(ord(stem[-1]) + 1))
+
+
 # What a list needs: everything but the trace and media statistics (those can be large).
 _SUMMARY_COLUMNS = [c for c in CallRow.__table__.columns if c.name not in ("trace", "media")]
 
@@ -157,33 +178,38 @@ class CallRecords:
     def search(self, query: CallQuery, *, tenants: Tenants, limit: int = 50,
                cursor: str | None = None) -> CallPage:
         """Newest first, ``limit`` per page, keyset-paged (stable while calls keep arriving).
-        Records come without ``trace`` and ``media``: :meth:`get` has the whole record."""
-        q = select(*_SUMMARY_COLUMNS).where(tenants.where(CallRow.tenant))
+        Records come without ``trace`` and ``media``: :meth:`get` has the whole record.
+
+        A number matches the caller or the callee: two index lookups joined by UNION ALL (an
+        OR across two columns would make the database scan the tenant's every call)."""
+        base = [tenants.where(CallRow.tenant)]
         if query.since is not None:
-            q = q.where(CallRow.invite_at >= query.since)
+            base.append(CallRow.invite_at >= query.since)
         if query.until is not None:
-            q = q.where(CallRow.invite_at < query.until)
-        if query.number:
-            if query.number.endswith("*"):
-                stem = query.number[:-1]
-                q = q.where(CallRow.from_number.startswith(stem, autoescape=True)
-                            | CallRow.to_number.startswith(stem, autoescape=True))
-            else:
-                q = q.where((CallRow.from_number == query.number)
-                            | (CallRow.to_number == query.number))
+            base.append(CallRow.invite_at < query.until)
         for column, value in ((CallRow.flow_id, query.flow_id),
                               (CallRow.disposition, query.disposition),
                               (CallRow.direction, query.direction)):
             if value is not None:
-                q = q.where(column == value)
+                base.append(column == value)
         if cursor is not None:
             at, last_id = decode_cursor(cursor, float, str)
-            q = q.where((CallRow.invite_at < at)
+            base.append((CallRow.invite_at < at)
                         | ((CallRow.invite_at == at) & (CallRow.id < last_id)))
-        q = q.order_by(CallRow.invite_at.desc(), CallRow.id.desc()).limit(limit + 1)
+        order = (CallRow.invite_at.desc(), CallRow.id.desc())
+        if query.number:
+            sides = [select(select(*_SUMMARY_COLUMNS)  # each side in a subquery: SQLite
+                            .where(*base, _number_match(column, query.number))  # has no
+                            .order_by(*order).limit(limit + 1).subquery())  # (... LIMIT) UNION
+                     for column in (CallRow.from_number, CallRow.to_number)]
+            both = union_all(*sides).subquery()
+            q = (select(both).distinct()
+                 .order_by(both.c.invite_at.desc(), both.c.id.desc()).limit(limit + 1))
+        else:
+            q = select(*_SUMMARY_COLUMNS).where(*base).order_by(*order).limit(limit + 1)
         with self.db.session() as s:
             rows = s.execute(q).all()
-        records = [CallRecord(**{k: v for k, v in row._mapping.items()}) for row in rows[:limit]]
+        records = [CallRecord(**dict(row._mapping)) for row in rows[:limit]]
         more = len(rows) > limit
         nxt = encode_cursor(records[-1].invite_at, records[-1].id) if more and records else None
         return CallPage(records, nxt)

@@ -133,17 +133,19 @@ def upgrade() -> None:
         }:
             batch_op.drop_index(batch_op.f("ix_calls_tenant"))  # led by the new ones
         batch_op.create_index(
-            "ix_calls_tenant_disposition_time", ["tenant", "disposition", "invite_at"], unique=False
+            "ix_calls_tenant_disposition_time",
+            ["tenant", "disposition", "invite_at", "id"],
+            unique=False,
         )
         batch_op.create_index(
-            "ix_calls_tenant_flow_time", ["tenant", "flow_id", "invite_at"], unique=False
+            "ix_calls_tenant_flow_time", ["tenant", "flow_id", "invite_at", "id"], unique=False
         )
         batch_op.create_index(
-            "ix_calls_tenant_from_time", ["tenant", "from_number", "invite_at"], unique=False
+            "ix_calls_tenant_from_time", ["tenant", "from_number", "invite_at", "id"], unique=False
         )
         batch_op.create_index("ix_calls_tenant_time", ["tenant", "invite_at", "id"], unique=False)
         batch_op.create_index(
-            "ix_calls_tenant_to_time", ["tenant", "to_number", "invite_at"], unique=False
+            "ix_calls_tenant_to_time", ["tenant", "to_number", "invite_at", "id"], unique=False
         )
 
     tenants = sa.table(
