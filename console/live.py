@@ -70,6 +70,7 @@ class Viewer:
         self.maxsize = maxsize
         self.backlog: deque[LiveEvent] = deque()
         self.wake = asyncio.Event()  # set when there is something to write (or to say)
+        self.urgent = asyncio.Event()  # set when the backlog is half full: write now
         self.closed: str | None = None  # the reason, once dropped
         self.delivered = 0
 
@@ -88,12 +89,16 @@ class Viewer:
             return
         self.backlog.append(ev)
         self.wake.set()
+        if len(self.backlog) > self.maxsize // 2:
+            self.urgent.set()
 
     def take(self, most: int) -> list[LiveEvent]:
         """Up to ``most`` waiting events, oldest first."""
         out = [self.backlog.popleft() for _ in range(min(most, len(self.backlog)))]
         if not self.backlog:
             self.wake.clear()
+        if len(self.backlog) <= self.maxsize // 2:
+            self.urgent.clear()
         return out
 
     def close(self, reason: str) -> None:
@@ -102,6 +107,7 @@ class Viewer:
             self.closed = reason
         self.backlog.clear()
         self.wake.set()
+        self.urgent.set()
 
 
 class EventHub:

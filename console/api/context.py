@@ -41,6 +41,7 @@ class ConsoleOptions:
     login_window_s: float = 300.0  # ... within this window, then 429
     events_heartbeat_s: float = 15.0
     events_write_timeout_s: float = 10.0
+    events_coalesce_s: float = 0.05  # live views batch what arrives within 50 ms
     recordings_dir: Path = Path("var/recordings")
 
 

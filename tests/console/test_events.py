@@ -22,7 +22,7 @@ async def test_a_stalled_viewer_is_dropped_and_the_others_get_everything(tmp_pat
     async with running_console(tmp_path, bus=bus) as con:
         hub = con.services.hub
         assert hub is not None
-        hub.viewer_queue = 50
+        hub.viewer_queue = 200
         con.services.options.events_write_timeout_s = 1.0
         con.add_user("olga", "ops")
         token = con.token("olga")
