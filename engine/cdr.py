@@ -176,9 +176,9 @@ class CallRecords:
             return [record_from_row(r) for r in s.scalars(q)]
 
     def search(self, query: CallQuery, *, tenants: Tenants, limit: int = 50,
-               cursor: str | None = None) -> CallPage:
+               cursor: str | None = None, whole: bool = False) -> CallPage:
         """Newest first, ``limit`` per page, keyset-paged (stable while calls keep arriving).
-        Records come without ``trace`` and ``media``: :meth:`get` has the whole record.
+        Records come without ``trace`` and ``media`` (they can be large) unless ``whole``.
 
         A number matches the caller or the callee: two index lookups joined by UNION ALL (an
         OR across two columns would make the database scan the tenant's every call)."""
@@ -197,8 +197,9 @@ class CallRecords:
             base.append((CallRow.invite_at < at)
                         | ((CallRow.invite_at == at) & (CallRow.id < last_id)))
         order = (CallRow.invite_at.desc(), CallRow.id.desc())
+        columns = list(CallRow.__table__.columns) if whole else _SUMMARY_COLUMNS
         if query.number:
-            sides = [select(select(*_SUMMARY_COLUMNS)  # each side in a subquery: SQLite
+            sides = [select(select(*columns)  # each side in a subquery: SQLite
                             .where(*base, _number_match(column, query.number))  # has no
                             .order_by(*order).limit(limit + 1).subquery())  # (... LIMIT) UNION
                      for column in (CallRow.from_number, CallRow.to_number)]
@@ -206,7 +207,7 @@ class CallRecords:
             q = (select(both).distinct()
                  .order_by(both.c.invite_at.desc(), both.c.id.desc()).limit(limit + 1))
         else:
-            q = select(*_SUMMARY_COLUMNS).where(*base).order_by(*order).limit(limit + 1)
+            q = select(*columns).where(*base).order_by(*order).limit(limit + 1)
         with self.db.session() as s:
             rows = s.execute(q).all()
         records = [CallRecord(**dict(row._mapping)) for row in rows[:limit]]

@@ -8,6 +8,7 @@ up to date through Alembic (:mod:`storage.migrate`) the first time the process o
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +50,8 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (a no-op query when it is current)."""
+        # Alembic logs its plugins at INFO as it is imported; our own line says what migrated.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         from storage.migrate import upgrade  # noqa: PLC0415 - alembic loads only when needed
 
         upgrade(self.engine)

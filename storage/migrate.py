@@ -28,7 +28,6 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger("ivr.storage")
-logging.getLogger("alembic").setLevel(logging.WARNING)  # one line of ours says what migrated
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PG_MIGRATION_LOCK_ID = 0x1F2E_3D4C  # pg_advisory_xact_lock key: one migrator per cluster
@@ -89,8 +88,9 @@ def upgrade(engine: Engine, target: str = "head") -> str | None:
         before = current_revision(conn)
         command.upgrade(alembic_config(connection=conn), target)
         after = current_revision(conn)
-    if before != after:
-        log.info("database schema migrated from %s to %s", before or "empty", after)
+    if before != after:  # a new database is no news; an upgraded one is
+        log.log(logging.INFO if before else logging.DEBUG,
+                "database schema migrated from %s to %s", before or "empty", after)
     return before
 
 

@@ -136,7 +136,8 @@ def calls_list(
     """The newest call records (the same search as the console's)."""
     query = CallQuery(since=_epoch(since, "since"), until=_epoch(until, "until"), number=number,
                       flow_id=flow, disposition=disposition)
-    records = _records(ctx.obj).search(query, tenants=_tenants(tenant), limit=limit).records
+    records = _records(ctx.obj).search(query, tenants=_tenants(tenant), limit=limit,
+                                       whole=as_json).records
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in records], indent=2, default=str))
         return
