@@ -337,7 +337,6 @@ def _dispatcher(op: Operation, authenticate: Authenticator,
 
 def json_response(model: BaseModel, status: int = 200,
                   headers: dict[str, str] | None = None) -> web.Response:
-    text = json.dumps(model.model_dump(mode="json", by_alias=True), ensure_ascii=False,
-                      separators=(",", ":"))
-    return web.Response(text=text, status=status, content_type=JSON_TYPE, charset="utf-8",
-                        headers=headers)
+    """UTF-8 JSON straight from pydantic's serializer (Chinese stays Chinese)."""
+    return web.Response(body=model.model_dump_json(by_alias=True), status=status,
+                        content_type=JSON_TYPE, charset="utf-8", headers=headers)
