@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import random
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import aiohttp
+import psutil
 from sqlalchemy import insert
 
 from console.identity import IdentityError
@@ -83,55 +86,43 @@ async def bench(url: str, rows: int, requests: int, concurrency: int, tmp: Path,
         except IdentityError:  # a kept database: the user is there from last time
             pass
         token = con.token("bench-ops")
-        headers = {"Authorization": f"Bearer {token}"}
         rng = random.Random(7)
         with open_database(url).engine.connect() as conn:
             numbers = [r[0] for r in conn.exec_driver_sql(
                 "SELECT from_number FROM calls WHERE tenant = 'tenant03' LIMIT 200")]
 
-        def request() -> tuple[str, str]:
+        def request() -> list[object]:
             kind = rng.choice(["newest", "page5", "number", "flow_disp", "day", "staff"])
             t = rng.choice(TENANTS)
-            if kind == "newest":
-                return kind, f"/api/calls?tenant={t}&limit=50"
-            if kind == "page5":
-                return kind, f"/api/calls?tenant={t}&limit=50"
+            if kind in ("newest", "page5"):
+                return [kind, f"/api/calls?tenant={t}&limit=50", 5 if kind == "page5" else 1]
             if kind == "number":
-                return kind, f"/api/calls?tenant=tenant03&number={rng.choice(numbers)}"
+                return [kind, f"/api/calls?tenant=tenant03&number={rng.choice(numbers)}", 1]
             if kind == "flow_disp":
-                return kind, (f"/api/calls?tenant={t}&flow_id=flow{rng.randrange(7)}"
-                              "&disposition=no_answer&limit=50")
+                return [kind, f"/api/calls?tenant={t}&flow_id=flow{rng.randrange(7)}"
+                              "&disposition=no_answer&limit=50", 1]
             if kind == "day":
                 since = T0 + rng.randrange(29) * DAY_S
-                return kind, f"/api/calls?tenant={t}&since={since}&until={since + DAY_S}&limit=50"
-            return kind, "/api/calls?tenant=*&limit=50"
+                return [kind, f"/api/calls?tenant={t}&since={since}&until={since + DAY_S}"
+                              "&limit=50", 1]
+            return [kind, "/api/calls?tenant=*&limit=50", 1]
 
-        times: dict[str, list[float]] = {}
-        queue = [request() for _ in range(requests)]
-
-        async def worker(session: aiohttp.ClientSession) -> None:
-            while queue:
-                kind, path = queue.pop()
-                pages = 5 if kind == "page5" else 1
-                t = time.perf_counter()
-                for _ in range(pages):
-                    async with session.get(con.url + path, headers=headers) as resp:
-                        body = await resp.json()
-                        assert resp.status == 200, body
-                    if body["next_cursor"]:
-                        path = path.split("&cursor=")[0] + f"&cursor={body['next_cursor']}"
-                times.setdefault(kind, []).append((time.perf_counter() - t) * 1000)
-
-        async with aiohttp.ClientSession() as session:
-            for _ in range(20):  # warm the caches and the connection pool
-                async with session.get(con.url + "/api/calls?tenant=tenant00",
-                                       headers=headers) as resp:
-                    await resp.read()
-            t0 = time.perf_counter()
-            await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-            wall = time.perf_counter() - t0
+        job = {"url": con.url, "token": token, "concurrency": concurrency,
+               "requests": [["warm", "/api/calls?tenant=tenant00", 1]] * 20}
+        await _load(job)  # warm the caches
+        job["requests"] = [request() for _ in range(requests)]
+        me = psutil.Process()
+        cpu0 = sum(me.cpu_times()[:2])
+        result = await _load(job)
+        cpu = sum(me.cpu_times()[:2]) - cpu0
+    times: dict[str, list[float]] = result["times"]
+    wall = result["wall_s"]
+    http = sum(len(ts) * (5 if kind == "page5" else 1) for kind, ts in times.items())
     print(f"{rows:,} call rows, {len(TENANTS)} tenants, SQLite {size_mb:.0f} MB; {requests} "
-          f"requests from {concurrency} clients in {wall:.1f} s = {requests / wall:.0f} req/s")
+          f"searches ({http} HTTP requests) from {concurrency} clients in {wall:.1f} s = "
+          f"{requests / wall:.0f} searches/s, {http / wall:.0f} HTTP requests/s; console CPU "
+          f"{cpu * 1000 / http:.1f} ms per HTTP request (load average "
+          f"{os.getloadavg()[0]:.1f})")
     print(f"{'kind':10} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     every: list[float] = []
     for kind, ts in sorted(times.items()):
@@ -140,6 +131,17 @@ async def bench(url: str, rows: int, requests: int, concurrency: int, tmp: Path,
               f"{_p99(ts):>8.1f} {max(ts):>8.1f}")
     print(f"{'all':10} {len(every):>5} {statistics.median(every):>8.1f} {_p99(every):>8.1f} "
           f"{max(every):>8.1f}   (page5 = five requests following cursors)")
+
+
+async def _load(job: dict[str, object]) -> dict[str, Any]:
+    """Run the requests from a separate process (tests.bench.http_load)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.bench.http_load", stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate(json.dumps(job).encode())
+    if proc.returncode:
+        raise RuntimeError("http_load failed")
+    return dict(json.loads(out))
 
 
 def _p99(values: list[float]) -> float:
