@@ -118,8 +118,10 @@ class User:
 
     def principal(self, via: str = "session", scopes: frozenset[str] | None = None,
                   token_id: str | None = None) -> Principal:
+        # A generated password must be changed before its sessions do anything; a token was
+        # minted on purpose (by the user or the operator) and is not held back by it.
         return Principal(self.id, self.username, self.role, self.tenant, via, scopes, token_id,
-                         self.must_change_password)
+                         self.must_change_password and via == "session")
 
     def public(self) -> dict[str, Any]:
         """What audit digests are computed over (never the password hash)."""

@@ -137,6 +137,9 @@ async def test_api_tokens_are_shown_once_scoped_and_revocable(tmp_path: Path) ->
 async def test_first_admin_must_change_the_generated_password(tmp_path: Path) -> None:
     async with running_console(tmp_path) as con:
         assert con.admin_password  # printed once at the first start
+        async with await con.client() as script:  # `ivr users token admin` works at once
+            by_token = await script.use_token(con.token("admin")).call("GET", "/api/users")
+        assert by_token[0] == 200
         async with await con.client("admin", con.admin_password) as c:
             blocked = await c.call("GET", "/api/users")
             me = await c.call("GET", "/api/auth/me")
