@@ -35,7 +35,7 @@ VIEWER_QUEUE = 1_000  # events waiting for one viewer's connection
 REPLAY = 2_000  # recent events kept for Last-Event-ID
 PENDING_PER_CALL = 64  # early events of a call whose tenant is not known yet
 PENDING_CALLS = 10_000
-PUMP_BATCH = 100  # events handed out before the hub lets the writers run
+PUMP_BATCH = 25  # events handed out before the hub yields (to calls, then to writers)
 DRAIN_YIELDS = 50  # loop turns the hub waits, at most, for viewers' backlogs to halve
 TOPICS = ("call.", "flow.", "latency.", "campaign.")  # what the console shows
 
@@ -171,9 +171,11 @@ class EventHub:
                 await self._let_writers_drain()
 
     async def _let_writers_drain(self) -> None:
-        """In a burst, give the viewers' writers turns before handing out more, so a viewer
-        that keeps up is never dropped for a burst; the bus side queues meanwhile (the call
-        path only appends). A viewer still half full after that is not keeping up."""
+        """Yield after each small batch: a burst of events is handed out in slices of about a
+        millisecond, so the media tick never waits long behind the fan-out. While a viewer's
+        backlog is over half full, give the writers more turns before handing out more (a
+        viewer that keeps up is never dropped for a burst; the bus side queues meanwhile,
+        the call path only appends). A viewer still half full after that is not keeping up."""
         for _ in range(DRAIN_YIELDS):
             await asyncio.sleep(0)
             if all(len(v.backlog) <= v.maxsize // 2 for v in self._viewers
