@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -125,6 +126,8 @@ class EventHub:
         self._lost_seen = 0
         self._tasks = TaskScope("console-live")
         self.dropped_viewers = 0
+        self.longest_slice_ms = 0.0  # the longest the hub held the loop without yielding
+        self.handled = 0
 
     @property
     def viewers(self) -> int:
@@ -160,15 +163,20 @@ class EventHub:
             self.dropped_viewers += 1
 
     async def _pump(self, sub: Subscription) -> None:
-        handled = 0
+        started = time.perf_counter()
         async for ev in sub:
             if sub.dropped != self._lost_seen:  # the loop itself fell behind the bus
                 lost, self._lost_seen = sub.dropped - self._lost_seen, sub.dropped
                 self._emit("stream.lost", None, "", {"events": lost}, everyone=True)
             self.handle(ev)
-            handled += 1
-            if handled % PUMP_BATCH == 0:
-                await self._let_writers_drain()
+            self.handled += 1
+            if self.handled % PUMP_BATCH == 0 or sub.queue.empty():
+                # measured, not timed: how long this slice of fan-out held the loop
+                held = (time.perf_counter() - started) * 1000
+                self.longest_slice_ms = max(self.longest_slice_ms, held)
+                if self.handled % PUMP_BATCH == 0:
+                    await self._let_writers_drain()
+                started = time.perf_counter()
 
     async def _let_writers_drain(self) -> None:
         """Yield after each small batch: a burst of events is handed out in slices of about a

@@ -88,14 +88,19 @@ def main() -> None:
         results.append((name, run, viewers))
     print()
     print(f"{'run':14} {'gap p50':>8} {'gap p99':>8} {'gap max':>8} {'tick p99':>9} "
-          f"{'CPU ms/call-s':>13} {'events/viewer':>14} {'dropped viewers':>16}")
+          f"{'CPU ms/call-s':>13} {'hub events':>10} {'longest slice':>13} "
+          f"{'events/viewer':>14} {'dropped':>8}")
     for name, run, v in results:
         per_viewer = f"{v.get('events_min', '-')}-{v.get('events_max', '-')}" if v else "-"
-        dropped = sum(1 for r in v.get("closed", []) or [] if r == "slow_consumer") \
-            if v else "-"  # type: ignore[union-attr]
+        stats = run.answerer_stats[0] if run.answerer_stats else {}
+        closed = v.get("closed", []) if v else []
+        dropped = sum(1 for r in closed if r == "slow_consumer") if v else "-"  # type: ignore[union-attr]
         print(f"{name:14} {run.media.gap_p50_ms:>8.1f} {run.media.gap_p99_ms:>8.1f} "
               f"{run.media.gap_max_ms:>8.0f} {run.tick_late_p99_ms:>9.1f} "
-              f"{run.cpu_ms_per_call_s:>13.2f} {per_viewer:>14} {dropped!s:>16}")
+              f"{run.cpu_ms_per_call_s:>13.2f} {stats.get('hub_events', '-')!s:>10} "
+              f"{stats.get('hub_longest_slice_ms', '-')!s:>10} ms {per_viewer:>14} "
+              f"{dropped!s:>8}")
+    print(f"(load average at the end: {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -103,6 +103,14 @@ async def start_console(engine: Engine, port: int) -> tuple[Any, str]:
     return server, f"ready console=http://{host}:{bound} token={token}"
 
 
+def hub_stats(console: Any) -> dict[str, object]:
+    hub = console.services.hub if console is not None else None
+    if hub is None:
+        return {}
+    return {"hub_events": hub.handled, "hub_longest_slice_ms": round(hub.longest_slice_ms, 2),
+            "viewers_dropped": hub.dropped_viewers}
+
+
 async def node_events(engine: Engine, per_call_per_s: float) -> None:
     """A flow's node events for every call in progress, ``per_call_per_s`` times a second (the
     benchmark's IVR runs no flow, so this stands in for one that steps through nodes)."""
@@ -159,8 +167,7 @@ async def main(sip_port: int, rtp_min: int, rtp_max: int, workdir: Path) -> None
         "objects_start": objects0, "objects_end": len(gc.get_objects()),
         "stalls": stalls[:40], "watcher": watcher is not None,
         "gc_runs": counters.gc_runs, "gc_max_ms": [round(x, 1) for x in counters.gc_max_ms],
-        "console_viewers_dropped": console.services.hub.dropped_viewers
-        if console is not None and console.services.hub is not None else None}),
+        **hub_stats(console)}),
         flush=True)
     os._exit(0)  # the benchmark is over; skip the orderly drain
 
