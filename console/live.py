@@ -163,8 +163,10 @@ class EventHub:
             self.dropped_viewers += 1
 
     async def _pump(self, sub: Subscription) -> None:
-        started = time.perf_counter()
+        started: float | None = None  # when the current slice of fan-out began
         async for ev in sub:
+            if started is None:
+                started = time.perf_counter()
             if sub.dropped != self._lost_seen:  # the loop itself fell behind the bus
                 lost, self._lost_seen = sub.dropped - self._lost_seen, sub.dropped
                 self._emit("stream.lost", None, "", {"events": lost}, everyone=True)
@@ -174,9 +176,9 @@ class EventHub:
                 # measured, not timed: how long this slice of fan-out held the loop
                 held = (time.perf_counter() - started) * 1000
                 self.longest_slice_ms = max(self.longest_slice_ms, held)
+                started = None
                 if self.handled % PUMP_BATCH == 0:
                     await self._let_writers_drain()
-                started = time.perf_counter()
 
     async def _let_writers_drain(self) -> None:
         """Yield after each small batch: a burst of events is handed out in slices of about a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import signal
 import time
@@ -91,6 +92,9 @@ async def _start_console(settings: Settings, engine: Engine) -> ConsoleServer | 
         typer.echo(f"console: not served on {settings.console.listen}: {e}", err=True)
         return None
     print_console(url, settings.console.bootstrap_admin, password, engine=True)
+    # As the engine does after its start: what the console loaded lives as long as the
+    # process, so keep it out of the collector's full scans (they pause media).
+    gc.freeze()
     return server
 
 

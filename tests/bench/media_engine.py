@@ -100,6 +100,7 @@ async def start_console(engine: Engine, port: int) -> tuple[Any, str]:
     token, _ = svc.identity.create_token(user.id, "bench", tenants=Tenants.every())
     server = ConsoleServer(svc)
     host, bound = await server.start("127.0.0.1", port)
+    gc.freeze()  # as `ivr run` does once the console is up
     return server, f"ready console=http://{host}:{bound} token={token}"
 
 
