@@ -142,7 +142,7 @@ class SpeakerConfig(Section):
     threshold: float = 0.50
     # urlsafe base64 of 32 bytes (`ivr speaker keygen`); env IVR_SPEAKER__ENCRYPTION_KEY
     encryption_key: str | None = None
-    tenant_id: str = "default"
+    tenant_id: str = "default"  # `ivr speaker` without --tenant; calls use their own tenant
     threads: int = 1  # torch/onnx threads per inference; parallelism comes from the executor
     min_speech_s: float = 1.0  # net speech after VAD for one verification
     min_enroll_speech_s: float = 3.0  # net speech over all enrolment utterances
@@ -266,6 +266,29 @@ class ClusterConfig(Section):
     redis_url: str | None = None
 
 
+class ConsoleConfig(Section):
+    """The console server (REST API, live events, web UI): docs/console.md."""
+
+    listen: str | None = "127.0.0.1:8080"  # `ivr run` and `ivr console`; None disables
+    # Cookies only over HTTPS (browsers treat http://localhost and 127.0.0.1 as secure). Turn
+    # off only behind a TLS-terminating proxy that talks plain HTTP to us on a trusted network.
+    cookie_secure: bool = True
+    tls_cert: str | None = None  # serve HTTPS directly
+    tls_key: str | None = None
+    session_idle_s: float = Field(default=8 * 3600, gt=0)  # a session unused this long ends
+    session_max_s: float = Field(default=7 * 86400, gt=0)  # and any session after this
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)  # JSON request bodies
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)  # CSV imports
+    login_attempts: int = Field(default=10, gt=0)  # failures per user/address per window
+    login_window_s: float = Field(default=300.0, gt=0)
+    # Where test calls may go (hosts, or networks in CIDR): a test-call button must not
+    # become a way to call anywhere at the operator's cost.
+    test_call_targets: list[str] = ["127.0.0.0/8", "::1/128"]
+    test_call_gateway: str | None = None  # host[:port] that numbers are sent to (a trunk)
+    test_call_from: str = "ivr-test"  # caller user part of test calls
+    bootstrap_admin: str = "admin"  # created with a generated password on an empty database
+
+
 class Settings(Section):
     sip: SipConfig = Field(default_factory=SipConfig)
     rtp: RtpConfig = Field(default_factory=RtpConfig)
@@ -280,6 +303,7 @@ class Settings(Section):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     sms: SmsConfig = Field(default_factory=SmsConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
 
 def node_id(settings: Settings) -> str:
@@ -287,6 +311,7 @@ def node_id(settings: Settings) -> str:
     ``cluster.node_id``, else HOSTNAME:SIP-PORT."""
     return settings.cluster.node_id or \
         f"{socket.gethostname()}:{parse_hostport(settings.sip.listen)[1]}"
+
 
 
 class ConfigError(ValueError):

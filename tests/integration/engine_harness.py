@@ -14,10 +14,11 @@ import numpy as np
 
 from app.config import load_settings
 from app.engine import Engine
-from core.call import CallHungUp, DigitSpec
+from core.call import CallHungUp, DigitSpec, ListenResult, ListenSpec
 from core.clock import Clock
 from engine.controller import CallApp
 from engine.sipcall import SipCall
+from storage.tenancy import EVERY_TENANT
 from tests.netutil import free_port, free_port_block
 
 
@@ -75,6 +76,27 @@ async def running_engine(tmp_path: Path, router: Callable[[SipCall], CallApp],
         await engine.stop(drain_s=1.0)
 
 
+class ToneSpeech:
+    """A speech double for tests about routing, records and events, not voices: prompts become
+    300 ms tones and are remembered; nobody speaks (listen reports an error)."""
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    async def synthesize(self, text: str, voice: str | None, language: str | None) -> Any:
+        self.said.append(text)
+        return (np.sin(np.arange(2400) / 8000 * 2 * np.pi * 440) * 6000).astype(np.int16)
+
+    async def listen(self, call: Any, spec: ListenSpec) -> tuple[ListenResult, None]:
+        return ListenResult("error", error="no recogniser in this test"), None
+
+    async def barge_in_watcher(self, call: Any) -> None:
+        await asyncio.Event().wait()
+
+    def finish_turn(self, turn: Any) -> dict[str, Any]:
+        return {}
+
+
 def sip_target(engine: Engine) -> str:
     host, port = engine.addresses["udp"]
     return f"{host}:{port}"
@@ -117,5 +139,5 @@ async def baresip_flow_call(tmp_path: Path, flow: Path, wav: Path, **overrides: 
             await phone.quit()
         await engine.wait_idle(timeout_s=20)
         assert engine.records is not None
-        (rec,) = engine.records.list()
+        (rec,) = engine.records.list(tenants=EVERY_TENANT)
     return rec

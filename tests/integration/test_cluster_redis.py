@@ -17,6 +17,7 @@ from core.call import CallHungUp
 from core.clock import FakeClock
 from engine.cdr import CallRecord
 from engine.sipcall import SipCall
+from storage.tenancy import EVERY_TENANT
 from tests.integration.engine_harness import running_engine, sip_target
 from tests.netutil import free_port, wait_until
 from tests.sipp import run_sipp_async
@@ -88,9 +89,10 @@ async def test_a_vanished_nodes_calls_are_marked_by_the_survivor(
         for _ in range(4):  # janitor rounds: first sees the ghost gone, then waits it out
             await clock.advance(5.0)
             await asyncio.sleep(0.05)  # the executor thread
-        await wait_until(lambda: engine.records.get(ghost.id).hangup_cause == "node_lost",  # type: ignore[union-attr]
+        await wait_until(lambda: engine.records.get(  # type: ignore[union-attr]
+            ghost.id, tenants=EVERY_TENANT).hangup_cause == "node_lost",
                          10, "the ghost's call marked")
-        marked = engine.records.get(ghost.id)
-        still_open = engine.records.get(own.id)
+        marked = engine.records.get(ghost.id, tenants=EVERY_TENANT)
+        still_open = engine.records.get(own.id, tenants=EVERY_TENANT)
     assert marked is not None and marked.disposition == "answered"
     assert still_open is not None and still_open.end_at is None  # its own live calls untouched

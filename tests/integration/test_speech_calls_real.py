@@ -20,6 +20,7 @@ import pytest
 from audio.resample import to_8k
 from audio.tones import silence
 from audio.wavio import read_wav, write_wav
+from storage.tenancy import EVERY_TENANT
 from tests.integration.engine_harness import baresip_flow_call, running_engine, sip_target
 from tests.netutil import free_port, free_port_block
 from tests.pcap_audio import caller_scenario, write_rtp_pcap
@@ -81,7 +82,7 @@ async def _sipp_call(tmp_path: Path, flow: Path, pcm: np.ndarray) -> tuple[Any, 
                                    limit_s=50)
         await engine.wait_idle(timeout_s=20)
         assert engine.records is not None
-        (rec,) = engine.records.list()
+        (rec,) = engine.records.list(tenants=EVERY_TENANT)
     return rec, res
 
 
