@@ -19,6 +19,7 @@ from app.metrics import Metrics
 from app.speech import SpeechService
 from core.bus import EventBus
 from core.clock import Clock, SystemClock
+from core.rate import TokenBucket
 from core.tasks import TaskScope
 from engine.cdr import CallRecords
 from engine.cdr_writer import CdrWriter
@@ -111,7 +112,7 @@ class Engine:
         self.ua = UserAgent(policy=policy, user_agent=s.sip.user_agent, clock=self.clock,
                             max_size=s.sip.max_message_bytes, max_calls=s.sip.max_calls,
                             outbound_proxy=proxy, advertise_host=s.sip.advertise_host,
-                            stream_limits=limits)
+                            stream_limits=limits, admission=admission_bucket(s))
         host, port = parse_hostport(s.sip.listen)
         tls = None
         if "tls" in s.sip.transports:
@@ -238,3 +239,10 @@ class Engine:
             await self._sms_callbacks.stop()
         if self.metrics is not None:
             await self.metrics.stop()
+
+
+def admission_bucket(s: Settings) -> TokenBucket | None:
+    """``sip.max_cps`` as a token bucket (None: no admission pacing)."""
+    if s.sip.max_cps is None:
+        return None
+    return TokenBucket(s.sip.max_cps, s.sip.cps_burst or max(1.0, s.sip.max_cps))
