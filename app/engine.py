@@ -17,6 +17,7 @@ from app.config import Settings, node_id, parse_hostport
 from app.limits import raise_file_limit
 from app.metrics import Metrics
 from app.speech import SpeechService
+from compliance.word_version import WordChangeSubscriber
 from core.bus import EventBus
 from core.clock import Clock, SystemClock
 from core.rate import TokenBucket
@@ -64,6 +65,7 @@ class Engine:
         self.registrations: list[Registration] = []
         self.node_id = ""
         self.cluster: Any = None  # app.cluster.Cluster with cluster.redis_url
+        self.word_changes: WordChangeSubscriber | None = None  # with compliance.redis_url
         self.sms: SmsService | None = None  # the post-call SMS outbox and sender
         # False for a one-off engine (``ivr call``): it records messages but sends none and
         # leaves the outbox's messages in flight to the engine that is serving
@@ -133,6 +135,8 @@ class Engine:
         self._media_tasks.spawn(self.pacer.run(self.clock), "pacer")
         if s.cluster.redis_url:
             await self._join_cluster(s.cluster.redis_url)
+        if s.compliance.redis_url:
+            self._listen_for_word_changes(s.compliance.redis_url)
         for trunk in s.sip.trunks:
             reg = Registration(trunk.name, self.ua, trunk.registrar,
                                trunk.aor_user or trunk.username,
@@ -155,6 +159,14 @@ class Engine:
         # with 1,000 calls (measured, docs/benchmarks.md).
         gc.freeze()
         return self.addresses
+
+    def _listen_for_word_changes(self, url: str) -> None:
+        """Other nodes' word-list edits reach this node's filters at once (pub/sub), not at
+        the next poll."""
+        from redis.asyncio import Redis  # noqa: PLC0415 - only with compliance.redis_url
+
+        self.word_changes = WordChangeSubscriber(Redis.from_url(url), self.clock)
+        self._tasks.spawn(self.word_changes.run(), "word-changes")
 
     async def _join_cluster(self, url: str) -> None:
         from redis.asyncio import Redis  # noqa: PLC0415 - only for a cluster
@@ -217,6 +229,8 @@ class Engine:
         if self.ua is not None:
             self.ua.stop_accepting()
         await self._tasks.close(grace_s=1.0)  # stop refreshing registrations
+        if self.word_changes is not None:
+            await self.word_changes.redis.aclose()
         for reg in self.registrations:
             await reg.unregister()
         if self.controller is not None:
