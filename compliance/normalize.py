@@ -170,12 +170,6 @@ def fold(text: str, *, pinyin: bool = False) -> Folded:
     return finish(to_pinyin(codes) if pinyin else codes)
 
 
-def fold_both(text: str) -> tuple[Folded, Folded]:
-    """The plain and the pinyin folding of ``text``, sharing the per-character pass."""
-    codes = fold_codes(to_codes(text))
-    return finish(codes), finish(to_pinyin(codes))
-
-
 def to_pinyin(codes: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
     if len(codes) and int(codes.max()) >= BMP_SIZE:
         small = codes < BMP_SIZE
@@ -305,20 +299,130 @@ def spell(f: Folded, near: npt.NDArray[np.bool_] | None = None) -> Spelled:
     return Spelled(out.tobytes().decode("utf-32-le"), width)
 
 
-def has_latin(codes: npt.NDArray[np.uint32]) -> bool:
-    """Folded ``codes`` hold an ASCII letter (so a pinyin spelling may be in the text)."""
-    return bool(np.any((codes >= ord("a")) & (codes <= ord("z"))))
+_LATIN_RUN = re.compile("[a-z]+")
+FAR_CHAR = chr(FAR)
+
+
+@dataclass(frozen=True, slots=True)
+class ShortSpelling:
+    """:func:`spell` of a short canonical text with ``near``, by ``str.translate``: ``text``
+    first (most partials match nothing there), the widths only when asked for."""
+
+    canon: str  # tone digits already replaced by NUL
+    text: str
+    segments: tuple[tuple[int, int], ...]  # the near stretches, [start, end) canonical
+
+    def spelled(self) -> Spelled:
+        table = spelled_chars()
+        width = [1] * len(self.canon)  # FAR stands in for a character that is not near
+        for a, b in self.segments:
+            width[a:b] = [len(table[cp]) if cp < BMP_SIZE else 1  # opencc can map there
+                          for cp in map(ord, self.canon[a:b])]
+        return Spelled(self.text, width)
+
+
+def spell_short(canon: str, reach: int) -> ShortSpelling:
+    """What ``spell(f, near_latin(f, reach))`` spells for the folding ``f`` whose text is
+    ``canon``: the characters within ``reach`` of a Latin letter spelled, the others ``FAR``,
+    a tone digit after a letter gone."""
+    n = len(canon)
+    segments: list[tuple[int, int]] = []
+    for m in _LATIN_RUN.finditer(canon):
+        a, b = max(0, m.start() - reach), min(n, m.end() + reach)
+        if segments and a <= segments[-1][1]:
+            segments[-1] = (segments[-1][0], b)
+        else:
+            segments.append((a, b))
+    if _TONE_RE.search(canon):
+        canon = _TONE_RE.sub("\0", canon)
+    table = spelled_chars()
+    parts = []
+    prev = 0
+    for a, b in segments:
+        parts.append(FAR_CHAR * (a - prev))
+        parts.append(canon[a:b].translate(table))
+        prev = b
+    parts.append(FAR_CHAR * (n - prev))
+    return ShortSpelling(canon, "".join(parts), tuple(segments))
 
 
 def canonical(term: str, *, pinyin: bool = False) -> tuple[str, tuple[int, ...]]:
-    """A term's canonical key and its run lengths (``ass`` -> ``as``, (1, 2))."""
-    f = fold(term, pinyin=pinyin)
-    return f.text, tuple(int(x) for x in f.run_len)
+    """A term's canonical key and its run lengths (``ass`` -> ``as``, (1, 2)): what
+    :func:`fold` makes of it, in plain Python (compiling a list calls this per term, and numpy's
+    per-call overhead is most of the cost on a few characters)."""
+    table = _fold_list()
+    codes = [table[cp] if cp < BMP_SIZE else _fold_astral(cp) for cp in map(ord, term)]
+    if pinyin:
+        sounds = _sound_list()
+        codes = [sounds[c] if c < BMP_SIZE else c for c in codes]
+    canon: list[int] = []
+    runs: list[int] = []
+    for c in codes:
+        if c == DROP:
+            continue
+        if canon and canon[-1] == c:
+            runs[-1] += 1
+        else:
+            canon.append(c)
+            runs.append(1)
+    return "".join(map(chr, canon)), tuple(runs)
 
 
 @lru_cache(maxsize=1)
 def _fold_list() -> list[int]:
     return fold_table().tolist()
+
+
+@lru_cache(maxsize=1)
+def _sound_list() -> list[int]:
+    return pinyin_table().tolist()
+
+
+ASTRAL = "\U00010000"  # the first code point beyond the BMP tables
+_REPEATS = re.compile(r"(.)\1+", re.DOTALL)
+
+
+@lru_cache(maxsize=1)
+def kept_chars() -> list[str]:
+    """:func:`fold_table` for ``str.translate``: each BMP character's folded character, ``""``
+    for a dropped one (a list: ``translate`` reads it by index, ~3x faster than a dict)."""
+    return ["" if c == DROP else chr(c) for c in _fold_list()]
+
+
+@lru_cache(maxsize=1)
+def sound_chars() -> list[str]:
+    """:func:`pinyin_table` for ``str.translate``: a Chinese character's syllable character."""
+    return [chr(c) for c in _sound_list()]
+
+
+@lru_cache(maxsize=1)
+def spelled_chars() -> list[str]:
+    """Per BMP character of folded text, its spelled form for ``str.translate`` (what
+    :func:`spell` makes of it); NUL, which folded text never holds, stands for a tone digit."""
+    out = _spelled_strings().copy()
+    out[0] = ""
+    return out
+
+
+def collapse(kept: str) -> str:
+    """Runs of one character to one: what :func:`finish` does to the text, without arrays."""
+    return _REPEATS.sub(r"\1", kept)
+
+
+def fold_short(text: str) -> tuple[str, str] | None:
+    """``(kept, canonical)`` of a short text without the way back, by ``str.translate`` (a
+    few microseconds where numpy's per-call overhead costs tens), or None for text beyond the
+    BMP (emoji, mathematical letters: :func:`fold` handles it). ``kept`` is the folded text
+    with separators dropped, before runs are collapsed."""
+    if text and max(text) >= ASTRAL:
+        return None
+    kept = text.translate(kept_chars())
+    return kept, collapse(kept)
+
+
+def sounds_short(kept: str) -> str:
+    """The syllable folding's canonical text from :func:`fold_short`'s ``kept``."""
+    return collapse(kept.translate(sound_chars()))
 
 
 def spelled_key(text: str) -> str:

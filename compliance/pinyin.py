@@ -108,6 +108,13 @@ def _syllable(ch: str) -> int:
     return sid if 0 <= sid < n else -1
 
 
+def _is_latin(ch: str) -> bool:
+    """``ch`` folds to an ASCII letter (what makes a Latin piece in :func:`_pieces`)."""
+    table = _lists()[0]
+    cp = ord(ch)
+    return cp < len(table) and ord("a") <= table[cp] <= ord("z")
+
+
 def units_of(term: str) -> list[Unit]:
     from pypinyin import Style, lazy_pinyin  # noqa: PLC0415 - loads its dictionaries
 
@@ -240,9 +247,16 @@ def verify(text: str, start: int, end: int, spelling: TermSpelling,
            word_char: Callable[[str], bool]) -> tuple[int, int, str] | None:
     """A raw match of ``spelling``'s key over ``text[start:end]``: the span (widened over a
     trailing tone number) and what kind of match it is, or None when it is not one."""
+    last = end - 1
     if end < len(text) and text[end] in TONE_DIGITS and (
             end + 1 == len(text) or not text[end + 1].isdigit()):
         end += 1
+    # The word-boundary checks below, first and without splitting the match into pieces: they
+    # turn away most raw matches (a syllable at the end of an English word, ``...de`` + 的).
+    # A Latin first (last) character is the first (last) piece's, so this decides the same.
+    if (start > 0 and _is_latin(text[start]) and word_char(text[start - 1])) or (
+            end < len(text) and _is_latin(text[last]) and word_char(text[end])):
+        return None
     pieces = _pieces(text[start:end])
     if not pieces:
         return None

@@ -14,7 +14,7 @@ import enum
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
@@ -33,10 +33,13 @@ from compliance.normalize import (
     finish,
     fold,
     fold_codes,
+    fold_short,
     fold_table,
     from_codes,
     near_latin,
+    sounds_short,
     spell,
+    spell_short,
     to_codes,
     to_pinyin,
 )
@@ -282,16 +285,16 @@ class WordFilter:
         """Hits in ``text`` whose original span ends after ``min_end`` (streaming uses this)."""
         if not text:
             return []
-        codes = fold_codes(to_codes(text))
-        f = finish(codes)
-        raw, allows = self._raw_hits(self._plain, f, text, min_end)
+        scan = _Text(text)
+        raw, allows = self._raw_hits(self._plain, scan.canon, scan.folded, text, min_end)
         more: list[Hit] = []
         if self._pinyin.ac is not None:  # same-sounding characters (opt-in terms)
-            sounds = self._raw_hits(self._pinyin, finish(to_pinyin(codes)), text, min_end)[0]
+            sounds = self._raw_hits(self._pinyin, scan.sounds_canon(), scan.sounds, text,
+                                    min_end)[0]
             more += self._not_innocent(sounds, text) if sounds else sounds
         # Latin spellings: only where the text holds a Latin letter at all.
-        if self._spelled.ac is not None and _LATIN.search(f.text):
-            more += self._spelled_hits(f, text, min_end)
+        if self._spelled.ac is not None and _LATIN.search(scan.canon):
+            more += self._spelled_hits(scan, min_end)
         if more:
             seen = {(h.start, h.end, h.term) for h in raw}
             for h in more:
@@ -313,11 +316,21 @@ class WordFilter:
                 out.append(h)
         return out
 
-    def _spelled_hits(self, f: Folded, text: str, min_end: int) -> list[Hit]:
+    def _spelled_hits(self, scan: _Text, min_end: int) -> list[Hit]:
         assert self._spelled.ac is not None
-        near = near_latin(f, self._reach)
-        pos: npt.NDArray[np.intp] | None = None  # long text: sub position -> canonical index
-        if len(f.codes) >= SHORT_TEXT:
+        text = scan.text
+        if scan.short:
+            short = spell_short(scan.canon, self._reach)
+            matches = self._spelled.ac.find_matches_as_indexes(short.text, overlapping=True)
+            if not matches:
+                return []
+            f: Folded | None = None
+            spelled = short.spelled()
+            pos: npt.NDArray[np.intp] | None = None
+        else:
+            f = scan.folded()
+            near = near_latin(f, self._reach)
+            pos = None  # long text: sub position -> canonical index
             # Only the stretches near a Latin letter are spelled and searched, joined by an
             # inert separator: real Chinese text has few, so this pass costs little there.
             sel = np.flatnonzero(near)
@@ -326,21 +339,19 @@ class WordFilter:
             pos = np.insert(sel, np.flatnonzero(np.diff(sel) > 1) + 1, -1)
             codes = np.where(pos >= 0, f.codes[np.maximum(pos, 0)], FAR).astype(np.uint32)
             spelled = spell(Folded(from_codes(codes), codes, f.orig, f.run_start, f.run_len))
-        else:
-            spelled = spell(f, near)
-        matches = self._spelled.ac.find_matches_as_indexes(spelled.text, overlapping=True)
-        if not matches:
-            return []
+            matches = self._spelled.ac.find_matches_as_indexes(spelled.text, overlapping=True)
+            if not matches:
+                return []
         spans: list[tuple[int, int, int]] = []  # (key index, first, last canonical position)
         # A match must begin and end on whole characters (not inside a syllable's letters) and
         # hold a Latin letter (characters alone are the plain and homophone passes' job).
-        if pos is None and isinstance(spelled.width, list):  # short: Python beats numpy calls
+        if pos is None and isinstance(spelled.width, list):  # short: Python beats numpy
             ends = list(accumulate(spelled.width))
             width = spelled.width
             for idx, s0, e0 in matches:
                 first, last = bisect_right(ends, s0), bisect_right(ends, e0 - 1)
                 if (s0 == ends[first] - width[first] and e0 == ends[last]
-                        and _LATIN.search(f.text, first, last + 1)):
+                        and _LATIN.search(scan.canon, first, last + 1)):
                     spans.append((idx, first, last))
         else:
             m = np.array(matches, dtype=np.intp)
@@ -355,11 +366,15 @@ class WordFilter:
                 whole &= (first_a >= 0) & (last_a >= 0)
             else:
                 first_a, last_a = first_s, last_s
+            assert f is not None
             letters = (f.codes >= ord("a")) & (f.codes <= ord("z"))
             before = np.concatenate(([0], np.cumsum(letters)))
             keep = np.flatnonzero(whole & (before[last_a + 1] > before[first_a]))
             spans = list(zip(m[keep, 0].tolist(), first_a[keep].tolist(),
                              last_a[keep].tolist(), strict=True))
+        if not spans:
+            return []
+        f = scan.folded()
         hits: list[Hit] = []
         for idx, first, last in spans:
             start, end = f.span(first, last)
@@ -376,16 +391,19 @@ class WordFilter:
         return hits
 
     def _raw_hits(
-        self, auto: _Automaton, f: Folded, text: str, min_end: int
+        self, auto: _Automaton, canon: str, folded: Callable[[], Folded], text: str,
+        min_end: int,
     ) -> tuple[list[Hit], list[tuple[int, int]]]:
+        """Hits of ``auto`` over the canonical text ``canon``; ``folded`` gives its way back to
+        the original, asked for only when something matched."""
         hits: list[Hit] = []
         allows: list[tuple[int, int]] = []
-        if auto.ac is None or not f.text:
+        if auto.ac is None or not canon:
             return hits, allows
-        matches = auto.ac.find_matches_as_indexes(f.text, overlapping=True)
+        matches = auto.ac.find_matches_as_indexes(canon, overlapping=True)
         if not matches:
             return hits, allows
-        arr = _Arrays(f, len(matches))
+        arr = _Arrays(folded(), len(matches))
         for idx, first, stop in matches:
             last = stop - 1
             for k in auto.values[idx]:
@@ -406,6 +424,50 @@ class WordFilter:
                 hits.append(Hit(start, end, text[start:end], t.text, t.category, t.severity,
                                 t.action, k.pinyin))
         return hits, allows
+
+
+class _Text:
+    """One text being scanned and its foldings, each made on first use.
+
+    Short text (an ASR partial) is folded by ``str.translate`` and gets the arrays that map
+    canonical positions back to the original only when an automaton matched, which in real
+    text is rare: numpy's per-call overhead, not the work, is most of the cost on 100
+    characters. Long text is folded with numpy straight away.
+    """
+
+    __slots__ = ("_codes", "_folded", "_kept", "_sounds", "canon", "short", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        got = fold_short(text) if len(text) < SHORT_TEXT else None
+        self.short = got is not None
+        self._folded: Folded | None = None
+        self._sounds: Folded | None = None
+        self._codes: npt.NDArray[np.uint32] | None = None
+        if got is not None:
+            self._kept, self.canon = got
+        else:
+            self._kept = ""
+            self.canon = self.folded().text
+
+    def codes(self) -> npt.NDArray[np.uint32]:
+        if self._codes is None:
+            self._codes = fold_codes(to_codes(self.text))
+        return self._codes
+
+    def folded(self) -> Folded:
+        if self._folded is None:
+            self._folded = finish(self.codes())
+        return self._folded
+
+    def sounds(self) -> Folded:
+        """The syllable folding (homophones) with its way back."""
+        if self._sounds is None:
+            self._sounds = finish(to_pinyin(self.codes()))
+        return self._sounds
+
+    def sounds_canon(self) -> str:
+        return sounds_short(self._kept) if self.short else self.sounds().text
 
 
 def _covers(text: str, start: int, end: int, word: str) -> bool:
