@@ -24,7 +24,12 @@ from compliance.confusables import confusable_map
 
 BMP_SIZE = 0x10000
 DROP = 0  # lookup-table value for characters that are removed (separators, symbols)
-PINYIN_BASE = 0xE000  # private use area (folded away in text): one code point per syllable
+# One code point per toneless syllable, from U+0100: two bytes in UTF-8, where the automaton
+# reads text (three in the private use area, which made the homophone pass ~1.5x slower). The
+# few letters there that folded text can hold move to the private use area, which folding
+# empties, so no character and no syllable share a code point.
+PINYIN_BASE = 0x0100
+DISPLACED_BASE = 0xE000
 
 _DIGIT_STYLES: dict[int, str] = {
     **{ord(c): str(i) for i, c in enumerate("零一二三四五六七八九")},
@@ -110,6 +115,10 @@ def pinyin_table() -> npt.NDArray[np.uint32]:
         plain = "".join(c for c in decomposed if not unicodedata.combining(c))
         plain = plain.replace("ü", "v")
         table[cp] = PINYIN_BASE + syllables.setdefault(plain, len(syllables))
+    span = np.arange(PINYIN_BASE, PINYIN_BASE + len(syllables))
+    if (table[span] != span).any() or (fold_table()[DISPLACED_BASE:][:len(span)] != DROP).any():
+        raise AssertionError("the syllable code points are not free")  # a pypinyin change
+    table[span] = DISPLACED_BASE + span - PINYIN_BASE
     _SYLLABLES.update({v: k for k, v in syllables.items()})
     return table
 
@@ -200,6 +209,24 @@ def finish(codes: npt.NDArray[np.uint32]) -> Folded:
     return Folded(canon.tobytes().decode("utf-32-le"), canon, orig, run_start, run_len)
 
 
+def resound(f: Folded) -> Folded:
+    """``fold(text, pinyin=True)`` from ``f = fold(text)``: the syllables of the canonical
+    characters, runs of one syllable merged. Equal characters sound equal, so the syllable
+    runs are unions of ``f``'s runs and only canonical-length arrays are touched."""
+    sounds = to_pinyin(f.codes)
+    n = len(sounds)
+    if n == 0:
+        return f
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(sounds[1:], sounds[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    canon = sounds[starts]
+    run_start = f.run_start[starts]
+    run_len = np.diff(run_start, append=len(f.orig))
+    return Folded(canon.tobytes().decode("utf-32-le"), canon, f.orig, run_start, run_len)
+
+
 @dataclass(frozen=True, slots=True)
 class SpelledTable:
     """Per BMP code point of folded text: where its spelled form starts in ``letters`` and how
@@ -232,7 +259,7 @@ SHORT_TEXT = 256  # below this, a list lookup per character beats numpy's per-ca
 def _spelled_strings() -> list[str]:
     syl = pinyin_table().tolist()
     names = pinyin_names()
-    return [names.get(s - PINYIN_BASE, chr(cp)) if s >= PINYIN_BASE else chr(cp)
+    return [names[s - PINYIN_BASE] if 0 <= s - PINYIN_BASE < len(names) else chr(cp)
             for cp, s in enumerate(syl)]
 
 
@@ -313,12 +340,13 @@ class ShortSpelling:
     segments: tuple[tuple[int, int], ...]  # the near stretches, [start, end) canonical
 
     def spelled(self) -> Spelled:
-        table = spelled_chars()
-        width = [1] * len(self.canon)  # FAR stands in for a character that is not near
-        for a, b in self.segments:
-            width[a:b] = [len(table[cp]) if cp < BMP_SIZE else 1  # opencc can map there
-                          for cp in map(ord, self.canon[a:b])]
-        return Spelled(self.text, width)
+        width = bytearray(b"\1" * len(self.canon))  # FAR stands in for a far character
+        for a, b in self.segments:  # widths by translate too: each character -> chr(width)
+            got = self.canon[a:b].translate(_spelled_widths())
+            if max(got) > "\xff":  # a character opencc folds beyond the BMP: stays itself
+                got = "".join(c if c <= "\xff" else "\1" for c in got)
+            width[a:b] = got.encode("latin-1")
+        return Spelled(self.text, list(width))
 
 
 def spell_short(canon: str, reach: int) -> ShortSpelling:
@@ -378,8 +406,8 @@ def _sound_list() -> list[int]:
     return pinyin_table().tolist()
 
 
-ASTRAL = "\U00010000"  # the first code point beyond the BMP tables
-_REPEATS = re.compile(r"(.)\1+", re.DOTALL)
+_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")  # what the BMP tables do not cover
+_REPEATED = re.compile(r"(.)(?=\1)", re.DOTALL)  # a character the same one follows
 
 
 @lru_cache(maxsize=1)
@@ -404,9 +432,15 @@ def spelled_chars() -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _spelled_widths() -> list[str]:
+    """Per BMP character, ``chr(len(spelled_chars()[cp]))`` (pinyin spellings are short)."""
+    return [chr(len(x)) for x in spelled_chars()]
+
+
 def collapse(kept: str) -> str:
     """Runs of one character to one: what :func:`finish` does to the text, without arrays."""
-    return _REPEATS.sub(r"\1", kept)
+    return _REPEATED.sub("", kept)  # a literal replacement: no Python call per run
 
 
 def fold_short(text: str) -> tuple[str, str] | None:
@@ -414,10 +448,54 @@ def fold_short(text: str) -> tuple[str, str] | None:
     few microseconds where numpy's per-call overhead costs tens), or None for text beyond the
     BMP (emoji, mathematical letters: :func:`fold` handles it). ``kept`` is the folded text
     with separators dropped, before runs are collapsed."""
-    if text and max(text) >= ASTRAL:
+    if _BEYOND_BMP.search(text):
         return None
     kept = text.translate(kept_chars())
     return kept, collapse(kept)
+
+
+@lru_cache(maxsize=1)
+def _nul_chars() -> list[str]:
+    """:func:`fold_table` for ``str.translate``, NUL for a dropped character."""
+    return [chr(c) for c in _fold_list()]
+
+
+@dataclass(frozen=True, slots=True)
+class ShortFolded:
+    """:class:`Folded` of a short text as Python lists: for the few partials with a raw match,
+    building lists costs less than numpy's calls, and hits index them one by one anyway."""
+
+    text: str
+    orig: list[int]
+    run_start: list[int]
+    run_len: list[int]
+
+    def span(self, first: int, last: int) -> tuple[int, int]:
+        start = self.orig[self.run_start[first]]
+        return start, self.orig[self.run_start[last] + self.run_len[last] - 1] + 1
+
+
+def fold_lists(text: str, *, pinyin: bool = False) -> ShortFolded:
+    """:func:`fold` of a BMP text (see :func:`fold_short`), in plain Python."""
+    folded = text.translate(_nul_chars())
+    if pinyin:
+        folded = folded.translate(sound_chars())  # NUL stays NUL
+    orig = [i for i, c in enumerate(folded) if c != "\0"]
+    kept = folded.replace("\0", "")
+    canon = collapse(kept)
+    if len(canon) == len(kept):
+        return ShortFolded(canon, orig, list(range(len(kept))), [1] * len(kept))
+    run_start: list[int] = []
+    run_len: list[int] = []
+    prev = ""
+    for i, c in enumerate(kept):
+        if c == prev:
+            run_len[-1] += 1
+        else:
+            run_start.append(i)
+            run_len.append(1)
+            prev = c
+    return ShortFolded(canon, orig, run_start, run_len)
 
 
 def sounds_short(kept: str) -> str:

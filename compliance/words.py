@@ -29,19 +29,21 @@ from compliance.normalize import (
     FAR,
     SHORT_TEXT,
     Folded,
+    ShortFolded,
     canonical,
     finish,
     fold,
     fold_codes,
+    fold_lists,
     fold_short,
     fold_table,
     from_codes,
     near_latin,
+    resound,
     sounds_short,
     spell,
     spell_short,
     to_codes,
-    to_pinyin,
 )
 from compliance.pinyin import PinyinMode, TermSpelling, english_words, term_spelling, verify
 
@@ -160,13 +162,19 @@ class _Arrays:
 
     __slots__ = ("orig", "run_len", "run_start")
 
-    def __init__(self, f: Folded, n_matches: int) -> None:
+    def __init__(self, f: Folded | ShortFolded, n_matches: int) -> None:
+        self.orig: Any
+        self.run_start: Any
+        self.run_len: Any
+        if isinstance(f, ShortFolded):
+            self.orig, self.run_start, self.run_len = f.orig, f.run_start, f.run_len
+            return
         # Hits are rare in real text: a few numpy element reads beat converting whole arrays.
         # Dense hits (adversarial text) convert once: list reads are ~5x cheaper.
         many = n_matches * 32 > len(f.codes)
-        self.orig: Any = f.orig.tolist() if many else f.orig
-        self.run_start: Any = f.run_start.tolist() if many else f.run_start
-        self.run_len: Any = f.run_len.tolist() if many else f.run_len
+        self.orig = f.orig.tolist() if many else f.orig
+        self.run_start = f.run_start.tolist() if many else f.run_start
+        self.run_len = f.run_len.tolist() if many else f.run_len
 
     def enough_repeats(self, first: int, runs: tuple[int, ...] | None) -> bool:
         if runs is None:  # the term has no doubled letters: any run length will do
@@ -324,11 +332,10 @@ class WordFilter:
             matches = self._spelled.ac.find_matches_as_indexes(short.text, overlapping=True)
             if not matches:
                 return []
-            f: Folded | None = None
             spelled = short.spelled()
             pos: npt.NDArray[np.intp] | None = None
         else:
-            f = scan.folded()
+            f = scan.arrays()
             near = near_latin(f, self._reach)
             pos = None  # long text: sub position -> canonical index
             # Only the stretches near a Latin letter are spelled and searched, joined by an
@@ -366,7 +373,6 @@ class WordFilter:
                 whole &= (first_a >= 0) & (last_a >= 0)
             else:
                 first_a, last_a = first_s, last_s
-            assert f is not None
             letters = (f.codes >= ord("a")) & (f.codes <= ord("z"))
             before = np.concatenate(([0], np.cumsum(letters)))
             keep = np.flatnonzero(whole & (before[last_a + 1] > before[first_a]))
@@ -374,10 +380,10 @@ class WordFilter:
                              last_a[keep].tolist(), strict=True))
         if not spans:
             return []
-        f = scan.folded()
+        way = scan.folded()
         hits: list[Hit] = []
         for idx, first, last in spans:
-            start, end = f.span(first, last)
+            start, end = way.span(first, last)
             if end <= min_end:
                 continue
             for k in self._spelled.values[idx]:
@@ -391,7 +397,7 @@ class WordFilter:
         return hits
 
     def _raw_hits(
-        self, auto: _Automaton, canon: str, folded: Callable[[], Folded], text: str,
+        self, auto: _Automaton, canon: str, folded: Callable[[], Folded | ShortFolded], text: str,
         min_end: int,
     ) -> tuple[list[Hit], list[tuple[int, int]]]:
         """Hits of ``auto`` over the canonical text ``canon``; ``folded`` gives its way back to
@@ -435,35 +441,44 @@ class _Text:
     characters. Long text is folded with numpy straight away.
     """
 
-    __slots__ = ("_codes", "_folded", "_kept", "_sounds", "canon", "short", "text")
+    __slots__ = ("_codes", "_folded", "_kept", "_short", "_sounds", "canon", "short", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         got = fold_short(text) if len(text) < SHORT_TEXT else None
         self.short = got is not None
         self._folded: Folded | None = None
-        self._sounds: Folded | None = None
+        self._short: ShortFolded | None = None
+        self._sounds: Folded | ShortFolded | None = None
         self._codes: npt.NDArray[np.uint32] | None = None
         if got is not None:
             self._kept, self.canon = got
         else:
             self._kept = ""
-            self.canon = self.folded().text
+            self.canon = self.arrays().text
 
-    def codes(self) -> npt.NDArray[np.uint32]:
-        if self._codes is None:
-            self._codes = fold_codes(to_codes(self.text))
-        return self._codes
-
-    def folded(self) -> Folded:
+    def arrays(self) -> Folded:
+        """The folding with numpy arrays (long text)."""
         if self._folded is None:
-            self._folded = finish(self.codes())
+            self._codes = fold_codes(to_codes(self.text))
+            self._folded = finish(self._codes)
         return self._folded
 
-    def sounds(self) -> Folded:
+    def folded(self) -> Folded | ShortFolded:
+        """The folding with its way back to the original."""
+        if self.short:
+            if self._short is None:
+                self._short = fold_lists(self.text)
+            return self._short
+        return self.arrays()
+
+    def sounds(self) -> Folded | ShortFolded:
         """The syllable folding (homophones) with its way back."""
         if self._sounds is None:
-            self._sounds = finish(to_pinyin(self.codes()))
+            if self.short:
+                self._sounds = fold_lists(self.text, pinyin=True)
+            else:
+                self._sounds = resound(self.arrays())
         return self._sounds
 
     def sounds_canon(self) -> str:
