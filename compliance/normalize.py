@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from itertools import accumulate
 
 import numpy as np
 import numpy.typing as npt
@@ -331,47 +334,63 @@ FAR_CHAR = chr(FAR)
 
 
 @dataclass(frozen=True, slots=True)
-class ShortSpelling:
-    """:func:`spell` of a short canonical text with ``near``, by ``str.translate``: ``text``
-    first (most partials match nothing there), the widths only when asked for."""
+class NearSpelling:
+    """The spelled folding of the stretches of a canonical text near a Latin letter, made by
+    ``str.translate`` and joined by ``FAR``: what :func:`spell` with :func:`near_latin` makes,
+    without numpy (ASR partials, and Chinese text with a few Latin words). ``text`` first: most
+    such texts match nothing there; the way back from a match is worked out per stretch."""
 
     canon: str  # tone digits already replaced by NUL
     text: str
     segments: tuple[tuple[int, int], ...]  # the near stretches, [start, end) canonical
+    offsets: tuple[int, ...]  # where each stretch's spelling starts in ``text``
 
-    def spelled(self) -> Spelled:
-        width = bytearray(b"\1" * len(self.canon))  # FAR stands in for a far character
-        for a, b in self.segments:  # widths by translate too: each character -> chr(width)
-            got = self.canon[a:b].translate(_spelled_widths())
-            if max(got) > "\xff":  # a character opencc folds beyond the BMP: stays itself
-                got = "".join(c if c <= "\xff" else "\1" for c in got)
-            width[a:b] = got.encode("latin-1")
-        return Spelled(self.text, list(width))
+    def spans(self, matches: Iterable[tuple[int, int, int]],
+              ) -> Iterator[tuple[int, int, int]]:
+        """``(key, first, last)`` canonical positions of the matches that begin and end on
+        whole characters (not inside a syllable's letters) and hold a Latin letter."""
+        ends: dict[int, tuple[list[int], list[int]]] = {}
+        for idx, s0, e0 in matches:
+            j = bisect_right(self.offsets, s0) - 1  # no key holds FAR: one stretch each
+            a, b = self.segments[j]
+            if j not in ends:
+                got = self.canon[a:b].translate(_spelled_widths())
+                if max(got) > "\xff":  # a character opencc folds beyond the BMP: itself
+                    got = "".join(c if c <= "\xff" else "\1" for c in got)
+                width = list(got.encode("latin-1"))
+                ends[j] = width, list(accumulate(width))
+            width, end = ends[j]
+            s1, e1 = s0 - self.offsets[j], e0 - self.offsets[j]
+            first, last = bisect_right(end, s1), bisect_right(end, e1 - 1)
+            if (s1 == end[first] - width[first] and e1 == end[last]
+                    and _LATIN_RUN.search(self.canon, a + first, a + last + 1)):
+                yield idx, a + first, a + last
 
 
-def spell_short(canon: str, reach: int) -> ShortSpelling:
+def spell_near(canon: str, reach: int, limit: int) -> NearSpelling | None:
     """What ``spell(f, near_latin(f, reach))`` spells for the folding ``f`` whose text is
-    ``canon``: the characters within ``reach`` of a Latin letter spelled, the others ``FAR``,
-    a tone digit after a letter gone."""
+    ``canon`` (the characters within ``reach`` of a Latin letter spelled, a tone digit after a
+    letter gone), the far ones left out; None when more than ``limit`` characters are near
+    (numpy does those faster)."""
     n = len(canon)
     segments: list[tuple[int, int]] = []
+    total = 0
     for m in _LATIN_RUN.finditer(canon):
         a, b = max(0, m.start() - reach), min(n, m.end() + reach)
         if segments and a <= segments[-1][1]:
+            total += b - segments[-1][1]
             segments[-1] = (segments[-1][0], b)
         else:
+            total += b - a
             segments.append((a, b))
+        if total > limit:
+            return None
     if _TONE_RE.search(canon):
         canon = _TONE_RE.sub("\0", canon)
     table = spelled_chars()
-    parts = []
-    prev = 0
-    for a, b in segments:
-        parts.append(FAR_CHAR * (a - prev))
-        parts.append(canon[a:b].translate(table))
-        prev = b
-    parts.append(FAR_CHAR * (n - prev))
-    return ShortSpelling(canon, "".join(parts), tuple(segments))
+    parts = [canon[a:b].translate(table) for a, b in segments]
+    offsets = list(accumulate((len(p) + 1 for p in parts), initial=0))[:-1]
+    return NearSpelling(canon, FAR_CHAR.join(parts), tuple(segments), tuple(offsets))
 
 
 def canonical(term: str, *, pinyin: bool = False) -> tuple[str, tuple[int, ...]]:

@@ -13,11 +13,9 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import accumulate
 from typing import Any
 
 import ahocorasick_rs
@@ -42,12 +40,13 @@ from compliance.normalize import (
     resound,
     sounds_short,
     spell,
-    spell_short,
+    spell_near,
     to_codes,
 )
 from compliance.pinyin import PinyinMode, TermSpelling, english_words, term_spelling, verify
 
 _LATIN = re.compile("[a-z]")  # folded text holds a Latin letter
+NEAR_IN_PYTHON = 1024  # up to this many characters near Latin, the spelled pass skips numpy
 CATEGORIES = ("politics", "porn", "violence", "fraud", "abuse", "competitor", "custom")
 MASK_CHAR = "*"
 
@@ -327,40 +326,27 @@ class WordFilter:
     def _spelled_hits(self, scan: _Text, min_end: int) -> list[Hit]:
         assert self._spelled.ac is not None
         text = scan.text
-        if scan.short:
-            short = spell_short(scan.canon, self._reach)
-            matches = self._spelled.ac.find_matches_as_indexes(short.text, overlapping=True)
+        spans: list[tuple[int, int, int]] = []  # (key index, first, last canonical position)
+        near = spell_near(scan.canon, self._reach, NEAR_IN_PYTHON)
+        if near is not None:
+            matches = self._spelled.ac.find_matches_as_indexes(near.text, overlapping=True)
             if not matches:
                 return []
-            spelled = short.spelled()
-            pos: npt.NDArray[np.intp] | None = None
+            spans = list(near.spans(matches))
         else:
             f = scan.arrays()
-            near = near_latin(f, self._reach)
-            pos = None  # long text: sub position -> canonical index
             # Only the stretches near a Latin letter are spelled and searched, joined by an
-            # inert separator: real Chinese text has few, so this pass costs little there.
-            sel = np.flatnonzero(near)
-            if len(sel) == 0:
-                return []
+            # inert separator.
+            sel = np.flatnonzero(near_latin(f, self._reach))
             pos = np.insert(sel, np.flatnonzero(np.diff(sel) > 1) + 1, -1)
             codes = np.where(pos >= 0, f.codes[np.maximum(pos, 0)], FAR).astype(np.uint32)
             spelled = spell(Folded(from_codes(codes), codes, f.orig, f.run_start, f.run_len))
             matches = self._spelled.ac.find_matches_as_indexes(spelled.text, overlapping=True)
             if not matches:
                 return []
-        spans: list[tuple[int, int, int]] = []  # (key index, first, last canonical position)
-        # A match must begin and end on whole characters (not inside a syllable's letters) and
-        # hold a Latin letter (characters alone are the plain and homophone passes' job).
-        if pos is None and isinstance(spelled.width, list):  # short: Python beats numpy
-            ends = list(accumulate(spelled.width))
-            width = spelled.width
-            for idx, s0, e0 in matches:
-                first, last = bisect_right(ends, s0), bisect_right(ends, e0 - 1)
-                if (s0 == ends[first] - width[first] and e0 == ends[last]
-                        and _LATIN.search(scan.canon, first, last + 1)):
-                    spans.append((idx, first, last))
-        else:
+            # A match must begin and end on whole characters (not inside a syllable's
+            # letters) and hold a Latin letter (characters alone are the plain and homophone
+            # passes' job).
             m = np.array(matches, dtype=np.intp)
             width_a = np.asarray(spelled.width, dtype=np.intp)
             origin = np.repeat(np.arange(len(width_a)), width_a)
@@ -368,11 +354,8 @@ class WordFilter:
             ends_a = np.cumsum(width_a)
             whole = (m[:, 1] == ends_a[first_s] - width_a[first_s]) & (
                 m[:, 2] == ends_a[last_s])
-            if pos is not None:
-                first_a, last_a = pos[first_s], pos[last_s]
-                whole &= (first_a >= 0) & (last_a >= 0)
-            else:
-                first_a, last_a = first_s, last_s
+            first_a, last_a = pos[first_s], pos[last_s]
+            whole &= (first_a >= 0) & (last_a >= 0)
             letters = (f.codes >= ord("a")) & (f.codes <= ord("z"))
             before = np.concatenate(([0], np.cumsum(letters)))
             keep = np.flatnonzero(whole & (before[last_a + 1] > before[first_a]))
