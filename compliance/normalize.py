@@ -278,7 +278,8 @@ class Spelled:
         return np.repeat(np.arange(len(self.width)), self.width)
 
 
-_TONE_RE = re.compile(r"(?<=[a-z])[1-5](?![0-9])")
+# A tone digit after a letter (du3): the digit class first lets the regex engine skip to digits.
+_TONE_RE = re.compile(r"[1-5](?<=[a-z][1-5])(?![0-9])")
 
 
 FAR = 1  # stands in for a Chinese character too far from any Latin letter to matter
@@ -367,16 +368,30 @@ class NearSpelling:
                 yield idx, a + first, a + last
 
 
-def spell_near(canon: str, reach: int, limit: int) -> NearSpelling | None:
+def latin_runs(f: Folded) -> list[tuple[int, int]]:
+    """The ``[start, end)`` runs of Latin letters of a long folded text, by numpy (a regex
+    over 10k Chinese characters costs ~100x more)."""
+    pos = np.flatnonzero((f.codes >= ord("a")) & (f.codes <= ord("z")))
+    if len(pos) == 0:
+        return []
+    gap = np.diff(pos) > 1
+    starts = pos[np.concatenate(([True], gap))]
+    ends = pos[np.concatenate((gap, [True]))] + 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def spell_near(canon: str, runs: list[tuple[int, int]], reach: int,
+               limit: int) -> NearSpelling | None:
     """What ``spell(f, near_latin(f, reach))`` spells for the folding ``f`` whose text is
-    ``canon`` (the characters within ``reach`` of a Latin letter spelled, a tone digit after a
-    letter gone), the far ones left out; None when more than ``limit`` characters are near
-    (numpy does those faster)."""
+    ``canon`` and whose Latin letters are ``runs`` (the characters within ``reach`` of a Latin
+    letter spelled, a tone digit after a letter gone), the far ones left out; None when more
+    than ``limit`` characters are near (numpy does those faster)."""
     n = len(canon)
     segments: list[tuple[int, int]] = []
     total = 0
-    for m in _LATIN_RUN.finditer(canon):
-        a, b = max(0, m.start() - reach), min(n, m.end() + reach)
+    tones = False
+    for start, end in runs:
+        a, b = max(0, start - reach), min(n, end + reach)
         if segments and a <= segments[-1][1]:
             total += b - segments[-1][1]
             segments[-1] = (segments[-1][0], b)
@@ -385,7 +400,8 @@ def spell_near(canon: str, reach: int, limit: int) -> NearSpelling | None:
             segments.append((a, b))
         if total > limit:
             return None
-    if _TONE_RE.search(canon):
+        tones = tones or (end < n and "1" <= canon[end] <= "5")
+    if tones:
         canon = _TONE_RE.sub("\0", canon)
     table = spelled_chars()
     parts = [canon[a:b].translate(table) for a, b in segments]

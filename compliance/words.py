@@ -36,6 +36,7 @@ from compliance.normalize import (
     fold_short,
     fold_table,
     from_codes,
+    latin_runs,
     near_latin,
     resound,
     sounds_short,
@@ -45,7 +46,7 @@ from compliance.normalize import (
 )
 from compliance.pinyin import PinyinMode, TermSpelling, english_words, term_spelling, verify
 
-_LATIN = re.compile("[a-z]")  # folded text holds a Latin letter
+_LATIN_RUN = re.compile("[a-z]+")
 NEAR_IN_PYTHON = 1024  # up to this many characters near Latin, the spelled pass skips numpy
 CATEGORIES = ("politics", "porn", "violence", "fraud", "abuse", "competitor", "custom")
 MASK_CHAR = "*"
@@ -300,7 +301,7 @@ class WordFilter:
                                     min_end)[0]
             more += self._not_innocent(sounds, text) if sounds else sounds
         # Latin spellings: only where the text holds a Latin letter at all.
-        if self._spelled.ac is not None and _LATIN.search(scan.canon):
+        if self._spelled.ac is not None and scan.latin_runs():
             more += self._spelled_hits(scan, min_end)
         if more:
             seen = {(h.start, h.end, h.term) for h in raw}
@@ -327,7 +328,7 @@ class WordFilter:
         assert self._spelled.ac is not None
         text = scan.text
         spans: list[tuple[int, int, int]] = []  # (key index, first, last canonical position)
-        near = spell_near(scan.canon, self._reach, NEAR_IN_PYTHON)
+        near = spell_near(scan.canon, scan.latin_runs(), self._reach, NEAR_IN_PYTHON)
         if near is not None:
             matches = self._spelled.ac.find_matches_as_indexes(near.text, overlapping=True)
             if not matches:
@@ -424,7 +425,8 @@ class _Text:
     characters. Long text is folded with numpy straight away.
     """
 
-    __slots__ = ("_codes", "_folded", "_kept", "_short", "_sounds", "canon", "short", "text")
+    __slots__ = ("_codes", "_folded", "_kept", "_runs", "_short", "_sounds", "canon", "short",
+                 "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -434,6 +436,7 @@ class _Text:
         self._short: ShortFolded | None = None
         self._sounds: Folded | ShortFolded | None = None
         self._codes: npt.NDArray[np.uint32] | None = None
+        self._runs: list[tuple[int, int]] | None = None
         if got is not None:
             self._kept, self.canon = got
         else:
@@ -463,6 +466,13 @@ class _Text:
             else:
                 self._sounds = resound(self.arrays())
         return self._sounds
+
+    def latin_runs(self) -> list[tuple[int, int]]:
+        """``[start, end)`` of each run of Latin letters in the canonical text."""
+        if self._runs is None:
+            self._runs = ([m.span() for m in _LATIN_RUN.finditer(self.canon)] if self.short
+                          else latin_runs(self.arrays()))
+        return self._runs
 
     def sounds_canon(self) -> str:
         return sounds_short(self._kept) if self.short else self.sounds().text
