@@ -2,7 +2,7 @@
 and same-sound characters) for ``赌博``.
 
 One key per term, not one per spelling: the scanner also folds the text into the *spelled*
-form (:func:`compliance.normalize.spell`: every Chinese character replaced by its pinyin, tone
+form (:func:`compliance.spelling.spell`: every Chinese character replaced by its pinyin, tone
 marks, tone numbers and separators gone), where the term's key is its own spelling. So full,
 mixed and toned spellings all meet the one key, and the automaton stays the size of the word
 list. A raw match there is then checked unit by unit against the term (:func:`verify`): each
@@ -42,8 +42,8 @@ from compliance.normalize import (
     fold_table,
     pinyin_names,
     pinyin_table,
-    spelled_key,
 )
+from compliance.spelling import spelled_key
 
 MIN_AUTO_SPELLED_LETTERS = 4  # a shorter full spelling (``tama`` is 4) needs an explicit opt-in
 MAX_ALTERNATES = 8  # extra keys per term (phrase readings, ü typed as v)

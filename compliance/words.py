@@ -24,7 +24,6 @@ import numpy.typing as npt
 
 from compliance.homophones import innocent_words
 from compliance.normalize import (
-    FAR,
     SHORT_TEXT,
     Folded,
     ShortFolded,
@@ -36,15 +35,12 @@ from compliance.normalize import (
     fold_short,
     fold_table,
     from_codes,
-    latin_runs,
-    near_latin,
     resound,
     sounds_short,
-    spell,
-    spell_near,
     to_codes,
 )
 from compliance.pinyin import PinyinMode, TermSpelling, english_words, term_spelling, verify
+from compliance.spelling import FAR, latin_runs, near_latin, spell, spell_near
 
 _LATIN_RUN = re.compile("[a-z]+")
 NEAR_IN_PYTHON = 1024  # up to this many characters near Latin, the spelled pass skips numpy

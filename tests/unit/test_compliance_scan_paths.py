@@ -24,19 +24,16 @@ from compliance.normalize import (
     fold_lists,
     fold_short,
     fold_table,
-    latin_runs,
-    near_latin,
     pinyin_names,
     pinyin_table,
     sounds_short,
-    spell,
-    spell_near,
 )
 from compliance.pinyin import PinyinMode
-from compliance.words import Term, WordFilter
+from compliance.spelling import latin_runs, near_latin, spell, spell_near
+from compliance.words import Action, Term, WordFilter
 
 TERMS = [
-    Term("scam", "fraud"), Term("shit", "abuse", action="mask"), Term("ass", "abuse"),
+    Term("scam", "fraud"), Term("shit", "abuse", action=Action.MASK), Term("ass", "abuse"),
     Term("dick", "porn"), Term("Dickens", "porn", allow=True),
     Term("赌博", "fraud"), Term("刷单返利", "fraud"), Term("妈的", "abuse"),
     Term("傻逼", "abuse", pinyin=PinyinMode.HOMOPHONE, initials=True),
