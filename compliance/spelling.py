@@ -83,9 +83,16 @@ _TONE_RE = re.compile(r"[1-5](?<=[a-z][1-5])(?![0-9])")
 FAR = 1  # stands in for a Chinese character too far from any Latin letter to matter
 
 
-def near_latin(f: Folded, reach: int) -> npt.NDArray[np.bool_]:
-    """Canonical positions within ``reach`` characters of a Latin letter."""
-    latin = (f.codes >= ord("a")) & (f.codes <= ord("z"))
+def latin_letters(f: Folded) -> npt.NDArray[np.bool_]:
+    return (f.codes >= ord("a")) & (f.codes <= ord("z"))
+
+
+def near_latin(f: Folded, reach: int,
+               latin: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.bool_]:
+    """Canonical positions within ``reach`` characters of a Latin letter (of ``latin``, when
+    given: the letters that can be in a spelling)."""
+    if latin is None:
+        latin = latin_letters(f)
     before = np.concatenate(([0], np.cumsum(latin)))
     n = len(latin)
     idx = np.arange(n)
@@ -231,3 +238,69 @@ def spelled_key(text: str) -> str:
     for m in _TONE_RE.finditer(canon):
         parts[m.start()] = ""
     return "".join(parts)
+
+
+ATOM_BITS = 5  # a letter's bits in a packed atom: 26 letters fit in 5
+
+
+@dataclass(frozen=True, slots=True)
+class Atoms:
+    """The Latin spellings a filter's term units can have: syllables (``du``, ``bo``, ``lv``
+    and ``lu``) and the terms' literal letters (``v`` in 加V信), packed ``ATOM_BITS`` a letter
+    and sorted per length.
+
+    A Latin piece of a pinyin match spells whole units (:func:`compliance.pinyin.verify`), so
+    each of its letters lies inside an occurrence of some atom; a letter that no occurrence
+    covers (most letters of English words and abbreviations: ``xp``, ``usb``) can be in no
+    match, and the spelled pass leaves it, and the Chinese around it, out.
+    """
+
+    by_length: tuple[npt.NDArray[np.int64], ...]  # [k - 1]: the packed atoms of k letters
+
+    @classmethod
+    def of(cls, spellings: Iterable[str]) -> Atoms:
+        groups: dict[int, set[int]] = {}
+        for word in spellings:
+            if not word or not all("a" <= c <= "z" for c in word):
+                continue
+            code = 0
+            for c in word:
+                code = (code << ATOM_BITS) | (ord(c) - ord("a"))
+            groups.setdefault(len(word), set()).add(code)
+        longest = max(groups, default=0)
+        return cls(tuple(np.array(sorted(groups.get(k, ())), dtype=np.int64)
+                         for k in range(1, longest + 1)))
+
+    def covered(self, f: Folded) -> npt.NDArray[np.bool_]:
+        """Per canonical position: a Latin letter that an atom occurrence covers, reading the
+        letters as the spelled folding has them (a tone digit between two is dropped)."""
+        latin = latin_letters(f)
+        out = np.zeros(len(latin), dtype=bool)
+        pos = np.flatnonzero(latin)
+        n = len(pos)
+        if n == 0 or not self.by_length:
+            return out
+        codes = f.codes
+        tone = np.zeros(len(latin), dtype=bool)  # what _TONE_RE finds, without a regex pass
+        tone[1:] = (codes[1:] >= ord("1")) & (codes[1:] <= ord("5")) & latin[:-1]
+        tone[:-1] &= (codes[1:] < ord("0")) | (codes[1:] > ord("9"))
+        # Letters in one stretch of letters and tone digits are next to each other.
+        stretch = np.cumsum(~(latin | tone))[pos]
+        letters = f.codes[pos].astype(np.int64) - ord("a")
+        code = letters.copy()
+        joined = np.ones(n, dtype=bool)  # code[i] covers letters i..i+k-1 of one stretch
+        cover = np.zeros(n + 1, dtype=np.int64)
+        for k, atoms in enumerate(self.by_length, start=1):
+            if k > 1:
+                code = (code[:-1] << ATOM_BITS) | letters[k - 1:]
+                joined = joined[:-1] & (stretch[k - 1:] == stretch[: n - k + 1])
+            if len(code) == 0:
+                break
+            if len(atoms) == 0:
+                continue
+            at = np.minimum(np.searchsorted(atoms, code), len(atoms) - 1)
+            starts = np.flatnonzero(joined & (atoms[at] == code))
+            cover[starts] += 1
+            cover[starts + k] -= 1
+        out[pos] = np.cumsum(cover[:n]) > 0
+        return out

@@ -40,7 +40,15 @@ from compliance.normalize import (
     to_codes,
 )
 from compliance.pinyin import PinyinMode, TermSpelling, english_words, term_spelling, verify
-from compliance.spelling import FAR, latin_runs, near_latin, spell, spell_near
+from compliance.spelling import (
+    FAR,
+    Atoms,
+    latin_letters,
+    latin_runs,
+    near_latin,
+    spell,
+    spell_near,
+)
 
 _LATIN_RUN = re.compile("[a-z]+")
 NEAR_IN_PYTHON = 1024  # up to this many characters near Latin, the spelled pass skips numpy
@@ -245,6 +253,7 @@ class WordFilter:
         self._innocent: dict[str, tuple[str, ...]] = {}  # term -> words its homophones skip
         homophone_terms: list[str] = []
         self._reach = 1  # the most characters a term has: how far Chinese is spelled from Latin
+        atoms: set[str] = set()  # every Latin spelling of a term's unit
         self.max_len = 1
         self.term_count = 0
         policy = dict(category_pinyin or {})
@@ -265,12 +274,14 @@ class WordFilter:
                 pkey, pruns = canonical(t.text, pinyin=True)
                 self._pinyin.add(pkey, _Key(t, pruns, False, False, len(pkey), True))
             self._reach = max(self._reach, len(sp.units))
+            atoms.update(x for u in sp.units for x in (u.spellings or (u.char,)))
             for skey in sp.keys:
                 self._spelled.add(skey, _Key(t, (1,), False, False, len(skey), True, sp))
                 self.max_len = max(self.max_len, len(skey))
             if sp.initials:
                 ikey, iruns = canonical(sp.initials)
                 self._plain.add(ikey, _Key(t, iruns, True, True, len(ikey), True))
+        self._atoms = Atoms.of(atoms)
         self._plain.build()
         self._spelled.build()
         self._pinyin.build()
@@ -332,12 +343,18 @@ class WordFilter:
             spans = list(near.spans(matches))
         else:
             f = scan.arrays()
-            # Only the stretches near a Latin letter are spelled and searched, joined by an
-            # inert separator.
-            sel = np.flatnonzero(near_latin(f, self._reach))
+            # Only the stretches near a letter that can be in a spelling are spelled and
+            # searched, joined by an inert separator; the other letters are inert too.
+            usable = self._atoms.covered(f)
+            sel = np.flatnonzero(near_latin(f, self._reach, usable))
+            if len(sel) == 0:
+                return []
             pos = np.insert(sel, np.flatnonzero(np.diff(sel) > 1) + 1, -1)
-            codes = np.where(pos >= 0, f.codes[np.maximum(pos, 0)], FAR).astype(np.uint32)
-            spelled = spell(Folded(from_codes(codes), codes, f.orig, f.run_start, f.run_len))
+            at = np.maximum(pos, 0)
+            codes = np.where(pos >= 0, f.codes[at], FAR).astype(np.uint32)
+            inert = (pos < 0) | (latin_letters(f)[at] & ~usable[at])
+            spelled = spell(Folded(from_codes(codes), codes, f.orig, f.run_start, f.run_len),
+                            ~inert)
             matches = self._spelled.ac.find_matches_as_indexes(spelled.text, overlapping=True)
             if not matches:
                 return []

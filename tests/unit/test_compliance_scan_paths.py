@@ -29,7 +29,7 @@ from compliance.normalize import (
     sounds_short,
 )
 from compliance.pinyin import PinyinMode
-from compliance.spelling import latin_runs, near_latin, spell, spell_near
+from compliance.spelling import Atoms, latin_runs, near_latin, spell, spell_near
 from compliance.words import Action, Term, WordFilter
 
 TERMS = [
@@ -146,3 +146,23 @@ def test_letters_where_syllables_live_do_not_sound_chinese() -> None:
     wf = WordFilter([Term(ch_a + ch_b, pinyin=PinyinMode.HOMOPHONE)])
     assert [h.term for h in wf.find(ch_a + ch_b)] == [ch_a + ch_b]
     assert not wf.find(chr(a) + chr(b))
+
+
+def test_only_letters_inside_a_unit_spelling_can_be_spelled() -> None:
+    """A letter no syllable (or literal letter) of the list covers is left out of the spelled
+    pass: ``usb`` and ``xp`` are; ``du3bo`` (a tone digit between syllables) and ``V`` are not."""
+    atoms = Atoms.of(["du", "bo", "v", "zhuang", "8"])
+    f = fold("usb du3bo xp V zhuang赌 bdu")
+    got = "".join(c.upper() if k else c for c, k in zip(f.text, atoms.covered(f), strict=True))
+    assert got == "usbDU3BOxpVZHUANG赌bDU"
+
+
+def test_long_text_with_english_still_finds_spellings(wf: WordFilter) -> None:
+    """Long text full of letters no syllable covers goes through the numpy pass with those
+    letters left out; the spellings in it are still found, where they are."""
+    filler = "usb xp cpu thx 今天很好 " * 60
+    text = filler + "来玩du博吧 " + filler + "d u b o " + filler + "sha比"
+    hits = [(h.term, h.matched) for h in wf.find(text) if h.via_pinyin]
+    assert hits == [("赌博", "du博"), ("赌博", "d u b o"), ("傻逼", "sha比")]
+    with array_paths():
+        assert [(h.term, h.matched) for h in wf.find(text) if h.via_pinyin] == hits
