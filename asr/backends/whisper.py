@@ -20,8 +20,8 @@ produces, are cut. Audio over ``LONG_AUDIO_S`` takes faster-whisper's own 30 s s
 Grammars: every sentence of a small finite grammar (else the ones the n-best text matched) is
 scored as a forced continuation on the same encoder output (asr/backends/whisper_forced.py) and
 the result decided by :func:`asr.nomatch.forced_decision` (calibrated confidence, ``nomatch``).
-Keywords, which allow free words around the phrase, are decided by matching the n-best text
-(:func:`asr.nomatch.grammar_decision`).
+Keywords, which allow free words around the phrase, fall back to matching the n-best text
+(:func:`asr.nomatch.grammar_decision`) when the keyword alone does not explain the audio.
 
 One ``WhisperModel`` serves all calls: ``num_workers`` lets that many pool threads decode at once,
 each with ``cpu_threads`` intra-op threads, so size ``num_workers * cpu_threads`` to the cores.
@@ -150,6 +150,7 @@ class Decoded:
     # for forced scoring of grammar sentences on the same encoder output (short window only)
     encoded: Any = None
     prefix: tuple[int, ...] = ()
+    speech_frames: int = 0  # encoder frames (50/s) that hold the utterance
 
 
 PROMPT_MAX_PHRASES = 12
@@ -284,7 +285,8 @@ class WhisperEngine(Engine):
                      round(float(w["start"]), 2), round(float(w["end"]), 2),
                      round(float(w["probability"]), 3))
                 for w in found if _PUNCT.sub("", w["word"]))
-        return Decoded(tuple(hyps), no_speech, lang, aligned, encoded, tuple(tokens))
+        return Decoded(tuple(hyps), no_speech, lang, aligned, encoded, tuple(tokens),
+                       n_frames // 2)
 
     def score(self, decoded: Decoded, spellings: dict[str, list[str]]) -> dict[str, float]:
         """Forced log-likelihood of each key's spellings on the decoded utterance's encoder
@@ -293,7 +295,8 @@ class WhisperEngine(Engine):
             return {}
         tok = self.tokenizer(decoded.language)
         return score_texts(self.model.model, decoded.encoded, spellings,
-                           prefix=decoded.prefix, encode=tok.encode, eot=tok.eot)
+                           prefix=decoded.prefix, encode=tok.encode, eot=tok.eot,
+                           speech_frames=decoded.speech_frames)
 
     def _long(self, x: np.ndarray, language: str, prompt: str | None) -> Decoded:
         segments, info = self.model.transcribe(
@@ -370,13 +373,15 @@ class WhisperStream(Stream):
                                 keep_unsure=self._grammar is not None)
         if self._grammar is not None:
             engine = self._engine
-            if d.encoded is not None and not self._grammar.spotting:
+            if d.encoded is not None:
                 dec = decide(self._grammar, list(d.hypotheses), d.no_speech,
                              lambda spellings: engine.score(d, spellings),
                              opts.nomatch_threshold, language=d.language,
                              coefficients=FORCED_COEFFICIENTS.get(engine.name,
-                                                                  FORCED_COEFFICIENTS[NAME]))
-            else:  # keywords (free words around the phrase) and long audio: text matching
+                                                                  FORCED_COEFFICIENTS[NAME]),
+                             match_coefficients=ENGINE_COEFFICIENTS.get(engine.name,
+                                                                        COEFFICIENTS))
+            else:  # long audio (faster-whisper's own segment loop): text matching
                 dec = grammar_decision(self._grammar, list(d.hypotheses), d.no_speech,
                                        opts.nomatch_threshold, language=d.language,
                                        coefficients=ENGINE_COEFFICIENTS.get(engine.name,

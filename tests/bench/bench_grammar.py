@@ -34,6 +34,7 @@ from asr.nomatch import (
     ENGINE_COEFFICIENTS,
     FORCED_COEFFICIENTS,
     FORCED_FEATURES,
+    OPERATING_SHIFT,
     calibrated,
     calibrated_forced,
     grammar_decision,
@@ -99,7 +100,8 @@ def _in_grammar(grammar: object, text: str) -> bool:
 
 def run_whisper(name: str, items: list[sd.Item], task_list: list[tuple[sd.Item, str, str | None]],
                 source: Callable[[sd.Item], str], threshold: float, *,
-                prompt: bool = False, forced: bool = True) -> tuple[list[Trial], list[float]]:
+                prompt: bool = False, forced: bool = True,
+                keywords: bool = False) -> tuple[list[Trial], list[float]]:
     """Decode each item once (as a call does), then decide every grammar asked of it: by forced
     scoring of the grammar's sentences (the default engine path) or, with ``forced=False``, by
     text matching of the n-best alone. Latency per item: decode plus the scoring of one menu."""
@@ -121,7 +123,8 @@ def run_whisper(name: str, items: list[sd.Item], task_list: list[tuple[sd.Item, 
         lat.append(time.perf_counter() - t0)
     trials = []
     for it, gtext, expected in task_list:
-        g = compile_cached(gtext)
+        # --keywords: phrase-list menus as the menu node asks them (spotting)
+        g = compile_cached(gtext, spotting=keywords and not gtext.startswith("#JSGF"))
         if prompt:
             t0 = time.perf_counter()
             d = eng.decode(to_16k(it.pcm), language="en", nbest=4,  # type: ignore[attr-defined]
@@ -142,10 +145,20 @@ def run_whisper(name: str, items: list[sd.Item], task_list: list[tuple[sd.Item, 
 
             t0 = time.perf_counter()
             coef = FORCED_COEFFICIENTS[name]
+            # threshold 0: the forced candidate and its features whatever the confidence
             dec = decide(g, list(d.hypotheses), d.no_speech, scorer, 0.0, coefficients=coef)
             if it.id not in score_lat:
                 score_lat[it.id] = time.perf_counter() - t0
             ok = bool(dec.text) and calibrated_forced(dec.features, coef) >= threshold
+            if not ok and g.spotting:  # as decide() does: keywords fall back to matching
+                mcoef = ENGINE_COEFFICIENTS.get(name, COEFFICIENTS)
+                m = grammar_decision(g, list(d.hypotheses), d.no_speech, threshold,
+                                     coefficients=mcoef)
+                if m.status == "ok":
+                    trials.append(Trial(it.id, it.speaker, "in" if expected else "out",
+                                        source(it), expected, m.text, "ok",
+                                        {**dec.features, "_fallback": 1.0}, dec.heard))
+                    continue
         else:
             # threshold 0: the best candidate and its features whatever the confidence
             coef = ENGINE_COEFFICIENTS.get(name, COEFFICIENTS)
@@ -228,13 +241,15 @@ def fit(trials: list[Trial]) -> tuple[float, ...]:
 
 
 def rethreshold(trials: list[Trial], coef: tuple[float, ...], thr: float) -> list[Trial]:
+    """The trials decided again with these coefficients (forced: at the operating point, the
+    intercept raised by OPERATING_SHIFT as asr/nomatch.py does)."""
     out = []
     for t in trials:
-        if not t.features or ("agree" not in t.features):
-            out.append(t)
+        if not t.features or "agree" not in t.features or "_fallback" in t.features:
+            out.append(t)  # (keywords accepted by the matching fallback stay accepted)
             continue
-        conf = (calibrated_forced(t.features, coef) if "gap" in t.features
-                else calibrated(t.features, coef))
+        conf = (calibrated_forced(t.features, (coef[0] + OPERATING_SHIFT, *coef[1:]))
+                if "gap" in t.features else calibrated(t.features, coef))
         ok = conf >= thr and bool(t.got)
         out.append(Trial(t.item, t.speaker, t.kind, t.source, t.expected, t.got,
                          "ok" if ok else "nomatch", t.features))
@@ -273,6 +288,8 @@ def main() -> None:
     ap.add_argument("--prompt", action="store_true", help="grammar phrases as whisper prompt")
     ap.add_argument("--match-only", action="store_true",
                     help="decide by text matching of the n-best alone (no forced scoring)")
+    ap.add_argument("--keywords", action="store_true",
+                    help="menus as keywords (spotting), the way the menu node asks them")
     ap.add_argument("--dump", help="write every trial (features, labels) as JSON lines here")
     ap.add_argument("--pad", type=float, default=None, help="silence after speech in the window")
     args = ap.parse_args()
@@ -304,7 +321,8 @@ def main() -> None:
             trials, lat = run_sphinx(items, task_list, src)
         else:
             trials, lat = run_whisper(name, items, task_list, src, args.threshold,
-                                      prompt=args.prompt, forced=not args.match_only)
+                                      prompt=args.prompt, forced=not args.match_only,
+                                      keywords=args.keywords)
         print_summary(f"{name} (real)", trials, lat)
         if args.dump:
             import dataclasses
@@ -325,11 +343,12 @@ def main() -> None:
             else:
                 st, sl = run_whisper(name, syn_items, syn_tasks, lambda it: "synthetic",
                                      args.threshold, prompt=args.prompt,
-                                     forced=not args.match_only)
+                                     forced=not args.match_only, keywords=args.keywords)
             print_summary(f"{name} (synthetic piper+espeak)", st, sl)
         if args.fit and name != "pocketsphinx":
             coef = fit(trials)
-            print(f"  fitted coefficients {tuple(round(c, 2) for c in coef)}")
+            print(f"  fitted coefficients {tuple(round(c, 2) for c in coef)} (forced: the "
+                  f"intercept is raised by {OPERATING_SHIFT} in asr/nomatch.py)")
             speakers = sorted({t.speaker for t in trials if t.speaker})
             held: list[Trial] = []
             for spk in speakers:
