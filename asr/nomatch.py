@@ -83,7 +83,7 @@ FORCED_FEATURES = ("gap", "margin", "no_speech", "no_speech_sq", "score", "agree
 OPERATING_SHIFT = 0.51  # -logit(0.375)
 FORCED_COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "whisper": (-10.03 + OPERATING_SHIFT, -0.18, 0.72, 2.68, -9.33, 10.42, -1.05),
-    "whisper-base": (-10.03 + OPERATING_SHIFT, -0.18, 0.72, 2.68, -9.33, 10.42, -1.05),
+    "whisper-base": (-12.68 + OPERATING_SHIFT, -0.26, 0.35, 2.23, -11.69, 11.1, 4.31),
 }
 GAP_RANGE = (0.0, 12.0)  # nats the free text explains the audio better by (beyond: all alike)
 MARGIN_CAP = 6.0  # nats between the best and the runner-up sentence (one candidate: the cap)
