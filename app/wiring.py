@@ -177,6 +177,8 @@ def recognisers_to_preload(settings: Settings, db: Database) -> list[str]:
             elif node.type_name == "listen":
                 spec = ListenSpec(mode=params.mode, keywords=("x",), grammar="x",
                                   engine=params.engine)
+            elif node.type_name == "collect_digits" and params.speech:
+                spec = ListenSpec(mode="digits", engine=params.engine)
             else:
                 continue
             language = getattr(params, "language", None) or compiled.flow.language

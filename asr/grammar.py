@@ -116,6 +116,27 @@ class Grammar:
             queue += [(t, (*words, w), nxt) for w, t in a.arcs[s]]
         return out
 
+    def sentences(self, limit: int) -> list[str] | None:
+        """Every sentence of a finite grammar, or None when it has a loop (``+``, ``*``) or more
+        than ``limit`` sentences: the candidates forced scoring can afford to try one by one."""
+        a = self.automaton
+        out: list[str] = []
+        stack: list[tuple[int, tuple[str, ...], frozenset[int]]] = [(a.start, (), frozenset())]
+        while stack:
+            s, words, seen = stack.pop()
+            if s in seen:
+                return None  # a cycle (through this path): infinitely many sentences
+            if s == a.final:
+                text = ("" if self.chinese else " ").join(words)
+                if text not in out:
+                    out.append(text)
+                    if len(out) > limit:
+                        return None
+            nxt = seen | {s}
+            stack += [(t, words, nxt) for t in reversed(a.eps[s])]
+            stack += [(t, (*words, w), nxt) for w, t in reversed(a.arcs[s])]
+        return out
+
 
 # --- construction -------------------------------------------------------------------------------
 
@@ -212,6 +233,22 @@ class _JsgfCompiler:
             raise GrammarError("grammar: empty alternative")
         self.a.eps[cur].append(dst)
         return pos
+
+
+EN_DIGIT_WORDS = ("zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                  "nine")
+ZH_DIGIT_WORDS = tuple("零一幺二两三四五六七八九")
+
+
+def digit_string_jsgf(language: str) -> str:
+    """A JSGF grammar of digit strings as callers say them: English, Mandarin (with 幺 and 两),
+    or both for ``auto``; :func:`asr.textnorm.digits_from_speech` turns a result into digits."""
+    lang = language.strip().lower()
+    zh = lang.startswith(("zh", "cmn", "yue"))
+    words = ZH_DIGIT_WORDS if zh else EN_DIGIT_WORDS
+    if lang == "auto":
+        words = EN_DIGIT_WORDS + ZH_DIGIT_WORDS
+    return f"#JSGF V1.0;\ngrammar digits;\npublic <digits> = ( {' | '.join(words)} )+ ;\n"
 
 
 def from_jsgf(text: str) -> Grammar:

@@ -18,17 +18,19 @@ import asyncio
 import collections
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 
 from asr.bargein import BargeInConfig, BargeInDetector, BargeInEvent
 from asr.endpoint import EndpointConfig, Endpointer, EndpointEvent, EndpointKind
+from asr.grammar import digit_string_jsgf
 from asr.ledger import TurnLatency
 from asr.models import get_engine
 from asr.pool import InferencePool, PoolError
 from asr.recognizer import Engine, FinalResult, RecognizerError, RecognizerOptions, Stream
+from asr.textnorm import digits_from_speech
 from asr.vad import Vad, make_vad
 from core.call import (
     AudioFrameEvent,
@@ -325,9 +327,10 @@ def listen_config(
         max_speech_s=spec.max_speech_s,
         max_listen_s=max_listen_s or spec.no_input_timeout_s + spec.max_speech_s,
     )
+    digits = spec.mode == "digits"
     options = RecognizerOptions(
-        mode=spec.mode,
-        grammar=spec.grammar,
+        mode="grammar" if spec.mode == "digits" else spec.mode,
+        grammar=digit_string_jsgf(spec.language) if digits else spec.grammar,
         keywords=spec.keywords,
         language=spec.language,
         nomatch_threshold=nomatch_threshold,
@@ -372,7 +375,7 @@ async def listen_call(
         engine = await pool.run("asr.load", 60.0, get_engine, name, path, pool.workers)
     except (RecognizerError, PoolError) as e:
         return _error(e, {"listen_start": clock.now()})
-    return await listen_turn(
+    result = await listen_turn(
         call.events(),
         engine,
         make_vad(vad_kind),
@@ -381,3 +384,7 @@ async def listen_call(
         config=listen_config(spec, **config),
         turn=turn,
     )
+    if spec.mode == "digits" and result.status == "ok":
+        # the grammar's words ("one three eight", "幺三八") as the digits a collect node stores
+        result = replace(result, text=digits_from_speech(result.text))
+    return result

@@ -86,9 +86,10 @@ class DigitsResult:
 
 @dataclass(frozen=True, slots=True)
 class ListenSpec:
-    """What to listen for. ``grammar``/``keywords`` select constrained recognition."""
+    """What to listen for. ``grammar``/``keywords`` select constrained recognition; ``digits``
+    a spoken digit string ("one three eight", "幺三八") returned as digits in ``text`` ("138")."""
 
-    mode: Literal["free", "keywords", "grammar"] = "free"
+    mode: Literal["free", "keywords", "grammar", "digits"] = "free"
     keywords: tuple[str, ...] = ()
     grammar: str | None = None  # JSGF text
     language: str = "en-US"
@@ -98,6 +99,7 @@ class ListenSpec:
     allow_dtmf: bool = True
     engine: str | None = None
     budget_ms: int | None = None
+    sensitive: bool = False  # masked in traces and logs (a PIN said aloud)
 
 
 @dataclass(frozen=True, slots=True)

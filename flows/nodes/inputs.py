@@ -248,6 +248,12 @@ class CollectParams(Strict):
     max_retries: int = Field(default=2, ge=0, le=10)
     no_input_prompt: Prompt | None = None
     invalid_prompt: Prompt | None = None
+    speech: bool = Field(default=False, description=(
+        "Also accept the digits spoken ('one three eight', '幺三八', '一三八'); keys still work."))
+    language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN,
+                                 description="Overrides the flow's; 'auto' detects zh/en.")
+    engine: str | None = None
+    max_speech_s: float = Field(default=15.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _lengths(self) -> CollectParams:
@@ -272,25 +278,62 @@ class CollectDigitsNode(NodeType):
     def sensitive_vars(self) -> list[str]:
         return [self.params.variable] if self.params.sensitive else []
 
+    def _keys(self, max_digits: int) -> DigitSpec:
+        p = self.params
+        return DigitSpec(
+            min_digits=min(p.min_digits, max_digits),
+            max_digits=max_digits,
+            terminator=p.terminator,
+            first_digit_timeout_s=p.first_digit_timeout_s,
+            inter_digit_timeout_s=p.inter_digit_timeout_s,
+            sensitive=p.sensitive,
+        )
+
+    async def _spoken(self, ctx: RunContext) -> tuple[str, bool] | None:
+        """One spoken turn: (digits, terminated); None when the recogniser is unavailable
+        (the node then collects keys). A key pressed instead of speaking starts a keyed entry
+        whose remaining keys are collected as usual."""
+        p = self.params
+        lr = await ctx.call.listen(ListenSpec(
+            mode="digits", language=_listen_language(ctx, p.language),
+            no_input_timeout_s=p.first_digit_timeout_s, max_speech_s=p.max_speech_s,
+            engine=p.engine, budget_ms=self.spec.budget_ms, sensitive=p.sensitive))
+        _raise_if_gone(lr.status)
+        _turn_latency(ctx, lr)
+        _adopt_language(ctx, self.id, lr)
+        if lr.status == "error":
+            ctx.call.trace.add("flow.asr_unavailable", node_id=self.id, error=lr.error)
+            return None
+        if lr.status == "dtmf" and lr.digit is not None:
+            if lr.digit == p.terminator:
+                return "", True
+            if p.max_digits == 1:
+                return lr.digit, False
+            dr = await ctx.call.collect_digits(self._keys(p.max_digits - 1))
+            _raise_if_gone(dr.reason)
+            return lr.digit + dr.digits, dr.reason == "terminator"
+        if lr.status == "nomatch":
+            ctx.call.trace.add("flow.no_match", node_id=self.id,
+                               heard="***" if p.sensitive else lr.heard,
+                               confidence=round(lr.confidence, 3))
+            return "", True  # something was said, and it was not digits: invalid
+        return (lr.text if lr.status == "ok" else ""), False
+
     async def run(self, ctx: RunContext) -> str:
         p = self.params
         outcome = "no_input"
         for attempt in range(p.max_retries + 1):
             # a key pressed during the prompt stays buffered in the Call: collect picks it up
-            await play_prompt(ctx, p.prompt, "dtmf")
-            dr = await ctx.call.collect_digits(
-                DigitSpec(
-                    min_digits=p.min_digits,
-                    max_digits=p.max_digits,
-                    terminator=p.terminator,
-                    first_digit_timeout_s=p.first_digit_timeout_s,
-                    inter_digit_timeout_s=p.inter_digit_timeout_s,
-                    sensitive=p.sensitive,
-                )
-            )
-            _raise_if_gone(dr.reason)
-            digits = dr.digits
-            terminated = dr.reason == "terminator"
+            res = await play_prompt(ctx, p.prompt, "any" if p.speech else "dtmf")
+            keyed = res is not None and res.interrupted_by == "dtmf"
+            spoken = await self._spoken(ctx) if p.speech and not keyed else None
+            if spoken is None:
+                dr = await ctx.call.collect_digits(self._keys(p.max_digits))
+                _raise_if_gone(dr.reason)
+                spoken = dr.digits, dr.reason == "terminator"
+            digits, terminated = spoken
+            if len(digits) > p.max_digits:  # spoken: "one two three four" for three digits
+                digits, terminated = "", True
             if digits and len(digits) >= p.min_digits:
                 ctx.mark_input()
                 ctx.set(p.variable, digits, sensitive=p.sensitive)

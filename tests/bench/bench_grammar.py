@@ -32,7 +32,11 @@ from asr.nomatch import (
     COEFFICIENTS,
     DEFAULT_THRESHOLD,
     ENGINE_COEFFICIENTS,
+    FORCED_COEFFICIENTS,
+    FORCED_FEATURES,
+    OPERATING_SHIFT,
     calibrated,
+    calibrated_forced,
     grammar_decision,
 )
 from audio.resample import to_16k
@@ -96,13 +100,20 @@ def _in_grammar(grammar: object, text: str) -> bool:
 
 def run_whisper(name: str, items: list[sd.Item], task_list: list[tuple[sd.Item, str, str | None]],
                 source: Callable[[sd.Item], str], threshold: float, *,
-                prompt: bool = False) -> tuple[list[Trial], list[float]]:
+                prompt: bool = False, forced: bool = True,
+                keywords: bool = False) -> tuple[list[Trial], list[float]]:
+    """Decode each item once (as a call does), then decide every grammar asked of it: by forced
+    scoring of the grammar's sentences (the default engine path) or, with ``forced=False``, by
+    text matching of the n-best alone. Latency per item: decode plus the scoring of one menu."""
     from asr.backends.whisper import grammar_prompt
+    from asr.backends.whisper_forced import decide
     from asr.models import get_engine
 
     eng = get_engine(name, workers=2)
     decoded = {}
     lat: list[float] = []
+    score_lat: dict[str, float] = {}
+    caches: dict[str, dict[tuple[str, tuple[str, ...]], float]] = {}
     for it in items:
         if prompt:
             continue
@@ -112,7 +123,8 @@ def run_whisper(name: str, items: list[sd.Item], task_list: list[tuple[sd.Item, 
         lat.append(time.perf_counter() - t0)
     trials = []
     for it, gtext, expected in task_list:
-        g = compile_cached(gtext)
+        # --keywords: phrase-list menus as the menu node asks them (spotting)
+        g = compile_cached(gtext, spotting=keywords and not gtext.startswith("#JSGF"))
         if prompt:
             t0 = time.perf_counter()
             d = eng.decode(to_16k(it.pcm), language="en", nbest=4,  # type: ignore[attr-defined]
@@ -120,12 +132,42 @@ def run_whisper(name: str, items: list[sd.Item], task_list: list[tuple[sd.Item, 
             lat.append(time.perf_counter() - t0)
         else:
             d = decoded[it.id]
-        # threshold 0: the best candidate and its features whatever the confidence
-        coef = ENGINE_COEFFICIENTS.get(name, COEFFICIENTS)
-        dec = grammar_decision(g, list(d.hypotheses), d.no_speech, 0.0, coefficients=coef)
-        ok = bool(dec.text) and calibrated(dec.features, coef) >= threshold
+        if forced:
+            cache = caches.setdefault(it.id, {})
+
+            def scorer(spellings: dict[str, list[str]], d: object = d,
+                       cache: dict[tuple[str, tuple[str, ...]], float] = cache) -> dict[str, float]:
+                todo = {k: v for k, v in spellings.items() if (k, tuple(v)) not in cache}
+                for k, v in eng.score(d, todo).items():  # type: ignore[attr-defined]
+                    cache[(k, tuple(todo[k]))] = v
+                return {k: cache[(k, tuple(v))] for k, v in spellings.items()
+                        if (k, tuple(v)) in cache}
+
+            t0 = time.perf_counter()
+            coef = FORCED_COEFFICIENTS[name]
+            # threshold 0: the forced candidate and its features whatever the confidence
+            dec = decide(g, list(d.hypotheses), d.no_speech, scorer, 0.0, coefficients=coef)
+            if it.id not in score_lat:
+                score_lat[it.id] = time.perf_counter() - t0
+            ok = bool(dec.text) and calibrated_forced(dec.features, coef) >= threshold
+            if not ok and g.spotting:  # as decide() does: keywords fall back to matching
+                mcoef = ENGINE_COEFFICIENTS.get(name, COEFFICIENTS)
+                m = grammar_decision(g, list(d.hypotheses), d.no_speech, threshold,
+                                     coefficients=mcoef)
+                if m.status == "ok":
+                    trials.append(Trial(it.id, it.speaker, "in" if expected else "out",
+                                        source(it), expected, m.text, "ok",
+                                        {**dec.features, "_fallback": 1.0}, dec.heard))
+                    continue
+        else:
+            # threshold 0: the best candidate and its features whatever the confidence
+            coef = ENGINE_COEFFICIENTS.get(name, COEFFICIENTS)
+            dec = grammar_decision(g, list(d.hypotheses), d.no_speech, 0.0, coefficients=coef)
+            ok = bool(dec.text) and calibrated(dec.features, coef) >= threshold
         trials.append(Trial(it.id, it.speaker, "in" if expected else "out", source(it), expected,
                             dec.text, "ok" if ok else "nomatch", dec.features, dec.heard))
+    if forced and not prompt:
+        lat = [a + score_lat.get(it.id, 0.0) for a, it in zip(lat, items, strict=True)]
     return trials, lat
 
 
@@ -173,16 +215,25 @@ def summary(trials: list[Trial]) -> dict[str, float]:
     }
 
 
+LEGACY_FEATURES = ("score", "logprob", "no_speech", "agree")
+
+
+def _row(t: Trial) -> list[float]:
+    if "gap" in t.features:
+        return [1.0, *(t.features[n] for n in FORCED_FEATURES)]
+    return [1.0, t.features["score"], max(t.features["logprob"], -3.0), t.features["no_speech"],
+            t.features["agree"]]
+
+
 def fit(trials: list[Trial]) -> tuple[float, ...]:
-    """Logistic regression (IRLS, small L2) of 'correct accept' on the four features."""
+    """Logistic regression (IRLS, small L2) of 'correct accept' on the decision's features."""
     rows = [t for t in trials if t.features]
-    x = np.array([[1.0, t.features["score"], max(t.features["logprob"], -3.0),
-                   t.features["no_speech"], t.features["agree"]] for t in rows])
+    x = np.array([_row(t) for t in rows])
     # the best grammar candidate is what the confidence is about: label 1 when it is right
     y = np.array([1.0 if t.expected is not None and t.got == t.expected else 0.0 for t in rows])
     w = np.zeros(x.shape[1])
     for _ in range(50):
-        p = 1 / (1 + np.exp(-x @ w))
+        p = 1 / (1 + np.exp(-np.clip(x @ w, -50, 50)))
         g = x.T @ (p - y) + 0.01 * w
         h = (x * (p * (1 - p))[:, None]).T @ x + 0.01 * np.eye(len(w))
         w -= np.linalg.solve(h, g)
@@ -190,12 +241,16 @@ def fit(trials: list[Trial]) -> tuple[float, ...]:
 
 
 def rethreshold(trials: list[Trial], coef: tuple[float, ...], thr: float) -> list[Trial]:
+    """The trials decided again with these coefficients (forced: at the operating point, the
+    intercept raised by OPERATING_SHIFT as asr/nomatch.py does)."""
     out = []
     for t in trials:
-        if not t.features or "agree" not in t.features:
-            out.append(t)
+        if not t.features or "agree" not in t.features or "_fallback" in t.features:
+            out.append(t)  # (keywords accepted by the matching fallback stay accepted)
             continue
-        ok = calibrated(t.features, coef) >= thr and bool(t.got)
+        conf = (calibrated_forced(t.features, (coef[0] + OPERATING_SHIFT, *coef[1:]))
+                if "gap" in t.features else calibrated(t.features, coef))
+        ok = conf >= thr and bool(t.got)
         out.append(Trial(t.item, t.speaker, t.kind, t.source, t.expected, t.got,
                          "ok" if ok else "nomatch", t.features))
     return out
@@ -231,6 +286,11 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     ap.add_argument("--errors", action="store_true", help="print every wrong trial")
     ap.add_argument("--prompt", action="store_true", help="grammar phrases as whisper prompt")
+    ap.add_argument("--match-only", action="store_true",
+                    help="decide by text matching of the n-best alone (no forced scoring)")
+    ap.add_argument("--keywords", action="store_true",
+                    help="menus as keywords (spotting), the way the menu node asks them")
+    ap.add_argument("--dump", help="write every trial (features, labels) as JSON lines here")
     ap.add_argument("--pad", type=float, default=None, help="silence after speech in the window")
     args = ap.parse_args()
     clips = sd.clips()
@@ -261,8 +321,16 @@ def main() -> None:
             trials, lat = run_sphinx(items, task_list, src)
         else:
             trials, lat = run_whisper(name, items, task_list, src, args.threshold,
-                                      prompt=args.prompt)
+                                      prompt=args.prompt, forced=not args.match_only,
+                                      keywords=args.keywords)
         print_summary(f"{name} (real)", trials, lat)
+        if args.dump:
+            import dataclasses
+            import json
+
+            with open(args.dump, "a", encoding="utf-8") as fh:
+                for t in trials:
+                    fh.write(json.dumps({"engine": name, **dataclasses.asdict(t)}) + "\n")
         if args.errors:
             for t in trials:
                 wrong_in = t.kind == "in" and not t.correct_accept
@@ -274,11 +342,13 @@ def main() -> None:
                 st, sl = run_sphinx(syn_items, syn_tasks, lambda it: "synthetic")
             else:
                 st, sl = run_whisper(name, syn_items, syn_tasks, lambda it: "synthetic",
-                                     args.threshold, prompt=args.prompt)
+                                     args.threshold, prompt=args.prompt,
+                                     forced=not args.match_only, keywords=args.keywords)
             print_summary(f"{name} (synthetic piper+espeak)", st, sl)
         if args.fit and name != "pocketsphinx":
             coef = fit(trials)
-            print(f"  fitted coefficients {tuple(round(c, 2) for c in coef)}")
+            print(f"  fitted coefficients {tuple(round(c, 2) for c in coef)} (forced: the "
+                  f"intercept is raised by {OPERATING_SHIFT} in asr/nomatch.py)")
             speakers = sorted({t.speaker for t in trials if t.speaker})
             held: list[Trial] = []
             for spk in speakers:

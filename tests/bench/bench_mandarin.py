@@ -19,13 +19,20 @@ import time
 import numpy as np
 
 from asr.grammar import from_phrases
-from asr.nomatch import ENGINE_COEFFICIENTS, calibrated, grammar_decision
+from asr.nomatch import ENGINE_COEFFICIENTS, FORCED_COEFFICIENTS, calibrated, grammar_decision
 from audio.resample import to_16k
 from tests import speech_data as sd
 
 
 def main() -> None:
+    import argparse
+
+    from asr.backends.whisper_forced import decide
     from asr.models import get_engine
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--match-only", action="store_true", help="text matching alone")
+    args = ap.parse_args()
     from asr.tts.service import TtsService
 
     eng = get_engine("whisper-base", workers=2)
@@ -44,28 +51,36 @@ def main() -> None:
                                     keep_unsure=True)
         lat.append(time.perf_counter() - t0)
     menu = list(sd.ZH_MENU)
+
+    def decide_with(phrases: list[str], d: object) -> tuple[str, bool]:
+        """--match-only: text matching alone; default: as the menu node decides (keywords,
+        forced scoring first, matching when the keyword alone does not explain the audio)."""
+        hyps = list(d.hypotheses)  # type: ignore[attr-defined]
+        if args.match_only:
+            dec = grammar_decision(from_phrases(phrases), hyps, d.no_speech, 0.0,  # type: ignore[attr-defined]
+                                   coefficients=coef)
+            return dec.text, bool(dec.text) and calibrated(dec.features, coef) >= 0.5
+        dec = decide(from_phrases(phrases, spotting=True), hyps, d.no_speech,  # type: ignore[attr-defined]
+                     lambda sp: eng.score(d, sp), 0.5,  # type: ignore[attr-defined]
+                     coefficients=FORCED_COEFFICIENTS["whisper-base"], match_coefficients=coef)
+        return dec.text, dec.status == "ok"
+
     rows = []  # (kind, source, expected, got, ok)
     for it in clips:
-        for grammar, expected in ((menu[:4] + [it.text], it.text), (menu, None)):
+        for grammar, expected in ((menu[:4] + [it.text or ""], it.text), (menu, None)):
             d = decoded[it.id]
-            dec = grammar_decision(from_phrases(grammar), list(d.hypotheses), d.no_speech, 0.0,
-                                   coefficients=coef)
-            ok = bool(dec.text) and calibrated(dec.features, coef) >= 0.5
-            rows.append(("in" if expected else "out", "clip", expected, dec.text, ok, d))
+            text, ok = decide_with(grammar, d)
+            rows.append(("in" if expected else "out", "clip", expected, text, ok, d))
     for it in sents + noise:
         d = decoded[it.id]
-        dec = grammar_decision(from_phrases(menu), list(d.hypotheses), d.no_speech, 0.0,
-                               coefficients=coef)
-        ok = bool(dec.text) and calibrated(dec.features, coef) >= 0.5
-        rows.append(("out", it.kind, None, dec.text, ok, d))
+        text, ok = decide_with(menu, d)
+        rows.append(("out", it.kind, None, text, ok, d))
     for it in synth:
         d = decoded[it.id]
-        dec = grammar_decision(from_phrases(menu), list(d.hypotheses), d.no_speech, 0.0,
-                               coefficients=coef)
-        ok = bool(dec.text) and calibrated(dec.features, coef) >= 0.5
-        rows.append(("in", "synthetic", it.text, dec.text, ok, d))
+        text, ok = decide_with(menu, d)
+        rows.append(("in", "synthetic", it.text, text, ok, d))
 
-    def show(label: str, sel: list[tuple]) -> None:  # type: ignore[type-arg]
+    def show(label: str, sel: list[tuple]) -> None:  # type: ignore[type-arg, unused-ignore]
         ins = [r for r in sel if r[0] == "in"]
         outs = [r for r in sel if r[0] == "out"]
         right = sum(r[4] and r[3] == r[2] for r in ins)

@@ -19,7 +19,9 @@ pytestmark = [pytest.mark.sipp, pytest.mark.xdist_group("sipp"), pytest.mark.mod
 
 async def test_metrics_after_a_speech_call(tmp_path: Path) -> None:
     wav = caller_wav(tmp_path / "caller.wav", "support", lead_s=3.0)
-    async with running_engine(tmp_path, None, IVR_FLOWS__DEFAULT_FLOW=str(FLOW)) as engine:  # type: ignore[arg-type]
+    # a busy 2-core test box: the recogniser final may take longer than the 1.5 s default
+    async with running_engine(tmp_path, None, IVR_FLOWS__DEFAULT_FLOW=str(FLOW),  # type: ignore[arg-type]
+                              IVR_ASR__FINAL_TIMEOUT_S="5") as engine:
         assert engine.metrics_address is not None
         host, port = engine.metrics_address
         base = f"http://{host}:{port}"

@@ -132,3 +132,35 @@ async def test_mandarin_out_of_grammar_over_sipp_is_no_match(tmp_path: Path) -> 
     (nomatch,) = [e for e in heard if e["kind"] == "flow.no_match"]
     # what was heard depends on where barge-in and the endpointer cut the reading; it is Chinese
     assert re.search(r"[\u4e00-\u9fff]", nomatch["heard"]), nomatch
+
+
+def collect_flow(path: Path, language: str) -> Path:
+    nodes: list[dict[str, Any]] = [
+        {"id": "start", "type": "start", "params": {}},
+        {"id": "acct", "type": "collect_digits", "params": {
+            "prompt": {"text": "Say your account number."}, "variable": "acct",
+            "min_digits": 5, "max_digits": 5, "speech": True, "max_retries": 0,
+            "first_digit_timeout_s": 8}},
+        {"id": "done", "type": "hangup", "params": {}},
+        {"id": "bad", "type": "hangup", "params": {}},
+    ]
+    edges = [{"from": "start", "port": "next", "to": "acct"},
+             {"from": "acct", "port": "ok", "to": "done"},
+             {"from": "acct", "port": "invalid", "to": "bad"},
+             {"from": "acct", "port": "no_input", "to": "bad"}]
+    for i, n in enumerate(nodes):
+        n["position"] = {"x": 0, "y": 100 * i}
+    path.write_text(json.dumps({"id": "real_collect", "name": "Spoken digits (test)",
+                                "language": language, "variables": {}, "nodes": nodes,
+                                "edges": edges}))
+    return path
+
+
+async def test_spoken_digits_over_sipp_fill_a_collect_node(tmp_path: Path) -> None:
+    """TIDIGITS, a real speaker saying "two nine three four zero", played by SIPp into a
+    collect_digits node that accepts speech: the variable holds the digits."""
+    flow = collect_flow(tmp_path / "flow.json", "en-US")
+    rec, res = await _sipp_call(tmp_path, flow, recording("ps_tidigits_2934z.wav"))
+    entered, heard = _outcome(rec)
+    assert entered == ["start", "acct", "done"], (entered, heard, res.stdout[-800:])
+    assert rec.flow_result["variables"]["acct"] == "29340", rec.flow_result

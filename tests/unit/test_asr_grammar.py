@@ -129,3 +129,62 @@ def test_chinese_yes_no_and_phone_digits() -> None:
     m = match_text(digits, "幺三八两五")  # callers read 1 as 幺 and 2 as 两
     assert (m.text, m.score) == ("一三八二五", 1.0)
     assert match_text(digits, "138").text == "一三八"  # numerals read digit by digit
+
+
+def test_sentences_of_finite_grammars_only() -> None:
+    from asr.grammar import compile_cached
+
+    optional = compile_cached("#JSGF V1.0;\ngrammar x;\npublic <a> = [please] (sales | support);")
+    assert sorted(optional.sentences(10) or []) == [
+        "please sales", "please support", "sales", "support"]
+    assert optional.sentences(3) is None  # more than the limit
+    loop = compile_cached("#JSGF V1.0;\ngrammar d;\npublic <d> = ( one | two )+ ;")
+    assert loop.sentences(100) is None
+    assert compile_cached("查询余额\n人工服务").sentences(5) == ["查询余额", "人工服务"]
+
+
+def test_digit_string_grammar_per_language() -> None:
+    from asr.grammar import compile_cached, digit_string_jsgf, match_text
+
+    en = compile_cached(digit_string_jsgf("en-US"))
+    assert match_text(en, "one three eight").text == "one three eight"
+    assert digits_from_speech(match_text(en, "1 3 8").text) == "138"
+    zh = compile_cached(digit_string_jsgf("zh-CN"))
+    assert digits_from_speech(match_text(zh, "幺三八").text) == "138"
+    assert digits_from_speech(match_text(zh, "一三八").text) == "138"
+    both = compile_cached(digit_string_jsgf("auto"))
+    assert digits_from_speech(match_text(both, "两五").text) == "25"
+
+
+def test_surface_forms_whisper_writes() -> None:
+    from asr.backends.whisper_forced import numeral_spelling, surface_forms
+
+    assert surface_forms("ten of clubs") == ["Ten of clubs.", "ten of clubs", "10 of clubs."]
+    assert surface_forms("from chicago", ["From Chicago."])[0] == "From Chicago."
+    assert numeral_spelling("two nine three four zero") == "29340"
+    assert numeral_spelling("幺三八") == "138"
+    assert numeral_spelling("account balance") is None
+    assert surface_forms("") == [""]
+
+
+def test_forced_decision_accepts_explained_audio_and_rejects_the_rest() -> None:
+    from asr.nomatch import FORCED_COEFFICIENTS, forced_decision
+
+    coef = FORCED_COEFFICIENTS["whisper"]
+    scores = {"ten": -2.0, "four": -7.0, "eight": -10.0}
+    common = {"candidates": ["ten", "four", "eight"], "coefficients": coef}
+    ok = forced_decision(scores, free_ll=-1.5, no_speech=0.1, heard="10.",
+                         matched={"ten": (1.0, 1.0)}, **common)  # type: ignore[arg-type]
+    assert (ok.status, ok.text, ok.alternatives) == ("ok", "ten", ("four",))
+    assert ok.features["margin"] == 5.0 and ok.features["gap"] == 0.5
+    # the free transcript explains the audio far better: out-of-grammar speech
+    far = forced_decision(scores, free_ll=8.0, no_speech=0.1, heard="go forward ten meters",
+                          matched={"ten": (0.6, 1.0)}, **common)  # type: ignore[arg-type]
+    assert far.status == "nomatch" and far.text == "" and far.alternatives[0] == "ten"
+    # whisper thinks nobody spoke: noise that happens to sound like "oh"
+    noise = forced_decision(scores, free_ll=-2.0, no_speech=0.95, heard="Oh,",
+                            matched={"ten": (0.7, 1.0)}, **common)  # type: ignore[arg-type]
+    assert noise.status == "nomatch"
+    none = forced_decision({}, free_ll=-1.0, no_speech=0.1, heard="", matched={},
+                           **common)  # type: ignore[arg-type]
+    assert none.status == "nomatch"
