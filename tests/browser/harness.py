@@ -86,6 +86,11 @@ async def browser_page(locale: str = "en-US") -> AsyncIterator[tuple[Any, Watch]
         page.on("response", watch.on_response)
         try:
             yield page, watch
+        except BaseException as e:
+            await page.screenshot(path=str(SCREENSHOTS / "failure.png"))
+            if watch.errors:  # what the page said is usually why the step failed
+                e.add_note("page errors:\n" + "\n".join(watch.errors))
+            raise
         finally:
             await context.close()
             await browser.close()
@@ -105,5 +110,5 @@ async def login(page: Any, base: str, username: str, password: str) -> None:
 
 async def untranslated(page: Any) -> list[str]:
     """Catalog keys that showed instead of text (a missing key renders as ⟦key⟧)."""
-    text = await page.evaluate("document.body.innerText")
+    text = await page.inner_text("body")
     return [line for line in text.splitlines() if "⟦" in line]

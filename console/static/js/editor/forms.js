@@ -2,7 +2,7 @@
 // bounds, required). Every edit calls onChange(newValue); the server's validator still has the
 // last word and its problems are painted on the canvas.
 import { h } from "../dom.js";
-import { t, tOr } from "../i18n.js";
+import { currentLocale, has, t, tOr } from "../i18n.js";
 import { resolve } from "./schema.js";
 
 const SKIP = new Set(["type", "params", "position"]);
@@ -39,6 +39,12 @@ function check(n, raw) {
   return null;
 }
 
+/** The schema's descriptions are English; other languages show them only when translated. */
+function hintFor(name, n) {
+  const text = has(`hint.${name}`) ? t(`hint.${name}`) : (currentLocale() === "en" ? n.description : null);
+  return text ? h("div", { class: "hint", text }) : null;
+}
+
 function scalarInput(schema, name, node, value, onChange) {
   const n = nonNull(schema, node);
   const err = h("div", { class: "inline-error", role: "alert" });
@@ -71,7 +77,7 @@ function scalarInput(schema, name, node, value, onChange) {
   input.id = id;
   return h("div", { class: "field" },
     h("label", { for: id, text: labelFor(name, n) }), input, err,
-    n.description ? h("div", { class: "hint", text: tOr(`hint.${name}`, n.description) }) : null);
+    hintFor(name, n));
 }
 
 function listInput(schema, name, n, value, onChange) {

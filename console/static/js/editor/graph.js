@@ -1,5 +1,5 @@
 // The flow canvas on AntV X6: one node shape with an input port and named output ports,
-// connection rules (output port -> input port, one edge per output port), history, clipboard,
+// connection rules (output port -> input port, one edge per output port: a new one replaces it), history, clipboard,
 // minimap, and the flow document <-> graph conversion (positions saved in the JSON).
 import { t, tOr } from "../i18n.js";
 import { outputPorts } from "./schema.js";
@@ -30,7 +30,7 @@ function registerShape() {
       body: { rx: 6, ry: 6, fill: "#fff", stroke: COLOURS.stroke, strokeWidth: 1.5 },
       title: { refX: 12, refY: 18, textAnchor: "start", textVerticalAnchor: "middle", fontSize: 13, fontWeight: 600, fill: "#1d2733" },
       kind: { refX: 12, refY: 36, textAnchor: "start", textVerticalAnchor: "middle", fontSize: 11, fill: "#56657a" },
-      badge: { refX: 1, refX2: -10, refY: 18, textAnchor: "end", textVerticalAnchor: "middle", fontSize: 12, fontWeight: 700, fill: COLOURS.problem },
+      badge: { refX: "100%", refX2: -10, refY: 18, textAnchor: "end", textVerticalAnchor: "middle", fontSize: 12, fontWeight: 700, fill: COLOURS.problem },
     },
     ports: {
       groups: {
@@ -73,8 +73,9 @@ export class FlowGraph {
           attrs: { line: { stroke: COLOURS.edge, strokeWidth: 1.5, targetMarker: { name: "block", width: 8, height: 6 } } },
           zIndex: 0,
         }),
-        validateMagnet: ({ cell, magnet }) => magnet.getAttribute("port-group") === "out"
-          && !this.edgeFrom(cell, magnet.getAttribute("port")),
+        // any output port starts an edge; dropping it replaces the port's old edge (re-wiring
+        // by dragging, one edge per port), so a used port never turns the drag into a node move
+        validateMagnet: ({ magnet }) => magnet.getAttribute("port-group") === "out",
         validateConnection: ({ sourceMagnet, targetMagnet }) => Boolean(sourceMagnet && targetMagnet)
           && sourceMagnet.getAttribute("port-group") === "out"
           && targetMagnet.getAttribute("port-group") === "in",
@@ -90,22 +91,27 @@ export class FlowGraph {
       beforeAddCommand: (_event, args) => !(args && args.options && args.options.paint),
     }));
     g.use(new window.X6PluginSelection.Selection({ enabled: true, multiple: true, rubberband: true,
-                                                  modifiers: ["shift"], showNodeSelectionBox: true }));
+                                                  modifiers: ["shift"], showNodeSelectionBox: true,
+                                                  pointerEvents: "none" }));
     g.use(new window.X6PluginClipboard.Clipboard({ enabled: true }));
     g.use(new window.X6PluginKeyboard.Keyboard({ enabled: true, global: false }));
     if (minimap) g.use(new window.X6PluginMinimap.MiniMap({ container: minimap, width: 180, height: 120, padding: 8 }));
     this.bindKeys();
-    const changed = () => this.onChange && this.onChange();
+    const changed = () => { if (!this.loading && this.onChange) this.onChange(); };
     g.on("cell:added", changed);
     g.on("cell:removed", changed);
     g.on("node:moved", changed);
-    g.on("edge:connected", changed);
+    g.on("edge:connected", ({ edge }) => { this.oneEdgePerPort(edge); changed(); });
     g.on("cell:change:data", changed);
     g.on("history:undo", () => this.afterHistory());
     g.on("history:redo", () => this.afterHistory());
     g.on("node:click", ({ node }) => this.onSelect && this.onSelect(node));
     g.on("blank:click", () => this.onSelect && this.onSelect(null));
     g.on("node:added", ({ node }) => this.ensureUniqueId(node));
+    g.on("render:done", () => this.paintPorts());
+    g.on("node:change:ports", () => this.repaintSoon());
+    g.on("edge:removed", () => this.repaintSoon());
+    g.on("edge:connected", () => this.repaintSoon());
   }
 
   bindKeys() {
@@ -120,7 +126,16 @@ export class FlowGraph {
     g.bindKey(["delete", "backspace"], () => { const c = g.getSelectedCells(); if (c.length) g.removeCells(c); return false; });
   }
 
-  afterHistory() { this.graph.getNodes().forEach((n) => this.render(n)); this.onChange && this.onChange(); }
+  afterHistory() { this.graph.getNodes().forEach((n) => this.render(n)); if (this.onChange) this.onChange(); }
+
+  oneEdgePerPort(edge) {
+    const source = edge.getSourceCell();
+    if (!source) return;
+    const port = edge.getSourcePortId();
+    for (const other of this.graph.getConnectedEdges(source, { outgoing: true })) {
+      if (other !== edge && other.getSourcePortId() === port) this.graph.removeCell(other);
+    }
+  }
 
   edgeFrom(cell, portId) {
     return this.graph.getConnectedEdges(cell, { outgoing: true }).find((e) => e.getSourcePortId() === portId);
@@ -153,7 +168,7 @@ export class FlowGraph {
     const height = HEAD_H + Math.max(1, ports.length) * PORT_STEP;
     if (node.getSize().height !== height) node.resize(NODE_W, height);
     node.attr("title/text", spec.label || spec.id);
-    node.attr("kind/text", `${tOr(`node.${spec.type}`, spec.type)} · ${spec.id}`);
+    node.attr("kind/text", spec.label ? `${tOr(`node.${spec.type}`, spec.type)} · ${spec.id}` : tOr(`node.${spec.type}`, spec.type));
     const wanted = new Set(ports.map((p) => outPortId(p.name)));
     for (const p of node.getPorts()) {
       if (p.group === "out" && !wanted.has(p.id)) {
@@ -202,6 +217,7 @@ export class FlowGraph {
     const { nodes = [], edges = [], ...meta } = doc;
     this.meta = meta;
     const g = this.graph;
+    this.loading = true;
     g.disableHistory();
     g.clearCells();
     const placed = nodes.every((n) => n.position);
@@ -216,6 +232,7 @@ export class FlowGraph {
     if (!placed && nodes.length) this.autoLayout();
     g.enableHistory();
     g.cleanHistory();
+    this.loading = false;
   }
 
   document() {
@@ -257,20 +274,42 @@ export class FlowGraph {
 
   zoomToFit() { this.graph.zoomToFit({ padding: 30, maxScale: 1 }); }
 
-  /** Paint the validator's problems: the node's outline and a count, the port's circle. */
+  /** Paint the validator's problems: the node's outline and a count (model attrs), the bad
+   * ports' circles (straight on the DOM: a port prop change makes X6 rebuild every port of the
+   * node, which would pull a port out from under a user's mouse in mid-drag; so the paint is
+   * reapplied whenever X6 re-renders instead). */
   paintProblems(problems) {
     const byNode = new Map();
     for (const p of problems) if (p.node_id) byNode.set(p.node_id, [...(byNode.get(p.node_id) || []), p]);
+    this.badPorts = new Map();
     for (const node of this.graph.getNodes()) {
       const found = byNode.get(this.specOf(node).id) || [];
-      node.attr("body/stroke", found.length ? COLOURS.problem : COLOURS.stroke, PAINT);
-      node.attr("body/strokeWidth", found.length ? 2.5 : 1.5, PAINT);
-      node.attr("badge/text", found.length ? `⚠ ${found.length}` : "", PAINT);
-      const badPorts = new Set(found.filter((p) => p.port).map((p) => outPortId(p.port)));
-      for (const port of node.getPorts()) {
-        if (port.group !== "out") continue;
-        node.setPortProp(port.id, "attrs/circle/fill", badPorts.has(port.id) ? "#ffcdd2" : "#fff", PAINT);
-        node.setPortProp(port.id, "attrs/circle/stroke", badPorts.has(port.id) ? COLOURS.problem : COLOURS.port, PAINT);
+      const badge = found.length ? `⚠ ${found.length}` : "";
+      if (node.attr("badge/text") !== badge) {
+        node.attr("body/stroke", found.length ? COLOURS.problem : COLOURS.stroke, PAINT);
+        node.attr("body/strokeWidth", found.length ? 2.5 : 1.5, PAINT);
+        node.attr("badge/text", badge, PAINT);
+      }
+      this.badPorts.set(node.id, new Set(found.filter((p) => p.port).map((p) => outPortId(p.port))));
+    }
+    this.paintPorts();
+  }
+
+  repaintSoon() {  // after X6's next render of the views
+    requestAnimationFrame(() => requestAnimationFrame(() => this.paintPorts()));
+  }
+
+  paintPorts() {
+    if (!this.badPorts) return;
+    for (const node of this.graph.getNodes()) {
+      const view = this.graph.findViewByCell(node);
+      if (!view) continue;
+      const bad = this.badPorts.get(node.id) || new Set();
+      for (const circle of view.container.querySelectorAll('circle[port-group="out"]')) {
+        const isBad = bad.has(circle.getAttribute("port"));
+        circle.setAttribute("fill", isBad ? "#ffcdd2" : "#fff");
+        circle.classList.toggle("port-problem", isBad);
+        if (isBad) circle.setAttribute("stroke", COLOURS.problem);
       }
     }
   }

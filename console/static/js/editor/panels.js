@@ -74,10 +74,12 @@ export function testsPanel(flowId, fg) {
   const out = h("div", { id: "tests-result" });
   const status = h("div", { class: "status", role: "status" });
   let revision = null;
+  area.disabled = true;  // until the stored cases are in (none stored yet: 404, start empty)
   api("GET", `/api/flows/${enc(flowId)}/tests`).then((res) => {
     revision = res.revision;
     area.value = JSON.stringify(res.document, null, 2);
-  }).catch(() => { area.value = JSON.stringify({ cases: [] }, null, 2); });
+  }).catch(() => { area.value = JSON.stringify({ cases: [] }, null, 2); })
+    .finally(() => { area.disabled = false; });
   const parse = () => { try { return JSON.parse(area.value); } catch { status.textContent = t("form.json"); return null; } };
   const saveBtn = h("button", { type: "button", id: "tests-save", i18n: "tests.save" });
   saveBtn.addEventListener("click", async () => {

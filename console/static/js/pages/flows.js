@@ -52,7 +52,7 @@ async function editor(root, flowId) {
 
   const palette = h("div", { class: "palette", id: "palette", "aria-label": t("editor.palette") },
     h("h3", { i18n: "editor.palette" }),
-    Object.keys(types).sort().map((type) => h("div", {
+    Object.keys(types).sort((a, b) => tOr(`node.${a}`, a).localeCompare(tOr(`node.${b}`, b))).map((type) => h("div", {
       class: "palette-item", dataset: { type }, tabindex: "0", role: "button",
       title: tOr(`nodehint.${type}`, types[type].def.description || type),
     }, tOr(`node.${type}`, type))));
@@ -83,6 +83,7 @@ async function editor(root, flowId) {
   root.append(h("div", { class: "editor" }, toolbar, refusal,
     h("div", { class: "editor-main" }, palette, h("div", { class: "canvas-wrap" }, canvas, minimap), side)));
 
+  let timer = null;
   const fg = new FlowGraph({
     container: canvas, minimap, types,
     onChange: () => { state.dirty = true; setStatus(); scheduleValidate(); if (activeTab === "props") showTab("props"); },
@@ -104,7 +105,6 @@ async function editor(root, flowId) {
     statusLine.dataset.problems = String(state.problems.length);
   }
 
-  let timer = null;
   function scheduleValidate() {
     clearTimeout(timer);
     timer = setTimeout(validate, 300);
