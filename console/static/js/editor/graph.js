@@ -51,7 +51,7 @@ export const outPortId = (name) => `out:${name}`;
 export const portName = (id) => (id && id.startsWith("out:") ? id.slice(4) : id);
 
 export class FlowGraph {
-  constructor({ container, minimap, types, onChange, onSelect }) {
+  constructor({ container, minimap, types, onChange, onSelect, readonly = false }) {
     registerShape();
     this.types = types;
     this.onChange = onChange;
@@ -64,6 +64,7 @@ export class FlowGraph {
       panning: { enabled: true, eventTypes: ["rightMouseDown"] },
       mousewheel: { enabled: true, modifiers: ["ctrl", "meta"], minScale: 0.2, maxScale: 2 },
       background: { color: "#f7f9fc" },
+      ...(readonly ? { interacting: false } : {}),
       connecting: {
         snap: { radius: 24 },
         allowBlank: false, allowLoop: true, allowNode: false, allowEdge: false, allowMulti: "withPort",
@@ -86,6 +87,7 @@ export class FlowGraph {
       },
     });
     const g = this.graph;
+    if (readonly) { g.on("render:done", () => this.paintPorts()); return; }
     g.use(new window.X6PluginHistory.History({
       enabled: true,
       beforeAddCommand: (_event, args) => !(args && args.options && args.options.paint),
