@@ -97,8 +97,12 @@ async function route() {
   const main = shell();
   if (!page) { main.append(h("p", { i18n: "common.nothing_allowed" })); return; }
   document.querySelectorAll(".nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === page.path));
-  const mod = await import(page.module);
-  cleanup = (await mod.render(main, parts.slice(1))) || null;
+  try {
+    const mod = await import(page.module);
+    cleanup = (await mod.render(main, parts.slice(1))) || null;
+  } catch (err) {  // a page that cannot load (not found, not yours) says so in place
+    main.append(h("p", { class: "form-error page-error", role: "alert", text: errorText(err) }));
+  }
   translateDom(main);
 }
 

@@ -317,18 +317,25 @@ export class FlowGraph {
   }
 
   /** Light up a path (simulator, test call, a call's record): visited nodes and edges taken. */
-  highlightPath(nodeIds, current) {
+  highlightPath(nodeIds, current, taken = []) {
     const seen = new Set(nodeIds);
     for (const node of this.graph.getNodes()) {
       const id = this.specOf(node).id;
       node.attr("body/fill", seen.has(id) ? COLOURS.visited : "#fff", PAINT);
       if (current !== undefined) node.attr("body/strokeDasharray", id === current ? "6 3" : null, PAINT);
     }
+    // an edge is lit when the path went along it: by the port each node left through when the
+    // trace says so ("node:port" in taken), else by consecutive nodes
     const steps = new Set();
     for (let i = 1; i < nodeIds.length; i += 1) steps.add(`${nodeIds[i - 1]}>${nodeIds[i]}`);
+    const ports = new Set(taken);
+    const known = new Set(taken.map((x) => x.slice(0, x.lastIndexOf(":"))));
     for (const edge of this.graph.getEdges()) {
       const a = edge.getSourceCell(), b = edge.getTargetCell();
-      const lit = a && b && steps.has(`${this.specOf(a).id}>${this.specOf(b).id}`);
+      if (!a || !b) continue;
+      const from = this.specOf(a).id;
+      const lit = steps.has(`${from}>${this.specOf(b).id}`)
+        && (!known.has(from) || ports.has(`${from}:${portName(edge.getSourcePortId())}`));
       edge.attr("line/stroke", lit ? COLOURS.edgeLit : COLOURS.edge, PAINT);
       edge.attr("line/strokeWidth", lit ? 3 : 1.5, PAINT);
     }

@@ -20,7 +20,7 @@ export function simulatorPanel(flowId, fg) {
   const log = h("ol", { class: "sim-log", id: "sim-log" });
   const status = h("div", { class: "status", id: "sim-status", role: "status" });
   const text = h("input", { id: "sim-text", "aria-label": t("sim.say") });
-  const sim = { id: null, path: [] };
+  const sim = { id: null, path: [], taken: [] };
   const show = (res) => {
     for (const o of res.outputs) {
       if (["say", "play", "transfer", "hangup", "record"].includes(o.kind)) {
@@ -33,7 +33,8 @@ export function simulatorPanel(flowId, fg) {
     }
     log.scrollTop = log.scrollHeight;
     pathOf(res.outputs, sim.path);
-    fg.highlightPath(sim.path, res.current_node);
+    for (const o of res.outputs) if (o.kind === "flow.node" && o.outcome) sim.taken.push(`${o.node_id}:${o.outcome}`);
+    fg.highlightPath(sim.path, res.current_node, sim.taken);
     status.textContent = res.status === "ended" ? t("sim.ended")
       : t("sim.waiting", { what: res.waiting_for ? t(`sim.wait.${res.waiting_for}`) : "…", node: res.current_node || "" });
     status.dataset.state = res.status;
@@ -47,6 +48,7 @@ export function simulatorPanel(flowId, fg) {
   start.addEventListener("click", async () => {
     clear(log);
     sim.path = [];
+    sim.taken = [];
     try {
       const res = await api("POST", "/api/simulations", { body: { flow_id: flowId, target: "draft" } });
       sim.id = res.id;
@@ -115,10 +117,12 @@ export function testCallPanel(flowId, fg) {
     h("thead", {}, h("tr", {}, ["ledger.node", "ledger.outcome", "ledger.latency", "ledger.duration"].map((k) => h("th", { i18n: k })))),
     h("tbody"));
   const path = [];
+  const taken = [];
   const place = h("button", { type: "button", class: "primary", id: "testcall-place", i18n: "testcall.place" });
   place.addEventListener("click", async () => {
     closeLive();
     path.length = 0;
+    taken.length = 0;
     clear(ledger.tBodies[0]);
     try {
       const call = await api("POST", "/api/testcalls", { body: { flow_id: flowId, to: to.value, target: "latest" } });
@@ -128,8 +132,10 @@ export function testCallPanel(flowId, fg) {
       const onEvent = (ev) => {
         const msg = JSON.parse(ev.data);
         const d = msg.data || {};
-        if (msg.topic === "flow.enter" && d.node_id) { path.push(d.node_id); fg.highlightPath(path, d.node_id); }
+        if (msg.topic === "flow.enter" && d.node_id) { path.push(d.node_id); fg.highlightPath(path, d.node_id, taken); }
         if (msg.topic === "flow.node") {
+          taken.push(`${d.node_id}:${d.outcome}`);
+          fg.highlightPath(path, d.node_id, taken);
           const budget = fg.nodeById(d.node_id) ? fg.specOf(fg.nodeById(d.node_id)).budget_ms : null;
           const lat = d.turn_latency_ms;
           ledger.tBodies[0].append(h("tr", { class: budget && lat > budget ? "over" : "" },

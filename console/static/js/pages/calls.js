@@ -76,7 +76,8 @@ async function detail(root, callId) {
         api("GET", `/api/flows/${enc(call.flow_id)}/versions/${call.flow_version}`, { query: { tenant: call.tenant } })]);
       const fg = new FlowGraph({ container: canvas, types: nodeTypes(schema), readonly: true });
       fg.load(version.document);
-      fg.highlightPath(path);
+      const taken = call.trace.filter((e) => e.kind === "node.leave" && e.outcome).map((e) => `${e.node_id}:${e.outcome}`);
+      fg.highlightPath(path, undefined, taken);
       fg.zoomToFit();
     } catch (err) { canvas.textContent = errorText(err); }
   }

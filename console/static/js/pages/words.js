@@ -28,7 +28,7 @@ export async function render(root) {
   // test a sentence
   const sentence = h("textarea", { id: "word-test", rows: 2 });
   const result = h("div", { id: "word-test-result" });
-  const testForm = h("form", { class: "card" }, h("h2", { i18n: "words.test" }), field("words.sentence", sentence),
+  const testForm = h("form", { class: "card", id: "word-test-form" }, h("h2", { i18n: "words.test" }), field("words.sentence", sentence),
     h("button", { type: "submit", class: "primary", i18n: "words.test_button" }), result);
   testForm.addEventListener("submit", async (e) => {
     e.preventDefault();
