@@ -2,7 +2,7 @@
 // live from the event stream, and versions (diff painted on the canvas, rollback).
 import { api } from "../api.js";
 import { clear, errorText, field, h, toast } from "../dom.js";
-import { fmtDate, fmtNumber, t } from "../i18n.js";
+import { fmtDate, fmtNumber, t, tOr } from "../i18n.js";
 
 const enc = encodeURIComponent;
 let live = null;  // the test call's event stream, closed when the editor goes
@@ -124,33 +124,47 @@ export function testCallPanel(flowId, fg) {
     path.length = 0;
     taken.length = 0;
     clear(ledger.tBodies[0]);
+    status.dataset.state = "placing";
+    // Listen before placing: the first events of the call may come before the POST answers,
+    // so every flow/call event is held until the call's id is known, then filtered by it.
+    const source = new EventSource("/api/events?topics=call.&topics=flow.");
+    live = source;
+    const held = [];
+    let callId = null;
+    const onEvent = (msg) => {
+      const d = msg.data || {};
+      if (msg.topic === "flow.enter" && d.node_id) { path.push(d.node_id); fg.highlightPath(path, d.node_id, taken); }
+      if (msg.topic === "flow.node") {
+        taken.push(`${d.node_id}:${d.outcome}`);
+        fg.highlightPath(path, d.node_id, taken);
+        const node = fg.nodeById(d.node_id);
+        const budget = node ? fg.specOf(node).budget_ms : null;
+        const lat = d.turn_latency_ms;
+        ledger.tBodies[0].append(h("tr", { class: budget && lat > budget ? "over" : "" },
+          h("td", { text: d.node_id }), h("td", { text: tOr(`port.${d.outcome}`, d.outcome) }),
+          h("td", { text: lat == null ? "" : `${fmtNumber(lat, { maximumFractionDigits: 0 })} ms${budget ? ` / ${fmtNumber(budget)} ms` : ""}` }),
+          h("td", { text: `${fmtNumber(d.duration_ms || 0, { maximumFractionDigits: 0 })} ms` })));
+      }
+      if (msg.topic === "call.answered") status.textContent = t("testcall.answered", { id: callId });
+      if (msg.topic === "call.ended") {
+        status.textContent = t("testcall.ended", { status: tOr(`disposition.${d.disposition}`, d.disposition || d.reason || "") });
+        status.dataset.state = "ended";
+        closeLive();
+      }
+    };
+    const receive = (ev) => {
+      const msg = JSON.parse(ev.data);
+      if (callId === null) held.push(msg); else if (msg.call_id === callId) onEvent(msg);
+    };
+    for (const topic of ["flow.enter", "flow.node", "flow.end", "call.answered", "call.ended"]) source.addEventListener(topic, receive);
+    source.addEventListener("stream.close", () => closeLive());
+    await new Promise((resolve) => { source.addEventListener("open", resolve, { once: true }); });
     try {
       const call = await api("POST", "/api/testcalls", { body: { flow_id: flowId, to: to.value, target: "latest" } });
-      status.textContent = t("testcall.placed", { id: call.call_id });
-      const source = new EventSource(call.events_url);
-      live = source;
-      const onEvent = (ev) => {
-        const msg = JSON.parse(ev.data);
-        const d = msg.data || {};
-        if (msg.topic === "flow.enter" && d.node_id) { path.push(d.node_id); fg.highlightPath(path, d.node_id, taken); }
-        if (msg.topic === "flow.node") {
-          taken.push(`${d.node_id}:${d.outcome}`);
-          fg.highlightPath(path, d.node_id, taken);
-          const budget = fg.nodeById(d.node_id) ? fg.specOf(fg.nodeById(d.node_id)).budget_ms : null;
-          const lat = d.turn_latency_ms;
-          ledger.tBodies[0].append(h("tr", { class: budget && lat > budget ? "over" : "" },
-            h("td", { text: d.node_id }), h("td", { text: d.outcome }),
-            h("td", { text: lat == null ? "" : `${fmtNumber(lat, { maximumFractionDigits: 0 })} ms${budget ? ` / ${fmtNumber(budget)} ms` : ""}` }),
-            h("td", { text: `${fmtNumber(d.duration_ms || 0, { maximumFractionDigits: 0 })} ms` })));
-        }
-        if (msg.topic === "call.ended" || msg.topic === "flow.end") {
-          status.textContent = t("testcall.ended", { status: d.status || d.disposition || "" });
-          status.dataset.state = "ended";
-        }
-      };
-      for (const topic of ["flow.enter", "flow.node", "flow.end", "call.answered", "call.ended"]) source.addEventListener(topic, onEvent);
-      source.addEventListener("stream.close", () => source.close());
-    } catch (err) { status.textContent = errorText(err); }
+      callId = call.call_id;
+      status.textContent = t("testcall.placed", { id: callId });
+      held.filter((m) => m.call_id === callId).forEach(onEvent);
+    } catch (err) { closeLive(); status.textContent = errorText(err); status.dataset.state = "failed"; }
   });
   const panel = h("div", { class: "panel", id: "testcall" }, h("p", { class: "muted", i18n: "testcall.help" }),
     field("testcall.to", to), place, status, ledger);
