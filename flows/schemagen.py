@@ -57,7 +57,7 @@ def _ports_extension(cls: Any) -> dict[str, Any]:
 def flow_schema() -> dict[str, Any]:
     schema = _strict_flow_model().model_json_schema(by_alias=True)
     defs = schema.get("$defs", {})
-    for name, cls in REGISTRY.items():
+    for cls in REGISTRY.values():
         spec = defs.get(f"{cls.__name__.removesuffix('Node')}NodeSpec")
         if spec is not None:
             spec["x-ports"] = _ports_extension(cls)

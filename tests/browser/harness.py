@@ -73,7 +73,7 @@ class Watch:
 async def browser_page(locale: str = "en-US") -> AsyncIterator[tuple[Any, Watch]]:
     from playwright.async_api import async_playwright
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before the browser
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium_path(),
                                            args=["--no-sandbox", "--disable-gpu"])

@@ -120,7 +120,8 @@ async def test_draw_validate_publish_test_and_simulate(tmp_path: Path) -> None:
 
             # no_match still dangles: a port problem, painted on that port
             assert await problems(page) >= 1
-            fill = await node(page, "menu_1").locator('circle[port="out:no_match"]').get_attribute("fill")
+            port = node(page, "menu_1").locator('circle[port="out:no_match"]')
+            fill = await port.get_attribute("fill")
             assert fill == "#ffcdd2"
             await shot(page, "en-editor-problem")
 
@@ -162,12 +163,15 @@ async def test_draw_validate_publish_test_and_simulate(tmp_path: Path) -> None:
             # the simulator: the prompt shows, a key press walks the path, visited nodes light up
             await page.click("#tab-simulator")
             await page.click("#sim-start")
-            await expect(page.locator("#sim-log")).to_contain_text("Press 1 for sales.")
+            await expect(page.locator("#sim-log")).to_contain_text(
+                "Press 1 for sales.")
             await page.click(".keypad button[data-digit='1']")
             await page.wait_for_selector("#sim-status[data-state=ended]")
             for visited in ("start_1", "menu_1", "hangup_1"):
-                assert await node(page, visited).locator("rect").first.get_attribute("fill") == "#e3f0ff"
-            assert await node(page, "hangup_2").locator("rect").first.get_attribute("fill") == "#fff"
+                body = node(page, visited).locator("rect").first
+                assert await body.get_attribute("fill") == "#e3f0ff"
+            body = node(page, "hangup_2").locator("rect").first
+            assert await body.get_attribute("fill") == "#fff"
             await shot(page, "en-simulator")
 
             # Chinese: the same editor, every label from the catalog

@@ -47,8 +47,10 @@ async def test_a_test_call_from_the_canvas_lights_up_its_path_live(tmp_path: Pat
                 extra=["-m", "1", "-mp", str(free_port_block(4))]):
             con.add_user("dana", "designer", "acme")
             async with await con.client("dana") as c:
-                assert (await c.call("POST", "/api/flows", json_body={"document": FLOW}))[0] == 201
-                assert (await c.call("POST", "/api/flows/acme_main/publish", json_body={}))[0] == 201
+                created = await c.call("POST", "/api/flows", json_body={"document": FLOW})
+                assert created[0] == 201
+                published = await c.call("POST", "/api/flows/acme_main/publish", json_body={})
+                assert published[0] == 201
             async with browser_page() as (page, watch):
                 await login(page, con.url, "dana", PASSWORD)
                 await page.goto(f"{con.url}/#/flows/acme_main")

@@ -57,7 +57,9 @@ async def test_words_lists_calls_and_tenancy_as_a_client(tmp_path: Path) -> None
         con.add_user("gina", "client", "globex")
         for user, fid, name in (("cleo", "acme_main", "Acme 客服"), ("gina", "gx_main", "Globex")):
             async with await con.client(user) as c:
-                assert (await c.call("POST", "/api/flows", json_body={"document": flow(fid, name)}))[0] == 201
+                created = await c.call("POST", "/api/flows",
+                                       json_body={"document": flow(fid, name)})
+                assert created[0] == 201
                 assert (await c.call("POST", f"/api/flows/{fid}/publish", json_body={}))[0] == 201
         rec_dir = Path(con.settings.storage.recordings_dir)
         rec_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - setup before the browser
@@ -77,7 +79,7 @@ async def test_words_lists_calls_and_tenancy_as_a_client(tmp_path: Path) -> None
                             disposition="answered", flow_id="gx_main", flow_version=1)
         con.services.calls.save_many([ours, theirs])
         csv_path = tmp_path / "名单.csv"
-        csv_path.write_text(LIST_CSV, "utf-8")  # noqa: ASYNC240 - setup before the browser
+        csv_path.write_text(LIST_CSV, "utf-8")
 
         async with browser_page(locale="zh-CN") as (page, watch):
             await login(page, con.url, "cleo", PASSWORD)

@@ -13,7 +13,8 @@ KEY_USES = [re.compile(p) for p in (r'\bt\("([a-z_][\w.-]*)"', r'i18n: "([\w.-]+
                                      r'label: "([\w.-]+)"', r'field\("([\w.-]+)"',
                                      r'btn\("([\w.-]+)"')]
 # an element given literal words: text: "Save", textContent = "Save", placeholder: "Search"
-LITERAL_TEXT = re.compile(r'(?:text|title|placeholder|textContent)\s*[:=]\s*"[^"]*[A-Za-z\u4e00-\u9fff]{2}')
+LITERAL_TEXT = re.compile(
+    r'(?:text|title|placeholder|textContent)\s*[:=]\s*"[^"]*[A-Za-z\u4e00-\u9fff]{2}')
 PLACEHOLDER_OK = re.compile(r'placeholder: "(?:\+[\d*]+|sip:[^"]*)"')  # number/URI examples
 
 

@@ -17,13 +17,14 @@ SAMPLE_PARAMS: dict[str, dict[str, Any]] = {
         {"port": "balance", "digits": ["1"]}, {"port": "agent", "digits": ["2"]}]},
     "condition": {"branches": [{"when": "vip", "port": "vip"}, {"when": "x > 1", "port": "big"}],
                   "else_port": "other"},
-    "listen": {"prompt": {"text": "请说出业务"}, "intents": {"balance": ["余额"], "agent": ["人工"]},
+    "listen": {"prompt": {"text": "请说出业务"},
+               "intents": {"balance": ["余额"], "agent": ["人工"]},
                "dtmf": {"1": "balance", "0": "operator"}},
 }
 
 
 def ports_from_sources(sources: list[str], params: dict[str, Any]) -> list[str]:
-    """The same little path language console/static/js/editor/ports.js implements."""
+    """The same little path language console/static/js/editor/schema.js (outputPorts) implements."""
     out: list[str] = []
     for src in sources:
         if "[]." in src:
