@@ -64,3 +64,13 @@ export function fmtDuration(seconds) {
   if (m) return t("unit.ms", { m, s: r });
   return t("unit.s", { s: r });
 }
+
+/** A validator problem in the reader's language: the catalog's sentence for its code, and for
+ * the codes whose specifics only the server's message carries (which term, which field), that
+ * message too. English readers get the server's own sentence, which is already specific. */
+const SPECIFIC = new Set(["bad_value", "bad_expression", "bad_template", "blocked_words", "undefined_variable", "bad_json"]);
+export function problemText(p) {
+  if (locale === "en" || !has(`problem.${p.code}`)) return p.message;
+  const text = t(`problem.${p.code}`, { port: p.port || "", node: p.node_id || "" });
+  return SPECIFIC.has(p.code) ? `${text}：${p.message}` : text;
+}

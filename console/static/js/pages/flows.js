@@ -1,7 +1,7 @@
 // Flows: the list, a new flow, and the editor (palette, canvas, side panels).
 import { api } from "../api.js";
 import { clear, errorText, field, h, table, toast } from "../dom.js";
-import { fmtDate, t, tOr, translateDom } from "../i18n.js";
+import { fmtDate, problemText, t, tOr, translateDom } from "../i18n.js";
 import { can } from "../session.js";
 import { FlowGraph } from "../editor/graph.js";
 import { nodeForm } from "../editor/forms.js";
@@ -142,9 +142,10 @@ async function editor(root, flowId) {
       toast(t(v.created ? "editor.published" : "editor.already_published", { n: v.version }), "ok");
       if (activeTab === "versions") showTab("versions");
     } catch (err) {
-      refusal.append(h("strong", { text: errorText(err) }),
-        h("ul", {}, (err.details || []).map((d) => {
-          const li = h("li", { class: "clickable", text: `${d.node_id || t("editor.flow_level")}${d.port ? ` · ${d.port}` : ""}: ${d.message}` });
+      const details = err.details || [];
+      refusal.append(h("strong", { text: details.length ? t(`error.${err.code}`) : errorText(err) }),
+        h("ul", {}, details.map((d) => {
+          const li = h("li", { class: "clickable", text: `${d.node_id || t("editor.flow_level")}${d.port ? ` · ${d.port}` : ""}: ${problemText(d)}` });
           li.addEventListener("click", () => selectNode(d.node_id));
           return li;
         })));
@@ -182,7 +183,7 @@ async function editor(root, flowId) {
     const info = types[spec.type];
     const box = h("div", { id: "node-form" }, h("h3", { text: `${tOr(`node.${spec.type}`, spec.type)} · ${spec.id}` }));
     const mine = state.problems.filter((p) => p.node_id === spec.id);
-    if (mine.length) box.append(h("ul", { class: "node-problems" }, mine.map((p) => h("li", { text: `${p.port ? p.port + ": " : ""}${p.message}` }))));
+    if (mine.length) box.append(h("ul", { class: "node-problems" }, mine.map((p) => h("li", { text: `${p.port ? p.port + ": " : ""}${problemText(p)}` }))));
     box.append(nodeForm(schema, info, spec, (next) => fg.updateSpec(node, next)));
     box.addEventListener("rerender", () => showTab("props"));
     return box;
@@ -191,7 +192,7 @@ async function editor(root, flowId) {
   function problemsPanel() {
     if (!state.problems.length) return h("p", { class: "ok", i18n: "editor.no_problems" });
     return h("ul", { class: "problems", id: "problems" }, state.problems.map((p) => {
-      const li = h("li", { class: "clickable", tabindex: "0", text: `${p.node_id || t("editor.flow_level")}${p.port ? ` · ${p.port}` : ""} — ${p.message}` });
+      const li = h("li", { class: "clickable", tabindex: "0", text: `${p.node_id || t("editor.flow_level")}${p.port ? ` · ${p.port}` : ""} — ${problemText(p)}` });
       li.addEventListener("click", () => selectNode(p.node_id));
       return li;
     }));
