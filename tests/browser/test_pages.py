@@ -162,3 +162,43 @@ async def test_words_lists_calls_and_tenancy_as_a_client(tmp_path: Path) -> None
             await page.wait_for_selector("#call-canvas g.x6-node")
             await shot(page, "en-call-detail")
             watch.check()
+
+
+async def test_admin_users_tokens_and_audit(tmp_path: Path) -> None:
+    """An admin makes a user and an API token (shown once, then listed without its secret) in
+    the browser; the audit log page shows both changes; the new user can log in."""
+    async with running_console(tmp_path) as con:
+        con.add_user("ada", "admin")
+        async with browser_page() as (page, watch):
+            await login(page, con.url, "ada", PASSWORD)
+            await page.click("a[data-page=admin]")
+            await page.fill("#user-name", "olga")
+            await page.fill("#user-password", "a long enough password")
+            await page.select_option("#user-role", "ops")
+            await page.click("#user-add button[type=submit]")
+            await expect(page.locator("#users table")).to_contain_text("olga")
+            await page.fill("#token-name", "reports")
+            await page.fill("#token-days", "30")
+            await page.click("#token-add button[type=submit]")
+            token = (await page.inner_text("#token-shown code")).strip()
+            assert token.startswith("ivr_")
+            await expect(page.locator("#tokens table")).to_contain_text("reports")
+            assert token not in await page.inner_text("#tokens table")
+            await page.fill("#audit-action", "")
+            await page.click("#audit button[type=submit]")
+            audit = page.locator("#audit table")
+            await expect(audit).to_contain_text("user.create")
+            await expect(audit).to_contain_text("token.create")
+            assert await untranslated(page) == []
+            await shot(page, "en-admin")
+            await page.select_option("#lang", "zh-CN")
+            await expect(page.locator("h1")).to_have_text("系统管理")
+            assert await untranslated(page) == []
+            await shot(page, "zh-admin")
+            watch.check()
+        async with await con.client("olga", "a long enough password") as c:
+            status, me = await c.call("GET", "/api/auth/me")
+        assert status == 200 and me["user"]["role"] == "ops"
+        async with await con.client() as script:
+            status, _ = await script.use_token(token).call("GET", "/api/tokens")
+        assert status == 200
