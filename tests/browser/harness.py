@@ -71,7 +71,7 @@ class Watch:
 
 @asynccontextmanager
 async def browser_page(locale: str = "en-US") -> AsyncIterator[tuple[Any, Watch]]:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before the browser
     async with async_playwright() as pw:
@@ -79,7 +79,8 @@ async def browser_page(locale: str = "en-US") -> AsyncIterator[tuple[Any, Watch]
                                            args=["--no-sandbox", "--disable-gpu"])
         context = await browser.new_context(viewport=VIEWPORT, locale=locale)
         page = await context.new_page()
-        page.set_default_timeout(10_000)
+        page.set_default_timeout(20_000)  # generous: the suite shares two cores
+        expect.set_options(timeout=15_000)
         watch = Watch()
         page.on("console", watch.on_console)
         page.on("pageerror", watch.on_page_error)
@@ -109,6 +110,9 @@ async def login(page: Any, base: str, username: str, password: str) -> None:
 
 
 async def untranslated(page: Any) -> list[str]:
-    """Catalog keys that showed instead of text (a missing key renders as ⟦key⟧)."""
+    """Catalog keys that showed instead of text (a missing key renders as ⟦key⟧), and values
+    that leaked as words ("null", "undefined", "[object Object]")."""
     text = await page.inner_text("body")
-    return [line for line in text.splitlines() if "⟦" in line]
+    leaks = ("null", "undefined", "[object Object]", "NaN")
+    return [line for line in text.splitlines()
+            if "⟦" in line or line.strip() in leaks or "[object Object]" in line]

@@ -138,8 +138,10 @@ async def test_draw_validate_publish_test_and_simulate(tmp_path: Path) -> None:
             assert await edge_count(page) == 4
             assert await problems(page) == 0
             assert await node(page, "menu_1").locator("text", has_text="⚠").count() == 0
-            await page.click("#save-draft")
-            await expect(page.locator("#editor-status")).to_contain_text("saved")
+            async with page.expect_response(lambda r: r.url.endswith("/api/flows/main/draft")
+                                            and r.request.method == "PUT") as saved:
+                await page.click("#save-draft")
+            assert (await saved.value).status == 200
             await page.click("#publish")
             await expect(page.locator("#editor-status")).to_contain_text("version 1")
 

@@ -35,8 +35,8 @@ async function list(root) {
       { label: "flows.latest", render: (r) => (r.latest_version ? `v${r.latest_version}` : t("flows.unpublished")) },
       { label: "flows.draft_updated", render: (r) => fmtDate(r.draft_updated_at) },
       { label: "flows.routes", render: (r) => r.routes.join(", ") },
-    ], data.items, { onRow: (r) => { location.hash = `#/flows/${encodeURIComponent(r.flow_id)}`; } }),
-    can("flows.write") ? form : null);
+    ], data.items, { onRow: (r) => { location.hash = `#/flows/${encodeURIComponent(r.flow_id)}`; } }));
+  if (can("flows.write")) root.append(form);
 }
 
 async function editor(root, flowId) {
@@ -121,7 +121,15 @@ async function editor(root, flowId) {
     } catch (err) { setStatus(errorText(err)); }
   }
 
-  async function save() {
+  // One save at a time: a click on Publish while a save is on its way waits for it (and its
+  // new revision) instead of saving again with the old one and meeting a 409.
+  let saving = null;
+  function save() {
+    if (!saving) saving = doSave().finally(() => { saving = null; });
+    return saving;
+  }
+
+  async function doSave() {
     try {
       const draft = await api("PUT", `/api/flows/${encodeURIComponent(flowId)}/draft`, { body: { document: fg.document(), revision: state.revision } });
       state.revision = draft.revision;
@@ -135,6 +143,7 @@ async function editor(root, flowId) {
 
   async function publish() {
     clear(refusal);
+    if (saving) await saving;
     if (state.dirty && !(await save())) return;
     try {
       const v = await api("POST", `/api/flows/${encodeURIComponent(flowId)}/publish`, { body: { revision: state.revision } });

@@ -24,8 +24,8 @@ export async function render(root) {
     try {
       const d = await api("POST", "/api/lists/check", { body: { number: number.value, purpose: purpose.value } });
       verdict.append(h("p", { class: d.allowed ? "ok" : "bad", id: "check-verdict", text: d.allowed ? t("lists.allowed") : t("lists.refused") }),
-        h("ul", {}, d.reasons.map((r) => h("li", { text: `${tOr(`reason.${r.code}`, r.code)} — ${r.message}` }))),
-        d.retry_at ? h("p", { text: t("lists.retry_at", { at: fmtDate(d.retry_at) }) }) : null);
+        h("ul", {}, d.reasons.map((r) => h("li", { text: `${tOr(`reason.${r.code}`, r.code)} — ${r.message}` }))));
+      if (d.retry_at) verdict.append(h("p", { text: t("lists.retry_at", { at: fmtDate(d.retry_at) }) }));
     } catch (err) { verdict.textContent = errorText(err); }
   });
   root.append(check);

@@ -36,8 +36,8 @@ export async function render(root) {
     try {
       const res = await api("POST", "/api/words/test", { body: { text: sentence.value } });
       result.append(h("p", { class: res.blocked ? "bad" : "ok", id: "word-verdict", text: res.blocked ? t("words.blocked") : (res.hits.length ? t("words.hits", { n: res.hits.length }) : t("words.clean")) }),
-        highlighted(sentence.value, res.hits),
-        res.hits.length ? h("p", { class: "muted", text: `${t("words.masked")}: ${res.masked_text}` }) : null);
+        highlighted(sentence.value, res.hits));
+      if (res.hits.length) result.append(h("p", { class: "muted", text: `${t("words.masked")}: ${res.masked_text}` }));
     } catch (err) { result.textContent = errorText(err); }
   });
   root.append(testForm);
