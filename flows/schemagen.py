@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, create_model
 
-from flows.model import Flow, NodeSpec
+from flows.model import COMMON_PORTS, Flow, NodeSpec
 from flows.nodes import REGISTRY
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "flow.schema.json"
@@ -45,8 +45,22 @@ def _all_optional(cls: Any) -> bool:
     return all(not f.is_required() for f in cls.Params.model_fields.values())
 
 
+def _ports_extension(cls: Any) -> dict[str, Any]:
+    """What an editor needs to draw a node type's output ports without running its code: the
+    fixed ports, which may stay unconnected, the params the dynamic ones come from, the ports
+    every node has, whether it ends the call and whether it waits for the caller."""
+    return {"fixed": list(cls.fixed_ports), "optional": list(cls.optional_ports),
+            "sources": list(cls.port_sources), "common": list(COMMON_PORTS),
+            "terminal": bool(cls.terminal_outcomes), "input": bool(cls.takes_input)}
+
+
 def flow_schema() -> dict[str, Any]:
     schema = _strict_flow_model().model_json_schema(by_alias=True)
+    defs = schema.get("$defs", {})
+    for cls in REGISTRY.values():
+        spec = defs.get(f"{cls.__name__.removesuffix('Node')}NodeSpec")
+        if spec is not None:
+            spec["x-ports"] = _ports_extension(cls)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 
 

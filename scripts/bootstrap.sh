@@ -58,6 +58,8 @@ REQS=()
 for f in requirements/*.txt; do
   case "$(basename "$f")" in torch.txt|nodeps.txt) ;; *) REQS+=(-r "$f") ;; esac
 done
+# playwright: the browser tests use Debian's chromium (apt-packages.txt), never a downloaded one
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 step reqs requirements/*.txt pyproject.toml -- "$PIP" install -q "${REQS[@]}"
 # Packages whose declared deps are wrong for us (e.g. resemblyzer pulls the old webrtcvad).
 if [ -f requirements/nodeps.txt ]; then

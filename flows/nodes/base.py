@@ -68,6 +68,10 @@ class NodeType:
     optional_ports: ClassVar[tuple[str, ...]] = ()
     terminal_outcomes: ClassVar[tuple[str, ...]] = ()  # outcomes that end the call
     takes_input: ClassVar[bool] = False  # waits for the caller (budget measured per turn)
+    # Where dynamic_ports() reads its port names, for editors that draw them before a node is
+    # valid (published in the schema as x-ports): "list[].field" (each item's field),
+    # "field" (one string param), "dict{}" (a dict's keys), "dict{}=" (a dict's values).
+    port_sources: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: NodeSpec, params: Any) -> None:
         self.spec = spec

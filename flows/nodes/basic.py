@@ -108,6 +108,7 @@ class ConditionNode(NodeType):
     Params = ConditionParams
     params: ConditionParams
     fixed_ports = ()
+    port_sources = ("branches[].port", "else_port")
 
     def dynamic_ports(self) -> tuple[str, ...]:
         ports = [b.port for b in self.params.branches]

@@ -162,6 +162,7 @@ class MenuNode(NodeType):
     Params = MenuParams
     params: MenuParams
     fixed_ports = ("no_input", "no_match")
+    port_sources = ("options[].port",)
     takes_input = True
 
     def dynamic_ports(self) -> tuple[str, ...]:
@@ -402,6 +403,7 @@ class ListenNode(NodeType):
     Params = ListenParams
     params: ListenParams
     fixed_ports = ("no_input", "no_match")
+    port_sources = ("intents{}", "dtmf{}=")
     takes_input = True
 
     def dynamic_ports(self) -> tuple[str, ...]:
