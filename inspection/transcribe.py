@@ -106,8 +106,10 @@ def transcribe_channel(pcm: Pcm, speaker: str, engine: Any, language: str | None
                 continue
             texts.append(d.hypotheses[0].text)
             logprobs.append(d.hypotheses[0].logprob)
-            words += [TWord(w.w, lo + int(w.start * 1000), lo + int(w.end * 1000), w.conf)
-                      for w in d.words]
+            for w in d.words:  # whisper puts a first word's start at the chunk's start:
+                start = max(a, lo + int(w.start * 1000))  # the VAD's edge is the better one
+                end = min(b, max(start, lo + int(w.end * 1000)))
+                words.append(TWord(w.w, start, max(start, end), w.conf))
         sep = "" if lang == "zh" else " "
         conf = math.exp(sum(logprobs) / len(logprobs)) if logprobs else 0.0
         turns.append(Turn(speaker, a, b, sep.join(texts).strip(), words, round(conf, 3), lang))
