@@ -98,7 +98,8 @@ class Score:
 def _number(d: Mapping[str, Any], key: str, where: str, default: float, hi: float) -> float:
     v = d.get(key, default)
     if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= hi:
-        raise RuleError(f"{where}.{key}: expected a number in 0..{hi:g}, got {v!r}")
+        raise RuleError(f"{where + '.' if where else ''}{key}: expected a number in "
+                        f"0..{hi:g}, got {v!r}")
     return float(v)
 
 
@@ -138,8 +139,8 @@ def load_scorecard(doc: Any) -> Scorecard:
                               bool(it.get("auto_fail", False)), bool(it.get("review", False))))
         sections.append(Section(s["name"], _number(s, "weight", sw, 1.0, 1000), tuple(items)))
     return Scorecard(sid, str(doc.get("name") or sid), tuple(sections),
-                     _number(doc, "pass_score", "scorecard", 80.0, 100),
-                     _number(doc, "sample_pct", "scorecard", 0.0, 100),
+                     _number(doc, "pass_score", "", 80.0, 100),
+                     _number(doc, "sample_pct", "", 0.0, 100),
                      json.loads(json.dumps(doc)))
 
 

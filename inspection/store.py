@@ -50,7 +50,9 @@ class InspectionResultRow(Base):
     passed: Mapped[bool] = mapped_column(Boolean, default=True)
     auto_failed: Mapped[bool] = mapped_column(Boolean, default=False)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
-    review_state: Mapped[str] = mapped_column(String(16), default="")  # "", queued, reviewed
+    # "" (no review needed), queued, assigned, reviewed, escalated (awaiting level 2), final
+    review_state: Mapped[str] = mapped_column(String(16), default="")
+    final_score: Mapped[float | None] = mapped_column(Float, nullable=True)  # after review
     language: Mapped[str] = mapped_column(String(16), default="")
     text: Mapped[str] = mapped_column(Text, default="")  # "caller: ...\nengine: ..." for search
     transcript: Mapped[Any] = mapped_column(JSON, default=dict)

@@ -50,23 +50,32 @@ def find_phrase(turn: Turn, phrase: str, *, fuzzy: bool = False,
     seq = timed_tokens(turn)
     words = [t for t, _, _ in seq]
     n = len(want)
+    target = _joined(want)
+
+    def best_at(i: int) -> tuple[float, int] | None:
+        if words[i:i + n] == want:
+            return 1.0, n
+        if not fuzzy:
+            return None
+        best: tuple[float, int] | None = None
+        for size in sorted({max(1, n - 1), n, n + 1}):
+            if i + size > len(seq):
+                continue
+            r = difflib.SequenceMatcher(None, _joined(words[i:i + size]), target).ratio()
+            if r >= threshold and (best is None or r > best[0]):
+                best = (r, size)
+        return best
+
     hits: list[TextHit] = []
     i = 0
     while i < len(seq):
-        best: tuple[float, int] | None = None
-        if words[i:i + n] == want:
-            best = (1.0, n)
-        elif fuzzy:
-            target = _joined(want)
-            for size in {max(1, n - 1), n, n + 1}:
-                if i + size > len(seq):
-                    continue
-                r = difflib.SequenceMatcher(None, _joined(words[i:i + size]), target).ratio()
-                if r >= threshold and (best is None or r > best[0]):
-                    best = (r, size)
+        best = best_at(i)
         if best is None:
             i += 1
             continue
+        later = best_at(i + 1) if best[0] < 1.0 and i + 1 < len(seq) else None
+        if later is not None and later[0] > best[0]:  # "your date of birth": start at "date"
+            i, best = i + 1, later
         size = best[1]
         hits.append(TextHit(seq[i][1], seq[i + size - 1][2], _joined(words[i:i + size])))
         i += size

@@ -25,6 +25,8 @@ log = logging.getLogger("ivr.inspection")
 
 POLL_S = 1.0
 SWEEP_WINDOW_S = 86_400.0
+SWEEP_EVERY_S = 30.0  # without the bus (``ivr inspect worker``) this is how jobs appear
+SWEEP_OVERLAP_S = 300.0  # calls whose record is written late still fall in the next sweep
 
 
 class InspectionWorker:
@@ -46,6 +48,7 @@ class InspectionWorker:
         self._wake = asyncio.Event()
         self._remove_listener: Any = None
         self._stopping = False
+        self._last_sweep = 0.0
         self.done = 0
         self.failed = 0
 
@@ -56,6 +59,7 @@ class InspectionWorker:
         now = self.clock.wall()
         released = await self._db(self.queue.release, self.owner, now)
         swept = await self._db(self.queue.sweep, now - self.sweep_window_s, now)
+        self._last_sweep = now
         if released or swept:
             log.info("inspection: %d jobs taken back from before a restart, %d calls queued "
                      "that had no job", released, swept)
@@ -76,8 +80,19 @@ class InspectionWorker:
             log.exception("inspection: queueing call %s failed", call_id)
         self._wake.set()
 
+    async def _sweep(self) -> None:
+        now = self.clock.wall()
+        if now - self._last_sweep < SWEEP_EVERY_S:
+            return
+        try:
+            await self._db(self.queue.sweep, self._last_sweep - SWEEP_OVERLAP_S, now)
+            self._last_sweep = now
+        except Exception:
+            log.exception("inspection: sweeping for new calls failed")
+
     async def _run(self) -> None:
         while not self._stopping:
+            await self._sweep()
             free = self.workers - len(self._running)
             if free > 0:
                 try:

@@ -47,6 +47,7 @@ def upgrade() -> None:
     sa.Column('auto_failed', sa.Boolean(), nullable=False),
     sa.Column('needs_review', sa.Boolean(), nullable=False),
     sa.Column('review_state', sa.String(length=16), nullable=False),
+    sa.Column('final_score', sa.Float(), nullable=True),
     sa.Column('language', sa.String(length=16), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('transcript', sa.JSON(), nullable=False),
