@@ -45,8 +45,16 @@ def build_inspector(settings: Settings, db: Database) -> Inspector:
                 log.debug("no stored flow %s for call %s", rec.flow_id, rec.id)
         return cfg.language
 
+    paths = {"whisper": settings.asr.whisper_model_path,
+             "whisper-base": settings.asr.whisper_base_model_path}
+
+    def load_engine(name: str) -> Any:
+        from asr.models import get_engine  # noqa: PLC0415 - model runtimes load only here
+
+        return get_engine(name, paths.get(name))
+
     return Inspector(db, words_for=words_for, language_for=language_for, vad_kind=cfg.vad,
-                     default_language=cfg.language)
+                     default_language=cfg.language, load_engine=load_engine)
 
 
 def build_worker(settings: Settings, db: Database, clock: Clock) -> InspectionWorker:

@@ -5,7 +5,9 @@ normalised tokens (:func:`asr.textnorm.tokens`: lower case, simplified, one toke
 character) each carrying the times of the word it came from, so a hit has start and end in ms.
 ``exact``: the phrase's tokens in a row. ``fuzzy``: a run of tokens whose letters are at least
 ``threshold`` similar (difflib ratio) to the phrase's: "this call may be recorded" still finds
-"this call is recorded", 录音 still finds 录音 in 本通话将被录音.
+"this call is recorded"; Chinese compares character by character with the grammar matcher's
+pinyin-aware cost (:func:`asr.grammar.substitution_cost`), so the recogniser's homophones
+(坦图 for 坦途, 鱼额 for 余额) still match.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from asr.textnorm import tokens
+from asr.grammar import substitution_cost
+from asr.textnorm import has_han, tokens
 from inspection.transcript import Turn
 
 FUZZY_THRESHOLD = 0.8
@@ -51,6 +54,7 @@ def find_phrase(turn: Turn, phrase: str, *, fuzzy: bool = False,
     words = [t for t, _, _ in seq]
     n = len(want)
     target = _joined(want)
+    han = all(has_han(t) for t in want)
 
     def best_at(i: int) -> tuple[float, int] | None:
         if words[i:i + n] == want:
@@ -58,6 +62,13 @@ def find_phrase(turn: Turn, phrase: str, *, fuzzy: bool = False,
         if not fuzzy:
             return None
         best: tuple[float, int] | None = None
+        if han:  # Chinese: character by character, a homophone costs little (坦图 ~ 坦途)
+            if i + n <= len(seq):
+                r = 1.0 - sum(substitution_cost(a, b) for a, b in
+                              zip(want, words[i:i + n], strict=True)) / n
+                if r >= threshold:
+                    best = (r, n)
+            return best
         for size in sorted({max(1, n - 1), n, n + 1}):
             if i + size > len(seq):
                 continue

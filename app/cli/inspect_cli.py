@@ -83,6 +83,7 @@ def run(ctx: typer.Context, call_id: str,
         ) -> None:
     """Inspect CALL_ID now (by id, id prefix or SIP Call-ID) and print the result."""
     from app.inspection_setup import build_inspector  # noqa: PLC0415 - models load lazily
+    from asr.recognizer import RecognizerError  # noqa: PLC0415
     from console.services.inspection import result_dict  # noqa: PLC0415
     from inspection.inspector import InspectionError  # noqa: PLC0415
     from inspection.rules import RuleError  # noqa: PLC0415
@@ -92,7 +93,7 @@ def run(ctx: typer.Context, call_id: str,
     inspector = build_inspector(settings, _db(ctx))
     try:
         got = inspector.inspect(call_id, store=not no_store)
-    except (InspectionError, TranscribeError, RuleError) as e:
+    except (InspectionError, TranscribeError, RuleError, RecognizerError) as e:
         raise _fail(str(e), 1) from None
     d = result_dict(got.row)
     d["stats"] = got.row.stats

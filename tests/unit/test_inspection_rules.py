@@ -229,3 +229,18 @@ def test_scorecard_errors_name_the_field() -> None:
             {"id": "x", "rule": {"type": "phrase", "phrases": ["a"], "window": 5}}]}]})
     with pytest.raises(RuleError, match=r"^pass_score"):
         load_scorecard({**CARD, "pass_score": 120})
+
+
+def test_fuzzy_chinese_forgives_homophones_not_other_words() -> None:
+    heard = Turn("caller", 0, 1200, "走的是坦图", [TWord(c, i * 200, i * 200 + 180, 0.9)
+                                             for i, c in enumerate("走的是坦图")], 0.9)
+    rule = make_rule({"type": "phrase", "speaker": "caller", "match": "fuzzy",
+                      "phrases": ["坦途"]})
+    out = rule.evaluate(ctx(heard))
+    assert out.status == "pass" and (out.evidence[0].start_ms, out.evidence[0].text) == \
+        (600, "坦图")
+    exact = make_rule({"type": "phrase", "speaker": "caller", "phrases": ["坦途"]})
+    assert exact.evaluate(ctx(heard)).status == "fail"
+    other = make_rule({"type": "phrase", "speaker": "caller", "match": "fuzzy",
+                       "phrases": ["坎坷"]})
+    assert other.evaluate(ctx(heard)).status == "fail"
