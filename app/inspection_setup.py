@@ -15,6 +15,7 @@ from core.clock import Clock
 from engine.cdr import CallRecord
 from inspection.inspector import Inspector
 from inspection.queue import JobQueue
+from inspection.transcribe import inspection_engine
 from inspection.worker import InspectionWorker
 from storage import Database
 
@@ -49,9 +50,7 @@ def build_inspector(settings: Settings, db: Database) -> Inspector:
              "whisper-base": settings.asr.whisper_base_model_path}
 
     def load_engine(name: str) -> Any:
-        from asr.models import get_engine  # noqa: PLC0415 - model runtimes load only here
-
-        return get_engine(name, paths.get(name))
+        return inspection_engine(name, paths.get(name), workers=cfg.workers)
 
     return Inspector(db, words_for=words_for, language_for=language_for, vad_kind=cfg.vad,
                      default_language=cfg.language, load_engine=load_engine)

@@ -13,6 +13,7 @@ detection per region (zh or en).
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from audio.pcm import FRAME_SAMPLES, SAMPLE_RATE_HZ, Pcm
 from audio.resample import to_16k
 from audio.wavio import WavError, read_wav_samples
 from inspection.transcript import SPEAKERS, Transcript, Turn, TWord, regions
+
+_ENGINES: dict[tuple[str, str], Any] = {}
+_ENGINES_LOCK = threading.Lock()
 
 MAX_REGION_S = 25.0  # whisper's short window holds up to ~28 s; longer regions are split
 REGION_PAD_MS = 150  # audio kept on each side of a region: word onsets are not clipped
@@ -56,6 +60,22 @@ def engine_for_language(language: str) -> tuple[str, str | None]:
     if lang == "en":
         return "whisper", "en"
     return "whisper-base", lang
+
+
+def inspection_engine(name: str, model_path: str | Path | None = None, *,
+                      workers: int = 1) -> Any:
+    """A whisper model of inspection's own, one CPU thread per decode, ``workers`` decodes
+    at once. Not the live calls' shared one: CTranslate2 serialises a model's decodes, so a
+    30 s inspection region on the shared model would hold up callers' menu turns behind it."""
+    key = (name, str(model_path or ""))
+    with _ENGINES_LOCK:
+        eng = _ENGINES.get(key)
+        if eng is None:
+            from asr.backends.whisper import WhisperEngine  # noqa: PLC0415 - heavy, lazy
+
+            eng = _ENGINES[key] = WhisperEngine(model_path, num_workers=max(1, workers),
+                                                cpu_threads=1, name=name)
+        return eng
 
 
 def read_stereo(path: Path) -> tuple[Pcm, Pcm]:
@@ -122,11 +142,7 @@ def transcribe_recording(path: Path, language: str, *,
     """Both channels of ``path``; blocking (models, numpy): call it in a worker thread."""
     t0 = time.perf_counter()
     name, code = engine_for_language(language)
-    if load_engine is None:
-        from asr.models import get_engine  # noqa: PLC0415 - model runtimes load only here
-
-        load_engine = get_engine
-    engine = load_engine(name)
+    engine = (load_engine or inspection_engine)(name)
     caller, agent = read_stereo(path)
     turns: list[Turn] = []
     speech: dict[str, list[tuple[int, int]]] = {}
