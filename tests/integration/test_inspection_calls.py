@@ -172,7 +172,8 @@ async def test_a_real_call_is_inspected_with_hits_at_their_offsets(tmp_path: Pat
     # the disclosure was never said: failed, evidence is the window it was looked for in
     assert got["disclosure"]["status"] == "fail"
     # the caller's complaint: "unacceptable" is its first word
-    (hit,) = got["complaint"]["evidence"][:1]
+    assert got["complaint"]["evidence"], row.text  # what was heard, when it was not
+    hit = got["complaint"]["evidence"][0]
     assert got["complaint"]["status"] == "fail" and hit["speaker"] == "caller"
     assert near(hit["start_ms"], complaint[0]), (hit, complaint)
     # the insult, from the tenant's sensitive-word list (category abuse)
