@@ -270,6 +270,19 @@ class ClusterConfig(Section):
     redis_url: str | None = None
 
 
+class InspectionConfig(Section):
+    """Post-call inspection (docs/inspection.md): transcripts, rules, scores, review."""
+
+    enabled: bool = False  # run the queue in this engine (needs rtp.record_calls)
+    workers: int = Field(default=1, ge=1, le=64)  # inspections at once (threads)
+    language: str = "en"  # when neither the trace nor the flow says: en, zh, auto
+    vad: str = "silero"  # how speech regions are found: silero | webrtc[:0-3] | energy
+    max_attempts: int = Field(default=4, ge=1, le=100)
+    lease_s: float = Field(default=900.0, gt=0)  # a claimed job is retaken after this
+    poll_s: float = Field(default=1.0, gt=0)
+    sweep_window_s: float = Field(default=86_400.0, ge=0)  # calls without a job, at start
+
+
 class ConsoleConfig(Section):
     """The console server (REST API, live events, web UI): docs/console.md."""
 
@@ -308,6 +321,7 @@ class Settings(Section):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     sms: SmsConfig = Field(default_factory=SmsConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    inspection: InspectionConfig = Field(default_factory=InspectionConfig)
 
 
 def node_id(settings: Settings) -> str:

@@ -22,6 +22,7 @@ from console.identity import Identity
 from console.live import EventHub
 from console.services.compliance import ListOps, WordOps
 from console.services.flows import FlowOps
+from console.services.inspection import InspectionOps
 from console.services.simulator import SimulatorSessions
 from console.services.testcalls import CallPlacer, TestCalls
 from console.services.users import UserOps
@@ -127,6 +128,7 @@ def build_console(settings: Settings, db: Database, *, clock: Clock | None = Non
         lists=ListOps(open_list_store(settings), open_compliance(settings), audit,
                       settings.compliance.default_region),
         voiceprints=voiceprints, hub=EventHub(bus) if bus is not None else None,
+        inspection=InspectionOps(db, audit),
         flow_schema=flow_schema(), clock=clock, options=options)
 
 

@@ -12,11 +12,12 @@ import console.identity
 import engine.cdr
 import flows.drafts
 import flows.store
+import inspection.store
 import notify.content
 import notify.outbox
 import speaker_id.store
 from storage.db import Base
 
 MODEL_MODULES = (compliance.sql_store, console.audit, console.identity, engine.cdr, flows.drafts,
-                 flows.store, notify.content, notify.outbox, speaker_id.store)
+                 flows.store, inspection.store, notify.content, notify.outbox, speaker_id.store)
 metadata = Base.metadata

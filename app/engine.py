@@ -37,6 +37,7 @@ from engine.sipcall import SpeechHooks
 from storage import Database, open_database
 
 if TYPE_CHECKING:
+    from inspection.worker import InspectionWorker
     from notify.service import SmsService
 
 log = logging.getLogger("ivr.engine")
@@ -71,6 +72,7 @@ class Engine:
         # leaves the outbox's messages in flight to the engine that is serving
         self.send_sms = send_sms
         self._sms_callbacks: Any = None
+        self.inspection: InspectionWorker | None = None  # the post-call inspection queue
         self._tasks = TaskScope("engine")  # registrations, prompt pre-rendering
         self._media_tasks = TaskScope("media")  # the pacer: runs until every call is gone
 
@@ -100,6 +102,8 @@ class Engine:
         self.cdr = CdrWriter(self.records, dead_letter=Path(s.storage.dead_letter_path),
                              clock=self.clock)
         self.cdr.start()
+        if s.inspection.enabled:
+            await self._start_inspection(db)
         policy = InboundPolicy.from_config(
             s.sip.trusted_peers, {u.username: u.password for u in s.sip.users}, s.sip.realm)
         proxy = None
@@ -190,6 +194,14 @@ class Engine:
         self.sms.attach(self.bus)
         self._sms_callbacks = await start_callbacks(s, self.sms)
 
+    async def _start_inspection(self, db: Database) -> None:
+        """The post-call queue: jobs from ``call.ended``, inspections in their own pool."""
+        from app.inspection_setup import build_worker  # noqa: PLC0415 - models load lazily
+
+        self.inspection = await asyncio.get_running_loop().run_in_executor(
+            None, build_worker, self.settings, db, self.clock)
+        await self.inspection.start(self.bus)
+
     async def _prewarm(self, speech: SpeechService) -> None:
         """Load the voice before the first caller (its first render is the slow one, ~0.7 s
         idle, many seconds on a busy box), then render the other static prompts meanwhile."""
@@ -247,6 +259,8 @@ class Engine:
             await self.cluster.stop()
         if self.cdr is not None:
             await self.cdr.close()
+        if self.inspection is not None:  # after the records: the last calls' jobs are due
+            await self.inspection.stop()
         if self.sms is not None:  # after the calls: their hang-up messages are recorded
             await self.sms.stop()
         if self._sms_callbacks is not None:

@@ -50,6 +50,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "tenants.read": OPERATOR_ROLES,
     "tenants.manage": frozenset({_A}),
     "tokens.own": EVERYONE,  # one's own API tokens
+    "inspection.read": frozenset({_A, _O, _Q, _C}),  # results, transcripts, stats, export
+    "inspection.rules": frozenset({_A, _O, _Q, _C}),  # a tenant's scorecards; re-inspect
+    "inspection.review": frozenset({_A, _Q, _C}),  # verdicts: QA staff, a client's own QA
+    "inspection.queue": frozenset({_A, _O}),  # the operator's job queue
 }
 
 

@@ -81,10 +81,16 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
 
 
 def build_api() -> Api:
-    from console.api import admin, calls, compliance, flows  # noqa: PLC0415 - they use this
+    from console.api import (  # noqa: PLC0415 - they use this
+        admin,
+        calls,
+        compliance,
+        flows,
+        inspection,
+    )
 
     api = Api()
-    for module in (admin, flows, calls, compliance):
+    for module in (admin, flows, calls, compliance, inspection):
         module.register(api)
     return api
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -14,6 +15,7 @@ from console.api.routing import Api, ApiRequest, PathParam
 from console.live import Viewer
 from core.clock import Clock
 from engine.cdr import CallQuery, CallRecord
+from storage.tenancy import Tenants
 
 CALL = {"call_id": PathParam(str, r"^[A-Za-z0-9@._:+-]{1,255}$", 255)}
 LATENCY_KINDS = ("latency.turn", "turn")
@@ -42,6 +44,17 @@ def recording_file(path: str | None, recordings_dir: Path) -> Path | None:
     if not real.is_relative_to(root) or not real.is_file():
         return None
     return real
+
+
+async def transcript_of(req: ApiRequest, rec: CallRecord) -> list[dict[str, Any]] | None:
+    """The inspected call's turns (speaker, ms offsets, text, words), when there are any."""
+    ops = services(req).inspection
+    if ops is None:
+        return None
+    row = await asyncio.to_thread(ops.results.get, rec.id, tenants=Tenants.one(rec.tenant))
+    if row is None:
+        return None
+    return list((row.transcript or {}).get("turns", []))
 
 
 def register(api: Api) -> None:
@@ -77,7 +90,7 @@ def register(api: Api) -> None:
         return s.CallDetailOut(
             **call_out(rec).model_dump(), trace=rec.trace, media=rec.media, latency=latency,
             recording_url=f"/api/calls/{rec.id}/recording" if has_file else None,
-            transcript=None)
+            transcript=await transcript_of(req, rec))
 
     @api.op("GET", "/api/calls/{call_id}/recording", summary="The call's recording (WAV; "
             "HTTP Range supported)", tag="calls", permission="calls.recording",

@@ -16,6 +16,7 @@ from console.identity import Identity
 from console.live import EventHub
 from console.services.compliance import ListOps, WordOps
 from console.services.flows import FlowOps
+from console.services.inspection import InspectionOps
 from console.services.simulator import SimulatorSessions
 from console.services.testcalls import TestCalls
 from console.services.users import UserOps
@@ -59,6 +60,7 @@ class ConsoleServices:
     words: WordOps | None = None
     lists: ListOps | None = None
     voiceprints: VoiceprintOps | None = None
+    inspection: InspectionOps | None = None
     hub: EventHub | None = None
     flow_schema: dict[str, Any] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)

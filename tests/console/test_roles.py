@@ -46,6 +46,14 @@ ALLOWED: dict[str, str] = {
     "import_entries": "admin ops client",
     "list_voiceprints": "admin ops client", "voiceprint_access": "admin ops client",
     "delete_voiceprint": "admin ops client",
+    "search_inspections": "admin ops qa client", "get_inspection": "admin ops qa client",
+    "list_scorecards": "admin ops qa client", "inspection_stats": "admin ops qa client",
+    "export_inspections": "admin ops qa client",
+    "rerun_inspection": "admin ops qa client", "import_scorecard": "admin ops qa client",
+    "inspection_jobs": "admin ops",
+    "review_queue": "admin qa client", "assign_review": "admin qa client",
+    "decide_review": "admin qa client", "start_calibration": "admin qa client",
+    "calibration_agreement": "admin qa client",
 }
 PUBLIC = {"health", "login"}
 
@@ -128,6 +136,23 @@ def samples(role: str, user_id: int) -> dict[str, tuple[str, str, dict[str, Any]
         "list_voiceprints": ("GET", "/api/voiceprints", {}),
         "delete_voiceprint": ("DELETE", "/api/voiceprints/nobody", {}),
         "voiceprint_access": ("GET", "/api/voiceprints/nobody/audit", {}),
+        "search_inspections": ("GET", "/api/inspections", {}),
+        "get_inspection": ("GET", f"/api/inspections/{BOGUS_UUID}", {}),
+        "rerun_inspection": ("POST", f"/api/inspections/{BOGUS_UUID}/rerun", {}),
+        "inspection_jobs": ("GET", "/api/inspection/jobs", {}),
+        "list_scorecards": ("GET", "/api/scorecards", {}),
+        "import_scorecard": ("POST", "/api/scorecards", {"json_body": {"document": {
+            "id": f"card_{role}", "sections": [{"name": "A", "items": [{"id": "x", "rule": {
+                "type": "phrase", "phrases": ["hello"]}}]}]}}}),
+        "review_queue": ("GET", "/api/reviews", {}),
+        "assign_review": ("POST", "/api/reviews", {"json_body": {"call_id": BOGUS_UUID}}),
+        "decide_review": ("POST", "/api/reviews/999/verdict", {"json_body": {
+            "verdict": "agree"}}),
+        "start_calibration": ("POST", "/api/calibrations", {"json_body": {
+            "session": "s1", "call_ids": [BOGUS_UUID], "reviewers": ["a", "b"]}}),
+        "calibration_agreement": ("GET", "/api/calibrations/s1", {}),
+        "inspection_stats": ("GET", "/api/inspection/stats", {}),
+        "export_inspections": ("GET", "/api/inspection/export", {}),
     }
 
 

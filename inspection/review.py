@@ -1,0 +1,267 @@
+"""The review workflow, statistics and CSV export over stored results (blocking, DB).
+
+A result that needs a person is ``queued``; assigning it opens a level-1 review for a reviewer
+(``assigned``). The verdict is ``agree`` (the automatic score stands) or ``override`` (a new
+score and a comment, both required). An override goes to a second-level review (``escalated``),
+whose verdict is final; an agreement is final at once. Calibration sessions give the same calls
+to several reviewers independently (their reviews do not touch the result) and measure how
+often they agree. Every change is audited by the console service that calls these
+(:mod:`console.services.inspection`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from inspection.store import InspectionResultRow, InspectionReviewRow
+from storage import Database
+from storage.tenancy import Tenants
+
+VERDICTS = ("agree", "override")
+
+
+class ReviewError(ValueError):
+    """A review step refused; ``field`` names what is wrong."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ReviewMissing(LookupError):
+    """No such result or review (or another tenant's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    session: str
+    calls: int  # calls with at least two decided reviews
+    reviews: int
+    verdict_agreement: float | None  # share of reviewer pairs giving the same verdict
+    pass_agreement: float | None  # share of pairs agreeing on pass/fail
+    mean_score_spread: float | None  # mean (max - min) of the scores given per call
+
+
+class Reviews:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _result(self, s: Any, call_id: str, tenants: Tenants) -> InspectionResultRow:
+        row = s.scalar(select(InspectionResultRow).where(
+            InspectionResultRow.call_id == call_id, tenants.where(InspectionResultRow.tenant)))
+        if row is None:
+            raise ReviewMissing(f"no inspection result for call {call_id}")
+        return row
+
+    def queue(self, *, tenants: Tenants, state: str = "queued", reviewer: str | None = None,
+              rule: str | None = None, max_score: float | None = None,
+              limit: int = 50) -> list[InspectionResultRow]:
+        """Results waiting for a person, oldest first; ``rule``: only those where that item
+        failed; ``max_score``: only those scoring at most that."""
+        q = select(InspectionResultRow).where(tenants.where(InspectionResultRow.tenant),
+                                              InspectionResultRow.review_state == state)
+        if max_score is not None:
+            q = q.where(InspectionResultRow.score <= max_score)
+        if reviewer is not None:
+            q = q.join(InspectionReviewRow, InspectionReviewRow.call_id ==
+                       InspectionResultRow.call_id).where(
+                InspectionReviewRow.reviewer == reviewer, InspectionReviewRow.state == "open")
+        q = q.order_by(InspectionResultRow.inspected_at).limit(limit * 4 if rule else limit)
+        with self.db.session() as s:
+            rows = list(s.scalars(q))
+        if rule:
+            rows = [r for r in rows if any(i["id"] == rule and i["status"] == "fail"
+                                           for i in (r.result or {}).get("items", []))]
+        return rows[:limit]
+
+    def assign(self, call_id: str, reviewer: str, *, tenants: Tenants,
+               now: float | None = None) -> InspectionReviewRow:
+        """Open the next review of the call for ``reviewer`` (level 1, or level 2 when the
+        call is escalated); a reviewer never reviews their own override."""
+        if not reviewer:
+            raise ReviewError("reviewer: required", "reviewer")
+        with self.db.session() as s:
+            res = self._result(s, call_id, tenants)
+            if res.review_state in ("queued", ""):
+                level = 1
+            elif res.review_state == "escalated":
+                level = 2
+                first = s.scalar(select(InspectionReviewRow).where(
+                    InspectionReviewRow.call_id == call_id, InspectionReviewRow.level == 1,
+                    InspectionReviewRow.session == "", InspectionReviewRow.state == "done"))
+                if first is not None and first.reviewer == reviewer:
+                    raise ReviewError("reviewer: the second-level review needs another "
+                                      "reviewer than the first", "reviewer")
+            else:
+                raise ReviewError(f"call {call_id} is {res.review_state}: nothing to assign",
+                                  "call_id")
+            row = InspectionReviewRow(call_id=call_id, tenant=res.tenant, level=level,
+                                      session="", reviewer=reviewer, state="open", verdict="",
+                                      comment="", created_at=now or time.time())
+            s.add(row)
+            res.review_state = "assigned"
+            s.flush()
+            return row
+
+    def decide(self, review_id: int, reviewer: str, verdict: str, *, tenants: Tenants,
+               score: float | None = None, comment: str = "",
+               now: float | None = None) -> tuple[InspectionReviewRow, InspectionResultRow]:
+        if verdict not in VERDICTS:
+            raise ReviewError(f"verdict: {verdict!r} is not one of agree, override", "verdict")
+        if verdict == "override":
+            if score is None or not 0 <= score <= 100:
+                raise ReviewError("score: an override needs a score in 0..100", "score")
+            if not comment.strip():
+                raise ReviewError("comment: an override needs a comment", "comment")
+        with self.db.session() as s:
+            row = s.scalar(select(InspectionReviewRow).where(
+                InspectionReviewRow.id == review_id, tenants.where(InspectionReviewRow.tenant)))
+            if row is None:
+                raise ReviewMissing(f"no review {review_id}")
+            if row.state != "open":
+                raise ReviewError(f"review {review_id} is already decided", "review_id")
+            if row.reviewer != reviewer:
+                raise ReviewError(f"review {review_id} is assigned to {row.reviewer}",
+                                  "reviewer")
+            res = self._result(s, row.call_id, tenants)
+            row.state, row.verdict, row.comment = "done", verdict, comment.strip()[:4000]
+            row.score = score if verdict == "override" else res.score
+            row.decided_at = now or time.time()
+            if row.session:  # calibration: the result is not touched
+                return row, res
+            if verdict == "override" and row.level == 1:
+                res.review_state = "escalated"
+            else:
+                res.review_state = "final"
+                res.final_score = row.score
+            return row, res
+
+    def history(self, call_id: str, *, tenants: Tenants) -> list[InspectionReviewRow]:
+        with self.db.session() as s:
+            return list(s.scalars(select(InspectionReviewRow).where(
+                InspectionReviewRow.call_id == call_id, tenants.where(InspectionReviewRow.tenant))
+                .order_by(InspectionReviewRow.id)))
+
+    def calibrate(self, session: str, call_ids: Iterable[str], reviewers: Iterable[str], *,
+                  tenants: Tenants, now: float | None = None) -> list[InspectionReviewRow]:
+        """One independent review per (call, reviewer) in calibration session ``session``."""
+        reviewers = [r for r in dict.fromkeys(reviewers) if r]
+        if len(reviewers) < 2:
+            raise ReviewError("reviewers: a calibration needs at least two", "reviewers")
+        if not session or len(session) > 64:
+            raise ReviewError("session: 1-64 characters", "session")
+        out = []
+        with self.db.session() as s:
+            for call_id in dict.fromkeys(call_ids):
+                res = self._result(s, call_id, tenants)
+                for r in reviewers:
+                    row = InspectionReviewRow(call_id=call_id, tenant=res.tenant, level=1,
+                                              session=session, reviewer=r, state="open",
+                                              verdict="", comment="",
+                                              created_at=now or time.time())
+                    s.add(row)
+                    out.append(row)
+            s.flush()
+        return out
+
+    def agreement(self, session: str, *, tenants: Tenants,
+                  pass_score: float = 80.0) -> Agreement:
+        with self.db.session() as s:
+            rows = list(s.scalars(select(InspectionReviewRow).where(
+                InspectionReviewRow.session == session, InspectionReviewRow.state == "done",
+                tenants.where(InspectionReviewRow.tenant))))
+        by_call: dict[str, list[InspectionReviewRow]] = defaultdict(list)
+        for r in rows:
+            by_call[r.call_id].append(r)
+        same_verdict = same_pass = pairs = 0
+        spreads = []
+        calls = 0
+        for reviews in by_call.values():
+            if len(reviews) < 2:
+                continue
+            calls += 1
+            scores = [r.score or 0.0 for r in reviews]
+            spreads.append(max(scores) - min(scores))
+            for a, b in itertools.combinations(reviews, 2):
+                pairs += 1
+                same_verdict += a.verdict == b.verdict
+                same_pass += ((a.score or 0) >= pass_score) == ((b.score or 0) >= pass_score)
+        return Agreement(session, calls, len(rows),
+                         round(same_verdict / pairs, 3) if pairs else None,
+                         round(same_pass / pairs, 3) if pairs else None,
+                         round(statistics.fmean(spreads), 2) if spreads else None)
+
+
+def stats(db: Database, *, tenants: Tenants, since: float | None = None,
+          until: float | None = None) -> dict[str, Any]:
+    """Counts and mean scores per flow, per scorecard item (fail rate), per reviewer
+    (reviews, override rate) and per day (trend)."""
+    q = select(InspectionResultRow).where(tenants.where(InspectionResultRow.tenant))
+    if since is not None:
+        q = q.where(InspectionResultRow.inspected_at >= since)
+    if until is not None:
+        q = q.where(InspectionResultRow.inspected_at < until)
+    with db.session() as s:
+        results = list(s.scalars(q))
+        ids = [r.call_id for r in results]
+        reviews = list(s.scalars(select(InspectionReviewRow).where(
+            InspectionReviewRow.call_id.in_(ids), InspectionReviewRow.state == "done"))) \
+            if ids else []
+
+    def summary(rows: list[InspectionResultRow]) -> dict[str, Any]:
+        scores = [r.score for r in rows if r.score is not None]
+        return {"calls": len(rows), "mean_score": round(statistics.fmean(scores), 1)
+                if scores else None, "passed": sum(r.passed for r in rows),
+                "needs_review": sum(r.needs_review for r in rows)}
+
+    flows: dict[str, list[InspectionResultRow]] = defaultdict(list)
+    days: dict[str, list[InspectionResultRow]] = defaultdict(list)
+    items: dict[str, dict[str, int]] = defaultdict(lambda: {"pass": 0, "fail": 0, "na": 0})
+    for r in results:
+        flows[r.flow_id or ""].append(r)
+        days[time.strftime("%Y-%m-%d", time.gmtime(r.inspected_at))].append(r)
+        for it in (r.result or {}).get("items", []):
+            items[it["id"]][it["status"]] += 1
+    reviewers: dict[str, dict[str, int]] = defaultdict(lambda: {"reviews": 0, "overrides": 0})
+    for rv in reviews:
+        reviewers[rv.reviewer]["reviews"] += 1
+        reviewers[rv.reviewer]["overrides"] += rv.verdict == "override"
+    return {
+        "total": summary(results),
+        "flows": {k: summary(v) for k, v in sorted(flows.items())},
+        "days": {k: summary(v) for k, v in sorted(days.items())},
+        "items": {k: {**v, "fail_rate": round(v["fail"] / max(1, v["pass"] + v["fail"]), 3)}
+                  for k, v in sorted(items.items())},
+        "reviewers": {k: {**v, "override_rate": round(v["overrides"] / max(1, v["reviews"]), 3)}
+                      for k, v in sorted(reviewers.items())},
+    }
+
+
+CSV_COLUMNS = ("call_id", "tenant", "inspected_at", "flow_id", "scorecard", "score", "passed",
+               "auto_failed", "review_state", "final_score", "language", "failed_items")
+
+
+def export_csv(rows: Iterable[InspectionResultRow]) -> str:
+    """Results as CSV (UTF-8 with a BOM, so spreadsheet programs read Chinese right)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    w = csv.writer(out)
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        failed = [i["id"] for i in (r.result or {}).get("items", []) if i["status"] == "fail"]
+        w.writerow([r.call_id, r.tenant,
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.inspected_at)),
+                    r.flow_id or "", r.scorecard, r.score, int(r.passed), int(r.auto_failed),
+                    r.review_state, "" if r.final_score is None else r.final_score,
+                    r.language, " ".join(failed)])
+    return out.getvalue()

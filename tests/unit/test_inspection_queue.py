@@ -1,0 +1,100 @@
+"""The durable inspection queue on a real SQLite database (and the recorder's clock sync)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.cdr import CallRecord, CallRecords
+from engine.media.recorder import Recorder
+from inspection.queue import RETRY_BASE_S, JobQueue
+from storage import open_database
+
+
+def _call(records: CallRecords, call_id: str, *, ended: bool = True,
+          recording: str | None = "/r.wav", tenant: str = "acme") -> None:
+    records.save_many([CallRecord("sip-" + call_id, "inbound", "100", "200", id=call_id,
+                                  tenant=tenant, invite_at=10.0, answer_at=11.0,
+                                  end_at=50.0 if ended else None, disposition="answered",
+                                  recording_path=recording)])
+
+
+def test_a_job_waits_for_its_call_record(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path}/q.sqlite")
+    q, records = JobQueue(db), CallRecords(db)
+    assert q.enqueue("c1", "", 100.0)
+    assert not q.enqueue("c1", "", 100.0)  # once per call
+    assert q.claim("a", 200.0) == []  # call.ended came first: no record yet
+    _call(records, "c1", ended=False)  # the in-progress row written at answer
+    assert q.claim("a", 200.0) == []
+    _call(records, "c1")  # the batch writer's final row
+    (job,) = q.claim("a", 200.0)
+    assert (job.call_id, job.tenant, job.attempts) == ("c1", "acme", 1)
+    assert q.claim("b", 200.0) == []  # leased to a
+    q.complete("c1", "a", 201.0)
+    assert q.counts() == {"done": 1}
+
+
+def test_failures_retry_with_backoff_then_stop(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path}/q.sqlite")
+    q = JobQueue(db, max_attempts=2)
+    _call(CallRecords(db), "c1")
+    q.enqueue("c1", "", 0.0)
+    q.claim("a", 100.0)
+    assert q.fail("c1", "a", "boom", 100.0) == "queued"
+    assert q.claim("a", 100.0 + RETRY_BASE_S - 1) == []
+    (job,) = q.claim("a", 100.0 + RETRY_BASE_S)
+    assert job.attempts == 2
+    assert q.fail("c1", "a", "boom again", 200.0) == "failed"
+    (row,) = q.jobs("failed")
+    assert row.error == "boom again"
+    assert q.enqueue("c1", "", 300.0, force=True)  # an operator re-runs it
+    assert q.counts() == {"queued": 1}
+
+
+def test_a_dead_owner_s_jobs_come_back(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path}/q.sqlite")
+    q = JobQueue(db)
+    for c in ("c1", "c2"):
+        _call(CallRecords(db), c)
+        q.enqueue(c, "", 0.0)
+    assert len(q.claim("a", 10.0, limit=2, lease_s=60)) == 2
+    assert q.claim("b", 69.0) == []  # leases still run
+    (job,) = q.claim("b", 71.0)  # a died: its lease ran out
+    assert job.attempts == 2
+    assert q.release("a", 72.0) == 1  # a restarted: its other job is queued again, same count
+    (row,) = [r for r in q.jobs() if r.call_id != job.call_id]
+    assert (row.state, row.attempts) == ("queued", 0)
+
+
+def test_sweep_queues_recorded_calls_that_have_no_job(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path}/q.sqlite")
+    q, records = JobQueue(db), CallRecords(db)
+    _call(records, "done_before")
+    _call(records, "no_recording", recording=None)
+    _call(records, "lost")
+    q.enqueue("done_before", "", 0.0)
+    assert q.sweep(0.0, 100.0) == 1
+    assert {r.call_id for r in q.jobs()} == {"done_before", "lost"}
+    assert q.sweep(0.0, 100.0) == 0
+
+
+def test_recorder_pads_ticks_the_pacer_dropped(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path / "r.wav")
+    frame = np.full(160, 1000, np.int16)
+    for i in range(3):  # on time
+        rec.sync(100.0 + i * 0.02)
+        rec.caller(frame)
+        rec.engine(frame)
+    rec.sync(100.0 + 0.06 + 0.02)  # catch-up tick run late but within two frames: nothing added
+    assert rec.padded_frames == 0
+    rec.caller(frame)
+    rec.engine(frame)
+    rec.sync(101.0)  # the loop stalled ~0.9 s and the pacer re-anchored
+    rec.caller(frame)
+    rec.engine(frame)
+    left, right = rec.legs()
+    assert rec.padded_frames == 50 - 4
+    assert len(left) == len(right) == 51 * 160  # the last frame lands at 1.00 s, as it happened
+    assert not left[4 * 160:50 * 160].any() and left[50 * 160:].all()
