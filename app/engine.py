@@ -35,6 +35,7 @@ from engine.sipcall import SpeechHooks
 from storage import Database, open_database
 
 if TYPE_CHECKING:
+    from campaigns.runner import CampaignRunner
     from notify.service import SmsService
 
 log = logging.getLogger("ivr.engine")
@@ -67,6 +68,7 @@ class Engine:
         # leaves the outbox's messages in flight to the engine that is serving
         self.send_sms = send_sms
         self._sms_callbacks: Any = None
+        self.campaigns: CampaignRunner | None = None  # the dialler ([campaigns])
         self._tasks = TaskScope("engine")  # registrations, prompt pre-rendering
         self._media_tasks = TaskScope("media")  # the pacer: runs until every call is gone
 
@@ -144,6 +146,7 @@ class Engine:
             except OSError as e:  # e.g. `ivr call` next to a running engine: calls matter more
                 await metrics.stop()
                 log.warning("metrics not served on %s: %s", s.metrics.listen, e)
+        await self._start_campaigns()
         if isinstance(self.speech, SpeechService):
             await self._prewarm(self.speech)
         # Everything loaded so far (modules, models, config) lives as long as the process:
@@ -162,6 +165,19 @@ class Engine:
         await self.sms.start(dispatch=self.send_sms and s.sms.gateway != "none")
         self.sms.attach(self.bus)
         self._sms_callbacks = await start_callbacks(s, self.sms)
+
+    async def _start_campaigns(self) -> None:
+        """The dialler, when trunks are configured: settles attempts a killed predecessor left
+        dialling (never dialled again), then dials running campaigns."""
+        from app.campaign_setup import build_runner  # noqa: PLC0415 - see start()
+
+        runner = await asyncio.get_running_loop().run_in_executor(
+            None, build_runner, self.settings, self)
+        if runner is None:
+            return
+        self.campaigns = runner
+        interrupted = await runner.start()
+        log.info("campaigns: dialler started (%d interrupted attempts settled)", interrupted)
 
     async def _prewarm(self, speech: SpeechService) -> None:
         """Load the voice before the first caller (its first render is the slow one, ~0.7 s
@@ -193,6 +209,8 @@ class Engine:
         drain = self.settings.sip.drain_s if drain_s is None else drain_s
         if self.ua is not None:
             self.ua.stop_accepting()
+        if self.campaigns is not None:
+            self.campaigns.halt()  # no new campaign calls; those in flight drain below
         await self._tasks.close(grace_s=1.0)  # stop refreshing registrations
         for reg in self.registrations:
             await reg.unregister()
@@ -201,6 +219,8 @@ class Engine:
             for call in list(self.controller.calls.values()):  # drain time is up
                 await call.hangup("shutdown")  # BYE now; the flow sees CallHungUp and ends
             await self.controller.tasks.wait(2.0)  # let teardown publish each call's end
+            if self.campaigns is not None:  # record the outcome of every campaign call
+                await self.campaigns.stop(grace_s=2.0)
             await self.controller.stop(drain_s=2.0)
         if self.ua is not None:
             await self.ua.stop(drain_s=2.0)

@@ -144,11 +144,17 @@ class CampaignRunner:
                       reason="engine stopped during the call" if not decision else decision.why,
                       now=self.clock.wall())
 
+    def halt(self) -> None:
+        """Claim no more contacts (the engine is stopping); calls in flight go on."""
+        self._stopping = True
+        self._wake.set()
+        for act in self.active.values():
+            act.wake.set()
+
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop claiming; let calls in flight finish (the engine hangs them up when it stops)
         and record their outcome."""
-        self._stopping = True
-        self._wake.set()
+        self.halt()
         await self._tasks.close(grace_s=1.0)
         await self.calls.wait(grace_s)
         await self.calls.close(grace_s=2.0)

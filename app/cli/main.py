@@ -26,6 +26,7 @@ _SUBCOMMANDS: list[str] = [
     "app.cli.speech_cli",
     "app.cli.flow_cli",
     "app.cli.sms_cli",
+    "app.cli.campaign_cli",
 ]
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file")]
