@@ -23,8 +23,10 @@ from flows.store import FlowStore
 from storage import Database
 
 if TYPE_CHECKING:
-    from app.engine import Engine
     from campaigns.runner import CampaignRunner
+    from core.bus import EventBus
+    from engine.controller import CallController
+    from notify.service import SmsService
 
 log = logging.getLogger("ivr.campaigns")
 
@@ -56,9 +58,11 @@ def trunks(settings: Settings) -> list[Trunk]:
                   t.max_concurrent) for t in settings.campaigns.trunks]
 
 
-def build_runner(settings: Settings, engine: Engine) -> CampaignRunner | None:
-    """The runner for a started engine, or None (disabled, or no trunk to dial through).
-    Blocking: call it in a worker thread."""
+def build_runner(settings: Settings, *, db: Database, controller: CallController,
+                 clock: Clock, bus: EventBus, node: str,
+                 sms_service: SmsService | None = None) -> CampaignRunner | None:
+    """The runner for a started engine's parts, or None (disabled, or no trunk to dial
+    through). Blocking: call it in a worker thread."""
     from app.wiring import RegistryWordChecker, flow_services  # noqa: PLC0415
     from asr.vad import make_vad  # noqa: PLC0415
     from campaigns.amd_call import CallMachineDetector, campaign_amd  # noqa: PLC0415
@@ -73,21 +77,19 @@ def build_runner(settings: Settings, engine: Engine) -> CampaignRunner | None:
     if not configured:
         log.info("campaigns: no [[campaigns.trunks]] configured: campaigns are not dialled")
         return None
-    assert engine.db is not None and engine.controller is not None
-    db = engine.db
     flows = FlowStore(db)
     words = RegistryWordChecker(word_registry(settings), settings.flows.tenant)
     sms = None
-    if engine.sms is not None:
+    if sms_service is not None:
         from app.sms_setup import FlowSmsSender  # noqa: PLC0415
 
-        sms = FlowSmsSender(engine.sms)
-    services = flow_services(settings, words, sms, clock=engine.clock, bus=engine.bus)
+        sms = FlowSmsSender(sms_service)
+    services = flow_services(settings, words, sms, clock=clock, bus=bus)
     services.flows = StoreFlowResolver(flows)
-    detector = CallMachineDetector(engine.clock, vad=lambda: make_vad(cfg.amd_vad))
+    detector = CallMachineDetector(clock, vad=lambda: make_vad(cfg.amd_vad))
     return CampaignRunner(
-        CampaignStore(db), ControllerDialler(engine.controller), open_compliance(settings),
-        engine.clock, engine.bus, node=engine.node_id, trunks=configured,
+        CampaignStore(db), ControllerDialler(controller), open_compliance(settings),
+        clock, bus, node=node, trunks=configured,
         flows=lambda tenant, fid, version: flows.get(fid, version, tenant=tenant).compile(),
         services=lambda tenant, campaign: services, amd=campaign_amd(detector),
         brander=brander(settings), region=settings.compliance.default_region,

@@ -63,6 +63,7 @@ class Engine:
         self.metrics_address: tuple[str, int] | None = None
         self.registrations: list[Registration] = []
         self.node_id = ""
+        self.cluster: Any = None  # app.cluster.Cluster with cluster.redis_url
         self.sms: SmsService | None = None  # the post-call SMS outbox and sender
         # False for a one-off engine (``ivr call``): it records messages but sends none and
         # leaves the outbox's messages in flight to the engine that is serving
@@ -131,6 +132,8 @@ class Engine:
             clock=self.clock, cdr=self.cdr, router=self.router, options=options, bus=self.bus,
             speech=self.speech, node=self.node_id)
         self._media_tasks.spawn(self.pacer.run(self.clock), "pacer")
+        if s.cluster.redis_url:
+            await self._join_cluster(s.cluster.redis_url)
         for trunk in s.sip.trunks:
             reg = Registration(trunk.name, self.ua, trunk.registrar,
                                trunk.aor_user or trunk.username,
@@ -155,6 +158,17 @@ class Engine:
         gc.freeze()
         return self.addresses
 
+    async def _join_cluster(self, url: str) -> None:
+        from redis.asyncio import Redis  # noqa: PLC0415 - only for a cluster
+
+        from app.cluster import Cluster  # noqa: PLC0415
+
+        assert self.records is not None
+        self.cluster = Cluster(Redis.from_url(url), self.node_id, self.bus, self.clock,
+                               unfinished_nodes=self.records.unfinished_nodes,
+                               mark_orphans=self.records.mark_orphans)
+        await self.cluster.start()
+
     async def _start_sms(self, db: Database) -> None:
         """The outbox and its sender; rule messages from call events on the bus."""
         from app.sms_setup import build_sms_service, start_callbacks  # noqa: PLC0415
@@ -171,8 +185,13 @@ class Engine:
         dialling (never dialled again), then dials running campaigns."""
         from app.campaign_setup import build_runner  # noqa: PLC0415 - see start()
 
+        if self.db is None or self.controller is None:
+            return
+        db, controller = self.db, self.controller
         runner = await asyncio.get_running_loop().run_in_executor(
-            None, build_runner, self.settings, self)
+            None, lambda: build_runner(self.settings, db=db, controller=controller,
+                                       clock=self.clock, bus=self.bus, node=self.node_id,
+                                       sms_service=self.sms))
         if runner is None:
             return
         self.campaigns = runner
@@ -182,11 +201,19 @@ class Engine:
     async def _prewarm(self, speech: SpeechService) -> None:
         """Load the voice before the first caller (its first render is the slow one, ~0.7 s
         idle, many seconds on a busy box), then render the other static prompts meanwhile."""
-        from app.wiring import prompts_to_prewarm  # noqa: PLC0415 - see start()
+        from app.wiring import prompts_to_prewarm, recognisers_to_preload  # noqa: PLC0415
 
         assert self.db is not None
-        prompts = await asyncio.get_running_loop().run_in_executor(
-            None, prompts_to_prewarm, self.settings, self.db)
+        loop = asyncio.get_running_loop()
+        engines = await loop.run_in_executor(None, recognisers_to_preload, self.settings,
+                                             self.db)
+        if engines:
+            try:
+                await self.clock.wait_for(speech.preload(engines), 4 * WARM_UP_S)
+            except TimeoutError:
+                log.warning("recognisers still loading after %.0f s; first turns may wait",
+                            4 * WARM_UP_S)
+        prompts = await loop.run_in_executor(None, prompts_to_prewarm, self.settings, self.db)
         if not prompts:
             return
         try:
@@ -226,6 +253,8 @@ class Engine:
             await self.ua.stop(drain_s=2.0)
         self.pacer.stop()
         await self._media_tasks.close(grace_s=1.0)
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self.cdr is not None:
             await self.cdr.close()
         if self.sms is not None:  # after the calls: their hang-up messages are recorded

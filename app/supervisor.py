@@ -53,6 +53,8 @@ class WorkerPlan:
                "IVR_RTP__PORT_MIN": str(self.rtp[0]), "IVR_RTP__PORT_MAX": str(self.rtp[1]),
                "IVR_CLUSTER__NODE_ID": self.node_id,
                "IVR_METRICS__LISTEN": self.metrics or ""}
+        if self.index > 0:  # one console (worker 0's) over the shared database
+            env["IVR_CONSOLE__LISTEN"] = ""
         return env
 
 

@@ -19,6 +19,7 @@ from app.speaker_setup import open_speaker_service
 from app.speech import SpeechService, tts_word_check
 from compliance.wordlist import WordRegistry
 from core.bus import EventBus
+from core.call import ListenSpec
 from core.clock import Clock
 from engine.controller import Router
 from flows.callapp import flow_router
@@ -111,13 +112,15 @@ def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker,
         tts, pool, clock, vad_kind=asr.vad, vad_model_path=asr.vad_model_path,
         default_engine=asr.default_engine,
         model_paths={"whisper": asr.whisper_model_path,
+                     "whisper-base": asr.whisper_base_model_path,
                      "pocketsphinx": asr.pocketsphinx_model_path, "vosk": asr.vosk_model_path},
         barge_in=BargeInConfig(min_speech_ms=asr.barge_in_min_speech_ms,
                                min_words=asr.barge_in_min_words),
         bus=bus,
         listen_options={"grammar_hangover_ms": asr.grammar_hangover_ms,
                         "min_speech_ms": asr.min_speech_ms, "max_listen_s": asr.max_listen_s,
-                        "final_timeout_s": asr.final_timeout_s})
+                        "final_timeout_s": asr.final_timeout_s,
+                        "nomatch_threshold": asr.nomatch_threshold})
 
 
 def build_services(settings: Settings, db: Database, clock: Clock, bus: EventBus,
@@ -161,6 +164,40 @@ def static_prompts(compiled: CompiledFlow) -> list[tuple[str, str]]:
 
 def prompts_to_prewarm(settings: Settings, db: Database) -> list[tuple[str, str]]:
     """Static prompts of the default flow and of every published flow's latest version."""
+    seen: dict[tuple[str, str], None] = {}
+    for compiled in _live_flows(settings, db):
+        for item in static_prompts(compiled):
+            seen.setdefault(item)
+    return list(seen)
+
+
+def recognisers_to_preload(settings: Settings, db: Database) -> list[str]:
+    """The recognisers the live flows' menu and listen nodes will use (by mode and language),
+    so their models load at start-up instead of during a caller's first turn (~2-7 s)."""
+    from asr.listen import engine_for  # noqa: PLC0415 - asr loads with the engine
+
+    names: dict[str, None] = {}
+    for compiled in _live_flows(settings, db):
+        for node in compiled.nodes.values():
+            params = node.params
+            if node.type_name == "menu":
+                if not (params.speech if params.speech is not None
+                        else any(o.keywords for o in params.options)):
+                    continue
+                spec = ListenSpec(mode="keywords", keywords=("x",))
+            elif node.type_name == "listen":
+                spec = ListenSpec(mode=params.mode, keywords=("x",), grammar="x",
+                                  engine=params.engine)
+            else:
+                continue
+            language = getattr(params, "language", None) or compiled.flow.language
+            spec = ListenSpec(mode=spec.mode, keywords=spec.keywords, grammar=spec.grammar,
+                              engine=spec.engine, language=language)
+            names.setdefault(engine_for(spec, settings.asr.default_engine))
+    return list(names)
+
+
+def _live_flows(settings: Settings, db: Database) -> list[CompiledFlow]:
     flows: list[CompiledFlow] = []
     default = resolve_path(settings.flows.default_flow)
     if default.exists():
@@ -174,11 +211,7 @@ def prompts_to_prewarm(settings: Settings, db: Database) -> list[tuple[str, str]
             flows.append(store.get(row["flow_id"], tenant=settings.flows.tenant).compile())
         except (UnknownFlow, FlowInvalid, KeyError):
             continue
-    seen: dict[tuple[str, str], None] = {}
-    for compiled in flows:
-        for item in static_prompts(compiled):
-            seen.setdefault(item)
-    return list(seen)
+    return flows
 
 
 def build_router(settings: Settings, db: Database, clock: Clock,

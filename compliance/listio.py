@@ -169,11 +169,14 @@ async def import_table(store: ListStore, source: TableInput, *, default: ListEnt
                        region: str = "CN", tz: tzinfo = DEFAULT_TZ, name: str | None = None,
                        encoding: str | None = None, sheet: str | None = None,
                        on_error: Callable[[RowError], object] | None = None,
+                       refuse: Callable[[ListEntry], str | None] | None = None,
                        ) -> ListImportReport:
     """Stream a list file (CSV/TSV/text in any encoding, .xlsx) into ``store`` in chunks.
 
     Bad rows go to ``on_error`` (every one) and the report (the first ``KEPT_ERRORS``, and the
     count), with file, line, column and reason: memory stays bounded however bad the file.
+    ``refuse`` may reject a parsed row with a reason (e.g. a tenant scope the importer may not
+    write); such a row is a bad row like any other.
     Raises :class:`tabular.TableError` when the file as a whole cannot be read.
     """
     report = ListImportReport()
@@ -193,7 +196,11 @@ async def import_table(store: ListStore, source: TableInput, *, default: ListEnt
                 bad(item)
                 continue
             try:
-                chunk += parse_row(item.values, default, region, tz)
+                entries = parse_row(item.values, default, region, tz)
+                why = next((w for w in map(refuse, entries) if w), None) if refuse else None
+                if why:
+                    raise CellError("tenant", why)
+                chunk += entries
             except CellError as e:
                 bad(item.error(e))
             if len(chunk) >= CHUNK_ROWS:

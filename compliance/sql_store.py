@@ -17,13 +17,10 @@ from sqlalchemy import (
     DateTime,
     Integer,
     String,
-    Table,
     UniqueConstraint,
     delete,
     false,
-    inspect,
     select,
-    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
@@ -77,30 +74,6 @@ def _insert(db: Database, table: Any) -> Any:
     return dialect.insert(table)
 
 
-def add_missing_columns(db: Database, table: Table) -> list[str]:
-    """Columns added to a table after databases were created with it: ``create_all`` does not
-    add them, so add them here (``ALTER TABLE ... ADD COLUMN``, nullable or with a default)."""
-    have = {c["name"] for c in inspect(db.engine).get_columns(table.name)}
-    added = []
-    dialect = db.engine.dialect
-    for col in table.columns:
-        if col.name in have:
-            continue
-        ddl = f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.type.compile(dialect)}"
-        default = col.server_default
-        if default is not None:
-            arg = getattr(default, "arg", None)
-            value = f"'{arg}'" if isinstance(arg, str) else str(
-                arg.compile(dialect=dialect))  # type: ignore[union-attr]
-            ddl += f" DEFAULT {value}"
-            if not col.nullable:
-                ddl += " NOT NULL"
-        with db.engine.begin() as conn:
-            conn.execute(text(ddl))
-        added.append(col.name)
-    return added
-
-
 def _utc(dt: datetime | None) -> datetime | None:
     """Stored in UTC: SQLite keeps the wall time and drops the offset."""
     return dt.astimezone(UTC) if dt is not None else None
@@ -116,7 +89,6 @@ class SqlWordStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        add_missing_columns(db, WordRow.__table__)  # type: ignore[arg-type]
 
     @staticmethod
     def _mode(r: WordRow) -> PinyinMode | None:
@@ -165,13 +137,25 @@ class SqlWordStore:
         with self._db.session() as s:
             return s.scalar(select(MetaRow.value).where(MetaRow.key == "words_version")) or 0
 
+    def search(self, *, tenant: str | None, query: str | None = None, after_id: int = 0,
+               limit: int = 50) -> list[tuple[int, Term]]:
+        """One tenant's terms (``tenant=None``: the global list), by id, optionally those
+        containing ``query``; page with ``after_id`` (the last id seen)."""
+        with self._db.session() as s:
+            q = select(WordRow).where(WordRow.tenant == (tenant or GLOBAL), WordRow.id > after_id)
+            if query:
+                q = q.where(WordRow.term.contains(query, autoescape=True))
+            rows = s.scalars(q.order_by(WordRow.id).limit(limit)).all()
+            return [(r.id, Term(r.term, r.category, r.severity, Action(r.action),
+                                r.tenant or None, self._mode(r), r.allow, bool(r.initials)))
+                    for r in rows]
+
 
 class SqlListStore:
     """Implements :class:`compliance.lists.ListStore` over the shared database."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        add_missing_columns(db, ListRow.__table__)  # type: ignore[arg-type]
 
     def add_sync(self, entries: Sequence[ListEntry]) -> int:
         rows = [{"kind": e.kind.value, "scope": e.scope.key, "target": e.target,
@@ -227,6 +211,28 @@ class SqlListStore:
             if kind is not None:
                 q = q.where(ListRow.kind == kind.value)
             return [(r.id, self._entry(r)) for r in s.scalars(q).all()]
+
+    def search(self, *, tenant: str | None, kind: ListKind | None = None,
+               campaign: str | None = None, query: str | None = None, after_id: int = 0,
+               limit: int = 50) -> list[tuple[int, ListEntry]]:
+        """Entries of one tenant (its own scope and its campaigns'; ``tenant=None``: the global
+        scope), optionally of one campaign and whose number contains ``query``; page with
+        ``after_id``."""
+        if tenant is None:
+            scope = ListRow.scope == Scope().key
+        elif campaign is not None:
+            scope = ListRow.scope == Scope(tenant, campaign).key
+        else:
+            scope = (ListRow.scope == Scope(tenant).key) | ListRow.scope.startswith(
+                f"c:{tenant}:", autoescape=True)
+        with self._db.session() as s:
+            q = select(ListRow).where(scope, ListRow.id > after_id)
+            if kind is not None:
+                q = q.where(ListRow.kind == kind.value)
+            if query:
+                q = q.where(ListRow.target.contains(query.lstrip("+"), autoescape=True))
+            rows = s.scalars(q.order_by(ListRow.id).limit(limit)).all()
+            return [(r.id, self._entry(r)) for r in rows]
 
     async def export(self, kind: ListKind | None = None) -> AsyncIterator[ListEntry]:
         after = 0

@@ -302,16 +302,17 @@ class CallController:
                         ring_timeout_s: float = 60.0,
                         headers: list[tuple[str, str]] | None = None,
                         abandon: asyncio.Future[Any] | None = None,
-                        tenant: str | None = None) -> CallRecord:
+                        tenant: str | None = None, call_id: str | None = None) -> CallRecord:
         """Place a call to ``target`` and run ``app`` once answered. Returns the call record.
 
         ``abandon``: when it completes while the target still rings (the first leg of a bridge
         hung up), the INVITE is cancelled (``no_answer``, cause ``abandoned``). Unanswered calls
         end ``busy``, ``no_answer`` (rang out, 408, 480), ``rejected`` (603) or ``failed`` (404,
         5xx, no response, an unreachable or unresolvable target), with the cause and status:
-        see :mod:`engine.dispositions`.
+        see :mod:`engine.dispositions`. ``call_id``: the id the call's events and record will
+        carry (the console hands it to a watcher before the call starts); a new one by default.
         """
-        call_id = str(uuid.uuid4())
+        call_id = call_id or str(uuid.uuid4())
         record = self.records.expect(call_id)
         extra = {"tenant": tenant} if tenant else {}
         sock: _MediaSocket | None = None

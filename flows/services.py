@@ -129,9 +129,13 @@ class SimpleSpeakerResult:
 
 @runtime_checkable
 class SpeakerVerifier(Protocol):
-    def enroll(self, person_id: str, audio_list: Sequence[Pcm | None]) -> Any: ...
+    """Voiceprints belong to a tenant: nodes pass the call's tenant as ``tenant_id``."""
 
-    def verify(self, person_id: str, audio: Pcm | None) -> Any: ...
+    def enroll(self, person_id: str, audio_list: Sequence[Pcm | None], *,
+               tenant_id: str = "default") -> Any: ...
+
+    def verify(self, person_id: str, audio: Pcm | None, *, tenant_id: str = "default"
+               ) -> Any: ...
 
 
 class StaticSpeakerVerifier:
@@ -144,12 +148,14 @@ class StaticSpeakerVerifier:
         self.enroll_outcome = enroll_outcome
         self.enrolled: dict[str, int] = {}
 
-    def enroll(self, person_id: str, audio_list: Sequence[Pcm | None]) -> SimpleSpeakerResult:
+    def enroll(self, person_id: str, audio_list: Sequence[Pcm | None], *,
+               tenant_id: str = "default") -> SimpleSpeakerResult:
         if self.enroll_outcome == "enrolled":
             self.enrolled[person_id] = len(audio_list)
         return SimpleSpeakerResult(self.enroll_outcome, 1.0)
 
-    def verify(self, person_id: str, audio: Pcm | None) -> SimpleSpeakerResult:
+    def verify(self, person_id: str, audio: Pcm | None, *,
+               tenant_id: str = "default") -> SimpleSpeakerResult:
         score = 0.9 if self.verify_outcome == "match" else 0.2
         return SimpleSpeakerResult(self.verify_outcome, score)
 

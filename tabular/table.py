@@ -24,6 +24,7 @@ Usage::
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 from collections.abc import Callable, Iterator
@@ -130,6 +131,12 @@ class Table:
             raise
 
     def _setup(self, encoding: str | None, sheet: str | None) -> None:
+        if encoding is not None:
+            try:
+                codecs.lookup(encoding)
+            except LookupError as e:
+                raise TableError(f"encoding: {encoding!r} is not an encoding this system "
+                                 "knows (e.g. utf-8, gb18030, big5)") from e
         head = self._stream.read(8)
         self._stream.seek(0)
         if not head:

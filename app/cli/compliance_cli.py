@@ -23,15 +23,18 @@ from typing import Annotated, Any
 
 import typer
 
+from app.cli.console_cli import cli_actor
 from app.compliance_setup import open_compliance, open_list_store, word_registry
 from app.config import Settings
-from compliance.listio import CSV_FIELDS, entry_row, import_table, parse_row, preview_import
+from compliance.listio import CSV_FIELDS, entry_row, preview_import
 from compliance.lists import ListEntry, ListKind, ListReason, Scope
 from compliance.pinyin import PinyinMode
 from compliance.service import Decision
 from compliance.sql_store import SqlWordStore
-from compliance.wordlist import TXT_SPEC, WORD_SPEC, export_terms, read_terms, term_from_row
+from compliance.wordlist import TXT_SPEC, WORD_SPEC, export_terms, term_from_row
 from compliance.words import Action, Term, TermError
+from console.services.base import Invalid, Missing
+from console.services.compliance import ListSpec
 from storage.db import open_database
 from tabular import Row, RowError, TableError, TableInfo
 from tabular import preview as preview_table
@@ -45,6 +48,18 @@ lists_app = typer.Typer(help="Black/white lists: import, export, add, remove, ch
 def register(app: typer.Typer) -> None:
     app.add_typer(words_app, name="words")
     app.add_typer(lists_app, name="lists")
+
+
+def list_ops(settings: Settings, db: Any) -> Any:
+    from app.console_setup import list_ops as build  # noqa: PLC0415 - keep `ivr` quick to start
+
+    return build(settings, db)
+
+
+def word_ops(settings: Settings, db: Any) -> Any:
+    from app.console_setup import word_ops as build  # noqa: PLC0415
+
+    return build(settings, db)
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -180,6 +195,7 @@ def words_import(
         defaults = Term("x", category, severity, Action(action), tenant, mode)
     except (TermError, ValueError) as e:
         raise _fail(str(e)) from e
+    settings = _settings(ctx)
     try:
         if preview:
             def check(row: Row) -> object:
@@ -188,12 +204,12 @@ def words_import(
             p = preview_table(file, spec, check=check, encoding=encoding, sheet=sheet)
             _show_preview(p.info, p.rows, p.errors, p.row_count, p.error_count)
             return
-        got = read_terms(file, defaults=defaults, fmt=fmt, encoding=encoding, sheet=sheet)
+        got = word_ops(settings, open_database(settings.storage.url)).import_file(
+            cli_actor(), file, fmt=fmt, defaults=defaults, encoding=encoding, sheet=sheet)
     except TableError as e:
         raise _fail(str(e)) from e
-    n = SqlWordStore(open_database(_settings(ctx).storage.url)).add_terms(got.terms)
     _report_errors(got.errors, len(got.errors), errors_file, write=True)
-    typer.echo(f"imported {n} term(s), {len(got.errors)} bad row(s)")
+    typer.echo(f"imported {len(got.terms)} term(s), {len(got.errors)} bad row(s)")
 
 
 @words_app.command("export")
@@ -261,9 +277,9 @@ def lists_import(
                                    sheet=sheet)
                 _show_preview(p.info, p.rows, p.errors, p.row_count, p.error_count)
                 return
-            report = asyncio.run(import_table(
-                open_list_store(settings), file, default=default, region=region,
-                encoding=encoding, sheet=sheet, on_error=on_error))
+            ops = list_ops(settings, open_database(settings.storage.url))
+            report = asyncio.run(ops.import_table(cli_actor(), file, default, encoding=encoding,
+                                                  sheet=sheet, on_error=on_error))
         except TableError as e:
             raise _fail(str(e)) from e
     _report_errors(shown, report.error_count, errors_file)
@@ -312,11 +328,13 @@ def lists_add(
     settings = _settings(ctx)
     default = _default_entry(kind=kind, tenant=tenant, campaign=campaign, reason=reason,
                              source=source, expires=expires)
+    ops = list_ops(settings, open_database(settings.storage.url))
+    spec = ListSpec(number, default.kind, tenant, campaign, default.reason, source,
+                    default.expires)
     try:
-        entries = parse_row({"number": number}, default, settings.compliance.default_region)
-    except ValueError as e:
+        entries = asyncio.run(ops.add(cli_actor(), spec))
+    except Invalid as e:
         raise _fail(str(e)) from e
-    asyncio.run(open_list_store(settings).add(entries))
     for entry in entries:
         typer.echo(f"added {entry.describe()}")
 
@@ -330,16 +348,14 @@ def lists_remove(
     settings = _settings(ctx)
     default = _default_entry(kind=kind, tenant=tenant, campaign=campaign, reason="other",
                              source="", expires=None)
+    ops = list_ops(settings, open_database(settings.storage.url))
     try:
-        entries = parse_row({"number": number}, default, settings.compliance.default_region)
-    except ValueError as e:
+        n = asyncio.run(ops.remove(cli_actor(), ListSpec(number, default.kind, tenant,
+                                                        campaign)))
+    except Invalid as e:
         raise _fail(str(e)) from e
-    store = open_list_store(settings)
-
-    async def run() -> int:
-        return sum([await store.remove(e.kind, e.scope, e.target, e.is_prefix) for e in entries])
-
-    n = asyncio.run(run())
+    except Missing:
+        n = 0
     typer.echo(f"removed {n} entr(y/ies)")
     raise typer.Exit(0 if n else 1)
 

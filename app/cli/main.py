@@ -27,6 +27,7 @@ _SUBCOMMANDS: list[str] = [
     "app.cli.flow_cli",
     "app.cli.sms_cli",
     "app.cli.campaign_cli",
+    "app.cli.console_cli",
 ]
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file")]

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import logging
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from app.config import ConfigError, Settings
 from app.demo import demo_app
 from app.engine import Engine
+from app.loop import loop_name
+from app.loop import run as run_loop
 from audio.tones import dtmf_sequence
 from core.call import BargeIn
-from engine.cdr import CallRecord, CallRecords
+from engine.cdr import CallQuery, CallRecord, CallRecords
 from engine.sip.ua import Credentials
 from engine.sipcall import SipCall
 from storage import open_database
+from storage.tenancy import Tenants
+
+log = logging.getLogger("ivr.run")
+
+if TYPE_CHECKING:
+    from console.api.app import ConsoleServer
 
 DTMF_KEYS = "0123456789*#ABCD"
 calls_app = typer.Typer(help="Call records (CDR).", no_args_is_help=True)
@@ -46,10 +57,11 @@ def run(
     if sip_listen:
         settings.sip.listen = sip_listen
     if workers > 1:
-        asyncio.run(_supervise(settings, workers, demo, balancer,
-                               ctx.parent.params.get("config") if ctx.parent else None))
+        run_loop(_supervise(settings, workers, demo, balancer,
+                            ctx.parent.params.get("config") if ctx.parent else None),
+                 settings.runtime.event_loop)
         return
-    asyncio.run(_run(settings, demo))
+    run_loop(_run(settings, demo), settings.runtime.event_loop)
 
 
 async def _supervise(settings: Settings, workers: int, demo: bool, balancer: bool,
@@ -92,32 +104,96 @@ async def _run(settings: Settings, demo: bool) -> None:
         host, port = engine.metrics_address
         typer.echo(f"metrics: http://{host}:{port}/metrics (and /healthz)")
     what = "built-in demo" if demo else f"flows (default {settings.flows.default_flow})"
-    typer.echo(f"answering with: {what}; call records in {settings.storage.url}")
-    stop = asyncio.Event()
+    typer.echo(f"answering with: {what}; call records in {settings.storage.url}; "
+               f"event loop {loop_name(settings.runtime.event_loop)}")
+    stop = asyncio.Event()  # before the console starts: a stop meanwhile is orderly too
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    try:
+        console = await _start_console(settings, engine)
+    except Exception as e:  # the console is optional: calls go on regardless
+        log.exception("console: not started")
+        typer.echo(f"console: not served: {e} (calls are answered regardless)", err=True)
+        console = None
     await stop.wait()
     typer.echo(f"stopping: draining calls for up to {settings.sip.drain_s:g} s")
+    if console is not None:
+        await console.stop()
     await engine.stop()
+
+
+async def _start_console(settings: Settings, engine: Engine) -> ConsoleServer | None:
+    """The console next to the engine, on ``[console] listen`` (its failure to bind is
+    reported, and calls are served anyway)."""
+    if not settings.console.listen:
+        return None
+    from app.cli.console_cli import print_console  # noqa: PLC0415
+    from app.console_setup import EngineCallPlacer, build_console, start_console  # noqa: PLC0415
+
+    db = engine.db
+    assert db is not None
+    loop = asyncio.get_running_loop()
+    placer = await loop.run_in_executor(None, EngineCallPlacer, engine, settings)
+    svc = await loop.run_in_executor(
+        None, lambda: build_console(settings, db, clock=engine.clock, bus=engine.bus,
+                                    placer=placer))
+    try:
+        server, url, password = await start_console(settings, svc)
+    except OSError as e:
+        typer.echo(f"console: not served on {settings.console.listen}: {e}", err=True)
+        return None
+    print_console(url, settings.console.bootstrap_admin, password, engine=True)
+    # As the engine does after its start: what the console loaded lives as long as the
+    # process, so keep it out of the collector's full scans (they pause media).
+    gc.freeze()
+    return server
 
 
 def _records(settings: Settings) -> CallRecords:
     return CallRecords(open_database(settings.storage.url))
 
 
+def _tenants(tenant: str) -> Tenants:
+    return Tenants.every() if tenant == "*" else Tenants.one(tenant)
+
+
+def _epoch(value: str | None, what: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError as e:
+        typer.echo(f"error: --{what}: {value!r} is not an ISO date/time", err=True)
+        raise typer.Exit(2) from e
+
+
 def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+TenantOpt = Annotated[str, typer.Option(help="a tenant, or * for every tenant")]
 
 
 @calls_app.command("list")
 def calls_list(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 20,
+    tenant: TenantOpt = "*",
+    number: Annotated[str | None, typer.Option(help="caller or callee ('*' suffix: prefix)")]
+    = None,
+    flow: Annotated[str | None, typer.Option(help="flow id")] = None,
+    disposition: Annotated[str | None, typer.Option(help="answered, busy, no_answer, ...")]
+    = None,
+    since: Annotated[str | None, typer.Option(help="ISO date/time")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO date/time")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """The newest call records."""
-    records = _records(ctx.obj).list(limit=limit)
+    """The newest call records (the same search as the console's)."""
+    query = CallQuery(since=_epoch(since, "since"), until=_epoch(until, "until"), number=number,
+                      flow_id=flow, disposition=disposition)
+    records = _records(ctx.obj).search(query, tenants=_tenants(tenant), limit=limit,
+                                       whole=as_json).records
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in records], indent=2, default=str))
         return
@@ -133,10 +209,11 @@ def calls_list(
 def calls_show(
     ctx: typer.Context,
     call_id: Annotated[str, typer.Argument(help="record id (or a unique prefix) or SIP Call-ID")],
+    tenant: TenantOpt = "*",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One call record with its trace."""
-    rec = _records(ctx.obj).get(call_id)
+    rec = _records(ctx.obj).get(call_id, tenants=_tenants(tenant))
     if rec is None:
         typer.echo(f"no call record matches {call_id!r}", err=True)
         raise typer.Exit(1)

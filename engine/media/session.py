@@ -113,8 +113,10 @@ class MediaSession:
         self.inband: InbandDtmfDetector | None = None
         if inband_dtmf == "on" or (inband_dtmf == "auto" and telephone_event_pt is None):
             self.inband = InbandDtmfDetector()
-        self.recorder: Recorder | None = None
         self._subscribers: list[MediaSubscription] = []
+        self._recorder: Recorder | None = None
+        self.wants_audio = False
+        self._refresh_wants_audio()
         self._dtmf_queue: list[tuple[int, bytes, bool]] = []  # (send at tick, payload, marker)
         self._dtmf_ts = 0
         self.on_dtmf: Callable[[DtmfEvent], None] | None = None
@@ -137,18 +139,30 @@ class MediaSession:
     # -- consumers -----------------------------------------------------------------------------
 
     @property
-    def wants_audio(self) -> bool:
-        return self.recorder is not None or self.inband is not None or any(
+    def recorder(self) -> Recorder | None:
+        return self._recorder
+
+    @recorder.setter
+    def recorder(self, value: Recorder | None) -> None:
+        self._recorder = value
+        self._refresh_wants_audio()
+
+    def _refresh_wants_audio(self) -> None:
+        """Whether anyone consumes caller audio, kept as a flag: the tick reads it 50 times a
+        second per call, so it is worked out only when a consumer comes or goes."""
+        self.wants_audio = self._recorder is not None or self.inband is not None or any(
             s.wants_audio for s in self._subscribers)
 
     def subscribe(self, audio: bool = True) -> MediaSubscription:
         """A feed of caller events: digits always, audio frames when ``audio``."""
         sub = MediaSubscription(audio=audio)
         self._subscribers.append(sub)
+        self._refresh_wants_audio()
         return sub
 
     def unsubscribe(self, sub: MediaSubscription) -> None:
         self._subscribers = [s for s in self._subscribers if s is not sub]
+        self._refresh_wants_audio()
 
     def _publish(self, event: CallEvent) -> None:
         for sub in self._subscribers:
@@ -231,8 +245,9 @@ class MediaSession:
         self.tick = tick
         if self.wants_audio:
             self._receive_frame(now)
-        for d in self.dtmf_rx.poll(now):
-            self._digit(d.digit, "rfc4733", d.duration // 8)
+        if self.dtmf_rx.holding:  # an event whose end packets may all have been lost
+            for d in self.dtmf_rx.poll(now):
+                self._digit(d.digit, "rfc4733", d.duration // 8)
         if self.on_hold:
             self.sender.skip(FRAME_SAMPLES)
         else:

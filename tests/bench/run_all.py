@@ -24,6 +24,8 @@ QUICK: list[list[str]] = [
     ["bench_sip_setup", "--rates", "100,300", "--seconds", "5"],
     ["bench_asr", "--quick"],
     ["bench_media", "--n", "50", "--pyvoip-n", "", "--hold", "10"],
+    ["bench_console_search", "--rows", "100000", "--requests", "500"],
+    ["bench_console_fanout", "--n", "50", "--viewers", "20", "--hold", "10"],
 ]
 FULL: list[list[str]] = [
     ["bench_sip_codec"],
@@ -35,6 +37,8 @@ FULL: list[list[str]] = [
     ["bench_sip_setup"],
     ["bench_asr"],
     ["bench_media"],
+    ["bench_console_search"],
+    ["bench_console_fanout"],
 ]
 
 
