@@ -18,8 +18,8 @@ Rules, checked every frame (defaults in :class:`AmdParams`):
 * ``total_ms`` without a decision -> **unknown**.
 
 After **machine**, :meth:`MachineDetector.feed` goes on looking for the beep (a steady pure
-tone of ``beep_min_ms`` or more between 400 and 2500 Hz, then quiet); ``beep_end_ms`` is when it stopped:
-the moment to start speaking into the mailbox.
+tone of ``beep_min_ms`` or more between 400 and 2500 Hz, then quiet); ``beep_end_ms`` is when
+it stopped: the moment to start speaking into the mailbox.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def parse_contact(row: Row, spec: ContactsSpec, region: str) -> Contact:
     return Contact(e164, raw, row.line, variables, priority)
 
 
-def _rows(source: TableInput, spec: ContactsSpec, region: str, name: str | None,
+def _rows(source: TableInput, spec: ContactsSpec, region: str, *, name: str | None,
           encoding: str | None, sheet: str | None, out: ContactImport) -> Iterator[Contact]:
     with open_table(source, column_spec(spec), name=name, encoding=encoding,
                     sheet=sheet) as table:
@@ -122,7 +122,8 @@ def read_contacts(source: TableInput, spec: ContactsSpec, *, region: str = "CN",
     be read at all (one line saying why); bad rows are in the result."""
     out = ContactImport()
     by_number: dict[str, Contact] = {}
-    for contact in _rows(source, spec, spec.region or region, name, encoding, sheet, out):
+    for contact in _rows(source, spec, spec.region or region, name=name,
+                         encoding=encoding, sheet=sheet, out=out):
         first = by_number.get(contact.number)
         if first is None:
             if len(by_number) >= MAX_CONTACTS:

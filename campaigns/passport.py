@@ -239,8 +239,8 @@ def check_rcd(claims: Mapping[str, Any], contents: Mapping[str, bytes]) -> None:
         if isinstance(target, dict | list):  # an embedded object (jcd): its canonical JSON
             if integrity(canonical(target), alg) != digest:
                 raise PassportError(f"rcdi[{pointer}]: digest does not match the object")
-        elif isinstance(target, str) and target in contents:
-            if integrity(contents[target], alg) != digest:
+        elif (isinstance(target, str) and target in contents
+              and integrity(contents[target], alg) != digest):
                 raise PassportError(f"rcdi[{pointer}]: {target} does not match its digest")
     missing = [p for p in _urls(rcd) if p not in rcdi]
     if missing:

@@ -319,8 +319,9 @@ class CampaignRunner:
                 return
             act.in_flight += 1
             released = True  # the call task owns the slots from here
-            self.calls.spawn(self._call(act, contact, claim.attempt_id, claim.attempt_no,
-                                        caller_id, limits),
+            self.calls.spawn(self._call(act, contact, attempt_id=claim.attempt_id,
+                                        attempt_no=claim.attempt_no, caller_id=caller_id,
+                                        limits=limits),
                              f"{c.id}:{contact.number}:{claim.attempt_no}")
         finally:
             if not released:
@@ -357,8 +358,8 @@ class CampaignRunner:
         return datetime.fromtimestamp(self.clock.wall(), UTC).astimezone(
             self.compliance.default_tz).strftime("%Y-%m-%d")
 
-    async def _call(self, act: _Active, contact: DueContact, attempt_id: int, attempt_no: int,
-                    caller_id: str | None, limits: list[Limiter]) -> None:
+    async def _call(self, act: _Active, contact: DueContact, *, attempt_id: int,
+                    attempt_no: int, caller_id: str | None, limits: list[Limiter]) -> None:
         c = act.campaign
         outcome = AttemptOutcome()
         ctx = AttemptContext(c.id, c.name, c.tenant, contact.number, attempt_no,
@@ -384,10 +385,11 @@ class CampaignRunner:
             outcome.error = repr(e)[:200]
         finally:
             await self.pacer.release(limits)
-        await self._record(act, contact, attempt_id, attempt_no, caller_id, record, outcome)
+        await self._record(act, contact, attempt_id=attempt_id, attempt_no=attempt_no,
+                           caller_id=caller_id, record=record, outcome=outcome)
 
-    async def _record(self, act: _Active, contact: DueContact, attempt_id: int, attempt_no: int,
-                      caller_id: str | None, record: CallRecord | None,
+    async def _record(self, act: _Active, contact: DueContact, *, attempt_id: int,
+                      attempt_no: int, caller_id: str | None, record: CallRecord | None,
                       outcome: AttemptOutcome) -> None:
         c = act.campaign
         now = self.clock.wall()

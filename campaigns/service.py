@@ -68,19 +68,20 @@ class CampaignService:
 
     # -- create ---------------------------------------------------------------------------------
 
-    def create(self, spec_data: Any, contacts: TableInput, *, contacts_name: str | None = None,
-               base_dir: Path | None = None, encoding: str | None = None,
-               sheet: str | None = None) -> Created:
+    def create(self, spec_data: Any, contacts: TableInput | None, *,
+               contacts_name: str | None = None, base_dir: Path | None = None,
+               encoding: str | None = None, sheet: str | None = None) -> Created:
         """Raises :class:`SpecError` (naming fields), :class:`tabular.TableError` (the file
-        cannot be read) or ``ValueError`` (no contact imported, duplicate id)."""
-        spec = parse_spec(spec_data)
-        _, problems = check_pool(spec.caller_id, spec.contacts.region or self.region)
-        if problems:
-            raise SpecError("; ".join(problems))
+        cannot be read) or ``ValueError`` (no contact imported, duplicate id). Without
+        ``contacts`` the draft starts empty (the console uploads them next)."""
+        spec = self.checked_spec(spec_data)
         flow_id, version = self._pin_flow(spec, base_dir)
-        imported = read_contacts(contacts, spec.contacts, region=self.region,
-                                 name=contacts_name, encoding=encoding, sheet=sheet)
-        if not imported.contacts:
+        if contacts is None:
+            imported = ContactImport()
+        else:
+            imported = read_contacts(contacts, spec.contacts, region=self.region,
+                                     name=contacts_name, encoding=encoding, sheet=sheet)
+        if contacts is not None and not imported.contacts:
             first = "; ".join(str(e) for e in imported.errors[:5])
             raise ValueError(f"contacts: no contact imported ({imported.error_count} bad rows"
                              f"{': ' + first if first else ''})")
@@ -88,6 +89,30 @@ class CampaignService:
                                      flow_version=version, now=self.clock.wall(),
                                      import_report=imported.summary())
         return Created(campaign, imported)
+
+    def checked_spec(self, spec_data: Any) -> CampaignSpec:
+        spec = parse_spec(spec_data)
+        _, problems = check_pool(spec.caller_id, spec.contacts.region or self.region)
+        if problems:
+            raise SpecError("; ".join(problems))
+        return spec
+
+    def edit(self, campaign_id: str, spec_data: Any, *, base_dir: Path | None = None
+             ) -> Campaign:
+        """Replace a draft's or a paused campaign's spec (the flow is pinned again); its
+        contacts stay. Raises :class:`SpecError` or :class:`campaigns.store.BadTransition`."""
+        spec = self.checked_spec(spec_data)
+        current = self.store.get(campaign_id)
+        if spec.tenant != current.tenant:
+            raise SpecError(f"tenant: a campaign stays in its tenant ({current.tenant})")
+        if spec.id is not None and spec.id != campaign_id:
+            raise SpecError(f"id: the campaign is {campaign_id}; ids do not change")
+        flow_id, version = self._pin_flow(spec, base_dir)
+        c = self.store.update_spec(campaign_id, spec, flow_id=flow_id, flow_version=version,
+                                   now=self.clock.wall())
+        if self.on_change is not None:
+            self.on_change(campaign_id)
+        return c
 
     def _pin_flow(self, spec: CampaignSpec, base_dir: Path | None) -> tuple[str, int]:
         ref = spec.flow

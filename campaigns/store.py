@@ -28,6 +28,7 @@ TRANSITIONS = {  # state -> the states an operator may move it to
     "stopped": set(),
     "finished": set(),
 }
+EDITABLE_STATES = ("draft", "paused")
 
 
 class CampaignNotFound(LookupError):
@@ -153,6 +154,25 @@ class CampaignStore:
                 row.started_at = now
             if state in ("stopped", "finished"):
                 row.finished_at = now
+            s.flush()
+            return _campaign(row)
+
+    def update_spec(self, campaign_id: str, spec: CampaignSpec, *, flow_id: str,
+                    flow_version: int, now: float) -> Campaign:
+        """A new spec for a campaign that is a draft or paused (the runner re-reads it when
+        the campaign runs again); the id and tenant never change."""
+        with self.db.session() as s:
+            row = s.get(CampaignRow, campaign_id)
+            if row is None:
+                raise CampaignNotFound(f"no campaign {campaign_id!r}")
+            if row.state not in EDITABLE_STATES:
+                raise BadTransition(f"campaign {campaign_id} is {row.state}: only a draft or a "
+                                    "paused campaign can be edited")
+            stored = spec.model_copy(update={"id": campaign_id, "tenant": row.tenant})
+            row.spec = stored.model_dump(mode="json")
+            row.name, row.priority = stored.name, stored.priority
+            row.flow_id, row.flow_version = flow_id, flow_version
+            row.updated_at = now
             s.flush()
             return _campaign(row)
 

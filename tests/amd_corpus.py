@@ -10,7 +10,8 @@ What a call hears after the answer, per class:
   say it twice ("Hello? ... Hello?"), as people do.
 * **machine**: a voicemail greeting, a pause, the beep, silence: *real* continuous speech
   (LibriVox readings, beckett, pyannote's longer turns, the parrots Mandarin prompts) and
-  synthesized greetings in English and Mandarin ("您好，您拨打的用户暂时无法接通，请在提示音后留言").
+  synthesized greetings in English and Mandarin
+  ("您好，您拨打的用户暂时无法接通，请在提示音后留言").
   The beep is 440-1400 Hz, 0.25-0.8 s.
 * **fax**: CED (2100 Hz) or CNG (1100 Hz, 0.5 s on, 3 s off).
 * **silence**: line noise only.
@@ -224,8 +225,8 @@ def build(seed: int = 15, synthesize: bool = True) -> list[Item]:
             if taken >= limit or (b - a) / RATE < 0.3:
                 continue
             if (b - a) / RATE > 1.3:  # the start of a longer turn, faded out like a word end
-                b = a + int(rng.uniform(0.5, 1.1) * RATE)
-                cut = pcm[a:b].astype(np.float64)
+                end = a + int(rng.uniform(0.5, 1.1) * RATE)
+                cut = pcm[a:end].astype(np.float64)
                 cut[-240:] *= np.linspace(1, 0, 240)
                 speech = cut.astype(np.int16)
                 what = "start of a turn"

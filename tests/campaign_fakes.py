@@ -156,7 +156,7 @@ class Rig:
         """Let the runner finish what it does without the clock moving (database answers,
         tasks it started)."""
         for _ in range(3):
-            while self.runner.db_busy:
+            while self.runner.db_busy:  # noqa: ASYNC110 - a worker thread's answer, no event
                 await asyncio.sleep(0.0005)
             for _ in range(20):
                 await asyncio.sleep(0)

@@ -81,10 +81,10 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
 
 
 def build_api() -> Api:
-    from console.api import admin, calls, compliance, flows  # noqa: PLC0415 - they use this
+    from console.api import admin, calls, campaigns, compliance, flows  # noqa: PLC0415
 
     api = Api()
-    for module in (admin, flows, calls, compliance):
+    for module in (admin, flows, calls, compliance, campaigns):
         module.register(api)
     return api
 

@@ -46,6 +46,10 @@ ALLOWED: dict[str, str] = {
     "import_entries": "admin ops client",
     "list_voiceprints": "admin ops client", "voiceprint_access": "admin ops client",
     "delete_voiceprint": "admin ops client",
+    "list_campaigns": "admin ops qa client", "get_campaign": "admin ops qa client",
+    "campaign_report": "admin ops qa client", "campaign_report_csv": "admin ops qa client",
+    "create_campaign": "admin ops client", "edit_campaign": "admin ops client",
+    "upload_contacts": "admin ops client", "control_campaign": "admin ops client",
 }
 PUBLIC = {"health", "login"}
 
@@ -128,6 +132,17 @@ def samples(role: str, user_id: int) -> dict[str, tuple[str, str, dict[str, Any]
         "list_voiceprints": ("GET", "/api/voiceprints", {}),
         "delete_voiceprint": ("DELETE", "/api/voiceprints/nobody", {}),
         "voiceprint_access": ("GET", "/api/voiceprints/nobody/audit", {}),
+        "list_campaigns": ("GET", "/api/campaigns", {}),
+        "create_campaign": ("POST", "/api/campaigns", {"json_body": {"spec": {
+            "id": f"camp-{role}", "name": "C", "flow": {"id": "f1"}}}}),
+        "get_campaign": ("GET", "/api/campaigns/nocampaign", {}),
+        "edit_campaign": ("PATCH", "/api/campaigns/nocampaign", {"json_body": {"spec": {
+            "name": "C", "flow": {"id": "f1"}}}}),
+        "control_campaign": ("POST", "/api/campaigns/nocampaign/actions/pause", {}),
+        "upload_contacts": ("POST", "/api/campaigns/nocampaign/contacts", {
+            "data": "13800138000\n", "headers": {"Content-Type": "text/csv"}}),
+        "campaign_report": ("GET", "/api/campaigns/nocampaign/report", {}),
+        "campaign_report_csv": ("GET", "/api/campaigns/nocampaign/report.csv", {}),
     }
 
 
