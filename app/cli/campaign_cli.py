@@ -36,6 +36,18 @@ def _service(ctx: typer.Context) -> Any:
     return campaign_service(settings, open_database(settings.storage.url), SystemClock())
 
 
+def _ops(ctx: typer.Context) -> Any:
+    """The console's campaign operations over the same service: changes are audited as
+    ``<user> (cli)``, like the console's."""
+    from app.campaign_setup import campaign_service  # noqa: PLC0415
+    from console.audit import AuditLog  # noqa: PLC0415
+    from console.services.campaigns import CampaignOps  # noqa: PLC0415
+
+    settings: Settings = ctx.obj
+    db = open_database(settings.storage.url)
+    return CampaignOps(campaign_service(settings, db, SystemClock()), AuditLog(db))
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
@@ -58,15 +70,20 @@ def create(
 ) -> None:
     """Create a campaign (a draft) from SPEC and its contacts; bad rows are reported, the
     rest imported."""
-    from campaigns.service import CampaignBlocked, load_spec_file  # noqa: PLC0415
+    from app.cli.console_cli import cli_actor  # noqa: PLC0415
+    from campaigns.service import load_spec_file  # noqa: PLC0415
     from campaigns.spec import SpecError  # noqa: PLC0415
-    from tabular import TableError  # noqa: PLC0415
+    from console.services.base import Conflict, Invalid  # noqa: PLC0415
+    from storage.tenancy import EVERY_TENANT  # noqa: PLC0415
 
-    svc = _service(ctx)
+    ops = _ops(ctx)
     try:
-        created = svc.create(load_spec_file(spec), contacts, contacts_name=contacts.name,
-                             base_dir=spec.parent, encoding=encoding, sheet=sheet)
-    except (SpecError, TableError, ValueError) as e:
+        data = load_spec_file(spec)
+        tenant = data.get("tenant", "default") if isinstance(data, dict) else "default"
+        created = ops.create(cli_actor(), str(tenant), data, contacts,
+                             contacts_name=contacts.name, flow_files_in=spec.parent,
+                             encoding=encoding, sheet=sheet)
+    except (SpecError, Invalid, Conflict) as e:
         raise _fail(str(e)) from e
     c, imported = created.campaign, created.contacts
     for err in imported.errors[:20]:
@@ -79,9 +96,9 @@ def create(
     state = c.state
     if start:
         try:
-            state = svc.start(c.id).state
-        except CampaignBlocked as e:
-            for p in e.problems:
+            state = ops.control(cli_actor(), EVERY_TENANT, c.id, "start").state
+        except Conflict as e:
+            for p in e.current if isinstance(e.current, list) else [str(e)]:
                 typer.echo(f"blocked: {p}", err=True)
             raise _fail(f"campaign {c.id} created but not started", 1) from e
     out = {"id": c.id, "state": state, "flow": f"{c.flow_id} v{c.flow_version}",
@@ -105,21 +122,21 @@ def _write_errors(path: Path, errors: list[Any]) -> None:
 
 
 def _transition(ctx: typer.Context, campaign_id: str, action: str) -> None:
-    from campaigns.service import CampaignBlocked  # noqa: PLC0415
-    from campaigns.store import BadTransition, CampaignNotFound  # noqa: PLC0415
+    from app.cli.console_cli import cli_actor  # noqa: PLC0415
+    from console.services.base import Conflict, Missing  # noqa: PLC0415
+    from storage.tenancy import EVERY_TENANT  # noqa: PLC0415
 
-    svc = _service(ctx)
     try:
-        c = getattr(svc, action)(campaign_id)
-    except CampaignNotFound as e:
+        c = _ops(ctx).control(cli_actor(), EVERY_TENANT, campaign_id, action)
+    except Missing as e:
         raise _fail(str(e)) from e
-    except BadTransition as e:
+    except Conflict as e:
+        if e.code == "content_blocked":
+            for p in e.current or []:
+                typer.echo(f"blocked: {p}", err=True)
+            raise _fail(f"campaign {campaign_id} may not start: {len(e.current or [])} "
+                        "problem(s)", 1) from e
         raise _fail(str(e), 1) from e
-    except CampaignBlocked as e:
-        for p in e.problems:
-            typer.echo(f"blocked: {p}", err=True)
-        raise _fail(f"campaign {campaign_id} may not start: {len(e.problems)} problem(s)",
-                    1) from e
     typer.echo(f"campaign {c.id}: {c.state}")
 
 

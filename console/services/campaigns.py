@@ -11,6 +11,7 @@ Blocking: the API calls it in a worker thread.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 from campaigns.contacts import ContactImport
@@ -82,18 +83,22 @@ class CampaignOps(Audited):
 
     def create(self, actor: Actor, tenant: str, spec: dict[str, Any],
                contacts: TableInput | None = None, *, encoding: str | None = None,
-               sheet: str | None = None) -> Created:
-        """A draft in ``tenant`` (the spec's own ``tenant`` must be that one or absent)."""
+               sheet: str | None = None, contacts_name: str = "<upload>",
+               flow_files_in: Path | None = None) -> Created:
+        """A draft in ``tenant`` (the spec's own ``tenant`` must be that one or absent).
+        ``flow_files_in``: the CLI's spec folder, where a ``flow.file`` may be (the console
+        pins published flows only: it reads no files on the server)."""
         if spec.get("tenant", tenant) != tenant:
             raise Invalid(f"spec.tenant: {spec.get('tenant')!r} is not the tenant you act on "
                           f"({tenant})", "spec.tenant")
-        if spec.get("flow", {}).get("file") if isinstance(spec.get("flow"), dict) else False:
+        flow = spec.get("flow")
+        if flow_files_in is None and isinstance(flow, dict) and flow.get("file"):
             raise Invalid("spec.flow.file: the console pins a published flow (flow.id and "
                           "flow.version), not a file on the server", "spec.flow.file")
         try:
             created = self.service.create({**spec, "tenant": tenant}, contacts,
-                                          contacts_name="<upload>", encoding=encoding,
-                                          sheet=sheet)
+                                          contacts_name=contacts_name, encoding=encoding,
+                                          sheet=sheet, base_dir=flow_files_in)
         except SpecError as e:
             raise _spec_error(e) from e
         except TableError as e:
