@@ -23,9 +23,11 @@ from flows.store import FlowStore
 from storage import Database
 
 if TYPE_CHECKING:
+    from app.speech import SpeechService
     from campaigns.runner import CampaignRunner
     from core.bus import EventBus
     from engine.controller import CallController
+    from flows.validator import CompiledFlow
     from notify.service import SmsService
 
 log = logging.getLogger("ivr.campaigns")
@@ -60,10 +62,11 @@ def trunks(settings: Settings) -> list[Trunk]:
 
 def build_runner(settings: Settings, *, db: Database, controller: CallController,
                  clock: Clock, bus: EventBus, node: str,
-                 sms_service: SmsService | None = None) -> CampaignRunner | None:
+                 sms_service: SmsService | None = None,
+                 speech: SpeechService | None = None) -> CampaignRunner | None:
     """The runner for a started engine's parts, or None (disabled, or no trunk to dial
     through). Blocking: call it in a worker thread."""
-    from app.wiring import RegistryWordChecker, flow_services  # noqa: PLC0415
+    from app.wiring import RegistryWordChecker, flow_services, static_prompts  # noqa: PLC0415
     from asr.vad import make_vad  # noqa: PLC0415
     from campaigns.amd_call import CallMachineDetector, campaign_amd  # noqa: PLC0415
     from campaigns.dialler import ControllerDialler  # noqa: PLC0415
@@ -86,6 +89,13 @@ def build_runner(settings: Settings, *, db: Database, controller: CallController
         sms = FlowSmsSender(sms_service)
     services = flow_services(settings, words, sms, clock=clock, bus=bus)
     services.flows = StoreFlowResolver(flows)
+    prewarm = None
+    if speech is not None:
+        warm = speech
+
+        async def prewarm(flow: CompiledFlow) -> int:  # the flow's static prompts, cached
+            return await warm.prewarm(static_prompts(flow))
+
     detector = CallMachineDetector(clock, vad=lambda: make_vad(cfg.amd_vad))
     return CampaignRunner(
         CampaignStore(db), ControllerDialler(controller), open_compliance(settings),
@@ -93,7 +103,7 @@ def build_runner(settings: Settings, *, db: Database, controller: CallController
         flows=lambda tenant, fid, version: flows.get(fid, version, tenant=tenant).compile(),
         services=lambda tenant, campaign: services, amd=campaign_amd(detector),
         brander=brander(settings), region=settings.compliance.default_region,
-        max_concurrent=cfg.max_concurrent, poll_s=cfg.poll_s,
+        max_concurrent=cfg.max_concurrent, poll_s=cfg.poll_s, prewarm=prewarm,
         flow_limits=Limits(max_steps=settings.flows.max_steps_per_call,
                            max_visits_in_a_row=settings.flows.max_visits_in_a_row))
 

@@ -191,7 +191,9 @@ class Engine:
         runner = await asyncio.get_running_loop().run_in_executor(
             None, lambda: build_runner(self.settings, db=db, controller=controller,
                                        clock=self.clock, bus=self.bus, node=self.node_id,
-                                       sms_service=self.sms))
+                                       sms_service=self.sms,
+                                       speech=self.speech if isinstance(
+                                           self.speech, SpeechService) else None))
         if runner is None:
             return
         self.campaigns = runner

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +54,7 @@ HOPPER = 50  # due contacts read per query
 PROGRESS_EVERY_S = 2.0
 DEFER_NO_CALLER_ID_S = 600.0
 MAX_NAP_S = 30.0  # every pool number at its cap or busy: look again later
+PREWARM_LIMIT_S = 120.0  # a campaign's prompts rendering before its first dial, at most
 
 FlowLoader = Callable[[str, str, int], CompiledFlow]  # (tenant, flow id, version), blocking
 ServicesFactory = Callable[[str, str], FlowServices]  # (tenant, campaign id)
@@ -81,7 +82,8 @@ class CampaignRunner:
                  flows: FlowLoader, services: ServicesFactory, amd: AmdRunner | None = None,
                  brander: Brander | None = None, region: str = "CN",
                  max_concurrent: int | None = None, poll_s: float = 1.0,
-                 flow_limits: Limits | None = None) -> None:
+                 flow_limits: Limits | None = None,
+                 prewarm: Callable[[CompiledFlow], Awaitable[object]] | None = None) -> None:
         if not trunks:
             raise ValueError("campaigns.trunks: at least one trunk is needed to dial")
         self.store = store
@@ -99,6 +101,7 @@ class CampaignRunner:
         self.region = region
         self.poll_s = poll_s
         self.flow_limits = flow_limits
+        self.prewarm = prewarm  # renders the flow's static prompts before the first dial
         self.pacer = Pacer(clock)
         self.engine_limit = self.pacer.limiter("engine", None, max_concurrent)
         self.active: dict[str, _Active] = {}
@@ -235,6 +238,14 @@ class CampaignRunner:
             limits.append(self.pacer.limiter(f"campaign:{c.id}:trunk:{trunk.name}",
                                              own.calls_per_s, own.max_concurrent))
         services = await self.db(self.services, c.tenant, c.id)
+        if self.prewarm is not None:
+            # The first callees would otherwise wait for synthesis (seconds on a busy box,
+            # past the TTS timeout on an overloaded one): render before dialling anyone.
+            try:
+                await self.clock.wait_for(self.prewarm(flow), PREWARM_LIMIT_S)
+            except TimeoutError:
+                log.warning("campaign %s: prompts still rendering after %.0f s; dialling",
+                            c.id, PREWARM_LIMIT_S)
         return _Active(c, flow, services, pool, trunk, limits)
 
     # -- one campaign ---------------------------------------------------------------------------

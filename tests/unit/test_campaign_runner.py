@@ -188,3 +188,22 @@ def _drain(rig: Rig) -> list:
     while not rig.events.queue.empty():
         out.append(rig.events.queue.get_nowait())
     return out
+
+
+async def test_the_flows_prompts_render_before_the_first_dial(tmp_path: Path) -> None:
+    """The engine's TTS cache is warmed with the campaign flow's static prompts before anyone
+    is dialled (on a loaded box the first callees otherwise hit the synthesis timeout)."""
+    rig = Rig(tmp_path)
+    warmed: list[tuple[str, int]] = []
+
+    async def prewarm(flow: object) -> None:
+        warmed.append((getattr(flow, "id", ""), len(rig.dialler.placed)))
+
+    rig.runner.prewarm = prewarm
+    rig.create([N1])
+    await rig.runner.start()
+    try:
+        await rig.run_until(lambda: rig.state() == "finished")
+    finally:
+        await rig.runner.stop()
+    assert warmed == [("campaign_hello", 0)] and rig.dialler.count(N1) == 1
