@@ -93,16 +93,25 @@ def _kind_tests() -> str:
     return "\n".join(lines)
 
 
-def scenario(folder: Path) -> Path:
-    """Write the pcaps and the scenario into ``folder``; returns the scenario's path."""
-    from tests.amd_corpus import build  # reads the recordings: only when asked
+def scenario(folder: Path, *, audio: bool = True) -> Path:
+    """Write the pcaps and the scenario into ``folder``; returns the scenario's path.
+    ``audio=False``: the answerers answer silently (the dial-rate benchmark, where SIPp would
+    otherwise start a player thread per call)."""
+    if audio:
+        from tests.amd_corpus import build  # reads the recordings: only when asked
 
-    items = {i.name: i for i in build(synthesize=False)}
-    silence = np.zeros(8000 * 3, dtype=np.int16)
-    human = write_rtp_pcap(np.concatenate([items[HUMAN_ITEM].pcm, silence]),
-                           folder / "human.pcap")
-    machine = write_rtp_pcap(np.concatenate([items[MACHINE_ITEM].pcm, silence]),
-                             folder / "machine.pcap")
+        items = {i.name: i for i in build(synthesize=False)}
+        silence = np.zeros(8000 * 3, dtype=np.int16)
+        human = write_rtp_pcap(np.concatenate([items[HUMAN_ITEM].pcm, silence]),
+                               folder / "human.pcap")
+        machine = write_rtp_pcap(np.concatenate([items[MACHINE_ITEM].pcm, silence]),
+                                 folder / "machine.pcap")
+    else:
+        human = machine = Path("-")
+
+    def play(pcap: Path) -> str:
+        return f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>' if audio else ""
+
     jumps = "\n".join(f'  <nop next="{v}" test="{v}"/>' for v in
                       ("busy", "unavail", "fail", "ring", "optout", "machine"))
     text = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -119,7 +128,7 @@ def scenario(folder: Path) -> Path:
   <send retrans="500"><![CDATA[{_200}
     ]]></send>
   <recv request="ACK"/>
-  <nop><action><exec play_pcap_audio="{human}"/></action></nop>
+{play(human)}
   <recv request="BYE"/>
   <send next="end"><![CDATA[{_BYE_200}
     ]]></send>
@@ -160,9 +169,9 @@ def scenario(folder: Path) -> Path:
   <send retrans="500"><![CDATA[{_200}
     ]]></send>
   <recv request="ACK"/>
-  <nop><action><exec play_pcap_audio="{human}"/></action></nop>
-  <pause milliseconds="4500"/>
-  <nop><action><exec play_pcap_audio="{DTMF_1}"/></action></nop>
+{play(human)}
+{"  <pause milliseconds='4500'/>" if audio else ""}
+{play(Path(DTMF_1))}
   <recv request="BYE"/>
   <send next="end"><![CDATA[{_BYE_200}
     ]]></send>
@@ -170,7 +179,7 @@ def scenario(folder: Path) -> Path:
   <send retrans="500"><![CDATA[{_200}
     ]]></send>
   <recv request="ACK"/>
-  <nop><action><exec play_pcap_audio="{machine}"/></action></nop>
+{play(machine)}
   <recv request="BYE"/>
   <send><![CDATA[{_BYE_200}
     ]]></send>

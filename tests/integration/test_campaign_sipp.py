@@ -187,9 +187,12 @@ async def test_a_campaign_against_real_answerers(tmp_path: Path, answerers: Path
     # pacing: at most 2 dials a second and 3 calls at once, per campaign
     bills_attempts = sorted((a for a in attempts if a.campaign_id == "bills"),
                             key=lambda a: a.started_at)
-    gaps = [b.started_at - a.started_at for a, b in zip(bills_attempts, bills_attempts[1:],
-                                                         strict=False)]
-    assert min(gaps) >= 0.45, gaps
+    # (an attempt's start is recorded by the claim right after its pacing turn: a database
+    # round trip of jitter, so look at spans of several dials rather than single gaps)
+    starts = [a.started_at for a in bills_attempts]
+    spans = [b - a for a, b in zip(starts, starts[3:], strict=False)]
+    assert min(spans) >= 1.5 - 0.25, spans  # 3 intervals of 0.5 s
+    assert (len(starts) - 1) / (starts[-1] - starts[0]) <= 2.05
     assert _max_overlap(bills_attempts) <= 3
     # the report counts what happened
     assert report["opted_out"] == 1
