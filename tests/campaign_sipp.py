@@ -210,6 +210,16 @@ def invites(folder: Path) -> dict[str, list[str]]:
     return out
 
 
+def max_overlap(spans: list[tuple[float, float]]) -> int:
+    """The most calls at once among (start, end) spans."""
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    best = now = 0
+    for _, step in edges:
+        now += step
+        best = max(best, now)
+    return best
+
+
 def engine_env(tmp_path: Path, uas_port: int, **extra: str) -> dict[str, str]:
     """``ivr run`` dialling the SIPp UAS through one trunk; calling window open all day."""
     rtp = free_port_block(60)

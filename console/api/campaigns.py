@@ -19,7 +19,7 @@ from pydantic import Field
 from campaigns.store import Campaign
 from console.api import schemas as s
 from console.api.admin import actor
-from console.api.compliance import IMPORT_ERRORS_SHOWN, TABLE_TYPES
+from console.api.compliance import TABLE_TYPES, import_out
 from console.api.context import services
 from console.api.errors import ApiError
 from console.api.routing import Api, ApiRequest, PathParam
@@ -99,13 +99,10 @@ def _ops(req: ApiRequest) -> CampaignOps:
     return ops
 
 
-def _import_out(imported: Any) -> ContactsImportOut:
-    return ContactsImportOut(
-        imported=len(imported.contacts), rows=imported.rows, error_count=imported.error_count,
-        merged=imported.merged, errors=[
-            s.RowErrorOut(line=e.line, column=e.column, value=e.value,
-                          message=f"{e.column}: {e.reason}" if e.column else e.reason)
-            for e in imported.errors[:IMPORT_ERRORS_SHOWN]])
+def _contacts_out(imported: Any) -> ContactsImportOut:
+    base = import_out(len(imported.contacts), imported.rows, imported.errors,
+                      imported.error_count)
+    return ContactsImportOut(**base.model_dump(), merged=imported.merged)
 
 
 def _tenants(req: ApiRequest) -> Any:
@@ -168,7 +165,7 @@ def register(api: Api) -> None:
         imported = await asyncio.to_thread(
             _ops(req).add_contacts, actor(req), _tenants(req), req.path["campaign_id"],
             req.raw, encoding=q.encoding, sheet=q.sheet)
-        return _import_out(imported)
+        return _contacts_out(imported)
 
     @api.op("GET", "/api/campaigns/{campaign_id}/report", summary="The campaign's report "
             "(attempts, answer rate, AMD split, confirmations, opt-outs, SMS)",

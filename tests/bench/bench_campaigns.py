@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.campaign_sipp import engine_env, ivr, scenario, start_engine
+from tests.campaign_sipp import engine_env, ivr, max_overlap, scenario, start_engine
 from tests.netutil import free_port
 from tests.sipp import _command
 
@@ -47,15 +47,6 @@ def percentile(values: list[float], p: float) -> float:
 def cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def max_overlap(spans: list[tuple[float, float]]) -> int:
-    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
-    best = now = 0
-    for _, step in edges:
-        now += step
-        best = max(best, now)
-    return best
 
 
 def dial_rate(contacts: int, rate: float, concurrent: int) -> dict[str, object]:

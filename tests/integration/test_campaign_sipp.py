@@ -26,10 +26,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from campaigns.model import AttemptRow, ContactRow
+from campaigns.model import ContactRow
 from campaigns.store import CampaignStore
 from storage import open_database
-from tests.campaign_sipp import engine_env, invites, ivr, scenario, start_engine
+from tests.campaign_sipp import (
+    engine_env,
+    invites,
+    ivr,
+    max_overlap,
+    scenario,
+    start_engine,
+)
 from tests.netutil import free_port, wait_until
 from tests.sipp import SippServer
 
@@ -87,16 +94,6 @@ def _create(env: dict[str, str], folder: Path, spec: dict[str, Any], numbers: li
 
 def _contacts(store: CampaignStore, cid: str) -> dict[str, ContactRow]:
     return {c.number: c for c in store.contacts(cid)}
-
-
-def _max_overlap(rows: list[AttemptRow]) -> int:
-    edges = sorted([(a.started_at, 1) for a in rows] +
-                   [(a.ended_at or a.started_at, -1) for a in rows], key=lambda e: (e[0], e[1]))
-    best = now = 0
-    for _, step in edges:
-        now += step
-        best = max(best, now)
-    return best
 
 
 async def _wait_exit(proc: subprocess.Popen[bytes], timeout_s: float = 30) -> int:
@@ -193,7 +190,8 @@ async def test_a_campaign_against_real_answerers(tmp_path: Path, answerers: Path
     spans = [b - a for a, b in zip(starts, starts[3:], strict=False)]
     assert min(spans) >= 1.5 - 0.25, spans  # 3 intervals of 0.5 s
     assert (len(starts) - 1) / (starts[-1] - starts[0]) <= 2.05
-    assert _max_overlap(bills_attempts) <= 3
+    assert max_overlap([(a.started_at, a.ended_at or a.started_at)
+                        for a in bills_attempts]) <= 3
     # the report counts what happened
     assert report["opted_out"] == 1
     assert report["amd"].get("machine") == 1 and report["amd"].get("human") == 3
