@@ -30,6 +30,7 @@ from tests.pcap_audio import write_rtp_pcap
 
 ROOT = Path(__file__).resolve().parents[1]
 DTMF_1 = "/usr/share/sip-tester/dtmf_2833_1.pcap"
+PAUSE_BEFORE_KEY = '  <pause milliseconds="4500"/>'  # the person presses 1 4.5 s after answering
 HUMAN_ITEM = "real_cards_001"
 MACHINE_ITEM = "real_greeting_zh_xiaoyan"
 INVITE_RE = re.compile(r"^INVITE sip:([^@\s]+)@", re.M)
@@ -170,7 +171,7 @@ def scenario(folder: Path, *, audio: bool = True) -> Path:
     ]]></send>
   <recv request="ACK"/>
 {play(human)}
-{"  <pause milliseconds='4500'/>" if audio else ""}
+{PAUSE_BEFORE_KEY if audio else ""}
 {play(Path(DTMF_1))}
   <recv request="BYE"/>
   <send next="end"><![CDATA[{_BYE_200}

@@ -113,7 +113,8 @@ async def test_a_campaign_against_real_answerers(tmp_path: Path, answerers: Path
     store = CampaignStore(open_database(env["IVR_STORAGE__URL"]))
     log = tmp_path / "engine.log"
     async with SippServer(answerers, local_port=uas_port, workdir=uas_dir,
-                          extra=["-trace_msg"]):
+                          extra=["-trace_msg"]) as uas:
+        assert uas.proc is not None and uas.proc.returncode is None, "SIPp did not start"
         proc = start_engine(env, log)
         try:
             def settled(cid: str, open_: int = 0) -> bool:
@@ -210,7 +211,8 @@ async def test_sigkill_mid_campaign_then_restart_never_dials_anyone_twice(
     store = CampaignStore(open_database(env["IVR_STORAGE__URL"]))
     log = tmp_path / "engine.log"
     async with SippServer(answerers, local_port=uas_port, workdir=uas_dir,
-                          extra=["-trace_msg"]):
+                          extra=["-trace_msg"]) as uas:
+        assert uas.proc is not None and uas.proc.returncode is None, "SIPp did not start"
         proc = start_engine(env, log)
         try:
             await wait_until(lambda: store.attempt_count("bulk") >= 8, 90, "8 attempts")
