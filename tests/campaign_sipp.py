@@ -245,7 +245,7 @@ uri = "sip:{{number}}@127.0.0.1:{uas_port}"
     }
 
 
-def ivr(env: dict[str, str], *args: str, timeout_s: float = 120
+def ivr(env: dict[str, str], *args: str, timeout_s: float = 300
         ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "app.cli.main", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout_s, check=False)

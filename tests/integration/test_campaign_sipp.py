@@ -40,7 +40,8 @@ from tests.campaign_sipp import (
 from tests.netutil import free_port, wait_until
 from tests.sipp import SippServer
 
-pytestmark = [pytest.mark.sipp, pytest.mark.slow, pytest.mark.xdist_group("sipp")]
+pytestmark = [pytest.mark.sipp, pytest.mark.slow, pytest.mark.xdist_group("sipp"),
+              pytest.mark.timeout(900)]  # minutes of calls; many more on a loaded box
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "campaigns"
 POOL = ["+861062345671", "+861062345672"]
 OPEN_ALL_DAY = {"IVR_COMPLIANCE__WINDOW_START": "00:00",
