@@ -16,8 +16,15 @@ from compliance.caps import CapRule
 from compliance.lists import ListStore
 from compliance.service import ComplianceService
 from compliance.sql_store import SqlListStore, SqlWordStore
+from compliance.word_version import (
+    POLL_WITH_REDIS_S,
+    POLL_WITHOUT_REDIS_S,
+    VersionedWordStore,
+    change_notifier,
+)
 from compliance.wordlist import WordRegistry
-from storage.db import open_database
+from core.clock import Clock, SystemClock
+from storage.db import Database, open_database
 
 
 def open_list_store(settings: Settings) -> ListStore:
@@ -48,8 +55,18 @@ def open_compliance(settings: Settings) -> ComplianceService:
         default_window=window)
 
 
-def word_registry(settings: Settings) -> WordRegistry:
-    reg = WordRegistry(SqlWordStore(open_database(settings.storage.url)),
-                       words_file=settings.compliance.words_file)
+def word_store(settings: Settings, db: Database | None = None) -> SqlWordStore:
+    """The word lists in the database; a change also tells the other nodes (over Redis when
+    ``compliance.redis_url`` is set)."""
+    return SqlWordStore(db or open_database(settings.storage.url),
+                        on_change=change_notifier(settings.compliance.redis_url))
+
+
+def word_registry(settings: Settings, clock: Clock | None = None) -> WordRegistry:
+    """Filters per tenant over :func:`word_store`, recompiled when the lists change; the
+    version is asked of the database only when a change was announced or the poll is due."""
+    max_age = POLL_WITH_REDIS_S if settings.compliance.redis_url else POLL_WITHOUT_REDIS_S
+    store = VersionedWordStore(word_store(settings), clock or SystemClock(), max_age)
+    reg = WordRegistry(store, words_file=settings.compliance.words_file)
     reg.refresh()
     return reg

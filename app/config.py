@@ -56,6 +56,10 @@ class SipConfig(Section):
     user_agent: str = "IVR-Engine/0.1"
     max_message_bytes: int = 65535
     max_calls: int = 5000
+    # Admission pacing: new inbound calls per second past which an INVITE gets 503 with
+    # Retry-After (None: no limit); cps_burst calls may arrive at once (default: max_cps).
+    max_cps: float | None = Field(default=None, gt=0)
+    cps_burst: int | None = Field(default=None, ge=1)
     # Address put in Contact/Via/SDP when listening on 0.0.0.0 (else the route's source IP).
     advertise_host: str | None = None
     drain_s: float = 10.0  # on shutdown: how long calls may finish before they are hung up

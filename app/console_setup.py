@@ -12,10 +12,9 @@ import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.compliance_setup import open_compliance, open_list_store, word_registry
+from app.compliance_setup import open_compliance, open_list_store, word_registry, word_store
 from app.config import Settings, parse_hostport
 from app.wiring import RegistryWordChecker, flow_services, speaker_key
-from compliance.sql_store import SqlWordStore
 from console.api.app import ConsoleServer
 from console.api.context import ConsoleOptions, ConsoleServices
 from console.audit import AuditLog
@@ -91,7 +90,7 @@ def list_ops(settings: Settings, db: Database) -> ListOps:
 
 
 def word_ops(settings: Settings, db: Database) -> WordOps:
-    return WordOps(SqlWordStore(db), word_registry(settings), AuditLog(db))
+    return WordOps(word_store(settings, db), word_registry(settings), AuditLog(db))
 
 
 def build_console(settings: Settings, db: Database, *, clock: Clock | None = None,
@@ -125,7 +124,7 @@ def build_console(settings: Settings, db: Database, *, clock: Clock | None = Non
         simulator=SimulatorSessions(flows, clock),
         testcalls=TestCalls(flows, placer, clock, allowed_targets=list(c.test_call_targets),
                             gateway=c.test_call_gateway, from_user=c.test_call_from),
-        words=WordOps(SqlWordStore(db), registry, audit),
+        words=WordOps(word_store(settings, db), registry, audit),
         lists=ListOps(open_list_store(settings), open_compliance(settings), audit,
                       settings.compliance.default_region),
         voiceprints=voiceprints, campaigns=campaign_ops(settings, db, clock, audit),

@@ -17,8 +17,10 @@ from app.config import Settings, node_id, parse_hostport
 from app.limits import raise_file_limit
 from app.metrics import Metrics
 from app.speech import SpeechService
+from compliance.word_version import WordChangeSubscriber
 from core.bus import EventBus
 from core.clock import Clock, SystemClock
+from core.rate import TokenBucket
 from core.tasks import TaskScope
 from engine.cdr import CallRecords
 from engine.cdr_writer import CdrWriter
@@ -64,6 +66,7 @@ class Engine:
         self.registrations: list[Registration] = []
         self.node_id = ""
         self.cluster: Any = None  # app.cluster.Cluster with cluster.redis_url
+        self.word_changes: WordChangeSubscriber | None = None  # with compliance.redis_url
         self.sms: SmsService | None = None  # the post-call SMS outbox and sender
         # False for a one-off engine (``ivr call``): it records messages but sends none and
         # leaves the outbox's messages in flight to the engine that is serving
@@ -113,7 +116,7 @@ class Engine:
         self.ua = UserAgent(policy=policy, user_agent=s.sip.user_agent, clock=self.clock,
                             max_size=s.sip.max_message_bytes, max_calls=s.sip.max_calls,
                             outbound_proxy=proxy, advertise_host=s.sip.advertise_host,
-                            stream_limits=limits)
+                            stream_limits=limits, admission=admission_bucket(s))
         host, port = parse_hostport(s.sip.listen)
         tls = None
         if "tls" in s.sip.transports:
@@ -134,6 +137,8 @@ class Engine:
         self._media_tasks.spawn(self.pacer.run(self.clock), "pacer")
         if s.cluster.redis_url:
             await self._join_cluster(s.cluster.redis_url)
+        if s.compliance.redis_url:
+            self._listen_for_word_changes(s.compliance.redis_url)
         for trunk in s.sip.trunks:
             reg = Registration(trunk.name, self.ua, trunk.registrar,
                                trunk.aor_user or trunk.username,
@@ -157,6 +162,14 @@ class Engine:
         # with 1,000 calls (measured, docs/benchmarks.md).
         gc.freeze()
         return self.addresses
+
+    def _listen_for_word_changes(self, url: str) -> None:
+        """Other nodes' word-list edits reach this node's filters at once (pub/sub), not at
+        the next poll."""
+        from redis.asyncio import Redis  # noqa: PLC0415 - only with compliance.redis_url
+
+        self.word_changes = WordChangeSubscriber(Redis.from_url(url), self.clock)
+        self._tasks.spawn(self.word_changes.run(), "word-changes")
 
     async def _join_cluster(self, url: str) -> None:
         from redis.asyncio import Redis  # noqa: PLC0415 - only for a cluster
@@ -241,6 +254,8 @@ class Engine:
         if self.campaigns is not None:
             self.campaigns.halt()  # no new campaign calls; those in flight drain below
         await self._tasks.close(grace_s=1.0)  # stop refreshing registrations
+        if self.word_changes is not None:
+            await self.word_changes.redis.aclose()
         for reg in self.registrations:
             await reg.unregister()
         if self.controller is not None:
@@ -265,3 +280,10 @@ class Engine:
             await self._sms_callbacks.stop()
         if self.metrics is not None:
             await self.metrics.stop()
+
+
+def admission_bucket(s: Settings) -> TokenBucket | None:
+    """``sip.max_cps`` as a token bucket (None: no admission pacing)."""
+    if s.sip.max_cps is None:
+        return None
+    return TokenBucket(s.sip.max_cps, s.sip.cps_burst or max(1.0, s.sip.max_cps))

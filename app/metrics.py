@@ -148,6 +148,9 @@ class Metrics:
                    [("", st.received)])
             metric("ivr_sip_parse_errors_total", "counter", "Malformed SIP messages.",
                    [("", st.parse_errors)])
+            metric("ivr_sip_refused_over_cps_total", "counter",
+                   "INVITEs answered 503 by admission pacing (sip.max_cps).",
+                   [("", st.refused_over_cps)])
             metric("ivr_sip_rejected_untrusted_total", "counter",
                    "Requests refused 401/403 (untrusted source or bad credentials).",
                    [("", st.rejected_untrusted)])

@@ -24,7 +24,12 @@ from compliance.confusables import confusable_map
 
 BMP_SIZE = 0x10000
 DROP = 0  # lookup-table value for characters that are removed (separators, symbols)
-PINYIN_BASE = 0xE000  # private use area (folded away in text): one code point per syllable
+# One code point per toneless syllable, from U+0100: two bytes in UTF-8, where the automaton
+# reads text (three in the private use area, which made the homophone pass ~1.5x slower). The
+# few letters there that folded text can hold move to the private use area, which folding
+# empties, so no character and no syllable share a code point.
+PINYIN_BASE = 0x0100
+DISPLACED_BASE = 0xE000
 
 _DIGIT_STYLES: dict[int, str] = {
     **{ord(c): str(i) for i, c in enumerate("零一二三四五六七八九")},
@@ -110,6 +115,10 @@ def pinyin_table() -> npt.NDArray[np.uint32]:
         plain = "".join(c for c in decomposed if not unicodedata.combining(c))
         plain = plain.replace("ü", "v")
         table[cp] = PINYIN_BASE + syllables.setdefault(plain, len(syllables))
+    span = np.arange(PINYIN_BASE, PINYIN_BASE + len(syllables))
+    if (table[span] != span).any() or (fold_table()[DISPLACED_BASE:][:len(span)] != DROP).any():
+        raise AssertionError("the syllable code points are not free")  # a pypinyin change
+    table[span] = DISPLACED_BASE + span - PINYIN_BASE
     _SYLLABLES.update({v: k for k, v in syllables.items()})
     return table
 
@@ -170,12 +179,6 @@ def fold(text: str, *, pinyin: bool = False) -> Folded:
     return finish(to_pinyin(codes) if pinyin else codes)
 
 
-def fold_both(text: str) -> tuple[Folded, Folded]:
-    """The plain and the pinyin folding of ``text``, sharing the per-character pass."""
-    codes = fold_codes(to_codes(text))
-    return finish(codes), finish(to_pinyin(codes))
-
-
 def to_pinyin(codes: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
     if len(codes) and int(codes.max()) >= BMP_SIZE:
         small = codes < BMP_SIZE
@@ -206,114 +209,47 @@ def finish(codes: npt.NDArray[np.uint32]) -> Folded:
     return Folded(canon.tobytes().decode("utf-32-le"), canon, orig, run_start, run_len)
 
 
-@dataclass(frozen=True, slots=True)
-class SpelledTable:
-    """Per BMP code point of folded text: where its spelled form starts in ``letters`` and how
-    long it is (a Chinese character -> its pinyin, anything else -> itself)."""
-
-    letters: npt.NDArray[np.uint32]
-    offset: npt.NDArray[np.intp]
-    width: npt.NDArray[np.intp]
-
-
-@lru_cache(maxsize=1)
-def spelled_table() -> SpelledTable:
-    syl = pinyin_table()
-    names = pinyin_names()
-    spellings = [names[i] for i in range(len(names))]
-    sid = syl.astype(np.int64) - PINYIN_BASE
-    chinese = (sid >= 0) & (sid < len(spellings))
-    lens = np.array([len(x) for x in spellings], dtype=np.intp)
-    starts = BMP_SIZE + np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.intp)
-    offset = np.where(chinese, starts[np.where(chinese, sid, 0)], np.arange(BMP_SIZE))
-    width = np.where(chinese, lens[np.where(chinese, sid, 0)], 1).astype(np.intp)
-    letters = np.concatenate([np.arange(BMP_SIZE, dtype=np.uint32), to_codes("".join(spellings))])
-    return SpelledTable(letters, offset.astype(np.intp), width)
+def resound(f: Folded) -> Folded:
+    """``fold(text, pinyin=True)`` from ``f = fold(text)``: the syllables of the canonical
+    characters, runs of one syllable merged. Equal characters sound equal, so the syllable
+    runs are unions of ``f``'s runs and only canonical-length arrays are touched."""
+    sounds = to_pinyin(f.codes)
+    n = len(sounds)
+    if n == 0:
+        return f
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(sounds[1:], sounds[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    canon = sounds[starts]
+    run_start = f.run_start[starts]
+    run_len = np.diff(run_start, append=len(f.orig))
+    return Folded(canon.tobytes().decode("utf-32-le"), canon, f.orig, run_start, run_len)
 
 
 SHORT_TEXT = 256  # below this, a list lookup per character beats numpy's per-call overhead
 
 
-@lru_cache(maxsize=1)
-def _spelled_strings() -> list[str]:
-    syl = pinyin_table().tolist()
-    names = pinyin_names()
-    return [names.get(s - PINYIN_BASE, chr(cp)) if s >= PINYIN_BASE else chr(cp)
-            for cp, s in enumerate(syl)]
-
-
-@dataclass(frozen=True, slots=True)
-class Spelled:
-    """A spelled folding: ``text`` and how many letters each canonical character became."""
-
-    text: str
-    width: npt.NDArray[np.intp] | list[int]
-
-    def origin(self) -> npt.NDArray[np.intp]:
-        """Per letter, the canonical index it came from (computed only when a key matched)."""
-        return np.repeat(np.arange(len(self.width)), self.width)
-
-
-_TONE_RE = re.compile(r"(?<=[a-z])[1-5](?![0-9])")
-
-
-FAR = 1  # stands in for a Chinese character too far from any Latin letter to matter
-
-
-def near_latin(f: Folded, reach: int) -> npt.NDArray[np.bool_]:
-    """Canonical positions within ``reach`` characters of a Latin letter."""
-    latin = (f.codes >= ord("a")) & (f.codes <= ord("z"))
-    before = np.concatenate(([0], np.cumsum(latin)))
-    n = len(latin)
-    idx = np.arange(n)
-    return before[np.minimum(idx + reach + 1, n)] > before[np.maximum(idx - reach, 0)]
-
-
-def spell(f: Folded, near: npt.NDArray[np.bool_] | None = None) -> Spelled:
-    """The spelled folding of an already folded text: every Chinese character replaced by its
-    pinyin (first reading), and a tone number after a Latin letter dropped. ``赌博``, ``du博``,
-    ``dǔ bó``, ``du3 bo2`` and ``DU-BO`` all fold to ``dubo``.
-    As few array operations as possible: this runs per ASR partial that holds a Latin letter.
-    With ``near``, characters outside it become one inert ``FAR`` each: a spelling must hold a
-    Latin letter, so Chinese far from any cannot be part of one (and would only make matches
-    that the check throws away)."""
-    codes = f.codes if near is None else np.where(near, f.codes, FAR).astype(np.uint32)
-    n = len(codes)
-    if n == 0:
-        return Spelled("", np.zeros(0, dtype=np.intp))
-    if n < SHORT_TEXT:
-        table = _spelled_strings()
-        parts = [table[c] if c < BMP_SIZE else chr(c) for c in codes.tolist()]
-        for m in _TONE_RE.finditer(f.text):
-            parts[m.start()] = ""
-        return Spelled("".join(parts), [len(p) for p in parts])
-    astral = int(codes.max()) >= BMP_SIZE
-    t = spelled_table()
-    small = np.where(codes < BMP_SIZE, codes, 0) if astral else codes
-    width = t.width[small]
-    if astral:
-        width[codes >= BMP_SIZE] = 1
-    tones = [m.start() for m in _TONE_RE.finditer(f.text)]
-    if tones:
-        width[tones] = 0
-    ends = np.cumsum(width)
-    letter = np.repeat(t.offset[small] - (ends - width), width) + np.arange(int(ends[-1]))
-    out = t.letters[letter]
-    if astral:  # astral letters stand for themselves (rare)
-        big = np.repeat(codes >= BMP_SIZE, width)
-        out[big] = np.repeat(codes, width)[big]
-    return Spelled(out.tobytes().decode("utf-32-le"), width)
-
-
-def has_latin(codes: npt.NDArray[np.uint32]) -> bool:
-    """Folded ``codes`` hold an ASCII letter (so a pinyin spelling may be in the text)."""
-    return bool(np.any((codes >= ord("a")) & (codes <= ord("z"))))
-
-
 def canonical(term: str, *, pinyin: bool = False) -> tuple[str, tuple[int, ...]]:
-    """A term's canonical key and its run lengths (``ass`` -> ``as``, (1, 2))."""
-    f = fold(term, pinyin=pinyin)
-    return f.text, tuple(int(x) for x in f.run_len)
+    """A term's canonical key and its run lengths (``ass`` -> ``as``, (1, 2)): what
+    :func:`fold` makes of it, in plain Python (compiling a list calls this per term, and numpy's
+    per-call overhead is most of the cost on a few characters)."""
+    table = _fold_list()
+    codes = [table[cp] if cp < BMP_SIZE else _fold_astral(cp) for cp in map(ord, term)]
+    if pinyin:
+        sounds = _sound_list()
+        codes = [sounds[c] if c < BMP_SIZE else c for c in codes]
+    canon: list[int] = []
+    runs: list[int] = []
+    for c in codes:
+        if c == DROP:
+            continue
+        if canon and canon[-1] == c:
+            runs[-1] += 1
+        else:
+            canon.append(c)
+            runs.append(1)
+    return "".join(map(chr, canon)), tuple(runs)
 
 
 @lru_cache(maxsize=1)
@@ -321,17 +257,88 @@ def _fold_list() -> list[int]:
     return fold_table().tolist()
 
 
-def spelled_key(text: str) -> str:
-    """A term's (or a typed spelling's) key in the spelled folding: what :func:`spell` makes of
-    :func:`fold`, in plain Python (compiling a list calls this per term)."""
-    table = _fold_list()
-    codes = [table[cp] if cp < BMP_SIZE else _fold_astral(cp) for cp in map(ord, text)]
-    canon: list[int] = []
-    for c in codes:
-        if c != DROP and (not canon or canon[-1] != c):
-            canon.append(c)
-    strings = _spelled_strings()
-    parts = [strings[c] if c < BMP_SIZE else chr(c) for c in canon]
-    for m in _TONE_RE.finditer("".join(map(chr, canon))):
-        parts[m.start()] = ""
-    return "".join(parts)
+@lru_cache(maxsize=1)
+def _sound_list() -> list[int]:
+    return pinyin_table().tolist()
+
+
+_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")  # what the BMP tables do not cover
+_REPEATED = re.compile(r"(.)(?=\1)", re.DOTALL)  # a character the same one follows
+
+
+@lru_cache(maxsize=1)
+def kept_chars() -> list[str]:
+    """:func:`fold_table` for ``str.translate``: each BMP character's folded character, ``""``
+    for a dropped one (a list: ``translate`` reads it by index, ~3x faster than a dict)."""
+    return ["" if c == DROP else chr(c) for c in _fold_list()]
+
+
+@lru_cache(maxsize=1)
+def sound_chars() -> list[str]:
+    """:func:`pinyin_table` for ``str.translate``: a Chinese character's syllable character."""
+    return [chr(c) for c in _sound_list()]
+
+
+def collapse(kept: str) -> str:
+    """Runs of one character to one: what :func:`finish` does to the text, without arrays."""
+    return _REPEATED.sub("", kept)  # a literal replacement: no Python call per run
+
+
+def fold_short(text: str) -> tuple[str, str] | None:
+    """``(kept, canonical)`` of a short text without the way back, by ``str.translate`` (a
+    few microseconds where numpy's per-call overhead costs tens), or None for text beyond the
+    BMP (emoji, mathematical letters: :func:`fold` handles it). ``kept`` is the folded text
+    with separators dropped, before runs are collapsed."""
+    if _BEYOND_BMP.search(text):
+        return None
+    kept = text.translate(kept_chars())
+    return kept, collapse(kept)
+
+
+@lru_cache(maxsize=1)
+def _nul_chars() -> list[str]:
+    """:func:`fold_table` for ``str.translate``, NUL for a dropped character."""
+    return [chr(c) for c in _fold_list()]
+
+
+@dataclass(frozen=True, slots=True)
+class ShortFolded:
+    """:class:`Folded` of a short text as Python lists: for the few partials with a raw match,
+    building lists costs less than numpy's calls, and hits index them one by one anyway."""
+
+    text: str
+    orig: list[int]
+    run_start: list[int]
+    run_len: list[int]
+
+    def span(self, first: int, last: int) -> tuple[int, int]:
+        start = self.orig[self.run_start[first]]
+        return start, self.orig[self.run_start[last] + self.run_len[last] - 1] + 1
+
+
+def fold_lists(text: str, *, pinyin: bool = False) -> ShortFolded:
+    """:func:`fold` of a BMP text (see :func:`fold_short`), in plain Python."""
+    folded = text.translate(_nul_chars())
+    if pinyin:
+        folded = folded.translate(sound_chars())  # NUL stays NUL
+    orig = [i for i, c in enumerate(folded) if c != "\0"]
+    kept = folded.replace("\0", "")
+    canon = collapse(kept)
+    if len(canon) == len(kept):
+        return ShortFolded(canon, orig, list(range(len(kept))), [1] * len(kept))
+    run_start: list[int] = []
+    run_len: list[int] = []
+    prev = ""
+    for i, c in enumerate(kept):
+        if c == prev:
+            run_len[-1] += 1
+        else:
+            run_start.append(i)
+            run_len.append(1)
+            prev = c
+    return ShortFolded(canon, orig, run_start, run_len)
+
+
+def sounds_short(kept: str) -> str:
+    """The syllable folding's canonical text from :func:`fold_short`'s ``kept``."""
+    return collapse(kept.translate(sound_chars()))

@@ -2,7 +2,7 @@
 and same-sound characters) for ``赌博``.
 
 One key per term, not one per spelling: the scanner also folds the text into the *spelled*
-form (:func:`compliance.normalize.spell`: every Chinese character replaced by its pinyin, tone
+form (:func:`compliance.spelling.spell`: every Chinese character replaced by its pinyin, tone
 marks, tone numbers and separators gone), where the term's key is its own spelling. So full,
 mixed and toned spellings all meet the one key, and the automaton stays the size of the word
 list. A raw match there is then checked unit by unit against the term (:func:`verify`): each
@@ -42,8 +42,8 @@ from compliance.normalize import (
     fold_table,
     pinyin_names,
     pinyin_table,
-    spelled_key,
 )
+from compliance.spelling import spelled_key
 
 MIN_AUTO_SPELLED_LETTERS = 4  # a shorter full spelling (``tama`` is 4) needs an explicit opt-in
 MAX_ALTERNATES = 8  # extra keys per term (phrase readings, ü typed as v)
@@ -106,6 +106,13 @@ def _syllable(ch: str) -> int:
         return -1
     sid = syl[cp] - PINYIN_BASE
     return sid if 0 <= sid < n else -1
+
+
+def _is_latin(ch: str) -> bool:
+    """``ch`` folds to an ASCII letter (what makes a Latin piece in :func:`_pieces`)."""
+    table = _lists()[0]
+    cp = ord(ch)
+    return cp < len(table) and ord("a") <= table[cp] <= ord("z")
 
 
 def units_of(term: str) -> list[Unit]:
@@ -240,9 +247,16 @@ def verify(text: str, start: int, end: int, spelling: TermSpelling,
            word_char: Callable[[str], bool]) -> tuple[int, int, str] | None:
     """A raw match of ``spelling``'s key over ``text[start:end]``: the span (widened over a
     trailing tone number) and what kind of match it is, or None when it is not one."""
+    last = end - 1
     if end < len(text) and text[end] in TONE_DIGITS and (
             end + 1 == len(text) or not text[end + 1].isdigit()):
         end += 1
+    # The word-boundary checks below, first and without splitting the match into pieces: they
+    # turn away most raw matches (a syllable at the end of an English word, ``...de`` + 的).
+    # A Latin first (last) character is the first (last) piece's, so this decides the same.
+    if (start > 0 and _is_latin(text[start]) and word_char(text[start - 1])) or (
+            end < len(text) and _is_latin(text[last]) and word_char(text[end])):
+        return None
     pieces = _pieces(text[start:end])
     if not pieces:
         return None

@@ -8,7 +8,7 @@ dial-time speed; calls that touch the database run in a worker thread so they ne
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from compliance.lists import ListEntry, ListKind, ListReason, Scope
 from compliance.pinyin import PinyinMode
+from compliance.word_version import words_changed
 from compliance.words import Action, Term
 from storage.db import Base, Database
 
@@ -87,8 +88,10 @@ class SqlWordStore:
     """Implements :class:`compliance.wordlist.WordStore`; ``version`` moves on every change so
     other processes' registries recompile (hot reload)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *,
+                 on_change: Callable[[], None] = words_changed) -> None:
         self._db = db
+        self._on_change = on_change  # after a committed change (compliance/word_version.py)
 
     @staticmethod
     def _mode(r: WordRow) -> PinyinMode | None:
@@ -123,6 +126,7 @@ class SqlWordStore:
                            "pinyin_mode", "initials")})
                 s.execute(stmt, rows[i : i + BATCH])
             self._bump(s)
+        self._on_change()
         return len(rows)
 
     def remove_term(self, text: str, tenant: str | None) -> bool:
@@ -131,6 +135,7 @@ class SqlWordStore:
                 WordRow.term == text, WordRow.tenant == (tenant or GLOBAL)))
             n = result.rowcount
             self._bump(s)
+        self._on_change()
         return bool(n)
 
     def version(self) -> int:

@@ -13,11 +13,9 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import accumulate
 from typing import Any
 
 import ahocorasick_rs
@@ -26,23 +24,34 @@ import numpy.typing as npt
 
 from compliance.homophones import innocent_words
 from compliance.normalize import (
-    FAR,
     SHORT_TEXT,
     Folded,
+    ShortFolded,
     canonical,
     finish,
     fold,
     fold_codes,
+    fold_lists,
+    fold_short,
     fold_table,
     from_codes,
-    near_latin,
-    spell,
+    resound,
+    sounds_short,
     to_codes,
-    to_pinyin,
 )
 from compliance.pinyin import PinyinMode, TermSpelling, english_words, term_spelling, verify
+from compliance.spelling import (
+    FAR,
+    Atoms,
+    latin_letters,
+    latin_runs,
+    near_latin,
+    spell,
+    spell_near,
+)
 
-_LATIN = re.compile("[a-z]")  # folded text holds a Latin letter
+_LATIN_RUN = re.compile("[a-z]+")
+NEAR_IN_PYTHON = 1024  # up to this many characters near Latin, the spelled pass skips numpy
 CATEGORIES = ("politics", "porn", "violence", "fraud", "abuse", "competitor", "custom")
 MASK_CHAR = "*"
 
@@ -157,13 +166,19 @@ class _Arrays:
 
     __slots__ = ("orig", "run_len", "run_start")
 
-    def __init__(self, f: Folded, n_matches: int) -> None:
+    def __init__(self, f: Folded | ShortFolded, n_matches: int) -> None:
+        self.orig: Any
+        self.run_start: Any
+        self.run_len: Any
+        if isinstance(f, ShortFolded):
+            self.orig, self.run_start, self.run_len = f.orig, f.run_start, f.run_len
+            return
         # Hits are rare in real text: a few numpy element reads beat converting whole arrays.
         # Dense hits (adversarial text) convert once: list reads are ~5x cheaper.
         many = n_matches * 32 > len(f.codes)
-        self.orig: Any = f.orig.tolist() if many else f.orig
-        self.run_start: Any = f.run_start.tolist() if many else f.run_start
-        self.run_len: Any = f.run_len.tolist() if many else f.run_len
+        self.orig = f.orig.tolist() if many else f.orig
+        self.run_start = f.run_start.tolist() if many else f.run_start
+        self.run_len = f.run_len.tolist() if many else f.run_len
 
     def enough_repeats(self, first: int, runs: tuple[int, ...] | None) -> bool:
         if runs is None:  # the term has no doubled letters: any run length will do
@@ -238,6 +253,7 @@ class WordFilter:
         self._innocent: dict[str, tuple[str, ...]] = {}  # term -> words its homophones skip
         homophone_terms: list[str] = []
         self._reach = 1  # the most characters a term has: how far Chinese is spelled from Latin
+        atoms: set[str] = set()  # every Latin spelling of a term's unit
         self.max_len = 1
         self.term_count = 0
         policy = dict(category_pinyin or {})
@@ -258,12 +274,14 @@ class WordFilter:
                 pkey, pruns = canonical(t.text, pinyin=True)
                 self._pinyin.add(pkey, _Key(t, pruns, False, False, len(pkey), True))
             self._reach = max(self._reach, len(sp.units))
+            atoms.update(x for u in sp.units for x in (u.spellings or (u.char,)))
             for skey in sp.keys:
                 self._spelled.add(skey, _Key(t, (1,), False, False, len(skey), True, sp))
                 self.max_len = max(self.max_len, len(skey))
             if sp.initials:
                 ikey, iruns = canonical(sp.initials)
                 self._plain.add(ikey, _Key(t, iruns, True, True, len(ikey), True))
+        self._atoms = Atoms.of(atoms)
         self._plain.build()
         self._spelled.build()
         self._pinyin.build()
@@ -282,16 +300,16 @@ class WordFilter:
         """Hits in ``text`` whose original span ends after ``min_end`` (streaming uses this)."""
         if not text:
             return []
-        codes = fold_codes(to_codes(text))
-        f = finish(codes)
-        raw, allows = self._raw_hits(self._plain, f, text, min_end)
+        scan = _Text(text)
+        raw, allows = self._raw_hits(self._plain, scan.canon, scan.folded, text, min_end)
         more: list[Hit] = []
         if self._pinyin.ac is not None:  # same-sounding characters (opt-in terms)
-            sounds = self._raw_hits(self._pinyin, finish(to_pinyin(codes)), text, min_end)[0]
+            sounds = self._raw_hits(self._pinyin, scan.sounds_canon(), scan.sounds, text,
+                                    min_end)[0]
             more += self._not_innocent(sounds, text) if sounds else sounds
         # Latin spellings: only where the text holds a Latin letter at all.
-        if self._spelled.ac is not None and _LATIN.search(f.text):
-            more += self._spelled_hits(f, text, min_end)
+        if self._spelled.ac is not None and scan.latin_runs():
+            more += self._spelled_hits(scan, min_end)
         if more:
             seen = {(h.start, h.end, h.term) for h in raw}
             for h in more:
@@ -313,36 +331,36 @@ class WordFilter:
                 out.append(h)
         return out
 
-    def _spelled_hits(self, f: Folded, text: str, min_end: int) -> list[Hit]:
+    def _spelled_hits(self, scan: _Text, min_end: int) -> list[Hit]:
         assert self._spelled.ac is not None
-        near = near_latin(f, self._reach)
-        pos: npt.NDArray[np.intp] | None = None  # long text: sub position -> canonical index
-        if len(f.codes) >= SHORT_TEXT:
-            # Only the stretches near a Latin letter are spelled and searched, joined by an
-            # inert separator: real Chinese text has few, so this pass costs little there.
-            sel = np.flatnonzero(near)
+        text = scan.text
+        spans: list[tuple[int, int, int]] = []  # (key index, first, last canonical position)
+        near = spell_near(scan.canon, scan.latin_runs(), self._reach, NEAR_IN_PYTHON)
+        if near is not None:
+            matches = self._spelled.ac.find_matches_as_indexes(near.text, overlapping=True)
+            if not matches:
+                return []
+            spans = list(near.spans(matches))
+        else:
+            f = scan.arrays()
+            # Only the stretches near a letter that can be in a spelling are spelled and
+            # searched, joined by an inert separator; the other letters are inert too.
+            usable = self._atoms.covered(f)
+            sel = np.flatnonzero(near_latin(f, self._reach, usable))
             if len(sel) == 0:
                 return []
             pos = np.insert(sel, np.flatnonzero(np.diff(sel) > 1) + 1, -1)
-            codes = np.where(pos >= 0, f.codes[np.maximum(pos, 0)], FAR).astype(np.uint32)
-            spelled = spell(Folded(from_codes(codes), codes, f.orig, f.run_start, f.run_len))
-        else:
-            spelled = spell(f, near)
-        matches = self._spelled.ac.find_matches_as_indexes(spelled.text, overlapping=True)
-        if not matches:
-            return []
-        spans: list[tuple[int, int, int]] = []  # (key index, first, last canonical position)
-        # A match must begin and end on whole characters (not inside a syllable's letters) and
-        # hold a Latin letter (characters alone are the plain and homophone passes' job).
-        if pos is None and isinstance(spelled.width, list):  # short: Python beats numpy calls
-            ends = list(accumulate(spelled.width))
-            width = spelled.width
-            for idx, s0, e0 in matches:
-                first, last = bisect_right(ends, s0), bisect_right(ends, e0 - 1)
-                if (s0 == ends[first] - width[first] and e0 == ends[last]
-                        and _LATIN.search(f.text, first, last + 1)):
-                    spans.append((idx, first, last))
-        else:
+            at = np.maximum(pos, 0)
+            codes = np.where(pos >= 0, f.codes[at], FAR).astype(np.uint32)
+            inert = (pos < 0) | (latin_letters(f)[at] & ~usable[at])
+            spelled = spell(Folded(from_codes(codes), codes, f.orig, f.run_start, f.run_len),
+                            ~inert)
+            matches = self._spelled.ac.find_matches_as_indexes(spelled.text, overlapping=True)
+            if not matches:
+                return []
+            # A match must begin and end on whole characters (not inside a syllable's
+            # letters) and hold a Latin letter (characters alone are the plain and homophone
+            # passes' job).
             m = np.array(matches, dtype=np.intp)
             width_a = np.asarray(spelled.width, dtype=np.intp)
             origin = np.repeat(np.arange(len(width_a)), width_a)
@@ -350,19 +368,19 @@ class WordFilter:
             ends_a = np.cumsum(width_a)
             whole = (m[:, 1] == ends_a[first_s] - width_a[first_s]) & (
                 m[:, 2] == ends_a[last_s])
-            if pos is not None:
-                first_a, last_a = pos[first_s], pos[last_s]
-                whole &= (first_a >= 0) & (last_a >= 0)
-            else:
-                first_a, last_a = first_s, last_s
+            first_a, last_a = pos[first_s], pos[last_s]
+            whole &= (first_a >= 0) & (last_a >= 0)
             letters = (f.codes >= ord("a")) & (f.codes <= ord("z"))
             before = np.concatenate(([0], np.cumsum(letters)))
             keep = np.flatnonzero(whole & (before[last_a + 1] > before[first_a]))
             spans = list(zip(m[keep, 0].tolist(), first_a[keep].tolist(),
                              last_a[keep].tolist(), strict=True))
+        if not spans:
+            return []
+        way = scan.folded()
         hits: list[Hit] = []
         for idx, first, last in spans:
-            start, end = f.span(first, last)
+            start, end = way.span(first, last)
             if end <= min_end:
                 continue
             for k in self._spelled.values[idx]:
@@ -376,16 +394,19 @@ class WordFilter:
         return hits
 
     def _raw_hits(
-        self, auto: _Automaton, f: Folded, text: str, min_end: int
+        self, auto: _Automaton, canon: str, folded: Callable[[], Folded | ShortFolded], text: str,
+        min_end: int,
     ) -> tuple[list[Hit], list[tuple[int, int]]]:
+        """Hits of ``auto`` over the canonical text ``canon``; ``folded`` gives its way back to
+        the original, asked for only when something matched."""
         hits: list[Hit] = []
         allows: list[tuple[int, int]] = []
-        if auto.ac is None or not f.text:
+        if auto.ac is None or not canon:
             return hits, allows
-        matches = auto.ac.find_matches_as_indexes(f.text, overlapping=True)
+        matches = auto.ac.find_matches_as_indexes(canon, overlapping=True)
         if not matches:
             return hits, allows
-        arr = _Arrays(f, len(matches))
+        arr = _Arrays(folded(), len(matches))
         for idx, first, stop in matches:
             last = stop - 1
             for k in auto.values[idx]:
@@ -406,6 +427,68 @@ class WordFilter:
                 hits.append(Hit(start, end, text[start:end], t.text, t.category, t.severity,
                                 t.action, k.pinyin))
         return hits, allows
+
+
+class _Text:
+    """One text being scanned and its foldings, each made on first use.
+
+    Short text (an ASR partial) is folded by ``str.translate`` and gets the arrays that map
+    canonical positions back to the original only when an automaton matched, which in real
+    text is rare: numpy's per-call overhead, not the work, is most of the cost on 100
+    characters. Long text is folded with numpy straight away.
+    """
+
+    __slots__ = ("_codes", "_folded", "_kept", "_runs", "_short", "_sounds", "canon", "short",
+                 "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        got = fold_short(text) if len(text) < SHORT_TEXT else None
+        self.short = got is not None
+        self._folded: Folded | None = None
+        self._short: ShortFolded | None = None
+        self._sounds: Folded | ShortFolded | None = None
+        self._codes: npt.NDArray[np.uint32] | None = None
+        self._runs: list[tuple[int, int]] | None = None
+        if got is not None:
+            self._kept, self.canon = got
+        else:
+            self._kept = ""
+            self.canon = self.arrays().text
+
+    def arrays(self) -> Folded:
+        """The folding with numpy arrays (long text)."""
+        if self._folded is None:
+            self._codes = fold_codes(to_codes(self.text))
+            self._folded = finish(self._codes)
+        return self._folded
+
+    def folded(self) -> Folded | ShortFolded:
+        """The folding with its way back to the original."""
+        if self.short:
+            if self._short is None:
+                self._short = fold_lists(self.text)
+            return self._short
+        return self.arrays()
+
+    def sounds(self) -> Folded | ShortFolded:
+        """The syllable folding (homophones) with its way back."""
+        if self._sounds is None:
+            if self.short:
+                self._sounds = fold_lists(self.text, pinyin=True)
+            else:
+                self._sounds = resound(self.arrays())
+        return self._sounds
+
+    def latin_runs(self) -> list[tuple[int, int]]:
+        """``[start, end)`` of each run of Latin letters in the canonical text."""
+        if self._runs is None:
+            self._runs = ([m.span() for m in _LATIN_RUN.finditer(self.canon)] if self.short
+                          else latin_runs(self.arrays()))
+        return self._runs
+
+    def sounds_canon(self) -> str:
+        return sounds_short(self._kept) if self.short else self.sounds().text
 
 
 def _covers(text: str, start: int, end: int, word: str) -> bool:

@@ -24,7 +24,12 @@ from collections import deque
 from dataclasses import asdict
 from pathlib import Path
 
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.clock import Clock, SystemClock
@@ -33,8 +38,11 @@ from engine.cdr import CallRecord, CallRecords
 
 log = logging.getLogger("ivr.cdr")
 
-# The database failing, as opposed to one record it refuses.
-DATABASE_FAILURES = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+# The database failing, as opposed to one record it refuses. ProgrammingError is a missing
+# table or column or a revoked grant (PostgreSQL says so where SQLite raises OperationalError):
+# never one record's fault, so back off and keep the records rather than bury them.
+DATABASE_FAILURES = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout,
+                     ProgrammingError)
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
 

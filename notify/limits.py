@@ -13,6 +13,7 @@ import math
 from typing import Any, Protocol
 
 from core.clock import Clock
+from core.rate import TokenBucket
 
 REDIS_PREFIX = "ivr:sms:rate"
 # One counter per tenant and second: take n if the second's count stays within the rate, else
@@ -34,34 +35,27 @@ class TenantRate(Protocol):
 
 
 class TokenBuckets:
+    """One :class:`core.rate.TokenBucket` per tenant, in this process."""
+
     def __init__(self, clock: Clock, rate_per_s: float, burst: int) -> None:
         if rate_per_s <= 0 or burst < 1:
             raise ValueError("tenant_rate_per_s and tenant_burst must be positive")
         self.clock = clock
         self.rate = rate_per_s
         self.burst = float(burst)
-        self._state: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, at)
-
-    def _refill(self, tenant: str) -> float:
-        now = self.clock.now()
-        tokens, at = self._state.get(tenant, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        self._state[tenant] = (tokens, now)
-        return tokens
+        self._buckets: dict[str, TokenBucket] = {}
 
     async def acquire(self, tenant: str, n: int) -> float:
         """Take ``n`` tokens (a message's parts), waiting on the clock if needed; returns the
         seconds waited. More than the burst is allowed to go into debt (a 12-part message)."""
         if n <= 0:
             return 0.0
-        waited = 0.0
-        tokens = self._refill(tenant)
-        need = min(float(n), self.burst)
-        if tokens < need:
-            waited = (need - tokens) / self.rate
+        bucket = self._buckets.get(tenant)
+        if bucket is None:
+            bucket = self._buckets[tenant] = TokenBucket(self.rate, self.burst)
+        waited = bucket.take_debt(self.clock.now(), n)
+        if waited:
             await self.clock.sleep(waited)
-            tokens = self._refill(tenant)
-        self._state[tenant] = (tokens - n, self.clock.now())
         return waited
 
 

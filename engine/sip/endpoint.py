@@ -59,6 +59,7 @@ class UaStats:
     parse_errors: int = 0
     rejected_untrusted: int = 0
     calls_in: int = 0
+    refused_over_cps: int = 0  # INVITEs answered 503 by admission pacing (sip.max_cps)
     calls_out: int = 0
     bad_requests_answered: int = 0
     extra: dict[str, int] = field(default_factory=dict)

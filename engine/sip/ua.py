@@ -9,9 +9,11 @@ Built on :class:`~engine.sip.uac.Uac` (what it sends) and
 from __future__ import annotations
 
 import logging
+import math
 from typing import Protocol
 
 from core.clock import Clock
+from core.rate import TokenBucket
 from engine.sip.addr import Address
 from engine.sip.endpoint import Credentials, replace_top_via
 from engine.sip.invite import CallFailed, IncomingInvite, OutgoingInvite, SessionEnd
@@ -47,13 +49,18 @@ class UserAgent(Uac):
                  user_agent: str = "IVR-Engine", clock: Clock | None = None,
                  max_size: int = 65535, max_calls: int = 5000,
                  outbound_proxy: Address | None = None, advertise_host: str | None = None,
-                 stream_limits: StreamLimits | None = None) -> None:
+                 stream_limits: StreamLimits | None = None,
+                 admission: TokenBucket | None = None) -> None:
         super().__init__(inbound=self, tu=self, user_agent=user_agent, clock=clock,
                          max_size=max_size, outbound_proxy=outbound_proxy,
                          advertise_host=advertise_host, stream_limits=stream_limits)
         self.handler = handler
         self.policy = policy
         self.max_calls = max_calls
+        # New calls per second past which INVITEs get 503 + Retry-After (sip.max_cps): a
+        # burst beyond what the node can set up is refused at once, cheaply, instead of
+        # being half-served while callers' Timer A retransmissions pile on.
+        self.admission = admission
         self._accepting = True
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -219,10 +226,15 @@ class UserAgent(Uac):
         txn.respond(make_response(request, 100))  # stop the caller's Timer A at once
         handler = self.handler
         if handler is None or not self.can_take_calls:
-            resp = make_response(request, 503, "Service Unavailable", to_tag=new_tag())
-            resp.headers.add("Retry-After", "5")
-            txn.respond(resp)
+            txn.respond(_unavailable(request, retry_after_s=5))
             return
+        if self.admission is not None:
+            wait_s = self.admission.try_take(self.clock.now())
+            if wait_s:
+                self.stats.refused_over_cps += 1
+                txn.respond(_unavailable(request, retry_after_s=max(1, math.ceil(wait_s)),
+                                         reason="Service Unavailable - Call Rate"))
+                return
         session = IncomingInvite(self, request, txn, source)
         self.pending_in[txn.key] = session
         session.ended.add_done_callback(lambda _f: self.pending_in.pop(txn.key, None))
@@ -259,3 +271,10 @@ class UserAgent(Uac):
 
 __all__ = ["CallFailed", "Credentials", "IncomingInvite", "OutgoingInvite", "SessionEnd",
            "UserAgent"]
+
+
+def _unavailable(request: SipRequest, *, retry_after_s: int,
+                 reason: str = "Service Unavailable") -> SipResponse:
+    resp = make_response(request, 503, reason, to_tag=new_tag())
+    resp.headers.add("Retry-After", str(retry_after_s))
+    return resp

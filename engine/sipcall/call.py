@@ -146,10 +146,13 @@ class SipCall:
             raise self._hung_up()
         work = awaited(aw, f"call-{self.call_id}")
         waiters: set[asyncio.Future[Any]] = {work, self.ended}
-        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # we were cancelled (shutdown): asyncio.wait leaves ``work`` running
+            if not work.done():
+                work.cancel()
         if work in done:
             return work.result()
-        work.cancel()
         raise self._hung_up()
 
     def _hung_up(self) -> CallHungUp:

@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from core.clock import FakeClock
+from core.rate import TokenBucket
 from engine.sip.invite import CallFailed, IncomingInvite, OutgoingInvite
 from engine.sip.message import SipUri
 from engine.sip.security import InboundPolicy
 from engine.sip.ua import Credentials, UserAgent
 from tests.netutil import free_port
+from tests.rawsip import header, open_peer
 from tests.sipp import SippResult, SippServer, run_sipp_async
 
 pytestmark = [pytest.mark.sipp, pytest.mark.xdist_group("sipp")]
@@ -289,3 +292,60 @@ async def test_max_calls_counts_each_call_once(tmp_path: Path) -> None:
     assert two.successful == 2, two.stdout[-1500:]
     assert three.successful == 2 and three.failed == 1
     assert ua.active_calls == 0
+
+
+async def test_a_burst_past_max_cps_is_refused_at_once_without_retransmission_storms(
+        tmp_path: Path) -> None:
+    """sip.max_cps = 5 (burst 5) and SIPp sends 40 calls within about a second: the burst and
+    the rate are admitted, the rest get 503 straight away (so SIPp stops retransmitting them),
+    and the UA counts each refusal."""
+    ua = UserAgent(handler=AnsweringHandler(),
+                   policy=InboundPolicy.from_config(["127.0.0.0/8"], {}, "t"),
+                   admission=TokenBucket(5, 5))
+    port = free_port()
+    await ua.start("127.0.0.1", port, ["udp"])
+    try:
+        res = await run_sipp_async(
+            f"127.0.0.1:{port}", "uac", local_port=free_port(), workdir=tmp_path,
+            extra=["-m", "40", "-l", "40", "-r", "40", "-d", "500", "-timeout", "30"])
+    finally:
+        await ua.stop()
+    assert res.successful + res.failed == 40, res.stdout[-1500:]
+    # 5 at once plus 5 a second over the ~1 s the calls take to arrive (the box is shared:
+    # allow a slow SIPp a few more seconds of refill)
+    assert 5 <= res.successful <= 25, res.stdout[-1500:]
+    assert ua.stats.refused_over_cps == res.failed >= 15
+    assert res.retransmissions <= 5, res.stdout[-1500:]
+
+
+async def test_refused_invite_says_when_to_retry_from_the_bucket() -> None:
+    """Retry-After is the whole seconds until the bucket has a call again (at least 1)."""
+    clock = FakeClock()
+    ua = UserAgent(handler=AnsweringHandler(),
+                   policy=InboundPolicy.from_config(["127.0.0.0/8"], {}, "t"),
+                   admission=TokenBucket(0.25, 1), clock=clock)
+    port = free_port()
+    await ua.start("127.0.0.1", port, ["udp"])
+    peer, peer_addr = await open_peer()
+    try:
+        for n in (1, 2):
+            peer.send(raw_invite(n, peer_addr, ("127.0.0.1", port)), ("127.0.0.1", port))
+        assert (await peer.next(b"SIP/2.0 200")).startswith(b"SIP/2.0 200")
+        refused = await peer.next(b"SIP/2.0 503")
+        assert header(refused, "Retry-After") == "4"  # 0.25 calls/s: 4 s for the next one
+        await clock.advance(4.0)
+        peer.send(raw_invite(3, peer_addr, ("127.0.0.1", port)), ("127.0.0.1", port))
+        assert (await peer.next(b"SIP/2.0 200")).startswith(b"SIP/2.0 200")
+    finally:
+        await ua.stop()
+    assert ua.stats.refused_over_cps == 1
+
+
+def raw_invite(n: int, peer: tuple[str, int], ua: tuple[str, int]) -> bytes:
+    sdp = ANSWER_SDP
+    return (f"INVITE sip:ivr@{ua[0]}:{ua[1]} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {peer[0]}:{peer[1]};branch=z9hG4bK-cps{n}\r\n"
+            f"From: <sip:peer@{peer[0]}>;tag=p{n}\r\nTo: <sip:ivr@{ua[0]}>\r\n"
+            f"Call-ID: cps-{n}@{peer[0]}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+            f"Contact: <sip:peer@{peer[0]}:{peer[1]}>\r\nContent-Type: application/sdp\r\n"
+            f"Content-Length: {len(sdp)}\r\n\r\n").encode() + sdp

@@ -27,8 +27,8 @@ def rec(n: int, sip_call_id: str | None = None) -> CallRecord:
 
 
 @pytest.fixture
-def records(tmp_path: Path) -> CallRecords:
-    return CallRecords(open_database(f"sqlite:///{tmp_path}/cdr.sqlite"))
+def records(db_url: str) -> CallRecords:
+    return CallRecords(open_database(db_url))
 
 
 async def test_a_poisoned_record_goes_to_dead_letter_and_the_rest_are_written(

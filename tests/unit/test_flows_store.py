@@ -35,8 +35,8 @@ def greeting(text: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FlowStore:
-    return FlowStore(open_database(f"sqlite:///{tmp_path}/flows.sqlite"))
+def store(db_url: str) -> FlowStore:
+    return FlowStore(open_database(db_url))
 
 
 def test_publish_creates_versions_and_dedupes_by_hash(store: FlowStore) -> None:

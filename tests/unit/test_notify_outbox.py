@@ -4,7 +4,6 @@ and what a restart does with messages a killed engine had in flight."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +27,8 @@ def fields(key: str, **kw: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def outbox(tmp_path: Path) -> Outbox:
-    return Outbox(open_database(f"sqlite:///{tmp_path}/o.sqlite"))
+def outbox(db_url: str) -> Outbox:
+    return Outbox(open_database(db_url))
 
 
 def test_an_idempotency_key_is_used_once(outbox: Outbox) -> None:

@@ -69,6 +69,28 @@ def test_upgrade_is_idempotent_and_downgrade_goes_back(tmp_path: Path) -> None:
     assert "users" in inspect(engine).get_table_names()
 
 
+def test_rows_written_at_the_previous_release_survive_the_upgrade(tmp_path: Path) -> None:
+    """A database in use at 0002 (calls, words, list entries in it) upgrades to head: columns
+    added since are NOT NULL with defaults the old rows take, and nothing is lost."""
+    engine = create_engine(f"sqlite:///{tmp_path}/old.sqlite")
+    upgrade(engine, "0002_console")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO calls (id, tenant, sip_call_id, direction, from_number, to_number, "
+            "invite_at, disposition, hangup_cause, hangup_side, digits, codec, trace, media, "
+            "flow_result) VALUES ('c1', 'acme', 'x@y', 'inbound', '1', '2', 1.0, 'answered', "
+            "'normal', 'caller', '', 'PCMU', '[]', '{}', '{}')"))
+        conn.execute(text(
+            "INSERT INTO compliance_words (tenant, term, category, severity, action, pinyin, "
+            "allow) VALUES ('*', '诈骗', 'fraud', 5, 'block', 0, 0)"))
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id, node FROM calls")).all() == [("c1", "")]
+        assert conn.execute(text("SELECT term, initials FROM compliance_words")).all() == [
+            ("诈骗", 0)]
+    assert _diff(f"sqlite:///{tmp_path}/old.sqlite") == []
+
+
 def test_one_engine_per_database_per_process(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/one.sqlite"
     assert open_database(url) is open_database(url)

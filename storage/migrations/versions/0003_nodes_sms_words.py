@@ -99,8 +99,11 @@ def upgrade() -> None:
         sa.Column('updated_at', sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint('tenant', 'template_id')
         )
+
+    if 'node' not in columns['calls']:
         with op.batch_alter_table('calls', schema=None) as batch_op:
-            batch_op.add_column(sa.Column('node', sa.String(length=128), nullable=False))
+            batch_op.add_column(sa.Column('node', sa.String(length=128), server_default='',
+                                          nullable=False))
             batch_op.create_index(batch_op.f('ix_calls_node'), ['node'], unique=False)
 
     if 'note' not in columns['compliance_list_entries']:
