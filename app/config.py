@@ -250,6 +250,41 @@ class SmsConfig(Section):
     node: str = ""  # this engine's name in a shared outbox database (default: cluster.node_id)
 
 
+class CampaignTrunkConfig(Section):
+    """Where campaign calls go (docs/campaigns.md): ``uri`` with ``{number}``."""
+
+    name: str
+    uri: str  # "sip:{number}@carrier.example:5060"
+    number_format: Literal["e164", "digits", "national"] = "e164"
+    caller_format: Literal["e164", "digits", "national"] = "e164"
+    calls_per_s: float | None = Field(default=None, gt=0)
+    max_concurrent: int | None = Field(default=None, ge=1)
+
+
+class CampaignsConfig(Section):
+    """Outbound campaigns (docs/campaigns.md). The runner dials from the engine ``ivr run``
+    starts; in a cluster run it on one node (``enabled = false`` on the others)."""
+
+    enabled: bool = True
+    trunks: list[CampaignTrunkConfig] = []  # none: campaigns are stored but never dialled
+    max_concurrent: int | None = Field(default=None, ge=1)  # every campaign together
+    poll_s: float = Field(default=1.0, gt=0)  # how soon a state change from the CLI is seen
+    amd_vad: str = "webrtc:2"  # asr.vad kind used by answering-machine detection
+
+
+class CallerIdConfig(Section):
+    """Branded caller ID (STIR PASSporT with Rich Call Data) and inbound Identity checks."""
+
+    key_path: str | None = None  # EC P-256 private key (PEM) that signs PASSporTs
+    cert_url: str | None = None  # x5u / Identity info: where verifiers fetch our certificate
+    ppt: Literal["rcd", "shaken"] = "rcd"
+    attest: Literal["A", "B", "C"] = "A"  # SHAKEN attestation (ppt = "shaken")
+    verify_inbound: bool = False  # check Identity headers of incoming calls (flows: verstat)
+    trust_anchors: list[str] = []  # CA certificates (PEM files) inbound chains must reach
+    certs: dict[str, str] = {}  # certificate URL -> local PEM file (nothing is fetched)
+    max_age_s: float = Field(default=60.0, gt=0)  # RFC 8224 freshness of "iat"
+
+
 class MetricsConfig(Section):
     listen: str | None = "127.0.0.1:9108"  # /metrics and /healthz; None disables
 
@@ -320,6 +355,8 @@ class Settings(Section):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     sms: SmsConfig = Field(default_factory=SmsConfig)
+    campaigns: CampaignsConfig = Field(default_factory=CampaignsConfig)
+    callerid: CallerIdConfig = Field(default_factory=CallerIdConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     inspection: InspectionConfig = Field(default_factory=InspectionConfig)
 

@@ -20,6 +20,7 @@ from console.api.context import ConsoleOptions, ConsoleServices
 from console.audit import AuditLog
 from console.identity import Identity
 from console.live import EventHub
+from console.services.campaigns import CampaignOps
 from console.services.compliance import ListOps, WordOps
 from console.services.flows import FlowOps
 from console.services.inspection import InspectionOps
@@ -129,7 +130,16 @@ def build_console(settings: Settings, db: Database, *, clock: Clock | None = Non
                       settings.compliance.default_region),
         voiceprints=voiceprints, hub=EventHub(bus) if bus is not None else None,
         inspection=InspectionOps(db, audit),
+        campaigns=campaign_ops(settings, db, clock, audit),
         flow_schema=flow_schema(), clock=clock, options=options)
+
+
+def campaign_ops(settings: Settings, db: Database, clock: Clock, audit: AuditLog
+                 ) -> CampaignOps:
+    """Campaigns through the CLI's service (the engine's runner picks up what changes)."""
+    from app.campaign_setup import campaign_service  # noqa: PLC0415
+
+    return CampaignOps(campaign_service(settings, db, clock), audit)
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:

@@ -6,6 +6,7 @@ schema both read ``Base.metadata`` after importing this module. A new table modu
 
 from __future__ import annotations
 
+import campaigns.model
 import compliance.sql_store
 import console.audit
 import console.identity
@@ -18,6 +19,7 @@ import notify.outbox
 import speaker_id.store
 from storage.db import Base
 
-MODEL_MODULES = (compliance.sql_store, console.audit, console.identity, engine.cdr, flows.drafts,
-                 flows.store, inspection.store, notify.content, notify.outbox, speaker_id.store)
+MODEL_MODULES = (campaigns.model, compliance.sql_store, console.audit, console.identity,
+                 engine.cdr, flows.drafts, flows.store, inspection.store, notify.content,
+                 notify.outbox, speaker_id.store)
 metadata = Base.metadata

@@ -37,6 +37,7 @@ from engine.sipcall import SpeechHooks
 from storage import Database, open_database
 
 if TYPE_CHECKING:
+    from campaigns.runner import CampaignRunner
     from inspection.worker import InspectionWorker
     from notify.service import SmsService
 
@@ -73,6 +74,7 @@ class Engine:
         self.send_sms = send_sms
         self._sms_callbacks: Any = None
         self.inspection: InspectionWorker | None = None  # the post-call inspection queue
+        self.campaigns: CampaignRunner | None = None  # the dialler ([campaigns])
         self._tasks = TaskScope("engine")  # registrations, prompt pre-rendering
         self._media_tasks = TaskScope("media")  # the pacer: runs until every call is gone
 
@@ -156,6 +158,7 @@ class Engine:
             except OSError as e:  # e.g. `ivr call` next to a running engine: calls matter more
                 await metrics.stop()
                 log.warning("metrics not served on %s: %s", s.metrics.listen, e)
+        await self._start_campaigns()
         if isinstance(self.speech, SpeechService):
             await self._prewarm(self.speech)
         # Everything loaded so far (modules, models, config) lives as long as the process:
@@ -202,6 +205,26 @@ class Engine:
             None, build_worker, self.settings, db, self.clock)
         await self.inspection.start(self.bus)
 
+    async def _start_campaigns(self) -> None:
+        """The dialler, when trunks are configured: settles attempts a killed predecessor left
+        dialling (never dialled again), then dials running campaigns."""
+        from app.campaign_setup import build_runner  # noqa: PLC0415 - see start()
+
+        if self.db is None or self.controller is None:
+            return
+        db, controller = self.db, self.controller
+        runner = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: build_runner(self.settings, db=db, controller=controller,
+                                       clock=self.clock, bus=self.bus, node=self.node_id,
+                                       sms_service=self.sms,
+                                       speech=self.speech if isinstance(
+                                           self.speech, SpeechService) else None))
+        if runner is None:
+            return
+        self.campaigns = runner
+        interrupted = await runner.start()
+        log.info("campaigns: dialler started (%d interrupted attempts settled)", interrupted)
+
     async def _prewarm(self, speech: SpeechService) -> None:
         """Load the voice before the first caller (its first render is the slow one, ~0.7 s
         idle, many seconds on a busy box), then render the other static prompts meanwhile."""
@@ -240,6 +263,8 @@ class Engine:
         drain = self.settings.sip.drain_s if drain_s is None else drain_s
         if self.ua is not None:
             self.ua.stop_accepting()
+        if self.campaigns is not None:
+            self.campaigns.halt()  # no new campaign calls; those in flight drain below
         await self._tasks.close(grace_s=1.0)  # stop refreshing registrations
         if self.word_changes is not None:
             await self.word_changes.redis.aclose()
@@ -250,6 +275,8 @@ class Engine:
             for call in list(self.controller.calls.values()):  # drain time is up
                 await call.hangup("shutdown")  # BYE now; the flow sees CallHungUp and ends
             await self.controller.tasks.wait(2.0)  # let teardown publish each call's end
+            if self.campaigns is not None:  # record the outcome of every campaign call
+                await self.campaigns.stop(grace_s=2.0)
             await self.controller.stop(drain_s=2.0)
         if self.ua is not None:
             await self.ua.stop(drain_s=2.0)

@@ -70,16 +70,27 @@ def speaker_key(settings: Settings) -> str:
 
 
 def flow_services(settings: Settings, words: RegistryWordChecker,
-                  sms: SmsSender | None = None) -> FlowServices:
+                  sms: SmsSender | None = None, *, clock: Clock | None = None,
+                  bus: EventBus | None = None) -> FlowServices:
     """The real services behind flow nodes (the simulator keeps FlowServices' test doubles);
-    ``sms``: the engine's outbox (``app.sms_setup.FlowSmsSender``)."""
+    ``sms``: the engine's outbox (``app.sms_setup.FlowSmsSender``). With a clock, the
+    ``detect_machine`` node listens for real (campaigns.amd_call)."""
+    from asr.vad import make_vad  # noqa: PLC0415 - see speech_service
+    from campaigns.amd_call import CallMachineDetector  # noqa: PLC0415
+    from campaigns.optout import ComplianceOptOut  # noqa: PLC0415
+
     speaker_settings = settings.model_copy(deep=True)
     speaker_settings.speaker.encryption_key = speaker_key(settings)
+    compliance = open_compliance(settings)
     services = FlowServices(
-        lists=ComplianceListChecker(open_compliance(settings)),
+        lists=ComplianceListChecker(compliance),
         words=words,
         speaker=open_speaker_service(speaker_settings),
+        opt_out=ComplianceOptOut(compliance, bus),
     )
+    if clock is not None:
+        vad = settings.campaigns.amd_vad
+        services.amd = CallMachineDetector(clock, vad=lambda: make_vad(vad))
     if sms is not None:
         services.sms = sms
     return services
@@ -214,7 +225,7 @@ def build_router(settings: Settings, db: Database, clock: Clock,
     router = FlowRouter(store, config_routes=settings.flows.routes,
                         default_flow=resolve_path(settings.flows.default_flow),
                         tenant=settings.flows.tenant)
-    services = flow_services(settings, words, sms)
+    services = flow_services(settings, words, sms, clock=clock, bus=bus)
     services.flows = StoreFlowResolver(store)
     return flow_router(router, clock=clock, services=services, events=bus,
                        limits=Limits(max_steps=settings.flows.max_steps_per_call,

@@ -45,6 +45,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "lists.write_global": frozenset({_A, _O}),
     "voiceprints.read": frozenset({_A, _O, _C}),
     "voiceprints.delete": frozenset({_A, _O, _C}),
+    "campaigns.read": frozenset({_A, _O, _Q, _C}),
+    "campaigns.write": frozenset({_A, _O, _C}),  # a tenant's own campaigns and contacts
+    "campaigns.control": frozenset({_A, _O, _C}),  # start/pause/resume/stop: dials for real
     "audit.read": frozenset({_A, _O, _C}),
     "users.manage": frozenset({_A}),
     "tenants.read": OPERATOR_ROLES,

@@ -204,6 +204,65 @@ class ListWordChecker:
         return SimpleScan(bool(hits), hits)
 
 
+# --- opt-out ------------------------------------------------------------------------------------
+
+OPT_OUT_SCOPES = ("campaign", "tenant", "global")
+
+
+@runtime_checkable
+class OptOutRecorder(Protocol):
+    def opt_out(self, number: str, tenant: str, campaign: str | None, scope: str,
+                source: str) -> Any:
+        """Blacklist ``number`` now (reason opt-out) in ``scope``: the campaign (of the
+        tenant), the tenant, or everyone. Returns (or resolves to) a description."""
+        ...
+
+
+class MemoryOptOut:
+    """Remembers opt-outs (simulator, tests)."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str, str | None, str]] = []
+
+    def opt_out(self, number: str, tenant: str, campaign: str | None, scope: str,
+                source: str) -> str:
+        self.entries.append((number, tenant, campaign, scope))
+        return f"{number} opted out ({scope})"
+
+
+# --- answering-machine detection ------------------------------------------------------------------
+
+AMD_LABELS = ("human", "machine", "fax", "silence", "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class AmdOutcome:
+    label: str  # one of AMD_LABELS
+    decision_ms: int = 0
+    beep_ms: int | None = None  # when the beep ended (wait_for_beep), from the start
+
+
+@runtime_checkable
+class MachineDetector(Protocol):
+    def detect(self, call: Any, max_s: float, wait_for_beep: bool,
+               beep_timeout_s: float) -> Any:
+        """Listen to the answered call; returns (or resolves to) an :class:`AmdOutcome`."""
+        ...
+
+
+class StaticMachineDetector:
+    """Always the same class (simulator, tests)."""
+
+    def __init__(self, label: str = "human") -> None:
+        if label not in AMD_LABELS:
+            raise ValueError(f"label must be one of {AMD_LABELS}")
+        self.label = label
+
+    def detect(self, call: Any, max_s: float, wait_for_beep: bool,
+               beep_timeout_s: float) -> AmdOutcome:
+        return AmdOutcome(self.label)
+
+
 # --- HTTP --------------------------------------------------------------------------------------
 
 
@@ -244,3 +303,5 @@ class FlowServices:
     words: WordChecker = field(default_factory=ListWordChecker)
     http: HttpClient = field(default_factory=AiohttpClient)
     flows: FlowResolver = field(default_factory=MapFlowResolver)
+    opt_out: OptOutRecorder = field(default_factory=MemoryOptOut)
+    amd: MachineDetector = field(default_factory=StaticMachineDetector)

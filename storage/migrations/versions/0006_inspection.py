@@ -1,6 +1,6 @@
 """Post-call inspection: the job queue, results (transcripts, scores), scorecards, reviews.
 
-Other branches add 0004/0005; whoever merges re-chains ``down_revision`` to the newest.
+Chain: 0003 -> 0006_inspection -> 0005_campaigns (branches merged in that order).
 
 Revision ID: 0006_inspection
 Revises: 0003_nodes_sms_words

@@ -1,0 +1,119 @@
+"""Building the campaign service (CLI, console) and the dialler runner (``ivr run``).
+
+The runner dials through the engine's own SIP stack (:class:`campaigns.dialler.
+ControllerDialler`), checks numbers with the compliance service as configured (SQL or Redis
+lists, caps), runs the campaigns' flow versions with the same services inbound flows get (SMS
+outbox, lists, words, opt-out, machine detection), and signs branded caller ID with the
+``[callerid]`` key when a campaign asks for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from app.compliance_setup import open_compliance, word_registry
+from app.config import Settings
+from campaigns.service import CampaignService
+from campaigns.store import CampaignStore
+from campaigns.trunks import Trunk
+from core.clock import Clock
+from flows.interpreter import Limits
+from flows.store import FlowStore
+from storage import Database
+
+if TYPE_CHECKING:
+    from app.speech import SpeechService
+    from campaigns.runner import CampaignRunner
+    from core.bus import EventBus
+    from engine.controller import CallController
+    from flows.validator import CompiledFlow
+    from notify.service import SmsService
+
+log = logging.getLogger("ivr.campaigns")
+
+
+def campaign_service(settings: Settings, db: Database, clock: Clock, *,
+                     on_change: Any = None) -> CampaignService:
+    """Blocking (opens the word lists): call it off the event loop in async code."""
+    from notify.content import ContentPolicy, TemplateStore  # noqa: PLC0415
+
+    registry = word_registry(settings)
+
+    def words(tenant: str) -> Any:
+        registry.refresh()
+        return registry.filter_for(tenant)
+
+    templates = TemplateStore(db, ContentPolicy(words=words))
+
+    def sms_text(tenant: str, template_id: str) -> str | None:
+        tpl = templates.get(tenant, template_id)
+        return None if tpl is None else f"{tpl.signature} {tpl.text}".strip()
+
+    return CampaignService(CampaignStore(db), FlowStore(db), clock, words=words,
+                           sms_template=sms_text, region=settings.compliance.default_region,
+                           on_change=on_change)
+
+
+def trunks(settings: Settings) -> list[Trunk]:
+    return [Trunk(t.name, t.uri, t.number_format, t.caller_format, t.calls_per_s,
+                  t.max_concurrent) for t in settings.campaigns.trunks]
+
+
+def build_runner(settings: Settings, *, db: Database, controller: CallController,
+                 clock: Clock, bus: EventBus, node: str,
+                 sms_service: SmsService | None = None,
+                 speech: SpeechService | None = None) -> CampaignRunner | None:
+    """The runner for a started engine's parts, or None (disabled, or no trunk to dial
+    through). Blocking: call it in a worker thread."""
+    from app.wiring import RegistryWordChecker, flow_services, static_prompts  # noqa: PLC0415
+    from asr.vad import make_vad  # noqa: PLC0415
+    from campaigns.amd_call import CallMachineDetector, campaign_amd  # noqa: PLC0415
+    from campaigns.dialler import ControllerDialler  # noqa: PLC0415
+    from campaigns.runner import CampaignRunner  # noqa: PLC0415
+    from flows.routing import StoreFlowResolver  # noqa: PLC0415
+
+    cfg = settings.campaigns
+    if not cfg.enabled:
+        return None
+    configured = trunks(settings)
+    if not configured:
+        log.info("campaigns: no [[campaigns.trunks]] configured: campaigns are not dialled")
+        return None
+    flows = FlowStore(db)
+    words = RegistryWordChecker(word_registry(settings), settings.flows.tenant)
+    sms = None
+    if sms_service is not None:
+        from app.sms_setup import FlowSmsSender  # noqa: PLC0415
+
+        sms = FlowSmsSender(sms_service)
+    services = flow_services(settings, words, sms, clock=clock, bus=bus)
+    services.flows = StoreFlowResolver(flows)
+    prewarm = None
+    if speech is not None:
+        warm = speech
+
+        async def prewarm(flow: CompiledFlow) -> int:  # the flow's static prompts, cached
+            return await warm.prewarm(static_prompts(flow))
+
+    detector = CallMachineDetector(clock, vad=lambda: make_vad(cfg.amd_vad))
+    return CampaignRunner(
+        CampaignStore(db), ControllerDialler(controller), open_compliance(settings),
+        clock, bus, node=node, trunks=configured,
+        flows=lambda tenant, fid, version: flows.get(fid, version, tenant=tenant).compile(),
+        services=lambda tenant, campaign: services, amd=campaign_amd(detector),
+        brander=brander(settings), region=settings.compliance.default_region,
+        max_concurrent=cfg.max_concurrent, poll_s=cfg.poll_s, prewarm=prewarm,
+        flow_limits=Limits(max_steps=settings.flows.max_steps_per_call,
+                           max_visits_in_a_row=settings.flows.max_visits_in_a_row))
+
+
+def brander(settings: Settings) -> Any:
+    """Signs branded caller ID for campaigns that ask for it, when a key is configured."""
+    cfg = settings.callerid
+    if not cfg.key_path:
+        return None
+    from campaigns.branding import Brander  # noqa: PLC0415
+
+    return Brander.from_files(cfg.key_path, cfg.cert_url or "", ppt=cfg.ppt,
+                              attest=cfg.attest)
