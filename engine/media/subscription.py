@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from typing import Protocol
 
 from core.call import AudioFrameEvent, CallEvent
+from engine.media.playout import Playout
 
 log = logging.getLogger("ivr.media")
 
@@ -65,3 +67,15 @@ class MediaSubscription:
 
     def __len__(self) -> int:
         return len(self._control) + len(self._audio)
+
+
+class MediaFeed(Protocol):
+    """A call's media as the backend-neutral call parts use it (prompts, the caller's feed,
+    message recording): an RTP session (``engine.media.session``) or an AudioSocket stream
+    (``engine.ami.media``)."""
+
+    playout: Playout
+
+    def subscribe(self, audio: bool = True) -> MediaSubscription: ...
+
+    def unsubscribe(self, sub: MediaSubscription) -> None: ...
