@@ -48,6 +48,19 @@ def doctor(ctx: typer.Context) -> None:
     ]:
         found = importlib.util.find_spec(module) is not None
         rows.append((what, found, "installed" if found else "not installed"))
+    a = settings.asterisk
+    if a.enabled:
+        from app.cli.asterisk_cli import login_check  # noqa: PLC0415 - only when configured
+
+        ok, detail = login_check(a)
+        rows.append((f"Asterisk AMI login {a.ami_host}:{a.ami_port} as {a.username!r}", ok,
+                     detail))
+        host, _, port = a.audiosocket_listen.rpartition(":")
+        free = _tcp_port_free(host, int(port))
+        rows.append((f"AudioSocket listen {a.audiosocket_listen}", free,
+                     "free" if free else "in use (engine running?)"))
+    else:
+        rows.append(("Asterisk backend", True, "disabled (asterisk.enabled = false)"))
     budget = file_budget()
     rows.append((f"open-file limit {budget.soft} (hard {budget.hard})", budget.calls >= 1000,
                  f"room for ~{budget.calls} concurrent calls; `ivr run` raises it to the hard "
@@ -67,3 +80,14 @@ def _udp_port_free(host: str, port: int) -> bool:
     finally:
         s.close()
 
+
+
+def _tcp_port_free(host: str, port: int) -> bool:
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
