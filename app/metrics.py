@@ -18,6 +18,8 @@ from aiohttp import web
 from app.config import parse_hostport
 from core.bus import EventBus, Subscription
 from core.tasks import TaskScope
+from engine.ami.client import AmiClient
+from engine.ami.controller import AsteriskController
 from engine.cdr_writer import CdrWriter
 from engine.controller import CallController
 from engine.rtp.pacer import Pacer
@@ -32,6 +34,8 @@ class MetricsSource(Protocol):
 
     bus: EventBus
     controller: CallController | None
+    asterisk: AsteriskController | None
+    ami: AmiClient | None
     ua: UserAgent | None
     registrations: list[Registration]
     pacer: Pacer
@@ -70,10 +74,15 @@ class Metrics:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    def _active(self) -> int:
+        return sum(len(c.calls) for c in (self.engine.controller, self.engine.asterisk)
+                   if c is not None)
+
     async def _health(self, _request: web.Request) -> web.Response:
-        ctrl = self.engine.controller
-        return web.json_response({"status": "ok",
-                                  "calls": len(ctrl.calls) if ctrl is not None else 0})
+        body: dict[str, object] = {"status": "ok", "calls": self._active()}
+        if self.engine.ami is not None:
+            body["asterisk_ami"] = "connected" if self.engine.ami.connected else "down"
+        return web.json_response(body)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         return web.Response(text=self.render(), content_type="text/plain", charset="utf-8")
@@ -88,8 +97,7 @@ class Metrics:
             out.extend(f"{name}{labels} {value:g}" for labels, value in samples)
 
         ctrl = e.controller
-        metric("ivr_calls_active", "gauge", "Calls in progress.",
-               [("", len(ctrl.calls) if ctrl is not None else 0)])
+        metric("ivr_calls_active", "gauge", "Calls in progress.", [("", self._active())])
         metric("ivr_calls_ended_total", "counter", "Calls ended, by direction and disposition.",
                [(f'{{direction="{d}",disposition="{p}"}}', n)
                 for (d, p), n in sorted(self.ended.items())])
@@ -126,6 +134,19 @@ class Metrics:
                    "RTP/RTCP dropped: not from the call's source address, port or SSRC.",
                    [("", ctrl.rx_foreign_total + sum(
                        c.media.stats.rx_foreign for c in ctrl.calls.values()))])
+        if e.ami is not None and e.asterisk is not None:
+            ami = e.ami.stats
+            metric("ivr_asterisk_ami_connected", "gauge", "1 while logged in to Asterisk's AMI.",
+                   [("", 1 if e.ami.connected else 0)])
+            metric("ivr_asterisk_ami_disconnects_total", "counter",
+                   "AMI connections lost (each followed by reconnection attempts).",
+                   [("", ami.disconnects)])
+            metric("ivr_asterisk_ami_events_total", "counter",
+                   "AMI events read: delivered to a listener, or dropped unread.",
+                   [('{result="delivered"}', ami.events_delivered),
+                    ('{result="dropped"}', ami.events_dropped)])
+            metric("ivr_asterisk_calls_active", "gauge", "Calls on the Asterisk backend.",
+                   [("", len(e.asterisk.calls))])
         if e.registrations:
             metric("ivr_sip_trunk_registered", "gauge",
                    "1 while the trunk's registration is current.",
