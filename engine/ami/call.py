@@ -180,5 +180,6 @@ class AsteriskCall(MediaCall):
         for digit in digits:
             await self._race(self.ami.send(
                 "PlayDTMF", [("Channel", self._channel_ref), ("Digit", digit),
-                             ("Duration", str(PLAY_DTMF_MS))], timeout_s=ACTION_TIMEOUT_S))
+                             ("Duration", str(PLAY_DTMF_MS))], timeout_s=ACTION_TIMEOUT_S,
+                retry_safe=False))  # sent twice would press the key twice
             self.trace.add("dtmf.sent", digit=digit)

@@ -150,7 +150,7 @@ class AmiClient:
         self._ids = itertools.count(1)
         self._prefix = f"ivr-{secrets.token_hex(4)}-"
         self._pending: dict[str, _Pending] = {}
-        self._listeners: dict[str, list[EventListener]] = {}
+        self._listeners: dict[str, list[tuple[EventListener, bytes | None]]] = {}
         self._conn_listeners: list[ConnectionListener] = []
         self._writer: asyncio.StreamWriter | None = None
         self._session: AmiSession | None = None
@@ -161,14 +161,18 @@ class AmiClient:
 
     # -- listeners -----------------------------------------------------------------------------
 
-    def on_event(self, name: str, listener: EventListener) -> Callable[[], None]:
+    def on_event(self, name: str, listener: EventListener, *,
+                 containing: bytes | None = None) -> Callable[[], None]:
         """Call ``listener`` (cheap, never blocking) with each typed event named ``name``
-        (``"*"``: every event that reaches the client). Returns the remover."""
-        self._listeners.setdefault(name, []).append(listener)
+        (``"*"``: every event that reaches the client). ``containing``: only events whose raw
+        text contains these bytes are parsed for it (``b"Variable: IVR_"``), so a flood of the
+        same name costs a byte search each. Returns the remover."""
+        entry = (listener, containing)
+        self._listeners.setdefault(name, []).append(entry)
 
         def remove() -> None:
-            if listener in self._listeners.get(name, []):
-                self._listeners[name].remove(listener)
+            if entry in self._listeners.get(name, []):
+                self._listeners[name].remove(entry)
                 if not self._listeners[name]:
                     del self._listeners[name]
 
@@ -179,8 +183,12 @@ class AmiClient:
         self._conn_listeners.append(listener)
         return lambda: self._conn_listeners.remove(listener)
 
-    def _wants(self, name: str) -> bool:
-        return name in self._listeners or "*" in self._listeners
+    def _wants(self, name: str, raw: bytes) -> bool:
+        for key in (name, "*"):
+            for _, containing in self._listeners.get(key, ()):
+                if containing is None or containing in raw:
+                    return True
+        return False
 
     @property
     def connected(self) -> bool:
@@ -375,7 +383,12 @@ class AmiClient:
         if not listeners:
             return
         event = typed_event(msg)
-        for listener in listeners:
+        raw: bytes | None = None
+        for listener, containing in listeners:
+            if containing is not None:
+                raw = raw if raw is not None else msg.serialize()
+                if containing not in raw:
+                    continue
             try:
                 listener(event)
             except Exception:  # one listener's bug must not stop the others or the reader

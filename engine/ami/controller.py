@@ -119,7 +119,7 @@ class AsteriskController:
         self.address = await self.server.start(o.audiosocket_host, o.audiosocket_port)
         if self.ami is not None:
             self._removers += [
-                self.ami.on_event("VarSet", self._on_varset),
+                self.ami.on_event("VarSet", self._on_varset, containing=b"Variable: IVR_"),
                 self.ami.on_event("Hangup", self._on_hangup),
                 self.ami.on_event("Shutdown", self._on_shutdown),
                 self.ami.on_connection(self._on_ami_connection),
@@ -268,7 +268,8 @@ class AsteriskController:
                             prompts=self.prompts, recordings_dir=self.options.recordings_dir,
                             speech=self.speech, transfer_context=self.options.transfer_context)
         call.trace.add("asterisk.channel", channel=info.channel, uniqueid=info.uniqueid,
-                       context=info.context, exten=info.exten, variables=dict(info.variables))
+                       caller_name=info.caller_id_name, context=info.context, exten=info.exten,
+                       variables=dict(info.variables))
         self.calls[call_id] = call
         if info.uniqueid:
             self._calls_by_uniqueid[info.uniqueid] = call

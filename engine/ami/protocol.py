@@ -7,8 +7,10 @@ action completes with the response and the list. An event naming a finished acti
 ``OriginateResponse`` of an asynchronous Originate) is an ordinary event.
 
 Events nobody listens to are dropped after a look at their first line (counted in
-``events_dropped``): under a flood of dialplan events the cost per unwanted event is two byte
-searches, not a parse.
+``events_dropped``): under a flood of dialplan events the cost per unwanted event is a couple of
+byte searches, not a parse. ``wants_event(name, raw)`` sees the raw message too, so a listener
+can refuse most events of a name it listens to before they are parsed (``VarSet`` of variables
+other than ``IVR_*``).
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ class _Listing:
 class AmiSession:
     """Feed it what the socket read; it tells what completed and which events to deliver."""
 
-    def __init__(self, wants_event: Callable[[str], bool], *, expect_banner: bool = True) -> None:
+    def __init__(self, wants_event: Callable[[str, bytes], bool], *,
+                 expect_banner: bool = True) -> None:
         self._wants = wants_event
         self._parser = AmiParser(expect_banner=expect_banner)
         self._expected: set[str] = set()
@@ -85,13 +88,13 @@ class AmiSession:
                             results.append(ActionResult(msg.action_id, listing.response,
                                                         tuple(listing.events)))
                         continue
-                    if self._wants(name):
+                    if self._wants(name, block):
                         self.events_delivered += 1
                         events.append(msg)
                     else:
                         self.events_dropped += 1
                     continue
-                if not self._wants(name):
+                if not self._wants(name, block):
                     self.events_dropped += 1
                     continue
                 self.events_delivered += 1

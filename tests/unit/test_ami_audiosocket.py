@@ -78,7 +78,7 @@ def test_header_is_big_endian_length() -> None:
     (1, 18, ("no_answer", "no_answer")),  # 408
     (1, 21, ("rejected", "declined")),  # 603
     (0, 1, ("failed", "not_found")),  # 404
-    (8, 34, ("failed", "congestion")),  # 503
+    (8, 34, ("failed", "rejected")),  # 503: congestion, as the SIP table says
     (0, None, ("failed", "rejected")),
 ])
 def test_asterisk_dispositions_use_the_sip_vocabulary(reason: int, q850: int | None,

@@ -231,12 +231,14 @@ async def test_silent_peer_is_dropped_after_the_keepalive(fake_clock: FakeClock)
 
 
 async def test_event_flood_is_read_in_bounded_slices(fake_clock: FakeClock) -> None:
-    """100,000 events nobody listens to and one that matters: all read, the one delivered,
-    and the loop ran other work while the reader worked through them."""
+    """100,000 VarSet events of a variable nobody asked for (the listener wants IVR_* only)
+    and two that matter: all read, the two delivered, the rest dropped unparsed, and the loop
+    ran other work while the reader worked through them."""
     async with peer() as p:
         client = client_for(p, fake_clock)
         got: list[AmiEvent] = []
         client.on_event("Hangup", got.append)
+        client.on_event("VarSet", got.append, containing=b"Variable: IVR_")
         client.start()
         await wait_until(lambda: client.connected, what="login")
         ticks = 0
@@ -249,9 +251,11 @@ async def test_event_flood_is_read_in_bounded_slices(fake_clock: FakeClock) -> N
 
         t = asyncio.ensure_future(ticker())
         flood = b"Event: VarSet\r\nChannel: Local/x\r\nVariable: i\r\nValue: 1\r\n\r\n" * 100_000
-        p.writers[0].write(flood + b"Event: Hangup\r\nUniqueid: 9.9\r\nCause: 17\r\n\r\n")
-        await wait_until(lambda: bool(got), timeout_s=30, what="the hangup after the flood")
+        p.writers[0].write(flood + b"Event: VarSet\r\nVariable: IVR_UUID\r\nValue: u\r\n\r\n"
+                           b"Event: Hangup\r\nUniqueid: 9.9\r\nCause: 17\r\n\r\n")
+        await wait_until(lambda: len(got) == 2, timeout_s=30, what="the events after the flood")
         t.cancel()
-        assert client.stats.events_dropped == 100_000
+        assert [e.event for e in got] == ["VarSet", "Hangup"]
+        assert client.stats.events_dropped == 100_000 and client.stats.events_delivered == 2
         assert ticks > 20  # the reader yielded between slices
         await client.close()

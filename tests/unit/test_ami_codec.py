@@ -103,7 +103,7 @@ def test_typed_events() -> None:
 
 
 def test_session_correlates_responses_and_event_lists() -> None:
-    s = AmiSession(lambda name: name == "Hangup")
+    s = AmiSession(lambda name, raw: name == "Hangup")
     s.expect("a1")
     s.expect("a2")
     results, events = s.receive(
@@ -124,7 +124,7 @@ def test_session_correlates_responses_and_event_lists() -> None:
 
 
 def test_event_echoing_a_finished_action_is_an_ordinary_event() -> None:
-    s = AmiSession(lambda name: name == "OriginateResponse", expect_banner=False)
+    s = AmiSession(lambda name, raw: name == "OriginateResponse", expect_banner=False)
     s.expect("o1")
     results, _ = s.receive(b"Response: Success\r\nActionID: o1\r\nMessage: queued\r\n\r\n")
     assert results[0].ok
