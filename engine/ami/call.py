@@ -92,6 +92,7 @@ class AsteriskCall(MediaCall):
         self.ami = ami
         self.transfer_context = transfer_context
         self.answered = True  # AudioSocket() runs on answered channels only
+        self.transferring = False  # a Redirect was sent: the connection will close
         self._ended: asyncio.Future[ChannelEnd] = asyncio.get_running_loop().create_future()
         self.hangup_cause: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         media.set_dtmf_handler(self._on_dtmf)
@@ -161,11 +162,13 @@ class AsteriskCall(MediaCall):
             await self._race(self.ami.send(
                 "Setvar", [("Channel", self._channel_ref), ("Variable", "IVR_TRANSFER_TARGET"),
                            ("Value", target)], timeout_s=ACTION_TIMEOUT_S))
+            self.transferring = True
             await self._race(self.ami.send(
                 "Redirect", [("Channel", self._channel_ref), ("Context", self.transfer_context),
                              ("Exten", exten), ("Priority", "1")],
                 timeout_s=ACTION_TIMEOUT_S, retry_safe=False))
         except (AmiError, ValueError) as e:
+            self.transferring = False
             self.trace.add("transfer.failed", detail=str(e)[:200])
             return TransferResult("failed", f"Redirect refused: {e}"[:200])
         self.trace.add("transfer.redirected", context=self.transfer_context, exten=exten)

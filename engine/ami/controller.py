@@ -169,7 +169,7 @@ class AsteriskController:
             info = self._channels[ev.uniqueid] = ChannelInfo(uniqueid=ev.uniqueid)
             if len(self._channels) > MAX_TRACKED_CHANNELS:
                 _, old = self._channels.popitem(last=False)
-                self._by_uuid.pop(old.variables.get("IVR_UUID", ""), None)
+                self._by_uuid.pop(old.variables.get("IVR_UUID", "").lower(), None)
         info.channel = ev.channel or info.channel
         info.linkedid = ev.linkedid or info.linkedid
         info.caller_id_num = ev.caller_id_num or info.caller_id_num
@@ -246,7 +246,7 @@ class AsteriskController:
 
     async def _inbound(self, conn: AudioSocketConnection) -> None:
         assert conn.uuid is not None and conn.media is not None
-        call_id = conn.uuid if conn.uuid not in self.calls else str(uuid.uuid4())
+        call_id = str(uuid.uuid4())  # never the dialplan's UUID: records must not collide
         info = await self._channel_info(conn.uuid) or ChannelInfo()
         callee = info.variables.get("IVR_CALLEE") or info.exten
         self.bus.publish("call.invite", call_id, direction="inbound", caller=info.caller_id_num,
@@ -317,6 +317,8 @@ class AsteriskController:
 
     async def _end_reason(self, call: AsteriskCall, reason: str,
                           ) -> tuple[str, str, int | None]:
+        if call.transferring:
+            return "transferred", "engine", None  # the Redirect took the channel away
         gone = self._asterisk_gone_recently()
         if gone is None and self.ami is not None and self.ami.connected and call.channel.uniqueid:
             went: asyncio.Future[object] = awaited(self._gone.wait(), f"gone-{call.call_id}")
@@ -342,7 +344,8 @@ class AsteriskController:
     async def _finish(self, call: AsteriskCall, conn: AudioSocketConnection,
                       watcher: asyncio.Task[None] | None = None) -> None:
         if watcher is not None and not watcher.done():
-            await asyncio.wait({watcher}, timeout=self.options.end_grace_s + 0.5)
+            if call.is_active:  # still learning why the connection closed
+                await asyncio.wait({watcher}, timeout=self.options.end_grace_s + 0.5)
             watcher.cancel()
         if call.is_active:
             call.end("normal", "caller")
