@@ -429,7 +429,10 @@ class AmiClient:
                 p.sent = False  # re-sent after the next login
         if was_logged_in:
             self.stats.disconnects += 1
-            log.warning("%s: disconnected: %s", self.name, reason)
+            if self._closing:
+                log.info("%s: logged off", self.name)
+            else:
+                log.warning("%s: disconnected: %s", self.name, reason)
             for listener in list(self._conn_listeners):
                 listener(False, reason)
 

@@ -97,7 +97,7 @@ async def test_outbound_call_with_caller_id_and_variables(tmp_path: Path,
     port = free_port()
     scenario = tmp_path / "uas.xml"
     scenario.write_text((FIXTURES / "uas_answer_check_from.xml.tmpl").read_text().replace(
-        "{from_regexp}", r'"Bank" <sip:95588@'))
+        "{from_regexp}", "&quot;Bank&quot; &lt;sip:95588@"))  # XML-escaped regexp
     variables = {"CAMPAIGN": 'spring, "vip" 中文', "CONTACT_ID": "42"}
     seen: dict[str, str] = {}
 
