@@ -69,6 +69,7 @@ class Engine:
         self.registrations: list[Registration] = []
         self._tasks = TaskScope("engine")  # registrations, prompt pre-rendering
         self._media_tasks = TaskScope("media")  # the pacer: runs until every call is gone
+        self._prewarming: asyncio.Task[int] | None = None
 
     async def start(self) -> dict[str, tuple[str, int]]:
         s = self.settings
@@ -196,7 +197,16 @@ class Engine:
             log.warning("TTS warm-up took over %.0f s; first calls may wait for synthesis",
                         WARM_UP_S)
         if len(prompts) > 1:
-            self._tasks.spawn(speech.prewarm(prompts[1:]), "tts-prewarm")
+            self._prewarming = self._tasks.spawn(speech.prewarm(prompts[1:]), "tts-prewarm")
+
+    async def wait_prewarmed(self, timeout_s: float = 60.0) -> bool:
+        """Wait until every static prompt is rendered (started by ``start``); True if so.
+        Tests use it so that a caller's timing does not depend on synthesis speed."""
+        task = self._prewarming
+        if task is None or task.done():
+            return True
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        return bool(done)
 
     async def wait_idle(self, timeout_s: float = 10.0) -> None:
         """Wait until every call has ended and its record is written (tests, drain)."""
