@@ -29,6 +29,8 @@ import itertools
 import logging
 import random
 import secrets
+import socket
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -41,10 +43,14 @@ from engine.ami.protocol import ActionResult, AmiSession
 log = logging.getLogger("ivr.ami")
 
 READ_CHUNK_BYTES = 65536
+# The kernel's receive buffer for the AMI socket: a burst of events waits there instead of
+# blocking Asterisk's writer (which drops the session after its writetimeout, 100 ms).
+RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024
 DEFAULT_EVENTS = "call,dialplan,system"
 # What the backend listens to; Asterisk drops every other event before it reaches the socket.
 DEFAULT_FILTERS = (
     "eventfilter(action(include),name(Hangup)) =",
+    "eventfilter(action(include),name(SoftHangupRequest)) =",
     "eventfilter(action(include),name(OriginateResponse)) =",
     "eventfilter(action(include),name(VarSet),header(Variable),method(starts_with)) = IVR_",
     "eventfilter(action(include),name(FullyBooted)) =",
@@ -115,6 +121,8 @@ class AmiStats:
     events_delivered: int = 0
     events_dropped: int = 0  # unwanted, dropped after their first line
     listener_errors: int = 0
+    max_slice_cpu_ms: float = 0.0  # the longest the reader held the loop for one read
+    reader_cpu_s: float = 0.0  # CPU spent reading, parsing and dispatching events
     last_error: str = ""
     by_event: dict[str, int] = field(default_factory=dict)
 
@@ -157,6 +165,7 @@ class AmiClient:
         self._logged_in = asyncio.Event()
         self._closing = False
         self._last_rx = 0.0
+        self._dropped_before = 0  # events dropped by earlier connections' sessions
         self._scope = TaskScope(name)
 
     # -- listeners -----------------------------------------------------------------------------
@@ -301,6 +310,12 @@ class AmiClient:
         s = self.settings
         reader, writer = await self.clock.wait_for(
             asyncio.open_connection(s.host, s.port), s.connect_timeout_s)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+            except OSError:  # capped by net.core.rmem_max: the kernel keeps what it allows
+                pass
         self._writer = writer
         self._session = AmiSession(self._wants)
         self._last_rx = self.clock.now()
@@ -364,6 +379,7 @@ class AmiClient:
             if not data:
                 return
             self._last_rx = self.clock.now()
+            cpu0 = time.thread_time()  # CPU spent on this slice: a statistic, not a timer
             results, events = session.receive(data)
             for result in results:
                 p = self._pending.get(result.action_id)
@@ -371,7 +387,10 @@ class AmiClient:
                     p.future.set_result(result)
             for msg in events:
                 self._dispatch(msg)
-            self.stats.events_dropped = session.events_dropped
+            self.stats.events_dropped = self._dropped_before + session.events_dropped
+            spent = time.thread_time() - cpu0
+            self.stats.reader_cpu_s += spent
+            self.stats.max_slice_cpu_ms = max(self.stats.max_slice_cpu_ms, spent * 1000)
             if len(data) == READ_CHUNK_BYTES:
                 await asyncio.sleep(0)  # more is waiting: let the pacer and SIP run first
 
@@ -383,12 +402,10 @@ class AmiClient:
         if not listeners:
             return
         event = typed_event(msg)
-        raw: bytes | None = None
+        raw = msg.raw if msg.raw is not None else msg.serialize()
         for listener, containing in listeners:
-            if containing is not None:
-                raw = raw if raw is not None else msg.serialize()
-                if containing not in raw:
-                    continue
+            if containing is not None and containing not in raw:
+                continue
             try:
                 listener(event)
             except Exception:  # one listener's bug must not stop the others or the reader
@@ -414,6 +431,8 @@ class AmiClient:
     def _lost(self, reason: str, was_logged_in: bool) -> None:
         if self._writer is not None:
             self._writer.close()
+        if self._session is not None:
+            self._dropped_before += self._session.events_dropped
         self._writer = None
         self._session = None
         self.stats.last_error = reason

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 AMI_EOL = b"\r\n"
 AMI_END = b"\r\n\r\n"
@@ -31,26 +30,48 @@ class AmiProtocolError(ValueError):
     """The server sent something that is not AMI (a bad banner, an endless message)."""
 
 
-@dataclass(frozen=True, slots=True)
 class AmiMessage:
-    """One message: its ``Key: Value`` lines in order (values stripped of the CRLF)."""
+    """One message: its ``Key: Value`` lines in order (values stripped of the CRLF).
 
-    lines: tuple[tuple[str, str], ...]
+    Lookups are case-insensitive: an index of the keys as sent (Asterisk's canonical case, what
+    the code asks for) answers at once, and a lower-cased index is built only the first time a
+    key is not found that way. Typed events read a dozen fields of each event they are made
+    from, so this is the hot path of an event flood."""
+
+    __slots__ = ("_exact", "_lower", "lines", "raw")
+
+    def __init__(self, lines: tuple[tuple[str, str], ...], raw: bytes | None = None) -> None:
+        self.lines = lines
+        self.raw = raw  # the bytes it was parsed from (listeners' cheap content checks)
+        self._exact = dict(reversed(lines))  # first value per key wins
+        self._lower: dict[str, str] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AmiMessage) and other.lines == self.lines
+
+    def __hash__(self) -> int:
+        return hash(self.lines)
+
+    def __repr__(self) -> str:
+        return f"AmiMessage({self.lines!r})"
 
     def get(self, key: str, default: str = "") -> str:
         """The first value of ``key`` (case-insensitive), else ``default``."""
-        k = key.lower()
-        for name, value in self.lines:
-            if name.lower() == k:
-                return value
-        return default
+        value = self._exact.get(key)
+        if value is not None:
+            return value
+        if self._lower is None:
+            self._lower = {}
+            for name, v in self.lines:
+                self._lower.setdefault(name.lower(), v)
+        return self._lower.get(key.lower(), default)
 
     def getall(self, key: str) -> list[str]:
         k = key.lower()
         return [value for name, value in self.lines if name.lower() == k]
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and any(n.lower() == key.lower() for n, _ in self.lines)
+        return isinstance(key, str) and self.get(key, "\0") != "\0"
 
     @property
     def event(self) -> str | None:
@@ -68,25 +89,27 @@ class AmiMessage:
 
     def as_dict(self) -> dict[str, str]:
         """First value per key (logs, traces)."""
-        out: dict[str, str] = {}
-        for name, value in self.lines:
-            out.setdefault(name, value)
-        return out
+        return dict(self._exact)
 
     @classmethod
     def parse(cls, block: bytes) -> AmiMessage:
-        """One message without its trailing empty line. A line without ``:`` (old command
-        output) is kept with an empty key."""
+        """One message without its trailing empty line. ``Key: Value`` lines take the fast
+        path; a line without the space (``Key:Value``) or without any ``:`` (old command
+        output, kept with an empty key) the careful one."""
+        raw = block.decode("utf-8", "replace").split("\r\n")
+        pairs = [line.split(": ", 1) for line in raw]
+        if all(len(pair) == 2 for pair in pairs):
+            return cls(tuple((name, value) for name, value in pairs), block)
         lines: list[tuple[str, str]] = []
-        for raw in block.decode("utf-8", "replace").split("\r\n"):
-            if not raw:
+        for line in raw:
+            if not line:
                 continue
-            name, sep, value = raw.partition(":")
+            name, sep, value = line.partition(":")
             if not sep:
-                lines.append(("", raw))
+                lines.append(("", line))
             else:
                 lines.append((name.strip(), value[1:] if value.startswith(" ") else value))
-        return cls(tuple(lines))
+        return cls(tuple(lines), block)
 
     def serialize(self) -> bytes:
         return b"".join(f"{k}: {v}".encode() + AMI_EOL for k, v in self.lines) + AMI_EOL

@@ -39,7 +39,14 @@ from core.tasks import TaskScope, awaited
 from engine.ami.audioserver import AudioSocketConnection, AudioSocketServer
 from engine.ami.call import AsteriskCall, ChannelInfo
 from engine.ami.client import AmiClient
-from engine.ami.events import AmiEvent, HangupEvent, ShutdownEvent, VarSetEvent
+from engine.ami.events import (
+    SOFTHANGUP_SHUTDOWN,
+    AmiEvent,
+    HangupEvent,
+    ShutdownEvent,
+    SoftHangupRequestEvent,
+    VarSetEvent,
+)
 from engine.ami.originate import Originator
 from engine.cdr import CallRecord
 from engine.cdr_builder import CallRecordBuilder
@@ -122,6 +129,7 @@ class AsteriskController:
                 self.ami.on_event("VarSet", self._on_varset, containing=b"Variable: IVR_"),
                 self.ami.on_event("Hangup", self._on_hangup),
                 self.ami.on_event("Shutdown", self._on_shutdown),
+                self.ami.on_event("SoftHangupRequest", self._on_softhangup),
                 self.ami.on_connection(self._on_ami_connection),
             ]
             self._removers += self.originator.listen(self.ami)
@@ -198,13 +206,20 @@ class AsteriskController:
         if call is not None and not call.hangup_cause.done():
             call.hangup_cause.set_result(event.cause)
 
+    def _on_softhangup(self, event: AmiEvent) -> None:
+        """Asterisk hangs up every channel before its ``Shutdown`` event: this is the sign."""
+        assert isinstance(event, SoftHangupRequestEvent)
+        if event.cause & SOFTHANGUP_SHUTDOWN and self._asterisk_gone_recently() is None:
+            self._went("asterisk_shutdown")
+
     def _on_shutdown(self, event: AmiEvent) -> None:
         assert isinstance(event, ShutdownEvent)
         self._went("asterisk_restart" if event.restart else "asterisk_shutdown")
 
     def _on_ami_connection(self, up: bool, reason: str) -> None:
-        if up:
+        if up:  # Asterisk is back: ends from now on are ordinary again
             self._gone.clear()
+            self._gone_at = None
             return
         if self._gone_at is None or self.clock.now() - self._gone_at > LOST_WINDOW_S:
             self._went("asterisk_lost")

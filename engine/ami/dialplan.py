@@ -52,6 +52,8 @@ permit = {engine_host}/255.255.255.255
 read = call,dialplan,system
 ; write: Hangup/Redirect/Setvar/PlayDTMF (call), Originate (originate), Filter (system)
 write = call,originate,system
+; ms a burst of events may wait for the engine before Asterisk drops the session (default 100)
+writetimeout = 1000
 """
 
 

@@ -1,7 +1,8 @@
 """Typed AMI events: the ones the Asterisk backend acts on, as small frozen dataclasses.
 
 Only events somebody listens to are ever built (the client reads just the first line of the
-rest): a channel's life (``Newchannel``, ``Newstate``, ``VarSet``, ``Hangup``), originate
+rest): a channel's life (``Newchannel``, ``Newstate``, ``VarSet``, ``SoftHangupRequest``,
+``Hangup``), originate
 results (``OriginateResponse``, ``DialEnd``), keys (``DTMFEnd``) and the server's own life
 (``FullyBooted``, ``Shutdown``). Any other name becomes a plain :class:`AmiEvent`. Numbers that
 do not parse (an Asterisk bug, a hostile peer) read as 0 rather than raising in a callback.
@@ -96,6 +97,25 @@ class HangupEvent(ChannelEvent):
                    cause_txt=msg.get("Cause-txt"))
 
 
+SOFTHANGUP_ASYNCGOTO = 1 << 1  # include/asterisk/channel.h: a Redirect took the channel
+SOFTHANGUP_SHUTDOWN = 1 << 2  # Asterisk is stopping and hangs up every channel
+SOFTHANGUP_EXPLICIT = 1 << 5  # an explicit hang-up (AMI Hangup, CLI)
+
+
+@dataclass(frozen=True, slots=True)
+class SoftHangupRequestEvent(ChannelEvent):
+    """Something asked Asterisk to hang a channel up; ``cause`` holds the request's flags
+    (``SOFTHANGUP_*``): the one early sign of a shutdown, whose ``Shutdown`` event comes only
+    after every channel is gone."""
+
+    name: ClassVar[str] = "SoftHangupRequest"
+    cause: int = 0
+
+    @classmethod
+    def from_message(cls, msg: AmiMessage) -> AmiEvent:
+        return cls(**cls._channel_fields(msg), cause=_int(msg.get("Cause")))  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, slots=True)
 class VarSetEvent(ChannelEvent):
     name: ClassVar[str] = "VarSet"
@@ -174,7 +194,8 @@ class ShutdownEvent(AmiEvent):
 
 EVENT_TYPES: dict[str, type[AmiEvent]] = {
     t.name: t for t in (NewchannelEvent, NewstateEvent, HangupEvent, VarSetEvent, DtmfEndEvent,
-                        DialEndEvent, OriginateResponseEvent, FullyBootedEvent, ShutdownEvent)
+                        DialEndEvent, OriginateResponseEvent, FullyBootedEvent, ShutdownEvent,
+                        SoftHangupRequestEvent)
 }
 
 

@@ -4,20 +4,26 @@ the caller heard (an RTP sink where the caller's SDP says it listens)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from app.engine import Engine
 from audio.g711 import ulaw_decode
+from core.clock import SystemClock
+from engine.ami.client import AmiClient, AmiSettings
 from engine.rtp.packet import parse as parse_rtp
-from tests.asterisk import Asterisk
-from tests.integration.engine_harness import RtpSink, running_engine
-from tests.netutil import free_port, free_port_block
-from tests.sipp import SippResult, run_sipp_async
+from tests.asterisk import TESTER_SECRET, TESTER_USER, Asterisk
+from tests.integration.engine_harness import RtpSink, Seen, collecting_app, running_engine
+from tests.netutil import free_port, free_port_block, wait_until
+from tests.sipp import SippResult, dump_builtin, run_sipp_async
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sipp"
 AMI_CONNECT_S = 20.0
@@ -93,3 +99,114 @@ def best_correlation(needle: np.ndarray, haystack: np.ndarray) -> float:
     sums = np.convolve(b, np.ones(len(a)), "valid")
     energy = np.sqrt(np.maximum(windows - sums * sums / len(a), 1e-9) * float((a * a).sum()))
     return float(np.max(corr / energy))
+
+
+# -- AMI event floods next to SIP calls -----------------------------------------------------
+
+# how much of the flood reaches the engine: (engine settings, the loop's variable)
+FLOOD_MODES: dict[str, tuple[dict[str, str], str]] = {
+    # none: the same load on the CPU, for comparison
+    "control": ({"IVR_ASTERISK__EVENTS": "off"}, "LOOPVAR"),
+    # the shipped filters: Asterisk drops a busy dialplan's events before sending them
+    "default": ({}, "LOOPVAR"),
+    # no filters: every event of the loop arrives and is dropped in the engine, unparsed
+    "off": ({"IVR_ASTERISK__EVENT_FILTERS": "[]"}, "LOOPVAR"),
+    # the worst case: the loop sets an IVR_ variable, which passes the filters and is parsed
+    "ivr": ({}, "IVR_FLOOD"),
+}
+
+
+async def start_flood(asterisk: Asterisk, iterations: int, variable: str) -> AmiClient:
+    """A dialplan loop on a Local channel setting ``variable``, set going by the tests' own
+    AMI user: every iteration is a VarSet and a few Newexten events, as fast as Asterisk runs a
+    dialplan. Returns the tester's client (hang up ``Local/s@flood`` and close it after)."""
+    tester = AmiClient(AmiSettings(port=asterisk.ami_port, username=TESTER_USER,
+                                   secret=TESTER_SECRET, events="off", filters=()),
+                       SystemClock(), name="flood")
+    tester.start()
+    assert await tester.wait_connected(10)
+    await tester.send("Originate", [("Channel", "Local/s@flood"), ("Application", "Wait"),
+                                    ("Data", "120"), ("Async", "true"),
+                                    ("Variable", f"FLOOD_N={iterations}"),
+                                    ("Variable", f"FLOOD_VAR={variable}")])
+    return tester
+
+
+@dataclass
+class FloodFigures:
+    mode: str
+    sipp: SippResult
+    digits: list[str]
+    events: int  # AMI events the engine read while the SIP calls ran
+    parsed: int
+    seconds: float
+    max_slice_cpu_ms: float
+    sessions_dropped: int
+    engine_cpu_pct: float
+    reader_cpu_pct: float
+    asterisk_cpu_pct: float
+    load: float
+    lateness: dict[str, float]
+    late_ticks: int
+    logged_in_after: bool = True  # AMI up again (or still) once the flood was over
+
+    def line(self) -> str:
+        late = self.lateness
+        return (f"flood ({self.mode}): {self.events} AMI events read in {self.seconds:.1f} s "
+                f"({self.events / self.seconds:.0f}/s, {self.parsed} parsed) while 6 SIP calls "
+                f"ran; reader slice max {self.max_slice_cpu_ms:.1f} CPU-ms; sessions dropped "
+                f"{self.sessions_dropped}; CPU: engine {self.engine_cpu_pct:.0f}% of a core "
+                f"(AMI reader {self.reader_cpu_pct:.0f}%), Asterisk {self.asterisk_cpu_pct:.0f}%;"
+                f" load {self.load:.1f}; pacer lateness p50 {late['p50']:.2f} ms, p99 "
+                f"{late['p99']:.2f} ms, max {late['max']:.1f} ms, {self.late_ticks} late ticks")
+
+
+async def flood_run(tmp_path: Path, asterisk: Asterisk, mode: str,
+                    iterations: int = 400_000) -> FloodFigures:
+    """Six SIPp ``uac_pcap`` callers (speech, then key 1) on the engine's own SIP while
+    Asterisk floods AMI as ``mode`` says; the figures of that stretch."""
+    seen = Seen()
+    scenario = dump_builtin("uac_pcap", tmp_path / "uac_pcap.xml")
+    extra_env, variable = FLOOD_MODES[mode]
+    assert asterisk.proc is not None
+    ast_proc = psutil.Process(asterisk.proc.pid)
+    async with asterisk_engine(tmp_path, asterisk, lambda c: collecting_app(seen),
+                               **extra_env) as engine:
+        assert engine.ami is not None
+        stats = engine.ami.stats
+        base = stats.events_delivered + stats.events_dropped
+        parsed0 = stats.events_delivered
+        tester = await start_flood(asterisk, iterations, variable)
+        try:
+            if mode in ("off", "ivr"):
+                await wait_until(
+                    lambda: stats.events_delivered + stats.events_dropped > base + 1000, 20,
+                    "the flood reaching the engine")
+            else:
+                await asyncio.sleep(1.0)  # the loop is running; little or nothing arrives
+            ast0 = sum(ast_proc.cpu_times()[:2])
+            t0, cpu0, reader0 = time.monotonic(), time.process_time(), stats.reader_cpu_s
+            late0 = engine.pacer.late_ticks
+            res = await run_sipp_async(
+                f"127.0.0.1:{engine.addresses['udp'][1]}", scenario, local_port=free_port(),
+                workdir=tmp_path,
+                extra=["-m", "6", "-l", "6", "-r", "6", "-mp", str(free_port_block(40))],
+                limit_s=90)
+            elapsed = time.monotonic() - t0
+            figures = FloodFigures(
+                mode=mode, sipp=res, digits=seen.digits,
+                events=stats.events_delivered + stats.events_dropped - base,
+                parsed=stats.events_delivered - parsed0, seconds=elapsed,
+                max_slice_cpu_ms=stats.max_slice_cpu_ms, sessions_dropped=stats.disconnects,
+                engine_cpu_pct=(time.process_time() - cpu0) / elapsed * 100,
+                reader_cpu_pct=(stats.reader_cpu_s - reader0) / elapsed * 100,
+                asterisk_cpu_pct=(sum(ast_proc.cpu_times()[:2]) - ast0) / elapsed * 100,
+                load=os.getloadavg()[0], lateness={}, late_ticks=0)
+        finally:
+            await tester.send("Hangup", [("Channel", "/^Local/s@flood/")])
+            await tester.close()
+        await engine.wait_idle()
+        figures.logged_in_after = await engine.ami.wait_connected(15)
+        figures.late_ticks = engine.pacer.late_ticks - late0
+        figures.lateness = engine.pacer.lateness_ms()
+    return figures

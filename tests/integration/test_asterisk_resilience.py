@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +18,17 @@ import pytest
 
 from audio.tones import silence
 from core.call import Call, CallHungUp, DigitSpec
-from core.clock import SystemClock
-from engine.ami.client import AmiClient, AmiSettings
 from engine.cdr import CallRecord
-from tests.asterisk import TESTER_SECRET, TESTER_USER, Asterisk
+from tests.asterisk import Asterisk
 from tests.integration.asterisk_harness import (
     asterisk_engine,
     call_asterisk,
     caller_scenario,
+    flood_run,
     open_caller_sink,
 )
-from tests.integration.engine_harness import Seen, collecting_app, sip_target
-from tests.netutil import free_port, free_port_block, wait_until
+from tests.netutil import wait_until
 from tests.rtp_pcap import caller_pcap
-from tests.sipp import dump_builtin, run_sipp_async
 
 pytestmark = [pytest.mark.sipp, pytest.mark.asterisk, pytest.mark.xdist_group("asterisk"),
               pytest.mark.slow]
@@ -66,16 +62,17 @@ async def start_held_call(tmp_path: Path, asterisk: Asterisk, name: str,
 
 
 async def test_asterisk_stopped_and_killed_mid_call(tmp_path: Path, asterisk: Asterisk) -> None:
+    held: list[asyncio.Future[Any]] = []  # the dropped callers' SIPp runs end in their own time
     async with asterisk_engine(tmp_path, asterisk, lambda c: one_key_then_hang_up) as engine:
         assert engine.asterisk is not None and engine.ami is not None
         for how, cause in (("stop", "asterisk_shutdown"), ("kill", "asterisk_lost")):
-            sipp, sink = await start_held_call(tmp_path, asterisk, f"held-{how}")
+            sipp, sink = await start_held_call(tmp_path, asterisk, f"held-{how}", hold_s=20)
+            held.append(sipp)
             await wait_until(lambda: len(engine.asterisk.calls) == 1, 30, "the held call")
             ended = len(engine.records.list())  # type: ignore[union-attr]
             await asyncio.to_thread(asterisk.stop if how == "stop" else asterisk.kill)
             await wait_until(lambda n=ended: len(engine.records.list()) == n + 1,  # type: ignore[misc,union-attr]
                              15, f"the record of the call Asterisk dropped ({how})")
-            await asyncio.wait_for(sipp, 60)
             sink.close()
             rec = records_by_time(engine)[-1]
             assert (rec.hangup_cause, rec.hangup_side) == (cause, "system"), (how, rec.trace)
@@ -93,51 +90,25 @@ async def test_asterisk_stopped_and_killed_mid_call(tmp_path: Path, asterisk: As
             rec = records_by_time(engine)[-1]
             assert (rec.digits, rec.hangup_side, rec.hangup_cause) == ("5", "engine", "normal")
         assert engine.ami.stats.disconnects == 2 and engine.ami.stats.connects == 3
+    await asyncio.wait(held, timeout=90)
 
 
-async def flood(asterisk: Asterisk, iterations: int) -> AmiClient:
-    """A dialplan loop on a Local channel, set going by the tests' own AMI user."""
-    tester = AmiClient(AmiSettings(port=asterisk.ami_port, username=TESTER_USER,
-                                   secret=TESTER_SECRET, events="off", filters=()),
-                       SystemClock(), name="flood")
-    tester.start()
-    assert await tester.wait_connected(10)
-    await tester.send("Originate", [("Channel", "Local/s@flood"), ("Application", "Wait"),
-                                    ("Data", "120"), ("Async", "true"),
-                                    ("Variable", f"FLOOD_N={iterations}")])
-    return tester
-
-
-async def test_ami_event_flood_does_not_stall_sip_calls(tmp_path: Path,
-                                                        asterisk: Asterisk) -> None:
-    seen = Seen()
-    scenario = dump_builtin("uac_pcap", tmp_path / "uac_pcap.xml")
-    async with asterisk_engine(tmp_path, asterisk, lambda c: collecting_app(seen),
-                               IVR_ASTERISK__EVENT_FILTERS="[]") as engine:
-        assert engine.ami is not None
-        stats = engine.ami.stats
-        base = stats.events_delivered + stats.events_dropped
-        tester = await flood(asterisk, 400_000)
-        try:
-            await wait_until(lambda: stats.events_delivered + stats.events_dropped > base + 1000,
-                             20, "the flood reaching the engine")
-            t0 = time.monotonic()
-            lateness_before = engine.pacer.late_ticks
-            res = await run_sipp_async(
-                sip_target(engine), scenario, local_port=free_port(), workdir=tmp_path,
-                extra=["-m", "6", "-l", "6", "-r", "6", "-mp", str(free_port_block(40))],
-                limit_s=90)
-            during = stats.events_delivered + stats.events_dropped - base
-            elapsed = time.monotonic() - t0
-        finally:
-            await tester.close()
-        await engine.wait_idle()
-        late = engine.pacer.late_ticks - lateness_before
-        lateness = engine.pacer.lateness_ms()
-    print(f"flood: {during} AMI events in {elapsed:.1f} s ({during / elapsed:.0f}/s) while 6 "
-          f"SIP calls ran; pacer lateness p50 {lateness['p50']:.2f} ms, p99 "
-          f"{lateness['p99']:.2f} ms, max {lateness['max']:.1f} ms, {late} late ticks")
-    assert res.successful == 6, res.stdout[-1500:]
-    assert seen.digits == ["1"] * 6  # every caller's key was heard
-    assert during > 50_000  # it was a flood, and it reached the engine
-    assert stats.disconnects == 0  # the engine kept up: Asterisk never dropped the session
+@pytest.mark.parametrize("mode", ["control", "default", "off"])
+async def test_ami_event_flood_does_not_stall_sip_calls(tmp_path: Path, asterisk: Asterisk,
+                                                        mode: str) -> None:
+    """Six SIPp callers on the engine's own SIP while Asterisk floods AMI (FLOOD_MODES say how
+    much of it reaches the engine; ``tests/bench/bench_ami_flood.py`` adds the worst case of
+    events that pass the filters and are parsed, with figures in docs/benchmarks.md)."""
+    f = await flood_run(tmp_path, asterisk, mode)
+    print(f.line())
+    assert f.sipp.successful == 6, f.sipp.stdout[-1500:]
+    assert f.digits == ["1"] * 6  # every caller's key was heard
+    assert f.max_slice_cpu_ms < 50  # the reader never held the loop for long
+    # Asterisk drops a manager session it cannot write to for writetimeout (1 s here): only
+    # when the whole process is descheduled that long on a shared machine. Then the client
+    # logs in again by itself.
+    assert f.logged_in_after, f.line()
+    if mode == "default":
+        assert f.events < 1000  # Asterisk kept the flood to itself
+    elif mode == "off":
+        assert f.events > 30_000  # it was a flood, and it reached the engine

@@ -116,7 +116,7 @@ async def test_md5_login_filters_and_typed_events(fake_clock: FakeClock) -> None
         login = p.of("Login")[0]
         assert login.get("AuthType") == "MD5" and "Secret" not in login  # never in clear
         assert login.get("Events") == "call,dialplan,system"
-        assert len(p.of("Filter")) == 5
+        assert len(p.of("Filter")) == 6
         p.writers[0].write(b"Event: Newexten\r\nChannel: x\r\n\r\n"
                            b"Event: Hangup\r\nUniqueid: 1.1\r\nCause: 16\r\n\r\n")
         await wait_until(lambda: bool(seen), what="event")
