@@ -11,7 +11,8 @@ The configuration is what an operator would write plus what tests need:
   ``tester`` user with all rights for the tests' own look-ups (flood generator, status);
 * ``extensions.conf``: the inbound snippet exactly as ``engine.ami.dialplan`` ships it (so the
   tests prove the documented snippet), a transfer context that dials the test's SIPp agent
-  (``${GLOBAL(AGENT)}``), and a ``flood`` context that sets a variable in a loop;
+  (``${GLOBAL(AGENT_PORT)}``) with the flow's target in an ``X-IVR-Target`` header, and a
+  ``flood`` context that sets a variable in a loop;
 * ``pjsip.conf``: a UDP transport and one endpoint for SIPp, matched by 127.0.0.1. It sends
   RTP to the address in SIPp's SDP (``rtp_symmetric=no``), which lets a test's RTP sink stand
   where SIPp says it listens and hear what the caller hears.
@@ -56,9 +57,13 @@ def asterisk_prefix(build: bool = True) -> Path:
 
 EXTENSIONS_TESTS = """
 [ivr-transfer]
-exten => _[a-z0-9].,1,Set(TRANSFERRED_TO=${{IVR_TRANSFER_TARGET}})
- same => n,Dial(PJSIP/sipp/sip:${{EXTEN}}@127.0.0.1:${{GLOBAL(AGENT_PORT)}},10)
+exten => _[a-z0-9].,1,Set(AGENT=sip:${{EXTEN}}@127.0.0.1:${{GLOBAL(AGENT_PORT)}})
+ same => n,Dial(PJSIP/sipp/${{AGENT}},10,b(ivr-target-header^s^1(${{IVR_TRANSFER_TARGET}})))
  same => n,Hangup()
+
+[ivr-target-header]
+exten => s,1,Set(PJSIP_HEADER(add,X-IVR-Target)=${{ARG1}})
+ same => n,Return()
 
 [flood]
 exten => s,1,Set(i=0)

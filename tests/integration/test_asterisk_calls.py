@@ -86,6 +86,12 @@ async def test_sample_flow_through_asterisk_voice_then_keys(tmp_path: Path,
     assert best_correlation(word, caller_leg) > 0.9  # and the engine heard the caller
 
 
+def uas_checking(header: str, regexp: str) -> str:
+    """A SIPp callee that fails the call unless ``header`` matches ``regexp`` (XML-escaped)."""
+    return ((FIXTURES / "uas_answer_check_header.xml.tmpl").read_text()
+            .replace("{header}", header).replace("{regexp}", regexp))
+
+
 async def collect_then_hang_up(call: Call) -> None:
     try:
         await call.play(tone(440, 1.0))
@@ -101,8 +107,7 @@ async def test_outbound_call_with_caller_id_and_variables(tmp_path: Path,
     back, so the engine's recording has it in the caller leg too."""
     port = free_port()
     scenario = tmp_path / "uas.xml"
-    scenario.write_text((FIXTURES / "uas_answer_check_from.xml.tmpl").read_text().replace(
-        "{from_regexp}", "&quot;Bank&quot; &lt;sip:95588@"))  # XML-escaped regexp
+    scenario.write_text(uas_checking("From:", "&quot;Bank&quot; &lt;sip:95588@"))
     variables = {"CAMPAIGN": 'spring, "vip" 中文', "CONTACT_ID": "42"}
     seen: dict[str, str] = {}
 
@@ -189,3 +194,43 @@ async def test_ringing_out_is_no_answer(tmp_path: Path, asterisk: Asterisk) -> N
     assert (rec.disposition, rec.hangup_cause, rec.hangup_side) == ("no_answer", "no_answer",
                                                                     "engine")
     assert result.successful == 1, result  # Asterisk CANCELled the ringing INVITE
+
+
+async def test_transfer_redirects_the_channel_to_the_agent(tmp_path: Path,
+                                                           asterisk: Asterisk) -> None:
+    """The flow transfers: AMI Redirect takes the channel into the transfer context with the
+    target in IVR_TRANSFER_TARGET, which the test's dialplan hands the SIPp agent in a header
+    (the agent checks it); the engine's part ends ``transferred``; caller and agent talk on."""
+    agent_port = free_port()
+    asterisk.cli(f"dialplan set global AGENT_PORT {agent_port}")
+    scenario = tmp_path / "agent.xml"
+    scenario.write_text(uas_checking("X-IVR-Target:", "sip:agents@pbx.example"))
+    results: list[str] = []
+
+    async def app(call: Call) -> None:
+        await call.play(tone(440, 0.5))
+        results.append((await call.transfer("sip:agents@pbx.example")).status)
+
+    pcap = caller_pcap(tmp_path / "caller.pcap", silence(8.0))
+    _, sink_transport, sink_port = await open_caller_sink()
+    try:
+        async with asterisk_engine(tmp_path, asterisk, lambda c: app) as engine, SippServer(
+                scenario, local_port=agent_port, workdir=tmp_path,
+                extra=["-m", "1", "-mp", str(free_port_block(4))]) as agent:
+            caller = caller_scenario(tmp_path, pcap=pcap, hold_ms=6000, sink_port=sink_port)
+            res = await call_asterisk(asterisk, tmp_path, caller)
+            assert agent.proc is not None
+            await asyncio.wait_for(agent.proc.wait(), 15)
+            agent_result = agent.result()
+            await engine.wait_idle()
+            assert engine.records is not None
+            (rec,) = engine.records.list()
+    finally:
+        sink_transport.close()
+    assert results == ["transferred"]
+    assert res.successful == 1, res.stdout[-1000:]
+    assert agent_result.successful == 1, agent_result  # the agent got it, target header and all
+    assert (rec.hangup_cause, rec.hangup_side, rec.disposition) == ("transferred", "engine",
+                                                                    "answered")
+    redirected = [e for e in rec.trace if e["kind"] == "transfer.redirected"]
+    assert redirected and redirected[0]["exten"] == "agents"
