@@ -62,6 +62,7 @@ class ChannelInfo:
     caller_id_name: str = ""
     exten: str = ""
     context: str = ""
+    state: int = 0  # ChannelState of the latest event (6: up)
     variables: dict[str, str] = field(default_factory=dict)  # IVR_* channel variables
 
 

@@ -183,6 +183,7 @@ class AsteriskController:
         info.caller_id_num = ev.caller_id_num or info.caller_id_num
         info.caller_id_name = ev.caller_id_name or info.caller_id_name
         info.exten, info.context = ev.exten or info.exten, ev.context or info.context
+        info.state = ev.state
         return info
 
     def _on_varset(self, event: AmiEvent) -> None:

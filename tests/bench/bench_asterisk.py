@@ -66,7 +66,9 @@ def scenario(work: Path, hold_s: float, media_port: int) -> Path:
                        tuple((FIRST_KEY_S + i * KEY_EVERY_S, str(i % 10)) for i in range(keys)))
     text = TEMPLATE.read_text()
     for key, value in {"pcap": str(pcap), "hold_ms": str(int(hold_s * 1000)),
-                       "sink_port": str(media_port), "caller": "13800138000",
+                       # SIPp's keyword, so it plays the pcap from its media port (a literal
+                       # port leaves the source port 0, which no answerer can send back to)
+                       "sink_port": "[media_port]", "caller": "13800138000",
                        "caller_name": "bench"}.items():
         text = text.replace("{" + key + "}", value)
     path = work / "uac_bench.xml"
@@ -74,18 +76,21 @@ def scenario(work: Path, hold_s: float, media_port: int) -> Path:
     return path
 
 
-def latencies(pcap: Path, media_port: int) -> tuple[int, list[float]]:
-    """(keys the callers sent, key-end -> answer-audio latencies in ms) from a capture."""
+def latencies(pcap: Path, answerer: range) -> tuple[int, list[float]]:
+    """(keys the callers sent, key-end -> answer-audio latencies in ms) from a capture.
+    ``answerer``: the answering side's RTP ports (the engine's, or Asterisk's); each call is
+    one of them. SIPp plays its pcap from a port of its own, and the engine latches onto it
+    (symmetric RTP), so the caller's side is known only as "not the answerer"."""
     key_ends: dict[tuple[int, int], float] = {}  # (answerer port, RTP ts) -> first end packet
-    answers: dict[int, list[float]] = {}  # answerer port -> times of non-silent audio to us
+    answers: dict[int, list[float]] = {}  # answerer port -> times of non-silent audio out
     for t, sport, dport, payload in read_udp_payloads(pcap):
         if len(payload) < 16 or payload[0] >> 6 != 2:
             continue
         pt = payload[1] & 0x7F
-        if sport == media_port and pt == 101 and payload[13] & 0x80:
+        if dport in answerer and pt == 101 and payload[13] & 0x80:
             ts = int.from_bytes(payload[4:8], "big")
             key_ends.setdefault((dport, ts), t)
-        elif dport == media_port and pt == 0:
+        elif sport in answerer and dport not in answerer and pt == 0:
             body = payload[12:]
             if sum(1 for b in body if b not in SILENT_ULAW) > len(body) // 2:
                 answers.setdefault(sport, []).append(t)
@@ -108,6 +113,7 @@ class Setup:
     ast: Asterisk
     engine_pid: int
     sip_port: int
+    engine_rtp: range
     work: Path
 
 
@@ -116,10 +122,13 @@ def one_run(backend: str, n: int, hold_s: float, setup: Setup) -> Result:
     media_port = free_port_block(2)
     sc = scenario(work, hold_s, media_port)
     cap_file = work / f"{backend}-{n}.pcap"
+    answerer = (setup.engine_rtp if backend == "sip"
+                else range(ast.rtp_start, ast.rtp_start + 400))
     cap = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-P", "-s", "128", "-B", "64",
-                            "-f", f"udp port {media_port}", "-w", str(cap_file)],
+                            "-f", f"udp portrange {answerer.start}-{answerer.stop - 1}",
+                            "-w", str(cap_file)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.5)  # let dumpcap open the interface
+    time.sleep(3.0)  # let dumpcap open the interface (slow on a busy machine)
     target = f"127.0.0.1:{sip_port}" if backend == "sip" else f"127.0.0.1:{ast.sip_port}"
     assert ast.proc is not None
     e0, a0 = cpu_s(engine_pid), cpu_s(ast.proc.pid)
@@ -131,7 +140,7 @@ def one_run(backend: str, n: int, hold_s: float, setup: Setup) -> Result:
     time.sleep(0.5)
     cap.terminate()
     cap.wait(10)
-    keys, lat = latencies(cap_file, media_port)
+    keys, lat = latencies(cap_file, answerer)
     call_s = n * hold_s  # each call is answered at once and held hold_s
     lat_arr = np.array(lat) if lat else np.array([float("nan")])
     return Result(backend, n, res.successful, keys, len(lat),
@@ -167,7 +176,8 @@ def main() -> None:
             sys.exit(f"engine did not start: {line}")
         for n in [int(x) for x in args.n.split(",")]:
             for backend in ("sip", "asterisk"):
-                r = one_run(backend, n, args.hold, Setup(ast, engine.pid, sip_port, work))
+                r = one_run(backend, n, args.hold,
+                            Setup(ast, engine.pid, sip_port, range(rtp, rtp + 600), work))
                 results.append(r)
                 print(json.dumps(r.__dict__), flush=True)
     finally:
