@@ -31,8 +31,8 @@ def doctor(ctx: typer.Context) -> None:
         path = shutil.which(binary)
         rows.append((what, bool(path), path or "not installed"))
     host, _, port = settings.sip.listen.rpartition(":")
-    rows.append((f"SIP listen {settings.sip.listen}", _udp_port_free(host, int(port)),
-                 "free" if _udp_port_free(host, int(port)) else "in use (engine running?)"))
+    rows.append((f"SIP listen {settings.sip.listen}", _port_free(host, int(port)),
+                 "free" if _port_free(host, int(port)) else "in use (engine running?)"))
     # find_spec, not import: doctor must be fast and must not load models or torch.
     for module, what in [
         ("faster_whisper", "faster-whisper (free-text ASR)"),
@@ -56,7 +56,7 @@ def doctor(ctx: typer.Context) -> None:
         rows.append((f"Asterisk AMI login {a.ami_host}:{a.ami_port} as {a.username!r}", ok,
                      detail))
         host, _, port = a.audiosocket_listen.rpartition(":")
-        free = _tcp_port_free(host, int(port))
+        free = _port_free(host, int(port), socket.SOCK_STREAM)
         rows.append((f"AudioSocket listen {a.audiosocket_listen}", free,
                      "free" if free else "in use (engine running?)"))
     else:
@@ -70,8 +70,8 @@ def doctor(ctx: typer.Context) -> None:
         typer.echo(f"{'ok ' if ok else '-- '} {what.ljust(width)}  {detail}")
 
 
-def _udp_port_free(host: str, port: int) -> bool:
-    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+def _port_free(host: str, port: int, kind: int = socket.SOCK_DGRAM) -> bool:
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind)
     try:
         s.bind((host, port))
         return True
@@ -80,14 +80,3 @@ def _udp_port_free(host: str, port: int) -> bool:
     finally:
         s.close()
 
-
-
-def _tcp_port_free(host: str, port: int) -> bool:
-    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((host, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from audio.pcm import FRAME_SAMPLES, Pcm
-from core.call import AudioFrameEvent, CallEvent, DtmfEvent
+from core.call import AudioFrameEvent, DtmfEvent
 from engine.ami.audiosocket import HANGUP_MESSAGE, audio_message
 from engine.media.playout import Playout
 from engine.media.recorder import Recorder
-from engine.media.subscription import MediaSubscription
+from engine.media.subscription import MediaSubscription, Subscribers
 
 log = logging.getLogger("ivr.ami.media")
 
@@ -55,7 +55,7 @@ class AudioSocketStats:
                 "dtmf_rx": self.dtmf_rx}
 
 
-class AudioSocketMedia:
+class AudioSocketMedia(Subscribers):
     """See the module docstring. A :class:`~engine.media.subscription.MediaFeed` for the call
     parts and a paced stream for the :class:`~engine.rtp.pacer.Pacer`."""
 
@@ -81,18 +81,6 @@ class AudioSocketMedia:
     @property
     def wants_audio(self) -> bool:
         return self.recorder is not None or any(s.wants_audio for s in self._subscribers)
-
-    def subscribe(self, audio: bool = True) -> MediaSubscription:
-        sub = MediaSubscription(audio=audio)
-        self._subscribers.append(sub)
-        return sub
-
-    def unsubscribe(self, sub: MediaSubscription) -> None:
-        self._subscribers = [s for s in self._subscribers if s is not sub]
-
-    def _publish(self, event: CallEvent) -> None:
-        for sub in self._subscribers:
-            sub.offer(event)
 
     def set_dtmf_handler(self, handler: Callable[[DtmfEvent], None]) -> None:
         """The call's key handler; keys that came before it are delivered now, in order."""

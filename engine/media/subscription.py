@@ -69,6 +69,25 @@ class MediaSubscription:
         return len(self._control) + len(self._audio)
 
 
+class Subscribers:
+    """The consumers of one call's caller events (a media session keeps a list of them)."""
+
+    _subscribers: list[MediaSubscription]
+
+    def subscribe(self, audio: bool = True) -> MediaSubscription:
+        """A feed of caller events: digits always, audio frames when ``audio``."""
+        sub = MediaSubscription(audio=audio)
+        self._subscribers.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: MediaSubscription) -> None:
+        self._subscribers = [s for s in self._subscribers if s is not sub]
+
+    def _publish(self, event: CallEvent) -> None:
+        for sub in self._subscribers:
+            sub.offer(event)
+
+
 class MediaFeed(Protocol):
     """A call's media as the backend-neutral call parts use it (prompts, the caller's feed,
     message recording): an RTP session (``engine.media.session``) or an AudioSocket stream
