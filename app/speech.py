@@ -34,13 +34,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ivr.speech")
 
+ASR_LOAD_TIMEOUT_S = 120.0  # a cold model file on a busy box
 TTS_TIMEOUT_S = 10.0  # first synthesis of a long prompt; cached prompts return in ~1 ms
 
 
 class SpeechService:
     def __init__(self, tts: TtsService, pool: InferencePool, clock: Clock, *,
                  vad_kind: str = "silero", vad_model_path: str | None = None,
-                 default_engine: str = "pocketsphinx",
+                 default_engine: str = "whisper",
                  model_paths: dict[str, str | None] | None = None,
                  barge_in: BargeInConfig | None = None, bus: EventBus | None = None,
                  listen_options: dict[str, Any] | None = None) -> None:
@@ -70,6 +71,23 @@ class SpeechService:
             except Exception as e:  # a prompt that fails now fails again, visibly, on a call
                 log.warning("prewarm of prompt %r failed: %s", text[:40], e)
         log.info("pre-rendered %d of %d static prompts", done, len(prompts))
+        return done
+
+    async def preload(self, engines: list[str]) -> int:
+        """Load recognisers (once per process) before the first caller needs them: a model
+        loaded during a turn costs that caller seconds of silence and the start of what they
+        said. A model that fails to load fails again, visibly, on the call (error port)."""
+        from asr.models import get_engine  # noqa: PLC0415
+
+        done = 0
+        for name in engines:
+            try:
+                await self.pool.run("asr.preload", ASR_LOAD_TIMEOUT_S, get_engine, name,
+                                    self.model_paths.get(name), self.pool.workers)
+                done += 1
+            except Exception as e:
+                log.warning("recogniser %s did not load: %s", name, e)
+        log.info("loaded %d of %d recognisers: %s", done, len(engines), ", ".join(engines))
         return done
 
     async def synthesize(self, text: str, voice: str | None, language: str | None) -> Pcm:

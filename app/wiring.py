@@ -19,6 +19,7 @@ from app.speaker_setup import open_speaker_service
 from app.speech import SpeechService, tts_word_check
 from compliance.wordlist import WordRegistry
 from core.bus import EventBus
+from core.call import ListenSpec
 from core.clock import Clock
 from engine.controller import Router
 from flows.callapp import flow_router
@@ -26,7 +27,7 @@ from flows.document import load_flow_file
 from flows.expr import ExprError
 from flows.interpreter import Limits
 from flows.routing import FlowRouter, StoreFlowResolver
-from flows.services import ComplianceListChecker, FlowServices
+from flows.services import ComplianceListChecker, FlowServices, SmsSender
 from flows.store import FlowStore, UnknownFlow
 from flows.template import compile_template
 from flows.validator import CompiledFlow, FlowInvalid, compile_flow
@@ -68,15 +69,20 @@ def speaker_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def flow_services(settings: Settings, words: RegistryWordChecker) -> FlowServices:
-    """The real services behind flow nodes (the simulator keeps FlowServices' test doubles)."""
+def flow_services(settings: Settings, words: RegistryWordChecker,
+                  sms: SmsSender | None = None) -> FlowServices:
+    """The real services behind flow nodes (the simulator keeps FlowServices' test doubles);
+    ``sms``: the engine's outbox (``app.sms_setup.FlowSmsSender``)."""
     speaker_settings = settings.model_copy(deep=True)
     speaker_settings.speaker.encryption_key = speaker_key(settings)
-    return FlowServices(
+    services = FlowServices(
         lists=ComplianceListChecker(open_compliance(settings)),
         words=words,
         speaker=open_speaker_service(speaker_settings),
     )
+    if sms is not None:
+        services.sms = sms
+    return services
 
 
 def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker,
@@ -95,20 +101,22 @@ def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker,
         tts, pool, clock, vad_kind=asr.vad, vad_model_path=asr.vad_model_path,
         default_engine=asr.default_engine,
         model_paths={"whisper": asr.whisper_model_path,
+                     "whisper-base": asr.whisper_base_model_path,
                      "pocketsphinx": asr.pocketsphinx_model_path, "vosk": asr.vosk_model_path},
         barge_in=BargeInConfig(min_speech_ms=asr.barge_in_min_speech_ms,
                                min_words=asr.barge_in_min_words),
         bus=bus,
         listen_options={"grammar_hangover_ms": asr.grammar_hangover_ms,
                         "min_speech_ms": asr.min_speech_ms, "max_listen_s": asr.max_listen_s,
-                        "final_timeout_s": asr.final_timeout_s})
+                        "final_timeout_s": asr.final_timeout_s,
+                        "nomatch_threshold": asr.nomatch_threshold})
 
 
-def build_services(settings: Settings, db: Database, clock: Clock,
-                   bus: EventBus) -> tuple[Router, SpeechService]:
+def build_services(settings: Settings, db: Database, clock: Clock, bus: EventBus,
+                   sms: SmsSender | None = None) -> tuple[Router, SpeechService]:
     """Everything a running engine needs beyond SIP and media: flows and speech."""
     words = RegistryWordChecker(word_registry(settings), settings.flows.tenant)
-    return (build_router(settings, db, clock, words, bus),
+    return (build_router(settings, db, clock, words, bus, sms=sms),
             speech_service(settings, clock, words, bus))
 
 
@@ -145,6 +153,40 @@ def static_prompts(compiled: CompiledFlow) -> list[tuple[str, str]]:
 
 def prompts_to_prewarm(settings: Settings, db: Database) -> list[tuple[str, str]]:
     """Static prompts of the default flow and of every published flow's latest version."""
+    seen: dict[tuple[str, str], None] = {}
+    for compiled in _live_flows(settings, db):
+        for item in static_prompts(compiled):
+            seen.setdefault(item)
+    return list(seen)
+
+
+def recognisers_to_preload(settings: Settings, db: Database) -> list[str]:
+    """The recognisers the live flows' menu and listen nodes will use (by mode and language),
+    so their models load at start-up instead of during a caller's first turn (~2-7 s)."""
+    from asr.listen import engine_for  # noqa: PLC0415 - asr loads with the engine
+
+    names: dict[str, None] = {}
+    for compiled in _live_flows(settings, db):
+        for node in compiled.nodes.values():
+            params = node.params
+            if node.type_name == "menu":
+                if not (params.speech if params.speech is not None
+                        else any(o.keywords for o in params.options)):
+                    continue
+                spec = ListenSpec(mode="keywords", keywords=("x",))
+            elif node.type_name == "listen":
+                spec = ListenSpec(mode=params.mode, keywords=("x",), grammar="x",
+                                  engine=params.engine)
+            else:
+                continue
+            language = getattr(params, "language", None) or compiled.flow.language
+            spec = ListenSpec(mode=spec.mode, keywords=spec.keywords, grammar=spec.grammar,
+                              engine=spec.engine, language=language)
+            names.setdefault(engine_for(spec, settings.asr.default_engine))
+    return list(names)
+
+
+def _live_flows(settings: Settings, db: Database) -> list[CompiledFlow]:
     flows: list[CompiledFlow] = []
     default = resolve_path(settings.flows.default_flow)
     if default.exists():
@@ -158,22 +200,19 @@ def prompts_to_prewarm(settings: Settings, db: Database) -> list[tuple[str, str]
             flows.append(store.get(row["flow_id"], tenant=settings.flows.tenant).compile())
         except (UnknownFlow, FlowInvalid, KeyError):
             continue
-    seen: dict[tuple[str, str], None] = {}
-    for compiled in flows:
-        for item in static_prompts(compiled):
-            seen.setdefault(item)
-    return list(seen)
+    return flows
 
 
 def build_router(settings: Settings, db: Database, clock: Clock,
-                 words: RegistryWordChecker, bus: EventBus) -> Router:
+                 words: RegistryWordChecker, bus: EventBus, *, sms: SmsSender | None = None
+                 ) -> Router:
     """Routes calls to flows; flow events (``flow.start/node/end``) go on the engine's bus,
     where the call record, metrics and the console's live view read them."""
     store = FlowStore(db)
     router = FlowRouter(store, config_routes=settings.flows.routes,
                         default_flow=resolve_path(settings.flows.default_flow),
                         tenant=settings.flows.tenant)
-    services = flow_services(settings, words)
+    services = flow_services(settings, words, sms)
     services.flows = StoreFlowResolver(store)
     return flow_router(router, clock=clock, services=services, events=bus,
                        limits=Limits(max_steps=settings.flows.max_steps_per_call,

@@ -43,7 +43,7 @@ from core.clock import Clock
 from core.tasks import TaskScope
 
 log = logging.getLogger("ivr.asr.listen")
-Status = Literal["ok", "no_input", "dtmf", "error", "hangup", "timeout"]
+Status = Literal["ok", "no_input", "nomatch", "dtmf", "error", "hangup", "timeout"]
 FRAME_S = 0.020
 
 
@@ -98,6 +98,7 @@ class _Feeder:
         self.on_partial = on_partial
         self.clock = clock
         self.q: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
+        self.lane = turn_lane(stream.engine_name, cfg.options)
 
     async def run(self) -> FinalResult:
         try:
@@ -114,7 +115,7 @@ class _Feeder:
                         partials = self.stream.feed(pcm)
                     else:
                         partials = await self.pool.run_in(
-                            self.stream.engine_name,
+                            self.lane,
                             "asr.feed",
                             self.cfg.feed_timeout_s,
                             self.stream.feed,
@@ -125,13 +126,20 @@ class _Feeder:
                             self.on_partial(p.text, self.clock.now())
                 if done:
                     return await self.pool.run_in(
-                        self.stream.engine_name,
+                        self.lane,
                         "asr.finish",
                         self.cfg.final_timeout_s,
                         self.stream.finish,
                     )
         finally:
             self.stream.close()
+
+
+def turn_lane(engine_name: str, options: RecognizerOptions) -> str:
+    """The pool lane of a turn: free text on an engine is its own lane (lane limits keep a
+    burst of long free-text decodes from taking every worker), menus and grammars another, so
+    short menu turns keep moving while free-text decodes queue, even on the same model."""
+    return engine_name if options.mode == "free" else f"{engine_name}:menu"
 
 
 async def listen_turn(
@@ -224,6 +232,13 @@ async def listen_turn(
             if chunk:
                 feeder.q.put_nowait(np.concatenate(chunk))
             feeder.q.put_nowait(None)
+            eta = pool.expected_wait_s(feeder.lane)
+            if eta > cfg.final_timeout_s:
+                # the queue cannot meet this turn's budget: say so now (filler prompt, keypad
+                # fallback) rather than after the caller waited the whole budget in silence
+                timings["expected_wait_ms"] = eta * 1000
+                return _error(PoolError(f"recogniser queue needs ~{eta:.1f} s, budget "
+                                        f"{cfg.final_timeout_s:.1f} s"), timings)
             try:
                 final = await feed_task
             except (RecognizerError, PoolError) as e:
@@ -235,6 +250,8 @@ async def listen_turn(
             if turn is not None:
                 turn.mark("recognizer_final", now)
             audio = np.concatenate(utterance) if utterance else None
+            if status == "ok" and final.status != "ok":
+                status = "nomatch"  # speech the grammar does not cover, or no words in it
             return ListenResult(
                 status,
                 final.text,
@@ -242,6 +259,8 @@ async def listen_turn(
                 final.alternatives,
                 audio=audio,
                 timings=timings,
+                heard=final.heard,
+                language=final.language,
             )
         if status == "timeout":  # hard limit before speech ever started
             return ListenResult("timeout", timings=timings)
@@ -288,6 +307,7 @@ def listen_config(
     min_speech_ms: int = 100,
     max_listen_s: float | None = None,
     final_timeout_s: float = 1.5,
+    nomatch_threshold: float | None = None,
 ) -> ListenConfig:
     """A flow node's :class:`core.call.ListenSpec` as a :class:`ListenConfig`.
 
@@ -310,6 +330,7 @@ def listen_config(
         grammar=spec.grammar,
         keywords=spec.keywords,
         language=spec.language,
+        nomatch_threshold=nomatch_threshold,
     )
     final = spec.budget_ms / 1000 if spec.budget_ms else final_timeout_s
     return ListenConfig(
@@ -317,13 +338,17 @@ def listen_config(
     )
 
 
-def engine_for(spec: ListenSpec, default_engine: str = "pocketsphinx") -> str:
-    """Which recogniser serves a node: its own choice, else Korean -> vosk, free text ->
-    whisper, menus -> ``default_engine`` (pocketsphinx)."""
+def engine_for(spec: ListenSpec, default_engine: str = "whisper") -> str:
+    """Which recogniser serves a node: its own choice, else Korean -> vosk, Mandarin or
+    ``auto`` (detect zh/en) -> whisper-base, English free text -> whisper (tiny.en), English
+    menus -> ``default_engine`` (whisper: its hypotheses matched against the grammar)."""
     if spec.engine:
         return spec.engine
-    if spec.language.lower().startswith("ko"):
+    lang = spec.language.lower()
+    if lang.startswith("ko"):
         return "vosk"
+    if lang in ("auto", "cmn", "yue") or lang.startswith("zh"):
+        return "whisper-base"
     return "whisper" if spec.mode == "free" else default_engine
 
 
@@ -334,7 +359,7 @@ async def listen_call(
     clock: Clock,
     *,
     vad_kind: str = "silero",
-    default_engine: str = "pocketsphinx",
+    default_engine: str = "whisper",
     model_paths: dict[str, str | None] | None = None,
     turn: TurnLatency | None = None,
     **config: Any,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from asr.recognizer import Engine, RecognizerError
 
-ENGINES = ("pocketsphinx", "whisper", "vosk")
+ENGINES = ("pocketsphinx", "whisper", "whisper-base", "vosk")
 _lock = threading.Lock()
 _engines: dict[tuple[str, str], Engine] = {}
 load_seconds: dict[str, float] = {}  # "<engine>:<path>" -> seconds, for doctor/metrics
@@ -40,10 +40,10 @@ def get_engine(name: str, model_path: str | Path | None = None, workers: int = 2
             from asr.backends.sphinx import SphinxEngine  # noqa: PLC0415 - optional heavy backend, loaded on first use
 
             eng = SphinxEngine(model_path)
-        elif name == "whisper":
+        elif name in ("whisper", "whisper-base"):
             from asr.backends.whisper import WhisperEngine  # noqa: PLC0415 - optional heavy backend, loaded on first use
 
-            eng = WhisperEngine(model_path, num_workers=1, cpu_threads=workers)
+            eng = WhisperEngine(model_path, num_workers=1, cpu_threads=workers, name=name)
         elif name == "vosk":
             from asr.backends.vosk_engine import VoskEngine  # noqa: PLC0415 - optional heavy backend, loaded on first use
 

@@ -17,6 +17,7 @@ import asyncio
 import functools
 import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
@@ -46,11 +47,16 @@ class PoolOverloaded(PoolError):
         self.what = what
 
 
+FINAL_JOB = "asr.finish"  # the job whose duration predicts a turn's wait (see expected_wait_s)
+COST_SMOOTHING = 0.2
+
+
 class InferencePool:
     """``workers`` threads shared by every call; ``lane_limits`` caps how many of them one kind
-    of work may hold at once. By default whisper may hold ``workers - 1``: a burst of free-text
-    decodes (~0.1-0.5 s each) then queues behind itself while menu turns (pocketsphinx, a few ms
-    per job) keep a worker of their own and their latency."""
+    of work may hold at once. By default free text on whisper or whisper-base (lanes named after
+    the engine, :func:`asr.listen.turn_lane`) may hold ``workers - 1``: a burst of free-text
+    decodes (~0.1-1 s each) then queues behind itself while menu turns (lane ``<engine>:menu``,
+    short answers) keep a worker of their own and their latency."""
 
     def __init__(
         self,
@@ -63,13 +69,17 @@ class InferencePool:
         self.max_pending = max_pending
         self.clock: Clock = clock or SystemClock()
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="asr-infer")
-        limits = {"whisper": max(1, self.workers - 1)} if lane_limits is None else lane_limits
+        free_text = max(1, self.workers - 1)
+        limits = ({"whisper": free_text, "whisper-base": free_text} if lane_limits is None
+                  else lane_limits)
         for lane, n in limits.items():
             if n < 1:
                 raise ValueError(f"pool lane_limits[{lane!r}] must be >= 1, got {n}")
         self.lane_limits = dict(limits)
         self._lanes: dict[str, asyncio.Semaphore] = {}
         self._waiting: dict[str, int] = {}  # jobs queued for each lane's slot
+        self._running: dict[str, int] = {}
+        self._cost: dict[str, float] = {}  # lane -> moving average of a final decode, seconds
         self.pending = 0
         self.timeouts = 0
         self.completed = 0
@@ -95,7 +105,9 @@ class InferencePool:
         self.pending += 1
         state = {"started": False}
         job = spawn(
-            self._execute(lane, state, functools.partial(fn, *args, **kwargs)), f"asr-job:{what}"
+            self._execute(lane, state, functools.partial(fn, *args, **kwargs),
+                          what == FINAL_JOB),
+            f"asr-job:{what}",
         )
         job.add_done_callback(self._job_done)
         try:
@@ -117,6 +129,21 @@ class InferencePool:
         """Jobs waiting for a slot of ``lane`` (queue depth: metrics, tests)."""
         return self._waiting.get(lane, 0)
 
+    def note_cost(self, lane: str, seconds: float) -> None:
+        """Fold one final decode's duration into the lane's moving average."""
+        old = self._cost.get(lane)
+        self._cost[lane] = seconds if old is None else old + COST_SMOOTHING * (seconds - old)
+
+    def expected_wait_s(self, lane: str) -> float:
+        """How long a final decode queued now in ``lane`` should take, queue included: the jobs
+        ahead in rounds of the lane's capacity, one decode each. 0 before any decode was seen."""
+        cost = self._cost.get(lane)
+        if cost is None:
+            return 0.0
+        ahead = self._waiting.get(lane, 0) + self._running.get(lane, 0)
+        capacity = self.lane_limits.get(lane, self.workers)
+        return (ahead // capacity + 1) * cost
+
     def _lane(self, lane: str | None) -> asyncio.Semaphore | None:
         if lane is None or lane not in self.lane_limits:
             return None
@@ -126,10 +153,13 @@ class InferencePool:
         return sem
 
     async def _execute(
-        self, lane: str | None, state: dict[str, bool], call: Callable[[], T]
+        self, lane: str | None, state: dict[str, bool], call: Callable[[], T],
+        measure: bool = False,
     ) -> tuple[T | None, BaseException | None]:
         """The job as a task that never fails: its exception is handed to ``run_in`` to raise
         in the caller (a failing recogniser is the call's error, not a crashed task)."""
+        if measure and lane is not None:
+            call = self._measured(lane, call)
         loop = asyncio.get_running_loop()
         sem = self._lane(lane)
         try:
@@ -152,6 +182,27 @@ class InferencePool:
             raise
         except Exception as e:  # the job's own error, re-raised by run_in
             return None, e
+
+    def _measured(self, lane: str, call: Callable[[], T]) -> Callable[[], T]:
+        """Count the job as running in ``lane`` while its thread works, and time it (compute
+        time in the worker thread; bookkeeping goes back to the loop thread)."""
+        loop_call = asyncio.get_running_loop().call_soon_threadsafe
+
+        def run() -> T:
+            loop_call(self._started_measured, lane)
+            t0 = time.perf_counter()
+            try:
+                return call()
+            finally:
+                loop_call(self._done_measured, lane, time.perf_counter() - t0)
+        return run
+
+    def _started_measured(self, lane: str) -> None:
+        self._running[lane] = self._running.get(lane, 0) + 1
+
+    def _done_measured(self, lane: str, seconds: float) -> None:
+        self._running[lane] = max(0, self._running.get(lane, 0) - 1)
+        self.note_cost(lane, seconds)
 
     def _job_done(self, _fut: asyncio.Future[Any]) -> None:
         self.pending -= 1

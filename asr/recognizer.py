@@ -24,6 +24,7 @@ from audio.pcm import Pcm
 from audio.resample import Upsampler2x
 
 Mode = Literal["free", "keywords", "grammar"]
+Status = Literal["ok", "nomatch", "noinput"]
 
 
 class RecognizerError(RuntimeError):
@@ -43,7 +44,10 @@ class RecognizerOptions:
     keywords: tuple[str, ...] = ()
     hints: tuple[str, ...] = ()  # biasing phrases (whisper prompt); ignored where unsupported
     partials: bool = False
-    language: str = "en-US"
+    language: str = "en-US"  # BCP-47-ish ("en-US", "zh-CN", "cmn"); "auto" detects (zh/en)
+    nbest: int = 0  # hypotheses to decode; 0: the engine's default for the mode
+    words: bool = False  # word timings in the final (an extra alignment pass)
+    nomatch_threshold: float | None = None  # calibrated confidence below which: nomatch
 
     def __post_init__(self) -> None:
         if self.mode == "grammar" and not self.grammar:
@@ -59,14 +63,49 @@ class PartialResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Word:
+    """One recognised word: text, start/end in seconds from the utterance start, confidence."""
+
+    w: str
+    start: float
+    end: float
+    conf: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a backend's ``_final`` returns beyond text/confidence/alternatives."""
+
+    text: str
+    confidence: float
+    alternatives: tuple[str, ...] = ()
+    status: Status = "ok"
+    heard: str = ""  # the free hypothesis a grammar result was matched from
+    words: tuple[Word, ...] = ()
+    language: str = ""
+    features: dict[str, float] = field(default_factory=dict)  # what the confidence came from
+
+
+@dataclass(frozen=True, slots=True)
 class FinalResult:
-    """A finished utterance. ``timings`` are durations in seconds measured by the stream."""
+    """A finished utterance. ``timings`` are durations in seconds measured by the stream.
+
+    ``status``: ``ok``; ``nomatch`` when something was said that the grammar does not cover
+    (or the recogniser heard no words in what the VAD took for speech: noise, music);
+    ``noinput`` only from callers that run their own VAD over a whole file (the CLI).
+    ``heard`` is the free hypothesis behind a grammar result (for traces and tuning).
+    """
 
     text: str
     confidence: float
     alternatives: tuple[str, ...] = ()
     engine: str = ""
     timings: dict[str, float] = field(default_factory=dict)  # audio_s, compute_s, finish_s, rtf
+    status: Status = "ok"
+    heard: str = ""
+    words: tuple[Word, ...] = ()
+    language: str = ""
+    features: dict[str, float] = field(default_factory=dict)
 
 
 class Stream(ABC):
@@ -75,6 +114,9 @@ class Stream(ABC):
     # True when feed only buffers (microseconds): the driver then feeds on the loop instead of
     # queueing a pool job behind other calls' decodes.
     inline_feed: bool = False
+    # An empty text after speech (grammar/keyword streams): the VAD heard sound, the recogniser
+    # no words -> ``nomatch`` rather than an ``ok`` with nothing in it.
+    empty_is_nomatch: bool = False
 
     def __init__(self, engine_name: str, rate: int) -> None:
         if rate not in (8000, 16000):
@@ -118,7 +160,7 @@ class Stream(ABC):
         try:
             if self._up is not None:
                 self._accept(self._up.flush())
-            text, confidence, alternatives = self._final()
+            final = self._final()
         except RecognizerError:
             raise
         except Exception as e:
@@ -126,11 +168,21 @@ class Stream(ABC):
         finish_s = time.perf_counter() - t0
         self._compute_s += finish_s
         audio_s = self.audio_s
+        d = final if isinstance(final, Decision) else Decision(*final)
+        text = d.text.strip()
+        status = d.status
+        if status == "ok" and not text and self.empty_is_nomatch:
+            status = "nomatch"
         return FinalResult(
-            text=text.strip(),
-            confidence=float(confidence),
-            alternatives=tuple(a for a in alternatives if a and a != text),
+            text=text,
+            confidence=float(d.confidence),
+            alternatives=tuple(dict.fromkeys(a for a in d.alternatives if a and a != text)),
             engine=self.engine_name,
+            status=status,
+            heard=d.heard,
+            words=d.words,
+            language=d.language,
+            features=d.features,
             timings={
                 "audio_s": audio_s,
                 "compute_s": self._compute_s,
@@ -147,8 +199,9 @@ class Stream(ABC):
         """Consume audio at ``self.rate``; return a partial text when there is a new one."""
 
     @abstractmethod
-    def _final(self) -> tuple[str, float, tuple[str, ...]]:
-        """Return (text, confidence 0..1, alternatives) for everything fed."""
+    def _final(self) -> tuple[str, float, tuple[str, ...]] | Decision:
+        """Return (text, confidence 0..1, alternatives), or a :class:`Decision`, for
+        everything fed."""
 
 
 class Engine(ABC):

@@ -91,6 +91,7 @@ class ListEntry:
     reason: ListReason = ListReason.OTHER
     source: str = ""
     expires: datetime | None = None
+    note: str = ""  # free text from the import (备注); kept in SQL and Redis, not the hot cache
 
     def active(self, at: datetime) -> bool:
         return self.expires is None or self.expires > at
@@ -99,7 +100,8 @@ class ListEntry:
         what = f"prefix +{self.target}" if self.is_prefix else self.target
         until = f" until {self.expires.isoformat()}" if self.expires else ""
         src = f" from {self.source}" if self.source else ""
-        return f"{self.kind}list {what} ({self.reason}, {self.scope.key}{src}{until})"
+        note = f": {self.note}" if self.note else ""
+        return f"{self.kind}list {what} ({self.reason}, {self.scope.key}{src}{until}{note})"
 
 
 def range_to_prefixes(lo: str, hi: str) -> list[str]:

@@ -42,13 +42,15 @@ def _hash(kind: ListKind, scope: Scope, prefixes: bool) -> str:
 
 def _encode(e: ListEntry) -> str:
     return json.dumps({"r": e.reason.value, "s": e.source,
-                       "x": int(e.expires.timestamp()) if e.expires else 0})
+                       "x": int(e.expires.timestamp()) if e.expires else 0, "n": e.note},
+                      ensure_ascii=False)
 
 
 def _decode(kind: ListKind, target: str, is_prefix: bool, scope: Scope, raw: Any) -> ListEntry:
     d = json.loads(raw)
     expires = datetime.fromtimestamp(d["x"], UTC) if d["x"] else None
-    return ListEntry(kind, target, is_prefix, scope, ListReason(d["r"]), d["s"], expires)
+    return ListEntry(kind, target, is_prefix, scope, ListReason(d["r"]), d["s"], expires,
+                     d.get("n", ""))
 
 
 class RedisListStore:

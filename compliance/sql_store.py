@@ -12,11 +12,21 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Integer, String, UniqueConstraint, delete, select
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    UniqueConstraint,
+    delete,
+    false,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from compliance.lists import ListEntry, ListKind, ListReason, Scope
+from compliance.pinyin import PinyinMode
 from compliance.words import Action, Term
 from storage.db import Base, Database
 
@@ -33,8 +43,10 @@ class WordRow(Base):
     category: Mapped[str] = mapped_column(String(32))
     severity: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(8))
-    pinyin: Mapped[bool] = mapped_column(Boolean, default=False)
+    pinyin: Mapped[bool] = mapped_column(Boolean, default=False)  # before pinyin_mode: homophones
     allow: Mapped[bool] = mapped_column(Boolean, default=False)
+    pinyin_mode: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    initials: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ListRow(Base):
@@ -48,6 +60,7 @@ class ListRow(Base):
     reason: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(128), default="")
     expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    note: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class MetaRow(Base):
@@ -61,6 +74,11 @@ def _insert(db: Database, table: Any) -> Any:
     return dialect.insert(table)
 
 
+def _utc(dt: datetime | None) -> datetime | None:
+    """Stored in UTC: SQLite keeps the wall time and drops the offset."""
+    return dt.astimezone(UTC) if dt is not None else None
+
+
 def _aware(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
 
@@ -72,11 +90,17 @@ class SqlWordStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @staticmethod
+    def _mode(r: WordRow) -> PinyinMode | None:
+        if r.pinyin_mode:
+            return PinyinMode(r.pinyin_mode)
+        return PinyinMode.HOMOPHONE if r.pinyin else None  # rows from before pinyin_mode
+
     def all_terms(self) -> list[Term]:
         with self._db.session() as s:
             rows = s.scalars(select(WordRow)).all()
             return [Term(r.term, r.category, r.severity, Action(r.action), r.tenant or None,
-                         r.pinyin, r.allow) for r in rows]
+                         self._mode(r), r.allow, bool(r.initials)) for r in rows]
 
     def _bump(self, s: Any) -> None:
         stmt = _insert(self._db, MetaRow).values(key="words_version", value=1)
@@ -85,15 +109,18 @@ class SqlWordStore:
 
     def add_terms(self, terms: Iterable[Term]) -> int:
         rows = [{"tenant": t.tenant or GLOBAL, "term": t.text, "category": t.category,
-                 "severity": t.severity, "action": t.action.value, "pinyin": t.pinyin,
-                 "allow": t.allow} for t in terms]
+                 "severity": t.severity, "action": t.action.value,
+                 "pinyin": t.pinyin is PinyinMode.HOMOPHONE,
+                 "pinyin_mode": t.pinyin.value if t.pinyin else None, "allow": t.allow,
+                 "initials": t.initials} for t in terms]
         with self._db.session() as s:
             for i in range(0, len(rows), BATCH):
                 stmt = _insert(self._db, WordRow)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=["tenant", "term"],
                     set_={c: stmt.excluded[c] for c in
-                          ("category", "severity", "action", "pinyin", "allow")})
+                          ("category", "severity", "action", "pinyin", "allow",
+                           "pinyin_mode", "initials")})
                 s.execute(stmt, rows[i : i + BATCH])
             self._bump(s)
         return len(rows)
@@ -110,6 +137,19 @@ class SqlWordStore:
         with self._db.session() as s:
             return s.scalar(select(MetaRow.value).where(MetaRow.key == "words_version")) or 0
 
+    def search(self, *, tenant: str | None, query: str | None = None, after_id: int = 0,
+               limit: int = 50) -> list[tuple[int, Term]]:
+        """One tenant's terms (``tenant=None``: the global list), by id, optionally those
+        containing ``query``; page with ``after_id`` (the last id seen)."""
+        with self._db.session() as s:
+            q = select(WordRow).where(WordRow.tenant == (tenant or GLOBAL), WordRow.id > after_id)
+            if query:
+                q = q.where(WordRow.term.contains(query, autoescape=True))
+            rows = s.scalars(q.order_by(WordRow.id).limit(limit)).all()
+            return [(r.id, Term(r.term, r.category, r.severity, Action(r.action),
+                                r.tenant or None, self._mode(r), r.allow, bool(r.initials)))
+                    for r in rows]
+
 
 class SqlListStore:
     """Implements :class:`compliance.lists.ListStore` over the shared database."""
@@ -120,13 +160,13 @@ class SqlListStore:
     def add_sync(self, entries: Sequence[ListEntry]) -> int:
         rows = [{"kind": e.kind.value, "scope": e.scope.key, "target": e.target,
                  "is_prefix": e.is_prefix, "reason": e.reason.value, "source": e.source,
-                 "expires": e.expires} for e in entries]
+                 "expires": _utc(e.expires), "note": e.note} for e in entries]
         with self._db.session() as s:
             for i in range(0, len(rows), BATCH):
                 stmt = _insert(self._db, ListRow)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=["kind", "scope", "target", "is_prefix"],
-                    set_={c: stmt.excluded[c] for c in ("reason", "source", "expires")})
+                    set_={c: stmt.excluded[c] for c in ("reason", "source", "expires", "note")})
                 s.execute(stmt, rows[i : i + BATCH])
         return len(rows)
 
@@ -147,7 +187,7 @@ class SqlListStore:
     @staticmethod
     def _entry(r: ListRow) -> ListEntry:
         return ListEntry(ListKind(r.kind), r.target, r.is_prefix, Scope.from_key(r.scope),
-                         ListReason(r.reason), r.source, _aware(r.expires))
+                         ListReason(r.reason), r.source, _aware(r.expires), r.note or "")
 
     def match_sync(self, kind: ListKind, e164: str, scopes: Sequence[Scope],
                    at: datetime) -> list[ListEntry]:
@@ -171,6 +211,28 @@ class SqlListStore:
             if kind is not None:
                 q = q.where(ListRow.kind == kind.value)
             return [(r.id, self._entry(r)) for r in s.scalars(q).all()]
+
+    def search(self, *, tenant: str | None, kind: ListKind | None = None,
+               campaign: str | None = None, query: str | None = None, after_id: int = 0,
+               limit: int = 50) -> list[tuple[int, ListEntry]]:
+        """Entries of one tenant (its own scope and its campaigns'; ``tenant=None``: the global
+        scope), optionally of one campaign and whose number contains ``query``; page with
+        ``after_id``."""
+        if tenant is None:
+            scope = ListRow.scope == Scope().key
+        elif campaign is not None:
+            scope = ListRow.scope == Scope(tenant, campaign).key
+        else:
+            scope = (ListRow.scope == Scope(tenant).key) | ListRow.scope.startswith(
+                f"c:{tenant}:", autoescape=True)
+        with self._db.session() as s:
+            q = select(ListRow).where(scope, ListRow.id > after_id)
+            if kind is not None:
+                q = q.where(ListRow.kind == kind.value)
+            if query:
+                q = q.where(ListRow.target.contains(query.lstrip("+"), autoescape=True))
+            rows = s.scalars(q.order_by(ListRow.id).limit(limit)).all()
+            return [(r.id, self._entry(r)) for r in rows]
 
     async def export(self, kind: ListKind | None = None) -> AsyncIterator[ListEntry]:
         after = 0

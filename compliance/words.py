@@ -1,33 +1,48 @@
 """Sensitive-word dictionary and scanner: one Aho-Corasick automaton over folded text.
 
-Every term is folded like the text (see :mod:`compliance.normalize`) and put in a pyahocorasick
-automaton, so one pass finds every term whatever spelling the speaker or writer used. Three checks
-run per raw hit, never per term: the run-length check (``ass`` needs two s's, so the word ``as``
-is not a hit even though both fold to ``as``), the word-boundary check for Latin terms (``shit``
-is not in ``this hit``), and the allow-list (``Dickens`` hides ``dick``).
+Every term is folded like the text (see :mod:`compliance.normalize`) and put in an Aho-Corasick
+automaton together with its pinyin spellings (:mod:`compliance.pinyin`), so one pass finds every
+term whatever spelling the speaker or writer used. Three checks run per raw hit, never per term:
+the run-length check (``ass`` needs two s's, so the word ``as`` is not a hit even though both
+fold to ``as``), the word-boundary check for Latin edges (``shit`` is not in ``this hit``,
+``dubo`` not in ``dubois``), and the allow-list (``Dickens`` hides ``dick``).
 """
 
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 import ahocorasick_rs
 import numpy as np
+import numpy.typing as npt
 
+from compliance.homophones import innocent_words
 from compliance.normalize import (
+    FAR,
+    SHORT_TEXT,
     Folded,
     canonical,
+    finish,
     fold,
-    fold_both,
+    fold_codes,
     fold_table,
-    spelled_pinyin,
+    from_codes,
+    near_latin,
+    spell,
+    to_codes,
+    to_pinyin,
 )
+from compliance.pinyin import PinyinMode, TermSpelling, english_words, term_spelling, verify
 
+_LATIN = re.compile("[a-z]")  # folded text holds a Latin letter
 CATEGORIES = ("politics", "porn", "violence", "fraud", "abuse", "competitor", "custom")
 MASK_CHAR = "*"
 
@@ -44,17 +59,32 @@ class TermError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """One dictionary entry. ``tenant`` None is the global list; ``pinyin`` opts into homophones."""
+    """One dictionary entry. ``tenant`` None is the global list.
+
+    ``pinyin``: how pinyin spellings match (:class:`PinyinMode`); None follows the category's
+    mode in the filter (``auto`` unless configured). ``True``/``False`` are accepted for
+    ``homophone``/``off``. ``initials`` adds the first letters (``sb`` for 傻逼).
+    """
 
     text: str
     category: str = "custom"
     severity: int = 3
     action: Action = Action.BLOCK
     tenant: str | None = None
-    pinyin: bool = False
+    pinyin: PinyinMode | None = None
     allow: bool = False  # an allow-list entry: a harmless longer word that contains a term
+    initials: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.pinyin, bool):
+            mode = PinyinMode.HOMOPHONE if self.pinyin else PinyinMode.OFF
+            object.__setattr__(self, "pinyin", mode)
+        elif self.pinyin is not None and not isinstance(self.pinyin, PinyinMode):
+            try:
+                object.__setattr__(self, "pinyin", PinyinMode(self.pinyin))
+            except ValueError as e:
+                raise TermError(f"pinyin: {self.pinyin!r} is not one of "
+                                f"{', '.join(m.value for m in PinyinMode)}") from e
         if not self.text.strip():
             raise TermError("term: empty")
         if self.category not in CATEGORIES:
@@ -90,27 +120,32 @@ class ScanResult:
 class _Key:
     term: Term
     runs: tuple[int, ...]
-    latin: bool  # word-boundary check applies
+    bound_start: bool  # the key starts with a Latin letter: needs a word boundary before it
+    bound_end: bool
     length: int  # canonical length
-    pinyin: bool = False
+    pinyin: bool = False  # a pinyin spelling, not the term's own characters
+    spelling: TermSpelling | None = None  # set for keys of the spelled folding
     repeats: tuple[int, ...] | None = field(init=False)  # runs, or None when all are 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "repeats", self.runs if max(self.runs) > 1 else None)
 
-
-def _is_latin(key: str) -> bool:
-    return key.isascii()
+    @property
+    def bounded(self) -> bool:
+        return self.bound_start or self.bound_end
 
 
 @lru_cache(maxsize=1)
 def _word_chars() -> frozenset[str]:
-    """Characters that fold to an ASCII letter or digit (``Ａ``, ``①`` ...): Latin word parts."""
+    """Characters that are part of an alphabetic word: letters and digits of any alphabet
+    (``Ａ``, ``①``, ``с``, ``п``), not of CJK or other scripts without spaces (``一`` is Lo)."""
     table = fold_table()
     alnum = np.isin(table, np.frombuffer(
         "0123456789abcdefghijklmnopqrstuvwxyz".encode("utf-32-le"), np.uint32))
-    chars = (chr(int(cp)) for cp in np.flatnonzero(alnum))
-    return frozenset(c for c in chars if unicodedata.category(c) != "Lo")  # 一 is not Latin
+    chars = {chr(int(cp)) for cp in np.flatnonzero(alnum)}
+    chars |= {chr(cp) for cp in range(0x80, len(table))
+              if unicodedata.category(chr(cp)) in {"Lu", "Ll", "Lt", "Lm", "Nd"}}
+    return frozenset(c for c in chars if unicodedata.category(c) != "Lo")
 
 
 def _word_char(ch: str) -> bool:
@@ -141,19 +176,26 @@ class _Arrays:
                 int(self.orig[self.run_start[last] + self.run_len[last] - 1]) + 1)
 
     def latin_bounds(self, text: str, first: int, last: int,
-                     runs: tuple[int, ...]) -> tuple[int, int] | None:
-        """The span of a Latin term if it can start and end on a word boundary, else None.
+                     k: _Key) -> tuple[int, int] | None:
+        """The span of a key whose Latin edges can sit on word boundaries, else None.
 
         A run of equal letters may straddle words (``is shit`` folds to ``isishit``), so the
         match may start anywhere in its first run that leaves enough letters, and end likewise.
         """
+        runs = k.runs
         r0, n0 = int(self.run_start[first]), int(self.run_len[first])
-        starts = [int(self.orig[r0 + j]) for j in range(n0 - runs[0] + 1)]
-        start = next((p for p in starts if p == 0 or not _word_char(text[p - 1])), None)
+        if k.bound_start:
+            starts = [int(self.orig[r0 + j]) for j in range(n0 - runs[0] + 1)]
+            start = next((p for p in starts if p == 0 or not _word_char(text[p - 1])), None)
+        else:
+            start = int(self.orig[r0])
         rl, nl = int(self.run_start[last]), int(self.run_len[last])
-        ends = [int(self.orig[rl + j]) + 1 for j in range(runs[-1] - 1, nl)]
-        end = next((p for p in reversed(ends) if p == len(text) or not _word_char(text[p])),
-                   None)
+        if k.bound_end:
+            ends = [int(self.orig[rl + j]) + 1 for j in range(runs[-1] - 1, nl)]
+            end = next((p for p in reversed(ends) if p == len(text) or not _word_char(text[p])),
+                       None)
+        else:
+            end = int(self.orig[rl + nl - 1]) + 1
         if start is None or end is None or start >= end:
             return None
         return start, end
@@ -176,33 +218,60 @@ class _Automaton:
             return
         patterns = list(self.keys)
         self.values = [self.keys[p] for p in patterns]
+
         self.ac = ahocorasick_rs.AhoCorasick(
             patterns, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
 
 
 class WordFilter:
-    """An immutable compiled dictionary. Build once per list version, share across calls."""
+    """An immutable compiled dictionary. Build once per list version, share across calls.
 
-    def __init__(self, terms: Iterable[Term]) -> None:
+    ``category_pinyin`` sets the pinyin mode of terms that do not set their own (default
+    ``auto`` for every category, see :mod:`compliance.pinyin`).
+    """
+
+    def __init__(self, terms: Iterable[Term], *,
+                 category_pinyin: Mapping[str, PinyinMode] | None = None) -> None:
         self._plain = _Automaton()
-        self._pinyin = _Automaton()
+        self._spelled = _Automaton()  # Latin spellings, in the spelled folding
+        self._pinyin = _Automaton()  # same-sounding characters, in the syllable folding
+        self._innocent: dict[str, tuple[str, ...]] = {}  # term -> words its homophones skip
+        homophone_terms: list[str] = []
+        self._reach = 1  # the most characters a term has: how far Chinese is spelled from Latin
         self.max_len = 1
         self.term_count = 0
+        policy = dict(category_pinyin or {})
         for t in terms:
             self.term_count += 1
             key, runs = canonical(t.text)
-            self._plain.add(key, _Key(t, runs, _is_latin(key), len(key)))
+            latin = key.isascii()
+            self._plain.add(key, _Key(t, runs, latin, latin, len(key)))
             self.max_len = max(self.max_len, len(key))
-            if t.pinyin and not t.allow:
+            if t.allow or latin:
+                continue
+            mode = t.pinyin or policy.get(t.category, PinyinMode.AUTO)
+            sp = term_spelling(t.text, mode, initials=t.initials)
+            if sp is None:
+                continue
+            if sp.mode is PinyinMode.HOMOPHONE:
+                homophone_terms.append(t.text)
                 pkey, pruns = canonical(t.text, pinyin=True)
-                self._pinyin.add(pkey, _Key(t, pruns, False, len(pkey), pinyin=True))
-                spelled = spelled_pinyin(t.text)
-                if spelled.isascii() and spelled != key:
-                    sk, sruns = canonical(spelled)
-                    self._plain.add(sk, _Key(t, sruns, True, len(sk), pinyin=True))
-                    self.max_len = max(self.max_len, len(sk))
+                self._pinyin.add(pkey, _Key(t, pruns, False, False, len(pkey), True))
+            self._reach = max(self._reach, len(sp.units))
+            for skey in sp.keys:
+                self._spelled.add(skey, _Key(t, (1,), False, False, len(skey), True, sp))
+                self.max_len = max(self.max_len, len(skey))
+            if sp.initials:
+                ikey, iruns = canonical(sp.initials)
+                self._plain.add(ikey, _Key(t, iruns, True, True, len(ikey), True))
         self._plain.build()
+        self._spelled.build()
         self._pinyin.build()
+        if homophone_terms:
+            self._innocent = innocent_words(homophone_terms)
+        if self._spelled.keys:
+            english_words()  # loaded now, not by the first scan that needs it
+        self.key_count = sum(len(a.keys) for a in (self._plain, self._spelled, self._pinyin))
 
     def scan(self, text: str) -> ScanResult:
         """Every hit with its span, the masked text, and whether a blocking term was found."""
@@ -213,19 +282,98 @@ class WordFilter:
         """Hits in ``text`` whose original span ends after ``min_end`` (streaming uses this)."""
         if not text:
             return []
-        if self._pinyin.ac is None:
-            f, fp = fold(text), None
-        else:
-            f, fp = fold_both(text)
+        codes = fold_codes(to_codes(text))
+        f = finish(codes)
         raw, allows = self._raw_hits(self._plain, f, text, min_end)
-        if fp is not None:
-            praw, _ = self._raw_hits(self._pinyin, fp, text, min_end)
+        more: list[Hit] = []
+        if self._pinyin.ac is not None:  # same-sounding characters (opt-in terms)
+            sounds = self._raw_hits(self._pinyin, finish(to_pinyin(codes)), text, min_end)[0]
+            more += self._not_innocent(sounds, text) if sounds else sounds
+        # Latin spellings: only where the text holds a Latin letter at all.
+        if self._spelled.ac is not None and _LATIN.search(f.text):
+            more += self._spelled_hits(f, text, min_end)
+        if more:
             seen = {(h.start, h.end, h.term) for h in raw}
-            raw += [h for h in praw if (h.start, h.end, h.term) not in seen]
+            for h in more:
+                if (h.start, h.end, h.term) not in seen:
+                    seen.add((h.start, h.end, h.term))
+                    raw.append(h)
         if allows:
             raw = [h for h in raw if not any(a0 <= h.start and h.end <= a1 for a0, a1 in allows)]
         raw.sort(key=lambda h: (h.start, -h.end))
         return raw
+
+    def _not_innocent(self, hits: list[Hit], text: str) -> list[Hit]:
+        """Homophone hits minus those inside a common word that only sounds alike (坚韧): a
+        substring search around each hit, cheaper than another pass over the whole text."""
+        out = []
+        for h in hits:
+            words = self._innocent.get(h.term, ())
+            if not any(_covers(text, h.start, h.end, w) for w in words):
+                out.append(h)
+        return out
+
+    def _spelled_hits(self, f: Folded, text: str, min_end: int) -> list[Hit]:
+        assert self._spelled.ac is not None
+        near = near_latin(f, self._reach)
+        pos: npt.NDArray[np.intp] | None = None  # long text: sub position -> canonical index
+        if len(f.codes) >= SHORT_TEXT:
+            # Only the stretches near a Latin letter are spelled and searched, joined by an
+            # inert separator: real Chinese text has few, so this pass costs little there.
+            sel = np.flatnonzero(near)
+            if len(sel) == 0:
+                return []
+            pos = np.insert(sel, np.flatnonzero(np.diff(sel) > 1) + 1, -1)
+            codes = np.where(pos >= 0, f.codes[np.maximum(pos, 0)], FAR).astype(np.uint32)
+            spelled = spell(Folded(from_codes(codes), codes, f.orig, f.run_start, f.run_len))
+        else:
+            spelled = spell(f, near)
+        matches = self._spelled.ac.find_matches_as_indexes(spelled.text, overlapping=True)
+        if not matches:
+            return []
+        spans: list[tuple[int, int, int]] = []  # (key index, first, last canonical position)
+        # A match must begin and end on whole characters (not inside a syllable's letters) and
+        # hold a Latin letter (characters alone are the plain and homophone passes' job).
+        if pos is None and isinstance(spelled.width, list):  # short: Python beats numpy calls
+            ends = list(accumulate(spelled.width))
+            width = spelled.width
+            for idx, s0, e0 in matches:
+                first, last = bisect_right(ends, s0), bisect_right(ends, e0 - 1)
+                if (s0 == ends[first] - width[first] and e0 == ends[last]
+                        and _LATIN.search(f.text, first, last + 1)):
+                    spans.append((idx, first, last))
+        else:
+            m = np.array(matches, dtype=np.intp)
+            width_a = np.asarray(spelled.width, dtype=np.intp)
+            origin = np.repeat(np.arange(len(width_a)), width_a)
+            first_s, last_s = origin[m[:, 1]], origin[m[:, 2] - 1]
+            ends_a = np.cumsum(width_a)
+            whole = (m[:, 1] == ends_a[first_s] - width_a[first_s]) & (
+                m[:, 2] == ends_a[last_s])
+            if pos is not None:
+                first_a, last_a = pos[first_s], pos[last_s]
+                whole &= (first_a >= 0) & (last_a >= 0)
+            else:
+                first_a, last_a = first_s, last_s
+            letters = (f.codes >= ord("a")) & (f.codes <= ord("z"))
+            before = np.concatenate(([0], np.cumsum(letters)))
+            keep = np.flatnonzero(whole & (before[last_a + 1] > before[first_a]))
+            spans = list(zip(m[keep, 0].tolist(), first_a[keep].tolist(),
+                             last_a[keep].tolist(), strict=True))
+        hits: list[Hit] = []
+        for idx, first, last in spans:
+            start, end = f.span(first, last)
+            if end <= min_end:
+                continue
+            for k in self._spelled.values[idx]:
+                assert k.spelling is not None
+                got = verify(text, start, end, k.spelling, _word_char)
+                if got is not None:
+                    s, e, _ = got
+                    t = k.term
+                    hits.append(Hit(s, e, text[s:e], t.text, t.category, t.severity,
+                                    t.action, True))
+        return hits
 
     def _raw_hits(
         self, auto: _Automaton, f: Folded, text: str, min_end: int
@@ -246,8 +394,8 @@ class WordFilter:
                     continue
                 if not arr.enough_repeats(first, k.repeats):
                     continue
-                if k.latin:
-                    bounds = arr.latin_bounds(text, first, last, k.runs)
+                if k.bounded:
+                    bounds = arr.latin_bounds(text, first, last, k)
                     if bounds is None:
                         continue
                     start, end = bounds
@@ -258,6 +406,17 @@ class WordFilter:
                 hits.append(Hit(start, end, text[start:end], t.text, t.category, t.severity,
                                 t.action, k.pinyin))
         return hits, allows
+
+
+def _covers(text: str, start: int, end: int, word: str) -> bool:
+    """``word`` occurs in ``text`` around [start, end)."""
+    lo = max(0, end - len(word))
+    pos = text.find(word, lo, start + len(word))
+    while pos >= 0:
+        if pos <= start and pos + len(word) >= end:
+            return True
+        pos = text.find(word, pos + 1, start + len(word))
+    return False
 
 
 def mask(text: str, hits: Iterable[Hit]) -> str:

@@ -102,7 +102,11 @@ class ListenSpec:
 
 @dataclass(frozen=True, slots=True)
 class ListenResult:
-    status: Literal["ok", "no_input", "dtmf", "error", "hangup", "timeout"]
+    """``nomatch``: the caller said something the grammar/keywords do not cover (VoiceXML
+    ``nomatch``), distinct from ``no_input`` (silence) and ``error``; ``heard`` then holds what
+    the recogniser understood, for the trace."""
+
+    status: Literal["ok", "no_input", "nomatch", "dtmf", "error", "hangup", "timeout"]
     text: str = ""
     confidence: float = 0.0
     alternatives: tuple[str, ...] = ()
@@ -110,6 +114,8 @@ class ListenResult:
     audio: Pcm | None = None  # the utterance (8 kHz), for speaker verification
     timings: dict[str, float] = field(default_factory=dict)  # speech_end, final, ...
     error: str | None = None
+    heard: str = ""  # the free hypothesis behind a grammar result or a nomatch
+    language: str = ""  # what the recogniser decoded (detected when the node said "auto")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,11 @@ event in order) folds the events into a :class:`~engine.cdr.CallRecord`:
                      that had media ``digits``, ``trace``, ``media``, ``recording_path``
 ==================  ==========================================================================
 
-On ``call.ended`` the record goes to the writer (batched, off the event loop) and to whoever
-awaits it (:meth:`CallRecordBuilder.expect`: ``originate`` returns the record of the call it
-placed).
+The record goes to the writer (batched, off the event loop) three times: at ``call.invite``
+(``in_progress``) and ``call.answered``, so a node killed mid-call leaves a row its restart (or
+a surviving node) can mark ``node_lost`` instead of losing the call, and at ``call.ended``,
+when it also goes to whoever awaits it (:meth:`CallRecordBuilder.expect`: ``originate`` returns
+the record of the call it placed).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from core.bus import BusEvent, EventBus
@@ -36,8 +39,10 @@ FLOW_RESULT_KEYS = ("status", "reason", "last_node", "steps", "variables")
 
 
 class CallRecordBuilder:
-    def __init__(self, bus: EventBus, sink: Callable[[CallRecord], None]) -> None:
+    def __init__(self, bus: EventBus, sink: Callable[[CallRecord], None], *,
+                 node: str = "") -> None:
         self._sink = sink
+        self.node = node
         self._open: dict[str, CallRecord] = {}
         self._waiters: dict[str, asyncio.Future[CallRecord]] = {}
         self._removers = [bus.listen("call.", self._on_call), bus.listen("flow.", self._on_flow)]
@@ -65,7 +70,9 @@ class CallRecordBuilder:
                 id=ev.call_id, sip_call_id=str(d.get("sip_call_id", "")),
                 direction=str(d.get("direction", "")), from_number=str(d.get("caller", "")),
                 to_number=str(d.get("callee", "")), invite_at=float(d["at"]),
-                tenant=str(d.get("tenant") or "default"), backend=str(d.get("backend") or "sip"))
+                tenant=str(d.get("tenant") or "default"), node=self.node,
+                backend=str(d.get("backend") or "sip"), disposition="in_progress")
+            self._sink(replace(self._open[ev.call_id]))  # a snapshot: the original moves on
             return
         rec = self._open.get(ev.call_id)
         if rec is None:
@@ -73,6 +80,7 @@ class CallRecordBuilder:
         if ev.topic == "call.answered":
             rec.answer_at = float(d["at"])
             rec.codec = str(d.get("codec", rec.codec))
+            self._sink(replace(rec))
         elif ev.topic == "call.ended":
             self._finish(self._open.pop(ev.call_id), d)
 

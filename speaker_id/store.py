@@ -167,6 +167,19 @@ class AuditEntry:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class VoiceprintInfo:
+    """What may be shown about a voiceprint: never the vector."""
+
+    person_id: str
+    backend: str
+    n_utterances: int
+    speech_s: float
+    created_at: float
+    updated_at: float
+    consent_given_at: float | None
+
+
 def _aad(tenant_id: str, person_id: str, kind: str) -> bytes:
     return f"{kind}\x00{tenant_id}\x00{person_id}".encode()
 
@@ -210,6 +223,24 @@ class VoiceprintStore:
             return Voiceprint(embedding=arrays["embedding"].astype(np.float32),
                               backend=row.backend, n_utterances=row.n_utterances,
                               speech_s=row.speech_s, passphrase=phrase or None)
+
+    def voiceprints(self, tenant_id: str, *, after: str = "", limit: int = 100,
+                    query: str | None = None) -> list[VoiceprintInfo]:
+        """One tenant's enrolled people, by person id (page with ``after``, the last id seen)."""
+        with self._db.session() as s:
+            q = select(VoiceprintRow).where(VoiceprintRow.tenant_id == tenant_id,
+                                            VoiceprintRow.person_id > after)
+            if query:
+                q = q.where(VoiceprintRow.person_id.contains(query, autoescape=True))
+            rows = list(s.scalars(q.order_by(VoiceprintRow.person_id).limit(limit)))
+            consents = dict(s.execute(
+                select(ConsentRow.person_id, ConsentRow.given_at).where(
+                    ConsentRow.tenant_id == tenant_id, ConsentRow.withdrawn_at.is_(None),
+                    ConsentRow.person_id.in_([r.person_id for r in rows]))
+                .order_by(ConsentRow.id)).all())
+            return [VoiceprintInfo(r.person_id, r.backend, r.n_utterances, r.speech_s,
+                                   r.created_at, r.updated_at, consents.get(r.person_id))
+                    for r in rows]
 
     def add_sample(self, tenant_id: str, person_id: str, kind: str, sample: Sample,
                    now: float) -> None:

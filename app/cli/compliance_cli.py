@@ -3,6 +3,10 @@
 Words and list entries live in the database at ``storage.url`` (SQLite by default), or the lists
 in Redis when ``compliance.redis_url`` is set, so an import in one process is what a check in the
 next one sees. :mod:`app.compliance_setup` builds the same services for the engine.
+
+Imports go through :mod:`tabular` (the importer the console uses too): CSV/TSV/text in any
+encoding or .xlsx, Chinese or English headers, every bad row printed with file, line, column and
+reason, never a traceback for a bad file; ``--preview`` shows what an import would do.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import asyncio
 import csv
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,16 +23,21 @@ from typing import Annotated, Any
 
 import typer
 
+from app.cli.console_cli import cli_actor
 from app.compliance_setup import open_compliance, open_list_store, word_registry
 from app.config import Settings
-from compliance.listio import CSV_FIELDS, entry_row, import_csv, parse_row
+from compliance.listio import CSV_FIELDS, entry_row, preview_import
 from compliance.lists import ListEntry, ListKind, ListReason, Scope
-from compliance.numbers import InvalidNumber
+from compliance.pinyin import PinyinMode
 from compliance.service import Decision
 from compliance.sql_store import SqlWordStore
-from compliance.wordlist import export_terms, parse_terms
+from compliance.wordlist import TXT_SPEC, WORD_SPEC, export_terms, term_from_row
 from compliance.words import Action, Term, TermError
+from console.services.base import Invalid, Missing
+from console.services.compliance import ListSpec
 from storage.db import open_database
+from tabular import Row, RowError, TableError, TableInfo
+from tabular import preview as preview_table
 
 words_app = typer.Typer(help="Sensitive words: check text, import and export lists.",
                         no_args_is_help=True)
@@ -41,10 +50,100 @@ def register(app: typer.Typer) -> None:
     app.add_typer(lists_app, name="lists")
 
 
+def list_ops(settings: Settings, db: Any) -> Any:
+    from app.console_setup import list_ops as build  # noqa: PLC0415 - keep `ivr` quick to start
+
+    return build(settings, db)
+
+
+def word_ops(settings: Settings, db: Any) -> Any:
+    from app.console_setup import word_ops as build  # noqa: PLC0415
+
+    return build(settings, db)
+
+
 def _settings(ctx: typer.Context) -> Settings:
     obj = ctx.find_root().obj
     return obj if isinstance(obj, Settings) else Settings()
 
+
+SHOWN_ERRORS = 20
+PreviewOpt = Annotated[bool, typer.Option(
+    "--preview", help="show the detected encoding, columns, first rows and every bad row; "
+                      "import nothing")]
+EncodingOpt = Annotated[str | None, typer.Option(
+    help="the file's encoding when detection gets it wrong (gb18030, big5, utf-16 ...)")]
+SheetOpt = Annotated[str | None, typer.Option(help=".xlsx: the sheet to read (default: first)")]
+ErrorsFileOpt = Annotated[Path | None, typer.Option(help="write the bad rows here (CSV)")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _describe(info: TableInfo) -> None:
+    what = info.format + (f", sheet {info.sheet!r}" if info.sheet else "")
+    if info.encoding:
+        what += f", {info.encoding}"
+    if info.delimiter and info.format == "csv":
+        what += f", delimiter {info.delimiter!r}"
+    typer.echo(f"file: {info.name} ({what})")
+    if info.header_line is None:
+        typer.echo(f"no header row: columns by position ({', '.join(info.columns)})")
+    else:
+        mapped = ", ".join(f"{name} <- {head!r}" for name, head in info.columns.items())
+        typer.echo(f"header on line {info.header_line}: {mapped}")
+    if info.unmapped:
+        typer.echo(f"ignored columns: {', '.join(info.unmapped)}")
+
+
+class _ErrorsFile:
+    """Bad rows written as they come (a million-row import must not hold them all)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._file = path.open("w", encoding="utf-8-sig", newline="") if path else None
+        self._w = csv.writer(self._file) if self._file else None
+        if self._w:
+            self._w.writerow(["file", "line", "column", "value", "error"])
+
+    def write(self, e: RowError) -> None:
+        if self._w:
+            self._w.writerow([e.file, e.line, e.column, e.value, e.reason])
+
+    def __enter__(self) -> _ErrorsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file:
+            self._file.close()
+
+
+def _report_errors(errors: Sequence[RowError], total: int, errors_file: Path | None,
+                   *, write: bool = False) -> None:
+    if errors_file and write:
+        with _ErrorsFile(errors_file) as sink:
+            for e in errors:
+                sink.write(e)
+    for err in errors[:SHOWN_ERRORS]:
+        typer.echo(str(err), err=True)
+    if total > SHOWN_ERRORS:
+        typer.echo(f"... {total - SHOWN_ERRORS} more bad row(s)"
+                   + (f" (all in {errors_file})" if errors_file else ""), err=True)
+
+
+def _show_preview(info: TableInfo, rows: Sequence[Row], errors: Sequence[RowError],
+                  row_count: int, error_count: int) -> None:
+    _describe(info)
+    typer.echo(f"{row_count} data row(s), {error_count} bad")
+    cols = list(info.columns)
+    if rows:
+        typer.echo("first rows:")
+        for r in rows:
+            cells = "  ".join(f"{c}={r.values.get(c, '')!r}" for c in cols if r.values.get(c))
+            typer.echo(f"  line {r.line}: {cells}")
+    _report_errors(errors, error_count, None)
+    typer.echo("preview only: nothing imported")
 
 
 
@@ -76,22 +175,41 @@ def words_import(
     file: Path,
     *,
     tenant: Annotated[str | None, typer.Option(help="default tenant (else global)")] = None,
-    category: Annotated[str, typer.Option(help="default category for TXT lines")] = "custom",
+    category: Annotated[str, typer.Option(help="default category for rows without one")]
+    = "custom",
     severity: Annotated[int, typer.Option(help="default severity 1..5")] = 3,
     action: Annotated[str, typer.Option(help="default action: block, mask, flag")] = "block",
-    fmt: Annotated[str, typer.Option("--format", help="auto, csv or txt")] = "auto",
+    pinyin: Annotated[str | None, typer.Option(
+        help="default pinyin matching: auto, spelled, homophone, off")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="auto, or txt: one term per line")]
+    = "auto",
+    preview: PreviewOpt = False,
+    encoding: EncodingOpt = None,
+    sheet: SheetOpt = None,
+    errors_file: ErrorsFileOpt = None,
 ) -> None:
-    """Import a CSV (header ``term,category,...``) or TXT (one term per line) word list."""
+    """Import a word list: a sheet with a header (term/敏感词, category/类别, severity/级别,
+    action/处理方式, pinyin/拼音 ...) as CSV/TSV/.xlsx, or TXT (one term per line)."""
     try:
-        defaults = Term("x", category, severity, Action(action), tenant)
+        mode = PinyinMode(pinyin) if pinyin else None
+        defaults = Term("x", category, severity, Action(action), tenant, mode)
     except (TermError, ValueError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
-    terms, errors = parse_terms(file.read_text("utf-8-sig"), fmt=fmt, defaults=defaults)
-    n = SqlWordStore(open_database(_settings(ctx).storage.url)).add_terms(terms)
-    for err in errors:
-        typer.echo(f"line {err.line}: {err.message}", err=True)
-    typer.echo(f"imported {n} term(s), {len(errors)} bad row(s)")
+        raise _fail(str(e)) from e
+    settings = _settings(ctx)
+    try:
+        if preview:
+            def check(row: Row) -> object:
+                return term_from_row(row.values, defaults)
+            spec = TXT_SPEC if fmt == "txt" else WORD_SPEC
+            p = preview_table(file, spec, check=check, encoding=encoding, sheet=sheet)
+            _show_preview(p.info, p.rows, p.errors, p.row_count, p.error_count)
+            return
+        got = word_ops(settings, open_database(settings.storage.url)).import_file(
+            cli_actor(), file, fmt=fmt, defaults=defaults, encoding=encoding, sheet=sheet)
+    except TableError as e:
+        raise _fail(str(e)) from e
+    _report_errors(got.errors, len(got.errors), errors_file, write=True)
+    typer.echo(f"imported {len(got.terms)} term(s), {len(got.errors)} bad row(s)")
 
 
 @words_app.command("export")
@@ -118,18 +236,12 @@ def _default_entry(*, kind: str, tenant: str | None, campaign: str | None, reaso
                          source, datetime.fromisoformat(expires).replace(tzinfo=UTC)
                          if expires else None)
     except ValueError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+        raise _fail(str(e)) from e
 
 
 ListOpt = Annotated[str, typer.Option("--list", help="black or white")]
 TenantOpt = Annotated[str | None, typer.Option(help="tenant scope (default: global)")]
 CampaignOpt = Annotated[str | None, typer.Option(help="campaign scope (needs --tenant)")]
-
-
-def _lines(file: Path) -> Iterator[str]:
-    with file.open(encoding="utf-8-sig", newline="") as f:
-        yield from f
 
 
 @lists_app.command("import")
@@ -142,24 +254,37 @@ def lists_import(
     campaign: CampaignOpt = None,
     reason: Annotated[str, typer.Option(help="default reason")] = "other",
     source: Annotated[str | None, typer.Option(help="default source (default: file name)")] = None,
-    errors_file: Annotated[Path | None, typer.Option(help="write the bad rows here (CSV)")] = None,
+    preview: PreviewOpt = False,
+    encoding: EncodingOpt = None,
+    sheet: SheetOpt = None,
+    errors_file: ErrorsFileOpt = None,
 ) -> None:
-    """Import a CSV (``number,list,tenant,campaign,reason,source,expires``) or a bare list."""
+    """Import numbers from CSV/TSV/.xlsx (号码/手机号/number, 原因/reason, 备注/note,
+    到期/有效期/expires, list, tenant, campaign, source) or a bare one-number-per-line list."""
     settings = _settings(ctx)
     default = _default_entry(kind=kind, tenant=tenant, campaign=campaign, reason=reason,
                              source=source or file.name, expires=None)
-    report = asyncio.run(import_csv(open_list_store(settings), _lines(file), default=default,
-                                    region=settings.compliance.default_region))
-    if errors_file:
-        with errors_file.open("w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["line", "value", "error"])
-            w.writerows([err.line, err.value, err.message] for err in report.errors)
-    for err in report.errors[:20]:
-        typer.echo(f"line {err.line}: {err.value!r}: {err.message}", err=True)
-    if len(report.errors) > 20:
-        typer.echo(f"... {len(report.errors) - 20} more bad row(s)", err=True)
-    typer.echo(f"imported {report.imported} entr(y/ies), {len(report.errors)} bad row(s)")
+    region = settings.compliance.default_region
+    shown: list[RowError] = []
+    with _ErrorsFile(errors_file) as sink:
+        def on_error(err: RowError) -> None:
+            sink.write(err)
+            if len(shown) < SHOWN_ERRORS:
+                shown.append(err)
+        try:
+            if preview:
+                p = preview_import(file, default=default, region=region, encoding=encoding,
+                                   sheet=sheet)
+                _show_preview(p.info, p.rows, p.errors, p.row_count, p.error_count)
+                return
+            ops = list_ops(settings, open_database(settings.storage.url))
+            report = asyncio.run(ops.import_table(cli_actor(), file, default, encoding=encoding,
+                                                  sheet=sheet, on_error=on_error))
+        except TableError as e:
+            raise _fail(str(e)) from e
+    _report_errors(shown, report.error_count, errors_file)
+    typer.echo(f"imported {report.imported} entr(y/ies) from {report.rows} row(s), "
+               f"{report.error_count} bad row(s)")
 
 
 @lists_app.command("export")
@@ -203,12 +328,13 @@ def lists_add(
     settings = _settings(ctx)
     default = _default_entry(kind=kind, tenant=tenant, campaign=campaign, reason=reason,
                              source=source, expires=expires)
+    ops = list_ops(settings, open_database(settings.storage.url))
+    spec = ListSpec(number, default.kind, tenant, campaign, default.reason, source,
+                    default.expires)
     try:
-        entries = parse_row({"number": number}, default, settings.compliance.default_region)
-    except InvalidNumber as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
-    asyncio.run(open_list_store(settings).add(entries))
+        entries = asyncio.run(ops.add(cli_actor(), spec))
+    except Invalid as e:
+        raise _fail(str(e)) from e
     for entry in entries:
         typer.echo(f"added {entry.describe()}")
 
@@ -222,17 +348,14 @@ def lists_remove(
     settings = _settings(ctx)
     default = _default_entry(kind=kind, tenant=tenant, campaign=campaign, reason="other",
                              source="", expires=None)
+    ops = list_ops(settings, open_database(settings.storage.url))
     try:
-        entries = parse_row({"number": number}, default, settings.compliance.default_region)
-    except InvalidNumber as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
-    store = open_list_store(settings)
-
-    async def run() -> int:
-        return sum([await store.remove(e.kind, e.scope, e.target, e.is_prefix) for e in entries])
-
-    n = asyncio.run(run())
+        n = asyncio.run(ops.remove(cli_actor(), ListSpec(number, default.kind, tenant,
+                                                        campaign)))
+    except Invalid as e:
+        raise _fail(str(e)) from e
+    except Missing:
+        n = 0
     typer.echo(f"removed {n} entr(y/ies)")
     raise typer.Exit(0 if n else 1)
 

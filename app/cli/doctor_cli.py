@@ -41,13 +41,23 @@ def doctor(ctx: typer.Context) -> None:
         ("vosk", "vosk (streaming ASR)"),
         ("onnxruntime", "onnxruntime (silero VAD, ONNX models)"),
         ("piper", "piper TTS"),
-        ("resemblyzer", "resemblyzer GE2E weights (voiceprint)"),
-        ("torch", "torch (CPU, voiceprint encoder)"),
+        ("resemblyzer", "resemblyzer GE2E weights (optional voiceprint encoder)"),
+        ("torch", "torch (only for the optional GE2E/SpeechBrain encoders)"),
         ("ahocorasick_rs", "ahocorasick-rs (sensitive words)"),
         ("redis", "redis client"),
     ]:
         found = importlib.util.find_spec(module) is not None
         rows.append((what, found, "installed" if found else "not installed"))
+    from asr.backends.whisper import REPO_ROOT  # noqa: PLC0415 - path constant only
+
+    for rel, what in [
+        ("var/models/whisper-base/model.bin", "Whisper base (Mandarin, zh/en detect)"),
+        ("var/models/campplus/campplus_cn_en_common.onnx", "CAM++ voiceprint (ONNX)"),
+        ("var/testdata/real/beckett.wav", "real test speech (fetch_test_audio.sh)"),
+    ]:
+        found = (REPO_ROOT / rel).is_file()
+        rows.append((what, found, rel if found else "missing: run scripts/fetch_models.sh"
+                     if "models" in rel else "missing: run scripts/fetch_test_audio.sh"))
     a = settings.asterisk
     if a.enabled:
         from app.cli.asterisk_cli import login_check  # noqa: PLC0415 - only when configured

@@ -357,25 +357,25 @@ def publish_cmd(
     words: Annotated[Path | None, typer.Option(help="Blocked-words file, one per line.")] = None,
 ) -> None:
     """Validate, word-check and store a new immutable version (same content: same version)."""
+    from app.cli.console_cli import cli_actor  # noqa: PLC0415
+    from app.console_setup import flow_ops  # noqa: PLC0415
+    from console.services.base import Invalid  # noqa: PLC0415
     from flows.services import ListWordChecker  # noqa: PLC0415
-    from flows.store import PublishBlocked  # noqa: PLC0415
-    from flows.validator import FlowInvalid  # noqa: PLC0415
+    from storage.db import open_database  # noqa: PLC0415
 
-    checker: Any
+    checker: Any = None  # default: the operator's lists (global + tenant), as calls use them
     if words is None and ctx.obj.flows.words_file:
         words = Path(ctx.obj.flows.words_file)
     if words is not None:
         checker = ListWordChecker([w.strip() for w in words.read_text().splitlines()])
-    else:  # the operator's sensitive-word lists (global + tenant), as calls use them
-        from app.compliance_setup import word_registry  # noqa: PLC0415
-        from app.wiring import RegistryWordChecker  # noqa: PLC0415
-
-        checker = RegistryWordChecker(word_registry(ctx.obj), tenant)
+    ops = flow_ops(ctx.obj, open_database(db or ctx.obj.storage.url))
     try:
-        pub = _store(ctx, db).publish(_load(file), tenant=tenant, words=checker)
-    except (FlowInvalid, PublishBlocked) as e:
-        for p in e.problems:
-            typer.echo(f"{file}: {p}", err=True)
+        pub = ops.publish_document(cli_actor(), tenant, _load(file), words=checker)
+    except Invalid as e:
+        for p in e.details or [{"message": str(e)}]:
+            where = f"[{p['node_id']}{'.' + p['port'] if p.get('port') else ''}] " \
+                if p.get("node_id") else ""
+            typer.echo(f"{file}: {where}{p.get('code', e.code)}: {p['message']}", err=True)
         raise typer.Exit(1) from e
     state = "published" if pub.created else "unchanged"
     typer.echo(f"{pub.flow_id} version {pub.version} {state} (sha256 {pub.content_hash[:12]})")
@@ -402,11 +402,15 @@ def route_cmd(
     ctx: typer.Context, number: str, flow_id: str, tenant: TenantOpt = "default", db: DbOpt = None
 ) -> None:
     """Send new calls to NUMBER (dialled user part; '*' = fallback) to the published FLOW_ID."""
-    from flows.store import BadRoute, UnknownFlow  # noqa: PLC0415
+    from app.cli.console_cli import cli_actor  # noqa: PLC0415
+    from app.console_setup import flow_ops  # noqa: PLC0415
+    from console.services.base import Conflict, Invalid  # noqa: PLC0415
+    from storage.db import open_database  # noqa: PLC0415
 
+    ops = flow_ops(ctx.obj, open_database(db or ctx.obj.storage.url))
     try:
-        _store(ctx, db).set_route(number, flow_id, tenant=tenant)
-    except (UnknownFlow, BadRoute) as e:
+        ops.set_route(cli_actor(), tenant, number, flow_id)
+    except (Invalid, Conflict) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
     typer.echo(f"{number} -> {flow_id}")

@@ -26,6 +26,8 @@ _SUBCOMMANDS: list[str] = [
     "app.cli.compliance_cli",
     "app.cli.speech_cli",
     "app.cli.flow_cli",
+    "app.cli.sms_cli",
+    "app.cli.console_cli",
 ]
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file")]

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import logging
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.demo import demo_app
 from app.engine import Engine
+from app.loop import loop_name
+from app.loop import run as run_loop
 from audio.tones import dtmf_sequence
 from core.call import BargeIn
-from engine.cdr import CallRecord, CallRecords
+from engine.cdr import CallQuery, CallRecord, CallRecords
 from engine.sip.ua import Credentials
 from engine.sipcall import SipCall
 from storage import open_database
+from storage.tenancy import Tenants
+
+log = logging.getLogger("ivr.run")
+
+if TYPE_CHECKING:
+    from console.api.app import ConsoleServer
 
 DTMF_KEYS = "0123456789*#ABCD"
 calls_app = typer.Typer(help="Call records (CDR).", no_args_is_help=True)
@@ -41,6 +52,11 @@ def run(
     backend: Annotated[str | None, typer.Option(
         help="sip (own SIP/RTP), asterisk (AMI + AudioSocket) or both; default from config "
              "(sip.enabled, asterisk.enabled)")] = None,
+    workers: Annotated[int, typer.Option(
+        help="engine processes (one per core; 0: this one). More than 1 puts Kamailio on "
+             "HOST:PORT and the workers behind it (docs/cluster.md)")] = 0,
+    balancer: Annotated[bool, typer.Option(
+        help="with --workers: start Kamailio in front (--no-balancer: your own)")] = True,
 ) -> None:
     """Start the engine and serve calls until Ctrl-C / SIGTERM (then drain and stop)."""
     settings: Settings = ctx.obj
@@ -56,12 +72,55 @@ def run(
         typer.echo("error: no backend enabled (sip.enabled and asterisk.enabled are both "
                    "false); use --backend", err=True)
         raise typer.Exit(2)
-    asyncio.run(_run(settings, demo))
+    if workers > 1:
+        if settings.asterisk.enabled:
+            # Each worker would bind the one AudioSocket address and log in to AMI: Asterisk
+            # spreads calls itself (several engines, each its own [asterisk] section).
+            typer.echo("error: --workers: the Asterisk backend runs in one engine process "
+                       "(use --backend sip with --workers, or one engine per AudioSocket "
+                       "address)", err=True)
+            raise typer.Exit(2)
+        run_loop(_supervise(settings, workers, demo, balancer,
+                            ctx.parent.params.get("config") if ctx.parent else None),
+                 settings.runtime.event_loop)
+        return
+    run_loop(_run(settings, demo), settings.runtime.event_loop)
+
+
+async def _supervise(settings: Settings, workers: int, demo: bool, balancer: bool,
+                     config: Path | None) -> None:
+    from app.supervisor import Supervisor  # noqa: PLC0415 - only for --workers
+
+    try:
+        sup = Supervisor(settings, workers, config_path=config, demo=demo, balancer=balancer)
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    for plan in sup.plans:
+        typer.echo(f"worker {plan.index}: sip:{plan.sip[0]}:{plan.sip[1]} rtp {plan.rtp[0]}-"
+                   f"{plan.rtp[1]} metrics {plan.metrics or '-'} node {plan.node_id}")
+    if balancer:
+        typer.echo(f"balancer: kamailio on sip:{settings.sip.listen}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await sup.run(stop)
+    except RuntimeError as e:
+        typer.echo(f"error: {e}", err=True)
+        await sup.stop()
+        raise typer.Exit(2) from e
 
 
 async def _run(settings: Settings, demo: bool) -> None:
     engine = Engine(settings, router=(lambda c: demo_app) if demo else None)
-    addresses = await engine.start()
+    try:
+        addresses = await engine.start()
+    except ConfigError as e:  # a setting only the running engine checks (e.g. sms.rules)
+        typer.echo(f"error: {e}", err=True)
+        await engine.stop(drain_s=0)
+        raise typer.Exit(2) from e
     for kind, (host, port) in addresses.items():
         if kind == "audiosocket":
             a = settings.asterisk
@@ -73,32 +132,96 @@ async def _run(settings: Settings, demo: bool) -> None:
         host, port = engine.metrics_address
         typer.echo(f"metrics: http://{host}:{port}/metrics (and /healthz)")
     what = "built-in demo" if demo else f"flows (default {settings.flows.default_flow})"
-    typer.echo(f"answering with: {what}; call records in {settings.storage.url}")
-    stop = asyncio.Event()
+    typer.echo(f"answering with: {what}; call records in {settings.storage.url}; "
+               f"event loop {loop_name(settings.runtime.event_loop)}")
+    stop = asyncio.Event()  # before the console starts: a stop meanwhile is orderly too
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    try:
+        console = await _start_console(settings, engine)
+    except Exception as e:  # the console is optional: calls go on regardless
+        log.exception("console: not started")
+        typer.echo(f"console: not served: {e} (calls are answered regardless)", err=True)
+        console = None
     await stop.wait()
     typer.echo(f"stopping: draining calls for up to {settings.sip.drain_s:g} s")
+    if console is not None:
+        await console.stop()
     await engine.stop()
+
+
+async def _start_console(settings: Settings, engine: Engine) -> ConsoleServer | None:
+    """The console next to the engine, on ``[console] listen`` (its failure to bind is
+    reported, and calls are served anyway)."""
+    if not settings.console.listen:
+        return None
+    from app.cli.console_cli import print_console  # noqa: PLC0415
+    from app.console_setup import EngineCallPlacer, build_console, start_console  # noqa: PLC0415
+
+    db = engine.db
+    assert db is not None
+    loop = asyncio.get_running_loop()
+    placer = await loop.run_in_executor(None, EngineCallPlacer, engine, settings)
+    svc = await loop.run_in_executor(
+        None, lambda: build_console(settings, db, clock=engine.clock, bus=engine.bus,
+                                    placer=placer))
+    try:
+        server, url, password = await start_console(settings, svc)
+    except OSError as e:
+        typer.echo(f"console: not served on {settings.console.listen}: {e}", err=True)
+        return None
+    print_console(url, settings.console.bootstrap_admin, password, engine=True)
+    # As the engine does after its start: what the console loaded lives as long as the
+    # process, so keep it out of the collector's full scans (they pause media).
+    gc.freeze()
+    return server
 
 
 def _records(settings: Settings) -> CallRecords:
     return CallRecords(open_database(settings.storage.url))
 
 
+def _tenants(tenant: str) -> Tenants:
+    return Tenants.every() if tenant == "*" else Tenants.one(tenant)
+
+
+def _epoch(value: str | None, what: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError as e:
+        typer.echo(f"error: --{what}: {value!r} is not an ISO date/time", err=True)
+        raise typer.Exit(2) from e
+
+
 def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+TenantOpt = Annotated[str, typer.Option(help="a tenant, or * for every tenant")]
 
 
 @calls_app.command("list")
 def calls_list(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 20,
+    tenant: TenantOpt = "*",
+    number: Annotated[str | None, typer.Option(help="caller or callee ('*' suffix: prefix)")]
+    = None,
+    flow: Annotated[str | None, typer.Option(help="flow id")] = None,
+    disposition: Annotated[str | None, typer.Option(help="answered, busy, no_answer, ...")]
+    = None,
+    since: Annotated[str | None, typer.Option(help="ISO date/time")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO date/time")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """The newest call records."""
-    records = _records(ctx.obj).list(limit=limit)
+    """The newest call records (the same search as the console's)."""
+    query = CallQuery(since=_epoch(since, "since"), until=_epoch(until, "until"), number=number,
+                      flow_id=flow, disposition=disposition)
+    records = _records(ctx.obj).search(query, tenants=_tenants(tenant), limit=limit,
+                                       whole=as_json).records
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in records], indent=2, default=str))
         return
@@ -114,10 +237,11 @@ def calls_list(
 def calls_show(
     ctx: typer.Context,
     call_id: Annotated[str, typer.Argument(help="record id (or a unique prefix) or SIP Call-ID")],
+    tenant: TenantOpt = "*",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One call record with its trace."""
-    rec = _records(ctx.obj).get(call_id)
+    rec = _records(ctx.obj).get(call_id, tenants=_tenants(tenant))
     if rec is None:
         typer.echo(f"no call record matches {call_id!r}", err=True)
         raise typer.Exit(1)
@@ -179,7 +303,8 @@ def call(
 
 async def _call(settings: Settings, uri: str, play: Path | None, digits: str, *, from_user: str,
                 creds: Credentials | None, wait: float, ring_timeout: float) -> CallRecord:
-    engine = Engine(settings, router=lambda c: demo_app)
+    # a one-off engine: it must not send the serving engine's queued SMS nor touch its state
+    engine = Engine(settings, router=lambda c: demo_app, send_sms=False)
     await engine.start()
 
     async def app(c: SipCall) -> None:

@@ -1,8 +1,10 @@
 """``ivr asr transcribe`` and ``ivr tts say``: the speech library from a shell, for ops.
 
-``transcribe`` runs a WAV through the same path a call uses (8 kHz, 20 ms frames, VAD-free: the
-whole file is one utterance) and prints the text with load, decode and real-time-factor figures,
-so an operator can check a model path or a grammar before a flow uses it.
+``transcribe`` runs a WAV through the same path a call uses (8 kHz, 20 ms frames; the whole file is
+one utterance) and prints the text with its status (``ok``, ``nomatch``: said but not in the
+grammar, ``noinput``: the VAD found no speech in the file), load, decode and real-time-factor
+figures, or with ``--json`` the result with alternatives and word timings, so an operator can
+check a model, a grammar or a recording before a flow uses it.
 """
 
 from __future__ import annotations
@@ -29,66 +31,123 @@ def _settings(ctx: typer.Context) -> Settings:
     return obj if isinstance(obj, Settings) else Settings()
 
 
+NOINPUT_MIN_SPEECH_FRAMES = 5  # 100 ms of VAD speech: less than that in a file is "noinput"
+
+
+def _engine_for(engine: str | None, language: str, grammar: bool, default: str) -> str:
+    if engine:
+        return engine
+    lang = language.lower()
+    if lang in ("zh", "auto", "cmn", "yue") or lang.startswith("zh"):
+        return "whisper-base"
+    if lang.startswith("ko"):
+        return "vosk"
+    return default if grammar else "whisper"
+
+
 @asr_app.command("transcribe")
 def transcribe(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="16-bit PCM WAV, any rate")],
     engine: Annotated[
-        str | None, typer.Option("--engine", help="pocketsphinx, whisper, vosk")
+        str | None,
+        typer.Option("--engine", help="whisper, whisper-base, pocketsphinx, vosk (default: by "
+                     "language: zh/auto -> whisper-base, en -> whisper)"),
     ] = None,
     grammar: Annotated[
-        Path | None, typer.Option("--grammar", help="JSGF file (or phrase list for vosk)")
+        Path | None,
+        typer.Option("--grammar", help="JSGF file, JSON phrase list or one phrase per line"),
     ] = None,
     keywords: Annotated[
-        str | None, typer.Option("--keywords", help="comma-separated phrases")
+        str | None, typer.Option("--keywords", help="comma-separated phrases (spotted)")
+    ] = None,
+    language: Annotated[
+        str, typer.Option("--language", help="en, zh, auto (detect zh/en), or a code")
+    ] = "en",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print status/text/confidence/alternatives/words")
+    ] = False,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="nomatch below this confidence")
     ] = None,
 ) -> None:
-    """Print the text of FILE with timings."""
+    """Recognise FILE as one caller turn (8 kHz, 20 ms frames, as on a call)."""
+    import json  # noqa: PLC0415
+
     from asr.models import get_engine  # noqa: PLC0415
     from asr.recognizer import RecognizerError, RecognizerOptions  # noqa: PLC0415
+    from asr.vad import VadError, make_vad  # noqa: PLC0415
     from audio.pcm import frames  # noqa: PLC0415 - keep `ivr --help` fast
     from audio.wavio import load_wav  # noqa: PLC0415
 
     cfg = _settings(ctx).asr
-    name = engine or ("pocketsphinx" if grammar or keywords else "whisper")
-    if name == "pocketsphinx" and not (grammar or keywords) and engine is None:
-        name = cfg.default_engine
+    name = _engine_for(engine, language, bool(grammar or keywords), cfg.default_engine)
     paths = {
         "pocketsphinx": cfg.pocketsphinx_model_path,
         "whisper": cfg.whisper_model_path,
+        "whisper-base": cfg.whisper_base_model_path,
         "vosk": cfg.vosk_model_path,
     }
+    lang = {"en": "en-US", "zh": "zh-CN"}.get(language.lower(), language)
+    common = {"language": lang, "words": True,
+              "nomatch_threshold": threshold if threshold is not None else cfg.nomatch_threshold}
     try:
         if grammar is not None:
-            opts = RecognizerOptions(mode="grammar", grammar=grammar.read_text())
+            opts = RecognizerOptions(mode="grammar", grammar=grammar.read_text(encoding="utf-8"),
+                                     **common)  # type: ignore[arg-type]
         elif keywords:
             opts = RecognizerOptions(
-                mode="keywords", keywords=tuple(k.strip() for k in keywords.split(",") if k.strip())
+                mode="keywords",
+                keywords=tuple(k.strip() for k in keywords.split(",") if k.strip()),
+                **common,  # type: ignore[arg-type]
             )
         else:
-            opts = RecognizerOptions()
+            opts = RecognizerOptions(**common)  # type: ignore[arg-type]
         pcm = load_wav(file)
+        chunks = frames(pcm)
+        vad = make_vad(cfg.vad, cfg.vad_model_path)
+        speech_frames = sum(vad.prob(f) >= 0.5 for f in chunks)
         t0 = time.perf_counter()
         eng = get_engine(name, paths.get(name), workers=cfg.pool_workers)
         load_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         stream = eng.open(opts)
-        for f in frames(pcm):
+        for f in chunks:
             stream.feed(f)
         result = stream.finish()
         wall_s = time.perf_counter() - t1
-    except (OSError, ValueError, RecognizerError) as e:
+    except (OSError, ValueError, RecognizerError, VadError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
-    typer.echo(result.text)
+    status = result.status
+    if speech_frames < NOINPUT_MIN_SPEECH_FRAMES and not result.text:
+        status = "noinput"  # the VAD heard no speech in the file at all
     t = result.timings
+    if as_json:
+        typer.echo(json.dumps({
+            "status": status,
+            "text": result.text,
+            "confidence": round(result.confidence, 4),
+            "alternatives": list(result.alternatives),
+            "words": [{"w": w.w, "start": w.start, "end": w.end, "conf": w.conf}
+                      for w in result.words],
+            "heard": result.heard,
+            "language": result.language,
+            "engine": name,
+            "audio_s": round(t["audio_s"], 3),
+            "decode_s": round(wall_s, 3),
+        }, ensure_ascii=False))
+        return
+    typer.echo(result.text)
     typer.echo(
-        f"engine={name} confidence={result.confidence:.2f} audio={t['audio_s']:.2f}s "
-        f"load={load_s:.2f}s decode={wall_s:.3f}s "
+        f"status={status} engine={name} confidence={result.confidence:.2f} "
+        f"audio={t['audio_s']:.2f}s load={load_s:.2f}s decode={wall_s:.3f}s "
         f"final_after_last_frame={t['finish_s'] * 1000:.0f}ms "
-        f"rtf={t['rtf']:.3f}",
+        f"rtf={t['rtf']:.3f}" + (f" language={result.language}" if result.language else ""),
         err=True,
     )
+    if result.heard and result.heard != result.text:
+        typer.echo(f"heard: {result.heard}", err=True)
     for alt in result.alternatives:
         typer.echo(f"alt: {alt}", err=True)
 

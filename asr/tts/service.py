@@ -29,6 +29,19 @@ from audio.wavio import read_wav, write_wav
 __all__ = ["RenderedPrompt", "TtsError", "TtsService"]
 RATE = SAMPLE_RATE_HZ
 MANDARIN = ("cmn", "zh")
+MANDARIN_WPM = 120  # espeak-ng's Mandarin is formant speech: slower is easier to follow
+
+
+def mandarin_pinyin(text: str) -> str:
+    """Chinese text as tone-numbered pinyin for espeak-ng's ``cmn-latn-pinyin`` voice.
+
+    espeak-ng 1.51's ``cmn`` voice transliterates characters to pinyin and then reads the tone
+    digits as English numbers ("ni3" -> "ni three"); given pinyin with the pinyin voice it speaks
+    the syllables with their tones. pypinyin picks readings in context (银行 -> yin2 hang2).
+    """
+    from pypinyin import Style, lazy_pinyin  # noqa: PLC0415 - Mandarin prompts only
+
+    return " ".join(lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +85,10 @@ class TtsService:
         if voice and voice.startswith("espeak:"):
             return "espeak", voice.split(":", 1)[1]
         if lang.startswith(MANDARIN) or (voice or "").lower() in MANDARIN:
-            return "espeak", self.mandarin_voice
+            chosen = voice if voice and voice.endswith(".onnx") else self.mandarin_voice
+            if chosen.endswith(".onnx"):  # a neural Mandarin voice (piper zh_CN model)
+                return "piper", chosen
+            return "espeak", chosen
         if voice and voice.startswith("piper:"):
             return "piper", voice.split(":", 1)[1]
         if voice and voice.endswith(".onnx"):
@@ -130,6 +146,9 @@ class TtsService:
         self.misses += 1
         if engine == "piper":
             pcm = piper_synthesize(text, Path(v), length_scale=1.0 / speed, rate=RATE)
+        elif v.lower() in MANDARIN:
+            pcm = espeak_synthesize(mandarin_pinyin(text), "cmn-latn-pinyin",
+                                    speed_wpm=int(MANDARIN_WPM * speed), rate=RATE)
         else:
             pcm = espeak_synthesize(text, v, speed_wpm=int(160 * speed), rate=RATE)
         if path is not None:

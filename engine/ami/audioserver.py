@@ -15,7 +15,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from core.clock import Clock, TimerHandle
 from engine.ami.audiosocket import (
@@ -48,8 +48,8 @@ class AudioSocketConnection(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a cast, not an isinstance check: uvloop's TCP transport is not asyncio's class
+        self.transport = transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = (str(peer[0]), int(peer[1])) if peer else ("", 0)
         sock = transport.get_extra_info("socket")
@@ -150,6 +150,11 @@ class AudioSocketServer:
                                                 reuse_address=True, backlog=1024)
         addr: Any = self._server.sockets[0].getsockname()
         return str(addr[0]), int(addr[1])
+
+    @property
+    def accepting(self) -> bool:
+        """True while new AudioSocket connections are taken."""
+        return self._server is not None and self._server.is_serving()
 
     def stop_listening(self) -> None:
         if self._server is not None:

@@ -151,6 +151,10 @@ class AsteriskController:
     def outbound_context(self) -> str | None:
         return self.options.outbound_context
 
+    @property
+    def accepting(self) -> bool:
+        return self.server.accepting
+
     def stop_accepting(self) -> None:
         """New AudioSocket connections are refused (Asterisk's app fails and its dialplan
         goes on at the next priority); calls in progress go on."""

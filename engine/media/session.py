@@ -105,6 +105,7 @@ class MediaSession(Subscribers):
         self._wall = clock.wall
         self.sender = RtpSender(payload_type)
         self.rx_stats: RtpReceiverStats | None = None
+        self.remote_report: rtcp.ReportBlock | None = None  # the peer's last RTCP report on us
         self.jitter = JitterBuffer()
         self.dtmf_rx = DtmfReceiver()
         self.playout = Playout()
@@ -112,8 +113,10 @@ class MediaSession(Subscribers):
         self.inband: InbandDtmfDetector | None = None
         if inband_dtmf == "on" or (inband_dtmf == "auto" and telephone_event_pt is None):
             self.inband = InbandDtmfDetector()
-        self.recorder: Recorder | None = None
         self._subscribers: list[MediaSubscription] = []
+        self._recorder: Recorder | None = None
+        self.wants_audio = False
+        self._refresh_wants_audio()
         self._dtmf_queue: list[tuple[int, bytes, bool]] = []  # (send at tick, payload, marker)
         self._dtmf_ts = 0
         self.on_dtmf: Callable[[DtmfEvent], None] | None = None
@@ -136,9 +139,22 @@ class MediaSession(Subscribers):
     # -- consumers -----------------------------------------------------------------------------
 
     @property
-    def wants_audio(self) -> bool:
-        return self.recorder is not None or self.inband is not None or any(
+    def recorder(self) -> Recorder | None:
+        return self._recorder
+
+    @recorder.setter
+    def recorder(self, value: Recorder | None) -> None:
+        self._recorder = value
+        self._refresh_wants_audio()
+
+    def _refresh_wants_audio(self) -> None:
+        """Whether anyone consumes caller audio, kept as a flag: the tick reads it 50 times a
+        second per call, so it is worked out only when a consumer comes or goes."""
+        self.wants_audio = self._recorder is not None or self.inband is not None or any(
             s.wants_audio for s in self._subscribers)
+
+    def _subscribers_changed(self) -> None:
+        self._refresh_wants_audio()
 
     def _digit(self, digit: str, source: Literal["rfc4733", "inband"], duration_ms: int) -> None:
         self.stats.dtmf_rx += 1
@@ -159,6 +175,7 @@ class MediaSession(Subscribers):
             if source is None or addr[0] == source[0]:  # RTCP may use the port above RTP's
                 self.stats.rx_rtcp += 1
                 self.last_rx = now
+                self._read_rtcp(data)
             else:
                 self.stats.rx_foreign += 1
             return
@@ -196,6 +213,18 @@ class MediaSession(Subscribers):
             # counted as a lost audio frame (RFC 4733 §2.5.1.3: no audio during an event)
             self.jitter.put(pkt, now, audio=not event)
 
+    def _read_rtcp(self, data: bytes) -> None:
+        """The far end's view of what we send: the last report block about our SSRC."""
+        try:
+            packets = rtcp.parse(data)
+        except RtpError:
+            self.stats.rx_bad += 1
+            return
+        for p in packets:
+            for block in getattr(p, "reports", ()):
+                if block.ssrc == self.sender.ssrc:
+                    self.remote_report = block
+
     # -- tick (pacer) --------------------------------------------------------------------------
 
     def on_tick(self, tick: int, now: float) -> None:
@@ -204,8 +233,9 @@ class MediaSession(Subscribers):
         self.tick = tick
         if self.wants_audio:
             self._receive_frame(now)
-        for d in self.dtmf_rx.poll(now):
-            self._digit(d.digit, "rfc4733", d.duration // 8)
+        if self.dtmf_rx.holding:  # an event whose end packets may all have been lost
+            for d in self.dtmf_rx.poll(now):
+                self._digit(d.digit, "rfc4733", d.duration // 8)
         if self.on_hold:
             self.sender.skip(FRAME_SAMPLES)
         else:

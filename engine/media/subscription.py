@@ -78,10 +78,15 @@ class Subscribers:
         """A feed of caller events: digits always, audio frames when ``audio``."""
         sub = MediaSubscription(audio=audio)
         self._subscribers.append(sub)
+        self._subscribers_changed()
         return sub
 
     def unsubscribe(self, sub: MediaSubscription) -> None:
         self._subscribers = [s for s in self._subscribers if s is not sub]
+        self._subscribers_changed()
+
+    def _subscribers_changed(self) -> None:
+        """A consumer came or went (a session caches what follows from that)."""
 
     def _publish(self, event: CallEvent) -> None:
         for sub in self._subscribers:

@@ -161,6 +161,11 @@ class DtmfReceiver:
         return [d] if d is not None else []
 
     @property
+    def holding(self) -> bool:
+        """An event has started and not ended (``poll`` has something to watch)."""
+        return self._current is not None
+
+    @property
     def in_progress(self) -> str | None:
         """The digit currently held down, if any (for barge-in on key press)."""
         cur = self._current

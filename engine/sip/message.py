@@ -501,13 +501,21 @@ class StreamFramer:
         return len(self._buf)
 
 
+DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
+
+
 def make_response(
     request: SipRequest, status: int, reason: str | None = None, *, to_tag: str | None = None
 ) -> SipResponse:
-    """A response copying Via/From/To/Call-ID/CSeq from ``request`` (RFC 3261 §8.2.6)."""
+    """A response copying Via/From/To/Call-ID/CSeq from ``request`` (RFC 3261 §8.2.6), and its
+    Record-Route when the response creates a dialog (§12.1.1: a 101-299 to a dialog-creating
+    request), so in-dialog requests keep following the proxies that asked to stay in the path.
+    """
+    copy_rr = 100 < status < 300 and request.method in DIALOG_CREATING
     items: list[tuple[str, str]] = []
     for name, value in request.headers:
-        if name == "Via" or name in ("From", "Call-ID", "CSeq"):
+        if name == "Via" or name in ("From", "Call-ID", "CSeq") or (
+                copy_rr and name == "Record-Route"):
             items.append((name, value))
         elif name == "To":
             tagged = to_tag is not None and request.to.tag is None

@@ -16,6 +16,7 @@ import enum
 import heapq
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -237,6 +238,7 @@ class ServerTransaction(_Txn):
         self.last_response = response
         self._last_bytes = response.serialize()
         self._layer.sender.send(self._last_bytes, self.dest)
+        self._layer.responses_sent[code // 100] += 1
         if code < 200:
             self.state = State.PROCEEDING
             return
@@ -337,6 +339,7 @@ class TransactionLayer:
         self._seq = itertools.count()
         self._now = 0.0
         self.retransmissions = 0
+        self.responses_sent: Counter[int] = Counter()  # by class: 1 (1xx) ... 6 (6xx)
         self.absorbed = 0
         self.on_deadline_change: Callable[[float], None] | None = None
 

@@ -185,13 +185,30 @@ class UserAgent(Uac):
             txn.respond(resp)
             return
         if method == "OPTIONS":
-            txn.respond(self.options_response(request))
+            txn.respond(self._options_probe_response(request))
         elif method == "INVITE":
             self._on_invite(request, txn, source)
         elif method == "BYE":
             txn.respond(make_response(request, 481))
         else:
             txn.respond(self.method_not_allowed(request))
+
+    @property
+    def can_take_calls(self) -> bool:
+        """Would a new INVITE be taken now (not draining, under ``max_calls``)?"""
+        return self._accepting and self.active_calls < self.max_calls and \
+            self.handler is not None
+
+    def _options_probe_response(self, request: SipRequest) -> SipResponse:
+        """Out-of-dialog OPTIONS is how a load balancer (Kamailio's dispatcher) probes a node:
+        it answers what an INVITE would get, so a draining or full node is taken out of
+        rotation before any call is refused (RFC 3261 §11.2)."""
+        if self.can_take_calls:
+            return self.options_response(request)
+        resp = make_response(request, 503, "Service Unavailable",
+                             to_tag=None if request.to.tag else new_tag())
+        resp.headers.add("Retry-After", "5")
+        return resp
 
     def _on_invite(self, request: SipRequest, txn: ServerTransaction, source: Address) -> None:
         if (request.headers.get("Contact") or "").strip() == "*":
@@ -200,7 +217,8 @@ class UserAgent(Uac):
                                       to_tag=new_tag()))
             return
         txn.respond(make_response(request, 100))  # stop the caller's Timer A at once
-        if not self._accepting or self.active_calls >= self.max_calls or self.handler is None:
+        handler = self.handler
+        if handler is None or not self.can_take_calls:
             resp = make_response(request, 503, "Service Unavailable", to_tag=new_tag())
             resp.headers.add("Retry-After", "5")
             txn.respond(resp)
@@ -209,7 +227,7 @@ class UserAgent(Uac):
         self.pending_in[txn.key] = session
         session.ended.add_done_callback(lambda _f: self.pending_in.pop(txn.key, None))
         self.stats.calls_in += 1
-        self.handler.on_invite(session)
+        handler.on_invite(session)
 
     def _on_cancel(self, request: SipRequest, txn: ServerTransaction) -> None:
         invite_txn = self.layer.find_invite_for_cancel(request)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -250,7 +251,8 @@ class VerifySpeakerNode(NodeType):
                 outcome = "insufficient_audio"
                 continue
             try:
-                result = await call_service(ctx.services.speaker.verify, person, audio)
+                result = await call_service(  # the voiceprint is looked up in the call's tenant
+                    partial(ctx.services.speaker.verify, tenant_id=ctx.tenant), person, audio)
             except Exception as e:  # any service failure takes the error port
                 raise NodeError(f"speaker verification failed: {type(e).__name__}: {e}") from e
             outcome = str(result.outcome)
@@ -297,7 +299,8 @@ class EnrollSpeakerNode(NodeType):
         if len(audios) < p.samples:
             return "insufficient_audio"
         try:
-            result = await call_service(ctx.services.speaker.enroll, person, audios)
+            result = await call_service(
+                partial(ctx.services.speaker.enroll, tenant_id=ctx.tenant), person, audios)
         except Exception as e:  # any service failure takes the error port
             raise NodeError(f"speaker enrolment failed: {type(e).__name__}: {e}") from e
         outcome = str(result.outcome)
@@ -334,7 +337,9 @@ class SendSmsNode(NodeType):
         to = str(ctx.eval(self.params.to, "to"))
         text = ctx.render(self.params.text, "text")
         try:
-            msg_id = await call_service(ctx.services.sms.send, to, text)
+            msg_id = await call_service(ctx.services.sms.send, to, text, {
+                "tenant": ctx.tenant, "call_id": ctx.call.call_id, "flow_id": ctx.flow_id,
+                "node_id": self.id})
         except Exception as e:  # any service failure takes the error port
             raise NodeError(f"SMS to {to} failed: {type(e).__name__}: {e}") from e
         ctx.call.trace.add("flow.sms", node_id=self.id, to=to, message_id=str(msg_id))

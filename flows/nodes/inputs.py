@@ -4,6 +4,13 @@ Each keeps its own retry loop (re-prompt on no-input / no-match, FreeSWITCH ``ma
 style) so a menu needs no graph cycle for ordinary retries; when retries run out it takes the
 ``no_input`` / ``no_match`` / ``invalid`` port. Timeouts are the Call's (driven by the injected
 clock on the simulator); a hang-up surfaces as ``CallHungUp`` and ends the run.
+
+Speech follows VoiceXML's ``noinput``/``nomatch`` semantics: silence and speech the grammar does
+not cover are counted apart; the nth no-match plays the nth of ``no_match_prompts`` (the last
+one repeats: "Sorry?" -> "Please say billing or sales" -> "You can also press 1 or 2"), and
+``max_no_match``/``max_no_input`` end the node on that port before ``max_retries`` when set.
+A node ``language`` overrides the flow's; ``auto`` detects Mandarin or English on the caller's
+turn and the flow continues in the detected language (prompts included).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from pydantic import Field, field_validator, model_validator
 
 from core.call import CallHungUp, DigitSpec, ListenResult, ListenSpec, PlayResult
 from flows.context import NodeError, RunContext
-from flows.model import PORT_PATTERN, Strict
+from flows.model import LANGUAGE_PATTERN, PORT_PATTERN, Strict
 from flows.nodes.base import BargeMode, NodeType, Prompt, play_prompt, register
 from flows.services import call_service
 
@@ -64,6 +71,43 @@ def _raise_if_gone(status: str) -> None:
         raise CallHungUp("normal", "caller")
 
 
+DETECTED_LANGUAGE = {"zh": "zh-CN", "en": "en-US"}
+
+
+def _listen_language(ctx: RunContext, node_language: str | None) -> str:
+    return node_language or ctx.language
+
+
+def _adopt_language(ctx: RunContext, node_id: str, lr: ListenResult) -> None:
+    """After a turn listened with ``auto``: the call goes on in the language the caller spoke."""
+    if ctx.language == "auto" and lr.language in DETECTED_LANGUAGE:
+        ctx.language = DETECTED_LANGUAGE[lr.language]
+        ctx.call.trace.add("flow.language", node_id=node_id, language=ctx.language)
+
+
+class Reprompts:
+    """Per-event counters and escalating prompts (VoiceXML ``count``)."""
+
+    def __init__(self, first: dict[str, Prompt | None], more: dict[str, list[Prompt]],
+                 limits: dict[str, int | None]) -> None:
+        self.counts = {"no_input": 0, "no_match": 0}
+        self.prompts = {k: [p for p in [first.get(k), *more.get(k, [])] if p is not None]
+                        for k in self.counts}
+        self.limits = limits
+
+    def record(self, outcome: str) -> bool:
+        """Count one event; True when its own limit is reached (take the port now)."""
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        limit = self.limits.get(outcome)
+        return limit is not None and self.counts[outcome] >= limit
+
+    def prompt(self, outcome: str) -> Prompt | None:
+        options = self.prompts.get(outcome) or []
+        if not options:
+            return None
+        return options[min(self.counts.get(outcome, 1), len(options)) - 1]
+
+
 class MenuOption(Strict):
     port: str = Field(pattern=PORT_PATTERN)
     digits: list[str] = Field(default_factory=list, description="Keys that choose it.")
@@ -85,7 +129,15 @@ class MenuParams(Strict):
     options: list[MenuOption] = Field(min_length=1)
     no_input_prompt: Prompt | None = None
     no_match_prompt: Prompt | None = None
+    no_input_prompts: list[Prompt] = Field(
+        default_factory=list, description="Escalation after no_input_prompt (last repeats).")
+    no_match_prompts: list[Prompt] = Field(
+        default_factory=list, description="Escalation after no_match_prompt (last repeats).")
     max_retries: int = Field(default=2, ge=0, le=10)
+    max_no_input: int | None = Field(default=None, ge=1, le=10)
+    max_no_match: int | None = Field(default=None, ge=1, le=10)
+    language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN,
+                                 description="Overrides the flow's; 'auto' detects zh/en.")
     timeout_s: float = Field(default=5.0, gt=0, le=60)
     speech: bool | None = Field(default=None, description="Listen for keywords (default: if any)")
     barge_in: BargeMode = "any"
@@ -116,7 +168,7 @@ class MenuNode(NodeType):
         return tuple(o.port for o in self.params.options)
 
     async def _ask(self, ctx: RunContext) -> tuple[str | None, str | None]:
-        """One turn: returns (digit, text); both None on no input."""
+        """One turn: returns (digit, text); both None on no input; text "" on a nomatch."""
         p = self.params
         res = await play_prompt(ctx, p.prompt, p.barge_in)
         digit = await _barge_digit(ctx, res, p.timeout_s)
@@ -128,15 +180,20 @@ class MenuNode(NodeType):
                 ListenSpec(
                     mode="keywords",
                     keywords=tuple(k for o in p.options for k in o.keywords),
-                    language=ctx.language,
+                    language=_listen_language(ctx, p.language),
                     no_input_timeout_s=p.timeout_s,
                     budget_ms=self.spec.budget_ms,
                 )
             )
             _raise_if_gone(lr.status)
             _turn_latency(ctx, lr)
+            _adopt_language(ctx, self.id, lr)
             if lr.status == "dtmf":
                 return lr.digit, None
+            if lr.status == "nomatch":
+                ctx.call.trace.add("flow.no_match", node_id=self.id, heard=lr.heard,
+                                   confidence=round(lr.confidence, 3))
+                return None, ""
             if lr.status != "error":
                 return None, (lr.text if lr.status == "ok" and lr.text.strip() else None)
             # No recogniser (or it failed): a menu still works by keypad, so degrade to DTMF.
@@ -152,24 +209,30 @@ class MenuNode(NodeType):
     async def run(self, ctx: RunContext) -> str:
         p = self.params
         outcome = "no_input"
+        reprompts = Reprompts({"no_input": p.no_input_prompt, "no_match": p.no_match_prompt},
+                              {"no_input": p.no_input_prompts, "no_match": p.no_match_prompts},
+                              {"no_input": p.max_no_input, "no_match": p.max_no_match})
         for attempt in range(p.max_retries + 1):
             digit, text = await self._ask(ctx)
             if digit is not None:
                 ctx.mark_input()
                 port = next((o.port for o in p.options if digit in o.digits), None)
-            elif text is not None:
+            elif text:
                 ctx.mark_input()
                 intents = {o.port: o.keywords for o in p.options if o.keywords}
                 port = await match_intent(ctx, text, intents)
             else:
+                if text is not None:
+                    ctx.mark_input()
                 port = None
             if port is not None:
                 return port
             outcome = "no_input" if digit is None and text is None else "no_match"
             ctx.call.trace.add("flow.retry", node_id=self.id, outcome=outcome, attempt=attempt + 1)
+            if reprompts.record(outcome):
+                return outcome
             if attempt < p.max_retries:
-                retry = p.no_input_prompt if outcome == "no_input" else p.no_match_prompt
-                await play_prompt(ctx, retry, "none", f"{outcome}_prompt")
+                await play_prompt(ctx, reprompts.prompt(outcome), "none", f"{outcome}_prompt")
         return outcome
 
 
@@ -257,6 +320,14 @@ class ListenParams(Strict):
     max_retries: int = Field(default=1, ge=0, le=10)
     no_input_prompt: Prompt | None = None
     no_match_prompt: Prompt | None = None
+    no_input_prompts: list[Prompt] = Field(
+        default_factory=list, description="Escalation after no_input_prompt (last repeats).")
+    no_match_prompts: list[Prompt] = Field(
+        default_factory=list, description="Escalation after no_match_prompt (last repeats).")
+    max_no_input: int | None = Field(default=None, ge=1, le=10)
+    max_no_match: int | None = Field(default=None, ge=1, le=10)
+    language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN,
+                                 description="Overrides the flow's; 'auto' detects zh/en.")
     barge_in: BargeMode = "any"
 
     @model_validator(mode="after")
@@ -303,17 +374,21 @@ class ListenNode(NodeType):
     async def run(self, ctx: RunContext) -> str:
         p = self.params
         outcome = "no_input"
+        reprompts = Reprompts({"no_input": p.no_input_prompt, "no_match": p.no_match_prompt},
+                              {"no_input": p.no_input_prompts, "no_match": p.no_match_prompts},
+                              {"no_input": p.max_no_input, "no_match": p.max_no_match})
         for attempt in range(p.max_retries + 1):
             res = await play_prompt(ctx, p.prompt, p.barge_in)
             digit = await _barge_digit(ctx, res, p.no_input_timeout_s)
             text = ""
+            nomatch = False
             if digit is None:
                 lr = await ctx.call.listen(
                     ListenSpec(
                         mode=p.mode,  # type: ignore[arg-type]  # pattern-checked above
                         keywords=tuple(k for ks in p.intents.values() for k in ks),
                         grammar=p.grammar,
-                        language=ctx.language,
+                        language=_listen_language(ctx, p.language),
                         no_input_timeout_s=p.no_input_timeout_s,
                         max_speech_s=p.max_speech_s,
                         allow_dtmf=bool(p.dtmf),
@@ -323,6 +398,7 @@ class ListenNode(NodeType):
                 )
                 _raise_if_gone(lr.status)
                 _turn_latency(ctx, lr)
+                _adopt_language(ctx, self.id, lr)
                 if lr.status == "error":
                     ctx.call.trace.add("flow.listen_error", node_id=self.id, error=lr.error)
                     return "error"
@@ -330,7 +406,14 @@ class ListenNode(NodeType):
                     digit = lr.digit
                 elif lr.status == "ok":
                     text = lr.text.strip()
-            if digit is not None:
+                elif lr.status == "nomatch":
+                    nomatch = True
+                    ctx.call.trace.add("flow.no_match", node_id=self.id, heard=lr.heard,
+                                       confidence=round(lr.confidence, 3))
+            if nomatch:
+                ctx.mark_input()
+                outcome = "no_match"
+            elif digit is not None:
                 ctx.mark_input()
                 if digit in p.dtmf:
                     return p.dtmf[digit]
@@ -348,9 +431,10 @@ class ListenNode(NodeType):
             else:
                 outcome = "no_input"
             ctx.call.trace.add("flow.retry", node_id=self.id, outcome=outcome, attempt=attempt + 1)
+            if reprompts.record(outcome):
+                return outcome
             if attempt < p.max_retries:
-                retry = p.no_input_prompt if outcome == "no_input" else p.no_match_prompt
-                await play_prompt(ctx, retry, "none", f"{outcome}_prompt")
+                await play_prompt(ctx, reprompts.prompt(outcome), "none", f"{outcome}_prompt")
         return outcome
 
 

@@ -1,17 +1,27 @@
 """Compliance benchmarks: sensitive-word scan throughput and latency with 100k terms and every
-evasion on, automaton memory, and a 10M-number blacklist (memory, lookup, filtering 1M contacts).
+evasion on, automaton memory, the false-positive rate of the foldings on ordinary text, a
+10M-number blacklist (memory, lookup, filtering 1M contacts), and importing a 1M-row list
+(CSV written like Excel's, and .xlsx; time and peak memory, each in a fresh process).
 
-Run: ``python -m tests.bench.bench_compliance`` (about a minute on 2 cores).
+Run: ``python -m tests.bench.bench_compliance [words|fp|lists|import]`` (all: ~10 minutes on
+2 cores).
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import random
+import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -19,6 +29,7 @@ import psutil
 from compliance.lists import InMemoryListStore, ListKind, Scope
 from compliance.normalize import fold_table, pinyin_table
 from compliance.numbers import InvalidNumber, normalize
+from compliance.pinyin import PinyinMode
 from compliance.words import StreamingScanner, Term, WordFilter
 
 SEED = 7
@@ -40,16 +51,18 @@ def rss() -> int:
 
 
 def make_terms(rng: random.Random, alphabet: list[str], pinyin_min_len: int) -> list[Term]:
-    """70% CJK (2-4 chars, 10% with homophones), 30% Latin (5-9 letters)."""
+    """70% CJK (2-4 chars: all with the default pinyin spellings, 10% also with homophones),
+    30% Latin (5-9 letters)."""
     terms: list[Term] = []
     seen: set[str] = set()
     while len(terms) < N_TERMS:
+        pinyin: PinyinMode | None = None  # the default: auto spellings
         if rng.random() < 0.7:
             text = "".join(rng.choice(alphabet) for _ in range(rng.randint(2, 4)))
-            pinyin = len(text) >= pinyin_min_len and rng.random() < PINYIN_SHARE
+            if len(text) >= pinyin_min_len and rng.random() < PINYIN_SHARE:
+                pinyin = PinyinMode.HOMOPHONE
         else:
             text = "".join(rng.choice(LATIN) for _ in range(rng.randint(5, 9)))
-            pinyin = False
         if text not in seen:
             seen.add(text)
             terms.append(Term(text, "custom", pinyin=pinyin))
@@ -131,8 +144,9 @@ def bench_words() -> None:
     wf = WordFilter(terms)
     build_s = time.perf_counter() - t0
     auto_mb = (rss() - before) / 1e6
-    n_pinyin = sum(t.pinyin for t in terms)
-    print(f"words: {N_TERMS} terms ({n_pinyin} with homophones), fold/pinyin tables "
+    n_pinyin = sum(t.pinyin is PinyinMode.HOMOPHONE for t in terms)
+    print(f"words: {N_TERMS} terms ({n_pinyin} with homophones, {wf.key_count} automaton keys "
+          f"with the pinyin spellings), fold/pinyin tables "
           f"{tables_s:.2f} s, compile {build_s:.2f} s, memory {auto_mb:.0f} MB (RSS delta)")
     text = make_text(rng, TEXT_MB * 1_000_000, plant=terms)
     rate, cpu_rate, hits = scan_rate(wf, text)
@@ -202,10 +216,139 @@ def bench_lists() -> None:
           f"({ok} of {len(raw)} valid): {per * 1e6:.0f} s per million at import")
 
 
+def bench_real_text() -> None:
+    """The same 100k terms over real Chinese (People's Daily 1998, reviews), as 10k-char chunks
+    and as 100-char ASR partials: what a call center's text looks like, few Latin letters."""
+    from tests import compliance_corpus
+
+    wf = WordFilter(make_terms(random.Random(SEED), CJK_TERMS, pinyin_min_len=3))
+    text = "".join(list(compliance_corpus.peoples_daily())[:30_000])[:1_500_000]
+    text += "".join(list(compliance_corpus.reviews())[:30_000])[:1_500_000]
+    rate, cpu_rate, hits = scan_rate(wf, text)
+    print(f"words: real Chinese text {len(text.encode()) / 1e6:.1f} MB (People's Daily + "
+          f"reviews): {rate:.1f} MB/s wall, {cpu_rate:.1f} MB/s per CPU-second, {hits} hits")
+    med, p99 = latency_us(wf.find, [text[i : i + 100] for i in range(0, 500_000, 100)])
+    print(f"words: real Chinese 100-char partial: median {med:.1f} us, p99 {p99:.1f} us")
+
+
+def bench_false_positives() -> None:
+    """Sentences of ordinary text flagged by the new foldings beyond the literal characters,
+    with the operator's list of tests/fixtures/compliance/terms_zh.csv in four set-ups."""
+    from compliance.wordlist import read_terms
+    from tests import compliance_corpus
+
+    fixture = Path(__file__).parents[1] / "fixtures" / "compliance" / "terms_zh.csv"
+    terms = read_terms(fixture).terms
+    setups = {
+        "literal": [replace(t, pinyin=PinyinMode.OFF, initials=False) for t in terms],
+        "as configured": terms,
+        "auto for every term": [replace(t, pinyin=None, initials=False) for t in terms],
+        "homophones for every term": [replace(t, pinyin=PinyinMode.HOMOPHONE) for t in terms],
+    }
+    filters = {name: WordFilter(ts) for name, ts in setups.items()}
+    for corpus in ("peoples_daily", "reviews", "jieba_words", "english"):
+        sentences = list(getattr(compliance_corpus, corpus)())
+        base = {i for i, x in enumerate(sentences) if filters["literal"].find(x)}
+        print(f"fp: {corpus}: {len(sentences)} items, {len(base)} "
+              f"({100 * len(base) / len(sentences):.3f} %) hold a term's own characters")
+        for name, wf in list(filters.items())[1:]:
+            flagged = {i for i, x in enumerate(sentences) if wf.find(x)} - base
+            print(f"fp:   {name}: {len(flagged)} more flagged "
+                  f"({100 * len(flagged) / len(sentences):.3f} %), e.g. "
+                  f"{[sentences[i][:30] for i in sorted(flagged)[:3]]}")
+
+
+IMPORT_ROWS = 1_000_000
+
+
+def _write_csv(path: Path) -> None:
+    """What Excel on Chinese Windows saves: GB18030 (GBK), CRLF, Chinese header and notes."""
+    with path.open("wb") as f:
+        f.write("号码,原因,备注,到期\r\n".encode("gb18030"))
+        for base in range(0, IMPORT_ROWS, 10_000):
+            f.write("".join(f"1{(3 + i % 6)}{(base + i) * 7919 % 10**9:09d},客户投诉,"
+                            f"第{i % 7}次来电要求不再联系,2027-06-30\r\n"
+                            for i in range(10_000)).encode("gb18030"))
+
+
+def _write_xlsx(path: Path) -> None:
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = book.add_worksheet("黑名单")
+    sheet.write_row(0, 0, ["号码", "原因", "备注"])
+    for r in range(1, IMPORT_ROWS + 1):
+        sheet.write_number(r, 0, float(13_000_000_000 + r * 7919 % 10**9))
+        sheet.write_string(r, 1, "退订")
+        sheet.write_string(r, 2, "用户要求")
+    book.close()
+
+
+def _import_child(path: str, mode: str) -> None:
+    """Runs in its own process so the peak RSS is the import's own."""
+    import asyncio
+
+    from compliance.listio import LIST_SPEC, import_table
+    from compliance.lists import ListEntry
+    from tabular import Row, open_table
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0, c0 = time.perf_counter(), time.process_time()
+    rows = errors = 0
+    if mode == "read":
+        with open_table(path, LIST_SPEC) as table:
+            for item in table:
+                rows += isinstance(item, Row)
+                errors += not isinstance(item, Row)
+    else:
+        store = InMemoryListStore()
+        report = asyncio.run(import_table(store, path, default=ListEntry(ListKind.BLACK, "")))
+        rows, errors = report.imported, len(report.errors)
+    out = {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0,
+           "rows": rows, "errors": errors,
+           "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "start_mb": before / 1024}
+    print(json.dumps(out))
+
+
+def bench_import() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path, xlsx_path = Path(tmp) / "list.csv", Path(tmp) / "list.xlsx"
+        t0 = time.perf_counter()
+        _write_csv(csv_path)
+        print(f"import: wrote {IMPORT_ROWS} rows GB18030 CSV, {csv_path.stat().st_size / 1e6:.0f}"
+              f" MB in {time.perf_counter() - t0:.0f} s")
+        t0 = time.perf_counter()
+        _write_xlsx(xlsx_path)
+        print(f"import: wrote {IMPORT_ROWS} rows .xlsx, {xlsx_path.stat().st_size / 1e6:.0f} MB "
+              f"in {time.perf_counter() - t0:.0f} s")
+        for path, mode in ((csv_path, "read"), (xlsx_path, "read"), (csv_path, "import")):
+            got = subprocess.run([sys.executable, "-m", "tests.bench.bench_compliance",
+                                  "import-child", str(path), mode], capture_output=True,
+                                 text=True, check=True)
+            r = json.loads(got.stdout.strip().splitlines()[-1])
+            what = "read through tabular" if mode == "read" else "imported (phonenumbers + store)"
+            print(f"import: {path.suffix} {what}: {r['rows']} rows, {r['errors']} bad, "
+                  f"{r['seconds']:.1f} s wall, {r['cpu']:.1f} s CPU "
+                  f"({r['rows'] / r['seconds'] / 1000:.0f}k rows/s), peak RSS {r['peak_mb']:.0f} "
+                  f"MB (interpreter and imports alone {r['start_mb']:.0f} MB)")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["import-child"]:
+        _import_child(sys.argv[2], sys.argv[3])
+        return
+    parts = sys.argv[1:] or ["words", "fp", "lists", "import"]
     print(f"cpu: {psutil.cpu_count()} cores")
-    bench_words()
-    bench_lists()
+    if "words" in parts:
+        bench_words()
+        bench_real_text()
+    if "fp" in parts:
+        bench_false_positives()
+    if "lists" in parts:
+        bench_lists()
+    if "import" in parts:
+        bench_import()
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,13 +99,18 @@ def scenario(dest: Path, hold_s: float) -> Path:
     return path
 
 
-def _start(cmd: list[str]) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+READY_LINES: dict[int, str] = {}  # pid -> what the answerer printed when ready
+
+
+def _start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, **env} if env else None)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if "ready" not in line:
         proc.kill()
         raise RuntimeError(f"{cmd[2]} did not start: {line!r}")
+    READY_LINES[proc.pid] = line.strip()
     return proc
 
 
@@ -141,7 +147,11 @@ def _cpu(pids: list[int]) -> float:
     return total
 
 
-def one_run(system: str, n: int, *, procs: int, hold_s: float, cps: int, work: Path) -> Run:
+def one_run(system: str, n: int, *, procs: int, hold_s: float, cps: int, work: Path,
+            env: dict[str, str] | None = None,
+            watchers: Callable[[list[str]], Callable[[], object]] | None = None) -> Run:
+    """One load run. ``env`` goes to the answerers; ``watchers`` (given their ready lines)
+    starts whatever else must run during the calls and returns its stop function."""
     xml = scenario(work / "uac_pcap.xml", hold_s)
     sip_ports = [free_port() for _ in range(procs)]
     sipp_ports = [free_port() for _ in range(procs)]
@@ -155,8 +165,9 @@ def one_run(system: str, n: int, *, procs: int, hold_s: float, cps: int, work: P
         else:
             cmd = [sys.executable, "-m", "tests.bench.pyvoip_ivr", str(sip_ports[k]),
                    str(sipp_ports[k]), str(lo), str(lo + RTP_BLOCK - 2)]
-        answerers.append(_start(cmd))
+        answerers.append(_start(cmd, env))
     pids = [p.pid for p in answerers]
+    stop_watchers = watchers([READY_LINES[p] for p in pids]) if watchers else None
     for pid in pids:  # the answerer keeps normal priority; SIPp/dumpcap inherit ours
         try:
             os.setpriority(os.PRIO_PROCESS, pid, 0)
@@ -196,6 +207,8 @@ def one_run(system: str, n: int, *, procs: int, hold_s: float, cps: int, work: P
     sipp_cpu = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
     load = os.getloadavg()[0]
     sampler.stop.set()
+    if stop_watchers is not None:
+        stop_watchers()
     stats = [_finish(p) for p in answerers]
     cap.terminate()
     _, err = cap.communicate(timeout=30)

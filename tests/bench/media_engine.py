@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from app.config import load_settings
 from app.engine import Engine
@@ -27,6 +28,7 @@ from core.call import CallHungUp, DigitSpec
 from core.tasks import spawn
 from engine.controller import CallApp
 from engine.sipcall import SipCall
+from storage.tenancy import Tenants
 
 PROMPT_S = 3.0
 ACK_DIGIT = "2"
@@ -85,6 +87,42 @@ async def watch_stalls(out: list[tuple[float, float, float]], t0: float) -> None
         last_w, last_c = w, c
 
 
+async def start_console(engine: Engine, port: int) -> tuple[Any, str]:
+    """The console on the engine's bus, with an ops user; the ready line carries its URL and
+    an API token for the viewers."""
+    from app.console_setup import build_console
+    from console.api.app import ConsoleServer
+
+    assert engine.db is not None
+    svc = build_console(engine.settings, engine.db, clock=engine.clock, bus=engine.bus)
+    svc.identity.ensure_tenant("default")
+    user = svc.identity.create_user("bench", "bench password", "ops")
+    token, _ = svc.identity.create_token(user.id, "bench", tenants=Tenants.every())
+    server = ConsoleServer(svc)
+    host, bound = await server.start("127.0.0.1", port)
+    gc.freeze()  # as `ivr run` does once the console is up
+    return server, f"ready console=http://{host}:{bound} token={token}"
+
+
+def hub_stats(console: Any) -> dict[str, object]:
+    hub = console.services.hub if console is not None else None
+    if hub is None:
+        return {}
+    return {"hub_events": hub.handled, "hub_longest_slice_ms": round(hub.longest_slice_ms, 2),
+            "viewers_dropped": hub.dropped_viewers}
+
+
+async def node_events(engine: Engine, per_call_per_s: float) -> None:
+    """A flow's node events for every call in progress, ``per_call_per_s`` times a second (the
+    benchmark's IVR runs no flow, so this stands in for one that steps through nodes)."""
+    while True:
+        await engine.clock.sleep(1.0 / per_call_per_s)
+        calls = engine.controller.calls if engine.controller is not None else {}
+        for call_id in list(calls):
+            engine.bus.publish("flow.node", call_id, tenant="default", node_id="menu",
+                               outcome="next", duration_ms=200)
+
+
 async def main(sip_port: int, rtp_min: int, rtp_max: int, workdir: Path) -> None:
     env = {
         "IVR_SIP__LISTEN": f"127.0.0.1:{sip_port}",
@@ -110,7 +148,13 @@ async def main(sip_port: int, rtp_min: int, rtp_max: int, workdir: Path) -> None
     watcher = None
     if os.environ.get("BENCH_STALLS") == "1":
         watcher = spawn(watch_stalls(stalls, time.monotonic()), "stall-watch")
-    print("ready", flush=True)
+    ready = "ready"
+    console = None
+    if os.environ.get("BENCH_CONSOLE_PORT"):  # bench_console_fanout: live events to viewers
+        console, ready = await start_console(engine, int(os.environ["BENCH_CONSOLE_PORT"]))
+    if float(os.environ.get("BENCH_EVENTS_PER_S", "0")) > 0:
+        spawn(node_events(engine, float(os.environ["BENCH_EVENTS_PER_S"])), "node-events")
+    print(ready, flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
@@ -124,10 +168,14 @@ async def main(sip_port: int, rtp_min: int, rtp_max: int, workdir: Path) -> None
         "tick_late_max_ms": late["max"], "reanchors": engine.pacer.reanchors,
         "objects_start": objects0, "objects_end": len(gc.get_objects()),
         "stalls": stalls[:40], "watcher": watcher is not None,
-        "gc_runs": counters.gc_runs, "gc_max_ms": [round(x, 1) for x in counters.gc_max_ms]}),
+        "gc_runs": counters.gc_runs, "gc_max_ms": [round(x, 1) for x in counters.gc_max_ms],
+        **hub_stats(console)}),
         flush=True)
     os._exit(0)  # the benchmark is over; skip the orderly drain
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])))
+    coro = main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))
+    from app.loop import run
+
+    run(coro, os.environ.get("BENCH_LOOP", "auto"))  # the engine's default unless told

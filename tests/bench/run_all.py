@@ -19,20 +19,26 @@ QUICK: list[list[str]] = [
     ["bench_rtp"],
     ["bench_flows"],
     ["bench_compliance"],
+    ["bench_sms", "--n", "2000", "--service-n", "500", "--calls", "10"],
     ["bench_speaker"],
     ["bench_sip_setup", "--rates", "100,300", "--seconds", "5"],
     ["bench_asr", "--quick"],
     ["bench_media", "--n", "50", "--pyvoip-n", "", "--hold", "10"],
+    ["bench_console_search", "--rows", "100000", "--requests", "500"],
+    ["bench_console_fanout", "--n", "50", "--viewers", "20", "--hold", "10"],
 ]
 FULL: list[list[str]] = [
     ["bench_sip_codec"],
     ["bench_rtp"],
     ["bench_flows"],
     ["bench_compliance"],
+    ["bench_sms"],
     ["bench_speaker"],
     ["bench_sip_setup"],
     ["bench_asr"],
     ["bench_media"],
+    ["bench_console_search"],
+    ["bench_console_fanout"],
 ]
 
 

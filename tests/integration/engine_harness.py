@@ -14,10 +14,11 @@ import numpy as np
 
 from app.config import load_settings
 from app.engine import Engine
-from core.call import CallHungUp, DigitSpec
+from core.call import CallHungUp, DigitSpec, ListenResult, ListenSpec
 from core.clock import Clock
 from engine.controller import CallApp
 from engine.sipcall import SipCall
+from storage.tenancy import EVERY_TENANT
 from tests.netutil import free_port, free_port_block
 
 
@@ -75,6 +76,27 @@ async def running_engine(tmp_path: Path, router: Callable[[SipCall], CallApp],
         await engine.stop(drain_s=1.0)
 
 
+class ToneSpeech:
+    """A speech double for tests about routing, records and events, not voices: prompts become
+    300 ms tones and are remembered; nobody speaks (listen reports an error)."""
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    async def synthesize(self, text: str, voice: str | None, language: str | None) -> Any:
+        self.said.append(text)
+        return (np.sin(np.arange(2400) / 8000 * 2 * np.pi * 440) * 6000).astype(np.int16)
+
+    async def listen(self, call: Any, spec: ListenSpec) -> tuple[ListenResult, None]:
+        return ListenResult("error", error="no recogniser in this test"), None
+
+    async def barge_in_watcher(self, call: Any) -> None:
+        await asyncio.Event().wait()
+
+    def finish_turn(self, turn: Any) -> dict[str, Any]:
+        return {}
+
+
 def sip_target(engine: Engine) -> str:
     host, port = engine.addresses["udp"]
     return f"{host}:{port}"
@@ -101,3 +123,21 @@ async def open_sink() -> tuple[RtpSink, asyncio.DatagramTransport, int]:
 def dominant_hz(pcm: np.ndarray, rate: int = 8000) -> float:
     spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64) * np.hanning(len(pcm))))
     return float(np.argmax(spectrum) * rate / len(pcm))
+
+
+async def baresip_flow_call(tmp_path: Path, flow: Path, wav: Path, **overrides: str) -> Any:
+    """One call from a real softphone (baresip, ``wav`` as its microphone) into an engine
+    running ``flow`` as its default flow; returns the call record once it is written."""
+    from tests.baresip import Baresip
+
+    async with running_engine(tmp_path, None, IVR_FLOWS__DEFAULT_FLOW=str(flow),  # type: ignore[arg-type]
+                              **overrides) as engine:
+        ended = engine.bus.subscribe("call.ended")
+        async with Baresip(tmp_path / "baresip", wav, dial=f"sip:ivr@{sip_target(engine)}",
+                           quit_after_s=45) as phone:
+            await asyncio.wait_for(ended.queue.get(), 40)
+            await phone.quit()
+        await engine.wait_idle(timeout_s=20)
+        assert engine.records is not None
+        (rec,) = engine.records.list(tenants=EVERY_TENANT)
+    return rec

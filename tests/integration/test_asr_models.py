@@ -1,13 +1,10 @@
 """Real models on real audio: synthetic callers (piper and espeak-ng voices, speeds, sox noise,
-G.711 round trip) and one real human recording (beckett.wav from useful-moonshine-onnx).
+G.711 round trip) and one real human recording (beckett.wav, from scripts/fetch_test_audio.sh).
 
 Each model is loaded once per module (asr.models caches them per process).
 """
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +15,7 @@ from asr.recognizer import Engine, FinalResult, RecognizerError, RecognizerOptio
 from asr.synth import speak, telephone
 from audio.pcm import Pcm, frames
 from audio.wavio import load_wav
+from speaker_id.testdata import beckett
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
@@ -145,10 +143,7 @@ def test_whisper_free_text_on_piper_callers(whisper: Engine, callers) -> None:
 
 
 def test_whisper_on_real_human_speech(whisper: Engine) -> None:
-    spec = importlib.util.find_spec("moonshine_onnx")
-    assert spec is not None and spec.submodule_search_locations, "useful-moonshine-onnx missing"
-    wav = Path(next(iter(spec.submodule_search_locations))) / "assets" / "beckett.wav"
-    pcm = load_wav(wav)  # a phone line: 8 kHz
+    pcm = load_wav(beckett())  # a phone line: 8 kHz
     r = recognise(whisper, pcm, RecognizerOptions())
     words = set(r.text.lower().replace(",", " ").replace(".", " ").split())
     assert {"ever", "tried", "failed", "matter", "try", "again", "fail", "better"} <= words, r.text

@@ -20,6 +20,7 @@ from asr.synth import speak
 from audio.resample import to_8k
 from audio.tones import silence, tone
 from core.call import Call, CallHungUp
+from storage.tenancy import Tenants
 from tests.asterisk import Asterisk
 from tests.integration.asterisk_harness import (
     FIXTURES,
@@ -57,7 +58,7 @@ async def test_sample_flow_through_asterisk_voice_then_keys(tmp_path: Path,
             res = await call_asterisk(asterisk, tmp_path, scenario, dialled="4000")
             await engine.wait_idle(timeout_s=20)
             assert engine.records is not None
-            (rec,) = engine.records.list()
+            (rec,) = engine.records.list(tenants=Tenants.every())
     finally:
         sink_transport.close()
     assert res.successful == 1, res.stdout[-1500:] + asterisk.log()[-2000:]
@@ -132,7 +133,7 @@ async def test_outbound_call_with_caller_id_and_variables(tmp_path: Path,
         result = uas.result()
         await engine.wait_idle()
         assert engine.records is not None
-        stored = engine.records.get(rec.id)
+        stored = engine.records.get(rec.id, tenants=Tenants.every())
     assert result.successful == 1, result
     assert seen["CAMPAIGN"] == variables["CAMPAIGN"]
     assert (rec.backend, rec.direction, rec.disposition) == ("asterisk", "outbound", "answered")
@@ -224,7 +225,7 @@ async def test_transfer_redirects_the_channel_to_the_agent(tmp_path: Path,
             agent_result = agent.result()
             await engine.wait_idle()
             assert engine.records is not None
-            (rec,) = engine.records.list()
+            (rec,) = engine.records.list(tenants=Tenants.every())
     finally:
         sink_transport.close()
     assert results == ["transferred"]

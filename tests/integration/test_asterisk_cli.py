@@ -6,10 +6,13 @@ them: ``ivr doctor`` and ``ivr asterisk check`` log in to AMI; ``ivr run --backe
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ import pytest
 from audio.tones import silence
 from tests.asterisk import Asterisk
 from tests.integration.asterisk_harness import call_asterisk, caller_scenario, open_caller_sink
-from tests.netutil import free_port_block
+from tests.netutil import free_port_block, wait_until
 from tests.rtp_pcap import caller_pcap
 
 pytestmark = [pytest.mark.sipp, pytest.mark.asterisk, pytest.mark.xdist_group("asterisk")]
@@ -30,7 +33,15 @@ def ivr_env(tmp_path: Path, asterisk: Asterisk) -> dict[str, str]:
             "IVR_STORAGE__URL": f"sqlite:///{tmp_path}/ivr.sqlite",
             "IVR_STORAGE__RECORDINGS_DIR": str(tmp_path / "recordings"),
             "IVR_RTP__PORT_MIN": str(rtp), "IVR_RTP__PORT_MAX": str(rtp + 18),
-            "IVR_METRICS__LISTEN": "127.0.0.1:0"}
+            "IVR_METRICS__LISTEN": "127.0.0.1:0", "IVR_CONSOLE__LISTEN": ""}
+
+
+def http_get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def ivr(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -63,7 +74,12 @@ async def test_run_backend_asterisk_answers_through_asterisk(tmp_path: Path,
             seen.append(line)
         assert any("listening: AudioSocket" in x for x in seen), seen
         assert not any("sip:" in x for x in seen), seen  # no SIP listener of its own
-        await asyncio.sleep(2.0)  # AMI logs in in the background
+        metrics = next(x.split()[1] for x in seen if x.startswith("metrics:"))
+        health = metrics.replace("/metrics", "/healthz")
+        ready = metrics.replace("/metrics", "/readyz")
+        await wait_until(lambda: http_get(ready)[0] == 200, 30, "ready (AMI logged in)")
+        status, body = http_get(health)
+        assert status == 200 and json.loads(body)["asterisk_ami"] == "connected", body
         pcap = caller_pcap(tmp_path / "caller.pcap", silence(6.0), ((3.0, "1"),))
         _, sink, sink_port = await open_caller_sink()
         scenario = caller_scenario(tmp_path, pcap=pcap, hold_ms=6000, sink_port=sink_port)
@@ -72,8 +88,10 @@ async def test_run_backend_asterisk_answers_through_asterisk(tmp_path: Path,
         assert res.successful == 1, res.stdout[-1000:]
     finally:
         proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(proc.wait(), 30)
+        rest, _ = await asyncio.wait_for(proc.communicate(), 30)
+        seen.append(rest.decode(errors="replace"))
     listed = await asyncio.to_thread(ivr, "calls", "list", env=env)
+    assert len(listed.stdout.splitlines()) >= 2, (listed.stdout, listed.stderr, seen)
     header, row = listed.stdout.splitlines()[:2]
     assert "backend" in header and " asterisk " in row and "13800138000" in row, listed.stdout
     assert " 1" in row.split("answered", 1)[1]  # the key the caller pressed (digits column)

@@ -23,6 +23,7 @@ from audio.tones import add_noise, dtmf_sequence, silence
 from audio.wavio import load_wav, write_wav
 from core.call import TransferResult
 from engine.sipcall import SipCall
+from storage.tenancy import EVERY_TENANT
 from tests.baresip import Baresip
 from tests.integration.engine_harness import Seen, collecting_app, running_engine, sip_target
 from tests.netutil import free_port, free_port_block
@@ -109,7 +110,7 @@ async def test_speech_recording_matches_the_microphone_wav(tmp_path: Path) -> No
             await phone.quit()
         await engine.wait_idle()
         assert engine.records is not None
-        (rec,) = engine.records.list()
+        (rec,) = engine.records.list(tenants=EVERY_TENANT)
     assert rec.disposition == "answered" and rec.hangup_side == "caller", phone.log()[-2000:]
     assert rec.codec == "PCMU" and rec.recording_path is not None
     with wave.open(rec.recording_path) as w:
@@ -144,7 +145,7 @@ async def test_inband_dtmf_through_baresip(tmp_path: Path) -> None:
             await phone.quit()
         await engine.wait_idle()
         assert engine.records is not None
-        (rec,) = engine.records.list()
+        (rec,) = engine.records.list(tenants=EVERY_TENANT)
     assert "".join(seen.digits) == DTMF_KEYS, phone.log()[-2000:]
     sources = {e.data.get("source") for e in seen.calls[0].trace.entries if e.kind == "dtmf"}
     assert sources == {"inband"}

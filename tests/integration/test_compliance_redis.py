@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from compliance.caps import CapRule
-from compliance.listio import import_csv
+from compliance.listio import import_table
 from compliance.lists import ListEntry, ListKind, ListReason, Scope
 from compliance.redis_store import RedisCapCounter, RedisListStore
 from compliance.service import ComplianceService
@@ -87,7 +87,8 @@ async def test_csv_import_into_redis_with_bad_rows(redis: Redis) -> None:
     store = RedisListStore(redis)
     lines = ["number,list,reason\n"] + [f"1380013{i:04d},black,complaint\n" for i in range(500)]
     lines.insert(10, "bogus,black,complaint\n")
-    report = await import_csv(store, lines, default=ListEntry(ListKind.BLACK, ""))
+    report = await import_table(store, "".join(lines).encode(),
+                                default=ListEntry(ListKind.BLACK, ""))
     assert report.imported == 500 and [e.line for e in report.errors] == [11]
     hits = await store.match(ListKind.BLACK, "+8613800130499", [Scope()], MON_10)
     assert hits[0].reason is ListReason.COMPLAINT

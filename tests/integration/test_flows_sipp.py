@@ -22,6 +22,7 @@ from app.engine import Engine
 from core.call import ListenResult, ListenSpec
 from flows.callapp import flow_router
 from flows.routing import FlowRouter
+from storage.tenancy import EVERY_TENANT
 from tests.netutil import free_port, free_port_block
 from tests.sipp import dump_builtin, run_sipp_async
 
@@ -107,7 +108,7 @@ async def test_sipp_digit_1_chooses_the_balance_branch(tmp_path: Path) -> None:
     assert end["status"] == "caller_hangup"
     # and the call record took the flow's outcome from the same events
     assert engine.records is not None
-    (record,) = engine.records.list()
+    (record,) = engine.records.list(tenants=EVERY_TENANT)
     assert record.flow_id == "account_balance" and record.flow_result["status"] == "caller_hangup"
     assert record.tenant == "default" and record.disposition == "answered"
     assert speech.said[0].startswith("Welcome to Example Bank")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.call import Call
+from storage.tenancy import EVERY_TENANT
 from tests.integration.engine_harness import Seen, collecting_app, running_engine, sip_target
 from tests.netutil import free_port
 from tests.rawsip import RawPeer, open_peer
@@ -94,7 +95,7 @@ async def test_unusable_offers_get_a_final_answer_and_give_back_their_resources(
             extra=["-m", "1", "-d", "500"], limit_s=30) for i in range(3)])
         await engine.wait_idle()
         assert engine.records is not None
-        records = engine.records.list(limit=50)
+        records = engine.records.list(limit=50, tenants=EVERY_TENANT)
         assert peer.transport is not None
         peer.transport.close()
     assert all(a.startswith("SIP/2.0 400") for name, a in answers.items()
@@ -124,7 +125,7 @@ async def test_a_non_utf8_call_id_is_refused_and_records_keep_being_written(
                                    extra=["-m", "2", "-d", "200"], limit_s=30)
         await engine.wait_idle()
         assert engine.records is not None and engine.cdr is not None
-        records = engine.records.list()
+        records = engine.records.list(tenants=EVERY_TENANT)
         dead = engine.cdr.dead_lettered
         assert peer.transport is not None
         peer.transport.close()

@@ -16,6 +16,7 @@ from app.config import load_settings
 from app.engine import Engine
 from core.call import ListenResult, ListenSpec
 from flows.store import FlowStore
+from storage.tenancy import EVERY_TENANT
 from tests.netutil import free_port, free_port_block
 from tests.sipp import run_sipp_async
 
@@ -94,7 +95,7 @@ async def test_tenant_route_subflow_and_record_on_a_live_call(tmp_path: Path) ->
                                    extra=["-s", "4001", "-m", "1"], limit_s=30)
         await engine.wait_idle()
         assert engine.records is not None
-        (record,) = engine.records.list()
+        (record,) = engine.records.list(tenants=EVERY_TENANT)
     finally:
         await engine.stop(drain_s=1.0)
     assert res.successful == 1, res.stdout[-1500:]

@@ -17,6 +17,7 @@ import pytest
 from audio.g711 import alaw_decode, ulaw_decode
 from audio.tones import tone
 from engine.rtp.packet import parse as parse_rtp
+from storage.tenancy import EVERY_TENANT
 from tests.integration.engine_harness import (
     Seen,
     collecting_app,
@@ -43,7 +44,7 @@ async def test_uac_pcap_digit_1_and_two_leg_recording(tmp_path: Path) -> None:
                                    limit_s=40)
         await engine.wait_idle()
         assert engine.records is not None
-        (rec,) = engine.records.list()
+        (rec,) = engine.records.list(tenants=EVERY_TENANT)
     assert res.successful == 1, res.stdout[-1500:]
     assert seen.digits == ["1"]
     assert rec.disposition == "answered" and rec.digits == "1"
@@ -135,7 +136,7 @@ async def test_media_timeout_hangs_up_with_reason(tmp_path: Path) -> None:
                              workdir=tmp_path, extra=["-m", "1", "-d", "6000"], limit_s=30)
         await engine.wait_idle()
         assert engine.records is not None
-        (rec,) = engine.records.list()
+        (rec,) = engine.records.list(tenants=EVERY_TENANT)
     assert rec.hangup_cause == "media_timeout" and rec.hangup_side == "system"
     assert rec.duration_s < 4
 

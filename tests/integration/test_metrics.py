@@ -4,6 +4,7 @@ speech latency histogram after a real caller turn (baresip, keyword menu)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import aiohttp
@@ -39,4 +40,9 @@ async def test_metrics_after_a_speech_call(tmp_path: Path) -> None:
     assert "ivr_sip_messages_received_total" in text
     assert 'ivr_pacer_tick_lateness_ms{quantile="0.99"}' in text
     assert 'ivr_turn_latency_seconds_count{kind="grammar"} 1' in text
-    assert "ivr_cdr_written_total 1" in text and "ivr_cdr_dead_lettered_total 0" in text
+    assert "ivr_cdr_written_total" in text and "ivr_cdr_dead_lettered_total 0" in text
+    assert 'ivr_calls_total{direction="inbound"} 1' in text
+    assert 'ivr_sip_responses_total{class="2xx"}' in text
+    received = re.search(r"^ivr_rtp_packets_received_total (\d+)", text, re.M)
+    assert received is not None and int(received.group(1)) > 100  # the caller's speech
+    assert "ivr_rtp_jitter_ms" in text and "ivr_asr_jobs_pending 0" in text

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.call import Call
+from storage.tenancy import EVERY_TENANT
 from tests.integration.engine_harness import running_engine
 from tests.netutil import free_port
 from tests.sipp import SippServer
@@ -90,7 +91,7 @@ async def test_refused_outbound_calls_get_their_disposition(
         assert uas.proc is not None
         await asyncio.wait_for(uas.proc.wait(), 10)
         await engine.wait_idle()
-        stored = engine.records.get(rec.id)
+        stored = engine.records.get(rec.id, tenants=EVERY_TENANT)
         event = ended.queue.get_nowait()
     assert (rec.disposition, rec.hangup_cause, rec.sip_status) == (disposition, cause, status)
     assert stored is not None and stored.disposition == disposition

@@ -11,6 +11,7 @@ import pytest
 from app.config import load_settings
 from app.engine import Engine
 from core.call import Call
+from storage.tenancy import EVERY_TENANT
 from tests.netutil import free_port, free_port_block
 from tests.sipp import run_sipp_async
 
@@ -47,7 +48,7 @@ async def test_stop_drains_then_hangs_up_and_records(tmp_path: Path) -> None:
     await asyncio.wait_for(stopping, 15)
     result = await asyncio.wait_for(caller, 30)
     assert engine.records is not None
-    (rec,) = engine.records.list()
+    (rec,) = engine.records.list(tenants=EVERY_TENANT)
     assert rec.hangup_cause == "shutdown" and rec.hangup_side == "engine"
     assert 0.9 <= rec.duration_s <= 5  # ran through the drain time, not cut at once
     assert result.successful == 0 and "BYE" in result.stdout + result.errors, result.errors

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from core.clock import FakeClock
+from engine.sip.invite import IncomingInvite
 from engine.sip.security import InboundPolicy
 from engine.sip.stream import StreamLimits
 from engine.sip.ua import UserAgent
@@ -28,9 +29,16 @@ OPTIONS = ("OPTIONS sip:ivr@127.0.0.1 SIP/2.0\r\n"
            "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
 
 
+class Refuse:
+    """A call handler (a UA without one answers OPTIONS 503: it would take no call)."""
+
+    def on_invite(self, session: IncomingInvite) -> None:
+        session.reject(486)
+
+
 async def start(clock: FakeClock, limits: StreamLimits) -> tuple[UserAgent, int]:
     ua = UserAgent(policy=InboundPolicy.from_config(["127.0.0.0/8"], {}, "t"), clock=clock,
-                   stream_limits=limits)
+                   stream_limits=limits, handler=Refuse())
     local = await ua.start("127.0.0.1", 0, ["tcp"])
     return ua, local["tcp"][1]
 

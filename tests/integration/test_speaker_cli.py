@@ -64,8 +64,8 @@ def test_calibrate_telephone_band(real_set: Path) -> None:
     assert r.exit_code == 0, r.output
     report = json.loads(r.output.strip().splitlines()[-1])
     assert report["band"].startswith("telephone")
-    assert report["speakers"] == 5
-    assert 0.0 <= report["eer"] < 0.2
+    assert report["speakers"] == 14  # every real speaker in var/testdata (speaker_id.testdata)
+    assert 0.0 <= report["eer"] <= 0.02  # CAM++ at 8 kHz: 0.0 % measured (docs/speaker.md)
     assert [row[0] for row in report["at_thresholds"]] == [0.75, 0.8]
 
 

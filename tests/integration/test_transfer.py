@@ -19,6 +19,7 @@ from audio.g711 import alaw_decode, ulaw_decode
 from core.call import TransferResult
 from engine.rtp.packet import parse as parse_rtp
 from engine.sipcall import SipCall
+from storage.tenancy import EVERY_TENANT
 from tests.integration.engine_harness import open_sink, running_engine
 from tests.netutil import free_port, free_port_block
 from tests.sipp import SIPP_DATA, SippServer
@@ -115,7 +116,7 @@ async def test_refer_refused_bridges_audio_and_hangs_up_both(tmp_path: Path) -> 
             await asyncio.wait_for(asyncio.gather(peer.proc.wait(), agent.proc.wait()), 10)
             await engine.wait_idle()
             assert engine.records is not None
-            records = engine.records.list()
+            records = engine.records.list(tenants=EVERY_TENANT)
     finally:
         sink_transport.close()
     assert peer.result().successful == 1, peer.result().errors  # it got the engine's BYE
@@ -197,7 +198,7 @@ async def test_bridge_first_leg_hangs_up_second_gets_bye(tmp_path: Path) -> None
         await asyncio.wait_for(asyncio.gather(peer.proc.wait(), agent.proc.wait()), 10)
         await engine.wait_idle()
         assert engine.records is not None
-        records = engine.records.list()
+        records = engine.records.list(tenants=EVERY_TENANT)
     assert peer.result().successful == 1, peer.result().errors
     assert agent.result().successful == 1, agent.result().errors  # it got the engine's BYE
     assert len(results) == 1 and results[0].status == "bridged", results

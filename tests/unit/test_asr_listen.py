@@ -313,9 +313,44 @@ def test_listen_config_from_node_spec() -> None:
     assert cfg.options.keywords == ("billing", "sales")
     free = listen_config(ListenSpec(endpoint_silence_ms=700), final_timeout_s=2.0)
     assert free.endpoint.hangover_ms == 700 and free.final_timeout_s == 2.0
-    assert engine_for(menu) == "pocketsphinx"
+    assert engine_for(menu) == "whisper"  # English menus: whisper n-best matched to the grammar
+    assert engine_for(menu, default_engine="pocketsphinx") == "pocketsphinx"
     assert engine_for(ListenSpec()) == "whisper"
+    assert engine_for(ListenSpec(language="zh-CN")) == "whisper-base"
+    assert engine_for(ListenSpec(language="cmn", mode="keywords", keywords=("余额",))) == \
+        "whisper-base"
+    assert engine_for(ListenSpec(language="auto")) == "whisper-base"
     assert engine_for(ListenSpec(language="ko-KR", mode="keywords", keywords=("예",))) == "vosk"
     assert engine_for(ListenSpec(engine="vosk")) == "vosk"
     with pytest.raises(ValueError, match="needs grammar"):
         listen_config(ListenSpec(mode="grammar"))
+
+
+async def test_queue_that_cannot_meet_the_budget_is_over_budget_at_once(
+    fake_clock: FakeClock, pool: InferencePool
+) -> None:
+    """Final decodes on this lane take ~5 s (seen before): with a 1.5 s budget the turn says
+    over_budget right at the endpoint instead of after the caller waited 1.5 s in silence."""
+    eng = ScriptedEngine()
+    pool.note_cost("scripted", 5.0)
+    assert pool.expected_wait_s("scripted") == 5.0
+    pattern = [QUIET] * 10 + [LOUD] * 30 + [QUIET] * 30
+    t0 = fake_clock.now()
+    r = await listen_turn(frames(pattern, t0, then_hang=True), eng, EnergyVad(), pool,
+                          fake_clock, config=CFG)
+    assert r.status == "error" and r.error is not None
+    assert r.error.startswith("over_budget:") and "budget 1.5 s" in r.error
+    assert r.timings["expected_wait_ms"] == 5000.0
+    assert fake_clock.now() - t0 < 1.5  # nobody waited for the budget to run out
+    pool.note_cost("scripted", 0.1)  # decodes got fast again: the average follows
+    assert pool.expected_wait_s("scripted") < 5.0
+
+
+async def test_pool_measures_final_decodes(fake_clock: FakeClock, pool: InferencePool) -> None:
+    eng = ScriptedEngine()
+    pattern = [QUIET] * 10 + [LOUD] * 30 + [QUIET] * 30
+    r = await listen_turn(frames(pattern, fake_clock.now(), then_hang=True), eng, EnergyVad(),
+                          pool, fake_clock, config=CFG)
+    assert r.status == "ok"
+    await asyncio.sleep(0.01)  # the worker's bookkeeping callback reaches the loop
+    assert 0.0 < pool.expected_wait_s("scripted") < 1.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from audio import g711
 from audio.inband_dtmf import InbandDtmfDetector, classify_block
 from audio.tones import add_noise, dtmf_sequence, dtmf_tone, silence, tone
 from audio.wavio import load_wav
+from speaker_id.testdata import beckett, pyannote_sample
 
 KEYS = "1234567890*#ABCD"
 
@@ -108,30 +108,16 @@ def test_espeak_speech_gives_no_digits(tmp_path: Path, voice: str) -> None:
     assert detect(loud) == ""
 
 
-def _package_file(package: str, *parts: str) -> Path | None:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
-    return path if path.exists() else None
-
-
 def test_second_human_speech_sample_gives_no_digits() -> None:
-    # 30 s, two speakers in a room (pyannote's sample, installed for speaker_id's calibration)
-    wav = _package_file("pyannote.audio", "sample", "sample.wav")
-    if wav is None:
-        pytest.skip("pyannote.audio wheel (requirements/speaker.txt) not installed")
-    pcm = load_wav(wav)
+    # 30 s, two speakers in a room (pyannote's sample, fetched by scripts/fetch_test_audio.sh)
+    pcm = load_wav(pyannote_sample())
     assert len(pcm) > 8000 * 25
     assert detect(pcm) == ""
     assert detect(g711.alaw_decode(g711.alaw_encode(pcm))) == ""
 
 
 def test_human_speech_gives_no_digits() -> None:
-    wav = _package_file("moonshine_onnx", "assets", "beckett.wav")
-    if wav is None:
-        pytest.fail("useful-moonshine-onnx missing: it is in requirements/nodeps.txt")
-    pcm = load_wav(wav)
+    pcm = load_wav(beckett())
     assert len(pcm) > 8000 * 5
     assert detect(pcm) == ""
     # and DTMF mixed into real speech at ~0 dB is still heard

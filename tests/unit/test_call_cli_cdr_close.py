@@ -9,6 +9,7 @@ from pathlib import Path
 from engine.cdr import CallRecord, CallRecords
 from engine.cdr_writer import CdrWriter
 from storage import open_database
+from storage.tenancy import EVERY_TENANT
 
 
 async def test_close_right_after_put_writes_the_record(tmp_path: Path) -> None:
@@ -23,5 +24,5 @@ async def test_close_right_after_put_writes_the_record(tmp_path: Path) -> None:
     t0 = loop.time()
     await writer.close()
     assert loop.time() - t0 < 2.0  # not flush's 10 s timeout
-    got = records.get(rec.id)
+    got = records.get(rec.id, tenants=EVERY_TENANT)
     assert got is not None and got.disposition == "answered"

@@ -18,6 +18,7 @@ from core.clock import FakeClock
 from engine.cdr import CallRecord, CallRecords, CallRow
 from engine.cdr_writer import CdrWriter
 from storage import open_database
+from storage.tenancy import EVERY_TENANT
 
 
 def rec(n: int, sip_call_id: str | None = None) -> CallRecord:
@@ -40,8 +41,8 @@ async def test_a_poisoned_record_goes_to_dead_letter_and_the_rest_are_written(
         writer.put(r)
     assert await writer.flush(timeout_s=5)
     assert writer.written == 5 and writer.dead_lettered == 1 and writer.queued == 0
-    assert all(records.get(r.id) is not None for r in good)
-    assert records.get(poisoned.id) is None
+    assert all(records.get(r.id, tenants=EVERY_TENANT) is not None for r in good)
+    assert records.get(poisoned.id, tenants=EVERY_TENANT) is None
     (line,) = dead.read_text().splitlines()
     kept = json.loads(line)
     assert kept["record"]["id"] == poisoned.id
@@ -68,7 +69,8 @@ async def test_database_down_keeps_records_queued_then_writes_them(
     assert writer.write_failures >= 1
     CallRow.metadata.create_all(records.db.engine)  # the database is back
     assert await writer.flush(timeout_s=5)
-    assert writer.written == 3 and all(records.get(r.id) is not None for r in batch)
+    assert writer.written == 3
+    assert all(records.get(r.id, tenants=EVERY_TENANT) is not None for r in batch)
     await writer.close()
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from compliance.lists import ListEntry, ListKind, ListReason, Scope
+from compliance.pinyin import PinyinMode
 from compliance.sql_store import SqlListStore, SqlWordStore
 from compliance.wordlist import WordRegistry
 from compliance.words import Action, Term
@@ -49,7 +50,8 @@ def test_sql_word_store_hot_reload(tmp_path: Path) -> None:
     assert reg.filter_for().scan("赌博").hits
     store.add_terms([Term("赌博", "fraud", 5, Action.BLOCK, None, True)])  # update in place
     (t,) = store.all_terms()
-    assert (t.category, t.severity, t.action, t.pinyin) == ("fraud", 5, Action.BLOCK, True)
+    assert (t.category, t.severity, t.action, t.pinyin) == (
+        "fraud", 5, Action.BLOCK, PinyinMode.HOMOPHONE)
     assert reg.filter_for().scan("赌博").blocked
     assert store.remove_term("赌博", None) and not store.remove_term("赌博", None)
 
@@ -68,8 +70,9 @@ def test_cli_import_then_check_in_separate_processes(tmp_path: Path) -> None:
     lists.write_text("number,list,reason\n138 0013 8000,black,complaint\nnope,black,\n"
                      "+86 139 0000 0000,white,vip\n", "utf-8")
     r = ivr(tmp_path, "lists", "import", str(lists), "--errors-file", str(tmp_path / "err.csv"))
-    assert r.returncode == 0 and "imported 2" in r.stdout and "line 3" in r.stderr
-    assert (tmp_path / "err.csv").read_text().splitlines()[1].startswith("3,nope,number:")
+    assert r.returncode == 0 and "imported 2" in r.stdout and "lists.csv:3: number" in r.stderr
+    bad_rows = (tmp_path / "err.csv").read_text("utf-8-sig").splitlines()
+    assert bad_rows[1].startswith("lists.csv,3,number,nope,")
     at = "2026-11-30T10:00:00+08:00"
     r = ivr(tmp_path, "lists", "check", "008613800138000", "--at", at, "--json")
     out = json.loads(r.stdout)
@@ -94,3 +97,90 @@ def test_cli_import_then_check_in_separate_processes(tmp_path: Path) -> None:
     assert out["hits"][0]["category"] == "abuse"
     assert ivr(tmp_path, "words", "check", "你好").returncode == 0
     assert ivr(tmp_path, "words", "export", "--format", "txt").stdout == "傻逼\n刷单返利\n"
+
+
+def test_old_databases_get_the_new_columns(tmp_path: Path) -> None:
+    """A database created before notes, pinyin modes and initials existed still opens, keeps
+    its rows (an old ``pinyin`` flag still means homophones) and takes the new fields."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE compliance_words (id INTEGER PRIMARY KEY, tenant VARCHAR(64), "
+                    "term VARCHAR(256), category VARCHAR(32), severity INTEGER, action VARCHAR(8),"
+                    " pinyin BOOLEAN, allow BOOLEAN, UNIQUE (tenant, term))")
+        insert = "INSERT INTO compliance_words VALUES (?, '', ?, ?, ?, 'block', ?, 0)"
+        con.execute(insert, (1, "傻逼", "abuse", 4, 1))
+        con.execute(insert, (2, "赌博", "fraud", 3, 0))
+        con.execute("CREATE TABLE compliance_list_entries (id INTEGER PRIMARY KEY, "
+                    "kind VARCHAR(8), scope VARCHAR(160), target VARCHAR(20), is_prefix BOOLEAN, "
+                    "reason VARCHAR(16), source VARCHAR(128), expires DATETIME, "
+                    "UNIQUE (kind, scope, target, is_prefix))")
+        con.execute("INSERT INTO compliance_list_entries VALUES (1, 'black', 'global', "
+                    "'+8613800138000', 0, 'complaint', 'old', NULL)")
+    db = open_database(f"sqlite:///{path}")
+    words = {t.text: t for t in SqlWordStore(db).all_terms()}
+    assert words["傻逼"].pinyin is PinyinMode.HOMOPHONE and words["赌博"].pinyin is None
+    store = SqlListStore(db)
+    (old,) = store.match_sync(ListKind.BLACK, "+8613800138000", [Scope()], NOW)
+    assert old.note == "" and old.source == "old"
+    store.add_sync([ListEntry(ListKind.BLACK, "+8613900139000", note="客户多次投诉")])
+    (new,) = store.match_sync(ListKind.BLACK, "+8613900139000", [Scope()], NOW)
+    assert new.note == "客户多次投诉"
+    SqlWordStore(db).add_terms([Term("刷单", pinyin=PinyinMode.SPELLED, initials=True)])
+    assert {t.text: t for t in SqlWordStore(db).all_terms()}["刷单"].initials
+
+
+XLSX_ROWS = [["2026年投诉黑名单"], [], ["手机号码", "原因", "备注", "有效期"],
+             [13800138000.0, "客户投诉", "多次来电", "2026/12/31"],
+             [8613900139000, "退订", "", "永久"], ["1380013", "测试", "", ""]]
+
+
+def _xlsx(path: Path) -> Path:
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    sheet.merge_range("A1:D1", XLSX_ROWS[0][0])
+    for r, row in enumerate(XLSX_ROWS[2:], start=2):
+        for c, v in enumerate(row):
+            if isinstance(v, float | int):
+                sheet.write_number(r, c, v)
+            else:
+                sheet.write_string(r, c, v)
+    book.close()
+    return path
+
+
+@pytest.mark.slow
+def test_cli_imports_users_spreadsheets_without_tracebacks(tmp_path: Path) -> None:
+    xlsx = _xlsx(tmp_path / "黑名单.xlsx")
+    r = ivr(tmp_path, "lists", "import", str(xlsx), "--preview")
+    assert r.returncode == 0, r.stderr
+    assert "header on line 3: number <- '手机号码'" in r.stdout
+    assert "3 data row(s), 1 bad" in r.stdout and "nothing imported" in r.stdout
+    assert "黑名单.xlsx:6: 手机号码 '1380013'" in r.stderr
+    assert ivr(tmp_path, "lists", "export").stdout.count("\n") == 1  # preview stored nothing
+    r = ivr(tmp_path, "lists", "import", str(xlsx))
+    assert r.returncode == 0 and "imported 2" in r.stdout and "Traceback" not in r.stderr
+    exported = ivr(tmp_path, "lists", "export").stdout
+    assert "+8613800138000,black,,,complaint,黑名单.xlsx,2026-12-31T16:00:00+00:00,多次来电" \
+        in exported  # 13800138000.0 stayed a number; the date means through that day in China
+
+    gb = tmp_path / "敏感词.csv"
+    gb.write_bytes("敏感词,类别,级别,处理方式,拼音\r\n赌博,涉诈,高,拦截,\r\n傻逼,辱骂,中,替换,同音\r\n"
+                   "坏词,天气,3,拦截,\r\n".encode("gb18030"))
+    r = ivr(tmp_path, "words", "import", str(gb))
+    assert r.returncode == 0 and "imported 2 term(s), 1 bad row(s)" in r.stdout
+    assert "敏感词.csv:4: 类别 '天气': not one of" in r.stderr
+    r = ivr(tmp_path, "words", "check", "来玩du博", "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["hits"][0]["term"] == "赌博"
+
+    for bad, message in [(b"", "the file is empty"), (b"\xd0\xcf\x11\xe0" + bytes(600), ".xls"),
+                         ("姓名,地址\n张三,北京\n".encode(), "no column for number")]:
+        path = tmp_path / "bad.csv"
+        path.write_bytes(bad)
+        r = ivr(tmp_path, "lists", "import", str(path))
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    r = ivr(tmp_path, "words", "import", str(tmp_path / "missing.csv"))
+    assert r.returncode == 2 and "No such file" in r.stderr and "Traceback" not in r.stderr

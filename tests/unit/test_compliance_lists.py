@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from compliance.listio import import_csv
+from compliance.listio import import_table
 from compliance.lists import (
     InMemoryListStore,
     ListEntry,
@@ -140,10 +140,10 @@ async def test_csv_import_reports_bad_rows_and_keeps_the_rest() -> None:
         "13900000004,black,,c1,,,\n",
     ]
     default = ListEntry(ListKind.BLACK, "", source="upload.csv")
-    report = await import_csv(store, lines, default=default)
-    assert report.imported == 4
-    assert [(e.line, e.message.split(":")[0]) for e in report.errors] == [
-        (3, "number"), (5, "list"), (6, "reason"), (7, "expires"), (10, "scope")]
+    report = await import_table(store, "".join(lines).encode(), default=default)
+    assert report.imported == 5  # "angry" is free text: reason other, kept as the note
+    assert [(e.line, e.column) for e in report.errors] == [
+        (3, "number"), (5, "list"), (7, "expires"), (10, "campaign")]
     hit = await store.match(ListKind.BLACK, "+8613700000042", [Scope()], NOW)
     assert hit[0].target == "86137000000" and hit[0].is_prefix
     (w,) = await store.match(ListKind.WHITE, "+8613900000000", [Scope("acme")], NOW)
@@ -152,7 +152,49 @@ async def test_csv_import_reports_bad_rows_and_keeps_the_rest() -> None:
 
 async def test_bare_number_list_imports() -> None:
     store = InMemoryListStore()
-    report = await import_csv(store, ["13800138000\n", "\n", "xyz\n", "13800138001\n"],
-                              default=ListEntry(ListKind.BLACK, ""))
+    report = await import_table(store, b"13800138000\n\nxyz\n13800138001\n",
+                                default=ListEntry(ListKind.BLACK, ""))
     assert report.imported == 2 and [e.line for e in report.errors] == [3]
     assert to_int("+8613800138001") in {n for n, _ in store.number_set(ListKind.BLACK).items()}
+
+
+async def test_chinese_sheet_values_and_bounded_error_memory(monkeypatch: pytest.MonkeyPatch,
+                                                             ) -> None:
+    """Chinese list/reason/expiry values; free text is kept as the note; a file full of bad
+    rows sends every one to ``on_error`` but the report keeps only the first few."""
+    from compliance import listio
+
+    monkeypatch.setattr(listio, "KEPT_ERRORS", 3)
+    rows = ["手机号,名单类型,原因,备注,有效期",
+            "13800138000,黑名单,用户投诉,,2026年12月31日",
+            "13800138001,白,VIP客户,,永久",
+            "13800138002,黑,打过三次电话,,2026/12/31 18:00",
+            *[f"bad{i},黑,,," for i in range(10)]]
+    data = "\r\n".join(rows).encode("gb18030")
+    seen: list[str] = []
+    store = InMemoryListStore()
+    report = await listio.import_table(store, data, default=ListEntry(ListKind.BLACK, ""),
+                                       on_error=lambda e: seen.append(str(e)))
+    assert report.imported == 3 and report.error_count == 10
+    assert len(report.errors) == 3 and len(seen) == 10
+    assert seen[0].startswith("<upload>:5: 手机号 'bad0'")
+    sql = [e for e in listio.parse_row({"number": "13800138002", "reason": "打过三次电话",
+                                        "expires": "2026/12/31 18:00"},
+                                       ListEntry(ListKind.BLACK, ""), "CN")]
+    assert (sql[0].reason, sql[0].note) == (ListReason.OTHER, "打过三次电话")
+    assert sql[0].expires == datetime(2026, 12, 31, 10, 0, tzinfo=UTC)  # 18:00 in China
+    (first,) = await store.match(ListKind.BLACK, "+8613800138000", [Scope()], NOW)
+    assert first.reason is ListReason.COMPLAINT
+    assert first.expires == datetime(2026, 12, 31, 16, 0, tzinfo=UTC)  # end of that day, China
+    (vip,) = await store.match(ListKind.WHITE, "+8613800138001", [Scope()], NOW)
+    assert vip.reason is ListReason.VIP and vip.expires is None
+
+
+def test_number_cells_excel_already_broke_are_explained() -> None:
+    from compliance.listio import parse_row
+    from tabular import CellError
+
+    with pytest.raises(CellError, match="scientific notation"):
+        parse_row({"number": "1.38E+10"}, ListEntry(ListKind.BLACK, ""), "CN")
+    (e,) = parse_row({"number": "13800138000.0"}, ListEntry(ListKind.BLACK, ""), "CN")
+    assert e.target == "+8613800138000"

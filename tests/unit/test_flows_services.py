@@ -87,12 +87,16 @@ class ThreadedVerifier:
 
     def __init__(self) -> None:
         self.threads: list[int] = []
+        self.tenants: list[str] = []
 
-    def enroll(self, person_id: str, audio_list: Any) -> SimpleSpeakerResult:
+    def enroll(self, person_id: str, audio_list: Any, *,
+               tenant_id: str = "default") -> SimpleSpeakerResult:
         return SimpleSpeakerResult("enrolled")
 
-    def verify(self, person_id: str, audio: Any) -> SimpleSpeakerResult:
+    def verify(self, person_id: str, audio: Any, *,
+               tenant_id: str = "default") -> SimpleSpeakerResult:
         self.threads.append(threading.get_ident())
+        self.tenants.append(tenant_id)
         return SimpleSpeakerResult("no_match", 0.1)
 
 
@@ -130,10 +134,12 @@ async def test_sync_services_run_off_the_loop(fake_clock: FakeClock) -> None:
     call.feed(SimInput("say", "my voice"))
     call.feed(SimInput("say", "my voice again"))
     res = await asyncio.wait_for(
-        Interpreter(flow, call, clock=fake_clock, services=FlowServices(speaker=verifier)).run(), 5
+        Interpreter(flow, call, clock=fake_clock, services=FlowServices(speaker=verifier),
+                    tenant="acme").run(), 5
     )
     assert res.trace[1]["outcome"] == "no_match" and res.variables["score"] == 0.1
     assert len(verifier.threads) == 2
+    assert verifier.tenants == ["acme", "acme"]  # voiceprints are looked up in the call's tenant
     assert threading.get_ident() not in verifier.threads
 
 

@@ -567,3 +567,16 @@ def test_rfc3629_valid_utf8_display_names_are_kept() -> None:
     hdrs = [h for h in BASE if not h.startswith("From:")] + ['From: "张三" <sip:a@x>;tag=1']
     msg = parse_message(build(*hdrs))
     assert msg.from_.display_name == "张三"
+
+
+def test_rfc3261_12_1_1_record_route_is_copied_into_dialog_creating_responses() -> None:
+    rr = ["Record-Route: <sip:p1.example.com;lr>", "Record-Route: <sip:p2.example.com;lr>"]
+    invite = parse_message(build(*BASE, *rr))
+    assert isinstance(invite, SipRequest)
+    for status in (180, 200):
+        resp = parse_message(make_response(invite, status, to_tag="t").serialize())
+        assert resp.headers.get_all("Record-Route") == [
+            "<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]  # same order
+    for status in (100, 486):  # no dialog: nothing to route
+        resp = parse_message(make_response(invite, status, to_tag="t").serialize())
+        assert resp.headers.get_all("Record-Route") == []

@@ -85,6 +85,7 @@ def test_onnx_backend_runs_a_real_graph(tmp_path: Path) -> None:
 
 
 def test_ge2e_embedding_is_unit_and_deterministic() -> None:
+    pytest.importorskip("torch", reason="GE2E (resemblyzer) is optional: requirements/torch.txt")
     backend = load_backend("resemblyzer")
     assert load_backend("resemblyzer") is backend  # loaded once per process
     audio, rate = read_wav_float(beckett())

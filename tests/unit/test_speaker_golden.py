@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 
 import numpy as np
+import pytest
 
 from audio.wavio import read_wav_float
 from speaker_id.backends import cosine, load_backend
 from speaker_id.testdata import beckett
+
+pytest.importorskip("torch", reason="GE2E (resemblyzer) is optional: requirements/torch.txt")
 
 REFERENCE_B64 = (
     "AAAAAAAAAAAAAAAAAAAAAAAAAAAcOBQ+AAAAAAAAAADmXiI97H6OOx9sgzya/aQ9AAAAAP6SBz0AAAAAAAAAAKvDqz0A"

@@ -1,0 +1,1 @@
+"""Alembic migrations: the one way the schema changes (``docs/storage.md``)."""

@@ -1,0 +1,125 @@
+"""Mandarin: menu intents, nomatch, character error rate and language detection (whisper-base).
+
+    PYTHONPATH=. nice -n 10 .venv/bin/python -m tests.bench.bench_mandarin
+
+Audio (tests/speech_data.py, all through 8 kHz G.711): the three Mandarin voice-prompt readings
+shipped in parrots (natural speech of undocumented origin; the best Mandarin audio any package
+here carries), phrase clips cut from them, Cantonese and English clips from the same package,
+the non-speech set, and a synthetic supplement of IVR phrases spoken by espeak-ng (pinyin voice).
+Menus: each clip's phrase among IVR business phrases (must be recognised) and the IVR phrases
+alone (must be nomatch). English free-text WER over the labelled English recordings with
+whisper (tiny.en) and whisper-base is printed too.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from asr.grammar import from_phrases
+from asr.nomatch import ENGINE_COEFFICIENTS, calibrated, grammar_decision
+from audio.resample import to_16k
+from tests import speech_data as sd
+
+
+def main() -> None:
+    from asr.models import get_engine
+    from asr.tts.service import TtsService
+
+    eng = get_engine("whisper-base", workers=2)
+    coef = ENGINE_COEFFICIENTS["whisper-base"]
+    clips = sd.zh_clips()
+    sents = sd.zh_sentences()
+    noise = sd.non_speech()
+    tts = TtsService(None)
+    synth = [sd.Item(f"espeak:{p}", sd.phone(tts.render(p, language="cmn").pcm, 8000), p,
+                     "synthetic") for p in sd.ZH_MENU]
+    decoded = {}
+    lat = []
+    for it in clips + sents + noise + synth:
+        t0 = time.perf_counter()
+        decoded[it.id] = eng.decode(to_16k(it.pcm), language="zh", nbest=4,  # type: ignore[attr-defined]
+                                    keep_unsure=True)
+        lat.append(time.perf_counter() - t0)
+    menu = list(sd.ZH_MENU)
+    rows = []  # (kind, source, expected, got, ok)
+    for it in clips:
+        for grammar, expected in ((menu[:4] + [it.text], it.text), (menu, None)):
+            d = decoded[it.id]
+            dec = grammar_decision(from_phrases(grammar), list(d.hypotheses), d.no_speech, 0.0,
+                                   coefficients=coef)
+            ok = bool(dec.text) and calibrated(dec.features, coef) >= 0.5
+            rows.append(("in" if expected else "out", "clip", expected, dec.text, ok, d))
+    for it in sents + noise:
+        d = decoded[it.id]
+        dec = grammar_decision(from_phrases(menu), list(d.hypotheses), d.no_speech, 0.0,
+                               coefficients=coef)
+        ok = bool(dec.text) and calibrated(dec.features, coef) >= 0.5
+        rows.append(("out", it.kind, None, dec.text, ok, d))
+    for it in synth:
+        d = decoded[it.id]
+        dec = grammar_decision(from_phrases(menu), list(d.hypotheses), d.no_speech, 0.0,
+                               coefficients=coef)
+        ok = bool(dec.text) and calibrated(dec.features, coef) >= 0.5
+        rows.append(("in", "synthetic", it.text, dec.text, ok, d))
+
+    def show(label: str, sel: list[tuple]) -> None:  # type: ignore[type-arg]
+        ins = [r for r in sel if r[0] == "in"]
+        outs = [r for r in sel if r[0] == "out"]
+        right = sum(r[4] and r[3] == r[2] for r in ins)
+        rej = sum(not r[4] for r in outs)
+        print(f"{label:34s} in-grammar {right}/{len(ins)} right, "
+              f"false reject {sum(not r[4] for r in ins)}/{len(ins)} | nomatch {rej}/{len(outs)}")
+
+    show("whisper-base zh clips (parrots)", [r for r in rows if r[1] == "clip"])
+    show("whisper-base zh sentences+yue+en", [r for r in rows if r[1] == "sentence"])
+    show("whisper-base noise/music", [r for r in rows if r[1] == "non_speech"])
+    show("whisper-base espeak-ng cmn (synth)", [r for r in rows if r[1] == "synthetic"])
+    for r in rows:
+        if (r[0] == "in" and not (r[4] and r[3] == r[2])) or (r[0] == "out" and r[4]):
+            d = r[5]
+            print(f"   {r[0]} {r[1]} expected {r[2]} got {r[3]!r} heard "
+                  f"{d.hypotheses[0].text if d.hypotheses else ''!r}")
+    edits = chars = 0
+    for it in sents:
+        if it.text and it.speaker.startswith("zh_"):
+            d = decoded[it.id]
+            e, n = sd.cer(it.text, d.hypotheses[0].text if d.hypotheses else "")
+            edits, chars = edits + e, chars + n
+            print(f"   CER {it.id}: {e}/{n}  {d.hypotheses[0].text if d.hypotheses else ''}")
+    print(f"Mandarin CER (3 readings): {edits / chars:.1%}")
+    se = sc = 0
+    for it in synth:
+        d = decoded[it.id]
+        e, n = sd.cer(it.text or "", d.hypotheses[0].text if d.hypotheses else "")
+        se, sc = se + e, sc + n
+    print(f"espeak-ng cmn prompts round trip CER: {se / sc:.1%} ({sc} characters)")
+    # language detection on whole turns
+    correct = total = 0
+    for it in sents + [s for s in sd.sentences() if s.text][:12]:
+        x = to_16k(it.pcm).astype(np.float32) / 32768
+        enc, _ = eng._encode(x[: 16000 * 8])  # type: ignore[attr-defined]
+        lang, _p = eng.detect(enc, ("zh", "en"))  # type: ignore[attr-defined]
+        chinese = it.speaker.startswith(("zh", "yue"))
+        want = "zh" if chinese else "en"
+        correct += lang == want
+        total += 1
+    print(f"language detection zh/en: {correct}/{total} right")
+    print(f"decode p50 {statistics.median(lat) * 1000:.0f} ms "
+          f"p95 {np.percentile(lat, 95) * 1000:.0f} ms (whisper-base, 2 threads)")
+    for name in ("whisper", "whisper-base"):
+        e2 = get_engine(name, workers=2)
+        edits = words = 0
+        for it in sd.sentences():
+            if it.text:
+                d = e2.decode(to_16k(it.pcm), language="en", nbest=1)  # type: ignore[attr-defined]
+                e, n = sd.wer(it.text, d.hypotheses[0].text if d.hypotheses else "")
+                edits, words = edits + e, words + n
+        print(f"English free-text WER {name}: {edits / words:.1%} ({words} words, "
+              f"{sum(1 for s in sd.sentences() if s.text)} real recordings, G.711)")
+
+
+if __name__ == "__main__":
+    main()

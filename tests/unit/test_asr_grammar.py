@@ -1,0 +1,131 @@
+"""Grammar matching, text normalisation and the nomatch decision (pure: text in, results out)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from asr.backends.whisper import drop_repeats, language_code
+from asr.grammar import (
+    GrammarError,
+    compile_cached,
+    from_phrases,
+    match_text,
+    parse_grammar,
+)
+from asr.nomatch import Hypothesis, calibrated, grammar_decision
+from asr.textnorm import digits_from_speech, en_cardinal, token_variants, zh_cardinal
+
+DIGITS = ("#JSGF V1.0;\ngrammar d;\npublic <d> = zero | oh | one | two | three | four | five | "
+          "six | seven | eight | nine | ten;\n")
+CARDS = """#JSGF V1.0;
+grammar cards;
+/* a hand of cards */
+public <cards> = ( <rank> of <suit> )+ ;   // one or more
+<rank> = ace | two | three | four | five | six | seven | eight | nine | ten | jack | queen | king;
+<suit> = clubs | spades | hearts | diamonds;
+"""
+
+
+def test_numerals_have_both_readings() -> None:
+    assert token_variants("10") == [("ten",), ("one", "zero")]
+    assert token_variants("007") == [("zero", "zero", "seven")]
+    assert en_cardinal(2034) == ["two", "thousand", "thirty", "four"]
+    assert zh_cardinal(10) == "十" and zh_cardinal(105) == "一百零五"
+    assert zh_cardinal(20030) == "二万零三十"
+    assert token_variants("查詢餘額") == [("查", "询", "余", "额")]  # t2s, one token per Han
+    assert token_variants("幺两三")[0] == ("一", "二", "三")
+
+
+def test_digits_from_speech() -> None:
+    assert digits_from_speech("幺三八 两五") == "13825"
+    assert digits_from_speech("one two oh 4, please") == "1204"
+    assert digits_from_speech("我的号码是一三九") == "139"
+
+
+def test_jsgf_alternatives_optionals_repeats_and_rule_refs() -> None:
+    g = parse_grammar(CARDS)
+    assert match_text(g, "8 of spades, 4 of clubs").text == "eight of spades four of clubs"
+    m = match_text(g, "Ten of cloves.")  # a misheard word: the closest path still wins
+    assert m.text == "ten of clubs" and 0.6 < m.score < 1.0
+    d = parse_grammar(DIGITS)
+    assert match_text(d, "Two.").score == 1.0
+    assert match_text(d, "Seven of clubs.").score < 0.6  # extra words: not a digit
+    assert grammar_decision(d, [Hypothesis("Seven of clubs.", -0.2)], 0.05).status == "nomatch"
+    move = parse_grammar("public <m> = go [ back ] home | stop;")
+    assert {match_text(move, t).text for t in ("go home", "go back home", "stop")} == {
+        "go home", "go back home", "stop"}
+    assert set(move.phrases()) == {"go home", "go back home", "stop"}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("public <a> = ( yes | no ;", "missing ')'"),
+    ("public <a> = yes | <nope>;", "<nope> is used but not defined"),
+    ("public <a> = yes <a>;", "recursive"),
+    ("<a> = yes;", "no public rule"),
+    ("public <a> = yes | ;", "empty alternative"),
+    ("#JSGF V1.0; import <x.*>; public <a> = yes;", "'import' is not supported"),
+    ('["ok", 3]', "list of strings"),
+    ("[not json", "invalid JSON"),
+])
+def test_bad_grammars_name_the_problem(text: str, message: str) -> None:
+    with pytest.raises(GrammarError, match=re.escape(message)):
+        parse_grammar(text)
+
+
+def test_phrase_lists_and_keyword_spotting() -> None:
+    menu = parse_grammar("billing\ntechnical support\n")
+    assert match_text(menu, "Technical support, please.").text == "technical support"
+    sentence = match_text(menu, "I would like to ask about the billing of last month")
+    assert sentence.score < 0.5  # a sentence around a menu word is not the menu word
+    kw = compile_cached("billing\nsales\nagent", spotting=True)
+    m = match_text(kw, "I'd like to talk to an agent please")
+    assert (m.text, m.score) == ("agent", 1.0)
+    assert match_text(kw, "what is the weather").score < 0.3
+
+
+def test_chinese_phrases_by_character_and_pinyin() -> None:
+    g = from_phrases(["查询余额", "人工服务", "投诉", "退订"])
+    assert g.chinese
+    m = match_text(g, "我要查詢一下餘額")  # traditional, fillers 我要/一下
+    assert m.text == "查询余额" and m.score > 0.8
+    homophone = match_text(g, "查询鱼额")  # 鱼 yu2 for 余 yu2: speech, not spelling
+    assert homophone.text == "查询余额" and homophone.score > 0.9
+    partial = match_text(g, "人工")
+    assert partial.text == "人工服务" and 0.5 <= partial.score < 0.9
+    assert match_text(g, "今天天气不错").score < 0.3
+
+
+def test_decision_accepts_rejects_and_pools_nbest() -> None:
+    g = parse_grammar(DIGITS)
+    ok = grammar_decision(g, [Hypothesis("Ten.", -0.2), Hypothesis("10", -0.3)], 0.05)
+    assert ok.status == "ok" and ok.text == "ten" and ok.confidence > 0.8
+    assert ok.features["agree"] == pytest.approx(1.0)
+    out = grammar_decision(g, [Hypothesis("He was not an ill-disposed young man.", -0.2)], 0.02)
+    assert out.status == "nomatch" and out.text == "" and out.heard.startswith("He was")
+    noise = grammar_decision(g, [], 0.9)
+    assert noise.status == "nomatch" and noise.confidence == 0.0
+    strict = grammar_decision(g, [Hypothesis("Ten.", -0.2)], 0.05, threshold=0.999)
+    assert strict.status == "nomatch"
+    assert calibrated({"score": 1.0, "logprob": -0.1, "no_speech": 0.0, "agree": 1.0}) > \
+        calibrated({"score": 0.6, "logprob": -0.1, "no_speech": 0.0, "agree": 1.0})
+
+
+def test_decoder_loops_are_cut_but_speech_is_kept() -> None:
+    assert drop_repeats("10 of clubs 10 of clubs 10 of") == "10 of clubs"
+    assert drop_repeats("five five") == "five five"
+    assert drop_repeats("yes yes yes yes") == "yes"
+    assert drop_repeats("是坦图还是坦图还是坦图还是") == "是坦图还"
+    assert language_code("zh-CN") == "zh" and language_code("cmn") == "zh"
+    assert language_code("auto") is None and language_code("en-US") == "en"
+
+
+def test_chinese_yes_no_and_phone_digits() -> None:
+    yes_no = from_phrases(["是", "对", "不是", "不用"])
+    assert match_text(yes_no, "不是的").text == "不是"
+    assert match_text(yes_no, "對。").text == "对"  # traditional, punctuation
+    digits = parse_grammar("public <d> = ( 零 | 一 | 二 | 三 | 四 | 五 | 六 | 七 | 八 | 九 )+ ;")
+    m = match_text(digits, "幺三八两五")  # callers read 1 as 幺 and 2 as 两
+    assert (m.text, m.score) == ("一三八二五", 1.0)
+    assert match_text(digits, "138").text == "一三八"  # numerals read digit by digit
