@@ -28,7 +28,7 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -402,10 +402,13 @@ class AsteriskController:
 
     async def originate(self, target: str, app: CallApp, *, caller_id: str | None = None,
                         variables: dict[str, str] | None = None, ring_timeout_s: float = 60.0,
-                        tenant: str | None = None) -> CallRecord:
+                        tenant: str | None = None, headers: Sequence[tuple[str, str]] = (),
+                        call_id: str | None = None) -> CallRecord:
         """Place a call through Asterisk and run ``app`` once answered; returns the call
-        record (see :class:`~engine.ami.originate.Originator`)."""
+        record (see :class:`~engine.ami.originate.Originator`). ``headers``: SIP headers for
+        the INVITE Asterisk's PJSIP sends; ``call_id``: a UUID for the call (new by default)."""
         return await self.originator.originate(target, app, caller_id=caller_id,
                                                variables=variables,
-                                               ring_timeout_s=ring_timeout_s, tenant=tenant)
+                                               ring_timeout_s=ring_timeout_s, tenant=tenant,
+                                               headers=headers, call_id=call_id)
 

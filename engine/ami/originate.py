@@ -20,7 +20,7 @@ import logging
 import re
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ RESULT_GRACE_S = 1.0  # a failed Originate: wait this long for the channel's Han
 MAX_ABANDONED = 1000
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CALLER_NUMBER = re.compile(r"<([^>]*)>")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!%*_+`'~.-]+$")  # a SIP token (RFC 3261 25.1)
 
 
 @dataclass(eq=False)
@@ -98,8 +99,31 @@ def variable_line(name: str, value: str) -> str:
     dialplan sees the value as given."""
     if not _VARIABLE.match(name):
         raise ValueError(f"variables: {name!r} is not a valid channel variable name")
-    escaped = value.replace("\\", "\\\\").replace(",", "\\,").replace('"', '\\"')
-    return f"{name}={escaped}"
+    return f"{name}={_escape(value)}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace('"', '\\"')
+
+
+def header_line(name: str, value: str) -> str:
+    """``PJSIP_HEADER(add,Name)=value`` for one ``Variable`` header: Asterisk sets it on the
+    outgoing PJSIP channel before it sends the INVITE, so the header reaches the trunk (the
+    SIP dialler's ``headers``: P-Asserted-Identity, Privacy, Identity, Call-Info)."""
+    if not _HEADER_NAME.match(name):
+        raise ValueError(f"headers: {name!r} is not a SIP header name")
+    return f"PJSIP_HEADER(add,{name})={_escape(value)}"
+
+
+def call_uuid(call_id: str | None) -> str:
+    """A new call id, or the caller's own in canonical form: it is AudioSocket's 16-byte UUID
+    and the channel's Uniqueid too, so it must be a UUID."""
+    if not call_id:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(call_id))
+    except ValueError as e:
+        raise ValueError(f"call_id: {call_id!r} is not a UUID (AudioSocket needs one)") from e
 
 
 class Originator:
@@ -165,9 +189,11 @@ class Originator:
 
     async def originate(self, target: str, app: CallApp, *,
                         caller_id: str | None = None, variables: dict[str, str] | None = None,
-                        ring_timeout_s: float = 60.0, tenant: str | None = None) -> CallRecord:
+                        ring_timeout_s: float = 60.0, tenant: str | None = None,
+                        headers: Sequence[tuple[str, str]] = (),
+                        call_id: str | None = None) -> CallRecord:
         c = self.c
-        call_id = str(uuid.uuid4())
+        call_id = call_uuid(call_id)
         record = c.records.expect(call_id)
         channel = self.channel_for(target)
         caller = caller_number(caller_id)
@@ -177,6 +203,7 @@ class Originator:
                       channel=channel, **extra)
         try:
             fields = self._fields(call_id, channel, caller_id, variables, ring_timeout_s)
+            fields += [("Variable", header_line(n, v)) for n, v in headers]
         except ValueError as e:
             self._unanswered(call_id, "failed", f"bad_request: {e}"[:64], "engine")
             return await record

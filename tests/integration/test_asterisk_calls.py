@@ -10,6 +10,7 @@ SIP backend's record with ``backend = asterisk``.
 from __future__ import annotations
 
 import asyncio
+import uuid
 import wave
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from asr.synth import speak
 from audio.resample import to_8k
 from audio.tones import silence, tone
 from core.call import Call, CallHungUp
+from engine.ami.dialler import AsteriskDialler
 from storage.tenancy import Tenants
 from tests.asterisk import Asterisk
 from tests.integration.asterisk_harness import (
@@ -87,10 +89,15 @@ async def test_sample_flow_through_asterisk_voice_then_keys(tmp_path: Path,
     assert best_correlation(word, caller_leg) > 0.9  # and the engine heard the caller
 
 
-def uas_checking(header: str, regexp: str) -> str:
-    """A SIPp callee that fails the call unless ``header`` matches ``regexp`` (XML-escaped)."""
+def uas_checking(header: str, regexp: str, *more: tuple[str, str]) -> str:
+    """A SIPp callee that fails the call unless ``header`` matches ``regexp`` (XML-escaped),
+    and each further (header, regexp) too."""
+    checks = [(header, regexp), *more]
+    eregs = "\n".join(f'      <ereg regexp="{r}" search_in="hdr" header="{h}" check_it="true" '
+                      f'assign_to="header_ok{i}"/>' for i, (h, r) in enumerate(checks))
+    refs = ",".join(f"header_ok{i}" for i in range(len(checks)))
     return ((FIXTURES / "uas_answer_check_header.xml.tmpl").read_text()
-            .replace("{header}", header).replace("{regexp}", regexp))
+            .replace("{eregs}", eregs).replace("{refs}", refs))
 
 
 async def collect_then_hang_up(call: Call) -> None:
@@ -143,6 +150,47 @@ async def test_outbound_call_with_caller_id_and_variables(tmp_path: Path,
     with wave.open(str(rec.recording_path)) as w:
         legs = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, 2)
     assert abs(dominant_hz(legs[:, 0]) - 440) < 15  # SIPp echoed the prompt back
+
+
+async def test_campaign_dialler_sends_caller_id_and_headers(tmp_path: Path,
+                                                            asterisk: Asterisk) -> None:
+    """The campaigns' dialler shape over Asterisk: the From display name and user become the
+    caller ID (Chinese name included), the extra SIP headers reach the callee on the INVITE
+    Asterisk's PJSIP sends, the record is the SIP backend's, under the caller's call id."""
+    port = free_port()
+    scenario = tmp_path / "uas.xml"
+    pai = "<sip:+8695588@bank.example>"
+    scenario.write_text(uas_checking(
+        "From:", "&quot;招商银行&quot; &lt;sip:95588@",
+        ("P-Asserted-Identity:", "sip:\\+8695588@bank.example"),
+        ("X-Campaign:", "spring, vip")))
+    async with asterisk_engine(
+            tmp_path, asterisk,
+            IVR_ASTERISK__DIAL_TEMPLATE=f"PJSIP/sipp/sip:{{number}}@127.0.0.1:{port}") as engine, \
+            SippServer(scenario, local_port=port, workdir=tmp_path,
+                       extra=["-m", "1", "-rtp_echo", "-mp", str(free_port_block(4))]) as uas:
+        assert engine.asterisk is not None
+        dialler = AsteriskDialler(engine.asterisk)
+        rec = await asyncio.wait_for(dialler.originate(
+            "2000", collect_then_hang_up, from_user="95588", from_display="招商银行",
+            headers=[("P-Asserted-Identity", pai), ("X-Campaign", "spring, vip")],
+            ring_timeout_s=10, tenant="bank"), 30)
+        assert uas.proc is not None
+        await asyncio.wait_for(uas.proc.wait(), 15)
+        result = uas.result()
+        # a bad header name is refused before anything is sent, naming the field; the
+        # caller's own call id (the console's, a UUID) is the record's
+        own = str(uuid.uuid4())
+        bad = await asyncio.wait_for(engine.asterisk.originate(
+            "2000", collect_then_hang_up, headers=[("Bad Header", "x")], call_id=own), 10)
+        with pytest.raises(ValueError, match="call_id: 'not-a-uuid' is not a UUID"):
+            await engine.asterisk.originate("2000", collect_then_hang_up, call_id="not-a-uuid")
+        await engine.wait_idle()
+    assert result.successful == 1, result
+    assert (rec.backend, rec.direction, rec.disposition) == ("asterisk", "outbound", "answered")
+    assert (rec.from_number, rec.to_number, rec.tenant) == ("95588", "2000", "bank")
+    assert (bad.id, bad.disposition) == (own, "failed")
+    assert bad.hangup_cause == "bad_request: headers: 'Bad Header' is not a SIP header name"[:64]
 
 
 @pytest.mark.parametrize(("refusal", "expected"), [

@@ -20,7 +20,8 @@ from engine.ami.audiosocket import (
     uuid_message,
 )
 from engine.ami.call import exten_of
-from engine.ami.originate import caller_number, variable_line
+from engine.ami.dialler import caller_id_of
+from engine.ami.originate import call_uuid, caller_number, header_line, variable_line
 from engine.dispositions import asterisk_disposition
 
 CALL = "0b4c1b8e-7d0e-4b8b-9b7a-1f0c8f2d9e11"
@@ -102,6 +103,26 @@ def test_variables_are_escaped_for_asterisk_argument_parsing() -> None:
     assert variable_line("NAME", 'a,b "c" \\d 张三') == 'NAME=a\\,b \\"c\\" \\\\d 张三'
     with pytest.raises(ValueError, match="variables: 'BAD-NAME' is not a valid"):
         variable_line("BAD-NAME", "x")
+
+
+def test_sip_headers_become_pjsip_header_variables() -> None:
+    assert (header_line("P-Asserted-Identity", "<sip:+8695588@bank.example>")
+            == "PJSIP_HEADER(add,P-Asserted-Identity)=<sip:+8695588@bank.example>")
+    assert header_line("X-Campaign", 'a,b "c"') == 'PJSIP_HEADER(add,X-Campaign)=a\\,b \\"c\\"'
+    for bad in ("Bad Header", "X-A)", "X:Y", ""):
+        with pytest.raises(ValueError, match="headers: .* is not a SIP header name"):
+            header_line(bad, "x")
+
+
+def test_dialler_caller_id_and_call_ids() -> None:
+    assert caller_id_of("95588", "招商银行") == '"招商银行" <95588>'
+    assert caller_id_of("95588", None) == "95588"
+    assert caller_id_of("1", 'a "b" \\') == '"a \\"b\\" \\\\" <1>'
+    own = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
+    assert call_uuid(own) == own.lower()
+    assert len(call_uuid(None)) == 36 and call_uuid(None) != call_uuid(None)
+    with pytest.raises(ValueError, match="call_id: 'x' is not a UUID"):
+        call_uuid("x")
 
 
 def test_caller_number() -> None:
