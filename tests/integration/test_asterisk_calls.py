@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.console_setup import EngineCallPlacer
 from asr.synth import speak
 from audio.resample import to_8k
 from audio.tones import silence, tone
 from core.call import Call, CallHungUp
 from engine.ami.dialler import AsteriskDialler
+from flows.validator import compile_flow
 from storage.tenancy import Tenants
 from tests.asterisk import Asterisk
 from tests.integration.asterisk_harness import (
@@ -283,3 +285,37 @@ async def test_transfer_redirects_the_channel_to_the_agent(tmp_path: Path,
                                                                     "answered")
     redirected = [e for e in rec.trace if e["kind"] == "transfer.redirected"]
     assert redirected and redirected[0]["exten"] == "agents"
+
+
+async def test_console_test_call_on_an_asterisk_only_engine(tmp_path: Path,
+                                                            asterisk: Asterisk) -> None:
+    """``ivr run --backend asterisk``: the console's test calls go out through Asterisk (the
+    SIP URI's user part dialled with dial_template), run the published flow, and come back
+    with the record under the console's call id."""
+    port = free_port()
+    scenario = tmp_path / "uas.xml"
+    scenario.write_text(uas_checking("From:", "sip:4000@"))
+    doc = {"id": "acme_main", "name": "Acme main", "nodes": [
+        {"id": "start", "type": "start"},
+        {"id": "bye", "type": "hangup", "params": {"prompt": {"text": "您好, goodbye."}}}],
+        "edges": [{"from": "start", "port": "next", "to": "bye"}]}
+    async with asterisk_engine(
+            tmp_path, asterisk, IVR_SIP__ENABLED="false",
+            IVR_ASTERISK__DIAL_TEMPLATE=f"PJSIP/sipp/sip:{{number}}@127.0.0.1:{port}") as engine, \
+            SippServer(scenario, local_port=port, workdir=tmp_path,
+                       extra=["-m", "1", "-mp", str(free_port_block(4))]) as uas:
+        assert engine.controller is None and engine.asterisk is not None
+        placer = await asyncio.to_thread(EngineCallPlacer, engine, engine.settings)
+        call_id = str(uuid.uuid4())
+        record = await asyncio.wait_for(placer.place(
+            "sip:2000@pbx.example", compile_flow(doc), tenant="acme", call_id=call_id,
+            from_user="4000", ring_timeout_s=10), 60)
+        assert uas.proc is not None
+        await asyncio.wait_for(uas.proc.wait(), 15)
+        result = uas.result()
+    assert result.successful == 1, result
+    assert (record["id"], record["backend"], record["disposition"]) == (call_id, "asterisk",
+                                                                       "answered")
+    assert (record["to_number"], record["from_number"], record["tenant"]) == ("2000", "4000",
+                                                                              "acme")
+    assert record["flow_id"] == "acme_main" and record["hangup_side"] == "engine"
