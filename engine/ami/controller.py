@@ -52,7 +52,7 @@ from engine.cdr import CallRecord
 from engine.cdr_builder import CallRecordBuilder
 from engine.dispositions import Q850_TO_CAUSE
 from engine.media.prompts import PromptCache
-from engine.media.recorder import Recorder
+from engine.media.recorder import Recorder, save_recording
 from engine.rtp.pacer import Pacer
 from engine.sipcall.base import SpeechHooks
 
@@ -371,12 +371,7 @@ class AsteriskController:
             call.end("normal", "caller")
         media = call.media
         self.pacer.remove(media)
-        recording = None
-        if media.recorder is not None:
-            try:
-                recording = str(await media.recorder.save())
-            except OSError as e:
-                log.warning("call %s: recording not saved: %s", call.call_id, e)
+        recording = await save_recording(media.recorder, call.call_id)
         conn.close()
         end = call.ended.result()
         cause, side = end.cause, end.side
