@@ -12,6 +12,7 @@ booleans), otherwise taken as strings: ``IVR_SIP__LISTEN=0.0.0.0:5060``,
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
@@ -19,7 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.ami.client import DEFAULT_FILTERS
 
@@ -106,6 +107,11 @@ class AsteriskConfig(Section):
     # when Asterisk must reach the engine by another address (NAT, containers).
     audiosocket_listen: str = "127.0.0.1:9092"
     audiosocket_advertise: str | None = None
+    # AudioSocket has no authentication: connections are taken only from these networks
+    # (Asterisk's addresses), and at most max_calls at once (more: AudioSocket() fails and
+    # the operator's dialplan goes on at its next priority).
+    audiosocket_allow: list[str] = ["127.0.0.0/8", "::1/128"]
+    max_calls: int = Field(default=1000, gt=0)
     # Contexts: where the operator's dialplan hands calls to the engine (docs only: the engine
     # does not need it), where transfers are redirected, and an optional outbound context
     # (empty: Originate runs AudioSocket directly, no dialplan needed).
@@ -118,6 +124,16 @@ class AsteriskConfig(Section):
     ping_interval_s: float = Field(default=15.0, gt=0)
     reconnect_max_s: float = Field(default=10.0, gt=0)
     action_timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("audiosocket_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as e:
+                raise ValueError(f"{net!r} is not a network (e.g. 10.0.0.5/32)") from e
+        return value
 
 
 class StorageConfig(Section):

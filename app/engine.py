@@ -195,7 +195,8 @@ class Engine:
             transfer_context=a.transfer_context or None, outbound_context=a.outbound_context,
             dial_template=a.dial_template, channel_wait_s=a.channel_wait_s,
             end_grace_s=a.end_grace_s, media_timeout_s=s.rtp.media_timeout_s,
-            record_calls=s.rtp.record_calls, recordings_dir=Path(s.storage.recordings_dir))
+            record_calls=s.rtp.record_calls, recordings_dir=Path(s.storage.recordings_dir),
+            audiosocket_allow=tuple(a.audiosocket_allow), max_calls=a.max_calls)
         prompts = self.controller.prompts if self.controller is not None else None
         self.asterisk = AsteriskController(
             ami=self.ami, pacer=self.pacer, clock=self.clock, router=self.router,  # type: ignore[arg-type]

@@ -206,6 +206,12 @@ class Metrics:
                     ('{result="dropped"}', ami.events_dropped)])
             metric("ivr_asterisk_calls_active", "gauge", "Calls on the Asterisk backend.",
                    [("", len(e.asterisk.calls))])
+            refused = e.asterisk.server.refused
+            metric("ivr_asterisk_audiosocket_refused_total", "counter",
+                   "AudioSocket connections refused: not from asterisk.audiosocket_allow, or "
+                   "beyond asterisk.max_calls.",
+                   [('{reason="untrusted"}', refused["untrusted"]),
+                    ('{reason="full"}', refused["full"])])
         if e.registrations:
             metric("ivr_sip_trunk_registered", "gauge",
                    "1 while the trunk's registration is current.",

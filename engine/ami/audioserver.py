@@ -12,9 +12,11 @@ reset when Asterisk died) resolves ``closed`` with the reason.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from core.clock import Clock, TimerHandle
@@ -52,6 +54,11 @@ class AudioSocketConnection(asyncio.Protocol):
         self.transport = transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = (str(peer[0]), int(peer[1])) if peer else ("", 0)
+        refusal = self._server.refusal(self.peer[0])
+        if refusal is not None:  # before any state: nothing to undo
+            self.closed.set_result(refusal)
+            transport.abort()
+            return
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -136,13 +143,39 @@ class AudioSocketServer:
     """Accepts AudioSocket connections; ``on_connection`` gets each once its UUID is known."""
 
     def __init__(self, on_connection: Callable[[AudioSocketConnection], None], clock: Clock, *,
-                 media_timeout_s: float = 30.0, uuid_timeout_s: float = UUID_TIMEOUT_S) -> None:
+                 media_timeout_s: float = 30.0, uuid_timeout_s: float = UUID_TIMEOUT_S,
+                 allow: Sequence[str] = ("127.0.0.0/8", "::1/128"),
+                 max_connections: int = 1000) -> None:
         self.on_connection = on_connection
         self.clock = clock
         self.media_timeout_s = media_timeout_s
         self.uuid_timeout_s = uuid_timeout_s
+        self.allow = [ipaddress.ip_network(n, strict=False) for n in allow]
+        self.max_connections = max_connections
         self.connections: set[AudioSocketConnection] = set()
+        self.refused: Counter[str] = Counter()  # by reason: untrusted, full
         self._server: asyncio.Server | None = None
+
+    def refusal(self, host: str) -> str | None:
+        """Why a new connection from ``host`` is refused (None: taken). AudioSocket carries no
+        credentials, so only Asterisk's networks may connect; beyond ``max_connections`` a
+        call is refused so that Asterisk's dialplan can route it elsewhere."""
+        try:
+            addr = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            addr = None
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        if addr is None or not any(addr in net for net in self.allow):
+            self.refused["untrusted"] += 1
+            log.warning("audiosocket from %s refused: not in asterisk.audiosocket_allow", host)
+            return "untrusted"
+        if len(self.connections) >= self.max_connections:
+            self.refused["full"] += 1
+            log.warning("audiosocket from %s refused: %d calls (asterisk.max_calls)", host,
+                        len(self.connections))
+            return "full"
+        return None
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         loop = asyncio.get_running_loop()

@@ -82,6 +82,8 @@ class AsteriskOptions:
     media_timeout_s: float = 30.0
     record_calls: bool = False
     recordings_dir: Path = Path("var/recordings")
+    audiosocket_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # Asterisk's networks
+    max_calls: int = 1000
 
 
 def hangup_cause(q850: int) -> str:
@@ -105,7 +107,9 @@ class AsteriskController:
         self.speech = speech
         self.prompts = prompts or PromptCache()
         self.server = AudioSocketServer(self._on_connection, clock,
-                                        media_timeout_s=options.media_timeout_s)
+                                        media_timeout_s=options.media_timeout_s,
+                                        allow=options.audiosocket_allow,
+                                        max_connections=options.max_calls)
         self.calls: dict[str, AsteriskCall] = {}
         self.tasks = TaskScope("asterisk-calls")
         self.address: tuple[str, int] | None = None

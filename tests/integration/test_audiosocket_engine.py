@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -59,7 +60,7 @@ async def keypad_app(call: Call, rig: Rig) -> None:
 
 
 @asynccontextmanager
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def rig(tmp_path: Path, **options: Any) -> AsyncIterator[Rig]:
     clock = SystemClock()
     bus = EventBus()
     pacer = Pacer()
@@ -79,7 +80,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     r.controller = AsteriskController(
         ami=None, pacer=pacer, clock=clock, router=lambda call: app,
         options=AsteriskOptions(audiosocket_port=0, record_calls=True,
-                                recordings_dir=tmp_path / "rec"),
+                                recordings_dir=tmp_path / "rec", **options),
         bus=bus, records=builder)
     await r.controller.start()
     try:
@@ -190,3 +191,25 @@ async def test_caller_eof_ends_the_call_and_framing_error_ends_only_its_own(
     assert (broken.hangup_cause, broken.hangup_side) == ("media_error", "system")
     assert (hung_up.hangup_cause, hung_up.hangup_side) == ("normal", "caller")
     assert all(rec.backend == "asterisk" for rec in r.records)
+
+
+async def test_connections_from_elsewhere_or_beyond_the_cap_are_refused(tmp_path: Path) -> None:
+    """AudioSocket has no credentials: a connection from outside asterisk.audiosocket_allow is
+    dropped at once, before any call exists; beyond asterisk.max_calls a call is refused (so
+    Asterisk's dialplan goes on) while the calls already in are untouched."""
+    async with rig(tmp_path, audiosocket_allow=("10.9.9.9/32",)) as r:
+        side = await connect(r.controller)
+        await asyncio.wait_for(side.read(), 5)  # closed by the engine
+        assert r.controller.server.refused["untrusted"] == 1 and not r.controller.calls
+    async with rig(tmp_path, max_calls=1) as r:
+        first = await connect(r.controller)
+        reading = asyncio.ensure_future(first.read())
+        await wait_until(lambda: len(r.controller.calls) == 1, what="the first call")
+        second = await connect(r.controller)
+        await asyncio.wait_for(second.read(), 5)
+        assert r.controller.server.refused["full"] == 1
+        assert len(r.controller.calls) == 1 and not reading.done()  # the first goes on
+        first.writer.write_eof()
+        await asyncio.wait_for(reading, 5)
+        await wait_until(lambda: len(r.records) == 1, what="the first call's record")
+    assert r.records[0].hangup_cause == "normal"

@@ -6,9 +6,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app
+from app.config import ConfigError, load_settings
 from core.bus import EventBus
 from engine.cdr import CallRecord, CallRecords
 from engine.cdr_builder import CallRecordBuilder
@@ -102,3 +104,11 @@ def test_a_branch_database_that_has_the_column_already_is_adopted(tmp_path: Path
         db.execute("UPDATE calls SET backend = 'asterisk'")
     (old,) = CallRecords(open_database(f"sqlite:///{path}")).list(tenants=Tenants.every())
     assert old.backend == "asterisk" and old.digits == "1"
+
+
+def test_a_bad_audiosocket_network_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"asterisk\.audiosocket_allow.*'10\.0\.0\.300/32' "
+                                          r"is not a network"):
+        load_settings(environ={"IVR_ASTERISK__AUDIOSOCKET_ALLOW": '["10.0.0.300/32"]'})
+    settings = load_settings(environ={"IVR_ASTERISK__AUDIOSOCKET_ALLOW": '["10.0.0.5"]'})
+    assert settings.asterisk.audiosocket_allow == ["10.0.0.5"]
