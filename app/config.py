@@ -12,6 +12,7 @@ booleans), otherwise taken as strings: ``IVR_SIP__LISTEN=0.0.0.0:5060``,
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
@@ -19,7 +20,9 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from engine.ami.client import DEFAULT_FILTERS
 
 
 class Section(BaseModel):
@@ -43,6 +46,7 @@ class TrunkConfig(Section):
 
 
 class SipConfig(Section):
+    enabled: bool = True  # the engine's own SIP/RTP backend (`ivr run --backend`)
     listen: str = "127.0.0.1:5080"
     transports: list[Literal["udp", "tcp", "tls"]] = ["udp", "tcp"]
     tls_listen: str | None = None
@@ -88,6 +92,52 @@ class RtpConfig(Section):
     bind_address: str | None = None
     inband_dtmf: Literal["auto", "on", "off"] = "auto"  # auto: when no telephone-event
     record_calls: bool = True  # two-leg WAV of every answered call
+
+
+class AsteriskConfig(Section):
+    """The Asterisk backend (docs/asterisk.md): AMI for control, AudioSocket for audio."""
+
+    enabled: bool = False
+    ami_host: str = "127.0.0.1"
+    ami_port: int = Field(default=5038, gt=0, lt=65536)
+    username: str = "ivr"
+    secret: str = ""  # env IVR_ASTERISK__SECRET
+    auth: Literal["md5", "plain"] = "md5"
+    # Event classes asked for at login, and filters Asterisk applies before sending (the
+    # manager.conf eventfilter syntax; [] receives everything the classes allow).
+    events: str = "call,dialplan,system"
+    event_filters: list[str] = list(DEFAULT_FILTERS)
+    # Where Asterisk's AudioSocket() connects; advertise is the host:port put in Originate
+    # when Asterisk must reach the engine by another address (NAT, containers).
+    audiosocket_listen: str = "127.0.0.1:9092"
+    audiosocket_advertise: str | None = None
+    # AudioSocket has no authentication: connections are taken only from these networks
+    # (Asterisk's addresses), and at most max_calls at once (more: AudioSocket() fails and
+    # the operator's dialplan goes on at its next priority).
+    audiosocket_allow: list[str] = ["127.0.0.0/8", "::1/128"]
+    max_calls: int = Field(default=1000, gt=0)
+    # Contexts: where the operator's dialplan hands calls to the engine (docs only: the engine
+    # does not need it), where transfers are redirected, and an optional outbound context
+    # (empty: Originate runs AudioSocket directly, no dialplan needed).
+    inbound_context: str = "ivr-inbound"
+    transfer_context: str = "ivr-transfer"
+    outbound_context: str | None = None
+    dial_template: str = "PJSIP/{number}"  # Originate channel for a number; "/" targets as is
+    channel_wait_s: float = Field(default=2.0, ge=0)
+    end_grace_s: float = Field(default=1.0, ge=0)
+    ping_interval_s: float = Field(default=15.0, gt=0)
+    reconnect_max_s: float = Field(default=10.0, gt=0)
+    action_timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("audiosocket_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as e:
+                raise ValueError(f"{net!r} is not a network (e.g. 10.0.0.5/32)") from e
+        return value
 
 
 class StorageConfig(Section):
@@ -343,6 +393,7 @@ class ConsoleConfig(Section):
 
 class Settings(Section):
     sip: SipConfig = Field(default_factory=SipConfig)
+    asterisk: AsteriskConfig = Field(default_factory=AsteriskConfig)
     rtp: RtpConfig = Field(default_factory=RtpConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)

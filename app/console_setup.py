@@ -31,6 +31,7 @@ from console.services.voiceprints import VoiceprintOps
 from core.bus import EventBus
 from core.clock import Clock, SystemClock
 from engine.cdr import CallRecords
+from engine.sip.uri import SipUri
 from flows.callapp import flow_app
 from flows.drafts import DraftStore, FlowTestStore
 from flows.interpreter import Limits
@@ -60,14 +61,24 @@ class EngineCallPlacer:
 
     async def place(self, target: str, flow: CompiledFlow, *, tenant: str, call_id: str,
                     from_user: str, ring_timeout_s: float) -> dict[str, Any]:
-        controller = self.engine.controller
-        if controller is None:
+        """On the engine's own SIP when it runs, else through Asterisk (``--backend
+        asterisk``): there the SIP URI's user part is the number ``dial_template`` dials."""
+        controller, asterisk = self.engine.controller, self.engine.asterisk
+        if controller is None and asterisk is None:
             raise RuntimeError("the engine is not running")
         app = flow_app(flow, tenant, clock=self.engine.clock, services=self.services,
                        limits=self.limits, events=self.engine.bus)
-        record = await controller.originate(target, app, from_user=from_user,
-                                            ring_timeout_s=ring_timeout_s, tenant=tenant,
-                                            call_id=call_id)
+        if controller is not None:
+            record = await controller.originate(target, app, from_user=from_user,
+                                                ring_timeout_s=ring_timeout_s, tenant=tenant,
+                                                call_id=call_id)
+        else:
+            assert asterisk is not None
+            user = SipUri.parse(target).user if target.startswith(("sip:", "sips:")) else None
+            number = user or target
+            record = await asterisk.originate(number, app, caller_id=from_user,
+                                              ring_timeout_s=ring_timeout_s, tenant=tenant,
+                                              call_id=call_id)
         return record.as_dict()
 
 

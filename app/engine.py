@@ -1,6 +1,11 @@
-"""The engine: config in, a running SIP endpoint with media, calls and call records out.
+"""The engine: config in, running call backends with media, calls and call records out.
 
-Startup order: database -> CDR writer -> SIP transports -> pacer -> controller. Shutdown is the
+Two backends serve calls, either or both (``sip.enabled``, ``asterisk.enabled``): the engine's
+own SIP/RTP stack, and an operator's Asterisk over AMI + AudioSocket (``engine.ami``). They
+share the pacer, the flows, speech, the bus and the one call-record builder, so a call's record
+is the same whichever carried it (its ``backend`` column says which).
+
+Startup order: database -> CDR writer -> SIP transports -> pacer -> controllers. Shutdown is the
 reverse and orderly: stop accepting calls (new INVITEs get 503), let running calls finish for
 ``sip.drain_s``, hang up the rest, stop the pacer, flush the call records.
 """
@@ -22,7 +27,10 @@ from core.bus import EventBus
 from core.clock import Clock, SystemClock
 from core.rate import TokenBucket
 from core.tasks import TaskScope
+from engine.ami.client import AmiClient, AmiSettings
+from engine.ami.controller import AsteriskController, AsteriskOptions
 from engine.cdr import CallRecords
+from engine.cdr_builder import CallRecordBuilder
 from engine.cdr_writer import CdrWriter
 from engine.controller import CallController, MediaOptions, Router
 from engine.media.ports import PortAllocator
@@ -59,6 +67,9 @@ class Engine:
         self.addresses: dict[str, tuple[str, int]] = {}
         self.ua: UserAgent | None = None
         self.controller: CallController | None = None
+        self.asterisk: AsteriskController | None = None
+        self.ami: AmiClient | None = None
+        self.builder: CallRecordBuilder | None = None
         self.records: CallRecords | None = None
         self.cdr: CdrWriter | None = None
         self.db: Database | None = None
@@ -77,6 +88,7 @@ class Engine:
         self.campaigns: CampaignRunner | None = None  # the dialler ([campaigns])
         self._tasks = TaskScope("engine")  # registrations, prompt pre-rendering
         self._media_tasks = TaskScope("media")  # the pacer: runs until every call is gone
+        self._prewarming: asyncio.Task[int] | None = None
 
     async def start(self) -> dict[str, tuple[str, int]]:
         s = self.settings
@@ -106,6 +118,37 @@ class Engine:
         self.cdr.start()
         if s.inspection.enabled:
             await self._start_inspection(db)
+        if s.sip.enabled:
+            await self._start_sip()
+        else:
+            self.builder = CallRecordBuilder(self.bus, self.cdr.put, node=self.node_id)
+        self._media_tasks.spawn(self.pacer.run(self.clock), "pacer")
+        if s.cluster.redis_url:
+            await self._join_cluster(s.cluster.redis_url)
+        if s.compliance.redis_url:
+            self._listen_for_word_changes(s.compliance.redis_url)
+        if s.asterisk.enabled:
+            await self._start_asterisk()
+        if s.metrics.listen:
+            metrics = Metrics(self)
+            try:
+                self.metrics_address = await metrics.start(s.metrics.listen)
+                self.metrics = metrics
+            except OSError as e:  # e.g. `ivr call` next to a running engine: calls matter more
+                await metrics.stop()
+                log.warning("metrics not served on %s: %s", s.metrics.listen, e)
+        await self._start_campaigns()
+        if isinstance(self.speech, SpeechService):
+            await self._prewarm(self.speech)
+        # Everything loaded so far (modules, models, config) lives as long as the process:
+        # keep it out of the collector's full scans, which otherwise pause media for 50-160 ms
+        # with 1,000 calls (measured, docs/benchmarks.md).
+        gc.freeze()
+        return self.addresses
+
+    async def _start_sip(self) -> None:
+        s = self.settings
+        assert self.cdr is not None
         policy = InboundPolicy.from_config(
             s.sip.trusted_peers, {u.username: u.password for u in s.sip.users}, s.sip.realm)
         proxy = None
@@ -138,11 +181,6 @@ class Engine:
             ua=self.ua, pacer=self.pacer, ports=PortAllocator(s.rtp.port_min, s.rtp.port_max),
             clock=self.clock, cdr=self.cdr, router=self.router, options=options, bus=self.bus,
             speech=self.speech, node=self.node_id)
-        self._media_tasks.spawn(self.pacer.run(self.clock), "pacer")
-        if s.cluster.redis_url:
-            await self._join_cluster(s.cluster.redis_url)
-        if s.compliance.redis_url:
-            self._listen_for_word_changes(s.compliance.redis_url)
         for trunk in s.sip.trunks:
             reg = Registration(trunk.name, self.ua, trunk.registrar,
                                trunk.aor_user or trunk.username,
@@ -150,22 +188,34 @@ class Engine:
                                trunk.expires)
             self.registrations.append(reg)
             self._tasks.spawn(reg.run(), f"register-{trunk.name}")
-        if s.metrics.listen:
-            metrics = Metrics(self)
-            try:
-                self.metrics_address = await metrics.start(s.metrics.listen)
-                self.metrics = metrics
-            except OSError as e:  # e.g. `ivr call` next to a running engine: calls matter more
-                await metrics.stop()
-                log.warning("metrics not served on %s: %s", s.metrics.listen, e)
-        await self._start_campaigns()
-        if isinstance(self.speech, SpeechService):
-            await self._prewarm(self.speech)
-        # Everything loaded so far (modules, models, config) lives as long as the process:
-        # keep it out of the collector's full scans, which otherwise pause media for 50-160 ms
-        # with 1,000 calls (measured, docs/benchmarks.md).
-        gc.freeze()
-        return self.addresses
+        self.builder = self.controller.records
+
+    async def _start_asterisk(self) -> None:
+        """AMI (connecting in the background, reconnecting for ever) and the AudioSocket
+        server. Calls work without AMI too, with less to go on (docs/asterisk.md)."""
+        a, s = self.settings.asterisk, self.settings
+        assert self.router is not None and self.builder is not None
+        self.ami = AmiClient(AmiSettings(
+            host=a.ami_host, port=a.ami_port, username=a.username, secret=a.secret,
+            auth=a.auth, events=a.events, filters=tuple(a.event_filters),
+            ping_interval_s=a.ping_interval_s, reconnect_max_s=a.reconnect_max_s,
+            action_timeout_s=a.action_timeout_s), self.clock)
+        host, port = parse_hostport(a.audiosocket_listen, 9092)
+        options = AsteriskOptions(
+            audiosocket_host=host, audiosocket_port=port,
+            audiosocket_advertise=a.audiosocket_advertise,
+            transfer_context=a.transfer_context or None, outbound_context=a.outbound_context,
+            dial_template=a.dial_template, channel_wait_s=a.channel_wait_s,
+            end_grace_s=a.end_grace_s, media_timeout_s=s.rtp.media_timeout_s,
+            record_calls=s.rtp.record_calls, recordings_dir=Path(s.storage.recordings_dir),
+            audiosocket_allow=tuple(a.audiosocket_allow), max_calls=a.max_calls)
+        prompts = self.controller.prompts if self.controller is not None else None
+        self.asterisk = AsteriskController(
+            ami=self.ami, pacer=self.pacer, clock=self.clock, router=self.router,  # type: ignore[arg-type]
+            options=options, bus=self.bus, records=self.builder, speech=self.speech,
+            prompts=prompts)
+        self.addresses["audiosocket"] = await self.asterisk.start()
+        self.ami.start()
 
     def _listen_for_word_changes(self, url: str) -> None:
         """Other nodes' word-list edits reach this node's filters at once (pub/sub), not at
@@ -249,12 +299,24 @@ class Engine:
             log.warning("TTS warm-up took over %.0f s; first calls may wait for synthesis",
                         WARM_UP_S)
         if len(prompts) > 1:
-            self._tasks.spawn(speech.prewarm(prompts[1:]), "tts-prewarm")
+            self._prewarming = self._tasks.spawn(speech.prewarm(prompts[1:]), "tts-prewarm")
+
+    async def wait_prewarmed(self, timeout_s: float = 60.0) -> bool:
+        """Wait until every static prompt is rendered (started by ``start``); True if so.
+        Tests use it so that a caller's timing does not depend on synthesis speed."""
+        task = self._prewarming
+        if task is None or task.done():
+            return True
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        return bool(done)
 
     async def wait_idle(self, timeout_s: float = 10.0) -> None:
         """Wait until every call has ended and its record is written (tests, drain)."""
-        assert self.controller is not None and self.cdr is not None
-        await self.controller.tasks.wait(timeout_s)
+        assert self.cdr is not None
+        if self.controller is not None:
+            await self.controller.tasks.wait(timeout_s)
+        if self.asterisk is not None:
+            await self.asterisk.tasks.wait(timeout_s)
         await self.cdr.flush()
 
     async def stop(self, drain_s: float | None = None) -> None:
@@ -265,19 +327,28 @@ class Engine:
             self.ua.stop_accepting()
         if self.campaigns is not None:
             self.campaigns.halt()  # no new campaign calls; those in flight drain below
+        if self.asterisk is not None:
+            self.asterisk.stop_accepting()  # AudioSocket() fails: the dialplan goes on
         await self._tasks.close(grace_s=1.0)  # stop refreshing registrations
         if self.word_changes is not None:
             await self.word_changes.redis.aclose()
         for reg in self.registrations:
             await reg.unregister()
+        scopes = [c.tasks for c in (self.controller, self.asterisk) if c is not None]
+        await asyncio.gather(*(scope.wait(drain) for scope in scopes))
         if self.controller is not None:
-            await self.controller.tasks.wait(drain)
             for call in list(self.controller.calls.values()):  # drain time is up
                 await call.hangup("shutdown")  # BYE now; the flow sees CallHungUp and ends
             await self.controller.tasks.wait(2.0)  # let teardown publish each call's end
             if self.campaigns is not None:  # record the outcome of every campaign call
                 await self.campaigns.stop(grace_s=2.0)
             await self.controller.stop(drain_s=2.0)
+        if self.asterisk is not None:
+            await self.asterisk.stop(drain_s=0.0)  # hangs up what is left
+        if self.ami is not None:
+            await self.ami.close()
+        if self.controller is None and self.builder is not None:
+            self.builder.close()
         if self.ua is not None:
             await self.ua.stop(drain_s=2.0)
         self.pacer.stop()

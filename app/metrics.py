@@ -16,9 +16,11 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from app.config import parse_hostport
+from app.config import Settings, parse_hostport
 from core.bus import EventBus, Subscription
 from core.tasks import TaskScope
+from engine.ami.client import AmiClient
+from engine.ami.controller import AsteriskController
 from engine.cdr_writer import CdrWriter
 from engine.controller import CallController
 from engine.rtp.pacer import Pacer
@@ -31,8 +33,11 @@ log = logging.getLogger("ivr.metrics")
 class MetricsSource(Protocol):
     """What the metrics read from a running engine (``app.engine.Engine`` is one)."""
 
+    settings: Settings
     bus: EventBus
     controller: CallController | None
+    asterisk: AsteriskController | None
+    ami: AmiClient | None
     ua: UserAgent | None
     registrations: list[Registration]
     pacer: Pacer
@@ -76,22 +81,36 @@ class Metrics:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    def _active(self) -> int:
+        return sum(len(c.calls) for c in (self.engine.controller, self.engine.asterisk)
+                   if c is not None)
+
     async def _health(self, _request: web.Request) -> web.Response:
         """Alive: the process answers (200 even while draining: do not restart it)."""
-        ctrl, ua = self.engine.controller, self.engine.ua
-        draining = ua is not None and not ua.accepting
-        return web.json_response({"status": "draining" if draining else "ok",
-                                  "calls": len(ctrl.calls) if ctrl is not None else 0})
+        body: dict[str, object] = {"status": "draining" if self._draining() else "ok",
+                                   "calls": self._active()}
+        if self.engine.ami is not None:
+            body["asterisk_ami"] = "connected" if self.engine.ami.connected else "down"
+        return web.json_response(body)
+
+    def _draining(self) -> bool:
+        e = self.engine
+        return ((e.ua is not None and not e.ua.accepting)
+                or (e.asterisk is not None and not e.asterisk.accepting))
 
     async def _ready(self, _request: web.Request) -> web.Response:
         """Ready: new calls are taken now (503 while starting, draining or full), for load
         balancers and orchestrators that route by HTTP rather than SIP OPTIONS."""
-        ctrl, ua = self.engine.controller, self.engine.ua
-        ready = ua is not None and ctrl is not None and ua.can_take_calls
-        state = "ready" if ready else ("draining" if ua is not None and not ua.accepting
-                                       else "not_ready")
-        return web.json_response({"status": state,
-                                  "calls": len(ctrl.calls) if ctrl is not None else 0},
+        e = self.engine
+        backends = [e.ua is not None and e.controller is not None and e.ua.can_take_calls
+                    for enabled in (e.settings.sip.enabled,) if enabled]
+        if e.settings.asterisk.enabled:
+            # without AMI the engine can neither place calls nor transfer: not ready
+            backends.append(e.asterisk is not None and e.asterisk.accepting
+                            and e.ami is not None and e.ami.connected)
+        ready = bool(backends) and all(backends)
+        state = "ready" if ready else "draining" if self._draining() else "not_ready"
+        return web.json_response({"status": state, "calls": self._active()},
                                  status=200 if ready else 503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
@@ -134,8 +153,7 @@ class Metrics:
             out.extend(f"{name}{labels} {value:g}" for labels, value in samples)
 
         ctrl = e.controller
-        metric("ivr_calls_active", "gauge", "Calls in progress.",
-               [("", len(ctrl.calls) if ctrl is not None else 0)])
+        metric("ivr_calls_active", "gauge", "Calls in progress.", [("", self._active())])
         metric("ivr_calls_total", "counter", "Calls started (INVITEs taken or placed); rate() "
                "gives calls per second.",
                [(f'{{direction="{d}"}}', n) for d, n in sorted(self.started.items())])
@@ -178,6 +196,25 @@ class Metrics:
                        [("", s.accept_resource_errors)])
         if ctrl is not None:
             self._rtp(metric, ctrl)
+        if e.ami is not None and e.asterisk is not None:
+            ami = e.ami.stats
+            metric("ivr_asterisk_ami_connected", "gauge", "1 while logged in to Asterisk's AMI.",
+                   [("", 1 if e.ami.connected else 0)])
+            metric("ivr_asterisk_ami_disconnects_total", "counter",
+                   "AMI connections lost (each followed by reconnection attempts).",
+                   [("", ami.disconnects)])
+            metric("ivr_asterisk_ami_events_total", "counter",
+                   "AMI events read: delivered to a listener, or dropped unread.",
+                   [('{result="delivered"}', ami.events_delivered),
+                    ('{result="dropped"}', ami.events_dropped)])
+            metric("ivr_asterisk_calls_active", "gauge", "Calls on the Asterisk backend.",
+                   [("", len(e.asterisk.calls))])
+            refused = e.asterisk.server.refused
+            metric("ivr_asterisk_audiosocket_refused_total", "counter",
+                   "AudioSocket connections refused: not from asterisk.audiosocket_allow, or "
+                   "beyond asterisk.max_calls.",
+                   [('{reason="untrusted"}', refused["untrusted"]),
+                    ('{reason="full"}', refused["full"])])
         if e.registrations:
             metric("ivr_sip_trunk_registered", "gauge",
                    "1 while the trunk's registration is current.",

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from asr.ledger import LatencyLedger, TurnLatency
     from asr.pool import InferencePool
     from asr.tts.service import TtsService
-    from engine.sipcall import SipCall
+    from engine.sipcall.base import MediaCall
 
 log = logging.getLogger("ivr.speech")
 
@@ -94,7 +94,7 @@ class SpeechService:
         prompt = await self.pool.run("tts", TTS_TIMEOUT_S, self.tts.render, text, voice, language)
         return prompt.pcm
 
-    async def listen(self, call: SipCall, spec: ListenSpec,
+    async def listen(self, call: MediaCall, spec: ListenSpec,
                      ) -> tuple[ListenResult, TurnLatency | None]:
         from asr.ledger import TurnLatency  # noqa: PLC0415
         from asr.listen import listen_call  # noqa: PLC0415
@@ -108,7 +108,7 @@ class SpeechService:
         answered_turn = turn if result.status == "ok" and "speech_end" in turn.marks else None
         return result, answered_turn  # the call completes it at the answer's first packet
 
-    def barge_in_watcher(self, call: SipCall) -> Coroutine[Any, Any, BargeInEvent | None]:
+    def barge_in_watcher(self, call: MediaCall) -> Coroutine[Any, Any, BargeInEvent | None]:
         """Watch the caller while a prompt plays; returns when they start talking (or key)."""
         from asr.listen import watch_barge_in  # noqa: PLC0415
         from asr.vad import make_vad  # noqa: PLC0415

@@ -127,6 +127,8 @@ class Supervisor:
         trusted = [*self.settings.sip.trusted_peers, f"{host}/32" if ":" not in host
                    else f"{host}/128"]
         env["IVR_SIP__TRUSTED_PEERS"] = "[" + ",".join(f'"{t}"' for t in trusted) + "]"
+        # the workers carry SIP only: one AudioSocket address and AMI login per engine
+        env["IVR_ASTERISK__ENABLED"] = "false"
         return env
 
     def _worker_cmd(self) -> list[str]:

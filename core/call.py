@@ -42,7 +42,7 @@ class AudioFrameEvent:
 @dataclass(frozen=True, slots=True)
 class DtmfEvent:
     digit: str  # 0-9 * # A-D
-    source: Literal["rfc4733", "info", "inband", "simulated"]
+    source: Literal["rfc4733", "info", "inband", "simulated", "asterisk"]  # asterisk: AudioSocket
     duration_ms: int
     timestamp: float
 

@@ -64,6 +64,8 @@ class CallRow(Base):
     digits: Mapped[str] = mapped_column(String(256), default="")
     recording_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     codec: Mapped[str] = mapped_column(String(16), default="")
+    backend: Mapped[str] = mapped_column(String(16), default="sip",
+                                         server_default="sip")  # sip | asterisk
     flow_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     flow_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     trace: Mapped[Any] = mapped_column(JSON, default=list)
@@ -91,6 +93,7 @@ class CallRecord:
     digits: str = ""
     recording_path: str | None = None
     codec: str = ""
+    backend: str = "sip"  # which backend carried the call: sip (own stack) or asterisk
     flow_id: str | None = None
     flow_version: int | None = None
     trace: list[dict[str, Any]] = field(default_factory=list)

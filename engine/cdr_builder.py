@@ -5,7 +5,8 @@ what they know when they know it, and this builder (a synchronous bus listener, 
 event in order) folds the events into a :class:`~engine.cdr.CallRecord`:
 
 ==================  ==========================================================================
-``call.invite``      ``direction``, ``caller``, ``callee``, ``sip_call_id``, ``at`` (wall s)
+``call.invite``      ``direction``, ``caller``, ``callee``, ``sip_call_id``, ``at`` (wall s),
+                     ``backend`` (``sip`` when absent; ``asterisk`` from ``engine.ami``)
 ``call.answered``    ``at``, ``codec``
 ``flow.start``       ``tenant``, ``flow_id``, ``flow_version``
 ``flow.end``         ``flow_id``, ``version``, ``status``, ``reason``, ``steps``, ``last_node``,
@@ -70,7 +71,7 @@ class CallRecordBuilder:
                 direction=str(d.get("direction", "")), from_number=str(d.get("caller", "")),
                 to_number=str(d.get("callee", "")), invite_at=float(d["at"]),
                 tenant=str(d.get("tenant") or "default"), node=self.node,
-                disposition="in_progress")
+                backend=str(d.get("backend") or "sip"), disposition="in_progress")
             self._sink(replace(self._open[ev.call_id]))  # a snapshot: the original moves on
             return
         rec = self._open.get(ev.call_id)

@@ -33,7 +33,7 @@ from engine.cdr_builder import CallRecordBuilder
 from engine.dispositions import outbound_disposition
 from engine.media.ports import PortAllocator, PortsExhausted
 from engine.media.prompts import PromptCache
-from engine.media.recorder import Recorder
+from engine.media.recorder import Recorder, save_recording
 from engine.media.session import CODECS, MediaSession, RtpProtocol
 from engine.rtp.pacer import Pacer
 from engine.sip.invite import CallFailed, IncomingInvite, InviteSession, OutgoingInvite
@@ -261,12 +261,7 @@ class CallController:
     async def _teardown(self, call: SipCall, port: int) -> None:
         media = call.media
         self.pacer.remove(media)
-        recording = None
-        if media.recorder is not None:
-            try:
-                recording = str(await media.recorder.save())
-            except OSError as e:
-                log.warning("call %s: recording not saved: %s", call.call_id, e)
+        recording = await save_recording(media.recorder, call.call_id)
         media.close()
         self.ports.release(port)
         js = media.jitter.stats

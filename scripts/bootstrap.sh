@@ -74,4 +74,20 @@ IVR_VENV=$VENV bash scripts/fetch_models.sh
 # data at install time only, into var/testdata/.
 IVR_VENV=$VENV bash scripts/fetch_test_audio.sh
 IVR_VENV=$VENV bash scripts/fetch_amd_audio.sh  # real speech for answering-machine detection
+# A real Asterisk for the AMI backend's tests: built once per machine from the shared source
+# folder (no download; ~3 minutes on 2 cores), cached outside the work tree by the source
+# tarball's hash, so later runs skip it. IVR_SKIP_ASTERISK=1 skips it (those tests then fail).
+if [ "${IVR_SKIP_ASTERISK:-}" != "1" ]; then
+  if prefix=$(bash scripts/asterisk.sh --prefix 2>/dev/null); then
+    :
+  else
+    rc=0; prefix=$(bash scripts/asterisk.sh) || rc=$?
+    if [ "$rc" = 2 ]; then
+      say "Asterisk sources not found (set IVR_ASTERISK_SRC): the Asterisk tests will fail"
+    elif [ "$rc" != 0 ]; then
+      exit "$rc"
+    fi
+  fi
+  [ -n "${prefix:-}" ] && say "asterisk: $prefix"
+fi
 say "ready: $VENV"

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,6 +54,21 @@ def redis_url() -> Iterator[str]:
     proc.terminate()
     proc.wait(5)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def asterisk() -> Iterator[Any]:
+    """A real Asterisk (built once per machine by scripts/asterisk.sh) on free loopback ports,
+    one per test worker; see tests/asterisk.py."""
+    from tests.asterisk import AsteriskUnavailable, start_asterisk
+
+    try:
+        ast = start_asterisk()
+    except AsteriskUnavailable as e:
+        pytest.fail(f"Asterisk is needed for this test and could not start: {e}")
+    yield ast
+    ast.stop()
+    shutil.rmtree(ast.work, ignore_errors=True)
 
 
 def _pg_bin(name: str) -> str:

@@ -31,8 +31,8 @@ def doctor(ctx: typer.Context) -> None:
         path = shutil.which(binary)
         rows.append((what, bool(path), path or "not installed"))
     host, _, port = settings.sip.listen.rpartition(":")
-    rows.append((f"SIP listen {settings.sip.listen}", _udp_port_free(host, int(port)),
-                 "free" if _udp_port_free(host, int(port)) else "in use (engine running?)"))
+    rows.append((f"SIP listen {settings.sip.listen}", _port_free(host, int(port)),
+                 "free" if _port_free(host, int(port)) else "in use (engine running?)"))
     # find_spec, not import: doctor must be fast and must not load models or torch.
     for module, what in [
         ("faster_whisper", "faster-whisper (free-text ASR)"),
@@ -58,6 +58,19 @@ def doctor(ctx: typer.Context) -> None:
         found = (REPO_ROOT / rel).is_file()
         rows.append((what, found, rel if found else "missing: run scripts/fetch_models.sh"
                      if "models" in rel else "missing: run scripts/fetch_test_audio.sh"))
+    a = settings.asterisk
+    if a.enabled:
+        from app.cli.asterisk_cli import login_check  # noqa: PLC0415 - only when configured
+
+        ok, detail = login_check(a)
+        rows.append((f"Asterisk AMI login {a.ami_host}:{a.ami_port} as {a.username!r}", ok,
+                     detail))
+        host, _, port = a.audiosocket_listen.rpartition(":")
+        free = _port_free(host, int(port), socket.SOCK_STREAM)
+        rows.append((f"AudioSocket listen {a.audiosocket_listen}", free,
+                     "free" if free else "in use (engine running?)"))
+    else:
+        rows.append(("Asterisk backend", True, "disabled (asterisk.enabled = false)"))
     budget = file_budget()
     rows.append((f"open-file limit {budget.soft} (hard {budget.hard})", budget.calls >= 1000,
                  f"room for ~{budget.calls} concurrent calls; `ivr run` raises it to the hard "
@@ -67,8 +80,8 @@ def doctor(ctx: typer.Context) -> None:
         typer.echo(f"{'ok ' if ok else '-- '} {what.ljust(width)}  {detail}")
 
 
-def _udp_port_free(host: str, port: int) -> bool:
-    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+def _port_free(host: str, port: int, kind: int = socket.SOCK_DGRAM) -> bool:
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind)
     try:
         s.bind((host, port))
         return True

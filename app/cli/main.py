@@ -22,6 +22,7 @@ _SUBCOMMANDS: list[str] = [
     "app.cli.doctor_cli",
     "app.cli.sip_cli",
     "app.cli.run_cli",
+    "app.cli.asterisk_cli",
     "app.cli.compliance_cli",
     "app.cli.speech_cli",
     "app.cli.flow_cli",

@@ -42,10 +42,16 @@ def register(app: typer.Typer) -> None:
     app.add_typer(calls_app, name="calls")
 
 
+BACKENDS = {"sip": (True, False), "asterisk": (False, True), "both": (True, True)}
+
+
 def run(
     ctx: typer.Context,
     sip_listen: Annotated[str | None, typer.Option(help="HOST:PORT (default from config)")] = None,
     demo: Annotated[bool, typer.Option(help="answer with the built-in keypad demo")] = False,
+    backend: Annotated[str | None, typer.Option(
+        help="sip (own SIP/RTP), asterisk (AMI + AudioSocket) or both; default from config "
+             "(sip.enabled, asterisk.enabled)")] = None,
     workers: Annotated[int, typer.Option(
         help="engine processes (one per core; 0: this one). More than 1 puts Kamailio on "
              "HOST:PORT and the workers behind it (docs/cluster.md)")] = 0,
@@ -56,7 +62,24 @@ def run(
     settings: Settings = ctx.obj
     if sip_listen:
         settings.sip.listen = sip_listen
+    if backend is not None:
+        if backend not in BACKENDS:
+            typer.echo(f"error: --backend: {backend!r} is not one of sip, asterisk, both",
+                       err=True)
+            raise typer.Exit(2)
+        settings.sip.enabled, settings.asterisk.enabled = BACKENDS[backend]
+    if not (settings.sip.enabled or settings.asterisk.enabled):
+        typer.echo("error: no backend enabled (sip.enabled and asterisk.enabled are both "
+                   "false); use --backend", err=True)
+        raise typer.Exit(2)
     if workers > 1:
+        if settings.asterisk.enabled:
+            # Each worker would bind the one AudioSocket address and log in to AMI: Asterisk
+            # spreads calls itself (several engines, each its own [asterisk] section).
+            typer.echo("error: --workers: the Asterisk backend runs in one engine process "
+                       "(use --backend sip with --workers, or one engine per AudioSocket "
+                       "address)", err=True)
+            raise typer.Exit(2)
         run_loop(_supervise(settings, workers, demo, balancer,
                             ctx.parent.params.get("config") if ctx.parent else None),
                  settings.runtime.event_loop)
@@ -99,7 +122,12 @@ async def _run(settings: Settings, demo: bool) -> None:
         await engine.stop(drain_s=0)
         raise typer.Exit(2) from e
     for kind, (host, port) in addresses.items():
-        typer.echo(f"listening: sip:{host}:{port};transport={kind}")
+        if kind == "audiosocket":
+            a = settings.asterisk
+            typer.echo(f"listening: AudioSocket {host}:{port} for Asterisk; AMI "
+                       f"{a.ami_host}:{a.ami_port} as {a.username!r} (connecting)")
+        else:
+            typer.echo(f"listening: sip:{host}:{port};transport={kind}")
     if engine.metrics_address is not None:
         host, port = engine.metrics_address
         typer.echo(f"metrics: http://{host}:{port}/metrics (and /healthz)")
@@ -197,12 +225,12 @@ def calls_list(
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in records], indent=2, default=str))
         return
-    typer.echo(f"{'id':8}  {'invite':19}  {'dir':8} {'from':>14} {'to':>14}  {'disposition':11} "
-               f"{'dur s':>6}  {'cause':14} digits")
+    typer.echo(f"{'id':8}  {'invite':19}  {'dir':8} {'backend':8} {'from':>14} {'to':>14}  "
+               f"{'disposition':11} {'dur s':>6}  {'cause':14} digits")
     for r in records:
-        typer.echo(f"{r.id[:8]}  {_when(r.invite_at)}  {r.direction:8} {r.from_number[-14:]:>14}"
-                   f" {r.to_number[-14:]:>14}  {r.disposition:11} {r.duration_s:6.1f}  "
-                   f"{r.hangup_cause[:14]:14} {r.digits}")
+        typer.echo(f"{r.id[:8]}  {_when(r.invite_at)}  {r.direction:8} {r.backend:8} "
+                   f"{r.from_number[-14:]:>14} {r.to_number[-14:]:>14}  {r.disposition:11} "
+                   f"{r.duration_s:6.1f}  {r.hangup_cause[:14]:14} {r.digits}")
 
 
 @calls_app.command("show")
@@ -224,7 +252,8 @@ def calls_show(
 
 
 def _print_record(rec: CallRecord) -> None:
-    for name in ("id", "sip_call_id", "direction", "from_number", "to_number", "disposition",
+    for name in ("id", "sip_call_id", "backend", "direction", "from_number", "to_number",
+                 "disposition",
                  "hangup_cause", "hangup_side", "sip_status", "codec", "digits",
                  "recording_path", "flow_id", "flow_version"):
         typer.echo(f"{name:15} {getattr(rec, name)}")

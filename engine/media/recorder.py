@@ -8,12 +8,15 @@ written in an executor when the recording stops.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from audio.pcm import FRAME_SAMPLES, Pcm
 from audio.wavio import write_stereo_wav
+
+log = logging.getLogger("ivr.media")
 
 MAX_RECORD_S = 4 * 3600
 FRAME_S = 0.02
@@ -81,3 +84,15 @@ class Recorder:
         await asyncio.get_running_loop().run_in_executor(
             None, write_stereo_wav, self.path, left, right)
         return self.path
+
+
+async def save_recording(recorder: Recorder | None, call_id: str) -> str | None:
+    """The finished call's recording written out (its path), or None: none was made, or the
+    disk refused it (logged; the call record is written regardless)."""
+    if recorder is None:
+        return None
+    try:
+        return str(await recorder.save())
+    except OSError as e:
+        log.warning("call %s: recording not saved: %s", call_id, e)
+        return None

@@ -29,11 +29,11 @@ import numpy as np
 from audio.codecs import STATIC_PAYLOAD_TYPES, new_codec
 from audio.inband_dtmf import InbandDtmfDetector
 from audio.pcm import FRAME_SAMPLES, Pcm
-from core.call import AudioFrameEvent, CallEvent, DtmfEvent
+from core.call import AudioFrameEvent, DtmfEvent
 from core.clock import Clock, SystemClock
 from engine.media.playout import Playout
 from engine.media.recorder import Recorder
-from engine.media.subscription import MediaSubscription
+from engine.media.subscription import MediaSubscription, Subscribers
 from engine.rtp import rtcp
 from engine.rtp.dtmf import DtmfReceiver, digit_packets
 from engine.rtp.jitter import JitterBuffer
@@ -80,7 +80,7 @@ class RtpProtocol(asyncio.DatagramProtocol):
         log.debug("rtp socket error: %r", exc)
 
 
-class MediaSession:
+class MediaSession(Subscribers):
     """See the module docstring. Created by the controller once SDP is negotiated."""
 
     def __init__(self, *, codec: str, payload_type: int, telephone_event_pt: int | None,
@@ -153,20 +153,8 @@ class MediaSession:
         self.wants_audio = self._recorder is not None or self.inband is not None or any(
             s.wants_audio for s in self._subscribers)
 
-    def subscribe(self, audio: bool = True) -> MediaSubscription:
-        """A feed of caller events: digits always, audio frames when ``audio``."""
-        sub = MediaSubscription(audio=audio)
-        self._subscribers.append(sub)
+    def _subscribers_changed(self) -> None:
         self._refresh_wants_audio()
-        return sub
-
-    def unsubscribe(self, sub: MediaSubscription) -> None:
-        self._subscribers = [s for s in self._subscribers if s is not sub]
-        self._refresh_wants_audio()
-
-    def _publish(self, event: CallEvent) -> None:
-        for sub in self._subscribers:
-            sub.offer(event)
 
     def _digit(self, digit: str, source: Literal["rfc4733", "inband"], duration_ms: int) -> None:
         self.stats.dtmf_rx += 1

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from typing import Protocol
 
 from core.call import AudioFrameEvent, CallEvent
+from engine.media.playout import Playout
 
 log = logging.getLogger("ivr.media")
 
@@ -65,3 +67,39 @@ class MediaSubscription:
 
     def __len__(self) -> int:
         return len(self._control) + len(self._audio)
+
+
+class Subscribers:
+    """The consumers of one call's caller events (a media session keeps a list of them)."""
+
+    _subscribers: list[MediaSubscription]
+
+    def subscribe(self, audio: bool = True) -> MediaSubscription:
+        """A feed of caller events: digits always, audio frames when ``audio``."""
+        sub = MediaSubscription(audio=audio)
+        self._subscribers.append(sub)
+        self._subscribers_changed()
+        return sub
+
+    def unsubscribe(self, sub: MediaSubscription) -> None:
+        self._subscribers = [s for s in self._subscribers if s is not sub]
+        self._subscribers_changed()
+
+    def _subscribers_changed(self) -> None:
+        """A consumer came or went (a session caches what follows from that)."""
+
+    def _publish(self, event: CallEvent) -> None:
+        for sub in self._subscribers:
+            sub.offer(event)
+
+
+class MediaFeed(Protocol):
+    """A call's media as the backend-neutral call parts use it (prompts, the caller's feed,
+    message recording): an RTP session (``engine.media.session``) or an AudioSocket stream
+    (``engine.ami.media``)."""
+
+    playout: Playout
+
+    def subscribe(self, audio: bool = True) -> MediaSubscription: ...
+
+    def unsubscribe(self, sub: MediaSubscription) -> None: ...

@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from core.call import AudioFrameEvent, CallEvent, CallHungUp, HangupEvent
-from engine.media.session import MediaSession
+from engine.media.subscription import MediaFeed
 
 RECENT_FRAMES = 25  # 500 ms of caller audio replayed to the listener after a barge-in
 
 
 class CallerAudio:
-    def __init__(self, media: MediaSession, race: Callable[[Awaitable[Any]], Awaitable[Any]],
+    def __init__(self, media: MediaFeed, race: Callable[[Awaitable[Any]], Awaitable[Any]],
                  now: Callable[[], float]) -> None:
         self._media = media
         self._race = race

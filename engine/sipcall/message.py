@@ -16,12 +16,12 @@ import numpy as np
 from audio.pcm import FRAME_MS, SAMPLE_RATE_HZ
 from audio.wavio import write_wav
 from core.call import AudioFrameEvent, CallHungUp, DtmfEvent, RecordResult
-from engine.media.session import MediaSession
+from engine.media.subscription import MediaFeed
 
 SILENCE_RMS = 300.0  # int16 RMS under which a recorded frame counts as silence
 
 
-async def record_message(*, media: MediaSession, path: Path, max_seconds: float,
+async def record_message(*, media: MediaFeed, path: Path, max_seconds: float,
                          silence_stop_s: float | None,
                          race: Callable[[Awaitable[Any]], Awaitable[Any]]) -> RecordResult:
     sub = media.subscribe(audio=True)

@@ -18,7 +18,7 @@ from core.call import BargeIn, CallHungUp, CallTrace, PlayResult
 from core.tasks import spawn
 from engine.digits import DigitBuffer
 from engine.media.playout import PlayItem
-from engine.media.session import MediaSession
+from engine.media.subscription import MediaFeed
 from engine.sipcall.caller_audio import CallerAudio
 from engine.sipcall.turns import Turn, TurnTracker
 
@@ -31,7 +31,7 @@ class BargeInWatcher(Protocol):
 
 
 class PromptPlayer:
-    def __init__(self, *, call_id: str, media: MediaSession, digits: DigitBuffer,
+    def __init__(self, *, call_id: str, media: MediaFeed, digits: DigitBuffer,
                  trace: CallTrace, audio: CallerAudio, turns: TurnTracker,
                  now: Callable[[], float],
                  race: Callable[[Awaitable[Any]], Awaitable[Any]],

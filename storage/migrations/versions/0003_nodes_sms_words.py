@@ -101,6 +101,7 @@ def upgrade() -> None:
         )
 
     if 'node' not in columns['calls']:
+        # rows written before nodes existed belong to no node ('': never marked node_lost)
         with op.batch_alter_table('calls', schema=None) as batch_op:
             batch_op.add_column(sa.Column('node', sa.String(length=128), server_default='',
                                           nullable=False))
