@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.console_cli import cli_actor
+from app.cli.context import settings_of
 from app.compliance_setup import open_compliance, open_list_store, word_registry
 from app.config import Settings
 from compliance.listio import CSV_FIELDS, entry_row, preview_import
@@ -60,11 +61,6 @@ def word_ops(settings: Settings, db: Any) -> Any:
     from app.console_setup import word_ops as build  # noqa: PLC0415
 
     return build(settings, db)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Settings) else Settings()
 
 
 SHOWN_ERRORS = 20
@@ -155,7 +151,7 @@ def words_check(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Scan TEXT: every hit with span, term, category, severity, action; exit 1 when blocked."""
-    result = word_registry(_settings(ctx)).filter_for(tenant).scan(text)
+    result = word_registry(settings_of(ctx)).filter_for(tenant).scan(text)
     if as_json:
         typer.echo(json.dumps({"blocked": result.blocked, "masked_text": result.masked_text,
                                "hits": [asdict(h) for h in result.hits]}, ensure_ascii=False))
@@ -195,7 +191,7 @@ def words_import(
         defaults = Term("x", category, severity, Action(action), tenant, mode)
     except (TermError, ValueError) as e:
         raise _fail(str(e)) from e
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     try:
         if preview:
             def check(row: Row) -> object:
@@ -219,7 +215,7 @@ def words_export(
     fmt: Annotated[str, typer.Option("--format", help="csv or txt")] = "csv",
 ) -> None:
     """Export every term (global and tenants) as CSV or TXT."""
-    terms = SqlWordStore(open_database(_settings(ctx).storage.url)).all_terms()
+    terms = SqlWordStore(open_database(settings_of(ctx).storage.url)).all_terms()
     out = file.open("w", encoding="utf-8") if file else sys.stdout
     try:
         for chunk in export_terms(terms, fmt=fmt):
@@ -261,7 +257,7 @@ def lists_import(
 ) -> None:
     """Import numbers from CSV/TSV/.xlsx (号码/手机号/number, 原因/reason, 备注/note,
     到期/有效期/expires, list, tenant, campaign, source) or a bare one-number-per-line list."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     default = _default_entry(kind=kind, tenant=tenant, campaign=campaign, reason=reason,
                              source=source or file.name, expires=None)
     region = settings.compliance.default_region
@@ -295,7 +291,7 @@ def lists_export(
     = None,
 ) -> None:
     """Export entries as CSV (the import format)."""
-    store = open_list_store(_settings(ctx))
+    store = open_list_store(settings_of(ctx))
     out = file.open("w", encoding="utf-8") if file else sys.stdout
 
     async def run() -> None:
@@ -325,7 +321,7 @@ def lists_add(
     expires: Annotated[str | None, typer.Option(help="ISO date/time (UTC)")] = None,
 ) -> None:
     """Add a number, ``+86168*`` prefix or ``LOW..HIGH`` range."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     default = _default_entry(kind=kind, tenant=tenant, campaign=campaign, reason=reason,
                              source=source, expires=expires)
     ops = list_ops(settings, open_database(settings.storage.url))
@@ -345,7 +341,7 @@ def lists_remove(
     campaign: CampaignOpt = None,
 ) -> None:
     """Remove a number or ``+86168*`` prefix from a list scope."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     default = _default_entry(kind=kind, tenant=tenant, campaign=campaign, reason="other",
                              source="", expires=None)
     ops = list_ops(settings, open_database(settings.storage.url))
@@ -379,7 +375,7 @@ def lists_check(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Would we dial NUMBER now? ALLOW/DENY with every reason; exit 1 on deny."""
-    service = open_compliance(_settings(ctx))
+    service = open_compliance(settings_of(ctx))
     when = datetime.fromisoformat(at) if at else datetime.now(UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from app.cli.context import settings_of
 from app.config import Settings
 from console.roles import PERMISSIONS, Principal, Role
 from console.services.base import Actor
@@ -40,11 +41,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Settings) else Settings()
-
-
 def cli_actor() -> Actor:
     """The operator at the shell, named for the audit log."""
     name = os.environ.get("SUDO_USER") or getpass.getuser()
@@ -57,7 +53,7 @@ def _ops(ctx: typer.Context) -> Any:
     from console.services.users import UserOps  # noqa: PLC0415
     from storage.db import open_database  # noqa: PLC0415
 
-    s = _settings(ctx)
+    s = settings_of(ctx)
     db = open_database(s.storage.url)
     identity = Identity(db, idle_s=s.console.session_idle_s, max_s=s.console.session_max_s)
     return UserOps(identity, AuditLog(db))
@@ -243,7 +239,7 @@ def audit(
     from console.audit import AuditLog, AuditQuery  # noqa: PLC0415
     from storage.db import open_database  # noqa: PLC0415
 
-    log = AuditLog(open_database(_settings(ctx).storage.url))
+    log = AuditLog(open_database(settings_of(ctx).storage.url))
     tenants = Tenants.every() if tenant == "*" else Tenants.one(tenant)
     page = log.search(AuditQuery(actor=actor, action=action, since=_epoch(since, "since"),
                                  until=_epoch(until, "until")),
@@ -265,7 +261,7 @@ def console(
     = None,
 ) -> None:
     """Serve the console alone (no engine: no live events or test calls) until Ctrl-C."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     if listen:
         settings.console.listen = listen
     if not settings.console.listen:
@@ -308,7 +304,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     from storage.db import open_database  # noqa: PLC0415
     from storage.migrate import current_revision  # noqa: PLC0415
 
-    db = open_database(_settings(ctx).storage.url)
+    db = open_database(settings_of(ctx).storage.url)
     with db.engine.connect() as conn:
         typer.echo(f"schema at revision {current_revision(conn)}")
 
@@ -330,7 +326,7 @@ def db_revision(ctx: typer.Context, message: Annotated[str, typer.Option("-m")])
     from storage.db import open_database  # noqa: PLC0415
     from storage.migrate import revision  # noqa: PLC0415
 
-    url = _settings(ctx).storage.url
+    url = settings_of(ctx).storage.url
     open_database(url)
     script = revision(url, message, metadata)
     typer.echo(f"wrote {getattr(script, 'path', script)}")

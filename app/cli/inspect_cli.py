@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.console_cli import cli_actor
-from app.config import Settings
+from app.cli.context import settings_of
 from storage import Database, open_database
 from storage.tenancy import Tenants
 
@@ -28,13 +28,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(inspect_app, name="inspect")
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Settings) else Settings()
-
-
 def _db(ctx: typer.Context) -> Database:
-    return open_database(_settings(ctx).storage.url)
+    return open_database(settings_of(ctx).storage.url)
 
 
 def _ops(ctx: typer.Context) -> Any:
@@ -89,7 +84,7 @@ def run(ctx: typer.Context, call_id: str,
     from inspection.rules import RuleError  # noqa: PLC0415
     from inspection.transcribe import TranscribeError  # noqa: PLC0415
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     inspector = build_inspector(settings, _db(ctx))
     try:
         got = inspector.inspect(call_id, store=not no_store)
@@ -191,7 +186,7 @@ def worker(ctx: typer.Context,
     from app.inspection_setup import build_worker  # noqa: PLC0415
     from core.clock import SystemClock  # noqa: PLC0415
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     if workers:
         settings.inspection.workers = workers
 

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from app.config import Settings
+from app.cli.context import settings_of
 from app.sms_setup import build_sms_service
 from core.clock import SystemClock
 from notify.content import ContentRefused, SmsTemplate, TemplateStore
@@ -31,13 +31,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sms_app, name="sms")
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Settings) else Settings()
-
-
 def _db(ctx: typer.Context) -> Database:
-    return open_database(_settings(ctx).storage.url)
+    return open_database(settings_of(ctx).storage.url)
 
 
 def _when(ts: float | None) -> str:
@@ -87,7 +82,7 @@ def send(
     if text is None and template is None:
         typer.echo("error: give TEXT or --template", err=True)
         raise typer.Exit(2)
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     db = _db(ctx)
     clock = SystemClock()
     service = build_sms_service(settings, db, clock)
@@ -153,7 +148,7 @@ def template_save(
     signature: Annotated[str, typer.Option(help="【签名】 without the brackets")] = "",
 ) -> None:
     """Save a template after checking its words and links."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     db = _db(ctx)
     store: TemplateStore | None = build_sms_service(settings, db, SystemClock()).templates
     assert store is not None
@@ -170,7 +165,7 @@ def template_list(
     ctx: typer.Context,
     tenant: Annotated[str | None, typer.Option(help="only this tenant")] = None,
 ) -> None:
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     store = build_sms_service(settings, _db(ctx), SystemClock()).templates
     assert store is not None
     for t in store.all(tenant):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.config import Settings
+from app.cli.context import settings_of
 
 if TYPE_CHECKING:
     from audio.pcm import FloatAudio
@@ -31,17 +31,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(speaker_app, name="speaker")
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Settings) else Settings()
-
-
 def _service(ctx: typer.Context) -> SpeakerService:
     from app.speaker_setup import open_speaker_service  # noqa: PLC0415 - torch-heavy, lazy
     from speaker_id.store import EncryptionKeyError  # noqa: PLC0415
 
     try:
-        return open_speaker_service(_settings(ctx))
+        return open_speaker_service(settings_of(ctx))
     except EncryptionKeyError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
@@ -159,7 +154,7 @@ def calibrate(
     from speaker_id.calibrate import calibrate_folder  # noqa: PLC0415
     from speaker_id.quality import QualityGate  # noqa: PLC0415
 
-    sp = _settings(ctx).speaker
+    sp = settings_of(ctx).speaker
     gate = QualityGate(min_speech_s=sp.min_speech_s, max_clipped_ratio=sp.max_clipped_ratio,
                        min_level_dbfs=sp.min_level_dbfs, min_snr_db=sp.min_snr_db)
     try:

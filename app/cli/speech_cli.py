@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from app.config import Settings
+from app.cli.context import settings_of
 
 asr_app = typer.Typer(help="Speech recognition tools.", no_args_is_help=True)
 tts_app = typer.Typer(help="Prompt text-to-speech tools.", no_args_is_help=True)
@@ -24,11 +24,6 @@ tts_app = typer.Typer(help="Prompt text-to-speech tools.", no_args_is_help=True)
 def register(app: typer.Typer) -> None:
     app.add_typer(asr_app, name="asr")
     app.add_typer(tts_app, name="tts")
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Settings) else Settings()
 
 
 NOINPUT_MIN_SPEECH_FRAMES = 5  # 100 ms of VAD speech: less than that in a file is "noinput"
@@ -80,7 +75,7 @@ def transcribe(
     from audio.pcm import frames  # noqa: PLC0415 - keep `ivr --help` fast
     from audio.wavio import load_wav  # noqa: PLC0415
 
-    cfg = _settings(ctx).asr
+    cfg = settings_of(ctx).asr
     name = _engine_for(engine, language, bool(grammar or keywords), cfg.default_engine)
     paths = {
         "pocketsphinx": cfg.pocketsphinx_model_path,
@@ -167,7 +162,7 @@ def say(
     from asr.tts import TtsError, TtsService  # noqa: PLC0415
     from audio.wavio import write_wav  # noqa: PLC0415 - keep `ivr --help` fast
 
-    s = _settings(ctx)
+    s = settings_of(ctx)
     svc = TtsService(
         s.storage.prompt_cache_dir,
         s.tts.piper_voice_path,
