@@ -137,7 +137,10 @@ class Engine:
             except OSError as e:  # e.g. `ivr call` next to a running engine: calls matter more
                 await metrics.stop()
                 log.warning("metrics not served on %s: %s", s.metrics.listen, e)
-        await self._start_campaigns()
+        try:
+            await self._start_campaigns()
+        except Exception:  # inbound calls are already being answered: keep answering them
+            log.exception("campaigns: the dialler did not start; no campaign calls on this node")
         if isinstance(self.speech, SpeechService):
             await self._prewarm(self.speech)
         # Everything loaded so far (modules, models, config) lives as long as the process:

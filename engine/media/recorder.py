@@ -19,8 +19,6 @@ from audio.wavio import write_stereo_wav
 log = logging.getLogger("ivr.media")
 
 MAX_RECORD_S = 4 * 3600
-FRAME_S = 0.02
-MAX_LAG_FRAMES = 2  # behind the wall clock by more than this: the gap becomes silence
 
 
 class Recorder:
@@ -29,27 +27,6 @@ class Recorder:
         self.max_frames = int(max_seconds * 1000 / 20)
         self._caller: list[Pcm] = []
         self._engine: list[Pcm] = []
-        self._t0: float | None = None
-        self.padded_frames = 0  # silence put in for ticks that never ran
-
-    def sync(self, now: float) -> None:
-        """Keep the file on the call's clock: called once per tick before the legs are
-        appended. Ticks the pacer dropped (a stalled loop re-anchors it) would otherwise
-        shorten the recording, and everything after them would sit earlier in the file than
-        it happened, so offsets from the file would not match the call's trace. Those ticks
-        become silence in both legs; catch-up ticks run back-to-back add nothing."""
-        if self._t0 is None:
-            self._t0 = now
-            return
-        due = int((now - self._t0) / FRAME_S)
-        have = max(len(self._caller), len(self._engine))
-        if due - have <= MAX_LAG_FRAMES:
-            return
-        for leg in (self._caller, self._engine):
-            missing = min(due, self.max_frames) - len(leg)
-            if missing > 0:
-                leg.extend([np.zeros(FRAME_SAMPLES, np.int16)] * missing)
-        self.padded_frames += due - have
 
     def caller(self, pcm: Pcm) -> None:
         if len(self._caller) < self.max_frames:

@@ -231,8 +231,6 @@ class MediaSession(Subscribers):
         if self.closed:
             return
         self.tick = tick
-        if self.recorder is not None:
-            self.recorder.sync(now)
         if self.wants_audio:
             self._receive_frame(now)
         if self.dtmf_rx.holding:  # an event whose end packets may all have been lost

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from engine.cdr import CallRecord, CallRecords
-from engine.media.recorder import Recorder
 from inspection.queue import RETRY_BASE_S, JobQueue
 from storage import open_database
 
@@ -78,23 +75,3 @@ def test_sweep_queues_recorded_calls_that_have_no_job(tmp_path: Path) -> None:
     assert q.sweep(0.0, 100.0) == 1
     assert {r.call_id for r in q.jobs()} == {"done_before", "lost"}
     assert q.sweep(0.0, 100.0) == 0
-
-
-def test_recorder_pads_ticks_the_pacer_dropped(tmp_path: Path) -> None:
-    rec = Recorder(tmp_path / "r.wav")
-    frame = np.full(160, 1000, np.int16)
-    for i in range(3):  # on time
-        rec.sync(100.0 + i * 0.02)
-        rec.caller(frame)
-        rec.engine(frame)
-    rec.sync(100.0 + 0.06 + 0.02)  # catch-up tick run late but within two frames: nothing added
-    assert rec.padded_frames == 0
-    rec.caller(frame)
-    rec.engine(frame)
-    rec.sync(101.0)  # the loop stalled ~0.9 s and the pacer re-anchored
-    rec.caller(frame)
-    rec.engine(frame)
-    left, right = rec.legs()
-    assert rec.padded_frames == 50 - 4
-    assert len(left) == len(right) == 51 * 160  # the last frame lands at 1.00 s, as it happened
-    assert not left[4 * 160:50 * 160].any() and left[50 * 160:].all()
