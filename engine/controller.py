@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.bus import EventBus
-from core.call import CallHungUp, TransferResult
+from core.call import TransferResult
 from core.clock import Clock
 from core.tasks import TaskScope
 from engine.bridge import bridge_to
@@ -48,6 +48,7 @@ from engine.sip.sdp import (
 )
 from engine.sip.ua import Credentials, UserAgent
 from engine.sipcall import SipCall, SpeechHooks
+from engine.sipcall.base import run_app
 
 log = logging.getLogger("ivr.controller")
 
@@ -244,18 +245,8 @@ class CallController:
         self.calls[call.call_id] = call
         self.bus.publish("call.started", call.call_id, caller=call.caller, callee=call.callee)
         try:
-            await (app or self.router(call))(call)
-        except CallHungUp:
-            pass
-        except Exception as e:
-            log.exception("call %s: application failed", call.call_id)
-            call.trace.add("error", error=repr(e)[:200])
+            await run_app(call, app or self.router(call), unanswered_reason="app_error")
         finally:
-            if call.is_active:
-                try:
-                    await call.hangup("normal" if call.answered else "app_error")
-                except Exception:  # teardown must go on whatever BYE did
-                    log.exception("call %s: hangup failed", call.call_id)
             await self._teardown(call, port)
 
     async def _teardown(self, call: SipCall, port: int) -> None:

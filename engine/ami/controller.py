@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.bus import EventBus
-from core.call import Call, CallHungUp
+from core.call import Call
 from core.clock import Clock
 from core.tasks import TaskScope, awaited
 from engine.ami.audioserver import AudioSocketConnection, AudioSocketServer
@@ -54,7 +54,7 @@ from engine.dispositions import Q850_TO_CAUSE
 from engine.media.prompts import PromptCache
 from engine.media.recorder import Recorder, save_recording
 from engine.rtp.pacer import Pacer
-from engine.sipcall.base import SpeechHooks
+from engine.sipcall.base import SpeechHooks, run_app
 
 log = logging.getLogger("ivr.ami")
 
@@ -317,18 +317,8 @@ class AsteriskController:
         self.bus.publish("call.started", call.call_id, caller=call.caller, callee=call.callee)
         watcher = self.tasks.spawn(self._watch_end(call, conn), f"end-{call.call_id}")
         try:
-            await app(call)
-        except CallHungUp:
-            pass
-        except Exception as e:
-            log.exception("call %s: application failed", call.call_id)
-            call.trace.add("error", error=repr(e)[:200])
+            await run_app(call, app, unanswered_reason="normal")
         finally:
-            if call.is_active:
-                try:
-                    await call.hangup("normal")
-                except Exception:  # teardown goes on whatever AMI did
-                    log.exception("call %s: hangup failed", call.call_id)
             await self._finish(call, conn, watcher)
 
     async def _watch_end(self, call: AsteriskCall, conn: AudioSocketConnection) -> None:

@@ -13,7 +13,8 @@ whatever the flow awaits raises :class:`CallHungUp` at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Coroutine
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -46,6 +47,7 @@ from engine.sipcall.message import record_message
 from engine.sipcall.playback import PromptPlayer
 from engine.sipcall.turns import Turn, TurnTracker
 
+log = logging.getLogger("ivr.call")
 T = TypeVar("T")
 
 
@@ -232,3 +234,23 @@ class MediaCall:
         """A fresh subscription. After a speech barge-in it starts with the caller's last
         ~500 ms (the onset the detector needed), so the next listen hears the whole word."""
         return self.audio.events()
+
+
+async def run_app(call: MediaCall, app: Callable[[Any], Awaitable[Any]], *,
+                  unanswered_reason: str) -> None:
+    """Run a call's application to its end, whichever backend carries the call: a hang-up is
+    the normal end, a failure is logged and traced, and a call still up afterwards is hung up
+    (``normal`` once answered, else ``unanswered_reason``) whatever the far side then does."""
+    try:
+        await app(call)
+    except CallHungUp:
+        pass
+    except Exception as e:
+        log.exception("call %s: application failed", call.call_id)
+        call.trace.add("error", error=repr(e)[:200])
+    finally:
+        if call.is_active:
+            try:
+                await call.hangup("normal" if call.answered else unanswered_reason)
+            except Exception:  # teardown must go on whatever the backend did
+                log.exception("call %s: hangup failed", call.call_id)
