@@ -1,8 +1,15 @@
 """Two-leg call recording: caller on the left channel, engine on the right.
 
-Both legs are appended once per pacer tick, so they stay sample-aligned whatever the network
-did (lost caller packets are silence in the left channel, at the right time). The WAV is
-written in an executor when the recording stops.
+The engine leg is appended once per pacer tick: it is exactly what was sent, in sending order.
+The caller leg from RTP is placed by each packet's RTP timestamp, anchored once on the engine
+leg's timeline, not appended per playout tick. Why: the jitter buffer must stall a tick on an
+underrun and drop frames when it shrinks (real-time playout), and a loaded box may do both;
+appending what playout released would shift everything after each such event, so the two legs
+drift apart and the caller's words smear over the engine's. Placed by timestamp, a lost or
+dropped packet is silence at its own place and nothing after it moves. A timestamp jump (new
+source after a re-INVITE, a sender restart) or a gross pacer re-anchor re-anchors the caller leg
+at the current tick. AudioSocket (Asterisk) audio has no timestamps and is appended as it comes.
+The WAV is written in an executor when the recording stops.
 """
 
 from __future__ import annotations
@@ -19,18 +26,42 @@ from audio.wavio import write_stereo_wav
 log = logging.getLogger("ivr.media")
 
 MAX_RECORD_S = 4 * 3600
+REANCHOR_SAMPLES = 8000  # 1 s off the tick timeline: a timestamp jump, not jitter
 
 
 class Recorder:
     def __init__(self, path: Path, max_seconds: float = MAX_RECORD_S) -> None:
         self.path = path
         self.max_frames = int(max_seconds * 1000 / 20)
-        self._caller: list[Pcm] = []
+        self._caller: list[tuple[int, Pcm]] = []  # (sample position, audio)
+        self._caller_end = 0  # where appended (untimed) caller audio goes next
         self._engine: list[Pcm] = []
+        self._anchor: tuple[int, int] | None = None  # (RTP timestamp, sample position)
 
     def caller(self, pcm: Pcm) -> None:
-        if len(self._caller) < self.max_frames:
-            self._caller.append(pcm)
+        """Caller audio without timestamps: appended after what came before."""
+        self._place(self._caller_end, pcm)
+
+    def caller_rtp(self, timestamp: int, pcm: Pcm) -> None:
+        """Caller audio from an RTP packet (timestamp in 8 kHz units), placed by timestamp."""
+        here = len(self._engine) * FRAME_SAMPLES  # this tick's place on the engine timeline
+        if self._anchor is None:
+            self._anchor = (timestamp, here)
+        ts0, pos0 = self._anchor
+        delta = (timestamp - ts0) & 0xFFFFFFFF
+        if delta >= 1 << 31:
+            delta -= 1 << 32
+        pos = pos0 + delta
+        if abs(pos - here) > REANCHOR_SAMPLES:
+            self._anchor = (timestamp, here)
+            pos = here
+        self._place(pos, pcm)
+
+    def _place(self, pos: int, pcm: Pcm) -> None:
+        if pos < 0 or len(self._caller) >= self.max_frames:
+            return
+        self._caller.append((pos, pcm))
+        self._caller_end = max(self._caller_end, pos + len(pcm))
 
     def engine(self, pcm: Pcm) -> None:
         if len(self._engine) < self.max_frames:
@@ -38,20 +69,18 @@ class Recorder:
 
     @property
     def seconds(self) -> float:
-        return max(len(self._caller), len(self._engine)) * 0.02
-
-    def caller_pcm(self) -> Pcm:
-        return np.concatenate(self._caller) if self._caller else np.zeros(0, np.int16)
+        return max(self._caller_end, len(self._engine) * FRAME_SAMPLES) / 8000
 
     def legs(self) -> tuple[Pcm, Pcm]:
-        n = max(len(self._caller), len(self._engine))
-        left = np.zeros(n * FRAME_SAMPLES, np.int16)
-        right = np.zeros(n * FRAME_SAMPLES, np.int16)
-        if self._caller:
-            c = np.concatenate(self._caller)
-            left[: len(c)] = c
+        limit = self.max_frames * FRAME_SAMPLES
+        n = min(max(self._caller_end, len(self._engine) * FRAME_SAMPLES), limit)
+        left = np.zeros(n, np.int16)
+        right = np.zeros(n, np.int16)
+        for pos, pcm in self._caller:  # later audio for the same place wins (a resend)
+            if pos < n:
+                left[pos: pos + len(pcm)] = pcm[: n - pos]
         if self._engine:
-            e = np.concatenate(self._engine)
+            e = np.concatenate(self._engine)[:n]
             right[: len(e)] = e
         return left, right
 

@@ -238,6 +238,8 @@ class MediaSession(Subscribers):
                 self._digit(d.digit, "rfc4733", d.duration // 8)
         if self.on_hold:
             self.sender.skip(FRAME_SAMPLES)
+            if self.recorder is not None:
+                self.recorder.engine(SILENCE)  # the recording's timeline goes on
         else:
             self._send_frame(tick)
         if tick % MEDIA_CHECK_TICKS == 0:
@@ -262,14 +264,14 @@ class MediaSession(Subscribers):
                     decoded = np.zeros(self._rx_frame_len, np.int16)
                 if len(decoded):
                     self._rx_frame_len = len(decoded)
+                    if self.recorder is not None:  # placed by timestamp: see recorder.py
+                        self.recorder.caller_rtp(frame.timestamp, decoded)
             buf = np.concatenate([buf, decoded]) if len(buf) else decoded
         if len(buf) >= FRAME_SAMPLES:
             pcm, self._rx_buf = buf[:FRAME_SAMPLES], buf[FRAME_SAMPLES:]
         else:  # underrun: what we have, padded with silence
             pcm = np.concatenate([buf, SILENCE[len(buf):]]) if len(buf) else SILENCE
             self._rx_buf = SILENCE[:0]
-        if self.recorder is not None:
-            self.recorder.caller(pcm)
         if self.inband is not None:
             for key in self.inband.feed(pcm):
                 self._digit(key, "inband", 0)
