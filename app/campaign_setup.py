@@ -97,13 +97,20 @@ def build_runner(settings: Settings, *, db: Database, controller: CallController
             return await warm.prewarm(static_prompts(flow))
 
     detector = CallMachineDetector(clock, vad=lambda: make_vad(cfg.amd_vad))
+    shared = None
+    if settings.cluster.redis_url:  # pacing budgets shared by every node of the cluster
+        from redis.asyncio import Redis  # noqa: PLC0415 - only for a cluster
+
+        from campaigns.shared_pacing import RedisBudgets  # noqa: PLC0415
+
+        shared = RedisBudgets(Redis.from_url(settings.cluster.redis_url), node)
     return CampaignRunner(
         CampaignStore(db), ControllerDialler(controller), open_compliance(settings),
         clock, bus, node=node, trunks=configured,
         flows=lambda tenant, fid, version: flows.get(fid, version, tenant=tenant).compile(),
         services=lambda tenant, campaign: services, amd=campaign_amd(detector),
         brander=brander(settings), region=settings.compliance.default_region,
-        max_concurrent=cfg.max_concurrent, poll_s=cfg.poll_s, prewarm=prewarm,
+        max_concurrent=cfg.max_concurrent, poll_s=cfg.poll_s, prewarm=prewarm, shared=shared,
         flow_limits=Limits(max_steps=settings.flows.max_steps_per_call,
                            max_visits_in_a_row=settings.flows.max_visits_in_a_row))
 

@@ -6,9 +6,12 @@ carries, the events of every node, and the records of a node that died.
   calls across nodes from it).
 * **Events.** Every bus event goes to the Redis stream ``ivr:events`` (capped), tagged with the
   node, so a console on any node sees every node's calls live (``read_events``).
-* **Orphans.** A node killed mid-call leaves records ``in_progress``. It marks its own when it
-  restarts; when it does not come back, the first surviving node to see its heartbeat gone for
-  ``ORPHAN_AFTER_S`` marks them ``node_lost`` (so a SIGKILLed node's calls never stay open).
+* **Orphans.** A node killed mid-call leaves records ``in_progress`` and campaign attempts
+  ``dialing``. It settles its own when it restarts; when it does not come back, the first
+  surviving node to see its heartbeat gone for ``ORPHAN_AFTER_S`` settles them: records marked
+  ``node_lost`` (so a SIGKILLed node's calls never stay open), attempts ``interrupted`` (the
+  campaign's retry policy decides what follows), each once even if two survivors race
+  (conditional updates). Every kind of orphan is an :class:`OrphanOwner`.
 
 Without ``cluster.redis_url`` none of this runs: a single node needs none of it.
 """
@@ -18,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from core.bus import BusEvent, EventBus
@@ -41,9 +45,29 @@ def node_key(node: str) -> str:
     return f"ivr:node:{node}"
 
 
+@dataclass(frozen=True, slots=True)
+class OrphanOwner:
+    """One kind of work a dead node can leave unfinished: ``unfinished_nodes`` names the nodes
+    that left some (wrap a blocking database query in :func:`off_loop`); ``settle(node)``
+    settles theirs and returns how many."""
+
+    what: str
+    unfinished_nodes: Callable[[], Awaitable[list[str]]]
+    settle: Callable[[str], Awaitable[int]]
+
+
+def off_loop(fn: Callable[[], list[str]]) -> Callable[[], Awaitable[list[str]]]:
+    """A blocking query run in the default executor, as an OrphanOwner wants it."""
+
+    async def run() -> list[str]:
+        return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+    return run
+
+
 class Cluster:
-    """One node's membership. ``unfinished_nodes`` and ``mark_orphans`` are the database's
-    (run in an executor: they block)."""
+    """One node's membership. ``unfinished_nodes`` and ``mark_orphans`` are the call records'
+    (run in an executor: they block); more owners with :meth:`add_orphan_owner`."""
 
     def __init__(self, redis: Any, node: str, bus: EventBus, clock: Clock, *,
                  unfinished_nodes: Callable[[], list[str]],
@@ -52,8 +76,13 @@ class Cluster:
         self.node = node
         self.bus = bus
         self.clock = clock
-        self._unfinished_nodes = unfinished_nodes
-        self._mark_orphans = mark_orphans
+
+        async def mark_records(dead: str) -> int:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, mark_orphans, dead, self.clock.wall())
+
+        self._owners = [OrphanOwner("calls marked node_lost", off_loop(unfinished_nodes),
+                                    mark_records)]
         self._tasks = TaskScope("cluster")
         self._queue: asyncio.Queue[BusEvent] = asyncio.Queue(maxsize=10_000)
         self._remove: Callable[[], None] | None = None
@@ -67,6 +96,9 @@ class Cluster:
         self._tasks.spawn(self._heartbeat(), "heartbeat")
         self._tasks.spawn(self._ship_events(), "events")
         self._tasks.spawn(self._janitor(), "janitor")
+
+    def add_orphan_owner(self, owner: OrphanOwner) -> None:
+        self._owners.append(owner)
 
     async def stop(self) -> None:
         if self._remove is not None:
@@ -119,28 +151,33 @@ class Cluster:
     # -- orphans -------------------------------------------------------------------------------
 
     async def _janitor(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await self.clock.sleep(JANITOR_S)
             try:
-                nodes = await loop.run_in_executor(None, self._unfinished_nodes)
-                now = self.clock.now()
-                for node in nodes:
-                    if node == self.node or await self.redis.exists(node_key(node)):
-                        self._missing_since.pop(node, None)
-                        continue
-                    since = self._missing_since.setdefault(node, now)
-                    if now - since >= ORPHAN_AFTER_S:
-                        n = await loop.run_in_executor(None, self._mark_orphans, node,
-                                                       self.clock.wall())
-                        self._missing_since.pop(node, None)
-                        await self._forget_calls_of(node)
-                        if n:
-                            self.orphans_marked += n
-                            log.warning("node %s is gone: %d of its calls marked node_lost",
-                                        node, n)
+                await self._sweep()
             except Exception as e:  # the janitor must outlive a database or Redis hiccup
                 log.warning("cluster janitor: %s", e)
+
+    async def _sweep(self) -> None:
+        owners: dict[str, list[OrphanOwner]] = {}
+        for owner in self._owners:
+            for node in await owner.unfinished_nodes():
+                owners.setdefault(node, []).append(owner)
+        now = self.clock.now()
+        for node, theirs in owners.items():
+            if node == self.node or await self.redis.exists(node_key(node)):
+                self._missing_since.pop(node, None)
+                continue
+            since = self._missing_since.setdefault(node, now)
+            if now - since < ORPHAN_AFTER_S:
+                continue
+            for owner in theirs:
+                n = await owner.settle(node)
+                if n:
+                    self.orphans_marked += n
+                    log.warning("node %s is gone: %d %s", node, n, owner.what)
+            self._missing_since.pop(node, None)
+            await self._forget_calls_of(node)
 
     async def _forget_calls_of(self, node: str) -> None:
         calls = await self.redis.hgetall(CALLS_KEY)

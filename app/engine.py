@@ -275,6 +275,16 @@ class Engine:
         if runner is None:
             return
         self.campaigns = runner
+        if self.cluster is not None:  # a dead node's attempts are settled by a survivor
+            from app.cluster import OrphanOwner, off_loop  # noqa: PLC0415
+
+            self.cluster.add_orphan_owner(OrphanOwner(
+                "campaign attempts settled as interrupted", off_loop(runner.store.dialing_nodes),
+                runner.settle_node))
+            if runner.shared is not None:
+                self.cluster.add_orphan_owner(OrphanOwner(
+                    "campaign pacing slots freed", runner.shared.nodes_holding,
+                    runner.forget_shared_slots))
         interrupted = await runner.start()
         log.info("campaigns: dialler started (%d interrupted attempts settled)", interrupted)
 

@@ -34,6 +34,7 @@ from campaigns.callerid import CallerIdPool, check_pool
 from campaigns.dialler import Dialler
 from campaigns.pacing import Limiter, Pacer
 from campaigns.retry import attempt_disposition, decide
+from campaigns.shared_pacing import RedisBudgets
 from campaigns.spec import CampaignSpec
 from campaigns.store import Campaign, CampaignStore, DueContact
 from campaigns.trunks import Trunk
@@ -84,7 +85,8 @@ class CampaignRunner:
                  brander: Brander | None = None, region: str = "CN",
                  max_concurrent: int | None = None, poll_s: float = 1.0,
                  flow_limits: Limits | None = None,
-                 prewarm: Callable[[CompiledFlow], Awaitable[object]] | None = None) -> None:
+                 prewarm: Callable[[CompiledFlow], Awaitable[object]] | None = None,
+                 shared: RedisBudgets | None = None) -> None:
         if not trunks:
             raise ValueError("campaigns.trunks: at least one trunk is needed to dial")
         self.store = store
@@ -103,7 +105,8 @@ class CampaignRunner:
         self.poll_s = poll_s
         self.flow_limits = flow_limits
         self.prewarm = prewarm  # renders the flow's static prompts before the first dial
-        self.pacer = Pacer(clock)
+        self.shared = shared  # the cluster's pacing budgets (None: this node paces alone)
+        self.pacer = Pacer(clock, shared)
         self.engine_limit = self.pacer.limiter("engine", None, max_concurrent)
         self.active: dict[str, _Active] = {}
         self.calls = TaskScope("campaign-calls")
@@ -125,28 +128,51 @@ class CampaignRunner:
 
     async def start(self) -> int:
         """Settle what a killed predecessor left dialling, then serve. Returns that count."""
-        orphans = await self.db(self.store.orphans, self.node)
-        for attempt_id, campaign_id in orphans:
-            await self._settle_orphan(attempt_id, campaign_id)
-        if orphans:
-            log.warning("%d campaign attempts were in flight when this node (%s) stopped: "
-                        "recorded as interrupted, not dialled again", len(orphans), self.node)
+        settled = await self.settle_node(self.node)
+        if self.shared is not None:  # slots this node held in its previous life
+            await self.forget_shared_slots(self.node)
         self._tasks.spawn(self._supervise(), "supervise")
-        return len(orphans)
+        return settled
 
-    async def _settle_orphan(self, attempt_id: int, campaign_id: str) -> None:
+    async def settle_node(self, node: str) -> int:
+        """Attempts ``node`` left ``dialing`` when it died (this node at its restart, or a
+        dead one, called by a survivor's cluster janitor): ``interrupted``, then whatever the
+        campaign's retry policy says for that (by default: not dialled again, since the call
+        may have rung). Each is settled once even when several nodes try (conditional)."""
+        orphans = await self.db(self.store.orphans, node)
+        settled = 0
+        for attempt_id, campaign_id in orphans:
+            settled += await self._settle_orphan(attempt_id, campaign_id)
+        if settled:
+            log.warning("%d campaign attempts were in flight when node %s stopped: recorded as "
+                        "interrupted", settled, node)
+            for act in self.active.values():  # a retry may be due now
+                act.wake.set()
+        return settled
+
+    async def forget_shared_slots(self, node: str) -> int:
+        """Free the cluster pacing slots ``node`` held (it died; or this node restarting)."""
+        if self.shared is None:
+            return 0
+        try:
+            return await self.shared.forget_node(node)
+        except Exception as e:  # Redis away: the janitor tries again
+            log.warning("campaign pacing: slots of %s not freed (%s)", node, e)
+            return 0
+
+    async def _settle_orphan(self, attempt_id: int, campaign_id: str) -> bool:
         history = [*await self.db(self.store.history_of, attempt_id), "interrupted"]
         try:
             spec = (await self.db(self.store.get, campaign_id)).spec
             decision = decide(spec.retry, history, self.clock.wall())
         except LookupError:
             decision = None
-        await self.db(self.store.finish_attempt, attempt_id,
-                      outcome={"cause": "node_lost", "disposition": "interrupted"},
-                      disposition="interrupted", state="interrupted",
-                      next_at=decision.at if decision and decision.retry else None,
-                      reason="engine stopped during the call" if not decision else decision.why,
-                      now=self.clock.wall())
+        return await self.db(self.store.finish_attempt, attempt_id,
+                             outcome={"cause": "node_lost", "disposition": "interrupted"},
+                             disposition="interrupted", state="interrupted",
+                             next_at=decision.at if decision and decision.retry else None,
+                             reason="engine stopped during the call" if not decision
+                             else decision.why, now=self.clock.wall(), only_if_dialing=True)
 
     def halt(self) -> None:
         """Claim no more contacts (the engine is stopping); calls in flight go on."""
@@ -318,6 +344,7 @@ class CampaignRunner:
     async def _contact(self, act: _Active, contact: DueContact) -> None:
         c = act.campaign
         await self.pacer.take_slots(act.limits)
+        taken = list(act.limits)
         released = False
         try:
             at = datetime.fromtimestamp(self.clock.wall(), UTC)
@@ -345,6 +372,7 @@ class CampaignRunner:
                               self.clock.wall())
                 return
             limits = act.limits + ([cid_limit] if cid_limit is not None else [])
+            taken = limits
             await self.pacer.wait_turn(limits)
             claim = await self.db(self.store.claim, c.id, contact.id, node=self.node,
                                   caller_id=caller_id or "", trunk=act.trunk.name,
@@ -359,7 +387,7 @@ class CampaignRunner:
                              f"{c.id}:{contact.number}:{claim.attempt_no}")
         finally:
             if not released:
-                await self.pacer.release(act.limits)
+                await self.pacer.release(taken)
 
     async def _caller_id(self, act: _Active, callee: str) -> tuple[str | None, Limiter | None]:
         pool, spec = act.pool, act.campaign.spec
@@ -383,7 +411,7 @@ class CampaignRunner:
             if per.calls_per_s or per.max_concurrent:
                 lim = self.pacer.limiter(f"callerid:{number}", per.calls_per_s,
                                          per.max_concurrent)
-                if not self.pacer.try_take_slots([lim]):
+                if not await self.pacer.try_take_slots([lim]):
                     continue
             return number, lim
         return None, None

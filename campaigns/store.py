@@ -244,10 +244,19 @@ class CampaignStore:
 
     def finish_attempt(self, attempt_id: int, *, outcome: dict[str, Any], disposition: str,
                        state: str, next_at: float | None, reason: str, now: float,
-                       result: dict[str, Any] | None = None) -> None:
+                       result: dict[str, Any] | None = None, only_if_dialing: bool = False,
+                       ) -> bool:
         """The attempt's outcome, and the contact's next step: ``pending`` again at
-        ``next_at`` (a retry) or ``done``."""
+        ``next_at`` (a retry) or ``done``. ``only_if_dialing``: settle an orphan only if it is
+        still ``dialing`` (two surviving nodes, or a node restarting while a survivor settles
+        its attempts, must not write the outcome twice); returns whether it was written."""
         with self.db.session() as s:
+            if only_if_dialing:
+                res = s.execute(update(AttemptRow).where(
+                    AttemptRow.id == attempt_id, AttemptRow.state == "dialing").values(
+                    state=state))
+                if getattr(res, "rowcount", 0) != 1:
+                    return False
             attempt = s.get(AttemptRow, attempt_id)
             assert attempt is not None
             for k, v in outcome.items():
@@ -267,6 +276,7 @@ class CampaignStore:
                 contact.state = "done"
             contact.reason = reason[:1000]
             contact.reason_code = "retry" if next_at is not None else ""
+            return True
 
     def orphans(self, node: str) -> list[tuple[int, str]]:
         """(attempt id, campaign id) of attempts this node left ``dialing`` when it died."""
@@ -274,6 +284,12 @@ class CampaignStore:
             rows = s.execute(select(AttemptRow.id, AttemptRow.campaign_id).where(
                 AttemptRow.state == "dialing", AttemptRow.node == node)).all()
             return [(r[0], r[1]) for r in rows]
+
+    def dialing_nodes(self) -> list[str]:
+        """Nodes with attempts still ``dialing``: a survivor settles those of a dead one."""
+        with self.db.session() as s:
+            return list(s.scalars(select(AttemptRow.node).where(
+                AttemptRow.state == "dialing").distinct()))
 
     def history_of(self, attempt_id: int) -> list[str]:
         with self.db.session() as s:

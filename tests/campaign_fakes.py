@@ -154,12 +154,17 @@ class Rig:
 
     async def settle(self) -> None:
         """Let the runner finish what it does without the clock moving (database answers,
-        tasks it started)."""
-        for _ in range(3):
+        tasks it started): until a whole round of loop turns started no database call (three
+        rounds were not enough on a loaded box: a claim still in its thread when the clock
+        moved made a call start late)."""
+        quiet = 0
+        while quiet < 3:
+            busy = self.runner.db_busy
             while self.runner.db_busy:  # noqa: ASYNC110 - a worker thread's answer, no event
                 await asyncio.sleep(0.0005)
             for _ in range(20):
                 await asyncio.sleep(0)
+            quiet = quiet + 1 if not busy and not self.runner.db_busy else 0
 
     async def run_until(self, cond: Callable[[], bool], *, step_s: float = 60.0,
                         limit_s: float = 3600.0) -> None:

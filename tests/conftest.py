@@ -11,6 +11,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,11 +118,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/test.sqlite"
         return
+    with fresh_pg_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
+@contextmanager
+def fresh_pg_database(server: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL ``server`` (its URL), dropped afterwards."""
     from sqlalchemy import create_engine, text
 
     from storage.db import open_database
 
-    server: str = request.getfixturevalue("postgres_url")
     name = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
