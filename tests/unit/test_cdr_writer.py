@@ -88,3 +88,27 @@ async def test_close_with_the_database_down_keeps_and_reports_what_it_could_not_
     assert writer.dead_lettered == 4 and writer.queued == 0
     assert len(dead.read_text().splitlines()) == 4
     assert "4 call records were not written before shutdown" in caplog.text
+
+
+def test_snapshots_of_one_call_in_one_batch_the_last_wins(records: CallRecords) -> None:
+    """A call written at INVITE, answer and end can land in one batch (one upsert statement):
+    the row ends as the last snapshot, on SQLite and PostgreSQL; a later batch updates it."""
+    first = rec(1)
+    first.disposition = "in_progress"
+    snapshots = []
+    for disposition, answer_at, end_at in (("in_progress", None, None), ("answered", 2.0, None),
+                                           ("answered", 2.0, 9.0)):
+        r = rec(1)
+        r.id, r.disposition, r.answer_at, r.end_at = first.id, disposition, answer_at, end_at
+        r.trace = [{"kind": "node.enter", "at": end_at or 0.0}]
+        snapshots.append(r)
+    records.save_many([*snapshots, rec(2)])
+    got = records.get(first.id, tenants=EVERY_TENANT)
+    assert got is not None and (got.disposition, got.answer_at, got.end_at) == ("answered", 2.0,
+                                                                               9.0)
+    assert got.trace == [{"kind": "node.enter", "at": 9.0}]
+    snapshots[-1].hangup_cause = "caller_bye"
+    records.save_many([snapshots[-1]])
+    again = records.get(first.id, tenants=EVERY_TENANT)
+    assert again is not None and again.hangup_cause == "caller_bye"
+    assert len(records.list(tenants=EVERY_TENANT)) == 2
