@@ -1,12 +1,13 @@
 """Two-leg call recording: caller on the left channel, engine on the right.
 
 The engine leg is appended once per pacer tick: it is exactly what was sent, in sending order.
-The caller leg from RTP is placed by each packet's RTP timestamp, anchored once on the engine
-leg's timeline, not appended per playout tick. Why: the jitter buffer must stall a tick on an
-underrun and drop frames when it shrinks (real-time playout), and a loaded box may do both;
-appending what playout released would shift everything after each such event, so the two legs
-drift apart and the caller's words smear over the engine's. Placed by timestamp, a lost or
-dropped packet is silence at its own place and nothing after it moves. A timestamp jump (new
+The caller leg from RTP is taken as packets arrive (not as playout releases them) and placed by
+each packet's RTP timestamp, anchored once on the engine leg's timeline. Why: the jitter
+buffer must stall a tick on an underrun and drop frames when it shrinks (real-time playout),
+and a loaded box does both; appending what playout released would lose the dropped audio and
+shift everything after each such event, so the legs drift apart and the caller's words smear
+over the engine's. Placed by timestamp, a lost packet is silence at its own place, a late one
+still lands where it belongs, and nothing after it moves. A timestamp jump (new
 source after a re-INVITE, a sender restart) or a gross pacer re-anchor re-anchors the caller leg
 at the current tick. AudioSocket (Asterisk) audio has no timestamps and is appended as it comes.
 The WAV is written in an executor when the recording stops.

@@ -135,6 +135,7 @@ class MediaSession(Subscribers):
         self.codec = c.name
         self.encode, self.decode = c.encode, c.decode
         self.stateless = c.name in STATELESS_CODECS
+        self._record_decode: Callable[[bytes], Pcm] | None = None
 
     # -- consumers -----------------------------------------------------------------------------
 
@@ -212,6 +213,24 @@ class MediaSession(Subscribers):
             # an event's packet fills its slot in the stream with silence instead of being
             # counted as a lost audio frame (RFC 4733 §2.5.1.3: no audio during an event)
             self.jitter.put(pkt, now, audio=not event)
+            if self._recorder is not None and not event:
+                self._record_caller(pkt.timestamp, pkt.payload)
+
+    def _record_caller(self, timestamp: int, payload: bytes) -> None:
+        """The recording takes the caller's audio as it arrives, placed by RTP timestamp, not
+        what playout releases: frames the jitter buffer drops when it shrinks (a loaded box)
+        are still what the caller said. A stateful codec (G.722) gets its own decoder here,
+        so playout's decoder state is not disturbed."""
+        assert self._recorder is not None
+        if self._record_decode is None:
+            self._record_decode = (self.decode if self.stateless
+                                   else new_codec(self.codec).decode)
+        try:
+            pcm = self._record_decode(payload)
+        except ValueError:
+            return
+        if len(pcm):
+            self._recorder.caller_rtp(timestamp, pcm)
 
     def _read_rtcp(self, data: bytes) -> None:
         """The far end's view of what we send: the last report block about our SSRC."""
@@ -264,8 +283,6 @@ class MediaSession(Subscribers):
                     decoded = np.zeros(self._rx_frame_len, np.int16)
                 if len(decoded):
                     self._rx_frame_len = len(decoded)
-                    if self.recorder is not None:  # placed by timestamp: see recorder.py
-                        self.recorder.caller_rtp(frame.timestamp, decoded)
             buf = np.concatenate([buf, decoded]) if len(buf) else decoded
         if len(buf) >= FRAME_SAMPLES:
             pcm, self._rx_buf = buf[:FRAME_SAMPLES], buf[FRAME_SAMPLES:]

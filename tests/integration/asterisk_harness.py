@@ -84,23 +84,6 @@ def heard(sink: RtpSink) -> np.ndarray:
             else np.zeros(0, np.int16))
 
 
-def best_correlation(needle: np.ndarray, haystack: np.ndarray) -> float:
-    """Max normalised cross-correlation of ``needle`` anywhere in ``haystack``: about 1 when
-    the caller heard exactly what the engine sent (through Asterisk's transcoding)."""
-    a = needle.astype(np.float64) - needle.mean()
-    b = haystack.astype(np.float64)
-    if len(a) == 0 or len(b) < len(a) or not a.any():
-        return 0.0
-    n = len(b) + len(a)
-    size = 1 << (n - 1).bit_length()
-    corr = np.fft.irfft(np.fft.rfft(b, size) * np.conj(np.fft.rfft(a, size)), size)[
-        : len(b) - len(a) + 1]
-    windows = np.convolve(b * b, np.ones(len(a)), "valid")
-    sums = np.convolve(b, np.ones(len(a)), "valid")
-    energy = np.sqrt(np.maximum(windows - sums * sums / len(a), 1e-9) * float((a * a).sum()))
-    return float(np.max(corr / energy))
-
-
 # -- AMI event floods next to SIP calls -----------------------------------------------------
 
 # how much of the flood reaches the engine: (engine settings, the loop's variable)

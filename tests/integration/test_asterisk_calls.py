@@ -26,10 +26,10 @@ from engine.ami.dialler import AsteriskDialler
 from flows.validator import compile_flow
 from storage.tenancy import Tenants
 from tests.asterisk import Asterisk
+from tests.audio_match import best_correlation
 from tests.integration.asterisk_harness import (
     FIXTURES,
     asterisk_engine,
-    best_correlation,
     call_asterisk,
     caller_scenario,
     heard,

@@ -20,6 +20,7 @@ from core.call import TransferResult
 from engine.rtp.packet import parse as parse_rtp
 from engine.sipcall import SipCall
 from storage.tenancy import EVERY_TENANT
+from tests.audio_match import block_snrs
 from tests.integration.engine_harness import open_sink, running_engine
 from tests.netutil import free_port, free_port_block
 from tests.sipp import SIPP_DATA, SippServer
@@ -43,19 +44,6 @@ def pcap_rtp_audio(path: Path) -> np.ndarray:
         if pkt.payload_type == 8:
             chunks.append(alaw_decode(pkt.payload))
     return np.concatenate(chunks)
-
-
-def best_correlation(sent: np.ndarray, got: np.ndarray) -> float:
-    """Peak normalised cross-correlation of ``got`` against ``sent`` at any lag (FFT)."""
-    a = (sent - sent.mean()).astype(np.float64)
-    b = (got - got.mean()).astype(np.float64)
-    n = 1 << (len(a) + len(b)).bit_length()
-    xc = np.fft.irfft(np.fft.rfft(b, n) * np.conj(np.fft.rfft(a, n)), n)
-    lag = int(np.argmax(np.abs(xc)))
-    lag = lag if lag < n // 2 else lag - n  # got[i] ~ sent[i - lag]
-    lo, hi = max(0, lag), min(len(b), len(a) + lag)
-    x, y = a[lo - lag: hi - lag], b[lo:hi]
-    return float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-9))
 
 
 async def test_refer_accepted_is_a_blind_transfer(tmp_path: Path) -> None:
@@ -130,9 +118,15 @@ async def test_refer_refused_bridges_audio_and_hangs_up_both(tmp_path: Path) -> 
     got = np.concatenate([ulaw_decode(p.payload) for p in rtp])
     assert np.abs(got).mean() > 100  # speech arrived; the app itself played nothing
     speech = pcap_rtp_audio(SIPP_DATA / "g711a.pcap")[: 2 * 8000]  # before the digit
-    corr = best_correlation(speech, got)
-    print(f"bridge: leg1 speech -> leg2 sink correlation {corr:.3f}")
-    assert corr > 0.9  # measured 1.000: A-law -> PCM -> mu-law keeps the waveform
+    # the bridge relays leg 1's audio through its jitter buffer: compared block by block, so a
+    # playout stall or drop on a loaded box spoils one block, not the whole comparison
+    snrs, _ = block_snrs(speech, got)
+    print(f"bridge: leg1 speech -> leg2 sink: median block SNR {np.median(snrs):.1f} dB, "
+          f"{np.mean(snrs > 20):.0%} of {len(snrs)} speech blocks over 20 dB")
+    assert len(snrs) >= 8 and np.median(snrs) > 25  # A-law -> PCM -> mu-law keeps the waveform
+    assert np.mean(snrs > 20) >= 0.8
+    wrong, _ = block_snrs(speech[::-1].copy(), got)
+    assert np.median(wrong) < 3  # the measure can fail: reversed speech does not match
     # leg 1's RFC 2833 digit 1 is relayed to leg 2 as telephone-event packets (PT 101, event 1)
     events = {parse_rtp(d).payload[0] for _, d in sink.packets if d[1] & 0x7F == 101}
     assert events == {1}
