@@ -203,12 +203,14 @@ function verdictForm(res, open, tenantQuery, reload) {
   const comment = h("textarea", { id: "verdict-comment", rows: 3 });
   const errors = { score: h("div", { class: "inline-error", id: "verdict-score-error" }), comment: h("div", { class: "inline-error", id: "verdict-comment-error" }) };
   const status = h("div", { class: "form-error", role: "alert", id: "verdict-error" });
-  const sync = () => { score.disabled = comment.required = !override.checked; score.required = override.checked; };
+  // the server checks an override's score and comment and names the field; its message is
+  // shown beside it (no browser-only validation that would say it differently)
+  const sync = () => { score.disabled = !override.checked; for (const el of [score, comment]) el.setAttribute("aria-required", String(override.checked)); };
   agree.addEventListener("change", sync);
   override.addEventListener("change", sync);
   sync();
   const heading = open.session ? t("inspection.verdict.calibration", { session: open.session }) : t(`inspection.verdict.level${open.level}`);
-  const form = h("form", { class: "card verdict", id: "verdict-form" },
+  const form = h("form", { class: "card verdict", id: "verdict-form", novalidate: true },
     h("h2", { i18n: "inspection.verdict.title" }), h("p", { class: "muted", id: "verdict-level", text: heading }),
     h("fieldset", {}, h("legend", { i18n: "inspection.verdict.verdict" }),
       h("label", { for: "verdict-agree" }, agree, " ", h("span", { i18n: "inspection.verdict.agree" })),

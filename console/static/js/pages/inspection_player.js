@@ -1,4 +1,4 @@
-// The call review's player: the stereo recording fetched once, parsed in JS (RIFF/WAVE PCM;
+// The call review's player: the stereo recording fetched and parsed in JS (RIFF/WAVE PCM;
 // anything else through Web Audio's decodeAudioData), both channels drawn on one canvas as
 // min/max per pixel column (caller = left channel on top, IVR = right channel below), rule hits
 // marked on their lane, and a playhead that follows the <audio> element. Clicking the canvas,
@@ -95,7 +95,6 @@ export class CallPlayer {
     this.element = h("div", { class: "player card" }, this.legend, this.canvas, this.audio, this.status);
     this.durationMs = 0;
     this.data = null;
-    this.objectUrl = null;
     this.frame = null;
     this.canvas.addEventListener("click", (e) => {
       if (!this.durationMs) return;
@@ -113,8 +112,9 @@ export class CallPlayer {
     const resp = await fetch(this.url, { credentials: "same-origin" });
     if (!resp.ok) throw new Error(`${resp.status}`);
     const buffer = await resp.arrayBuffer();
-    this.objectUrl = URL.createObjectURL(new Blob([buffer], { type: "audio/wav" }));
-    this.audio.src = this.objectUrl;
+    // the player streams the same address (HTTP Range); a blob: URL would need the console's
+    // Content-Security-Policy to allow blob: media
+    this.audio.src = this.url;
     this.data = await decode(buffer);
     const frames = this.data.channels[0] ? this.data.channels[0].length : 0;
     this.durationMs = (frames / this.data.rate) * 1000;
@@ -169,6 +169,5 @@ export class CallPlayer {
   dispose() {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.audio.pause();
-    if (this.objectUrl) URL.revokeObjectURL(this.objectUrl);
   }
 }
