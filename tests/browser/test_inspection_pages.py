@@ -69,7 +69,7 @@ def _recording(path: Path) -> float:
 
 async def _inspect_call(con: Any, tmp_path: Path) -> CallRecord:
     wav = Path(con.settings.storage.recordings_dir) / "acme-qa-1.wav"
-    wav.parent.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - setup before the browser
+    wav.parent.mkdir(parents=True, exist_ok=True)
     seconds = _recording(wav)
     now = time.time()
     answer = now - seconds - 1
@@ -265,7 +265,7 @@ async def test_review_a_call_edit_rules_stats_and_tenancy(tmp_path: Path, lang: 
                     await page.click("#stats-csv")
                 csv_path = tmp_path / "export.csv"
                 await (await dl.value).save_as(csv_path)
-                text = csv_path.read_text("utf-8")  # noqa: ASYNC240 - a small local file
+                text = csv_path.read_text("utf-8")
                 assert text.startswith("\ufeffcall_id,"), text[:40]
                 assert f"{rec.id},acme," in text and "selfish" in text
 

@@ -144,7 +144,7 @@ function ruleForm(doc, base) {
     for (const [name, kind, choices] of RULE_FIELDS[r.type] || []) {
       fieldsBox.append(bound(doc, `${base}.${name}`, `inspection.field.${name}`, kind, choices));
     }
-    fieldsBox.append(h("div", { class: "window" }, h("span", { class: "muted", i18n: "inspection.rules.window" }),
+    fieldsBox.append(h("fieldset", { class: "window" }, h("legend", { i18n: "inspection.rules.window" }),
       bound(doc, `${base}.window.from_ms`, "inspection.field.from_ms", "number"),
       bound(doc, `${base}.window.to_ms`, "inspection.field.to_ms", "number"),
       bound(doc, `${base}.window.last_ms`, "inspection.field.last_ms", "number")));
