@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from inspection.agreement import category_table, cohen_kappa, fleiss_kappa
 from inspection.store import InspectionResultRow, InspectionReviewRow
 from storage import Database
 from storage.tenancy import Tenants
@@ -50,6 +51,11 @@ class Agreement:
     verdict_agreement: float | None  # share of reviewer pairs giving the same verdict
     pass_agreement: float | None  # share of pairs agreeing on pass/fail
     mean_score_spread: float | None  # mean (max - min) of the scores given per call
+    reviewers: int = 0  # reviewers with at least one decided review in the session
+    kappa_method: str | None = None  # cohen (two reviewers) | fleiss (more) | None
+    kappa_calls: int = 0  # calls every reviewer decided: what kappa is computed over
+    verdict_kappa: float | None = None  # chance-corrected agreement on agree/override
+    pass_kappa: float | None = None  # chance-corrected agreement on pass/fail
 
 
 class Reviews:
@@ -65,23 +71,33 @@ class Reviews:
 
     def queue(self, *, tenants: Tenants, state: str = "queued", reviewer: str | None = None,
               rule: str | None = None, max_score: float | None = None,
+              min_score: float | None = None, reason: str | None = None,
               limit: int = 50) -> list[InspectionResultRow]:
-        """Results waiting for a person, oldest first; ``rule``: only those where that item
-        failed; ``max_score``: only those scoring at most that."""
-        q = select(InspectionResultRow).where(tenants.where(InspectionResultRow.tenant),
-                                              InspectionResultRow.review_state == state)
+        """Results waiting for a person, oldest first; ``state`` ``any`` with ``reviewer``:
+        every call where that reviewer has an open review (calibration ones too); ``rule``:
+        only those where that item failed; ``min_score``..``max_score``: by score;
+        ``reason``: why it is queued (``auto_fail``, ``score``, ``review``, ``sample``)."""
+        q = select(InspectionResultRow).where(tenants.where(InspectionResultRow.tenant))
+        if state != "any":
+            q = q.where(InspectionResultRow.review_state == state)
         if max_score is not None:
             q = q.where(InspectionResultRow.score <= max_score)
+        if min_score is not None:
+            q = q.where(InspectionResultRow.score >= min_score)
         if reviewer is not None:
-            q = q.join(InspectionReviewRow, InspectionReviewRow.call_id ==
-                       InspectionResultRow.call_id).where(
-                InspectionReviewRow.reviewer == reviewer, InspectionReviewRow.state == "open")
-        q = q.order_by(InspectionResultRow.inspected_at).limit(limit * 4 if rule else limit)
+            q = q.where(InspectionResultRow.call_id.in_(select(InspectionReviewRow.call_id).where(
+                InspectionReviewRow.reviewer == reviewer, InspectionReviewRow.state == "open")))
+        post_filter = bool(rule or reason)
+        q = q.order_by(InspectionResultRow.inspected_at).limit(limit * 4 if post_filter
+                                                               else limit)
         with self.db.session() as s:
             rows = list(s.scalars(q))
         if rule:
             rows = [r for r in rows if any(i["id"] == rule and i["status"] == "fail"
                                            for i in (r.result or {}).get("items", []))]
+        if reason:
+            rows = [r for r in rows if any(str(x).split(" ")[0].rstrip(":") == reason
+                                           for x in (r.result or {}).get("reasons", []))]
         return rows[:limit]
 
     def assign(self, call_id: str, reviewer: str, *, tenants: Tenants,
@@ -196,10 +212,51 @@ class Reviews:
                 pairs += 1
                 same_verdict += a.verdict == b.verdict
                 same_pass += ((a.score or 0) >= pass_score) == ((b.score or 0) >= pass_score)
+        method, kappa_calls, verdict_k, pass_k = _kappas(by_call, pass_score)
         return Agreement(session, calls, len(rows),
                          round(same_verdict / pairs, 3) if pairs else None,
                          round(same_pass / pairs, 3) if pairs else None,
-                         round(statistics.fmean(spreads), 2) if spreads else None)
+                         round(statistics.fmean(spreads), 2) if spreads else None,
+                         len({r.reviewer for r in rows}), method, kappa_calls,
+                         None if verdict_k is None else round(verdict_k, 3),
+                         None if pass_k is None else round(pass_k, 3))
+
+    def sessions(self, *, tenants: Tenants, limit: int = 100) -> list[dict[str, Any]]:
+        """Calibration sessions, newest first: calls, reviewers, open and decided reviews."""
+        with self.db.session() as s:
+            rows = list(s.scalars(select(InspectionReviewRow).where(
+                InspectionReviewRow.session != "", tenants.where(InspectionReviewRow.tenant))))
+        by_session: dict[str, list[InspectionReviewRow]] = defaultdict(list)
+        for r in rows:
+            by_session[r.session].append(r)
+        out: list[dict[str, Any]] = [
+            {"session": k, "calls": len({r.call_id for r in v}),
+             "reviewers": sorted({r.reviewer for r in v}),
+             "open": sum(r.state == "open" for r in v), "done": sum(r.state == "done" for r in v),
+             "created_at": min(r.created_at for r in v)} for k, v in by_session.items()]
+        out.sort(key=lambda d: d["created_at"], reverse=True)
+        return out[:limit]
+
+
+def _kappas(by_call: dict[str, list[InspectionReviewRow]], pass_score: float,
+            ) -> tuple[str | None, int, float | None, float | None]:
+    """Cohen's kappa when the session has two reviewers, Fleiss' when more, over the calls
+    every one of them decided (kappa needs the same raters on every call)."""
+    reviewers = sorted({r.reviewer for rs in by_call.values() for r in rs})
+    if len(reviewers) < 2:
+        return None, 0, None, None
+    complete = [rs for rs in by_call.values() if {r.reviewer for r in rs} == set(reviewers)
+                and len(rs) == len(reviewers)]
+    if not complete:
+        return None, 0, None, None
+    verdicts = [[r.verdict for r in sorted(rs, key=lambda r: r.reviewer)] for rs in complete]
+    passes = [[(r.score or 0) >= pass_score for r in sorted(rs, key=lambda r: r.reviewer)]
+              for rs in complete]
+    if len(reviewers) == 2:
+        return ("cohen", len(complete), cohen_kappa([(a, b) for a, b in verdicts]),
+                cohen_kappa([(a, b) for a, b in passes]))
+    return ("fleiss", len(complete), fleiss_kappa(category_table(verdicts)),
+            fleiss_kappa(category_table(passes)))
 
 
 def stats(db: Database, *, tenants: Tenants, since: float | None = None,

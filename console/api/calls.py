@@ -89,7 +89,9 @@ def register(api: Api) -> None:
                                   services(req).options.recordings_dir) is not None
         return s.CallDetailOut(
             **call_out(rec).model_dump(), trace=rec.trace, media=rec.media, latency=latency,
-            recording_url=f"/api/calls/{rec.id}/recording" if has_file else None,
+            # names the call's tenant: staff who opened another tenant's call fetch it too
+            recording_url=f"/api/calls/{rec.id}/recording?tenant={rec.tenant}" if has_file
+            else None,
             transcript=await transcript_of(req, rec))
 
     @api.op("GET", "/api/calls/{call_id}/recording", summary="The call's recording (WAV; "

@@ -33,10 +33,14 @@ class InspectionQuery(s.TenantQuery):
 
 
 class ReviewQueueQuery(s.TenantQuery):
-    state: str = Field("queued", pattern=r"^(queued|assigned|escalated|reviewed|final)$")
+    state: str = Field("queued", pattern=r"^(queued|assigned|escalated|reviewed|final|any)$",
+                       description="the result's review state; any: every state")
     reviewer: str | None = Field(None, max_length=128, description="open reviews of this person")
     rule: str | None = Field(None, max_length=64, description="only calls where this item failed")
+    min_score: float | None = Field(None, ge=0, le=100)
     max_score: float | None = Field(None, ge=0, le=100)
+    reason: str | None = Field(None, pattern=r"^(auto_fail|score|review|sample)$",
+                               description="why it needs a person")
     limit: int = Field(50, ge=1, le=200)
 
 
@@ -144,6 +148,24 @@ class AgreementOut(s.Out):
     verdict_agreement: float | None
     pass_agreement: float | None
     mean_score_spread: float | None
+    reviewers: int
+    kappa_method: str | None = Field(description="cohen (two reviewers), fleiss (more)")
+    kappa_calls: int = Field(description="calls every reviewer decided (kappa's sample)")
+    verdict_kappa: float | None = Field(description="chance-corrected agreement on verdicts")
+    pass_kappa: float | None = Field(description="chance-corrected agreement on pass/fail")
+
+
+class CalibrationSessionOut(s.Out):
+    session: str
+    calls: int
+    reviewers: list[str]
+    open: int
+    done: int
+    created_at: float
+
+
+class CalibrationListOut(s.Out):
+    items: list[CalibrationSessionOut]
 
 
 class StatsOut(s.Out):
@@ -230,7 +252,7 @@ def register(api: Api) -> None:
         tenants = req.who.tenants_for(q.tenant, allow_every=True)
         rows = await asyncio.to_thread(
             _ops(req).review_queue, tenants, state=q.state, reviewer=q.reviewer, rule=q.rule,
-            max_score=q.max_score, limit=q.limit)
+            max_score=q.max_score, min_score=q.min_score, reason=q.reason, limit=q.limit)
         return ResultListOut(items=[ResultOut(**r) for r in rows])
 
     @api.op("POST", "/api/reviews", summary="Assign a call's next review (level 1, or level 2 "
@@ -265,6 +287,14 @@ def register(api: Api) -> None:
         rows = await asyncio.to_thread(_ops(req).calibrate, actor(req), b.session, b.call_ids,
                                        b.reviewers, tenants)
         return ReviewListOut(items=[ReviewOut(**r) for r in rows])
+
+    @api.op("GET", "/api/calibrations", summary="Calibration sessions, newest first",
+            tag="inspection", permission="inspection.review", query=s.TenantQuery,
+            response=CalibrationListOut)
+    async def list_calibrations(req: ApiRequest) -> CalibrationListOut:
+        tenants = req.who.tenants_for(req.query.tenant, allow_every=True)
+        rows = await asyncio.to_thread(_ops(req).calibrations, tenants)
+        return CalibrationListOut(items=[CalibrationSessionOut(**r) for r in rows])
 
     @api.op("GET", "/api/calibrations/{session}", summary="How far a calibration session's "
             "reviewers agree", tag="inspection", permission="inspection.review",

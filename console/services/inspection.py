@@ -161,6 +161,9 @@ class InspectionOps(Audited):
                                 "reviewers": sorted({r.reviewer for r in rows})})
         return [review_dict(r) for r in rows]
 
+    def calibrations(self, tenants: Tenants) -> list[dict[str, Any]]:
+        return self.reviews.sessions(tenants=tenants)
+
     def agreement(self, session: str, tenants: Tenants) -> Agreement:
         return self.reviews.agreement(session, tenants=tenants)
 

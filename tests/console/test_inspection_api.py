@@ -121,7 +121,16 @@ async def test_review_workflow_through_the_api(tmp_path: Path) -> None:
                                           params={"tenant": "acme"})
             assert agree == {"session": "cal-1", "calls": 1, "reviews": 2,
                              "verdict_agreement": 1.0, "pass_agreement": 0.0,
-                             "mean_score_spread": 45.0}
+                             "mean_score_spread": 45.0, "reviewers": 2,
+                             "kappa_method": "cohen", "kappa_calls": 1,
+                             "verdict_kappa": None,  # one verdict only: kappa undefined
+                             "pass_kappa": 0.0}
+            status, sessions = await q1.call("GET", "/api/calibrations",
+                                             params={"tenant": "acme"})
+            assert status == 200 and [(x["session"], x["done"]) for x in sessions["items"]] == \
+                [("cal-1", 2)]
+            status, body = await beta.call("GET", "/api/calibrations")
+            assert status == 200 and body["items"] == []
 
             status, stats = await acme.call("GET", "/api/inspection/stats")
             assert stats["items"]["selfish"]["fail"] == 1

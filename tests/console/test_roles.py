@@ -53,7 +53,7 @@ ALLOWED: dict[str, str] = {
     "inspection_jobs": "admin ops",
     "review_queue": "admin qa client", "assign_review": "admin qa client",
     "decide_review": "admin qa client", "start_calibration": "admin qa client",
-    "calibration_agreement": "admin qa client",
+    "calibration_agreement": "admin qa client", "list_calibrations": "admin qa client",
     "list_campaigns": "admin ops qa client", "get_campaign": "admin ops qa client",
     "campaign_report": "admin ops qa client", "campaign_report_csv": "admin ops qa client",
     "create_campaign": "admin ops client", "edit_campaign": "admin ops client",
@@ -155,6 +155,7 @@ def samples(role: str, user_id: int) -> dict[str, tuple[str, str, dict[str, Any]
         "start_calibration": ("POST", "/api/calibrations", {"json_body": {
             "session": "s1", "call_ids": [BOGUS_UUID], "reviewers": ["a", "b"]}}),
         "calibration_agreement": ("GET", "/api/calibrations/s1", {}),
+        "list_calibrations": ("GET", "/api/calibrations", {}),
         "inspection_stats": ("GET", "/api/inspection/stats", {}),
         "export_inspections": ("GET", "/api/inspection/export", {}),
         "list_campaigns": ("GET", "/api/campaigns", {}),

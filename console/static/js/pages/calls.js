@@ -5,11 +5,12 @@ import { clear, errorText, field, h, table } from "../dom.js";
 import { fmtDate, fmtDuration, fmtNumber, t, tOr } from "../i18n.js";
 import { FlowGraph } from "../editor/graph.js";
 import { loadSchema, nodeTypes } from "../editor/schema.js";
+import { session } from "../session.js";
 
 const enc = encodeURIComponent;
 
 export async function render(root, params) {
-  if (params[0]) return detail(root, params[0]);
+  if (params[0]) return detail(root, params[0], params[1]);
   return list(root);
 }
 
@@ -51,8 +52,9 @@ async function list(root) {
   await load(false);
 }
 
-async function detail(root, callId) {
-  const call = await api("GET", `/api/calls/${enc(callId)}`);
+async function detail(root, callId, focusNode) {
+  // staff may open any tenant's call (an inspection links here); clients only their own
+  const call = await api("GET", `/api/calls/${enc(callId)}`, { query: { tenant: session.user.role === "client" ? undefined : "*" } });
   root.append(h("p", {}, h("a", { href: "#/calls", i18n: "calls.back" })),
     h("h1", { text: t("calls.detail", { from: call.from_number, to: call.to_number }) }),
     h("dl", { class: "facts" },
@@ -79,6 +81,12 @@ async function detail(root, callId) {
       const taken = call.trace.filter((e) => e.kind === "node.leave" && e.outcome).map((e) => `${e.node_id}:${e.outcome}`);
       fg.highlightPath(path, undefined, taken);
       fg.zoomToFit();
+      const focus = focusNode && fg.nodeById(focusNode);
+      if (focus) {  // a node named in the address (an inspection's evidence): ringed, centred
+        focus.attr({ body: { stroke: "#e65100", strokeWidth: 4 } });
+        canvas.dataset.focus = focusNode;
+        fg.graph.centerCell(focus);
+      }
     } catch (err) { canvas.textContent = errorText(err); }
   }
   if (call.latency.length) {
