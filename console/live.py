@@ -12,6 +12,9 @@ Tenant tagging: an event that carries ``tenant`` (``call.invite`` of outbound ca
 the flow starts, after ``call.invite`` and ``call.answered``: those early events wait in a small
 per-call buffer and are released, in order, once the tenant is known (or at ``call.ended``:
 a call that never reached a flow belongs to the default tenant, as its record does).
+
+The hub also keeps the calls in progress (:class:`LiveCalls`, from the same events): the
+dashboard's live count per tenant and flow, with no second subscription to the bus.
 """
 
 from __future__ import annotations
