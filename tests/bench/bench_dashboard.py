@@ -26,13 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
-
 from console.services.dashboard import DashboardOps, DashboardRequest
-from engine.cdr import CallRow
 from engine.cdr_stats import CallStatistics
 from storage.db import open_database
 from storage.tenancy import Tenants
+from tests.bench.bench_console_search import insert_calls
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANTS = [f"tenant{i:02d}" for i in range(20)]
@@ -57,38 +55,27 @@ def trace(rng: random.Random, at: float) -> list[dict[str, Any]]:
 
 
 def fill(url: str, rows: int) -> None:
-    db = open_database(url)
     rng = random.Random(14)
-    batch: list[dict[str, object]] = []
-    start = time.monotonic()
-    with db.engine.begin() as conn:
-        for i in range(rows):
-            at = T0 + i * (30 * DAY_S / rows)
-            answered = rng.random() < 0.7
-            batch.append({
-                "id": f"{i:08d}-0000-4000-8000-{rng.randrange(16**12):012x}",
-                "tenant": TENANTS[i % len(TENANTS)], "sip_call_id": f"{i}@bench",
-                "direction": "inbound" if i % 3 else "outbound",
-                "from_number": f"+86138{rng.randrange(10**8):08d}", "to_number": "4001",
-                "invite_at": at, "answer_at": at + 3 if answered else None,
-                "end_at": at + 60, "disposition": "answered" if answered else rng.choice(
-                    ["no_answer", "busy", "failed"]),
-                "hangup_cause": "", "hangup_side": "", "sip_status": None, "digits": "",
-                "recording_path": None, "codec": "PCMA", "flow_id": f"flow{i % 7}",
-                "flow_version": 1, "media": {},
-                "trace": trace(rng, at) if answered else [],
-                "flow_result": {"status": rng.choice(STATUSES), "last_node": rng.choice(
-                    ["bye", "agent", "ask"]), "steps": 6} if answered else {}})
-            if len(batch) == 10_000:
-                conn.execute(insert(CallRow), batch)
-                batch.clear()
-                print(f"\r  {i + 1:>9} rows ({time.monotonic() - start:.0f} s)", end="",
-                      flush=True)
-        if batch:
-            conn.execute(insert(CallRow), batch)
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
-    print()
+
+    def row(i: int) -> dict[str, object]:
+        at = T0 + i * (30 * DAY_S / rows)
+        answered = rng.random() < 0.7
+        return {
+            "id": f"{i:08d}-0000-4000-8000-{rng.randrange(16**12):012x}",
+            "tenant": TENANTS[i % len(TENANTS)], "sip_call_id": f"{i}@bench",
+            "direction": "inbound" if i % 3 else "outbound",
+            "from_number": f"+86138{rng.randrange(10**8):08d}", "to_number": "4001",
+            "invite_at": at, "answer_at": at + 3 if answered else None,
+            "end_at": at + 60, "disposition": "answered" if answered else rng.choice(
+                ["no_answer", "busy", "failed"]),
+            "hangup_cause": "", "hangup_side": "", "sip_status": None, "digits": "",
+            "recording_path": None, "codec": "PCMA", "flow_id": f"flow{i % 7}",
+            "flow_version": 1, "media": {},
+            "trace": trace(rng, at) if answered else [],
+            "flow_result": {"status": rng.choice(STATUSES), "last_node": rng.choice(
+                ["bye", "agent", "ask"]), "steps": 6} if answered else {}}
+
+    insert_calls(url, (row(i) for i in range(rows)), batch_size=10_000)
 
 
 def main() -> None:
