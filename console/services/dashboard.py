@@ -61,7 +61,7 @@ class DashboardOps:
     def query(self, req: DashboardRequest) -> tuple[StatsQuery, ZoneInfo]:
         try:
             zone = ZoneInfo(req.tz)
-        except (ZoneInfoNotFoundError, ValueError) as e:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as e:  # OSError: a file, no zone
             raise Invalid(f"tz: {req.tz!r} is not a time zone (e.g. Asia/Shanghai, UTC)",
                           "tz") from e
         until = req.until if req.until is not None else self.now()
