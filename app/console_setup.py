@@ -22,6 +22,7 @@ from console.identity import Identity
 from console.live import EventHub
 from console.services.campaigns import CampaignOps
 from console.services.compliance import ListOps, WordOps
+from console.services.dashboard import DashboardOps
 from console.services.flows import FlowOps
 from console.services.inspection import InspectionOps
 from console.services.simulator import SimulatorSessions
@@ -31,6 +32,7 @@ from console.services.voiceprints import VoiceprintOps
 from core.bus import EventBus
 from core.clock import Clock, SystemClock
 from engine.cdr import CallRecords
+from engine.cdr_stats import CallStatistics
 from engine.sip.uri import SipUri
 from flows.callapp import flow_app
 from flows.drafts import DraftStore, FlowTestStore
@@ -130,6 +132,7 @@ def build_console(settings: Settings, db: Database, *, clock: Clock | None = Non
         cookie_secure=c.cookie_secure, max_body_bytes=c.max_body_bytes,
         max_upload_bytes=c.max_upload_bytes, login_attempts=c.login_attempts,
         login_window_s=c.login_window_s, recordings_dir=Path(settings.storage.recordings_dir))
+    hub = EventHub(bus) if bus is not None else None
     return ConsoleServices(
         identity=identity, audit=audit, users=UserOps(identity, audit),
         calls=CallRecords(db), flows=flows,
@@ -139,9 +142,11 @@ def build_console(settings: Settings, db: Database, *, clock: Clock | None = Non
         words=WordOps(word_store(settings, db), registry, audit),
         lists=ListOps(open_list_store(settings), open_compliance(settings), audit,
                       settings.compliance.default_region),
-        voiceprints=voiceprints, hub=EventHub(bus) if bus is not None else None,
+        voiceprints=voiceprints, hub=hub,
         inspection=InspectionOps(db, audit),
         campaigns=campaign_ops(settings, db, clock, audit),
+        dashboard=DashboardOps(CallStatistics(db), lambda: hub.live if hub else None,
+                               clock.wall),
         flow_schema=flow_schema(), clock=clock, options=options)
 
 

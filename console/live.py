@@ -12,6 +12,9 @@ Tenant tagging: an event that carries ``tenant`` (``call.invite`` of outbound ca
 the flow starts, after ``call.invite`` and ``call.answered``: those early events wait in a small
 per-call buffer and are released, in order, once the tenant is known (or at ``call.ended``:
 a call that never reached a flow belongs to the default tenant, as its record does).
+
+The hub also keeps the calls in progress (:class:`LiveCalls`, from the same events): the
+dashboard's live count per tenant and flow, with no second subscription to the bus.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ VIEWER_QUEUE = 1_000  # events waiting for one viewer's connection
 REPLAY = 2_000  # recent events kept for Last-Event-ID
 PENDING_PER_CALL = 64  # early events of a call whose tenant is not known yet
 PENDING_CALLS = 10_000
+LIVE_CALLS = 100_000  # calls tracked as live at most (a call whose end never came is forgotten)
 PUMP_BATCH = 25  # events handed out before the hub yields (to calls, then to writers)
 DRAIN_YIELDS = 50  # loop turns the hub waits, at most, for viewers' backlogs to halve
 TOPICS = ("call.", "flow.", "latency.", "campaign.")  # what the console shows
@@ -58,6 +62,58 @@ class LiveEvent:
                               ensure_ascii=False, default=str, separators=(",", ":"))
             self._wire.append(f"id: {self.seq}\nevent: {self.topic}\ndata: {body}\n\n".encode())
         return self._wire[0]
+
+
+@dataclass(slots=True)
+class LiveCall:
+    """A call the engine carries now, as the dashboard counts it."""
+
+    direction: str
+    tenant: str | None  # None until its flow starts (inbound) or the INVITE names it
+    flow_id: str | None = None
+    answered: bool = False
+
+
+class LiveCalls:
+    """The engine's calls in progress, from the bus events the hub already reads."""
+
+    def __init__(self, limit: int = LIVE_CALLS) -> None:
+        self.limit = limit
+        self.calls: OrderedDict[str, LiveCall] = OrderedDict()
+
+    def track(self, ev: BusEvent) -> None:
+        cid, d = ev.call_id, ev.data
+        if cid is None:
+            return
+        if ev.topic == "call.invite":
+            tenant = d.get("tenant")
+            self.calls[cid] = LiveCall(str(d.get("direction", "")),
+                                       tenant if isinstance(tenant, str) and tenant else None)
+            while len(self.calls) > self.limit:
+                self.calls.popitem(last=False)
+        elif ev.topic == "call.ended":
+            self.calls.pop(cid, None)
+        elif (call := self.calls.get(cid)) is not None:
+            if ev.topic == "call.answered":
+                call.answered = True
+            elif ev.topic == "flow.start":
+                call.tenant = str(d.get("tenant") or call.tenant or DEFAULT_TENANT)
+                call.flow_id = d.get("flow_id")
+
+    def count(self, tenants: Tenants, flow_id: str | None = None) -> dict[str, int]:
+        """Live calls of ``tenants`` (a call whose tenant is not known yet, an inbound call
+        before its flow starts, counts only for every tenant), optionally of one flow."""
+        out = {"calls": 0, "inbound": 0, "outbound": 0, "answered": 0}
+        for call in self.calls.values():
+            if not (tenants.is_every or (call.tenant is not None
+                                         and tenants.allows(call.tenant))):
+                continue
+            if flow_id is not None and call.flow_id != flow_id:
+                continue
+            out["calls"] += 1
+            out["outbound" if call.direction == "outbound" else "inbound"] += 1
+            out["answered"] += int(call.answered)
+        return out
 
 
 class Viewer:
@@ -125,6 +181,7 @@ class EventHub:
         self._sub: Subscription | None = None
         self._lost_seen = 0
         self._tasks = TaskScope("console-live")
+        self.live = LiveCalls()
         self.dropped_viewers = 0
         self.longest_slice_ms = 0.0  # the longest the hub held the loop without yielding
         self.handled = 0
@@ -196,6 +253,7 @@ class EventHub:
         """Tag one bus event with its tenant and deliver it (or hold it until known)."""
         if not ev.topic.startswith(TOPICS):
             return
+        self.live.track(ev)
         cid = ev.call_id
         tenant = ev.data.get("tenant")
         if cid is None:

@@ -32,6 +32,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "calls.read": EVERYONE,
     "calls.recording": frozenset({_A, _O, _Q, _C}),
     "events.read": EVERYONE,
+    "stats.read": EVERYONE,  # the dashboard: counts and rates of the tenants one may see
     "flows.read": EVERYONE,
     "flows.write": frozenset({_A, _O, _D, _C}),  # drafts, test cases, simulator
     "flows.publish": frozenset({_A, _O, _D, _C}),  # the tenant's words are enforced at publish

@@ -88,10 +88,11 @@ def build_api() -> Api:
         compliance,
         flows,
         inspection,
+        stats,
     )
 
     api = Api()
-    for module in (admin, flows, calls, compliance, campaigns, inspection):
+    for module in (admin, flows, calls, compliance, campaigns, inspection, stats):
         module.register(api)
     return api
 

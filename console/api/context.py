@@ -16,6 +16,7 @@ from console.identity import Identity
 from console.live import EventHub
 from console.services.campaigns import CampaignOps
 from console.services.compliance import ListOps, WordOps
+from console.services.dashboard import DashboardOps
 from console.services.flows import FlowOps
 from console.services.inspection import InspectionOps
 from console.services.simulator import SimulatorSessions
@@ -63,6 +64,7 @@ class ConsoleServices:
     voiceprints: VoiceprintOps | None = None
     inspection: InspectionOps | None = None
     campaigns: CampaignOps | None = None
+    dashboard: DashboardOps | None = None
     hub: EventHub | None = None
     flow_schema: dict[str, Any] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)
