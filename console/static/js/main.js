@@ -10,6 +10,7 @@ const PAGES = [
   { path: "words", module: "./pages/words.js", label: "nav.words", perm: "words.read" },
   { path: "lists", module: "./pages/lists.js", label: "nav.lists", perm: "lists.read" },
   { path: "calls", module: "./pages/calls.js", label: "nav.calls", perm: "calls.read" },
+  { path: "campaigns", module: "./pages/campaigns.js", label: "campaigns.nav", perm: "campaigns.read" },
   { path: "admin", module: "./pages/admin.js", label: "nav.admin", perm: "tokens.own" },
 ];
 
