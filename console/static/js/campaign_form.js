@@ -174,6 +174,8 @@ export async function campaignForm({ onCreated }) {
     }
     general.textContent = unplaced.length ? errorText(err) : t("campaigns.fix_fields");
     if (unplaced.length) general.append(h("ul", {}, unplaced.map((u) => h("li", { text: u }))));
+    const first = form.querySelector("[aria-invalid=true]");  // take the reader to it
+    if (first) { first.scrollIntoView({ block: "center" }); first.focus({ preventScroll: true }); }
   };
   form.addEventListener("submit", async (e) => {
     e.preventDefault();

@@ -106,7 +106,7 @@ async function detail(root, id, tenant) {
       ["campaigns.window", `${c.spec.schedule.window_start}–${c.spec.schedule.window_end}`],
       ["campaigns.pacing", t("campaigns.pacing_value", { cps: fmtNumber(c.spec.pacing.calls_per_s), max: fmtNumber(c.spec.pacing.max_concurrent) })],
       ["campaigns.next_due", st.next_due_at ? fmtDate(st.next_due_at) : ""]]
-      .flatMap(([k, v]) => [h("dt", { i18n: k }), h("dd", { text: v })]));
+      .filter(([, v]) => v).flatMap(([k, v]) => [h("dt", { i18n: k }), h("dd", { text: v })]));
   };
 
   const showActions = (c) => {
@@ -131,7 +131,7 @@ async function detail(root, id, tenant) {
     const byState = st.by_state || {};
     const done = (byState.done || 0) + (byState.skipped || 0);
     const reasons = Object.entries(st.skipped_or_deferred || {});
-    clear(progress).append(h("h2", { i18n: "campaigns.progress" }),
+    clear(progress).append(...[h("h2", { i18n: "campaigns.progress" }),
       h("div", { class: "progress-line" }, progressBar(st.progress),
         h("strong", { id: "campaign-percent", dataset: { progress: st.progress, state: st.state }, text: pct(st.progress) }),
         h("span", { text: t("campaigns.done_of", { done: fmtNumber(done), total: fmtNumber(st.contacts) }) })),
@@ -140,7 +140,8 @@ async function detail(root, id, tenant) {
       h("p", { class: "muted", text: t("campaigns.rate_value", { n: fmtNumber(st.attempts_last_minute || 0) }) }),
       table([{ label: "campaigns.contact_state", render: (r) => tOr(`campaigns.cstate.${r[0]}`, r[0]) }, { label: "campaigns.count", render: (r) => fmtNumber(r[1]) }],
         Object.entries(byState)),
-      reasons.length ? table([{ label: "campaigns.reason", render: (r) => tOr(`reason.${r[0]}`, r[0]) }, { label: "campaigns.count", render: (r) => fmtNumber(r[1]) }], reasons) : null);
+      reasons.length ? table([{ label: "campaigns.reason", render: (r) => tOr(`reason.${r[0]}`, r[0]) }, { label: "campaigns.count", render: (r) => fmtNumber(r[1]) }], reasons) : null]
+      .filter(Boolean));
   };
 
   const showReport = async () => {
@@ -153,7 +154,7 @@ async function detail(root, id, tenant) {
         ["campaigns.m.opted_out", fmtNumber(r.opted_out)], ["campaigns.m.sms_sent", fmtNumber(r.sms_sent)],
         ["campaigns.m.amd_median", r.amd_decision_ms_median == null ? "" : `${fmtNumber(r.amd_decision_ms_median)} ms`]];
       clear(report).append(h("h2", { i18n: "campaigns.report" }),
-        h("dl", { class: "facts", id: "campaign-metrics" }, ...metrics.flatMap(([k, v]) => [h("dt", { i18n: k }), h("dd", { text: v })])),
+        h("dl", { class: "facts", id: "campaign-metrics" }, ...metrics.filter(([, v]) => v).flatMap(([k, v]) => [h("dt", { i18n: k }), h("dd", { text: v })])),
         h("div", { class: "report-split" },
           table([{ label: "campaigns.disposition_label", render: (x) => tOr(`campaigns.disposition.${x[0]}`, x[0]) }, { label: "campaigns.count", render: (x) => fmtNumber(x[1]) }], Object.entries(r.dispositions || {})),
           Object.keys(r.amd || {}).length ? table([{ label: "campaigns.amd_label", render: (x) => tOr(`campaigns.amd_class.${x[0]}`, x[0]) }, { label: "campaigns.count", render: (x) => fmtNumber(x[1]) }], Object.entries(r.amd)) : null),
@@ -175,7 +176,8 @@ async function detail(root, id, tenant) {
       if (!file.files[0]) return;
       try {
         const res = await uploadTable(`${base}/contacts`, file.files[0], query);
-        result.append(importReport(res), res.merged ? h("p", { class: "muted", text: t("campaigns.merged", { n: fmtNumber(res.merged) }) }) : null);
+        result.append(importReport(res));
+        if (res.merged) result.append(h("p", { class: "muted", text: t("campaigns.merged", { n: fmtNumber(res.merged) }) }));
         await refresh(true);
       } catch (err) { result.textContent = errorText(err); }
     });
