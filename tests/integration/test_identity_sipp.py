@@ -33,6 +33,7 @@ from campaigns.passport import parse_identity, sign
 from engine.cdr import CallRecord
 from storage.tenancy import EVERY_TENANT
 from tests.integration.engine_harness import ToneSpeech
+from tests.integration.test_console_sipp import engine_env
 from tests.netutil import free_port, free_port_block
 from tests.sipp import run_sipp_async
 
@@ -176,27 +177,35 @@ def cases(paths: dict[str, Path]) -> dict[str, tuple[str, str, str, str]]:
     }
 
 
-def engine_for(tmp_path: Path, paths: dict[str, Path], **extra: str) -> Engine:
-    rtp = free_port_block(200)
+def engine_for(tmp_path: Path, paths: dict[str, Path], speech: ToneSpeech, **extra: str
+               ) -> Engine:
     env = {
-        "IVR_SIP__LISTEN": f"127.0.0.1:{free_port()}",
-        "IVR_STORAGE__URL": f"sqlite:///{tmp_path}/ivr.sqlite",
-        "IVR_STORAGE__RECORDINGS_DIR": str(tmp_path / "rec"),
-        "IVR_STORAGE__PROMPT_CACHE_DIR": str(tmp_path / "prompts"),
-        "IVR_RTP__PORT_MIN": str(rtp), "IVR_RTP__PORT_MAX": str(rtp + 198),
-        "IVR_SIP__DRAIN_S": "1", "IVR_METRICS__LISTEN": "127.0.0.1:0",
+        **engine_env(tmp_path),
         "IVR_FLOWS__DEFAULT_FLOW": str(ROOT / "examples/flows/branded_caller.json"),
         "IVR_CALLERID__VERIFY_INBOUND": "true",
         "IVR_CALLERID__TRUST_ANCHORS": json.dumps([str(paths["ca_cert"])]),
         "IVR_CALLERID__CERTS": json.dumps({CERT_URL: str(paths["signer_chain"])}),
         **extra,
     }
-    return Engine(load_settings(environ=env), speech=ToneSpeech())  # type: ignore[arg-type]
+    return Engine(load_settings(environ=env), speech=speech)  # type: ignore[arg-type]
 
 
-async def call_all(engine: Engine, tmp_path: Path,
-                   calls: dict[str, tuple[str, str, str, str]]
+async def call_all(tmp_path: Path, paths: dict[str, Path],
+                   calls: dict[str, tuple[str, str, str, str]],
+                   speech: ToneSpeech | None = None, **extra: str
                    ) -> tuple[Any, dict[str, CallRecord]]:
+    """Every call from one SIPp caller into an engine verifying with ``keygen``'s CA."""
+    engine = engine_for(tmp_path, paths, speech or ToneSpeech(), **extra)
+    await engine.start()
+    try:
+        return await _call_all(engine, tmp_path, calls)
+    finally:
+        await engine.stop(drain_s=1.0)
+
+
+async def _call_all(engine: Engine, tmp_path: Path,
+                    calls: dict[str, tuple[str, str, str, str]]
+                    ) -> tuple[Any, dict[str, CallRecord]]:
     inf = tmp_path / "calls.csv"
     inf.write_text("SEQUENTIAL\n" + "".join(
         f"{orig};{DEST};{jws};{info};{header}\n"
@@ -222,12 +231,8 @@ def identity_of(rec: CallRecord) -> dict[str, Any]:
 async def test_inbound_identity_is_verified_and_the_flow_branches_on_it(tmp_path: Path) -> None:
     paths = keygen(tmp_path / "ca")
     calls = cases(paths)
-    engine = engine_for(tmp_path, paths)
-    await engine.start()
-    try:
-        res, records = await call_all(engine, tmp_path, calls)
-    finally:
-        await engine.stop(drain_s=1.0)
+    speech = ToneSpeech()
+    res, records = await call_all(tmp_path, paths, calls, speech=speech)
     assert res.successful == len(calls), res.stdout[-2000:] + res.errors
     assert set(records) == set(calls)
     expected = {
@@ -240,7 +245,7 @@ async def test_inbound_identity_is_verified_and_the_flow_branches_on_it(tmp_path
         "garbage": ("TN-Validation-Failed", "malformed Identity header"),
         "none": ("No-TN-Validation", "no Identity header"),
     }
-    said = engine.speech.said  # type: ignore[union-attr]
+    said = speech.said
     for orig, (case, *_) in calls.items():
         rec = records[orig]
         verstat, reason = expected[case]
@@ -265,12 +270,7 @@ async def test_reject_invalid_answers_438_and_still_takes_good_calls(tmp_path: P
     paths = keygen(tmp_path / "ca")
     every = cases(paths)
     calls = {k: v for k, v in every.items() if v[0] in ("valid", "tampered", "stale", "none")}
-    engine = engine_for(tmp_path, paths, IVR_CALLERID__REJECT_INVALID="true")
-    await engine.start()
-    try:
-        res, records = await call_all(engine, tmp_path, calls)
-    finally:
-        await engine.stop(drain_s=1.0)
+    res, records = await call_all(tmp_path, paths, calls, IVR_CALLERID__REJECT_INVALID="true")
     assert res.successful == len(calls), res.stdout[-2000:] + res.errors
     by_case = {calls[orig][0]: rec for orig, rec in records.items()}
     assert by_case["valid"].disposition == "answered"
