@@ -24,6 +24,7 @@ from storage import Database
 
 if TYPE_CHECKING:
     from app.speech import SpeechService
+    from campaigns.branding import IdentityChecker
     from campaigns.runner import CampaignRunner
     from core.bus import EventBus
     from engine.controller import CallController
@@ -124,3 +125,15 @@ def brander(settings: Settings) -> Any:
 
     return Brander.from_files(cfg.key_path, cfg.cert_url or "", ppt=cfg.ppt,
                               attest=cfg.attest)
+
+
+def identity_checker(settings: Settings, clock: Clock) -> IdentityChecker | None:
+    """Verifies incoming calls' Identity headers (``[callerid] verify_inbound``), or None.
+    Blocking (reads the certificates): call it in a worker thread."""
+    cfg = settings.callerid
+    if not cfg.verify_inbound:
+        return None
+    from campaigns.branding import IdentityChecker  # noqa: PLC0415
+
+    return IdentityChecker.from_config(cfg.trust_anchors, cfg.certs, cfg.max_age_s,
+                                       clock.wall, reject_invalid=cfg.reject_invalid)

@@ -329,10 +329,13 @@ class CallerIdConfig(Section):
     cert_url: str | None = None  # x5u / Identity info: where verifiers fetch our certificate
     ppt: Literal["rcd", "shaken"] = "rcd"
     attest: Literal["A", "B", "C"] = "A"  # SHAKEN attestation (ppt = "shaken")
-    verify_inbound: bool = False  # check Identity headers of incoming calls (flows: verstat)
+    verify_inbound: bool = False  # check Identity headers of incoming calls (flows: identity)
     trust_anchors: list[str] = []  # CA certificates (PEM files) inbound chains must reach
-    certs: dict[str, str] = {}  # certificate URL -> local PEM file (nothing is fetched)
+    certs: dict[str, str] = {}  # certificate URL (x5u) -> local PEM file (nothing is fetched)
     max_age_s: float = Field(default=60.0, gt=0)  # RFC 8224 freshness of "iat"
+    # refuse an inbound call whose Identity header fails (438 Invalid Identity Header, or 403
+    # Stale Date / 436 / 437 per RFC 8224 §6.2.2) instead of letting it go on unverified
+    reject_invalid: bool = False
 
 
 class MetricsConfig(Section):

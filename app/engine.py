@@ -180,10 +180,14 @@ class Engine:
             recordings_dir=Path(s.storage.recordings_dir), inband_dtmf=s.rtp.inband_dtmf,
             strict_source=s.rtp.strict_source, bind_ip=s.rtp.bind_address or local_host)
         assert self.router is not None
+        from app.campaign_setup import identity_checker  # noqa: PLC0415 - crypto when used
+
+        identity = await asyncio.get_running_loop().run_in_executor(
+            None, identity_checker, s, self.clock)
         self.controller = CallController(
             ua=self.ua, pacer=self.pacer, ports=PortAllocator(s.rtp.port_min, s.rtp.port_max),
             clock=self.clock, cdr=self.cdr, router=self.router, options=options, bus=self.bus,
-            speech=self.speech, node=self.node_id)
+            speech=self.speech, node=self.node_id, identity=identity)
         for trunk in s.sip.trunks:
             reg = Registration(trunk.name, self.ua, trunk.registrar,
                                trunk.aor_user or trunk.username,

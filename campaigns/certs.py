@@ -146,3 +146,13 @@ def verify_chain(chain: list[x509.Certificate], anchors: list[x509.Certificate],
                 raise ChainError("the trust anchor is not valid now")
             return
     raise ChainError("the chain does not reach a trust anchor")
+
+
+def chain_window(chain: list[x509.Certificate], anchors: list[x509.Certificate]
+                 ) -> tuple[dt.datetime, dt.datetime]:
+    """When every certificate of ``chain`` and every anchor is valid: the window in which a
+    chain that :func:`verify_chain` accepted once stays acceptable (its signatures do not
+    change; only time can make it invalid). Narrower than needed when the chain carries a
+    certificate the path did not use, which only costs a re-check."""
+    certs = [*chain, *anchors]
+    return (max(c.not_valid_before_utc for c in certs), min(c.not_valid_after_utc for c in certs))

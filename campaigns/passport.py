@@ -34,14 +34,24 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from cryptography.x509 import Certificate
 
-from campaigns.certs import ChainError, verify_chain
+from campaigns.certs import ChainError, chain_window, verify_chain
+from core.call import VERSTAT_FAILED, VERSTAT_NONE, VERSTAT_PASSED
 
 ALG = "ES256"
 ES256_SIGNATURE_BYTES = 64
 MAX_AGE_S = 60.0  # RFC 8224 §6.2: "iat" older than this is stale
-PASSED, FAILED, NO_VALIDATION = "TN-Validation-Passed", "TN-Validation-Failed", "No-TN-Validation"
+PASSED, FAILED, NO_VALIDATION = VERSTAT_PASSED, VERSTAT_FAILED, VERSTAT_NONE
+# RFC 8224 §6.2.2: the response a verifier that refuses the call sends, per kind of failure
+STALE_DATE = 403  # "iat" outside the freshness window
+BAD_IDENTITY_INFO = 436  # the x5u / info URL cannot be dereferenced
+UNSUPPORTED_CREDENTIAL = 437  # the certificate is not trusted (chain, validity)
+INVALID_IDENTITY_HEADER = 438  # malformed, bad signature, claims that do not match the call
+RESPONSE_REASONS = {STALE_DATE: "Stale Date", BAD_IDENTITY_INFO: "Bad Identity Info",
+                    UNSUPPORTED_CREDENTIAL: "Unsupported Credential",
+                    INVALID_IDENTITY_HEADER: "Invalid Identity Header"}
 DIGEST_ALGS = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 _INFO = re.compile(r";\s*info\s*=\s*<([^>]*)>", re.I)
+_DIGIT = re.compile(r"[0-9]")
 _PARAM = re.compile(r";\s*(alg|ppt)\s*=\s*\"?([A-Za-z0-9._-]+)\"?", re.I)
 
 
@@ -159,6 +169,7 @@ def parse_identity(value: str) -> ParsedIdentity:
 class Verification:
     verstat: str
     reason: str = ""
+    sip_status: int = INVALID_IDENTITY_HEADER  # what refusing the call would answer
     name: str | None = None  # rcd "nam", verified
     call_reason: str | None = None
     logo: str | None = None
@@ -179,10 +190,26 @@ class Verification:
 
 @dataclass(frozen=True, slots=True)
 class TrustStore:
+    """Trust anchors and the certificates a PASSporT's ``x5u`` may name, all loaded from
+    config: nothing is fetched (see docs/campaigns.md, "Verifying inbound calls")."""
+
     anchors: list[Certificate]
     chains: dict[str, list[Certificate]]  # x5u URL -> chain (leaf first)
     max_age_s: float = MAX_AGE_S
     contents: dict[str, bytes] = field(default_factory=dict)  # URL -> bytes (rcdi checks)
+    # x5u -> (from, until): the chain's signatures checked out and every certificate in it
+    # is valid in this window, so a call inside it needs no chain work (one ECDSA verify less
+    # per hop and call)
+    _checked: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+
+    def check_chain(self, x5u: str, chain: list[Certificate], at: datetime) -> None:
+        """Raises :class:`ChainError` unless ``chain`` leads to an anchor and is valid at
+        ``at``; remembers a chain that did, for as long as all of it stays valid."""
+        window = self._checked.get(x5u)
+        if window is not None and window[0] <= at <= window[1]:
+            return
+        verify_chain(chain, self.anchors, at)
+        self._checked[x5u] = chain_window(chain, self.anchors)
 
 
 def _pointer(doc: Any, pointer: str) -> Any:
@@ -248,8 +275,11 @@ def check_rcd(claims: Mapping[str, Any], contents: Mapping[str, bytes]) -> None:
 
 
 def verify(value: str, *, from_number: str, to_number: str, now: float,
-           trust: TrustStore) -> Verification:
-    """Check one Identity header value against the call's From and To numbers."""
+           trust: TrustStore, asserted: Sequence[str] = ()) -> Verification:
+    """Check one Identity header value against the call's From and To numbers (``orig``
+    may also be a P-Asserted-Identity number, ``asserted``, as SHAKEN compares it to PAI).
+    ``now`` is wall-clock epoch seconds (the caller's clock): ``iat`` freshness and the
+    certificates' validity are judged at it."""
     try:
         parsed = parse_identity(value)
         h64, c64, s64 = parsed.passport.split(".")
@@ -278,11 +308,13 @@ def verify(value: str, *, from_number: str, to_number: str, now: float,
     chain = trust.chains.get(x5u)
     if chain is None:
         result.reason = f"certificate {x5u} is not available (not in [callerid].certs)"
+        result.sip_status = BAD_IDENTITY_INFO
         return result
     try:
-        verify_chain(chain, trust.anchors, datetime.fromtimestamp(now, UTC))
+        trust.check_chain(x5u, chain, datetime.fromtimestamp(now, UTC))
     except ChainError as e:
         result.reason = f"certificate chain: {e}"
+        result.sip_status = UNSUPPORTED_CREDENTIAL
         return result
     if len(signature) != ES256_SIGNATURE_BYTES:
         result.reason = "signature is not 64 bytes (ES256 r||s)"
@@ -292,6 +324,7 @@ def verify(value: str, *, from_number: str, to_number: str, now: float,
     public = chain[0].public_key()
     if not isinstance(public, ec.EllipticCurvePublicKey):
         result.reason = "the certificate's key is not an EC key"
+        result.sip_status = UNSUPPORTED_CREDENTIAL
         return result
     try:
         public.verify(der, f"{h64}.{c64}".encode("ascii"), ec.ECDSA(hashes.SHA256()))
@@ -301,19 +334,18 @@ def verify(value: str, *, from_number: str, to_number: str, now: float,
     iat = claims.get("iat")
     if not isinstance(iat, int | float) or abs(now - float(iat)) > trust.max_age_s:
         result.reason = f"iat {iat} is not within {trust.max_age_s:g} s of now (stale or replayed)"
+        result.sip_status = STALE_DATE
         return result
     orig = (claims.get("orig") or {}).get("tn") if isinstance(claims.get("orig"), dict) else None
     dest = (claims.get("dest") or {}).get("tn") if isinstance(claims.get("dest"), dict) else None
     dests = dest if isinstance(dest, list) else [dest]
-    try:
-        if orig != tn(from_number):
-            result.reason = f"orig.tn {orig} is not the calling number {tn(from_number)}"
-            return result
-        if tn(to_number) not in dests:
-            result.reason = f"dest.tn {dests} does not hold the called number {tn(to_number)}"
-            return result
-    except PassportError as e:
-        result.reason = str(e)
+    callers = list(dict.fromkeys(tn(n) for n in (from_number, *asserted) if _DIGIT.search(n)))
+    if orig not in callers:
+        shown = " or ".join(callers) or f"(From {from_number!r} has no number)"
+        result.reason = f"orig.tn {orig} is not the calling number {shown}"
+        return result
+    if not _DIGIT.search(to_number) or tn(to_number) not in dests:
+        result.reason = f"dest.tn {dests} does not hold the called number {to_number}"
         return result
     if ppt == "rcd" or "rcd" in claims:
         try:

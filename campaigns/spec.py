@@ -25,7 +25,13 @@ AMD_CLASSES = ("human", "machine", "fax", "silence", "unknown")
 
 
 class SpecError(ValueError):
-    """A campaign spec that cannot be accepted; the message names every bad field."""
+    """A campaign spec that cannot be accepted; the message names every bad field, and
+    ``problems`` holds them one by one (``("pacing.calls_per_s", "must be > 0")``) so a form
+    can put each next to its field."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class _Strict(BaseModel):
@@ -232,6 +238,6 @@ def parse_spec(data: Any) -> CampaignSpec:
     try:
         return CampaignSpec.model_validate(data)
     except ValidationError as e:
-        raise SpecError("; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}"
-            for err in e.errors())) from e
+        problems = [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in e.errors()]
+        raise SpecError("; ".join(f"{loc or 'spec'}: {msg}" for loc, msg in problems),
+                        problems) from e

@@ -11,9 +11,10 @@ knowing which implementation produced them.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from audio.pcm import Pcm
@@ -160,6 +161,22 @@ class CallTrace:
         return [{"at": e.at, "kind": e.kind, **e.data} for e in self.entries]
 
 
+# --- the caller's verified identity ----------------------------------------------------------
+
+VERSTAT_PASSED = "TN-Validation-Passed"
+VERSTAT_FAILED = "TN-Validation-Failed"
+VERSTAT_NONE = "No-TN-Validation"
+
+#: What a flow reads as ``identity`` when nothing verified the calling number: no Identity
+#: header, inbound verification off, an outbound call, the simulator. The keys are always the
+#: same, so ``identity.verstat == "TN-Validation-Passed"`` never fails on a missing key.
+#: ``verstat`` takes 3GPP TS 24.229's values (``VERSTAT_*``); ``name`` and ``call_reason`` are
+#: the RFC 9795 Rich Call Data a verified PASSporT carried (empty unless it passed).
+UNVERIFIED_IDENTITY: Mapping[str, str] = MappingProxyType({
+    "verstat": VERSTAT_NONE, "reason": "", "name": "", "call_reason": "", "logo": "",
+    "attest": "", "ppt": ""})
+
+
 # --- the protocol ------------------------------------------------------------------------------
 
 AudioSource = str | Path | Pcm  # a WAV file of any rate, or 8 kHz PCM
@@ -173,6 +190,7 @@ class Call(Protocol):
     caller: str  # calling number / user part
     callee: str  # dialled number / user part
     trace: CallTrace
+    identity: Mapping[str, Any]  # the caller's verified identity (UNVERIFIED_IDENTITY's keys)
 
     @property
     def is_active(self) -> bool: ...

@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.bus import EventBus
-from core.call import TransferResult
+from core.call import VERSTAT_NONE, TransferResult
 from core.clock import Clock
 from core.tasks import TaskScope
 from engine.bridge import bridge_to
 from engine.cdr import CallRecord
 from engine.cdr_builder import CallRecordBuilder
 from engine.dispositions import outbound_disposition
+from engine.identity import IdentityVerdict, IdentityVerifier, check_identity
 from engine.media.ports import PortAllocator, PortsExhausted
 from engine.media.prompts import PromptCache
 from engine.media.recorder import Recorder, save_recording
@@ -98,7 +99,7 @@ class CallController:
     def __init__(self, *, ua: UserAgent, pacer: Pacer, ports: PortAllocator, clock: Clock,
                  cdr: RecordSink, router: Router, options: MediaOptions,
                  bus: EventBus | None = None, speech: SpeechHooks | None = None,
-                 node: str = "") -> None:
+                 node: str = "", identity: IdentityVerifier | None = None) -> None:
         self.ua = ua
         self.pacer = pacer
         self.ports = ports
@@ -108,6 +109,7 @@ class CallController:
         self.options = options
         self.bus = bus or EventBus()
         self.speech = speech
+        self.identity = identity  # checks inbound Identity headers ([callerid] verify_inbound)
         self.prompts = PromptCache()
         self.records = CallRecordBuilder(self.bus, cdr.put, node=node)
         self.calls: dict[str, SipCall] = {}
@@ -125,7 +127,13 @@ class CallController:
         call_id = str(uuid.uuid4())
         self._invited(call_id, inv, "inbound", inv.caller, inv.callee)
         sock: _MediaSocket | None = None
+        verdict: IdentityVerdict | None = None
         try:
+            if self.identity is not None:
+                verdict = await self._verify_identity(call_id, inv, self.identity)
+                if verdict.status is not None:  # policy: refuse (RFC 8224 §6.2.2)
+                    status, reason = verdict.status
+                    raise _Reject(status, reason, [_warning(399, ValueError(verdict.reason))])
             offer = self._offer_of(inv)
             sock = await self._bind()
             try:
@@ -140,7 +148,9 @@ class CallController:
         except _Reject as r:
             self._release(sock)
             inv.reject(r.status, r.reason, r.headers)
-            self._ended_unanswered(call_id, inv, "rejected")
+            trace = ([{"at": self.clock.wall(), "kind": "identity", **verdict.trace_data()}]
+                     if verdict is not None else None)
+            self._ended_unanswered(call_id, inv, "rejected", trace=trace)
             return
         except Exception:  # a bug must still answer the INVITE and give the port back
             log.exception("call %s: setting up the INVITE failed", call_id)
@@ -153,8 +163,22 @@ class CallController:
             raise
         call = self._call(call_id, inv, media, answer_sdp=answer.serialize(), caller=inv.caller,
                           callee=inv.callee)
+        if verdict is not None:
+            call.identity = verdict.values
+            call.trace.add("identity", **verdict.trace_data())
         inv.ring()
         await self._run(call, sock.port)
+
+    async def _verify_identity(self, call_id: str, inv: IncomingInvite,
+                               verifier: IdentityVerifier) -> IdentityVerdict:
+        """The verdict on the INVITE's Identity headers, published as ``call.identity``."""
+        verdict = await check_identity(verifier, inv.invite)
+        self.bus.publish("call.identity", call_id, verstat=verdict.verstat,
+                         reason=verdict.reason, name=verdict.values.get("name", ""),
+                         rejected=verdict.status[0] if verdict.status else None)
+        if verdict.verstat != VERSTAT_NONE:  # the call carried an Identity header
+            log.info("call %s: identity %s (%s)", call_id, verdict.verstat, verdict.reason)
+        return verdict
 
     @staticmethod
     def _offer_of(inv: IncomingInvite) -> SessionDescription:
@@ -191,14 +215,16 @@ class CallController:
                          at=self.clock.wall(), **extra)
 
     def _ended_unanswered(self, call_id: str, session: InviteSession | None, disposition: str,
-                          cause: str = "", status: int | None = None) -> None:
+                          cause: str = "", status: int | None = None, *,
+                          trace: list[dict[str, Any]] | None = None) -> None:
         side = "engine"
         if session is not None and session.ended.done():
             end = session.ended.result()
             cause, side, status = cause or end.cause, end.side, end.status
         self.bus.publish("call.ended", call_id, disposition=disposition, cause=cause, side=side,
                          sip_status=status, at=self.clock.wall(),
-                         direction=session.direction if session else "outbound")
+                         direction=session.direction if session else "outbound",
+                         **({"trace": trace} if trace else {}))
 
     def _sources(self, sdp_host: str, signalling_host: str) -> frozenset[str] | None:
         return frozenset({sdp_host, signalling_host}) if self.options.strict_source else None

@@ -134,6 +134,10 @@ class TestCase(_Strict):
     callee: str = "+15550199"
     variables: dict[str, Any] = Field(default_factory=dict)
     campaign: dict[str, Any] = Field(default_factory=dict)
+    identity: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the flow reads as identity (verstat, name, call_reason ...): the "
+        "caller's verified branded caller ID.")
     mocks: Mocks = Field(default_factory=Mocks)
     steps: list[Step] = Field(min_length=1)
 

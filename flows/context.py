@@ -55,6 +55,7 @@ class RunContext:
         base: dict[str, Any] = {
             "caller": self.call.caller,
             "callee": self.call.callee,
+            "identity": dict(self.call.identity),
             "call_id": self.call.call_id,
             "campaign": self.campaign,
             "tenant": self.tenant,

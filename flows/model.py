@@ -107,6 +107,7 @@ BUILTIN_VARIABLES = frozenset(
     {
         "caller",
         "callee",
+        "identity",
         "call_id",
         "campaign",
         "tenant",

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from core.call import (
+    UNVERIFIED_IDENTITY,
     AudioSource,
     BargeIn,
     CallEvent,
@@ -70,11 +71,14 @@ class SimulatedCall:
         interactive: bool = False,
         on_output: Callable[[SimOutput], None] | None = None,
         failing_transfers: set[str] | None = None,
+        identity: Mapping[str, Any] | None = None,
     ) -> None:
         self.call_id = call_id or f"sim-{next(_ids)}"
         self.caller = caller
         self.callee = callee
         self.trace = CallTrace(clock.wall)
+        # a test case may pretend the caller's number was verified (branded caller ID)
+        self.identity: Mapping[str, Any] = {**UNVERIFIED_IDENTITY, **(identity or {})}
         self.clock = clock
         self.interactive = interactive
         self.outputs: list[SimOutput] = []

@@ -184,6 +184,7 @@ class CaseRunner:
             caller=case.caller,
             callee=case.callee,
             failing_transfers=set(case.mocks.failing_transfers),
+            identity=case.identity,
         )
         self.interp = Interpreter(
             flow,

@@ -29,11 +29,14 @@ CONTROL_ACTIONS = ("start", "pause", "resume", "stop")
 
 
 def _spec_error(e: SpecError) -> Invalid:
-    """The first field the message names (``pacing.calls_per_s: ...``) as the error's field."""
+    """The first field the message names (``pacing.calls_per_s: ...``) as the error's field,
+    and every field's problem in ``details`` (the console's form shows each by its field)."""
     text = str(e)
     head = text.split(":", 1)[0] if ":" in text else ""
     field = f"spec.{head}" if head and " " not in head else "spec"
-    return Invalid(text, field)
+    details = [{"field": f"spec.{loc}" if loc else "spec", "message": msg}
+               for loc, msg in e.problems]
+    return Invalid(text, field, details=details)
 
 
 def _summary(c: Campaign) -> dict[str, Any]:

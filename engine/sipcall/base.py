@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -23,6 +23,7 @@ import numpy as np
 from audio.pcm import Pcm
 from audio.tones import beep as beep_tone
 from core.call import (
+    UNVERIFIED_IDENTITY,
     AudioSource,
     BargeIn,
     CallEvent,
@@ -92,6 +93,8 @@ class MediaCall:
         self.speech = speech
         self.recordings_dir = recordings_dir
         self.trace = CallTrace(clock.wall)
+        # set by the controller from the INVITE's Identity headers (engine.identity)
+        self.identity: Mapping[str, Any] = UNVERIFIED_IDENTITY
         self.digits = DigitBuffer(clock)
         self._feed = media
         self._dtmf_method: str | None = None  # the first DTMF method the phone used

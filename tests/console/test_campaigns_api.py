@@ -72,7 +72,8 @@ async def test_a_client_runs_a_campaign_through_the_api(tmp_path: Path) -> None:
                 headers={"Content-Type": "application/vnd.openxmlformats-officedocument."
                                          "spreadsheetml.sheet"})
             bad_spec = await c.call("PATCH", base, json_body={"spec": {
-                **SPEC, "pacing": {"calls_per_s": -1}}})
+                **SPEC, "pacing": {"calls_per_s": -1},
+                "schedule": {"window_start": "9am"}}})
             _, edited = await c.call("PATCH", base, json_body={"spec": {
                 **SPEC, "texts": ["恭喜发财，点击领取"], "priority": 5}})
         con.services.words.add(admin, [_term("点击领取", "acme")])  # type: ignore[union-attr]
@@ -110,7 +111,10 @@ async def test_a_client_runs_a_campaign_through_the_api(tmp_path: Path) -> None:
     # .xlsx with a merged title row and Chinese headers
     assert from_xlsx["imported"] == 1 and from_xlsx["error_count"] == 1
     assert from_xlsx["errors"][0]["column"] == "电话号码"
-    assert bad_spec[0] == 422 and bad_spec[1]["error"]["field"].startswith("spec.pacing")
+    assert bad_spec[0] == 422 and bad_spec[1]["error"]["field"].startswith("spec.")
+    # every bad field by name, for a form to show each next to its input
+    assert sorted(d["field"] for d in bad_spec[1]["error"]["details"]) == [
+        "spec.pacing.calls_per_s", "spec.schedule.window_start"]
     assert edited["priority"] == 5
     assert blocked[0] == 409 and blocked[1]["error"]["code"] == "content_blocked"
     assert "点击领取" in blocked[1]["error"]["message"]

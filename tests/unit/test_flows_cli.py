@@ -14,7 +14,8 @@ from app.config import Settings
 from flows.schemagen import SCHEMA_PATH
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "flows"
-EXAMPLE_NAMES = ["account_balance", "outbound_notification", "satisfaction_survey"]
+EXAMPLE_NAMES = ["account_balance", "outbound_notification", "satisfaction_survey",
+                 "branded_caller"]
 
 
 def make_app() -> typer.Typer:

@@ -10,6 +10,7 @@ const PAGES = [
   { path: "words", module: "./pages/words.js", label: "nav.words", perm: "words.read" },
   { path: "lists", module: "./pages/lists.js", label: "nav.lists", perm: "lists.read" },
   { path: "calls", module: "./pages/calls.js", label: "nav.calls", perm: "calls.read" },
+  { path: "campaigns", module: "./pages/campaigns.js", label: "campaigns.nav", perm: "campaigns.read" },
   { path: "dashboard", module: "./pages/dashboard.js", label: "nav.dashboards", perm: "stats.read" },
   { path: "reviews", module: "./pages/inspection.js", label: "inspection.nav.reviews", perm: "inspection.read" },
   { path: "scorecards", module: "./pages/scorecards.js", label: "inspection.nav.rules", perm: "inspection.read" },
