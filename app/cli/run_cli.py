@@ -115,6 +115,12 @@ async def _supervise(settings: Settings, workers: int, demo: bool, balancer: boo
 
 async def _run(settings: Settings, demo: bool) -> None:
     engine = Engine(settings, router=(lambda c: demo_app) if demo else None)
+    # Handlers before the start: the start takes seconds (models, prompts), and the SMS sender
+    # and dialler already work during it; a SIGTERM then must stop in order, not kill.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         addresses = await engine.start()
     except ConfigError as e:  # a setting only the running engine checks (e.g. sms.rules)
@@ -134,16 +140,13 @@ async def _run(settings: Settings, demo: bool) -> None:
     what = "built-in demo" if demo else f"flows (default {settings.flows.default_flow})"
     typer.echo(f"answering with: {what}; call records in {settings.storage.url}; "
                f"event loop {loop_name(settings.runtime.event_loop)}")
-    stop = asyncio.Event()  # before the console starts: a stop meanwhile is orderly too
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    console = None
     try:
-        console = await _start_console(settings, engine)
+        if not stop.is_set():  # no console for an engine already asked to stop
+            console = await _start_console(settings, engine)
     except Exception as e:  # the console is optional: calls go on regardless
         log.exception("console: not started")
         typer.echo(f"console: not served: {e} (calls are answered regardless)", err=True)
-        console = None
     await stop.wait()
     typer.echo(f"stopping: draining calls for up to {settings.sip.drain_s:g} s")
     if console is not None:
