@@ -164,13 +164,18 @@ class AsteriskCall(MediaCall):
                 "Setvar", [("Channel", self._channel_ref), ("Variable", "IVR_TRANSFER_TARGET"),
                            ("Value", target)], timeout_s=ACTION_TIMEOUT_S))
             self.transferring = True
-            await self._race(self.ami.send(
+            # Not raced against the call's end: the Redirect itself takes the channel away, so
+            # the AudioSocket may close (and end the call "transferred") before Asterisk's
+            # answer to the action arrives; the answer still decides the result.
+            await self.ami.send(
                 "Redirect", [("Channel", self._channel_ref), ("Context", self.transfer_context),
                              ("Exten", exten), ("Priority", "1")],
-                timeout_s=ACTION_TIMEOUT_S, retry_safe=False))
+                timeout_s=ACTION_TIMEOUT_S, retry_safe=False)
         except (AmiError, ValueError) as e:
             self.transferring = False
             self.trace.add("transfer.failed", detail=str(e)[:200])
+            if self.ended.done():  # the caller had gone: there was nothing left to move
+                raise self._hung_up() from e
             return TransferResult("failed", f"Redirect refused: {e}"[:200])
         self.trace.add("transfer.redirected", context=self.transfer_context, exten=exten)
         self.end("transferred", "engine")

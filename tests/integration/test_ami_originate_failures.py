@@ -128,3 +128,40 @@ async def test_ring_timeout_gives_up_and_a_late_answer_is_hung_up(tmp_path: Path
         assert await asyncio.wait_for(reader.read(), 5) == b""  # and closed
         writer.close()
     assert len(r.records) == 1  # the late answer made no second record
+
+
+async def test_a_redirect_whose_channel_leaves_before_the_answer_is_transferred(
+        tmp_path: Path, fake_clock: FakeClock) -> None:
+    """Asterisk moves the channel (its AudioSocket closes) before it answers the Redirect
+    action, as it may on a loaded box: the flow still gets "transferred", not a hang-up."""
+    loop = asyncio.get_running_loop()
+    results: list[str] = []
+    socket: list[asyncio.StreamWriter] = []
+
+    async def app(call: Call) -> None:
+        results.append((await call.transfer("sip:agents@pbx.example")).status)
+
+    def handler(msg: AmiMessage, w: asyncio.StreamWriter) -> bool:
+        action = msg.get("Action")
+        if action not in ("Originate", "Setvar", "Redirect"):
+            return False
+        reply = f"Response: Success\r\nActionID: {msg.action_id}\r\n\r\n".encode()
+        if action == "Redirect":
+            socket[0].close()  # the channel leaves the AudioSocket application first
+            loop.call_later(0.3, w.write, reply)
+        else:
+            w.write(reply)
+        return True
+
+    async with rig(tmp_path, fake_clock, handler) as r:
+        task = asyncio.ensure_future(r.controller.originate("1000", app, ring_timeout_s=10))
+        await wait_until(lambda: bool(r.peer.of("Originate")), what="originate sent")
+        call_id = r.peer.of("Originate")[0].get("ChannelId")
+        assert r.controller.address is not None
+        _, writer = await asyncio.open_connection(*r.controller.address)
+        socket.append(writer)
+        writer.write(uuid_message(call_id))  # the channel answered: its AudioSocket connects
+        rec = await asyncio.wait_for(task, 10)
+    assert results == ["transferred"]
+    assert (rec.hangup_cause, rec.hangup_side) == ("transferred", "engine")
+    assert [m.get("Exten") for m in r.peer.of("Redirect")] == ["agents"]
