@@ -33,6 +33,11 @@ _ENGINES_LOCK = threading.Lock()
 
 MAX_REGION_S = 25.0  # whisper's short window holds up to ~28 s; longer regions are split
 REGION_PAD_MS = 150  # audio kept on each side of a region: word onsets are not clipped
+# Silence put before each chunk: whisper (tiny.en measured) drops a chunk's first word now and
+# then when speech starts within ~100 ms of the chunk's start ("Unacceptable! I want my money
+# back." heard as "I want my money back." for one 20 ms VAD alignment and not the other); with
+# 300 ms of lead-in both alignments kept it. The words' times are taken back by it.
+LEAD_IN_MS = 300
 
 
 class TranscribeError(RuntimeError):
@@ -120,15 +125,17 @@ def transcribe_channel(pcm: Pcm, speaker: str, engine: Any, language: str | None
             chunk = pcm[lo * 8:hi * 8]
             if len(chunk) < 1600:
                 continue
-            d = engine.decode(to_16k(chunk), language=language, words=True)
+            audio = to_16k(chunk)
+            lead = np.zeros(LEAD_IN_MS * 16, dtype=audio.dtype)
+            d = engine.decode(np.concatenate([lead, audio]), language=language, words=True)
             lang = d.language
             if not d.hypotheses:
                 continue
             texts.append(d.hypotheses[0].text)
             logprobs.append(d.hypotheses[0].logprob)
             for w in d.words:  # whisper puts a first word's start at the chunk's start:
-                start = max(a, lo + int(w.start * 1000))  # the VAD's edge is the better one
-                end = min(b, max(start, lo + int(w.end * 1000)))
+                start = max(a, lo + int(w.start * 1000) - LEAD_IN_MS)  # the VAD's edge is
+                end = min(b, max(start, lo + int(w.end * 1000) - LEAD_IN_MS))  # the better one
                 words.append(TWord(w.w, start, max(start, end), w.conf))
         sep = "" if lang == "zh" else " "
         conf = math.exp(sum(logprobs) / len(logprobs)) if logprobs else 0.0

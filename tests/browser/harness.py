@@ -109,6 +109,14 @@ async def login(page: Any, base: str, username: str, password: str) -> None:
     await page.wait_for_selector("header.top")
 
 
+async def logout(page: Any) -> None:
+    """Log out and wait for the login form: navigating away at once (the next ``login``) could
+    abort the logout request, leaving the browser with cookies of a session the server ended
+    (a 401) or still logged in."""
+    await page.click("#logout")
+    await page.wait_for_selector("input[name=username]")
+
+
 async def untranslated(page: Any) -> list[str]:
     """Catalog keys that showed instead of text (a missing key renders as ⟦key⟧), and values
     that leaked as words ("null", "undefined", "[object Object]")."""

@@ -30,7 +30,7 @@ from engine.cdr import CallRecord
 from inspection.inspector import Inspector
 from inspection.queue import JobQueue
 from inspection.worker import InspectionWorker
-from tests.browser.harness import browser_page, login, shot, untranslated
+from tests.browser.harness import browser_page, login, logout, shot, untranslated
 from tests.browser.test_pages import flow
 from tests.console_harness import PASSWORD, running_console
 from tests.speech_data import REAL_DIR
@@ -298,7 +298,7 @@ async def test_review_a_call_edit_rules_stats_and_tenancy(tmp_path: Path, lang: 
                 await shot(page, f"{p}-stats")
 
                 # a second reviewer takes the second-level review and agrees: final
-                await page.click("#logout")
+                await logout(page)
                 await login(page, con.url, "rita", PASSWORD)
                 await page.goto(f"{con.url}/#/reviews/{rec.id}")
                 await page.click("#review-take")
@@ -312,7 +312,7 @@ async def test_review_a_call_edit_rules_stats_and_tenancy(tmp_path: Path, lang: 
                 await shot(page, f"{p}-second-level")
 
                 # the other tenant's client sees nothing of it in the page
-                await page.click("#logout")
+                await logout(page)
                 await login(page, con.url, "gina", PASSWORD)
                 await page.click("a[data-page=reviews]")
                 await expect(page.locator("#review-queue td.empty")).to_have_count(1)

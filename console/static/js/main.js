@@ -80,6 +80,9 @@ function shell() {
       h("a", { href: `#/${p.path}`, dataset: { page: p.path }, i18n: p.label })));
   const logout = h("button", { id: "logout", class: "link", i18n: "nav.logout" });
   logout.addEventListener("click", async () => {
+    // the page's timers and streams stop first: a poll answered 401 after the logout would
+    // otherwise draw the login view again under the user's fingers
+    if (cleanup) { try { cleanup(); } catch { /* never blocks the logout */ } cleanup = null; }
     await api("POST", "/api/auth/logout").catch(() => null);
     session.user = null;
     location.hash = "";
