@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +108,27 @@ def word_ops(settings: Settings, db: Database) -> WordOps:
     return WordOps(word_store(settings, db), word_registry(settings), AuditLog(db))
 
 
+def simulator_voice(settings: Settings, registry: Any) -> Callable[[str], bytes]:
+    """Text -> WAV bytes with the engine's prompt voice (blocking: the simulator runs it in an
+    executor). The voice loads on first use, not when the console starts."""
+    from app.wiring import build_tts  # noqa: PLC0415 - asr loads on first use
+    from asr.tts import TtsError  # noqa: PLC0415
+    from audio.wavio import wav_bytes  # noqa: PLC0415
+
+    holder: list[Any] = []
+
+    def speak(text: str) -> bytes:
+        if not holder:
+            holder.append(build_tts(settings, RegistryWordChecker(registry,
+                                                                  settings.flows.tenant)))
+        try:
+            return wav_bytes(holder[0].render(text).pcm)
+        except TtsError as e:  # a blocked word, an unusable voice: said, not a 500
+            raise ValueError(str(e)) from e
+
+    return speak
+
+
 def build_console(settings: Settings, db: Database, *, clock: Clock | None = None,
                   bus: EventBus | None = None, placer: CallPlacer | None = None,
                   identity: Identity | None = None) -> ConsoleServices:
@@ -136,7 +158,7 @@ def build_console(settings: Settings, db: Database, *, clock: Clock | None = Non
     return ConsoleServices(
         identity=identity, audit=audit, users=UserOps(identity, audit),
         calls=CallRecords(db), flows=flows,
-        simulator=SimulatorSessions(flows, clock),
+        simulator=SimulatorSessions(flows, clock, speak=simulator_voice(settings, registry)),
         testcalls=TestCalls(flows, placer, clock, allowed_targets=list(c.test_call_targets),
                             gateway=c.test_call_gateway, from_user=c.test_call_from),
         words=WordOps(word_store(settings, db), registry, audit),

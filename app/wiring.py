@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.compliance_setup import open_compliance, word_registry
 from app.config import Settings
@@ -33,6 +33,9 @@ from flows.template import compile_template
 from flows.validator import CompiledFlow, FlowInvalid, compile_flow
 from speaker_id.store import generate_key
 from storage import Database
+
+if TYPE_CHECKING:
+    from asr.tts.service import TtsService
 
 log = logging.getLogger("ivr.wiring")
 
@@ -96,17 +99,25 @@ def flow_services(settings: Settings, words: RegistryWordChecker,
     return services
 
 
+def build_tts(settings: Settings, words: RegistryWordChecker) -> TtsService:
+    """The prompt voice: the same for calls and for the console's simulator, so what ops
+    staff hear there is what callers will (voice, cache, sensitive-word masking)."""
+    from asr.tts.service import TtsService  # noqa: PLC0415 - asr loads with the engine
+
+    t = settings.tts
+    return TtsService(settings.storage.prompt_cache_dir, t.piper_voice_path, t.espeak_voice,
+                      mandarin_voice=t.mandarin_voice, text_check=tts_word_check(words),
+                      memory_items=t.memory_prompts)
+
+
 def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker,
                    bus: EventBus | None = None) -> SpeechService:
     # asr pulls scipy and model runtimes: imported when an engine starts, not with the CLI.
     from asr.bargein import BargeInConfig  # noqa: PLC0415
     from asr.pool import InferencePool  # noqa: PLC0415
-    from asr.tts.service import TtsService  # noqa: PLC0415
 
-    asr, tts_cfg = settings.asr, settings.tts
-    tts = TtsService(settings.storage.prompt_cache_dir, tts_cfg.piper_voice_path,
-                     tts_cfg.espeak_voice, mandarin_voice=tts_cfg.mandarin_voice,
-                     text_check=tts_word_check(words), memory_items=tts_cfg.memory_prompts)
+    asr = settings.asr
+    tts = build_tts(settings, words)
     pool = InferencePool(asr.pool_workers, max_pending=asr.pool_max_pending, clock=clock)
     return SpeechService(
         tts, pool, clock, vad_kind=asr.vad, vad_model_path=asr.vad_model_path,

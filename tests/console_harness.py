@@ -148,7 +148,7 @@ class Client:
             raw = await resp.read()
             try:
                 body = json.loads(raw) if raw else None
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, UnicodeDecodeError):  # audio, CSV...: the bytes
                 body = raw
             return resp.status, body
 

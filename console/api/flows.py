@@ -24,6 +24,7 @@ FLOW = {"flow_id": PathParam(str, s.FLOW_ID_PATTERN, 64)}
 VERSION = {**FLOW, "version": PathParam(int)}
 NUMBER = {"number": PathParam(str, s.NUMBER_PATTERN, 64)}
 SESSION = {"session_id": PathParam(str, r"^[A-Za-z0-9_-]{1,32}$", 32)}
+PROMPT = {**SESSION, "seq": PathParam(int, r"^[0-9]{1,6}$", 6)}
 CALL = {"call_id": PathParam(str, r"^[0-9a-f-]{36}$", 36)}
 
 
@@ -291,6 +292,16 @@ def register(api: Api) -> None:
         session = await sims.send(tenant(req), req.path["session_id"], req.body.kind,
                                   req.body.value)
         return sim_out(session, before)
+
+    @api.op("GET", "/api/simulations/{session_id}/prompts/{seq}", summary="A spoken prompt "
+            "of the simulation as audio (WAV, the engine's TTS and voice)", tag="simulator",
+            permission="flows.write", query=s.TenantQuery, produces="audio/wav",
+            params=PROMPT)
+    async def simulation_prompt(req: ApiRequest) -> web.Response:
+        wav = await services(req).simulator.prompt_audio(
+            tenant(req), req.path["session_id"], req.path["seq"])
+        return web.Response(body=wav, headers={"Content-Type": "audio/wav",
+                                               "Cache-Control": "private, max-age=600"})
 
     @api.op("DELETE", "/api/simulations/{session_id}", summary="End a simulation",
             tag="simulator", permission="flows.write", query=s.TenantQuery, status=204,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,13 +82,35 @@ class _Sink:
 
 class SimulatorSessions:
     def __init__(self, flows: FlowOps, clock: Clock, *, idle_s: float = 600.0,
-                 max_sessions: int = 200, max_per_tenant: int = 20) -> None:
+                 max_sessions: int = 200, max_per_tenant: int = 20,
+                 speak: Callable[[str], bytes] | None = None) -> None:
         self.flows = flows
         self.clock = clock
         self.idle_s = idle_s
         self.max_sessions = max_sessions
         self.max_per_tenant = max_per_tenant
+        # text -> WAV bytes with the engine's own TTS (blocking: run in an executor); None
+        # when this console has no voice (prompts are then text only)
+        self.speak = speak
         self._sessions: dict[str, SimSession] = {}
+
+    async def prompt_audio(self, tenant: str, session_id: str, seq: int) -> bytes:
+        """The ``say`` prompt number ``seq`` of a session as the caller would hear it (WAV):
+        rendered by the same TTS, voice and word checks as calls, so what ops staff hear in
+        the simulator is what callers will."""
+        session = self.get(tenant, session_id)
+        said = next((o for o in session.outputs if o["seq"] == seq), None)
+        if said is None or said["kind"] != "say" or not str(said.get("text", "")).strip():
+            raise Missing(f"no spoken prompt {seq} in simulator session {session_id!r}")
+        if self.speak is None:
+            raise Missing("this console has no text-to-speech voice configured")
+        speak = self.speak
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, speak, str(said["text"]))
+        except ValueError as e:  # the voice refused the text (e.g. a blocked word)
+            raise Invalid(f"seq: prompt {seq} cannot be spoken: {e}", "seq",
+                          "not_speakable") from e
 
     def __len__(self) -> int:
         return len(self._sessions)

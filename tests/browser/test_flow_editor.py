@@ -167,6 +167,12 @@ async def test_draw_validate_publish_test_and_simulate(tmp_path: Path) -> None:
             await page.click("#sim-start")
             await expect(page.locator("#sim-log")).to_contain_text(
                 "Press 1 for sales.")
+            # hear it: the prompt in the engine's voice loads into the page's audio element
+            await page.click("#sim-log .play-prompt")
+            await page.wait_for_function(
+                "() => { const a = document.querySelector('#sim-audio');"
+                " return a.readyState >= 1 && a.duration > 0.5; }", timeout=30000)
+            assert "/prompts/" in await page.eval_on_selector("#sim-audio", "a => a.src")
             await page.click(".keypad button[data-digit='1']")
             await page.wait_for_selector("#sim-status[data-state=ended]")
             for visited in ("start_1", "menu_1", "hangup_1"):

@@ -3,6 +3,8 @@ publishing makes immutable versions, diff, rollback, routes, stored test cases, 
 
 from __future__ import annotations
 
+import io
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +119,16 @@ async def test_routes_test_cases_and_the_simulator(tmp_path: Path) -> None:
             assert status == 201 and sim["waiting_for"] == "digits"
             assert [o["text"] for o in sim["outputs"] if o["kind"] == "say"] == [
                 "Press 1 for sales."]
+            # the prompt in the engine's own voice: a WAV of the sentence, not of anything else
+            said = next(o for o in sim["outputs"] if o["kind"] == "say")
+            status, wav = await c.call("GET", f"/api/simulations/{sim['id']}/prompts/{said['seq']}")
+            assert status == 200 and isinstance(wav, bytes) and wav[:4] == b"RIFF", wav[:200]
+            with wave.open(io.BytesIO(wav)) as w:
+                assert w.getframerate() == 8000 and w.getnframes() / 8000 > 0.5
+            node = next(o for o in sim["outputs"] if o["kind"] != "say")
+            missing = await c.call("GET", f"/api/simulations/{sim['id']}/prompts/{node['seq']}")
+            assert missing[0] == 404  # not a spoken prompt
+            assert (await c.call("GET", f"/api/simulations/{sim['id']}/prompts/0"))[0] == 422
             _, after = await c.call("POST", f"/api/simulations/{sim['id']}/input",
                                     json_body={"kind": "digits", "value": "1"})
             assert [o["text"] for o in after["outputs"] if o["kind"] == "say"] == [

@@ -35,6 +35,7 @@ ALLOWED: dict[str, str] = {
     "set_route": "admin ops", "delete_route": "admin ops",
     "start_simulation": "admin ops designer client", "get_simulation": "admin ops designer client",
     "simulation_input": "admin ops designer client", "end_simulation": "admin ops designer client",
+    "simulation_prompt": "admin ops designer client",
     "place_test_call": "admin ops designer", "list_test_calls": ALL, "get_test_call": ALL,
     "search_calls": ALL, "get_call": ALL, "get_recording": "admin ops qa client",
     "events": ALL,
@@ -117,6 +118,7 @@ def samples(role: str, user_id: int) -> dict[str, tuple[str, str, dict[str, Any]
         "simulation_input": ("POST", "/api/simulations/nosuchsession/input", {
             "json_body": {"kind": "digits", "value": "1"}}),
         "end_simulation": ("DELETE", "/api/simulations/nosuchsession", {}),
+        "simulation_prompt": ("GET", "/api/simulations/nosuchsession/prompts/1", {}),
         "place_test_call": ("POST", "/api/testcalls", {"json_body": {
             "flow_id": "f1", "to": "sip:x@127.0.0.1:9"}}),
         "list_test_calls": ("GET", "/api/testcalls", {}),

@@ -21,10 +21,21 @@ export function simulatorPanel(flowId, fg) {
   const status = h("div", { class: "status", id: "sim-status", role: "status" });
   const text = h("input", { id: "sim-text", "aria-label": t("sim.say") });
   const sim = { id: null, path: [], taken: [] };
+  const audio = h("audio", { id: "sim-audio", preload: "auto" });
   const show = (res) => {
     for (const o of res.outputs) {
       if (["say", "play", "transfer", "hangup", "record"].includes(o.kind)) {
-        log.append(h("li", { class: `out ${o.kind}`, text: `${t(`sim.kind.${o.kind}`)}: ${o.text || ""}` }));
+        const item = h("li", { class: `out ${o.kind}`, text: `${t(`sim.kind.${o.kind}`)}: ${o.text || ""}` });
+        if (o.kind === "say" && o.text) {  // hear it in the engine's own voice
+          const play = h("button", { type: "button", class: "link play-prompt", title: t("sim.play"),
+                                     "aria-label": t("sim.play"), dataset: { seq: String(o.seq) }, text: "▶" });
+          play.addEventListener("click", () => {
+            audio.src = `/api/simulations/${enc(sim.id)}/prompts/${o.seq}`;
+            audio.play().catch(() => null);  // a refused prompt shows as the audio's error
+          });
+          item.prepend(play, " ");
+        }
+        log.append(item);
       } else if (o.kind === "flow.node") {
         log.append(h("li", { class: "trace", text: `${o.node_id} → ${o.outcome}` }));
       } else if (o.kind === "flow.end") {
@@ -68,7 +79,7 @@ export function simulatorPanel(flowId, fg) {
   const hang = h("button", { type: "button", class: "danger", i18n: "sim.hangup" });
   hang.addEventListener("click", () => send("hangup"));
   return h("div", { class: "panel", id: "simulator" }, h("p", { class: "muted", i18n: "sim.help" }), start, status, keypad,
-           sayForm, h("div", { class: "row" }, silence, hang), log);
+           sayForm, h("div", { class: "row" }, silence, hang), log, audio);
 }
 
 export function testsPanel(flowId, fg) {
