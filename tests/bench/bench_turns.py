@@ -24,7 +24,8 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 
 import numpy as np
 
@@ -129,12 +130,55 @@ def mandarin_items() -> list[Item]:
                                        language="zh-CN"), c.pcm) for c in sd.zh_clips()]
 
 
+async def with_inspection(backlog: int, run: Awaitable[None]) -> None:
+    """``run`` (a load run) while the post-call inspection queue works through ``backlog``
+    calls in this process, as ``ivr run`` with ``[inspection] enabled`` does (its own
+    1-thread pool, whisper tiny.en on both channels of real-recording calls, jobs claimed
+    from SQLite): do live turns keep their latency while the queue transcribes?"""
+    import tempfile
+
+    from inspection.inspector import Inspector
+    from inspection.queue import JobQueue
+    from inspection.worker import InspectionWorker
+    from storage import open_database
+    from tests.bench.bench_inspection import build
+
+    tmp = Path(tempfile.mkdtemp(prefix="ivr-turns-inspect-"))
+    url, audio_s = build(tmp, backlog, "en")
+    db = open_database(url)
+    queue = JobQueue(db)
+    inspector = Inspector(db, default_language="en")
+    inspector.inspect("en-0", store=False)  # the model loaded before the clock starts
+    worker = InspectionWorker(queue, inspector, SystemClock(), owner="bench", workers=1,
+                              poll_s=0.2, sweep_window_s=0)
+    for i in range(backlog):
+        queue.enqueue(f"en-{i}", "", time.time(), force=True)
+    await worker.start()
+    await asyncio.sleep(2.0)  # the queue is busy transcribing when the callers start
+    await run
+    done = len(queue.jobs("done", limit=backlog))
+    await worker.stop()
+    print(f"{'':13s} (inspection queue: {done} of {backlog} calls, {audio_s:.0f} s of stereo "
+          "audio, inspected meanwhile by 1 worker thread)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="N=1,10 only")
     ap.add_argument("--kinds", default="grammar,free,mandarin,pocketsphinx")
+    ap.add_argument("--inspect-backlog", type=int, default=0,
+                    help="also run N=50 (10 s) while the inspection queue works through this "
+                    "many calls (issue 17)")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores (shared), load average {os.getloadavg()[0]:.2f}")
+    if args.inspect_backlog:
+        engine = get_engine("whisper", workers=2)
+        items = grammar_items()
+        for backlog in (0, args.inspect_backlog):
+            run = load_run("grammar" + ("+inspect" if backlog else ""), 50, items, engine,
+                           hangover_ms=200, spread_s=10.0)
+            asyncio.run(with_inspection(backlog, run) if backlog else run)
+        return
     ns = (1, 10) if args.quick else (1, 10, 50)
     runs = [(n, 2.0) for n in ns] + ([] if args.quick else [(50, 10.0)])
     kinds = {
