@@ -20,9 +20,11 @@ export async function render(root) {
 async function tenantsSection() {
   const box = h("section", { id: "tenants" }, h("h2", { i18n: "tenants.title" }));
   const list = h("div", { id: "tenant-list" });
+  const ids = h("datalist", { id: "tenant-ids" });  // suggestions for the new user's tenant
   const load = async () => {
     try {
       const res = await api("GET", "/api/tenants");
+      clear(ids).append(...res.items.map((x) => h("option", { value: x.id })));
       clear(list).append(table([
         { label: "tenants.id", render: (x) => h("code", { text: x.id }) },
         { label: "tenants.name", key: "name" },
@@ -30,7 +32,7 @@ async function tenantsSection() {
       ], res.items));
     } catch (err) { clear(list).append(h("p", { class: "form-error", role: "alert", text: errorText(err) })); }
   };
-  box.append(list);
+  box.append(list, ids);
   if (can("tenants.manage")) {
     const id = h("input", { id: "tenant-id", dataset: { field: "id" }, autocomplete: "off", maxlength: "64" });
     const name = h("input", { id: "tenant-name", dataset: { field: "name" }, autocomplete: "off", maxlength: "200" });
@@ -85,7 +87,7 @@ async function usersSection() {
   const username = h("input", { id: "user-name", required: true, autocomplete: "off" });
   const password = h("input", { id: "user-password", type: "password", required: true, autocomplete: "new-password" });
   const role = h("select", { id: "user-role" }, ROLES.map((r) => h("option", { value: r, text: t(`role.${r}`) })));
-  const tenant = h("input", { id: "user-tenant", value: "default" });
+  const tenant = h("input", { id: "user-tenant", value: "default", list: "tenant-ids", autocomplete: "off" });
   const status = h("div", { class: "form-error", role: "alert" });
   const form = h("form", { class: "inline-form card", id: "user-add" }, h("h2", { i18n: "admin.new_user" }),
     field("login.username", username), field("login.password", password), field("admin.role", role),
