@@ -30,6 +30,14 @@ FLOWS = {"acme": [("acme_main", "Acme 客服"), ("acme_night", "Acme 夜间")],
          "globex": [("gx_main", "Globex")]}
 
 
+# the parts of the header that reach below it, over the page (e.g. a wrapped navigation)
+HEADER_OVERLAPS = """() => {
+  const top = document.querySelector("#page").getBoundingClientRect().top;
+  return [...document.querySelectorAll("header.top > *, header.top .nav a")]
+    .filter((e) => e.getBoundingClientRect().bottom > top + 0.5).map((e) => e.textContent);
+}"""
+
+
 async def publish_flows(con: Console) -> None:
     """Each tenant's flows, created and published by its client through the API, plus a draft
     of acme's that is never published (the route form must not offer it)."""
@@ -122,6 +130,8 @@ async def test_numbers_page_routes_changes_refuses_and_removes(tmp_path: Path) -
             await expect(page.locator("#route-list tbody tr")).to_have_count(1)
             await page.fill("#route-filter", "")
             assert await untranslated(page) == []
+            # with every page in the navigation, the header still holds all of it at 1280x800
+            assert await page.evaluate(HEADER_OVERLAPS) == []
             await shot(page, "en-routes")
 
             # remove: Escape keeps it, yes removes it
@@ -262,6 +272,7 @@ async def test_voiceprints_listed_audited_deleted_and_a_client_sees_only_its_own
             await expect(audit.locator("h2")).to_have_text("gx-2001 的审计记录")
             await expect(audit.locator("tbody tr [data-action]")).to_have_text("注册")
             assert await untranslated(page) == []
+            assert await page.evaluate(HEADER_OVERLAPS) == []
             await shot(page, "zh-voiceprint-audit")
             watch.check()
 

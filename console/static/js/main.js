@@ -94,7 +94,17 @@ function shell() {
       languageSwitch(), logout));
   const main = h("main", { id: "page" });
   clear(app()).append(header, main);
+  watchHeight(header);
   return main;
+}
+
+let headerWatch = null;
+/** The header's height as --header-h: the editor fills the window below it, and the header is
+ * as tall as its navigation wraps (the pages one may see, the language, the window's width). */
+function watchHeight(header) {
+  if (headerWatch) headerWatch.disconnect();
+  headerWatch = new ResizeObserver(() => document.documentElement.style.setProperty("--header-h", `${header.offsetHeight}px`));
+  headerWatch.observe(header);
 }
 
 async function route() {
