@@ -36,6 +36,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "flows.read": EVERYONE,
     "flows.write": frozenset({_A, _O, _D, _C}),  # drafts, test cases, simulator
     "flows.publish": frozenset({_A, _O, _D, _C}),  # the tenant's words are enforced at publish
+    "routes.read": EVERYONE,  # which flow answers which number (a client: its own)
     "routes.write": frozenset({_A, _O}),  # numbers are the operator's to hand out
     "testcalls.place": frozenset({_A, _O, _D}),  # real calls cost money: staff only
     "words.read": frozenset({_A, _O, _D, _Q, _C}),

@@ -243,7 +243,7 @@ def register(api: Api) -> None:
     # --- routes --------------------------------------------------------------------------------
 
     @api.op("GET", "/api/routes", summary="Dialled numbers and their flows", tag="routes",
-            permission="flows.read", query=s.TenantQuery, response=s.RouteList)
+            permission="routes.read", query=s.TenantQuery, response=s.RouteList)
     async def list_routes(req: ApiRequest) -> s.RouteList:
         routes = await asyncio.to_thread(flows_ops(req).routes, tenant(req))
         return s.RouteList(items=[s.RouteOut(number=n, flow_id=f)

@@ -60,3 +60,54 @@ export function table(columns, rows, { onRow } = {}) {
   if (!rows.length) tbody.append(h("tr", {}, h("td", { colspan: columns.length, class: "empty", i18n: "common.empty" })));
   return h("table", { class: "grid" }, thead, tbody);
 }
+
+/** A confirmation in the page (a modal <dialog>): Escape or the "no" button cancels, and "no"
+ * has the focus first so an Enter pressed by habit never destroys anything. */
+export function confirmDialog(text, { yes, no, danger = false }) {
+  return new Promise((resolve) => {
+    const yesButton = h("button", { type: "button", class: danger ? "primary danger-fill" : "primary", id: "confirm-yes", i18n: yes });
+    const noButton = h("button", { type: "button", id: "confirm-no", i18n: no });
+    const dialog = h("dialog", { id: "confirm-dialog", class: "card", "aria-labelledby": "confirm-text" },
+      h("p", { id: "confirm-text", text }), h("div", { class: "row" }, yesButton, noButton));
+    const done = (answer) => { dialog.close(); dialog.remove(); resolve(answer); };
+    yesButton.addEventListener("click", () => done(true));
+    noButton.addEventListener("click", () => done(false));
+    dialog.addEventListener("cancel", (e) => { e.preventDefault(); done(false); });
+    document.body.append(dialog);
+    dialog.showModal();
+    noButton.focus();
+  });
+}
+
+/** Clears what showFieldErrors put in a form. */
+export function clearFieldErrors(form, general) {
+  form.querySelectorAll(".field-error").forEach((x) => x.remove());
+  form.querySelectorAll("[aria-invalid]").forEach((x) => { x.removeAttribute("aria-invalid"); x.removeAttribute("aria-describedby"); });
+  if (general) clear(general);
+}
+
+/** An API error shown where the reader will look: next to the input the server's error names
+ * (inputs carry data-field="number"; the server says "number", "body.flow_id", "query.tenant"),
+ * the rest in `general`. `explain(name, err)` may give the catalog's own sentence for a field's
+ * refusal (the server's words stay in the tooltip). The first bad input gets the focus. */
+export function showFieldErrors(form, err, general, explain = () => null) {
+  clearFieldErrors(form, general);
+  const details = err.details || [];
+  const perField = err.code === "invalid" && details.length && details.every((d) => d.field && d.message);
+  const problems = perField ? details : [{ field: err.field || "", message: err.message }];
+  let unplaced = false;
+  for (const p of problems) {
+    const name = String(p.field).replace(/^(body|query|path)\./, "");
+    const input = name ? form.querySelector(`[data-field="${CSS.escape(name)}"]`) : null;
+    if (!input) { unplaced = true; continue; }
+    const id = `${input.id || name}-error`;
+    const text = explain(name, err) || errorText({ code: err.code, message: p.message });
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", id);
+    (input.closest(".field") || input.parentElement).append(
+      h("div", { class: "inline-error field-error", id, dataset: { field: name }, title: p.message, text }));
+  }
+  if (unplaced && general) general.textContent = errorText(err);
+  const first = form.querySelector("[aria-invalid=true]");
+  if (first) first.focus();
+}

@@ -7,8 +7,10 @@ import { can, session } from "./session.js";
 
 const PAGES = [
   { path: "flows", module: "./pages/flows.js", label: "nav.flows", perm: "flows.read" },
+  { path: "routes", module: "./pages/routes.js", label: "routes.nav", perm: "routes.read" },
   { path: "words", module: "./pages/words.js", label: "nav.words", perm: "words.read" },
   { path: "lists", module: "./pages/lists.js", label: "nav.lists", perm: "lists.read" },
+  { path: "voiceprints", module: "./pages/voiceprints.js", label: "voiceprints.nav", perm: "voiceprints.read" },
   { path: "calls", module: "./pages/calls.js", label: "nav.calls", perm: "calls.read" },
   { path: "campaigns", module: "./pages/campaigns.js", label: "campaigns.nav", perm: "campaigns.read" },
   { path: "dashboard", module: "./pages/dashboard.js", label: "nav.dashboards", perm: "stats.read" },
@@ -95,7 +97,17 @@ function shell() {
       languageSwitch(), logout));
   const main = h("main", { id: "page" });
   clear(app()).append(header, main);
+  watchHeight(header);
   return main;
+}
+
+let headerWatch = null;
+/** The header's height as --header-h: the editor fills the window below it, and the header is
+ * as tall as its navigation wraps (the pages one may see, the language, the window's width). */
+function watchHeight(header) {
+  if (headerWatch) headerWatch.disconnect();
+  headerWatch = new ResizeObserver(() => document.documentElement.style.setProperty("--header-h", `${header.offsetHeight}px`));
+  headerWatch.observe(header);
 }
 
 async function route() {

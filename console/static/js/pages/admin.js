@@ -1,6 +1,7 @@
-// Administration: users (admins), one's own API tokens (everyone), the audit log (who may read it).
+// Administration: tenants (staff read them, admins create them), users (admins), one's own API
+// tokens (everyone), the audit log (who may read it).
 import { api } from "../api.js";
-import { clear, errorText, field, h, table, toast } from "../dom.js";
+import { clear, clearFieldErrors, errorText, field, h, showFieldErrors, table, toast } from "../dom.js";
 import { fmtDate, t } from "../i18n.js";
 import { can } from "../session.js";
 
@@ -8,9 +9,58 @@ const ROLES = ["admin", "ops", "designer", "qa", "client"];
 
 export async function render(root) {
   root.append(h("h1", { i18n: "admin.title" }));
+  if (can("tenants.read")) root.append(await tenantsSection());
   if (can("users.manage")) root.append(await usersSection());
   root.append(await tokensSection());
   if (can("audit.read")) root.append(await auditSection());
+}
+
+/** The operator's enterprise clients: each tenant's flows, numbers, lists, voiceprints and calls
+ * are its own. Admins add one here before giving it users (its id cannot change later). */
+async function tenantsSection() {
+  const box = h("section", { id: "tenants" }, h("h2", { i18n: "tenants.title" }));
+  const list = h("div", { id: "tenant-list" });
+  const ids = h("datalist", { id: "tenant-ids" });  // suggestions for the new user's tenant
+  const load = async () => {
+    try {
+      const res = await api("GET", "/api/tenants");
+      clear(ids).append(...res.items.map((x) => h("option", { value: x.id })));
+      clear(list).append(table([
+        { label: "tenants.id", render: (x) => h("code", { text: x.id }) },
+        { label: "tenants.name", key: "name" },
+        { label: "tenants.created", render: (x) => fmtDate(x.created_at) },
+      ], res.items));
+    } catch (err) { clear(list).append(h("p", { class: "form-error", role: "alert", text: errorText(err) })); }
+  };
+  box.append(list, ids);
+  if (can("tenants.manage")) {
+    const id = h("input", { id: "tenant-id", dataset: { field: "id" }, autocomplete: "off", maxlength: "64" });
+    const name = h("input", { id: "tenant-name", dataset: { field: "name" }, autocomplete: "off", maxlength: "200" });
+    const general = h("div", { class: "form-error", role: "alert", id: "tenant-error" });
+    const form = h("form", { class: "inline-form card", id: "tenant-add", novalidate: true }, h("h2", { i18n: "tenants.new" }),
+      field("tenants.id", id, t("tenants.id_hint")), field("tenants.name", name), general,
+      h("button", { type: "submit", class: "primary", i18n: "tenants.create" }));
+    const explain = (which, err) => {
+      if (which === "id" && err.code === "conflict") return t("tenants.exists", { id: id.value.trim() });
+      if (which === "id" && err.code === "invalid") return t("tenants.id_invalid");
+      if (which === "name" && err.code === "invalid") return t("tenants.name_required");
+      return null;
+    };
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      clearFieldErrors(form, general);
+      try {
+        const created = await api("POST", "/api/tenants", { body: { id: id.value.trim(), name: name.value.trim() } });
+        toast(t("tenants.created_toast", { id: created.id }), "ok");
+        id.value = ""; name.value = "";
+        await load();
+        id.focus();
+      } catch (err) { showFieldErrors(form, err, general, explain); }
+    });
+    box.append(form);
+  }
+  await load();
+  return box;
 }
 
 async function usersSection() {
@@ -37,7 +87,7 @@ async function usersSection() {
   const username = h("input", { id: "user-name", required: true, autocomplete: "off" });
   const password = h("input", { id: "user-password", type: "password", required: true, autocomplete: "new-password" });
   const role = h("select", { id: "user-role" }, ROLES.map((r) => h("option", { value: r, text: t(`role.${r}`) })));
-  const tenant = h("input", { id: "user-tenant", value: "default" });
+  const tenant = h("input", { id: "user-tenant", value: "default", list: "tenant-ids", autocomplete: "off" });
   const status = h("div", { class: "form-error", role: "alert" });
   const form = h("form", { class: "inline-form card", id: "user-add" }, h("h2", { i18n: "admin.new_user" }),
     field("login.username", username), field("login.password", password), field("admin.role", role),

@@ -3,7 +3,7 @@
 // campaign.* events over SSE when an engine is attached, else a modest poll) and the report
 // with its CSV.
 import { api } from "../api.js";
-import { clear, errorText, field, h, table, toast } from "../dom.js";
+import { clear, confirmDialog, errorText, field, h, table, toast } from "../dom.js";
 import { fmtDate, fmtDuration, fmtNumber, t, tOr } from "../i18n.js";
 import { can, session } from "../session.js";
 import { importReport, uploadTable } from "../upload.js";
@@ -70,22 +70,6 @@ async function create(root) {
     await campaignForm({ onCreated: (c) => { location.hash = `#/campaigns/${enc(c.id)}/${enc(c.tenant)}`; } }));
 }
 
-/** A confirmation in the page (keyboard: Enter confirms, Escape cancels). */
-function confirmDialog(messageKey, vars) {
-  return new Promise((resolve) => {
-    const yes = h("button", { type: "button", class: "primary", id: "confirm-yes", i18n: "campaigns.confirm_yes" });
-    const no = h("button", { type: "button", id: "confirm-no", i18n: "campaigns.confirm_no" });
-    const dialog = h("dialog", { id: "confirm-dialog", class: "card" }, h("p", { text: t(messageKey, vars) }), h("div", { class: "row" }, yes, no));
-    const done = (answer) => { dialog.close(); dialog.remove(); resolve(answer); };
-    yes.addEventListener("click", () => done(true));
-    no.addEventListener("click", () => done(false));
-    dialog.addEventListener("cancel", (e) => { e.preventDefault(); done(false); });
-    document.body.append(dialog);
-    dialog.showModal();
-    no.focus();
-  });
-}
-
 async function detail(root, id, tenant) {
   const query = tenant ? { tenant } : undefined;
   const base = `/api/campaigns/${enc(id)}`;
@@ -116,7 +100,8 @@ async function detail(root, id, tenant) {
       const b = h("button", { type: "button", id: `campaign-${action}`, class: action === "stop" ? "danger" : "primary", i18n: `campaigns.action.${action}` });
       b.addEventListener("click", async () => {
         actionStatus.textContent = "";
-        if (action === "stop" && !(await confirmDialog("campaigns.confirm_stop", { name: c.name }))) return;
+        if (action === "stop" && !(await confirmDialog(t("campaigns.confirm_stop", { name: c.name }),
+          { yes: "campaigns.confirm_yes", no: "campaigns.confirm_no", danger: true }))) return;
         try {
           await api("POST", `${base}/actions/${action}`, { query });
           toast(t(`campaigns.done.${action}`), "ok");
