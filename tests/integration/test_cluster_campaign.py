@@ -77,8 +77,9 @@ async def test_a_node_killed_mid_campaign_the_survivor_finishes_it(
             assert uas.proc is not None and uas.proc.returncode is None, "SIPp did not start"
             procs = {n: start_engine(envs[n], logs[n]) for n in envs}
             try:
+                # two engines start (models, prompts) before they dial: minutes on a busy box
                 await wait_until(lambda: store.attempt_count("shared") >= 8
-                                 and dialing_on("node-a") > 0, 120,
+                                 and dialing_on("node-a") > 0, 300,
                                  "8 attempts, node-a with calls in flight")
                 procs["node-a"].send_signal(signal.SIGKILL)
                 assert await _exit(procs["node-a"]) == -signal.SIGKILL
