@@ -33,7 +33,11 @@ class CallMachineDetector:
     async def detect(self, call: Call, max_s: float = 5.0, wait_for_beep: bool = False,
                      beep_timeout_s: float = 20.0) -> AmdOutcome:
         detector = MachineDetector(_with_total(self.params, max_s), wait_for_beep=wait_for_beep)
-        limit = max_s + (beep_timeout_s if wait_for_beep else 0.0) + SLACK_S
+        # The detector decides on audio time (``total_ms`` of audio heard -> unknown); this
+        # wall-clock limit only guards against audio that stops coming. It allows twice the
+        # audio time: on a busy box frames reach the detector late, and a 4 s AMD that gave
+        # up after 3.2 s of audio said "unknown" to a person saying hello (seen in CI).
+        limit = 2 * (max_s + (beep_timeout_s if wait_for_beep else 0.0)) + SLACK_S
         try:
             await self.clock.wait_for(self._listen(call, detector, beep_timeout_s), limit)
         except TimeoutError:

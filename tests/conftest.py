@@ -58,7 +58,7 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def asterisk() -> Iterator[Any]:
+def asterisk_server() -> Iterator[Any]:
     """A real Asterisk (built once per machine by scripts/asterisk.sh) on free loopback ports,
     one per test worker; see tests/asterisk.py."""
     from tests.asterisk import AsteriskUnavailable, start_asterisk
@@ -70,6 +70,20 @@ def asterisk() -> Iterator[Any]:
     yield ast
     ast.stop()
     shutil.rmtree(ast.work, ignore_errors=True)
+
+
+@pytest.fixture
+def asterisk(asterisk_server: Any) -> Any:
+    """The worker's Asterisk, running: a test that stops or kills it and fails before its
+    restart must not leave the next tests a dead one (their failures would hide the cause)."""
+    from tests.asterisk import AsteriskUnavailable
+
+    if asterisk_server.proc is None or asterisk_server.proc.poll() is not None:
+        try:
+            asterisk_server.start()
+        except AsteriskUnavailable as e:
+            pytest.fail(f"Asterisk could not be started again: {e}")
+    return asterisk_server
 
 
 def _pg_bin(name: str) -> str:
