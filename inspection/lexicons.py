@@ -19,6 +19,7 @@ LEXICONS: dict[str, tuple[str, ...]] = {
         # en
         "complaint", "complain", "file a complaint", "make a complaint", "report you",
         "speak to a manager", "supervisor", "lawyer", "sue", "refund", "unacceptable",
+        "want my money back", "money back",
         "ripped off", "scam", "rip off", "ridiculous", "terrible service", "cancel my account",
     ),
     "negative": (

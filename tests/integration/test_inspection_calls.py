@@ -175,7 +175,10 @@ async def test_a_real_call_is_inspected_with_hits_at_their_offsets(tmp_path: Pat
     assert got["complaint"]["evidence"], row.text  # what was heard, when it was not
     hit = got["complaint"]["evidence"][0]
     assert got["complaint"]["status"] == "fail" and hit["speaker"] == "caller"
-    assert near(hit["start_ms"], complaint[0]), (hit, complaint)
+    # whisper tiny.en hears the first word ("Unacceptable!") at some 20 ms alignments of the
+    # recording and not at others (CI: about half the runs); "I want my money back" is a
+    # complaint too: the first hit lies within the complaint's own speech either way
+    assert complaint[0] - TOLERANCE_MS <= hit["start_ms"] <= complaint[1], (hit, complaint)
     # the insult, from the tenant's sensitive-word list (category abuse)
     (hit,) = got["abuse"]["evidence"]
     assert hit["text"].lower().startswith("idiot") and hit["detail"] == "abuse:idiot"
