@@ -55,7 +55,7 @@ HOPPER = 50  # due contacts read per query
 PROGRESS_EVERY_S = 2.0
 DEFER_NO_CALLER_ID_S = 600.0
 MAX_NAP_S = 30.0  # every pool number at its cap or busy: look again later
-PREPARE_AHEAD = 8  # contacts checked and claimed concurrently (their database work overlaps)
+PREPARE_AHEAD = 16  # contacts checked and claimed concurrently (their database work overlaps)
 PREWARM_LIMIT_S = 120.0  # a campaign's prompts rendering before its first dial, at most
 
 FlowLoader = Callable[[str, str, int], CompiledFlow]  # (tenant, flow id, version), blocking
