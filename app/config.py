@@ -320,6 +320,10 @@ class CampaignsConfig(Section):
     max_concurrent: int | None = Field(default=None, ge=1)  # every campaign together
     poll_s: float = Field(default=1.0, gt=0)  # how soon a state change from the CLI is seen
     amd_vad: str = "webrtc:2"  # asr.vad kind used by answering-machine detection
+    # which backend places campaign calls: auto = the engine's own SIP when it runs, else the
+    # Asterisk backend (AMI Originate; a trunk's uri is then the number the dial template
+    # takes, e.g. "{number}")
+    backend: Literal["auto", "sip", "asterisk"] = "auto"
 
 
 class CallerIdConfig(Section):
