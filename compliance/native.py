@@ -103,4 +103,6 @@ def spelled(folded: Any, text: str, automata: tuple[Any, ...], reach: int,
             relevant_chars: bytes) -> list[tuple[int, int, int, int]]:
     """``(automaton, key, first, last)`` candidates of the spelled pass (see ``_wordscan.c``),
     one spelled text searched with each of ``automata`` (tries built without links)."""
-    return module().spelled(folded, text, automata, reach, relevant_chars)  # type: ignore[no-any-return]
+    got: list[tuple[int, int, int, int]] = module().spelled(folded, text, automata, reach,
+                                                             relevant_chars)
+    return got

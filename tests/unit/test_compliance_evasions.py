@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from compliance.confusables import confusable_map
+from compliance.confusables import confusable_map, expansion_map
 from compliance.normalize import fold
 from compliance.pinyin import PinyinMode, english_words, term_spelling
 from compliance.wordlist import read_terms
@@ -99,8 +99,6 @@ def test_one_to_many_look_alikes_negative(how: str, text: str) -> None:
 
 
 def test_skeleton_expansions_are_letters_and_leave_ascii_alone() -> None:
-    from compliance.confusables import expansion_map  # noqa: PLC0415
-
     got = expansion_map()
     assert (got[ord("ﬁ")], got[ord("ǆ")], got[ord("㎏")], got[ord("Ĳ")]) == ("fi", "dz", "kg", "ij")
     assert all(cp >= 0x80 and len(v) > 1 and v.isascii() and v.isalpha()

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from compliance import native
 from compliance.normalize import fold
-from compliance.words import Term, WordFilter
+from compliance.words import StreamingScanner, Term, WordFilter
 from tests.unit.test_compliance_scan_paths import PIECES, TERMS
 
 pytestmark = pytest.mark.skipif(not native.available(),
@@ -65,8 +65,6 @@ def test_long_mixed_text_both_ways(both: tuple[WordFilter, WordFilter]) -> None:
 
 
 def test_streaming_both_ways(both: tuple[WordFilter, WordFilter]) -> None:
-    from compliance.words import StreamingScanner  # noqa: PLC0415
-
     rng = random.Random(9)
     pieces = [rng.choice(PIECES) for _ in range(400)]
     fast, slow = (StreamingScanner(wf) for wf in both)
