@@ -46,6 +46,7 @@ class InspectionResultRow(Base):
     scorecard: Mapped[str] = mapped_column(String(64), default="")
     scorecard_version: Mapped[int] = mapped_column(Integer, default=0)
     flow_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     passed: Mapped[bool] = mapped_column(Boolean, default=True)
     auto_failed: Mapped[bool] = mapped_column(Boolean, default=False)
