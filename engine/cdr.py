@@ -68,6 +68,7 @@ class CallRow(Base):
                                          server_default="sip")  # sip | asterisk
     flow_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     flow_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     trace: Mapped[Any] = mapped_column(JSON, default=list)
     media: Mapped[Any] = mapped_column(JSON, default=dict)
     flow_result: Mapped[Any] = mapped_column(JSON, default=dict)
@@ -96,6 +97,7 @@ class CallRecord:
     backend: str = "sip"  # which backend carried the call: sip (own stack) or asterisk
     flow_id: str | None = None
     flow_version: int | None = None
+    campaign_id: str | None = None  # the outbound campaign that placed the call
     trace: list[dict[str, Any]] = field(default_factory=list)
     media: dict[str, Any] = field(default_factory=dict)
     flow_result: dict[str, Any] = field(default_factory=dict)  # status, variables (masked)
