@@ -13,6 +13,17 @@ trunk's and the caller ID's budgets are the cluster's (the engine's own cap stay
   every budget's total is under its cap, and adds one for this node in each, atomically. A node
   that dies holding slots is forgotten by a survivor (``forget_node``, from the cluster's
   janitor) or by itself when it restarts.
+* **Fair shares of a full budget.** A node whose call ends asks for the freed slot at once
+  (its next contact waits on a local condition), while another node only asks again every
+  ``pacing.SHARED_RETRY_S``. First come, first served, the node that started dialling first
+  kept every slot for the whole campaign and a node that started later never dialled. So a node refused for
+  want of room registers as waiting on that budget (a sorted set, node -> when it last asked),
+  and a take is refused while another node waiting on the budget holds fewer of its calls:
+  the freed slot waits for that node's next ask (at most SHARED_RETRY_S) and the shares even
+  out. A waiter counts for WANT_FRESH_MS after it last asked (a node that stopped asking, or
+  died, never stalls the others for longer), in Redis's own time (one clock for all nodes).
+  A node refused by several budgets at once registers on none of them: it could not use the
+  room it would hold back in one.
 
 Times are wall-clock seconds (the nodes' clocks are NTP-synchronised; the rate keys expire).
 """
@@ -25,16 +36,46 @@ from typing import Any, Protocol
 KEY_PREFIX = "ivr:pace"
 KEYS_SET = f"{KEY_PREFIX}:keys"  # every concurrency hash ever used (for forget_node)
 RATE_TTL_MS = 60_000
+WANT_FRESH_MS = 1000  # a node waiting for a slot counts as waiting this long after it asked
 
 TAKE_LUA = """
-for i, key in ipairs(KEYS) do
-  local total = 0
-  for _, v in ipairs(redis.call('HVALS', key)) do total = total + tonumber(v) end
-  if total >= tonumber(ARGV[i + 1]) then return 0 end
+local n = #KEYS / 2
+local node = ARGV[1]
+local fresh_ms = tonumber(ARGV[n + 2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local refused = {}
+for i = 1, n do
+  local want = KEYS[n + i]
+  redis.call('ZREMRANGEBYSCORE', want, '-inf', now - fresh_ms)
+  local held = redis.call('HGETALL', KEYS[i])
+  local total, by = 0, {}
+  for j = 1, #held, 2 do
+    local v = tonumber(held[j + 1])
+    total = total + v
+    by[held[j]] = v
+  end
+  local mine = by[node] or 0
+  local ok = total < tonumber(ARGV[i + 1])
+  if ok then
+    for _, other in ipairs(redis.call('ZRANGE', want, 0, -1)) do
+      if other ~= node and (by[other] or 0) < mine then
+        ok = false
+        break
+      end
+    end
+  end
+  if not ok then refused[#refused + 1] = want end
 end
-for _, key in ipairs(KEYS) do
-  redis.call('HINCRBY', key, ARGV[1], 1)
-  redis.call('SADD', ARGV[#ARGV], key)
+if #refused == 1 then
+  redis.call('ZADD', refused[1], now, node)
+  redis.call('PEXPIRE', refused[1], fresh_ms * 10)
+end
+if #refused > 0 then return 0 end
+for i = 1, n do
+  redis.call('HINCRBY', KEYS[i], node, 1)
+  redis.call('SADD', ARGV[#ARGV], KEYS[i])
+  redis.call('ZREM', KEYS[n + i], node)
 end
 return 1
 """
@@ -83,12 +124,16 @@ class RedisBudgets:
     def _slots(name: str) -> str:
         return f"{KEY_PREFIX}:slots:{name}"
 
+    @staticmethod
+    def _want(name: str) -> str:
+        return f"{KEY_PREFIX}:want:{name}"
+
     async def take(self, caps: Sequence[tuple[str, int]]) -> bool:
         if not caps:
             return True
-        keys = [self._slots(n) for n, _ in caps]
-        return bool(await self._take(keys=keys,
-                                     args=[self.node, *(c for _, c in caps), KEYS_SET]))
+        keys = [self._slots(n) for n, _ in caps] + [self._want(n) for n, _ in caps]
+        return bool(await self._take(keys=keys, args=[self.node, *(c for _, c in caps),
+                                                      WANT_FRESH_MS, KEYS_SET]))
 
     async def release(self, names: Sequence[str]) -> None:
         if names:
@@ -117,6 +162,8 @@ class RedisBudgets:
             if held is not None:
                 freed += max(0, int(held))
                 await self.redis.hdel(key, node)
+            name = _text(key).removeprefix(f"{KEY_PREFIX}:slots:")
+            await self.redis.zrem(self._want(name), node)
         return freed
 
 

@@ -4,14 +4,14 @@ a dead node's attempts by survivors racing each other (real SQLite)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
 from campaigns.pacing import Limiter, Pacer
-from campaigns.shared_pacing import RedisBudgets
+from campaigns.shared_pacing import WANT_FRESH_MS, RedisBudgets
 from core.clock import FakeClock
 from tests.campaign_fakes import Rig, spec
 from tests.netutil import free_port
@@ -114,3 +114,71 @@ async def test_two_survivors_settle_a_dead_nodes_attempt_once(tmp_path: Path) ->
     row = next(iter(ghost.store.contacts("spring")))
     assert row.history == ["interrupted"] and row.state == "done"
     assert ghost.store.dialing_nodes() == []
+
+
+async def _turns(clock: FakeClock, n: int = 5) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0.002)
+        await clock.advance(0.05)
+
+
+async def test_freed_slots_go_to_the_waiting_node_until_the_shares_are_even(
+        redis_url: str) -> None:
+    """Node b started dialling first and holds every slot of the campaign; node a waits. The
+    node whose call ends used to take its slot straight back (its waiter asks Redis right
+    after the release, the other node only every SHARED_RETRY_S), so a node that started late
+    never dialled at all. Now a freed slot goes to the waiting node holding fewer, until the
+    two hold as many."""
+    redis = await _fresh(redis_url)
+    clock = FakeClock()
+    a, b = (Pacer(clock, RedisBudgets(redis, n)) for n in ("node-a", "node-b"))
+
+    def cap(p: Pacer) -> list[Limiter]:
+        return [p.limiter("campaign:spring", None, 4)]
+
+    def held() -> tuple[int, int]:
+        return (a.limiters["campaign:spring"].in_use, b.limiters["campaign:spring"].in_use)
+
+    await _run(clock, *(b.take_slots(cap(b)) for _ in range(4)))
+    waiting = [asyncio.ensure_future(p.take_slots(cap(p))) for p in (a, a, a, b, b, b)]
+    await _turns(clock)
+    assert held() == (0, 4) and not any(w.done() for w in waiting)
+    for expected in ((1, 3), (2, 2), (2, 2)):  # a, a, then b (a no longer holds fewer)
+        await b.release(cap(b))
+        await _until(clock, held, expected)
+        await _turns(clock)
+        assert held() == expected
+    assert sum(w.done() for w in waiting[:3]) == 2 and sum(w.done() for w in waiting[3:]) == 1
+    for w in waiting:
+        w.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+
+
+async def _until(clock: FakeClock, probe: Callable[[], object], want: object,
+                 limit_s: float = 5.0) -> None:
+    start = clock.now()
+    while probe() != want:
+        assert clock.now() - start < limit_s, "not reached in time"
+        await asyncio.sleep(0.002)
+        await clock.advance(0.01)
+
+
+async def test_a_waiter_that_went_away_stops_holding_the_others_back(redis_url: str) -> None:
+    """Fairness must not stall: a node that asked for a slot and then stopped asking (its
+    campaign paused, it died) stops counting as waiting WANT_FRESH_MS after its last ask."""
+    redis = await _fresh(redis_url)
+    clock = FakeClock()
+    a, b = (Pacer(clock, RedisBudgets(redis, n)) for n in ("node-a", "node-b"))
+
+    def cap(p: Pacer) -> list[Limiter]:
+        return [p.limiter("campaign:spring", None, 2)]
+
+    await _run(clock, b.take_slots(cap(b)), b.take_slots(cap(b)))
+    gone = asyncio.ensure_future(a.take_slots(cap(a)))
+    await _turns(clock)
+    gone.cancel()
+    await asyncio.gather(gone, return_exceptions=True)
+    await b.release(cap(b))
+    assert not await b.try_take_slots(cap(b))  # a (none held) asked a moment ago
+    await asyncio.sleep(WANT_FRESH_MS / 1000 + 0.1)
+    assert await b.try_take_slots(cap(b))
