@@ -1,6 +1,7 @@
 """Test doubles for campaign tests that need no network: a dialler that answers on a simulated
 call (flows' ``SimulatedCall``) or refuses with a scripted disposition, and a runner built on
-a file SQLite database, the real compliance service and a ``FakeClock``.
+a file SQLite database (or the ``db_url`` given: PostgreSQL for several nodes), the real
+compliance service and a ``FakeClock``.
 
 Used by unit tests of scheduling (retries, windows, pacing, restart); the SIPp tests in
 tests/integration/ use the real engine and a real far end."""
@@ -123,10 +124,11 @@ class Rig:
 
     def __init__(self, tmp: Path, *, script: Callable[[str, int], Answer] | None = None,
                  cap_rules: list[CapRule] | None = None, wall: float = MONDAY_10AM,
-                 node: str = "node-a", db_name: str = "c.sqlite", poll_s: float = 0.5) -> None:
+                 node: str = "node-a", db_name: str = "c.sqlite", poll_s: float = 0.5,
+                 db_url: str | None = None) -> None:
         self.poll_s = poll_s
         self.clock = FakeClock(wall_start=wall)
-        self.db = open_database(f"sqlite:///{tmp / db_name}")
+        self.db = open_database(db_url or f"sqlite:///{tmp / db_name}")
         self.store = CampaignStore(self.db)
         self.compliance = ComplianceService(cap_rules=cap_rules or [])
         self.bus = EventBus()

@@ -1,5 +1,6 @@
-"""Campaign pacing shared by the nodes of a cluster (a real redis-server), and the settling of
-a dead node's attempts by survivors racing each other (real SQLite)."""
+"""Campaign work shared by the nodes of a cluster: pacing budgets and contact leases in a real
+redis-server, claims and the settling of a dead node's attempts in one real PostgreSQL
+database (as a cluster runs; the single-box SQLite default: test_campaign_runner.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from compliance.caps import CapRule
 from core.clock import FakeClock
 from storage import open_database
 from tests.campaign_fakes import MONDAY_10AM, Answer, Rig, spec
+from tests.conftest import fresh_pg_database
 from tests.netutil import free_port
 
 pytestmark = pytest.mark.redis
@@ -104,8 +106,9 @@ async def test_no_dial_while_the_shared_store_is_unreachable() -> None:
     await asyncio.gather(take, turn, return_exceptions=True)
 
 
+@pytest.mark.postgres
 async def test_two_nodes_on_one_list_dial_every_contact_once_and_skip_none(
-        tmp_path: Path, redis_url: str) -> None:
+        tmp_path: Path, redis_url: str, postgres_url: str) -> None:
     """Two nodes read the same due contacts and each prepares several at once. Both used to
     prepare the same contact: each took a slot and a turn of the shared rate for it (half the
     cluster's budget spent on claims that then failed), and with a cap of one call per number
@@ -114,25 +117,27 @@ async def test_two_nodes_on_one_list_dial_every_contact_once_and_skip_none(
     node while it is prepared."""
     redis = await _fresh(redis_url)
     numbers = [f"+86138001380{i:02d}" for i in range(16)]
-    rig = Rig(tmp_path, cap_rules=[CapRule("marketing", 1, "day")],
-              script=lambda n, k: Answer("no_answer", ring_s=0.5))
-    rig.runner = rig.make_runner("node-a", RedisBudgets(redis, "node-a"))
-    rig.others = [rig.make_runner("node-b", RedisBudgets(redis, "node-b"))]
-    rig.create(numbers, spec(purpose="marketing", retry={"max_attempts": 1, "on": {}},
-                             pacing={"calls_per_s": 4, "max_concurrent": 4}))
-    runners = [rig.runner, *rig.others]
-    for r in runners:
-        await r.start()
-    try:
-        await rig.run_until(lambda: rig.state() == "finished", step_s=0.05, limit_s=120)
-    finally:
+    with fresh_pg_database(postgres_url) as db_url:
+        rig = Rig(tmp_path, cap_rules=[CapRule("marketing", 1, "day")],
+                  script=lambda n, k: Answer("no_answer", ring_s=0.5), db_url=db_url)
+        rig.runner = rig.make_runner("node-a", RedisBudgets(redis, "node-a"))
+        rig.others = [rig.make_runner("node-b", RedisBudgets(redis, "node-b"))]
+        rig.create(numbers, spec(purpose="marketing", retry={"max_attempts": 1, "on": {}},
+                                 pacing={"calls_per_s": 4, "max_concurrent": 4}))
+        runners = [rig.runner, *rig.others]
         for r in runners:
-            await r.stop()
-    contacts = list(rig.store.contacts("spring"))
+            await r.start()
+        try:
+            await rig.run_until(lambda: rig.state() == "finished", step_s=0.05, limit_s=120)
+        finally:
+            for r in runners:
+                await r.stop()
+        contacts = list(rig.store.contacts("spring"))
+        by_node = {a.node for a in rig.store.attempts("spring")}
+        rig.db.engine.dispose()
     assert [c.number for c in contacts if c.state != "done"] == []
     assert sorted(p.target for p in rig.dialler.placed) == sorted(
         f"sip:{n}@127.0.0.1:5099" for n in numbers)
-    by_node = {a.node for a in rig.store.attempts("spring")}
     assert by_node == {"node-a", "node-b"}
     # every turn of the rate went to a call: 16 dials at 4 a second take 3.75 s, not twice
     starts = sorted(p.now for p in rig.dialler.placed)
@@ -174,20 +179,30 @@ def test_a_stale_due_list_neither_dials_a_retry_early_nor_skips_it(db_url: str) 
     store.db.engine.dispose()
 
 
-async def test_two_survivors_settle_a_dead_nodes_attempt_once(tmp_path: Path) -> None:
-    ghost = Rig(tmp_path, node="node-ghost")
-    ghost.create(["+8613800138001"], spec())
-    contact = next(iter(ghost.store.contacts("spring")))
-    claim = ghost.store.claim("spring", contact.id, node="node-ghost", caller_id="",
-                              trunk="carrier", now=ghost.clock.wall())
-    assert claim is not None
-    survivors = [Rig(tmp_path, node=n) for n in ("node-a", "node-b")]
-    assert ghost.store.dialing_nodes() == ["node-ghost"]
-    settled = await asyncio.gather(*(s.runner.settle_node("node-ghost") for s in survivors))
+@pytest.mark.postgres
+async def test_two_survivors_settle_a_dead_nodes_attempt_once(
+        tmp_path: Path, postgres_url: str) -> None:
+    """Three nodes on one PostgreSQL database: two survivors race to settle the dead one's
+    attempt (each in its own connection and transaction); one of them does it."""
+    with fresh_pg_database(postgres_url) as db_url:
+        ghost = Rig(tmp_path, node="node-ghost", db_url=db_url)
+        ghost.create(["+8613800138001"], spec())
+        contact = next(iter(ghost.store.contacts("spring")))
+        claim = ghost.store.claim("spring", contact.id, node="node-ghost", caller_id="",
+                                  trunk="carrier", now=ghost.clock.wall())
+        assert claim is not None
+        survivors = [Rig(tmp_path, node=n, db_url=db_url) for n in ("node-a", "node-b")]
+        assert ghost.store.dialing_nodes() == ["node-ghost"]
+        settled = await asyncio.gather(*(s.runner.settle_node("node-ghost")
+                                         for s in survivors))
+        row = next(iter(ghost.store.contacts("spring")))
+        dialing = ghost.store.dialing_nodes()
+        for rig in (ghost, *survivors):
+            await rig.runner.stop()
+            rig.db.engine.dispose()
     assert sorted(settled) == [0, 1]
-    row = next(iter(ghost.store.contacts("spring")))
     assert row.history == ["interrupted"] and row.state == "done"
-    assert ghost.store.dialing_nodes() == []
+    assert dialing == []
 
 
 async def _turns(clock: FakeClock, n: int = 5) -> None:
