@@ -2,7 +2,8 @@
 
 Per contact, in this order (docs/campaigns.md, "What happens to a contact"):
 
-1. a slot in every concurrency limit (campaign, engine, trunk);
+1. a slot in every concurrency limit (campaign, engine, trunk); in a cluster, then the
+   contact's lease, so no other node prepares it at the same time (shared_pacing.py);
 2. compliance at dial time (``count=True``: lists, test mode, caps reserved atomically);
    outside the calling window the contact is deferred to the window's next opening, anything
    else skips it, with every reason recorded on the contact;
@@ -10,7 +11,7 @@ Per contact, in this order (docs/campaigns.md, "What happens to a contact"):
 4. its turn in every rate (campaign, trunk, caller ID) on the injected clock;
 5. the claim: the attempt row is committed in state ``dialing`` *before* the INVITE leaves, so a
    restart never dials it again (``interrupted``), and the claim is conditional so two runners
-   cannot both take one contact;
+   cannot both take one contact, nor one whose due list went stale take a retry early;
 6. the call (the flow runs on the answer), then the outcome and the retry decision in one
    transaction; progress on the bus.
 
