@@ -78,7 +78,7 @@ for i = 1, n do
   end
   if not ok then refused[#refused + 1] = want end
 end
-if #refused == 1 then
+if #refused == 1 and ARGV[n + 3] == '1' then
   redis.call('ZADD', refused[1], now, node)
   redis.call('PEXPIRE', refused[1], fresh_ms * 10)
 end
@@ -128,8 +128,9 @@ return 1
 class SharedBudgets(Protocol):
     """What the pacer asks of a cluster-wide store of budgets."""
 
-    async def take(self, caps: Sequence[tuple[str, int]]) -> bool:
-        """One more call in every (budget, cap) if each has room (all or nothing)."""
+    async def take(self, caps: Sequence[tuple[str, int]], *, wait: bool = True) -> bool:
+        """One more call in every (budget, cap) if each has room (all or nothing). ``wait``:
+        a refused caller asks again soon, so it counts as waiting for its fair share."""
         ...
 
     async def release(self, names: Sequence[str]) -> None: ...
@@ -157,12 +158,12 @@ class RedisBudgets:
     def _want(name: str) -> str:
         return f"{KEY_PREFIX}:want:{name}"
 
-    async def take(self, caps: Sequence[tuple[str, int]]) -> bool:
+    async def take(self, caps: Sequence[tuple[str, int]], *, wait: bool = True) -> bool:
         if not caps:
             return True
         keys = [self._slots(n) for n, _ in caps] + [self._want(n) for n, _ in caps]
         return bool(await self._take(keys=keys, args=[self.node, *(c for _, c in caps),
-                                                      WANT_FRESH_MS, KEYS_SET]))
+                                                      WANT_FRESH_MS, int(wait), KEYS_SET]))
 
     async def release(self, names: Sequence[str]) -> None:
         if names:

@@ -271,6 +271,10 @@ async def test_a_waiter_that_went_away_stops_holding_the_others_back(redis_url: 
     assert not await b.try_take_slots(cap(b))  # a (none held) asked a moment ago
     await asyncio.sleep(WANT_FRESH_MS / 1000 + 0.1)
     assert await b.try_take_slots(cap(b))
+    # a try (a caller ID of the pool: refused, the runner picks another) is no waiter
+    await b.release(cap(b))
+    assert not await a.try_take_slots([a.limiter("campaign:spring", None, 1)])
+    assert await b.try_take_slots(cap(b))
 
 
 async def test_a_contact_is_leased_to_one_node_and_a_dead_nodes_leases_freed(
