@@ -2,7 +2,8 @@
 
 Per contact, in this order (docs/campaigns.md, "What happens to a contact"):
 
-1. a slot in every concurrency limit (campaign, engine, trunk);
+1. a slot in every concurrency limit (campaign, engine, trunk); in a cluster, then the
+   contact's lease, so no other node prepares it at the same time (shared_pacing.py);
 2. compliance at dial time (``count=True``: lists, test mode, caps reserved atomically);
    outside the calling window the contact is deferred to the window's next opening, anything
    else skips it, with every reason recorded on the contact;
@@ -10,7 +11,7 @@ Per contact, in this order (docs/campaigns.md, "What happens to a contact"):
 4. its turn in every rate (campaign, trunk, caller ID) on the injected clock;
 5. the claim: the attempt row is committed in state ``dialing`` *before* the INVITE leaves, so a
    restart never dials it again (``interrupted``), and the claim is conditional so two runners
-   cannot both take one contact;
+   cannot both take one contact, nor one whose due list went stale take a retry early;
 6. the call (the flow runs on the answer), then the outcome and the retry decision in one
    transaction; progress on the bus.
 
@@ -32,7 +33,7 @@ from typing import Any, TypeVar
 from campaigns.attempt import AmdRunner, AttemptContext, AttemptOutcome, attempt_app
 from campaigns.callerid import CallerIdPool, check_pool
 from campaigns.dialler import Dialler
-from campaigns.pacing import Limiter, Pacer
+from campaigns.pacing import SHARED_DOWN_RETRY_S, Limiter, Pacer
 from campaigns.retry import attempt_disposition, decide
 from campaigns.shared_pacing import RedisBudgets
 from campaigns.spec import CampaignSpec
@@ -346,7 +347,13 @@ class CampaignRunner:
         await self.pacer.take_slots(act.limits)
         taken = list(act.limits)
         released = False
+        lease = f"{c.id}:{contact.id}"
+        leased = False
         try:
+            if self.shared is not None:
+                leased = await self._lease(lease)
+                if not leased:  # another node has it in hand
+                    return
             at = datetime.fromtimestamp(self.clock.wall(), UTC)
             decision = await self.compliance.check(contact.number, c.spec.purpose, c.tenant,
                                                    c.id, at, count=True)
@@ -355,12 +362,13 @@ class CampaignRunner:
                 why = "; ".join(r.message for r in decision.reasons)
                 if decision.retry_at is not None:
                     await self.db(self.store.defer, contact.id, decision.retry_at.timestamp(),
-                                  codes, why, self.clock.wall())
+                                  codes, why, self.clock.wall(), attempts=contact.attempts)
                     self.bus.publish("campaign.deferred", None, campaign=c.id, tenant=c.tenant,
                                      number=contact.number, reason=codes,
                                      until=decision.retry_at.isoformat())
                 else:
-                    await self.db(self.store.skip, contact.id, codes, why, self.clock.wall())
+                    await self.db(self.store.skip, contact.id, codes, why, self.clock.wall(),
+                                  attempts=contact.attempts)
                     self.bus.publish("campaign.skipped", None, campaign=c.id, tenant=c.tenant,
                                      number=contact.number, reason=codes, detail=why[:300])
                 return
@@ -369,15 +377,17 @@ class CampaignRunner:
                 await self.db(self.store.defer, contact.id,
                               self.clock.wall() + DEFER_NO_CALLER_ID_S, "caller_id_exhausted",
                               "every caller ID of the pool is at its daily cap",
-                              self.clock.wall())
+                              self.clock.wall(), attempts=contact.attempts)
                 return
             limits = act.limits + ([cid_limit] if cid_limit is not None else [])
             taken = limits
             await self.pacer.wait_turn(limits)
             claim = await self.db(self.store.claim, c.id, contact.id, node=self.node,
                                   caller_id=caller_id or "", trunk=act.trunk.name,
-                                  now=self.clock.wall())
+                                  now=self.clock.wall(), attempts=contact.attempts)
             if claim is None:
+                log.debug("campaign %s: contact %s was taken or dialled by another node",
+                          c.id, contact.id)
                 return
             act.in_flight += 1
             released = True  # the call task owns the slots from here
@@ -386,8 +396,26 @@ class CampaignRunner:
                                         limits=limits),
                              f"{c.id}:{contact.number}:{claim.attempt_no}")
         finally:
+            if leased:  # claimed (conditionally) or settled: the lease has done its work
+                await self._unlease(lease)
             if not released:
                 await self.pacer.release(taken)
+
+    async def _lease(self, what: str) -> bool:
+        assert self.shared is not None
+        try:
+            return await self.shared.lease(what)
+        except Exception as e:  # Redis away: not now, and not in a tight loop either
+            log.warning("campaigns: contact %s not leased (%s); later", what, e)
+            await self.clock.sleep(SHARED_DOWN_RETRY_S)
+            return False
+
+    async def _unlease(self, what: str) -> None:
+        assert self.shared is not None
+        try:
+            await self.shared.unlease(what)
+        except Exception as e:  # it runs out by itself (LEASE_TTL_MS)
+            log.warning("campaigns: lease of contact %s not returned (%s)", what, e)
 
     async def _caller_id(self, act: _Active, callee: str) -> tuple[str | None, Limiter | None]:
         pool, spec = act.pool, act.campaign.spec

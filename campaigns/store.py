@@ -25,9 +25,11 @@ _CONTACTS = ContactRow.__table__
 _ATTEMPTS = AttemptRow.__table__
 _ATTEMPT_COLUMNS = frozenset(_ATTEMPTS.c.keys())
 _CLAIM = update(_CONTACTS).where(
-    _CONTACTS.c.id == bindparam("b_contact"), _CONTACTS.c.state == "pending").values(
+    _CONTACTS.c.id == bindparam("b_contact"), _CONTACTS.c.state == "pending",
+    _CONTACTS.c.next_at <= bindparam("b_now")).values(
     state="dialing", attempts=_CONTACTS.c.attempts + 1, updated_at=bindparam("b_now"),
     reason_code="", reason="").returning(_CONTACTS.c.number, _CONTACTS.c.attempts)
+_CLAIM_READ_AS = _CLAIM.where(_CONTACTS.c.attempts == bindparam("b_attempts"))
 _NEW_ATTEMPT = insert(_ATTEMPTS).returning(_ATTEMPTS.c.id)
 _FINISH = update(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("b_attempt")).returning(
     _ATTEMPTS.c.contact_id)
@@ -226,28 +228,39 @@ class CampaignStore:
                 ContactRow.campaign_id == campaign_id, ContactRow.state == "pending"))
             return float(value) if value is not None else None
 
-    def defer(self, contact_id: int, at: float, code: str, reason: str, now: float) -> None:
+    # ``attempts``, where a caller passes it, is how many attempts the contact had when the
+    # caller read it as due (DueContact.attempts): a runner whose list went stale while it
+    # worked through it (another node dialled the contact meanwhile, which is pending again
+    # for a retry later) must neither dial that retry early nor skip or defer the contact on
+    # the strength of a check made for the attempt that already happened.
+
+    def defer(self, contact_id: int, at: float, code: str, reason: str, now: float, *,
+              attempts: int | None = None) -> None:
         with self.db.session() as s:
-            s.execute(update(ContactRow).where(ContactRow.id == contact_id,
-                                               ContactRow.state == "pending").values(
+            s.execute(update(ContactRow).where(*_still_pending(contact_id, attempts)).values(
                 next_at=at, reason_code=code, reason=reason[:1000], updated_at=now))
 
-    def skip(self, contact_id: int, code: str, reason: str, now: float) -> None:
+    def skip(self, contact_id: int, code: str, reason: str, now: float, *,
+             attempts: int | None = None) -> None:
         with self.db.session() as s:
-            s.execute(update(ContactRow).where(ContactRow.id == contact_id,
-                                               ContactRow.state == "pending").values(
+            s.execute(update(ContactRow).where(*_still_pending(contact_id, attempts)).values(
                 state="skipped", reason_code=code, reason=reason[:1000], updated_at=now))
 
     def claim(self, campaign_id: str, contact_id: int, *, node: str, caller_id: str,
-              trunk: str, now: float) -> Claim | None:
+              trunk: str, now: float, attempts: int | None = None) -> Claim | None:
         """Mark the contact ``dialing`` and record the attempt; None if it was no longer
-        pending (another runner took it, or an operator skipped it).
+        pending and due (another runner took it, an operator skipped it, or it was dialled
+        since the caller read it: ``attempts``).
 
         Prebuilt Core statements with RETURNING, not the ORM: this and :meth:`finish_attempt`
         run for every dial, and building statements and the ORM's unit of work cost more CPU
         than the statements themselves (docs/benchmarks.md, campaigns)."""
         with self.db.engine.begin() as conn:
-            row = conn.execute(_CLAIM, {"b_contact": contact_id, "b_now": now}).first()
+            if attempts is None:
+                row = conn.execute(_CLAIM, {"b_contact": contact_id, "b_now": now}).first()
+            else:
+                row = conn.execute(_CLAIM_READ_AS, {"b_contact": contact_id, "b_now": now,
+                                                    "b_attempts": attempts}).first()
             if row is None:
                 return None
             number, attempt_no = row
@@ -374,3 +387,11 @@ class CampaignStore:
         with self.db.session() as s:
             return int(s.scalar(select(func.count()).select_from(AttemptRow).where(
                 AttemptRow.campaign_id == campaign_id, AttemptRow.started_at >= since)) or 0)
+
+
+def _still_pending(contact_id: int, attempts: int | None) -> list[Any]:
+    """WHERE terms: the contact is pending (and had ``attempts`` attempts, when given)."""
+    terms: list[Any] = [ContactRow.id == contact_id, ContactRow.state == "pending"]
+    if attempts is not None:
+        terms.append(ContactRow.attempts == attempts)
+    return terms

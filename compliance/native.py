@@ -13,6 +13,7 @@ ones :mod:`compliance.normalize` and :mod:`compliance.spelling` build, handed ov
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Iterable
@@ -38,8 +39,11 @@ from compliance.spelling import spelled_table
 log = logging.getLogger(__name__)
 ENV_SWITCH = "IVR_WORDS_NATIVE"
 
+_ext: ModuleType | None
 try:
-    from compliance import _wordscan as _ext  # type: ignore[attr-defined]
+    # the submodule by its own name (``from compliance import ...`` would run the package's
+    # __init__, which imports the word filter, which imports this module: a circle)
+    _ext = importlib.import_module("compliance._wordscan")
 except ImportError:  # not built: the Python paths
     _ext = None
 
