@@ -137,7 +137,7 @@ def _upsert(dialect: str) -> Any:
     inserts: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
     if dialect not in inserts:
         return None
-    stmt = inserts[dialect](CallRow)
+    stmt = inserts[dialect](CallRow.__table__)
     return stmt.on_conflict_do_update(
         index_elements=[CallRow.id],
         set_={c.name: stmt.excluded[c.name] for c in CallRow.__table__.columns if c.name != "id"})
@@ -203,16 +203,19 @@ class CallRecords:
         latest = {rec.id: rec for rec in records}
         if not latest:
             return
-        with self.db.session() as s:
-            upsert = self._upsert.get(self.db.engine.dialect.name, False)
-            if upsert is False:
-                upsert = self._upsert[self.db.engine.dialect.name] = _upsert(
-                    self.db.engine.dialect.name)
-            if upsert is None:
+        upsert = self._upsert.get(self.db.engine.dialect.name, False)
+        if upsert is False:
+            upsert = self._upsert[self.db.engine.dialect.name] = _upsert(
+                self.db.engine.dialect.name)
+        if upsert is None:
+            with self.db.session() as s:
                 for rec in latest.values():
                     s.merge(_row(rec))
-                return
-            s.execute(upsert, [_values(rec) for rec in latest.values()])
+            return
+        # a Core connection and executemany: through an ORM session the same statement takes
+        # the ORM's bulk path, which walks every row's values to build a cache key
+        with self.db.engine.begin() as conn:
+            conn.execute(upsert, [_values(rec) for rec in latest.values()])
 
     def unfinished_nodes(self) -> list[str]:
         """Nodes with calls still open in the records (alive, or killed mid-call)."""
