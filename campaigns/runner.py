@@ -279,59 +279,68 @@ class CampaignRunner:
     # -- one campaign ---------------------------------------------------------------------------
 
     async def _run(self, act: _Active) -> None:
+        """Read due contacts and prepare them, up to PREPARE_AHEAD at once (each takes several
+        database round trips; one at a time they, not the pacing, would set the dial rate on
+        a busy box). The next due list is read while the last contacts of the previous one
+        still wait for their turn, so the pace does not stall at every list; a contact still
+        in preparation is passed over (``preparing``), so none is prepared twice."""
         c = act.campaign
         spec = c.spec
-        while act.state == "running" and not self._stopping:
-            act.wake.clear()  # what happens from here on (a call ending) cuts the next nap
-            wall = self.clock.wall()
-            if spec.schedule.start_at and wall < spec.schedule.start_at.timestamp():
-                await self._nap(act, spec.schedule.start_at.timestamp() - wall)
-                continue
-            if spec.schedule.end_at and wall >= spec.schedule.end_at.timestamp():
-                await self.db(self.store.set_state, c.id, "stopped", wall)
-                self.bus.publish("campaign.state", None, campaign=c.id, tenant=c.tenant,
-                                 state="stopped", reason="schedule.end_at passed")
-                act.state = "stopped"
-                break
-            due = await self.db(self.store.due_contacts, c.id, wall, HOPPER)
-            if not due:
-                if act.in_flight == 0 and await self.db(self.store.finish_if_done, c.id, wall):
-                    act.state = "finished"
-                    await self._progress(act, force=True)
-                    self.bus.publish("campaign.state", None, campaign=c.id, tenant=c.tenant,
-                                     state="finished")
-                    break
-                nxt = await self.db(self.store.next_due_at, c.id)
-                await self._nap(act, 1e9 if nxt is None else max(0.0, nxt - wall))
-                continue
-            await self._batch(act, due)
-        await self._progress(act, force=True)
-
-    async def _batch(self, act: _Active, due: list[DueContact]) -> None:
-        """Check, claim and dial ``due`` with up to PREPARE_AHEAD contacts in preparation at
-        once: each takes several database round trips, and one at a time they, not the pacing,
-        set the dial rate on a busy box. The pacer still spaces the dials and caps the calls;
-        the batch ends before the next query, so no contact is prepared twice."""
         room = asyncio.Semaphore(PREPARE_AHEAD)
-        scope = TaskScope(f"prepare-{act.campaign.id}")
+        preparing: set[int] = set()
+        one_done = asyncio.Event()
+        scope = TaskScope(f"prepare-{c.id}")
 
         async def one(contact: DueContact) -> None:
             try:
                 await self._contact(act, contact)
                 await self._progress(act)
             finally:
+                preparing.discard(contact.id)
                 room.release()
+                one_done.set()
 
         try:
-            for contact in due:
-                await room.acquire()
-                if act.state != "running" or self._stopping:
-                    room.release()
+            while act.state == "running" and not self._stopping:
+                act.wake.clear()  # what happens from here on (a call ending) cuts the next nap
+                wall = self.clock.wall()
+                if spec.schedule.start_at and wall < spec.schedule.start_at.timestamp():
+                    await self._nap(act, spec.schedule.start_at.timestamp() - wall)
+                    continue
+                if spec.schedule.end_at and wall >= spec.schedule.end_at.timestamp():
+                    await self.db(self.store.set_state, c.id, "stopped", wall)
+                    self.bus.publish("campaign.state", None, campaign=c.id, tenant=c.tenant,
+                                     state="stopped", reason="schedule.end_at passed")
+                    act.state = "stopped"
                     break
-                scope.spawn(one(contact), f"prepare-{act.campaign.id}-{contact.id}")
+                due = await self.db(self.store.due_contacts, c.id, wall, HOPPER)
+                fresh = [d for d in due if d.id not in preparing]
+                if not fresh and preparing:  # the list is what is being prepared: wait
+                    one_done.clear()
+                    await one_done.wait()
+                    continue
+                if not due:
+                    if act.in_flight == 0 and await self.db(self.store.finish_if_done, c.id,
+                                                            wall):
+                        act.state = "finished"
+                        await self._progress(act, force=True)
+                        self.bus.publish("campaign.state", None, campaign=c.id,
+                                         tenant=c.tenant, state="finished")
+                        break
+                    nxt = await self.db(self.store.next_due_at, c.id)
+                    await self._nap(act, 1e9 if nxt is None else max(0.0, nxt - wall))
+                    continue
+                for contact in fresh:
+                    await room.acquire()
+                    if act.state != "running" or self._stopping:
+                        room.release()
+                        break
+                    preparing.add(contact.id)
+                    scope.spawn(one(contact), f"prepare-{c.id}-{contact.id}")
             await scope.wait()
         finally:
             await scope.close(grace_s=5.0)
+        await self._progress(act, force=True)
 
     async def _nap(self, act: _Active, seconds: float) -> None:
         """Until the next contact is due, a state change, a call's end, or MAX_NAP_S (contacts
