@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 ENV_SWITCH = "IVR_WORDS_NATIVE"
 
 try:
-    from compliance import _wordscan as _ext  # type: ignore[attr-defined]
+    import compliance._wordscan as _ext  # the module itself, not the package (no import circle)
 except ImportError:  # not built: the Python paths
     _ext = None
 
