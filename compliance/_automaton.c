@@ -18,6 +18,7 @@ static void automaton_dealloc(Automaton *a) {
     PyMem_RawFree(a->dfa);
     PyMem_RawFree(a->ends);
     PyMem_RawFree(a->prefix4);
+    PyMem_RawFree(a->first_step);
     Py_TYPE(a)->tp_free((PyObject *)a);
 }
 

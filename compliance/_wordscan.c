@@ -297,6 +297,21 @@ PyTypeObject FoldedType = {
 
 /* ---- the spelled pass ---------------------------------------------------------------------- */
 
+/* Per BMP code point, the node of ``a`` after its spelled letters from the root (0: none). */
+static uint32_t *first_steps(Automaton *a) {
+    uint32_t *out = PyMem_RawMalloc(BMP * sizeof(uint32_t));
+    if (!out) { PyErr_NoMemory(); return NULL; }
+    for (uint32_t c = 0; c < BMP; c++) {
+        uint32_t node = 0;
+        for (uint32_t j = 0; j < T.width[c]; j++) {
+            node = go(a, node, T.letters[T.offset[c] + j]);
+            if (!node) break;
+        }
+        out[c] = T.width[c] ? node : 0;
+    }
+    return out;
+}
+
 /* spelled(folded, text, automata, reach, relevant) -> [(automaton, key, first, last)]
 
    compliance.spelling.spell() of the characters within ``reach`` of a Latin letter, searched
@@ -397,11 +412,17 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
        begin: not inside a word (verify()'s first check), not from an inert character. */
     for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(autos); t++) {
     Automaton *a = (Automaton *)PyTuple_GET_ITEM(autos, t);
+    if (!a->first_step && !(a->first_step = first_steps(a))) goto done;
     for (Py_ssize_t first = 0; first < n; first++) {
         if (cstart[first] < 0 || cw[first] == 0) continue;
-        uint32_t node = go(a, 0, buf[cstart[first]]);
+        /* A verified match holds a Latin letter, and fewer than ``reach`` units (characters)
+           stand before its first one: a start without a letter that close begins none. */
+        Py_ssize_t ahead = first + reach < n ? first + reach : n;
+        if (before[ahead] == before[first]) continue;
+        uint32_t c = codes[first];
+        uint32_t node = c < BMP ? a->first_step[c] : go(a, 0, c);
         if (!node) continue;
-        if (a->prefix4) {
+        if (a->prefix4 && is_letter(c)) {
             long x = cstart[first] + 4 <= m ? four_letters(buf + cstart[first]) : -2;
             if (x == -2 || (x >= 0 && !HAS_BIT(a->prefix4, x))) continue;
         }
@@ -410,7 +431,8 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         if (s > 0 && is_latin_char(PyUnicode_READ(kind, data, s)) &&
             is_word(PyUnicode_READ(kind, data, s - 1)))
             continue;
-        for (Py_ssize_t q = cstart[first]; node; node = ++q < m ? go(a, node, buf[q]) : 0) {
+        for (Py_ssize_t q = cstart[first] + cw[first] - 1; node;
+             node = ++q < m ? go(a, node, buf[q]) : 0) {
             if (!HAS_BIT(a->ends, node) || a->node[node].pattern < 0) continue;
             Py_ssize_t last = lchar[q];
             if (last < 0 || cstart[last] + cw[last] != q + 1 || before[last + 1] == before[first])

@@ -90,6 +90,10 @@ typedef struct {
        four letters a-z that begin some key. Four letters of text not in it begin no key, and
        the walk is not started (most of Latin text: the bits fit in L2, the nodes do not). */
     uint8_t *prefix4;
+    /* For tries walked by the spelled pass: per BMP code point, the node after its spelled
+       letters from the root (0: none), made on first use: most walks start on a Chinese
+       character and end inside its syllable. */
+    uint32_t *first_step;
     int32_t *row;       /* per node: its DFA row, or -1 */
     uint32_t *dfa;      /* rows x CLASSES next states */
 } Automaton;

@@ -13,7 +13,6 @@ ones :mod:`compliance.normalize` and :mod:`compliance.spelling` build, handed ov
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from collections.abc import Iterable
@@ -39,11 +38,8 @@ from compliance.spelling import spelled_table
 log = logging.getLogger(__name__)
 ENV_SWITCH = "IVR_WORDS_NATIVE"
 
-_ext: ModuleType | None
 try:
-    # the submodule by its own name (``from compliance import ...`` would run the package's
-    # __init__, which imports the word filter, which imports this module: a circle)
-    _ext = importlib.import_module("compliance._wordscan")
+    import compliance._wordscan as _ext  # the module itself, not the package (no import circle)
 except ImportError:  # not built: the Python paths
     _ext = None
 
