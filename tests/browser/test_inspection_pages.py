@@ -283,8 +283,9 @@ async def test_review_a_call_edit_rules_stats_and_tenancy(tmp_path: Path, lang: 
                 await new_card("acme_main_qa")  # saved, the page opens it for editing
                 await expect(page.locator("h1")).to_contain_text("acme_main_qa")
                 await expect(page.locator("#scorecard-active")).to_be_visible()
-                await new_card("acme_main_dup")  # the flow is acme_main_qa's already
+                # expected before the click: on a quiet box the 409 is back before the next line
                 watch.expected.add(("/api/scorecards", 409))
+                await new_card("acme_main_dup")  # the flow is acme_main_qa's already
                 flows_box = page.locator('[data-field="scope.flows"]')
                 await expect(flows_box.locator(".field-error")).to_contain_text("acme_main_qa")
                 await expect(page.locator("#scope-flows-acme_main")).to_have_attribute(
