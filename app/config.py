@@ -367,7 +367,7 @@ class InspectionConfig(Section):
 
     enabled: bool = False  # run the queue in this engine (needs rtp.record_calls)
     workers: int = Field(default=1, ge=1, le=64)  # inspections at once (threads)
-    # CPU priority of those threads and their model's (0 = as live calls, 19 = lowest)
+    # CPU priority of inspection's whisper decode threads (0 = as live calls, 19 = lowest)
     nice: int = Field(default=10, ge=0, le=19)
     language: str = "en"  # when neither the trace nor the flow says: en, zh, auto
     vad: str = "silero"  # how speech regions are found: silero | webrtc[:0-3] | energy

@@ -6,6 +6,10 @@ that lowers its own priority before it builds a model also lowers the model's ow
 threads (CTranslate2 starts them in its constructor). The scheduler then gives a contended
 core to the live turn first (nice 10 weighs 110 against 1024 for nice 0) while an idle core
 still runs the background work at full speed. Elsewhere (no per-thread nice) this is a no-op.
+
+Only for threads that compute without the GIL (native decoders): a niced thread that holds the
+GIL can be preempted while holding it, and then the event loop waits for it (priority
+inversion); full-suite runs showed exactly that as seconds-long media stalls.
 """
 
 from __future__ import annotations

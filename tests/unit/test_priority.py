@@ -66,7 +66,8 @@ def test_never_raises_priority_and_passes_errors_through() -> None:
 
 
 def test_the_inspection_pool_and_its_model_run_below_live_calls(tmp_path, monkeypatch) -> None:
-    """The real worker's pool threads, and the real whisper model's decode threads."""
+    """The real worker's pool threads stay at the loop's priority (they take the GIL); the real
+    whisper model's decode threads (which compute without it) run at the configured nice."""
     from inspection import transcribe
     from inspection.inspector import Inspector
     from inspection.queue import JobQueue
@@ -79,7 +80,7 @@ def test_the_inspection_pool_and_its_model_run_below_live_calls(tmp_path, monkey
         pool_nice = worker._pool.submit(lambda: nice_of(threading.get_native_id())).result()
     finally:
         worker._pool.shutdown()
-    assert pool_nice == 12
+    assert pool_nice == 0  # Python threads hold the GIL: niced, they would stall the loop
 
     monkeypatch.setattr(transcribe, "_ENGINES", {})  # build a fresh model here
     before = set(os.listdir("/proc/self/task"))
