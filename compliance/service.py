@@ -114,10 +114,9 @@ class ComplianceService:
             return Decision(False, [Reason("invalid_number", f"{number}: {e.reason}")])
         decision = Decision(True, number=e164)
         scopes = Scope(tenant, campaign).chain()
-        found = await self.lists.match_kinds((ListKind.BLACK, ListKind.WHITE), e164, scopes, at)
-        for entry in found[ListKind.BLACK]:
+        for entry in await self.lists.match(ListKind.BLACK, e164, scopes, at):
             decision.reasons.append(Reason("blacklisted", entry.describe(), entry))
-        white = found[ListKind.WHITE]
+        white = await self.lists.match(ListKind.WHITE, e164, scopes, at)
         decision.vip = any(e.reason is ListReason.VIP for e in white)
         if inbound:  # windows, caps and test mode govern dialling out, not being called
             decision.allowed = not decision.reasons

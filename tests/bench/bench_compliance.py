@@ -339,10 +339,7 @@ def main() -> None:
         _import_child(sys.argv[2], sys.argv[3])
         return
     parts = sys.argv[1:] or ["words", "fp", "lists", "import"]
-    from compliance import native
-
-    print(f"cpu: {psutil.cpu_count()} cores, load average {psutil.getloadavg()}, word scan "
-          f"{'native loops' if native.available() else 'Python paths'}")
+    print(f"cpu: {psutil.cpu_count()} cores")
     if "words" in parts:
         bench_words()
         bench_real_text()
