@@ -3,7 +3,7 @@
 # packages by tests/integration/test_kamailio.py and test_supervisor.py.
 FROM python:3.11-slim-bookworm
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        espeak-ng sox libsox-fmt-all && rm -rf /var/lib/apt/lists/*
+        espeak-ng sox libsox-fmt-all gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/ivr
 COPY requirements/ requirements/
 COPY pyproject.toml README.md ./
@@ -13,7 +13,8 @@ RUN pip install --no-cache-dir -r requirements/torch.txt \
  && if [ -f requirements/nodeps.txt ]; then \
         pip install --no-cache-dir --no-deps -r requirements/nodeps.txt; fi
 COPY . .
-RUN pip install --no-cache-dir -e . --config-settings editable_mode=compat
+RUN pip install --no-cache-dir -e . --config-settings editable_mode=compat \
+    && python setup.py -q build_ext --inplace  # compliance/_wordscan.c (gcc above)
 EXPOSE 5080/udp 5080/tcp 9108/tcp
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["ivr", "run"]

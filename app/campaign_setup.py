@@ -1,7 +1,8 @@
 """Building the campaign service (CLI, console) and the dialler runner (``ivr run``).
 
 The runner dials through the engine's own SIP stack (:class:`campaigns.dialler.
-ControllerDialler`), checks numbers with the compliance service as configured (SQL or Redis
+ControllerDialler`) or the Asterisk backend (:class:`engine.ami.dialler.AsteriskDialler`, per
+``[campaigns] backend``), checks numbers with the compliance service as configured (SQL or Redis
 lists, caps), runs the campaigns' flow versions with the same services inbound flows get (SMS
 outbox, lists, words, opt-out, machine detection), and signs branded caller ID with the
 ``[callerid]`` key when a campaign asks for it.
@@ -25,8 +26,10 @@ from storage import Database
 if TYPE_CHECKING:
     from app.speech import SpeechService
     from campaigns.branding import IdentityChecker
+    from campaigns.dialler import Dialler
     from campaigns.runner import CampaignRunner
     from core.bus import EventBus
+    from engine.ami.controller import AsteriskController
     from engine.controller import CallController
     from flows.validator import CompiledFlow
     from notify.service import SmsService
@@ -61,7 +64,23 @@ def trunks(settings: Settings) -> list[Trunk]:
                   t.max_concurrent) for t in settings.campaigns.trunks]
 
 
-def build_runner(settings: Settings, *, db: Database, controller: CallController,
+def campaign_dialler(backend: str, controller: CallController | None,
+                     asterisk: AsteriskController | None) -> Dialler | None:
+    """The backend that places campaign calls (``[campaigns] backend``): the engine's own SIP
+    stack, or the Asterisk backend's AMI Originate (engine/ami/dialler.py); None if the one
+    asked for is not running (campaigns are then stored but not dialled, and the log says so)."""
+    from campaigns.dialler import ControllerDialler  # noqa: PLC0415
+    from engine.ami.dialler import AsteriskDialler  # noqa: PLC0415
+
+    if backend in ("auto", "sip") and controller is not None:
+        return ControllerDialler(controller)
+    if backend in ("auto", "asterisk") and asterisk is not None:
+        return AsteriskDialler(asterisk)
+    log.info("campaigns: the %s backend is not running: campaigns are not dialled", backend)
+    return None
+
+
+def build_runner(settings: Settings, *, db: Database, dialler: Dialler,
                  clock: Clock, bus: EventBus, node: str,
                  sms_service: SmsService | None = None,
                  speech: SpeechService | None = None) -> CampaignRunner | None:
@@ -70,7 +89,6 @@ def build_runner(settings: Settings, *, db: Database, controller: CallController
     from app.wiring import RegistryWordChecker, flow_services, static_prompts  # noqa: PLC0415
     from asr.vad import make_vad  # noqa: PLC0415
     from campaigns.amd_call import CallMachineDetector, campaign_amd  # noqa: PLC0415
-    from campaigns.dialler import ControllerDialler  # noqa: PLC0415
     from campaigns.runner import CampaignRunner  # noqa: PLC0415
     from flows.routing import StoreFlowResolver  # noqa: PLC0415
 
@@ -106,7 +124,7 @@ def build_runner(settings: Settings, *, db: Database, controller: CallController
 
         shared = RedisBudgets(Redis.from_url(settings.cluster.redis_url), node)
     return CampaignRunner(
-        CampaignStore(db), ControllerDialler(controller), open_compliance(settings),
+        CampaignStore(db), dialler, open_compliance(settings),
         clock, bus, node=node, trunks=configured,
         flows=lambda tenant, fid, version: flows.get(fid, version, tenant=tenant).compile(),
         services=lambda tenant, campaign: services, amd=campaign_amd(detector),

@@ -320,6 +320,10 @@ class CampaignsConfig(Section):
     max_concurrent: int | None = Field(default=None, ge=1)  # every campaign together
     poll_s: float = Field(default=1.0, gt=0)  # how soon a state change from the CLI is seen
     amd_vad: str = "webrtc:2"  # asr.vad kind used by answering-machine detection
+    # which backend places campaign calls: auto = the engine's own SIP when it runs, else the
+    # Asterisk backend (AMI Originate; a trunk's uri is then the number the dial template
+    # takes, e.g. "{number}")
+    backend: Literal["auto", "sip", "asterisk"] = "auto"
 
 
 class CallerIdConfig(Section):
@@ -363,6 +367,8 @@ class InspectionConfig(Section):
 
     enabled: bool = False  # run the queue in this engine (needs rtp.record_calls)
     workers: int = Field(default=1, ge=1, le=64)  # inspections at once (threads)
+    # CPU priority of inspection's whisper decode threads (0 = as live calls, 19 = lowest)
+    nice: int = Field(default=10, ge=0, le=19)
     language: str = "en"  # when neither the trace nor the flow says: en, zh, auto
     vad: str = "silero"  # how speech regions are found: silero | webrtc[:0-3] | energy
     max_attempts: int = Field(default=4, ge=1, le=100)

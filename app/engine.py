@@ -265,13 +265,15 @@ class Engine:
     async def _start_campaigns(self) -> None:
         """The dialler, when trunks are configured: settles attempts a killed predecessor left
         dialling (never dialled again), then dials running campaigns."""
-        from app.campaign_setup import build_runner  # noqa: PLC0415 - see start()
+        from app.campaign_setup import build_runner, campaign_dialler  # noqa: PLC0415
 
-        if self.db is None or self.controller is None:
+        dialler = campaign_dialler(self.settings.campaigns.backend, self.controller,
+                                   self.asterisk)
+        if self.db is None or dialler is None:
             return
-        db, controller = self.db, self.controller
+        db = self.db
         runner = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: build_runner(self.settings, db=db, controller=controller,
+            None, lambda: build_runner(self.settings, db=db, dialler=dialler,
                                        clock=self.clock, bus=self.bus, node=self.node_id,
                                        sms_service=self.sms,
                                        speech=self.speech if isinstance(

@@ -50,7 +50,7 @@ def build_inspector(settings: Settings, db: Database) -> Inspector:
              "whisper-base": settings.asr.whisper_base_model_path}
 
     def load_engine(name: str) -> Any:
-        return inspection_engine(name, paths.get(name), workers=cfg.workers)
+        return inspection_engine(name, paths.get(name), workers=cfg.workers, nice=cfg.nice)
 
     return Inspector(db, words_for=words_for, language_for=language_for, vad_kind=cfg.vad,
                      default_language=cfg.language, load_engine=load_engine)
@@ -61,4 +61,4 @@ def build_worker(settings: Settings, db: Database, clock: Clock) -> InspectionWo
     return InspectionWorker(JobQueue(db, max_attempts=cfg.max_attempts),
                             build_inspector(settings, db), clock, owner=node_id(settings),
                             workers=cfg.workers, poll_s=cfg.poll_s, lease_s=cfg.lease_s,
-                            sweep_window_s=cfg.sweep_window_s)
+                            sweep_window_s=cfg.sweep_window_s, nice=cfg.nice)

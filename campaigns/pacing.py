@@ -83,15 +83,16 @@ class Pacer:
             await self.clock.sleep(pause)
 
     async def try_take_slots(self, limiters: Sequence[Limiter]) -> bool:
+        """A slot in each now, or False (the caller tries something else: not a waiter)."""
         if not all(lim.has_room() for lim in limiters):
             return False
-        if await self._take_shared(limiters) != 0.0:
+        if await self._take_shared(limiters, wait=False) != 0.0:
             return False
         for lim in limiters:
             lim.in_use += 1
         return True
 
-    async def _take_shared(self, limiters: Sequence[Limiter]) -> float:
+    async def _take_shared(self, limiters: Sequence[Limiter], *, wait: bool = True) -> float:
         """0.0 when the shared budgets took the call, else how long to wait before asking
         again."""
         caps = [(lim.name, lim.max_concurrent) for lim in limiters
@@ -99,7 +100,7 @@ class Pacer:
         if self.shared is None or not caps:
             return 0.0
         try:
-            return 0.0 if await self.shared.take(caps) else SHARED_RETRY_S
+            return 0.0 if await self.shared.take(caps, wait=wait) else SHARED_RETRY_S
         except Exception as e:  # Redis away: no dial without the cluster's budget
             log.warning("campaign pacing: shared budgets unreachable (%s); waiting", e)
             return SHARED_DOWN_RETRY_S

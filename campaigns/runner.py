@@ -2,7 +2,8 @@
 
 Per contact, in this order (docs/campaigns.md, "What happens to a contact"):
 
-1. a slot in every concurrency limit (campaign, engine, trunk);
+1. a slot in every concurrency limit (campaign, engine, trunk); in a cluster, then the
+   contact's lease, so no other node prepares it at the same time (shared_pacing.py);
 2. compliance at dial time (``count=True``: lists, test mode, caps reserved atomically);
    outside the calling window the contact is deferred to the window's next opening, anything
    else skips it, with every reason recorded on the contact;
@@ -10,7 +11,7 @@ Per contact, in this order (docs/campaigns.md, "What happens to a contact"):
 4. its turn in every rate (campaign, trunk, caller ID) on the injected clock;
 5. the claim: the attempt row is committed in state ``dialing`` *before* the INVITE leaves, so a
    restart never dials it again (``interrupted``), and the claim is conditional so two runners
-   cannot both take one contact;
+   cannot both take one contact, nor one whose due list went stale take a retry early;
 6. the call (the flow runs on the answer), then the outcome and the retry decision in one
    transaction; progress on the bus.
 
@@ -32,7 +33,7 @@ from typing import Any, TypeVar
 from campaigns.attempt import AmdRunner, AttemptContext, AttemptOutcome, attempt_app
 from campaigns.callerid import CallerIdPool, check_pool
 from campaigns.dialler import Dialler
-from campaigns.pacing import Limiter, Pacer
+from campaigns.pacing import SHARED_DOWN_RETRY_S, Limiter, Pacer
 from campaigns.retry import attempt_disposition, decide
 from campaigns.shared_pacing import RedisBudgets
 from campaigns.spec import CampaignSpec
@@ -55,7 +56,7 @@ HOPPER = 50  # due contacts read per query
 PROGRESS_EVERY_S = 2.0
 DEFER_NO_CALLER_ID_S = 600.0
 MAX_NAP_S = 30.0  # every pool number at its cap or busy: look again later
-PREPARE_AHEAD = 8  # contacts checked and claimed concurrently (their database work overlaps)
+PREPARE_AHEAD = 16  # contacts checked and claimed concurrently (their database work overlaps)
 PREWARM_LIMIT_S = 120.0  # a campaign's prompts rendering before its first dial, at most
 
 FlowLoader = Callable[[str, str, int], CompiledFlow]  # (tenant, flow id, version), blocking
@@ -278,59 +279,68 @@ class CampaignRunner:
     # -- one campaign ---------------------------------------------------------------------------
 
     async def _run(self, act: _Active) -> None:
+        """Read due contacts and prepare them, up to PREPARE_AHEAD at once (each takes several
+        database round trips; one at a time they, not the pacing, would set the dial rate on
+        a busy box). The next due list is read while the last contacts of the previous one
+        still wait for their turn, so the pace does not stall at every list; a contact still
+        in preparation is passed over (``preparing``), so none is prepared twice."""
         c = act.campaign
         spec = c.spec
-        while act.state == "running" and not self._stopping:
-            act.wake.clear()  # what happens from here on (a call ending) cuts the next nap
-            wall = self.clock.wall()
-            if spec.schedule.start_at and wall < spec.schedule.start_at.timestamp():
-                await self._nap(act, spec.schedule.start_at.timestamp() - wall)
-                continue
-            if spec.schedule.end_at and wall >= spec.schedule.end_at.timestamp():
-                await self.db(self.store.set_state, c.id, "stopped", wall)
-                self.bus.publish("campaign.state", None, campaign=c.id, tenant=c.tenant,
-                                 state="stopped", reason="schedule.end_at passed")
-                act.state = "stopped"
-                break
-            due = await self.db(self.store.due_contacts, c.id, wall, HOPPER)
-            if not due:
-                if act.in_flight == 0 and await self.db(self.store.finish_if_done, c.id, wall):
-                    act.state = "finished"
-                    await self._progress(act, force=True)
-                    self.bus.publish("campaign.state", None, campaign=c.id, tenant=c.tenant,
-                                     state="finished")
-                    break
-                nxt = await self.db(self.store.next_due_at, c.id)
-                await self._nap(act, 1e9 if nxt is None else max(0.0, nxt - wall))
-                continue
-            await self._batch(act, due)
-        await self._progress(act, force=True)
-
-    async def _batch(self, act: _Active, due: list[DueContact]) -> None:
-        """Check, claim and dial ``due`` with up to PREPARE_AHEAD contacts in preparation at
-        once: each takes several database round trips, and one at a time they, not the pacing,
-        set the dial rate on a busy box. The pacer still spaces the dials and caps the calls;
-        the batch ends before the next query, so no contact is prepared twice."""
         room = asyncio.Semaphore(PREPARE_AHEAD)
-        scope = TaskScope(f"prepare-{act.campaign.id}")
+        preparing: set[int] = set()
+        one_done = asyncio.Event()
+        scope = TaskScope(f"prepare-{c.id}")
 
         async def one(contact: DueContact) -> None:
             try:
                 await self._contact(act, contact)
                 await self._progress(act)
             finally:
+                preparing.discard(contact.id)
                 room.release()
+                one_done.set()
 
         try:
-            for contact in due:
-                await room.acquire()
-                if act.state != "running" or self._stopping:
-                    room.release()
+            while act.state == "running" and not self._stopping:
+                act.wake.clear()  # what happens from here on (a call ending) cuts the next nap
+                wall = self.clock.wall()
+                if spec.schedule.start_at and wall < spec.schedule.start_at.timestamp():
+                    await self._nap(act, spec.schedule.start_at.timestamp() - wall)
+                    continue
+                if spec.schedule.end_at and wall >= spec.schedule.end_at.timestamp():
+                    await self.db(self.store.set_state, c.id, "stopped", wall)
+                    self.bus.publish("campaign.state", None, campaign=c.id, tenant=c.tenant,
+                                     state="stopped", reason="schedule.end_at passed")
+                    act.state = "stopped"
                     break
-                scope.spawn(one(contact), f"prepare-{act.campaign.id}-{contact.id}")
+                due = await self.db(self.store.due_contacts, c.id, wall, HOPPER)
+                fresh = [d for d in due if d.id not in preparing]
+                if not fresh and preparing:  # the list is what is being prepared: wait
+                    one_done.clear()
+                    await one_done.wait()
+                    continue
+                if not due:
+                    if act.in_flight == 0 and await self.db(self.store.finish_if_done, c.id,
+                                                            wall):
+                        act.state = "finished"
+                        await self._progress(act, force=True)
+                        self.bus.publish("campaign.state", None, campaign=c.id,
+                                         tenant=c.tenant, state="finished")
+                        break
+                    nxt = await self.db(self.store.next_due_at, c.id)
+                    await self._nap(act, 1e9 if nxt is None else max(0.0, nxt - wall))
+                    continue
+                for contact in fresh:
+                    await room.acquire()
+                    if act.state != "running" or self._stopping:
+                        room.release()
+                        break
+                    preparing.add(contact.id)
+                    scope.spawn(one(contact), f"prepare-{c.id}-{contact.id}")
             await scope.wait()
         finally:
             await scope.close(grace_s=5.0)
+        await self._progress(act, force=True)
 
     async def _nap(self, act: _Active, seconds: float) -> None:
         """Until the next contact is due, a state change, a call's end, or MAX_NAP_S (contacts
@@ -346,7 +356,13 @@ class CampaignRunner:
         await self.pacer.take_slots(act.limits)
         taken = list(act.limits)
         released = False
+        lease = f"{c.id}:{contact.id}"
+        leased = False
         try:
+            if self.shared is not None:
+                leased = await self._lease(lease)
+                if not leased:  # another node has it in hand
+                    return
             at = datetime.fromtimestamp(self.clock.wall(), UTC)
             decision = await self.compliance.check(contact.number, c.spec.purpose, c.tenant,
                                                    c.id, at, count=True)
@@ -355,12 +371,13 @@ class CampaignRunner:
                 why = "; ".join(r.message for r in decision.reasons)
                 if decision.retry_at is not None:
                     await self.db(self.store.defer, contact.id, decision.retry_at.timestamp(),
-                                  codes, why, self.clock.wall())
+                                  codes, why, self.clock.wall(), attempts=contact.attempts)
                     self.bus.publish("campaign.deferred", None, campaign=c.id, tenant=c.tenant,
                                      number=contact.number, reason=codes,
                                      until=decision.retry_at.isoformat())
                 else:
-                    await self.db(self.store.skip, contact.id, codes, why, self.clock.wall())
+                    await self.db(self.store.skip, contact.id, codes, why, self.clock.wall(),
+                                  attempts=contact.attempts)
                     self.bus.publish("campaign.skipped", None, campaign=c.id, tenant=c.tenant,
                                      number=contact.number, reason=codes, detail=why[:300])
                 return
@@ -369,15 +386,17 @@ class CampaignRunner:
                 await self.db(self.store.defer, contact.id,
                               self.clock.wall() + DEFER_NO_CALLER_ID_S, "caller_id_exhausted",
                               "every caller ID of the pool is at its daily cap",
-                              self.clock.wall())
+                              self.clock.wall(), attempts=contact.attempts)
                 return
             limits = act.limits + ([cid_limit] if cid_limit is not None else [])
             taken = limits
             await self.pacer.wait_turn(limits)
             claim = await self.db(self.store.claim, c.id, contact.id, node=self.node,
                                   caller_id=caller_id or "", trunk=act.trunk.name,
-                                  now=self.clock.wall())
+                                  now=self.clock.wall(), attempts=contact.attempts)
             if claim is None:
+                log.debug("campaign %s: contact %s was taken or dialled by another node",
+                          c.id, contact.id)
                 return
             act.in_flight += 1
             released = True  # the call task owns the slots from here
@@ -386,8 +405,26 @@ class CampaignRunner:
                                         limits=limits),
                              f"{c.id}:{contact.number}:{claim.attempt_no}")
         finally:
+            if leased:  # claimed (conditionally) or settled: the lease has done its work
+                await self._unlease(lease)
             if not released:
                 await self.pacer.release(taken)
+
+    async def _lease(self, what: str) -> bool:
+        assert self.shared is not None
+        try:
+            return await self.shared.lease(what)
+        except Exception as e:  # Redis away: not now, and not in a tight loop either
+            log.warning("campaigns: contact %s not leased (%s); later", what, e)
+            await self.clock.sleep(SHARED_DOWN_RETRY_S)
+            return False
+
+    async def _unlease(self, what: str) -> None:
+        assert self.shared is not None
+        try:
+            await self.shared.unlease(what)
+        except Exception as e:  # it runs out by itself (LEASE_TTL_MS)
+            log.warning("campaigns: lease of contact %s not returned (%s)", what, e)
 
     async def _caller_id(self, act: _Active, callee: str) -> tuple[str | None, Limiter | None]:
         pool, spec = act.pool, act.campaign.spec

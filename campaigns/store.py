@@ -12,13 +12,32 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from campaigns.contacts import Contact
 from campaigns.model import AttemptRow, CallerIdUsageRow, CampaignRow, ContactRow
 from campaigns.spec import CampaignSpec
 from storage import Database
 
+# The statements every dial runs, built once (the SET of the two updates without values()
+# comes from the keys given at execution; bind names start with b_ to stay clear of columns).
+_CONTACTS = ContactRow.__table__
+_ATTEMPTS = AttemptRow.__table__
+_ATTEMPT_COLUMNS = frozenset(_ATTEMPTS.c.keys())
+_CLAIM = update(_CONTACTS).where(
+    _CONTACTS.c.id == bindparam("b_contact"), _CONTACTS.c.state == "pending",
+    _CONTACTS.c.next_at <= bindparam("b_now")).values(
+    state="dialing", attempts=_CONTACTS.c.attempts + 1, updated_at=bindparam("b_now"),
+    reason_code="", reason="").returning(_CONTACTS.c.number, _CONTACTS.c.attempts)
+_CLAIM_READ_AS = _CLAIM.where(_CONTACTS.c.attempts == bindparam("b_attempts"))
+_NEW_ATTEMPT = insert(_ATTEMPTS).returning(_ATTEMPTS.c.id)
+_FINISH = update(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("b_attempt")).returning(
+    _ATTEMPTS.c.contact_id)
+_FINISH_DIALING = update(_ATTEMPTS).where(
+    _ATTEMPTS.c.id == bindparam("b_attempt"), _ATTEMPTS.c.state == "dialing").returning(
+    _ATTEMPTS.c.contact_id)
+_HISTORY = select(_CONTACTS.c.history).where(_CONTACTS.c.id == bindparam("b_contact"))
+_UPDATE_CONTACT = update(_CONTACTS).where(_CONTACTS.c.id == bindparam("b_contact"))
 INSERT_CHUNK = 5_000
 PAGE_ROWS = 2_000
 TRANSITIONS = {  # state -> the states an operator may move it to
@@ -209,38 +228,47 @@ class CampaignStore:
                 ContactRow.campaign_id == campaign_id, ContactRow.state == "pending"))
             return float(value) if value is not None else None
 
-    def defer(self, contact_id: int, at: float, code: str, reason: str, now: float) -> None:
+    # ``attempts``, where a caller passes it, is how many attempts the contact had when the
+    # caller read it as due (DueContact.attempts): a runner whose list went stale while it
+    # worked through it (another node dialled the contact meanwhile, which is pending again
+    # for a retry later) must neither dial that retry early nor skip or defer the contact on
+    # the strength of a check made for the attempt that already happened.
+
+    def defer(self, contact_id: int, at: float, code: str, reason: str, now: float, *,
+              attempts: int | None = None) -> None:
         with self.db.session() as s:
-            s.execute(update(ContactRow).where(ContactRow.id == contact_id,
-                                               ContactRow.state == "pending").values(
+            s.execute(update(ContactRow).where(*_still_pending(contact_id, attempts)).values(
                 next_at=at, reason_code=code, reason=reason[:1000], updated_at=now))
 
-    def skip(self, contact_id: int, code: str, reason: str, now: float) -> None:
+    def skip(self, contact_id: int, code: str, reason: str, now: float, *,
+             attempts: int | None = None) -> None:
         with self.db.session() as s:
-            s.execute(update(ContactRow).where(ContactRow.id == contact_id,
-                                               ContactRow.state == "pending").values(
+            s.execute(update(ContactRow).where(*_still_pending(contact_id, attempts)).values(
                 state="skipped", reason_code=code, reason=reason[:1000], updated_at=now))
 
     def claim(self, campaign_id: str, contact_id: int, *, node: str, caller_id: str,
-              trunk: str, now: float) -> Claim | None:
+              trunk: str, now: float, attempts: int | None = None) -> Claim | None:
         """Mark the contact ``dialing`` and record the attempt; None if it was no longer
-        pending (another runner took it, or an operator skipped it)."""
-        with self.db.session() as s:
-            res = s.execute(update(ContactRow).where(
-                ContactRow.id == contact_id, ContactRow.state == "pending").values(
-                state="dialing", attempts=ContactRow.attempts + 1, updated_at=now,
-                reason_code="", reason=""))
-            if getattr(res, "rowcount", 0) != 1:
+        pending and due (another runner took it, an operator skipped it, or it was dialled
+        since the caller read it: ``attempts``).
+
+        Prebuilt Core statements with RETURNING, not the ORM: this and :meth:`finish_attempt`
+        run for every dial, and building statements and the ORM's unit of work cost more CPU
+        than the statements themselves (docs/benchmarks.md, campaigns)."""
+        with self.db.engine.begin() as conn:
+            if attempts is None:
+                row = conn.execute(_CLAIM, {"b_contact": contact_id, "b_now": now}).first()
+            else:
+                row = conn.execute(_CLAIM_READ_AS, {"b_contact": contact_id, "b_now": now,
+                                                    "b_attempts": attempts}).first()
+            if row is None:
                 return None
-            contact = s.get(ContactRow, contact_id)
-            assert contact is not None
-            attempt = AttemptRow(campaign_id=campaign_id, contact_id=contact_id,
-                                 number=contact.number, attempt_no=contact.attempts,
-                                 state="dialing", node=node, started_at=now,
-                                 caller_id=caller_id, trunk=trunk)
-            s.add(attempt)
-            s.flush()
-            return Claim(attempt.id, attempt.attempt_no)
+            number, attempt_no = row
+            attempt_id = conn.execute(_NEW_ATTEMPT, {
+                "campaign_id": campaign_id, "contact_id": contact_id, "number": number,
+                "attempt_no": attempt_no, "state": "dialing", "node": node, "started_at": now,
+                "caller_id": caller_id, "trunk": trunk}).scalar_one()
+            return Claim(attempt_id, attempt_no)
 
     def finish_attempt(self, attempt_id: int, *, outcome: dict[str, Any], disposition: str,
                        state: str, next_at: float | None, reason: str, now: float,
@@ -249,33 +277,31 @@ class CampaignStore:
         """The attempt's outcome, and the contact's next step: ``pending`` again at
         ``next_at`` (a retry) or ``done``. ``only_if_dialing``: settle an orphan only if it is
         still ``dialing`` (two surviving nodes, or a node restarting while a survivor settles
-        its attempts, must not write the outcome twice); returns whether it was written."""
-        with self.db.session() as s:
-            if only_if_dialing:
-                res = s.execute(update(AttemptRow).where(
-                    AttemptRow.id == attempt_id, AttemptRow.state == "dialing").values(
-                    state=state))
-                if getattr(res, "rowcount", 0) != 1:
+        its attempts, must not write the outcome twice); returns whether it was written.
+        ``outcome``: columns of the attempt row; an unknown one is a KeyError."""
+        unknown = set(outcome) - _ATTEMPT_COLUMNS
+        if unknown:
+            raise KeyError(f"outcome: not attempt columns: {sorted(unknown)}")
+        values = {**outcome, "state": state, "ended_at": outcome.get("ended_at") or now,
+                  "b_attempt": attempt_id}
+        contact: dict[str, Any] = {
+            "last_disposition": disposition, "updated_at": now, "reason": reason[:1000],
+            "reason_code": "retry" if next_at is not None else "",
+            "state": "pending" if next_at is not None else "done"}
+        if next_at is not None:
+            contact["next_at"] = next_at
+        if result:
+            contact["result"] = result
+        with self.db.engine.begin() as conn:
+            finish = _FINISH_DIALING if only_if_dialing else _FINISH
+            contact_id = conn.execute(finish, values).scalar()
+            if contact_id is None:
+                if only_if_dialing:
                     return False
-            attempt = s.get(AttemptRow, attempt_id)
-            assert attempt is not None
-            for k, v in outcome.items():
-                setattr(attempt, k, v)
-            attempt.state = state
-            attempt.ended_at = attempt.ended_at or now
-            contact = s.get(ContactRow, attempt.contact_id)
-            assert contact is not None
-            contact.history = [*(contact.history or []), disposition]
-            contact.last_disposition = disposition
-            contact.updated_at = now
-            if result:
-                contact.result = result
-            if next_at is not None:
-                contact.state, contact.next_at = "pending", next_at
-            else:
-                contact.state = "done"
-            contact.reason = reason[:1000]
-            contact.reason_code = "retry" if next_at is not None else ""
+                raise LookupError(f"campaign attempt {attempt_id} does not exist")
+            history = conn.execute(_HISTORY, {"b_contact": contact_id}).scalar()
+            contact["history"] = [*(history or []), disposition]
+            conn.execute(_UPDATE_CONTACT, {**contact, "b_contact": contact_id})
             return True
 
     def orphans(self, node: str) -> list[tuple[int, str]]:
@@ -361,3 +387,11 @@ class CampaignStore:
         with self.db.session() as s:
             return int(s.scalar(select(func.count()).select_from(AttemptRow).where(
                 AttemptRow.campaign_id == campaign_id, AttemptRow.started_at >= since)) or 0)
+
+
+def _still_pending(contact_id: int, attempts: int | None) -> list[Any]:
+    """WHERE terms: the contact is pending (and had ``attempts`` attempts, when given)."""
+    terms: list[Any] = [ContactRow.id == contact_id, ContactRow.state == "pending"]
+    if attempts is not None:
+        terms.append(ContactRow.attempts == attempts)
+    return terms

@@ -13,7 +13,12 @@ no Chinese text and no ASCII text folds to anything new: ASCII itself is never r
 Letters with accents fold to their base letter (``dǔ bó`` -> ``du bo``, which is also how
 pinyin with tone marks meets pinyin without).
 
-Every mapping is one code point to one code point, so offsets into the original text survive.
+Most mappings are one code point to one code point. Ligatures, digraphs and squared units
+whose skeleton is several letters (``ﬁ`` -> ``fi``, ``ǆ`` -> ``dz``, ``㎏`` -> ``kg``: TR39's
+prototype, or NFKC's where the package's data has none) fold to all of them
+(:func:`expansion_map`); the folding keeps, for each letter, the index of the character it came
+from, so hits still report original offsets. The reverse, several ASCII letters that look like
+one (``rn`` for ``m``), is left out: ASCII is never remapped.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ SCRIPTS = (  # Unicode character-name prefixes of the characters we fold
     "ROMAN NUMERAL ", "CIRCLED LATIN ", "PARENTHESIZED LATIN ", "MODIFIER LETTER ",
     "SUPERSCRIPT LATIN ", "SUBSCRIPT LATIN ", "INFORMATION SOURCE", "ESTIMATED SYMBOL",
 )
+EXPANDING = ("SQUARE ",)  # also folded when their skeleton is several letters (㎏ SQUARE KG)
 
 
 def in_scope(ch: str) -> bool:
@@ -47,10 +53,17 @@ def _base_letter(ch: str) -> str | None:
     return None
 
 
-def _prototypes() -> dict[str, str]:
-    """Look-alike character -> the ASCII letter (lower case) it imitates, from TR39."""
+@lru_cache(maxsize=1)
+def _data() -> dict[str, list[dict[str, str]]]:
     raw = resources.files("confusable_homoglyphs").joinpath("confusables.json")
     data: dict[str, list[dict[str, str]]] = json.loads(raw.read_text("utf-8"))
+    return data
+
+
+@lru_cache(maxsize=1)
+def _prototypes() -> dict[str, str]:  # cached: expansion_map() asks again
+    """Look-alike character -> the ASCII letter (lower case) it imitates, from TR39."""
+    data = _data()
     out: dict[str, str] = {}
 
     def claim(target: str, letter: str) -> None:
@@ -103,3 +116,37 @@ def _fold_one(ch: str, protos: dict[str, str]) -> str | None:
         if base in protos:
             return protos[base]
     return None
+
+
+@lru_cache(maxsize=1)
+def expansion_map() -> dict[int, str]:
+    """Code point -> the two or more ASCII letters (lower case) of its skeleton, for the
+    characters of the scripts above (and squared units) that no single letter stands for."""
+    protos = _prototypes()
+    data = _data()
+    out: dict[int, str] = {}
+    for cp in range(0x80, 0x20000):
+        ch = chr(cp)
+        scoped = in_scope(ch) or (not ch.isascii() and unicodedata.name(ch, "").startswith(
+            EXPANDING))
+        if not scoped or unicodedata.category(ch) in {"Nd", "No", "Nl"}:
+            continue
+        if _fold_one(ch, protos) is not None:
+            continue
+        # NFKC first: it keeps case classes as the one-to-one folding does (Ĳ -> IJ -> ij,
+        # where TR39 has lJ); TR39 for look-alikes that have no compatibility form (ǁ -> ll).
+        skeletons = [unicodedata.normalize("NFKC", ch)]
+        skeletons += [e["c"] for e in data.get(ch, []) if len(e["c"]) > 1]
+        for skeleton in skeletons:
+            letters = [_letter(c, protos) for c in skeleton]
+            if len(letters) > 1 and all(x is not None for x in letters):
+                out[cp] = "".join(x for x in letters if x is not None)
+                break
+    return out
+
+
+def _letter(ch: str, protos: dict[str, str]) -> str | None:
+    """The ASCII letter one character of a skeleton folds to (``ž`` -> ``z``), if any."""
+    if "a" <= ch.lower() <= "z" and ch.isascii():
+        return ch.lower()
+    return _fold_one(ch, protos) if in_scope(ch) else None

@@ -129,6 +129,11 @@ class ListStore(Protocol):
     async def match(self, kind: ListKind, e164: str, scopes: Sequence[Scope],
                     at: datetime) -> list[ListEntry]: ...
 
+    async def match_kinds(self, kinds: Sequence[ListKind], e164: str, scopes: Sequence[Scope],
+                          at: datetime) -> dict[ListKind, list[ListEntry]]:
+        """:meth:`match` for several kinds in one round trip (a dial checks black and white)."""
+        ...
+
     def export(self, kind: ListKind | None = None) -> AsyncIterator[ListEntry]: ...
 
 
@@ -209,6 +214,10 @@ class InMemoryListStore:
     async def match(self, kind: ListKind, e164: str, scopes: Sequence[Scope],
                     at: datetime) -> list[ListEntry]:
         return self.match_sync(kind, e164, scopes, at)
+
+    async def match_kinds(self, kinds: Sequence[ListKind], e164: str, scopes: Sequence[Scope],
+                          at: datetime) -> dict[ListKind, list[ListEntry]]:
+        return {k: self.match_sync(k, e164, scopes, at) for k in kinds}
 
     def filter_many(self, kind: ListKind, numbers: npt.NDArray[np.uint64], scopes: Sequence[Scope],
                     at: datetime) -> npt.NDArray[np.bool_]:

@@ -20,10 +20,13 @@ from importlib import resources
 import numpy as np
 import numpy.typing as npt
 
-from compliance.confusables import confusable_map
+from compliance.confusables import confusable_map, expansion_map
 
 BMP_SIZE = 0x10000
 DROP = 0  # lookup-table value for characters that are removed (separators, symbols)
+# Table values from here on stand for a character that folds to several letters (ﬁ -> fi):
+# expansions()[value - EXPANDED_BASE]. Beyond Unicode, so no character is one.
+EXPANDED_BASE = 0x110000
 # One code point per toneless syllable, from U+0100: two bytes in UTF-8, where the automaton
 # reads text (three in the private use area, which made the homophone pass ~1.5x slower). The
 # few letters there that folded text can hold move to the private use area, which folding
@@ -51,7 +54,8 @@ def _opencc_table() -> dict[int, int]:
     return out
 
 
-def _fold_char(cp: int, t2s: dict[int, int], looks: dict[int, int]) -> int:
+def _fold_char(cp: int, t2s: dict[int, int], looks: dict[int, int],
+               expands: dict[int, int]) -> int:
     ch = chr(cp)
     cat = unicodedata.category(ch)
     if cp in _DIGIT_STYLES:
@@ -64,6 +68,8 @@ def _fold_char(cp: int, t2s: dict[int, int], looks: dict[int, int]) -> int:
             return ord("0") + int(value)  # ① ⑴ ⒈ Ⅰ -> digit
     if cp in looks:  # ѕ с а 𝐬 ⓢ é -> s c a s s e (before the drop: ⓢ is a symbol)
         return looks[cp]
+    if cp in expands:  # ﬁ ǆ ㎏ -> fi dz kg (㎏ is a symbol too)
+        return expands[cp]
     if cat[0] not in "LN":
         return DROP  # punctuation, symbols, spaces, zero-width (Cf), controls
     if 0xFF21 <= cp <= 0xFF5A:  # full-width Latin letters
@@ -79,8 +85,31 @@ def fold_table() -> npt.NDArray[np.uint32]:
     """The lookup table for the Basic Multilingual Plane (256 KiB), built once per process."""
     t2s = _opencc_table()
     looks = confusable_map()
-    return np.fromiter((_fold_char(cp, t2s, looks) for cp in range(BMP_SIZE)), np.uint32,
-                       BMP_SIZE)
+    expands = {cp: EXPANDED_BASE + i for i, cp in enumerate(expansion_map())}
+    return np.fromiter((_fold_char(cp, t2s, looks, expands) for cp in range(BMP_SIZE)),
+                       np.uint32, BMP_SIZE)
+
+
+@lru_cache(maxsize=1)
+def expansions() -> tuple[str, ...]:
+    """The letters of each expanding character, by its table value minus EXPANDED_BASE."""
+    return tuple(expansion_map().values())
+
+
+def _expand(kept: npt.NDArray[np.uint32], orig: npt.NDArray[np.intp],
+            ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.intp]]:
+    """Kept codes with each expanding character's letters in its place, every letter keeping
+    the character's original index (the way back from a hit inside ``ﬁ`` is ``ﬁ``)."""
+    big = np.flatnonzero(kept >= EXPANDED_BASE)
+    letters = expansions()
+    lens = np.ones(len(kept), dtype=np.intp)
+    lens[big] = [len(letters[int(kept[i]) - EXPANDED_BASE]) for i in big]
+    out = np.repeat(kept, lens)
+    at = np.cumsum(lens) - lens
+    for i in big.tolist():
+        word = letters[int(kept[i]) - EXPANDED_BASE]
+        out[at[i] : at[i] + len(word)] = [ord(c) for c in word]
+    return out, np.repeat(orig, lens)
 
 
 def _fold_astral(cp: int) -> int:
@@ -89,11 +118,28 @@ def _fold_astral(cp: int) -> int:
     looks = confusable_map().get(cp)
     if looks is not None:
         return looks
+    if cp in _astral_expanding():  # 🆐 -> dj
+        return _astral_expanding()[cp]
     ch = chr(cp)
     cat = unicodedata.category(ch)
     if cat == "Nd":
         return ord("0") + unicodedata.digit(ch)
     return cp if cat[0] in "LN" else DROP
+
+
+@lru_cache(maxsize=1)
+def _astral_expanding() -> dict[int, int]:
+    return {cp: EXPANDED_BASE + i for i, cp in enumerate(expansion_map()) if cp >= BMP_SIZE}
+
+
+def folded_char(ch: str) -> str:
+    """What one character folds to: ``"\0"`` when it is dropped, several letters for an
+    expanding one (the Python paths that look at single characters of the original text)."""
+    cp = ord(ch)
+    c = _fold_list()[cp] if cp < BMP_SIZE else _fold_astral(cp)
+    if c >= EXPANDED_BASE:
+        return expansions()[c - EXPANDED_BASE]
+    return chr(c)
 
 
 @lru_cache(maxsize=1)
@@ -193,6 +239,8 @@ def finish(codes: npt.NDArray[np.uint32]) -> Folded:
     cost: hence as few array operations as possible."""
     orig = np.flatnonzero(codes)  # DROP is 0
     kept = codes[orig]
+    if len(kept) and int(kept.max()) >= EXPANDED_BASE:
+        kept, orig = _expand(kept, orig)
     n = len(kept)
     if n == 0:
         empty = np.zeros(0, dtype=np.intp)
@@ -236,6 +284,10 @@ def canonical(term: str, *, pinyin: bool = False) -> tuple[str, tuple[int, ...]]
     per-call overhead is most of the cost on a few characters)."""
     table = _fold_list()
     codes = [table[cp] if cp < BMP_SIZE else _fold_astral(cp) for cp in map(ord, term)]
+    if any(c >= EXPANDED_BASE for c in codes):
+        letters = expansions()
+        codes = [x for c in codes for x in (
+            map(ord, letters[c - EXPANDED_BASE]) if c >= EXPANDED_BASE else (c,))]
     if pinyin:
         sounds = _sound_list()
         codes = [sounds[c] if c < BMP_SIZE else c for c in codes]
@@ -269,8 +321,9 @@ _REPEATED = re.compile(r"(.)(?=\1)", re.DOTALL)  # a character the same one foll
 @lru_cache(maxsize=1)
 def kept_chars() -> list[str]:
     """:func:`fold_table` for ``str.translate``: each BMP character's folded character, ``""``
-    for a dropped one (a list: ``translate`` reads it by index, ~3x faster than a dict)."""
-    return ["" if c == DROP else chr(c) for c in _fold_list()]
+    for a dropped one, the letters of an expanding one (a list: ``translate`` reads it by
+    index, ~3x faster than a dict)."""
+    return [x.replace("\0", "") for x in _nul_chars()]
 
 
 @lru_cache(maxsize=1)
@@ -298,7 +351,8 @@ def fold_short(text: str) -> tuple[str, str] | None:
 @lru_cache(maxsize=1)
 def _nul_chars() -> list[str]:
     """:func:`fold_table` for ``str.translate``, NUL for a dropped character."""
-    return [chr(c) for c in _fold_list()]
+    letters = expansions()
+    return [letters[c - EXPANDED_BASE] if c >= EXPANDED_BASE else chr(c) for c in _fold_list()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,10 +372,14 @@ class ShortFolded:
 
 def fold_lists(text: str, *, pinyin: bool = False) -> ShortFolded:
     """:func:`fold` of a BMP text (see :func:`fold_short`), in plain Python."""
-    folded = text.translate(_nul_chars())
+    table = _nul_chars()
+    folded = text.translate(table)
+    if len(folded) == len(text):
+        orig = [i for i, c in enumerate(folded) if c != "\0"]
+    else:  # a character folded to several letters: each keeps its index
+        orig = [i for i, c in enumerate(text) for x in table[ord(c)] if x != "\0"]
     if pinyin:
         folded = folded.translate(sound_chars())  # NUL stays NUL
-    orig = [i for i, c in enumerate(folded) if c != "\0"]
     kept = folded.replace("\0", "")
     canon = collapse(kept)
     if len(canon) == len(kept):

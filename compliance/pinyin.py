@@ -38,8 +38,10 @@ from itertools import product
 from typing import Any
 
 from compliance.normalize import (
+    EXPANDED_BASE,
     PINYIN_BASE,
     fold_table,
+    folded_char,
     pinyin_names,
     pinyin_table,
 )
@@ -109,17 +111,21 @@ def _syllable(ch: str) -> int:
 
 
 def _is_latin(ch: str) -> bool:
-    """``ch`` folds to an ASCII letter (what makes a Latin piece in :func:`_pieces`)."""
+    """``ch`` folds to ASCII letters (what makes a Latin piece in :func:`_pieces`)."""
     table = _lists()[0]
     cp = ord(ch)
-    return cp < len(table) and ord("a") <= table[cp] <= ord("z")
+    if cp >= len(table):
+        return False
+    if table[cp] < EXPANDED_BASE:
+        return ord("a") <= table[cp] <= ord("z")
+    return folded_char(ch).isalpha()  # ﬁ: its letters are all ASCII
 
 
 def units_of(term: str) -> list[Unit]:
     from pypinyin import Style, lazy_pinyin  # noqa: PLC0415 - loads its dictionaries
 
     table = _lists()[0]
-    chars = "".join(chr(table[ord(c)]) if ord(c) < len(table) else c for c in term)
+    chars = "".join(folded_char(c) if ord(c) < len(table) else c for c in term)
     chars = chars.replace("\0", "")
     if not chars:
         return []
@@ -188,7 +194,7 @@ def _pieces(text: str) -> list[_Piece]:
     """The matched text as units: Chinese characters, Latin runs, literal characters."""
     table = _lists()[0]
     out: list[_Piece] = []
-    folded = [chr(table[ord(c)]) if ord(c) < len(table) else c for c in text]
+    folded = [x for c in text for x in (folded_char(c) if ord(c) < len(table) else c)]
     for i, ch in enumerate(folded):
         if ch == "\0":
             continue
@@ -234,13 +240,19 @@ def _align(pieces: list[_Piece], units: tuple[Unit, ...], homophone: bool) -> bo
             return False
         want = _collapse(p.text)
         for k in range(1, len(units) - j + 1):
-            span = units[j : j + k]
-            combos = product(*[x.spellings or (x.char,) for x in span])
-            if any(_collapse("".join(c)) == want for c in combos) and go(i + 1, j + k):
+            if want in _spelled_as(units[j : j + k]) and go(i + 1, j + k):
                 return True
         return False
 
     return go(0, 0)
+
+
+@lru_cache(maxsize=65536)
+def _spelled_as(units: tuple[Unit, ...]) -> frozenset[str]:
+    """Every way ``units`` can be spelled in Latin letters, repeats collapsed (a term's units
+    are asked again and again while scanning: cached)."""
+    combos = product(*[x.spellings or (x.char,) for x in units])
+    return frozenset(_collapse("".join(c)) for c in combos)
 
 
 def verify(text: str, start: int, end: int, spelling: TermSpelling,

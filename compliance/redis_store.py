@@ -76,22 +76,27 @@ class RedisListStore:
 
     async def match(self, kind: ListKind, e164: str, scopes: Sequence[Scope],
                     at: datetime) -> list[ListEntry]:
+        return (await self.match_kinds([kind], e164, scopes, at))[kind]
+
+    async def match_kinds(self, kinds: Sequence[ListKind], e164: str, scopes: Sequence[Scope],
+                          at: datetime) -> dict[ListKind, list[ListEntry]]:
         digits = e164.lstrip("+")
         prefixes = [digits[:i] for i in range(1, len(digits) + 1)]
         pipe = self._r.pipeline(transaction=False)
-        for scope in scopes:
+        asked = [(kind, scope) for kind in kinds for scope in scopes]
+        for kind, scope in asked:
             pipe.hget(_hash(kind, scope, False), digits)
             pipe.hmget(_hash(kind, scope, True), prefixes)
         replies = await pipe.execute()
-        out: list[ListEntry] = []
-        for i, scope in enumerate(scopes):
+        out: dict[ListKind, list[ListEntry]] = {kind: [] for kind in kinds}
+        for i, (kind, scope) in enumerate(asked):
             exact, pref = replies[2 * i], replies[2 * i + 1]
             if exact is not None:
-                out.append(_decode(kind, e164, False, scope, exact))
+                out[kind].append(_decode(kind, e164, False, scope, exact))
             for p, raw in zip(prefixes, pref, strict=True):
                 if raw is not None:
-                    out.append(_decode(kind, p, True, scope, raw))
-        return [e for e in out if e.active(at)]
+                    out[kind].append(_decode(kind, p, True, scope, raw))
+        return {kind: [e for e in entries if e.active(at)] for kind, entries in out.items()}
 
     async def export(self, kind: ListKind | None = None) -> AsyncIterator[ListEntry]:
         pattern = f"{PREFIX}:list:{kind.value if kind else '*'}:*"

@@ -114,9 +114,10 @@ class ComplianceService:
             return Decision(False, [Reason("invalid_number", f"{number}: {e.reason}")])
         decision = Decision(True, number=e164)
         scopes = Scope(tenant, campaign).chain()
-        for entry in await self.lists.match(ListKind.BLACK, e164, scopes, at):
+        found = await self.lists.match_kinds((ListKind.BLACK, ListKind.WHITE), e164, scopes, at)
+        for entry in found[ListKind.BLACK]:
             decision.reasons.append(Reason("blacklisted", entry.describe(), entry))
-        white = await self.lists.match(ListKind.WHITE, e164, scopes, at)
+        white = found[ListKind.WHITE]
         decision.vip = any(e.reason is ListReason.VIP for e in white)
         if inbound:  # windows, caps and test mode govern dialling out, not being called
             decision.allowed = not decision.reasons

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    bindparam,
     delete,
     false,
     select,
@@ -156,6 +157,17 @@ class SqlWordStore:
                     for r in rows]
 
 
+_LISTS = ListRow.__table__
+# Built once: every dial and every inbound call runs it (expanding binds take the IN lists).
+_MATCH = select(_LISTS.c.kind, _LISTS.c.target, _LISTS.c.is_prefix, _LISTS.c.scope,
+                _LISTS.c.reason, _LISTS.c.source, _LISTS.c.expires, _LISTS.c.note).where(
+    _LISTS.c.kind.in_(bindparam("b_kinds", expanding=True)),
+    _LISTS.c.scope.in_(bindparam("b_scopes", expanding=True)),
+    (_LISTS.c.is_prefix.is_(False) & (_LISTS.c.target == bindparam("b_number")))
+    | (_LISTS.c.is_prefix.is_(True)
+       & _LISTS.c.target.in_(bindparam("b_prefixes", expanding=True))))
+
+
 class SqlListStore:
     """Implements :class:`compliance.lists.ListStore` over the shared database."""
 
@@ -194,21 +206,35 @@ class SqlListStore:
         return ListEntry(ListKind(r.kind), r.target, r.is_prefix, Scope.from_key(r.scope),
                          ListReason(r.reason), r.source, _aware(r.expires), r.note or "")
 
-    def match_sync(self, kind: ListKind, e164: str, scopes: Sequence[Scope],
-                   at: datetime) -> list[ListEntry]:
+    def match_kinds_sync(self, kinds: Sequence[ListKind], e164: str, scopes: Sequence[Scope],
+                         at: datetime) -> dict[ListKind, list[ListEntry]]:
+        """Every kind in one Core query on one connection: each dial asks for its number's
+        black and white entries, and ORM sessions cost more CPU than the lookup itself."""
         digits = e164.lstrip("+")
         prefixes = [digits[:i] for i in range(1, len(digits) + 1)]
-        with self._db.session() as s:
-            rows = s.scalars(select(ListRow).where(
-                ListRow.kind == kind.value, ListRow.scope.in_([sc.key for sc in scopes]),
-                ((ListRow.is_prefix.is_(False)) & (ListRow.target == e164))
-                | ((ListRow.is_prefix.is_(True)) & (ListRow.target.in_(prefixes))))).all()
-            entries = [self._entry(r) for r in rows]
-        return [e for e in entries if e.active(at)]
+        with self._db.engine.connect() as conn:
+            rows = conn.execute(_MATCH, {
+                "b_kinds": [k.value for k in kinds], "b_scopes": [sc.key for sc in scopes],
+                "b_number": e164, "b_prefixes": prefixes}).all()
+        out: dict[ListKind, list[ListEntry]] = {k: [] for k in kinds}
+        for kind, target, is_prefix, scope, reason, source, expires, note in rows:
+            e = ListEntry(ListKind(kind), target, is_prefix, Scope.from_key(scope),
+                          ListReason(reason), source, _aware(expires), note or "")
+            if e.active(at):
+                out[e.kind].append(e)
+        return out
+
+    def match_sync(self, kind: ListKind, e164: str, scopes: Sequence[Scope],
+                   at: datetime) -> list[ListEntry]:
+        return self.match_kinds_sync([kind], e164, scopes, at)[kind]
 
     async def match(self, kind: ListKind, e164: str, scopes: Sequence[Scope],
                     at: datetime) -> list[ListEntry]:
         return await asyncio.to_thread(self.match_sync, kind, e164, scopes, at)
+
+    async def match_kinds(self, kinds: Sequence[ListKind], e164: str, scopes: Sequence[Scope],
+                          at: datetime) -> dict[ListKind, list[ListEntry]]:
+        return await asyncio.to_thread(self.match_kinds_sync, list(kinds), e164, scopes, at)
 
     def _page(self, kind: ListKind | None, after_id: int) -> list[tuple[int, ListEntry]]:
         with self._db.session() as s:

@@ -11,47 +11,19 @@ fold to ``as``), the word-boundary check for Latin edges (``shit`` is not in ``t
 from __future__ import annotations
 
 import enum
-import re
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import ahocorasick_rs
-import numpy as np
-import numpy.typing as npt
 
+from compliance import native
 from compliance.homophones import innocent_words
-from compliance.normalize import (
-    SHORT_TEXT,
-    Folded,
-    ShortFolded,
-    canonical,
-    finish,
-    fold,
-    fold_codes,
-    fold_lists,
-    fold_short,
-    fold_table,
-    from_codes,
-    resound,
-    sounds_short,
-    to_codes,
-)
+from compliance.normalize import canonical, fold
 from compliance.pinyin import PinyinMode, TermSpelling, english_words, term_spelling, verify
-from compliance.spelling import (
-    FAR,
-    Atoms,
-    latin_letters,
-    latin_runs,
-    near_latin,
-    spell,
-    spell_near,
-)
+from compliance.scantext import MatchArrays, ScanText, word_char
+from compliance.spelling import Atoms
 
-_LATIN_RUN = re.compile("[a-z]+")
-NEAR_IN_PYTHON = 1024  # up to this many characters near Latin, the spelled pass skips numpy
 CATEGORIES = ("politics", "porn", "violence", "fraud", "abuse", "competitor", "custom")
 MASK_CHAR = "*"
 
@@ -134,6 +106,7 @@ class _Key:
     length: int  # canonical length
     pinyin: bool = False  # a pinyin spelling, not the term's own characters
     spelling: TermSpelling | None = None  # set for keys of the spelled folding
+    seq: int = 0  # the term's place in the list (the order of hits of one span)
     repeats: tuple[int, ...] | None = field(init=False)  # runs, or None when all are 1
 
     def __post_init__(self) -> None:
@@ -144,86 +117,26 @@ class _Key:
         return self.bound_start or self.bound_end
 
 
-@lru_cache(maxsize=1)
-def _word_chars() -> frozenset[str]:
-    """Characters that are part of an alphabetic word: letters and digits of any alphabet
-    (``Ａ``, ``①``, ``с``, ``п``), not of CJK or other scripts without spaces (``一`` is Lo)."""
-    table = fold_table()
-    alnum = np.isin(table, np.frombuffer(
-        "0123456789abcdefghijklmnopqrstuvwxyz".encode("utf-32-le"), np.uint32))
-    chars = {chr(int(cp)) for cp in np.flatnonzero(alnum)}
-    chars |= {chr(cp) for cp in range(0x80, len(table))
-              if unicodedata.category(chr(cp)) in {"Lu", "Ll", "Lt", "Lm", "Nd"}}
-    return frozenset(c for c in chars if unicodedata.category(c) != "Lo")
-
-
-def _word_char(ch: str) -> bool:
-    return ch in _word_chars()
-
-
-class _Arrays:
-    """Python-list views of a :class:`Folded` for per-hit indexing (numpy scalars are slow)."""
-
-    __slots__ = ("orig", "run_len", "run_start")
-
-    def __init__(self, f: Folded | ShortFolded, n_matches: int) -> None:
-        self.orig: Any
-        self.run_start: Any
-        self.run_len: Any
-        if isinstance(f, ShortFolded):
-            self.orig, self.run_start, self.run_len = f.orig, f.run_start, f.run_len
-            return
-        # Hits are rare in real text: a few numpy element reads beat converting whole arrays.
-        # Dense hits (adversarial text) convert once: list reads are ~5x cheaper.
-        many = n_matches * 32 > len(f.codes)
-        self.orig = f.orig.tolist() if many else f.orig
-        self.run_start = f.run_start.tolist() if many else f.run_start
-        self.run_len = f.run_len.tolist() if many else f.run_len
-
-    def enough_repeats(self, first: int, runs: tuple[int, ...] | None) -> bool:
-        if runs is None:  # the term has no doubled letters: any run length will do
-            return True
-        got = [self.run_len[i] for i in range(first, first + len(runs))]
-        return all(g >= r for g, r in zip(got, runs, strict=True))
-
-    def span(self, first: int, last: int) -> tuple[int, int]:
-        return (int(self.orig[self.run_start[first]]),
-                int(self.orig[self.run_start[last] + self.run_len[last] - 1]) + 1)
-
-    def latin_bounds(self, text: str, first: int, last: int,
-                     k: _Key) -> tuple[int, int] | None:
-        """The span of a key whose Latin edges can sit on word boundaries, else None.
-
-        A run of equal letters may straddle words (``is shit`` folds to ``isishit``), so the
-        match may start anywhere in its first run that leaves enough letters, and end likewise.
-        """
-        runs = k.runs
-        r0, n0 = int(self.run_start[first]), int(self.run_len[first])
-        if k.bound_start:
-            starts = [int(self.orig[r0 + j]) for j in range(n0 - runs[0] + 1)]
-            start = next((p for p in starts if p == 0 or not _word_char(text[p - 1])), None)
-        else:
-            start = int(self.orig[r0])
-        rl, nl = int(self.run_start[last]), int(self.run_len[last])
-        if k.bound_end:
-            ends = [int(self.orig[rl + j]) + 1 for j in range(runs[-1] - 1, nl)]
-            end = next((p for p in reversed(ends) if p == len(text) or not _word_char(text[p])),
-                       None)
-        else:
-            end = int(self.orig[rl + nl - 1]) + 1
-        if start is None or end is None or start >= end:
-            return None
-        return start, end
+PREFIX4 = 4  # natively walked keys this long or longer get the four-letter start filter
 
 
 @dataclass
 class _Automaton:
-    """ahocorasick-rs (Rust, contiguous NFA). pyahocorasick scans a node's children linearly,
-    and a root with thousands of CJK children made it 3-7x slower on Chinese text."""
+    """The native automata (compliance/_wordscan.c) when built, else ahocorasick-rs (Rust,
+    contiguous NFA; pyahocorasick scans a node's children linearly, and a root with thousands
+    of CJK children made it 3-7x slower on Chinese text).
 
-    ac: ahocorasick_rs.AhoCorasick | None = None
+    Natively, keys whose every term needs word boundaries (Latin words, initials) are kept
+    apart in ``walks``, tries walked down only from where a word can start: Aho-Corasick
+    follows failure links through every letter of Latin text, most of the scan's cost there.
+    ``links`` False: walks only (the spelled pass)."""
+
+    native: bool
+    links: bool = True
+    ac: Any = None
     keys: dict[str, list[_Key]] = field(default_factory=dict)
-    values: list[list[_Key]] = field(default_factory=list)
+    values: list[list[_Key]] = field(default_factory=list)  # per key of ``ac``
+    walks: list[tuple[Any, list[list[_Key]]]] = field(default_factory=list)
 
     def add(self, key: str, k: _Key) -> None:
         self.keys.setdefault(key, []).append(k)
@@ -231,29 +144,95 @@ class _Automaton:
     def build(self) -> None:
         if not self.keys:
             return
-        patterns = list(self.keys)
-        self.values = [self.keys[p] for p in patterns]
+        if not self.native:
+            patterns = list(self.keys)
+            self.values = [self.keys[p] for p in patterns]
+            self.ac = ahocorasick_rs.AhoCorasick(
+                patterns, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+            return
+        apart = {p for p, v in self.keys.items() if not self.links or all(k.bounded for k in v)}
+        rest = [p for p in self.keys if p not in apart]
+        if rest:
+            self.values = [self.keys[p] for p in rest]
+            self.ac = native.automaton(rest)
+        for long in (True, False):
+            walked = [p for p in self.keys if p in apart and (len(p) >= PREFIX4) == long]
+            if walked:
+                self.walks.append((native.automaton(walked, links=False, prefix4=long),
+                                   [self.keys[p] for p in walked]))
 
-        self.ac = ahocorasick_rs.AhoCorasick(
-            patterns, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+    @property
+    def empty(self) -> bool:
+        return self.ac is None and not self.walks
+
+    def native_matches(self, f: Any, text: str) -> list[tuple[int, int, int, list[list[_Key]]]]:
+        """``(stop, first, key, values)`` of the native automata's matches over the folding
+        ``f`` of ``text``, in the order one Aho-Corasick pass over all keys finds them (by
+        stop, longest first; a span is one key)."""
+        out = [(stop, first, idx, self.values) for idx, first, stop in
+               (self.ac.find(f) if self.ac is not None else ())]
+        walked = False
+        for walk, values in self.walks:
+            got = walk.walk(f, text)
+            if got:
+                out += [(stop, first, idx, values) for idx, first, stop in got]
+                walked = True
+        if walked:
+            out.sort(key=lambda m: (m[0], m[1]))
+        return out
+
+
+@dataclass
+class _Spelled:
+    """Pinyin spellings of one kind of term, in the spelled folding (:mod:`compliance.spelling`).
+
+    Homophone terms and the others are searched apart: a non-homophone term's Chinese
+    characters must be its own, so the native pass leaves every other character out of the
+    search (``relevant``), where a homophone term accepts any character that sounds alike."""
+
+    auto: _Automaton
+    reach: int = 1  # the most characters a term has: how far Chinese is spelled from Latin
+    spellings: set[str] = field(default_factory=set)  # every Latin spelling of a term's unit
+    chars: set[str] = field(default_factory=set)  # the terms' own characters
+    syllables: set[int] = field(default_factory=set)  # homophone terms' syllable ids
+    atoms: Atoms | None = None
+    relevant: bytes = b""
+
+    def add(self, sp: TermSpelling, term: Term, seq: int) -> None:
+        self.reach = max(self.reach, len(sp.units))
+        self.spellings.update(x for u in sp.units for x in (u.spellings or (u.char,)))
+        self.chars.update(u.char for u in sp.units)
+        if sp.mode is PinyinMode.HOMOPHONE:
+            self.syllables.update(u.syllable for u in sp.units if u.chinese)
+        for skey in sp.keys:
+            self.auto.add(skey, _Key(term, (1,), False, False, len(skey), True, sp, seq))
+
+    def build(self) -> None:
+        self.atoms = Atoms.of(self.spellings)
+        self.auto.build()
+        if self.auto.native and not self.auto.empty:
+            self.relevant = native.relevant(self.chars, self.syllables)
 
 
 class WordFilter:
     """An immutable compiled dictionary. Build once per list version, share across calls.
 
     ``category_pinyin`` sets the pinyin mode of terms that do not set their own (default
-    ``auto`` for every category, see :mod:`compliance.pinyin`).
+    ``auto`` for every category, see :mod:`compliance.pinyin`). ``native`` (default: when
+    built) scans with the native inner loops; the Python paths find the same hits.
     """
 
     def __init__(self, terms: Iterable[Term], *,
-                 category_pinyin: Mapping[str, PinyinMode] | None = None) -> None:
-        self._plain = _Automaton()
-        self._spelled = _Automaton()  # Latin spellings, in the spelled folding
-        self._pinyin = _Automaton()  # same-sounding characters, in the syllable folding
+                 category_pinyin: Mapping[str, PinyinMode] | None = None,
+                 native_loops: bool | None = None) -> None:
+        self.native = native.available() if native_loops is None else native_loops
+        self._plain = _Automaton(self.native)
+        self._pinyin = _Automaton(self.native)  # same-sounding characters, syllable folding
+        # Latin spellings, in the spelled folding: of the other terms, of homophone terms
+        self._spelled = (_Spelled(_Automaton(self.native, links=not self.native)),
+                         _Spelled(_Automaton(self.native, links=not self.native)))
         self._innocent: dict[str, tuple[str, ...]] = {}  # term -> words its homophones skip
         homophone_terms: list[str] = []
-        self._reach = 1  # the most characters a term has: how far Chinese is spelled from Latin
-        atoms: set[str] = set()  # every Latin spelling of a term's unit
         self.max_len = 1
         self.term_count = 0
         policy = dict(category_pinyin or {})
@@ -273,23 +252,21 @@ class WordFilter:
                 homophone_terms.append(t.text)
                 pkey, pruns = canonical(t.text, pinyin=True)
                 self._pinyin.add(pkey, _Key(t, pruns, False, False, len(pkey), True))
-            self._reach = max(self._reach, len(sp.units))
-            atoms.update(x for u in sp.units for x in (u.spellings or (u.char,)))
-            for skey in sp.keys:
-                self._spelled.add(skey, _Key(t, (1,), False, False, len(skey), True, sp))
-                self.max_len = max(self.max_len, len(skey))
+            self._spelled[sp.mode is PinyinMode.HOMOPHONE].add(sp, t, self.term_count)
+            self.max_len = max([self.max_len, *(len(k) for k in sp.keys)])
             if sp.initials:
                 ikey, iruns = canonical(sp.initials)
                 self._plain.add(ikey, _Key(t, iruns, True, True, len(ikey), True))
-        self._atoms = Atoms.of(atoms)
         self._plain.build()
-        self._spelled.build()
         self._pinyin.build()
+        for group in self._spelled:
+            group.build()
         if homophone_terms:
             self._innocent = innocent_words(homophone_terms)
-        if self._spelled.keys:
+        if any(g.auto.keys for g in self._spelled):
             english_words()  # loaded now, not by the first scan that needs it
-        self.key_count = sum(len(a.keys) for a in (self._plain, self._spelled, self._pinyin))
+        self.key_count = sum(len(a.keys) for a in (self._plain, self._pinyin,
+                                                   *(g.auto for g in self._spelled)))
 
     def scan(self, text: str) -> ScanResult:
         """Every hit with its span, the masked text, and whether a blocking term was found."""
@@ -300,16 +277,10 @@ class WordFilter:
         """Hits in ``text`` whose original span ends after ``min_end`` (streaming uses this)."""
         if not text:
             return []
-        scan = _Text(text)
-        raw, allows = self._raw_hits(self._plain, scan.canon, scan.folded, text, min_end)
-        more: list[Hit] = []
-        if self._pinyin.ac is not None:  # same-sounding characters (opt-in terms)
-            sounds = self._raw_hits(self._pinyin, scan.sounds_canon(), scan.sounds, text,
-                                    min_end)[0]
-            more += self._not_innocent(sounds, text) if sounds else sounds
-        # Latin spellings: only where the text holds a Latin letter at all.
-        if self._spelled.ac is not None and scan.latin_runs():
-            more += self._spelled_hits(scan, min_end)
+        if self.native:
+            raw, allows, more = self._find_native(text, min_end)
+        else:
+            raw, allows, more = self._find_python(text, min_end)
         if more:
             seen = {(h.start, h.end, h.term) for h in raw}
             for h in more:
@@ -321,9 +292,63 @@ class WordFilter:
         raw.sort(key=lambda h: (h.start, -h.end))
         return raw
 
+    def _find_native(self, text: str, min_end: int,
+                     ) -> tuple[list[Hit], list[tuple[int, int]], list[Hit]]:
+        f = native.fold(text)
+        raw: list[Hit] = []
+        allows: list[tuple[int, int]] = []
+        if not self._plain.empty:
+            matches = self._plain.native_matches(f, text)
+            if matches:
+                raw, allows = self._raw_hits(matches, f, text, min_end)
+        more: list[Hit] = []
+        if self._pinyin.ac is not None:  # same-sounding characters (opt-in terms)
+            s = f.sounds()
+            matches = self._pinyin.native_matches(s, text)
+            if matches:
+                more += self._not_innocent(self._raw_hits(matches, s, text, min_end)[0], text)
+        spans = [(last, first, g.auto.walks[i][1], idx) for g in self._spelled if g.auto.walks
+                 for i, idx, first, last in native.spelled(
+                     f, text, tuple(w for w, _ in g.auto.walks), g.reach, g.relevant)]
+        if spans:
+            more += self._spelled_hits(spans, f, text, min_end)
+        return raw, allows, more
+
+    def _find_python(self, text: str, min_end: int,
+                     ) -> tuple[list[Hit], list[tuple[int, int]], list[Hit]]:
+        scan = ScanText(text)
+        raw: list[Hit] = []
+        allows: list[tuple[int, int]] = []
+        if self._plain.ac is not None and scan.canon:
+            found = self._plain.ac.find_matches_as_indexes(scan.canon, overlapping=True)
+            if found:
+                matches = [(stop, first, idx, self._plain.values) for idx, first, stop in found]
+                raw, allows = self._raw_hits(matches, scan.folded(), text, min_end)
+        more: list[Hit] = []
+        if self._pinyin.ac is not None and scan.canon:
+            found = self._pinyin.ac.find_matches_as_indexes(scan.sounds_canon(),
+                                                            overlapping=True)
+            if found:
+                matches = [(stop, first, idx, self._pinyin.values) for idx, first, stop in found]
+                more += self._not_innocent(
+                    self._raw_hits(matches, scan.sounds(), text, min_end)[0], text)
+        # Latin spellings: only where the text holds a Latin letter at all.
+        if scan.canon and scan.latin_runs():
+            spans = []
+            for g in self._spelled:
+                if g.auto.ac is not None:
+                    assert g.atoms is not None
+                    spans += [(last, first, g.auto.values, idx) for idx, first, last in
+                              scan.spelled_spans(g.auto.ac, g.atoms, g.reach)]
+            if spans:
+                more += self._spelled_hits(spans, scan.folded(), text, min_end)
+        return raw, allows, more
+
     def _not_innocent(self, hits: list[Hit], text: str) -> list[Hit]:
         """Homophone hits minus those inside a common word that only sounds alike (坚韧): a
         substring search around each hit, cheaper than another pass over the whole text."""
+        if not hits:
+            return hits
         out = []
         for h in hits:
             words = self._innocent.get(h.term, ())
@@ -331,61 +356,27 @@ class WordFilter:
                 out.append(h)
         return out
 
-    def _spelled_hits(self, scan: _Text, min_end: int) -> list[Hit]:
-        assert self._spelled.ac is not None
-        text = scan.text
-        spans: list[tuple[int, int, int]] = []  # (key index, first, last canonical position)
-        near = spell_near(scan.canon, scan.latin_runs(), self._reach, NEAR_IN_PYTHON)
-        if near is not None:
-            matches = self._spelled.ac.find_matches_as_indexes(near.text, overlapping=True)
-            if not matches:
-                return []
-            spans = list(near.spans(matches))
-        else:
-            f = scan.arrays()
-            # Only the stretches near a letter that can be in a spelling are spelled and
-            # searched, joined by an inert separator; the other letters are inert too.
-            usable = self._atoms.covered(f)
-            sel = np.flatnonzero(near_latin(f, self._reach, usable))
-            if len(sel) == 0:
-                return []
-            pos = np.insert(sel, np.flatnonzero(np.diff(sel) > 1) + 1, -1)
-            at = np.maximum(pos, 0)
-            codes = np.where(pos >= 0, f.codes[at], FAR).astype(np.uint32)
-            inert = (pos < 0) | (latin_letters(f)[at] & ~usable[at])
-            spelled = spell(Folded(from_codes(codes), codes, f.orig, f.run_start, f.run_len),
-                            ~inert)
-            matches = self._spelled.ac.find_matches_as_indexes(spelled.text, overlapping=True)
-            if not matches:
-                return []
-            # A match must begin and end on whole characters (not inside a syllable's
-            # letters) and hold a Latin letter (characters alone are the plain and homophone
-            # passes' job).
-            m = np.array(matches, dtype=np.intp)
-            width_a = np.asarray(spelled.width, dtype=np.intp)
-            origin = np.repeat(np.arange(len(width_a)), width_a)
-            first_s, last_s = origin[m[:, 1]], origin[m[:, 2] - 1]
-            ends_a = np.cumsum(width_a)
-            whole = (m[:, 1] == ends_a[first_s] - width_a[first_s]) & (
-                m[:, 2] == ends_a[last_s])
-            first_a, last_a = pos[first_s], pos[last_s]
-            whole &= (first_a >= 0) & (last_a >= 0)
-            letters = (f.codes >= ord("a")) & (f.codes <= ord("z"))
-            before = np.concatenate(([0], np.cumsum(letters)))
-            keep = np.flatnonzero(whole & (before[last_a + 1] > before[first_a]))
-            spans = list(zip(m[keep, 0].tolist(), first_a[keep].tolist(),
-                             last_a[keep].tolist(), strict=True))
-        if not spans:
-            return []
-        way = scan.folded()
+    def _spelled_hits(self, spans: list[tuple[int, int, list[list[_Key]], int]], way: Any,
+                      text: str, min_end: int) -> list[Hit]:
+        """Verified hits of the spelled candidates ``(last, first, values, key)``, in the order
+        one automaton over all spellings would have found them (by end, longest first, terms
+        in list order)."""
+        if len(spans) > 1:
+            spans.sort(key=lambda x: (x[0], x[1]))
         hits: list[Hit] = []
-        for idx, first, last in spans:
+        for i, (last, first, values, idx) in enumerate(spans):
+            if i and spans[i - 1][:2] == (last, first):
+                continue  # done with the span's first key
             start, end = way.span(first, last)
             if end <= min_end:
                 continue
-            for k in self._spelled.values[idx]:
+            keys = values[idx]
+            if i + 1 < len(spans) and spans[i + 1][:2] == (last, first):  # kept apart: merge
+                same = [s for s in spans[i:] if s[:2] == (last, first)]
+                keys = sorted((k for s in same for k in s[2][s[3]]), key=lambda k: k.seq)
+            for k in keys:
                 assert k.spelling is not None
-                got = verify(text, start, end, k.spelling, _word_char)
+                got = verify(text, start, end, k.spelling, word_char)
                 if got is not None:
                     s, e, _ = got
                     t = k.term
@@ -393,30 +384,24 @@ class WordFilter:
                                     t.action, True))
         return hits
 
-    def _raw_hits(
-        self, auto: _Automaton, canon: str, folded: Callable[[], Folded | ShortFolded], text: str,
-        min_end: int,
-    ) -> tuple[list[Hit], list[tuple[int, int]]]:
-        """Hits of ``auto`` over the canonical text ``canon``; ``folded`` gives its way back to
-        the original, asked for only when something matched."""
+    def _raw_hits(self, matches: list[tuple[int, int, int, list[list[_Key]]]], folded: Any,
+                  text: str, min_end: int) -> tuple[list[Hit], list[tuple[int, int]]]:
+        """Hits of automaton ``matches`` ``(stop, first, key, values)`` over a canonical text
+        whose way back to the original is ``folded``."""
         hits: list[Hit] = []
         allows: list[tuple[int, int]] = []
-        if auto.ac is None or not canon:
-            return hits, allows
-        matches = auto.ac.find_matches_as_indexes(canon, overlapping=True)
-        if not matches:
-            return hits, allows
-        arr = _Arrays(folded(), len(matches))
-        for idx, first, stop in matches:
+        arr = MatchArrays(folded, len(matches))
+        for stop, first, idx, values in matches:
             last = stop - 1
-            for k in auto.values[idx]:
+            for k in values[idx]:
                 start, end = arr.span(first, last)
                 if not k.term.allow and end <= min_end:
                     continue
                 if not arr.enough_repeats(first, k.repeats):
                     continue
                 if k.bounded:
-                    bounds = arr.latin_bounds(text, first, last, k)
+                    bounds = arr.latin_bounds(text, first, last, k.runs, bound_start=k.bound_start,
+                                              bound_end=k.bound_end)
                     if bounds is None:
                         continue
                     start, end = bounds
@@ -427,68 +412,6 @@ class WordFilter:
                 hits.append(Hit(start, end, text[start:end], t.text, t.category, t.severity,
                                 t.action, k.pinyin))
         return hits, allows
-
-
-class _Text:
-    """One text being scanned and its foldings, each made on first use.
-
-    Short text (an ASR partial) is folded by ``str.translate`` and gets the arrays that map
-    canonical positions back to the original only when an automaton matched, which in real
-    text is rare: numpy's per-call overhead, not the work, is most of the cost on 100
-    characters. Long text is folded with numpy straight away.
-    """
-
-    __slots__ = ("_codes", "_folded", "_kept", "_runs", "_short", "_sounds", "canon", "short",
-                 "text")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        got = fold_short(text) if len(text) < SHORT_TEXT else None
-        self.short = got is not None
-        self._folded: Folded | None = None
-        self._short: ShortFolded | None = None
-        self._sounds: Folded | ShortFolded | None = None
-        self._codes: npt.NDArray[np.uint32] | None = None
-        self._runs: list[tuple[int, int]] | None = None
-        if got is not None:
-            self._kept, self.canon = got
-        else:
-            self._kept = ""
-            self.canon = self.arrays().text
-
-    def arrays(self) -> Folded:
-        """The folding with numpy arrays (long text)."""
-        if self._folded is None:
-            self._codes = fold_codes(to_codes(self.text))
-            self._folded = finish(self._codes)
-        return self._folded
-
-    def folded(self) -> Folded | ShortFolded:
-        """The folding with its way back to the original."""
-        if self.short:
-            if self._short is None:
-                self._short = fold_lists(self.text)
-            return self._short
-        return self.arrays()
-
-    def sounds(self) -> Folded | ShortFolded:
-        """The syllable folding (homophones) with its way back."""
-        if self._sounds is None:
-            if self.short:
-                self._sounds = fold_lists(self.text, pinyin=True)
-            else:
-                self._sounds = resound(self.arrays())
-        return self._sounds
-
-    def latin_runs(self) -> list[tuple[int, int]]:
-        """``[start, end)`` of each run of Latin letters in the canonical text."""
-        if self._runs is None:
-            self._runs = ([m.span() for m in _LATIN_RUN.finditer(self.canon)] if self.short
-                          else latin_runs(self.arrays()))
-        return self._runs
-
-    def sounds_canon(self) -> str:
-        return sounds_short(self._kept) if self.short else self.sounds().text
 
 
 def _covers(text: str, start: int, end: int, word: str) -> bool:

@@ -59,6 +59,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "inspection.rules": frozenset({_A, _O, _Q, _C}),  # a tenant's scorecards; re-inspect
     "inspection.review": frozenset({_A, _Q, _C}),  # verdicts: QA staff, a client's own QA
     "inspection.queue": frozenset({_A, _O}),  # the operator's job queue
+    # the inspection.* entries of the audit log (QA staff may not read the rest of it)
+    "inspection.audit": frozenset({_A, _O, _Q, _C}),
 }
 
 

@@ -68,6 +68,7 @@ class CallRow(Base):
                                          server_default="sip")  # sip | asterisk
     flow_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     flow_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     trace: Mapped[Any] = mapped_column(JSON, default=list)
     media: Mapped[Any] = mapped_column(JSON, default=dict)
     flow_result: Mapped[Any] = mapped_column(JSON, default=dict)
@@ -96,6 +97,7 @@ class CallRecord:
     backend: str = "sip"  # which backend carried the call: sip (own stack) or asterisk
     flow_id: str | None = None
     flow_version: int | None = None
+    campaign_id: str | None = None  # the outbound campaign that placed the call
     trace: list[dict[str, Any]] = field(default_factory=list)
     media: dict[str, Any] = field(default_factory=dict)
     flow_result: dict[str, Any] = field(default_factory=dict)  # status, variables (masked)
@@ -135,7 +137,7 @@ def _upsert(dialect: str) -> Any:
     inserts: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
     if dialect not in inserts:
         return None
-    stmt = inserts[dialect](CallRow)
+    stmt = inserts[dialect](CallRow.__table__)
     return stmt.on_conflict_do_update(
         index_elements=[CallRow.id],
         set_={c.name: stmt.excluded[c.name] for c in CallRow.__table__.columns if c.name != "id"})
@@ -201,16 +203,19 @@ class CallRecords:
         latest = {rec.id: rec for rec in records}
         if not latest:
             return
-        with self.db.session() as s:
-            upsert = self._upsert.get(self.db.engine.dialect.name, False)
-            if upsert is False:
-                upsert = self._upsert[self.db.engine.dialect.name] = _upsert(
-                    self.db.engine.dialect.name)
-            if upsert is None:
+        upsert = self._upsert.get(self.db.engine.dialect.name, False)
+        if upsert is False:
+            upsert = self._upsert[self.db.engine.dialect.name] = _upsert(
+                self.db.engine.dialect.name)
+        if upsert is None:
+            with self.db.session() as s:
                 for rec in latest.values():
                     s.merge(_row(rec))
-                return
-            s.execute(upsert, [_values(rec) for rec in latest.values()])
+            return
+        # a Core connection and executemany: through an ORM session the same statement takes
+        # the ORM's bulk path, which walks every row's values to build a cache key
+        with self.db.engine.begin() as conn:
+            conn.execute(upsert, [_values(rec) for rec in latest.values()])
 
     def unfinished_nodes(self) -> list[str]:
         """Nodes with calls still open in the records (alive, or killed mid-call)."""

@@ -8,7 +8,8 @@ event in order) folds the events into a :class:`~engine.cdr.CallRecord`:
 ``call.invite``      ``direction``, ``caller``, ``callee``, ``sip_call_id``, ``at`` (wall s),
                      ``backend`` (``sip`` when absent; ``asterisk`` from ``engine.ami``)
 ``call.answered``    ``at``, ``codec``
-``flow.start``       ``tenant``, ``flow_id``, ``flow_version``
+``flow.start``       ``tenant``, ``flow_id``, ``flow_version``, ``campaign`` (the campaign that
+                     placed the call, when one did)
 ``flow.end``         ``flow_id``, ``version``, ``status``, ``reason``, ``steps``, ``last_node``,
                      ``variables`` (sensitive values masked)
 ``call.ended``       ``at``, ``disposition``, ``cause``, ``side``, ``sip_status``, and for calls
@@ -93,6 +94,7 @@ class CallRecordBuilder:
             rec.tenant = str(d.get("tenant", rec.tenant))
             rec.flow_id = d.get("flow_id")
             rec.flow_version = d.get("flow_version")
+            rec.campaign_id = d.get("campaign") or rec.campaign_id
         elif ev.topic == "flow.end":
             rec.flow_id = d.get("flow_id", rec.flow_id)
             rec.flow_version = d.get("version", rec.flow_version)

@@ -1,9 +1,10 @@
 """Inspecting one finished call: its record and recording in, a stored result out (blocking).
 
 Runs in the worker's thread pool (or the CLI): transcribe both channels, build the rules'
-context from the transcript and the call's trace, score it on the tenant's active scorecard
-(the operator's ``default`` tenant's when the tenant has none; the built-in
-:data:`BASIC_SCORECARD` when nobody has one) and store transcript, text and score.
+context from the transcript and the call's trace, score it on the tenant's most specific
+active scorecard for the call's flow and campaign (:mod:`inspection.scoping`; the operator's
+``default`` tenant's when none of the tenant's fits; the built-in :data:`BASIC_SCORECARD` when
+nobody's does) and store transcript, text and score.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from engine.cdr import CallRecord, CallRecords
 from inspection.rules import InspectionContext
+from inspection.scoping import parse_scope, pick
 from inspection.scorecard import Score, load_scorecard, score_call
 from inspection.store import InspectionResultRow, ResultStore, ScorecardStore
 from inspection.transcribe import TranscribeStats, transcribe_recording
@@ -78,9 +80,14 @@ class Inspector:
         self.vad_kind = vad_kind
         self.default_language = default_language
 
-    def scorecard_for(self, tenant: str) -> tuple[dict[str, Any], int]:
-        active = self.scorecards.active(tenant)
-        return active[0] if active else (BASIC_SCORECARD, 0)
+    def scorecard_for(self, rec: CallRecord) -> tuple[dict[str, Any], int]:
+        """The document and version of the scorecard that scores ``rec``."""
+        for tenant in dict.fromkeys((rec.tenant, "default")):
+            got = pick(self.scorecards.active(tenant), lambda c: parse_scope(c[0].get("scope")),
+                       rec.flow_id, rec.campaign_id)
+            if got is not None:
+                return got
+        return BASIC_SCORECARD, 0
 
     def inspect(self, call_id: str, *, store: bool = True) -> Inspected:
         rec = self.records.get(call_id, tenants=EVERY_TENANT)
@@ -96,14 +103,15 @@ class Inspector:
 
     def score(self, rec: CallRecord, transcript: Transcript, stats: TranscribeStats, *,
               store: bool = True) -> Inspected:
-        doc, version = self.scorecard_for(rec.tenant)
+        doc, version = self.scorecard_for(rec)
         card = load_scorecard(doc)
         words = self.words_for(rec.tenant) if self.words_for else None
         ctx = InspectionContext(transcript, rec.trace, rec.as_dict(), words)
         score = score_call(card, ctx, rec.id)
         row = InspectionResultRow(
             call_id=rec.id, tenant=rec.tenant, inspected_at=time.time(), scorecard=card.id,
-            scorecard_version=version, flow_id=rec.flow_id, score=score.score,
+            scorecard_version=version, flow_id=rec.flow_id, campaign_id=rec.campaign_id,
+            score=score.score,
             passed=score.passed, auto_failed=score.auto_failed, needs_review=score.needs_review,
             review_state="queued" if score.needs_review else "", language=transcript.language,
             text=transcript.text(), transcript=transcript.as_dict(), result=score.as_dict(),

@@ -1,9 +1,13 @@
 """The review workflow, statistics and CSV export over stored results (blocking, DB).
 
 A result that needs a person is ``queued``; assigning it opens a level-1 review for a reviewer
-(``assigned``). The verdict is ``agree`` (the automatic score stands) or ``override`` (a new
-score and a comment, both required). An override goes to a second-level review (``escalated``),
-whose verdict is final; an agreement is final at once. Calibration sessions give the same calls
+(``assigned``). The level-1 verdict is ``agree`` (the automatic score stands) or ``override``
+(a new score and a comment, both required). An agreement is final at once; an override goes to
+a second-level review by another reviewer (``escalated``). The second level judges the
+**level-1 verdict**, as QC products do (VICIdial's QC levels, Contact Lens re-evaluations):
+``agree`` confirms level 1's score (the override), ``override`` replaces it with its own score
+and a comment. The call's ``final_score`` is always the one of the latest decided level, and
+:meth:`Reviews.decision` says which review that was. Calibration sessions give the same calls
 to several reviewers independently (their reviews do not touch the result) and measure how
 often they agree. Every change is audited by the console service that calls these
 (:mod:`console.services.inspection`).
@@ -112,9 +116,7 @@ class Reviews:
                 level = 1
             elif res.review_state == "escalated":
                 level = 2
-                first = s.scalar(select(InspectionReviewRow).where(
-                    InspectionReviewRow.call_id == call_id, InspectionReviewRow.level == 1,
-                    InspectionReviewRow.session == "", InspectionReviewRow.state == "done"))
+                first = self._decided(s, call_id, level=1)
                 if first is not None and first.reviewer == reviewer:
                     raise ReviewError("reviewer: the second-level review needs another "
                                       "reviewer than the first", "reviewer")
@@ -150,8 +152,13 @@ class Reviews:
                 raise ReviewError(f"review {review_id} is assigned to {row.reviewer}",
                                   "reviewer")
             res = self._result(s, row.call_id, tenants)
+            judged = self._decided(s, row.call_id, level=row.level - 1) if not row.session \
+                and row.level > 1 else None
             row.state, row.verdict, row.comment = "done", verdict, comment.strip()[:4000]
-            row.score = score if verdict == "override" else res.score
+            # agree: the score under judgement stands (the automatic one at level 1 and in
+            # calibration, the level below's at level 2); override: the reviewer's own
+            row.score = score if verdict == "override" else \
+                judged.score if judged is not None else res.score
             row.decided_at = now or time.time()
             if row.session:  # calibration: the result is not touched
                 return row, res
@@ -159,8 +166,27 @@ class Reviews:
                 res.review_state = "escalated"
             else:
                 res.review_state = "final"
-                res.final_score = row.score
+            res.final_score = row.score  # the latest decided level's score, always
             return row, res
+
+    @staticmethod
+    def _decided(s: Any, call_id: str, *, level: int | None = None
+                 ) -> InspectionReviewRow | None:
+        """The call's latest decided review (of ``level``), calibration ones aside."""
+        q = select(InspectionReviewRow).where(
+            InspectionReviewRow.call_id == call_id, InspectionReviewRow.session == "",
+            InspectionReviewRow.state == "done")
+        if level is not None:
+            q = q.where(InspectionReviewRow.level == level)
+        return s.scalar(q.order_by(InspectionReviewRow.decided_at.desc(),
+                                   InspectionReviewRow.id.desc()).limit(1))
+
+    def decision(self, call_id: str, *, tenants: Tenants) -> InspectionReviewRow | None:
+        """The review whose score is the call's ``final_score`` (the latest decided level),
+        or None while nobody has decided."""
+        with self.db.session() as s:
+            self._result(s, call_id, tenants)
+            return self._decided(s, call_id)
 
     def history(self, call_id: str, *, tenants: Tenants) -> list[InspectionReviewRow]:
         with self.db.session() as s:
@@ -261,8 +287,8 @@ def _kappas(by_call: dict[str, list[InspectionReviewRow]], pass_score: float,
 
 def stats(db: Database, *, tenants: Tenants, since: float | None = None,
           until: float | None = None) -> dict[str, Any]:
-    """Counts and mean scores per flow, per scorecard item (fail rate), per reviewer
-    (reviews, override rate) and per day (trend)."""
+    """Counts and mean scores per flow, per campaign, per scorecard item (fail rate), per
+    reviewer (reviews, override rate) and per day (trend)."""
     q = select(InspectionResultRow).where(tenants.where(InspectionResultRow.tenant))
     if since is not None:
         q = q.where(InspectionResultRow.inspected_at >= since)
@@ -282,10 +308,13 @@ def stats(db: Database, *, tenants: Tenants, since: float | None = None,
                 "needs_review": sum(r.needs_review for r in rows)}
 
     flows: dict[str, list[InspectionResultRow]] = defaultdict(list)
+    campaigns: dict[str, list[InspectionResultRow]] = defaultdict(list)
     days: dict[str, list[InspectionResultRow]] = defaultdict(list)
     items: dict[str, dict[str, int]] = defaultdict(lambda: {"pass": 0, "fail": 0, "na": 0})
     for r in results:
         flows[r.flow_id or ""].append(r)
+        if r.campaign_id:
+            campaigns[r.campaign_id].append(r)
         days[time.strftime("%Y-%m-%d", time.gmtime(r.inspected_at))].append(r)
         for it in (r.result or {}).get("items", []):
             items[it["id"]][it["status"]] += 1
@@ -296,6 +325,7 @@ def stats(db: Database, *, tenants: Tenants, since: float | None = None,
     return {
         "total": summary(results),
         "flows": {k: summary(v) for k, v in sorted(flows.items())},
+        "campaigns": {k: summary(v) for k, v in sorted(campaigns.items())},
         "days": {k: summary(v) for k, v in sorted(days.items())},
         "items": {k: {**v, "fail_rate": round(v["fail"] / max(1, v["pass"] + v["fail"]), 3)}
                   for k, v in sorted(items.items())},
@@ -305,7 +335,8 @@ def stats(db: Database, *, tenants: Tenants, since: float | None = None,
 
 
 CSV_COLUMNS = ("call_id", "tenant", "inspected_at", "flow_id", "scorecard", "score", "passed",
-               "auto_failed", "review_state", "final_score", "language", "failed_items")
+               "auto_failed", "review_state", "final_score", "language", "failed_items",
+               "campaign_id", "scorecard_version")
 
 
 def export_csv(rows: Iterable[InspectionResultRow]) -> str:
@@ -320,5 +351,5 @@ def export_csv(rows: Iterable[InspectionResultRow]) -> str:
                     time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.inspected_at)),
                     r.flow_id or "", r.scorecard, r.score, int(r.passed), int(r.auto_failed),
                     r.review_state, "" if r.final_score is None else r.final_score,
-                    r.language, " ".join(failed)])
+                    r.language, " ".join(failed), r.campaign_id or "", r.scorecard_version])
     return out.getvalue()

@@ -7,22 +7,23 @@ makes the score 0 whatever else passed (Contact Lens "automatic fail"). A call n
 when it did not pass, an item marked ``review`` fired, or it falls in the ``sample_pct`` sample.
 
 Declared in JSON; :func:`load_scorecard` checks everything and names the field of the first
-problem (``sections[1].items[0].rule.window.to_ms``).
+problem (``sections[1].items[0].rule.window.to_ms``). A scorecard's ``scope`` (flows and/or
+campaigns, or none: the tenant's default) decides which calls it scores
+(:mod:`inspection.scoping`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import inspection.rules_call  # noqa: F401 - registers the timing, flow and outcome rule types
 from inspection.rules import FAIL, NA, PASS, Evidence, InspectionContext, Rule, RuleError, make_rule
-
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+from inspection.scoping import ID as _ID
+from inspection.scoping import Scope, parse_scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class Scorecard:
     pass_score: float = 80.0
     sample_pct: float = 0.0
     document: Mapping[str, Any] = field(default_factory=dict)
+    scope: Scope = field(default_factory=Scope)
 
     @property
     def items(self) -> list[Item]:
@@ -110,6 +112,7 @@ def load_scorecard(doc: Any) -> Scorecard:
     sid = doc.get("id")
     if not isinstance(sid, str) or not _ID.match(sid):
         raise RuleError("id: expected 1-64 letters, digits, _ . : -")
+    scope = parse_scope(doc.get("scope"))
     sections_doc = doc.get("sections")
     if not isinstance(sections_doc, list) or not sections_doc:
         raise RuleError("sections: expected a non-empty list")
@@ -141,7 +144,7 @@ def load_scorecard(doc: Any) -> Scorecard:
     return Scorecard(sid, str(doc.get("name") or sid), tuple(sections),
                      _number(doc, "pass_score", "", 80.0, 100),
                      _number(doc, "sample_pct", "", 0.0, 100),
-                     json.loads(json.dumps(doc)))
+                     json.loads(json.dumps(doc)), scope)
 
 
 def sampled(call_id: str, pct: float) -> bool:

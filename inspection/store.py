@@ -46,6 +46,7 @@ class InspectionResultRow(Base):
     scorecard: Mapped[str] = mapped_column(String(64), default="")
     scorecard_version: Mapped[int] = mapped_column(Integer, default=0)
     flow_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     passed: Mapped[bool] = mapped_column(Boolean, default=True)
     auto_failed: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -94,7 +95,8 @@ class InspectionReviewRow(Base):
 
 
 class ScorecardStore:
-    """Each tenant's scorecards; saving bumps the version (results name the version)."""
+    """Each tenant's scorecards; saving bumps the version (results name the version) and makes
+    the card active again; a retired card is kept (inactive) for the results that name it."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -110,16 +112,22 @@ class ScorecardStore:
             row.document, row.updated_at, row.updated_by, row.active = document, at, by, True
             return row.version
 
-    def active(self, tenant: str) -> list[tuple[dict[str, Any], int]]:
-        """The tenant's active scorecards, else the operator's (tenant ``default``)."""
+    def set_active(self, tenant: str, card_id: str, active: bool, at: float,
+                   by: str = "") -> InspectionScorecardRow | None:
+        """Retire (or bring back) a card without a new version; None when there is none."""
         with self.db.session() as s:
-            for t in dict.fromkeys((tenant, "default")):
-                rows = list(s.scalars(select(InspectionScorecardRow).where(
-                    InspectionScorecardRow.tenant == t, InspectionScorecardRow.active)
-                    .order_by(InspectionScorecardRow.id)))
-                if rows:
-                    return [(r.document, r.version) for r in rows]
-        return []
+            row = s.get(InspectionScorecardRow, (tenant, card_id))
+            if row is not None and row.active != active:
+                row.active, row.updated_at, row.updated_by = active, at, by
+            return row
+
+    def active(self, tenant: str) -> list[tuple[dict[str, Any], int]]:
+        """One tenant's active scorecards, by id (:func:`inspection.scoping.pick` chooses)."""
+        with self.db.session() as s:
+            rows = list(s.scalars(select(InspectionScorecardRow).where(
+                InspectionScorecardRow.tenant == tenant, InspectionScorecardRow.active)
+                .order_by(InspectionScorecardRow.id)))
+        return [(r.document, r.version) for r in rows]
 
     def list(self, tenants: Tenants) -> list[InspectionScorecardRow]:
         with self.db.session() as s:
@@ -138,7 +146,9 @@ class ResultStore:
         with self.db.session() as s:
             old = s.get(InspectionResultRow, row.call_id)
             if old is not None and old.review_state and not row.review_state:
-                row.review_state = old.review_state  # a re-run keeps the review's state
+                row.review_state = old.review_state  # a re-run keeps the review's state ...
+            if old is not None and old.review_state == row.review_state:
+                row.final_score = old.final_score  # ... and the score a reviewer decided
             s.merge(row)
 
     def get(self, call_id: str, *, tenants: Tenants) -> InspectionResultRow | None:

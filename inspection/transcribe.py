@@ -26,6 +26,7 @@ from asr.vad import Vad, make_vad
 from audio.pcm import FRAME_SAMPLES, SAMPLE_RATE_HZ, Pcm
 from audio.resample import to_16k
 from audio.wavio import WavError, read_wav_samples
+from core.priority import BACKGROUND_NICE, call_in_background_thread
 from inspection.transcript import SPEAKERS, Transcript, Turn, TWord, regions
 
 _ENGINES: dict[tuple[str, str], Any] = {}
@@ -68,18 +69,21 @@ def engine_for_language(language: str) -> tuple[str, str | None]:
 
 
 def inspection_engine(name: str, model_path: str | Path | None = None, *,
-                      workers: int = 1) -> Any:
+                      workers: int = 1, nice: int = BACKGROUND_NICE) -> Any:
     """A whisper model of inspection's own, one CPU thread per decode, ``workers`` decodes
     at once. Not the live calls' shared one: CTranslate2 serialises a model's decodes, so a
-    30 s inspection region on the shared model would hold up callers' menu turns behind it."""
+    30 s inspection region on the shared model would hold up callers' menu turns behind it.
+    It is built on a thread at ``nice`` (core/priority.py), so its decode threads yield a
+    contended core to live turns."""
     key = (name, str(model_path or ""))
     with _ENGINES_LOCK:
         eng = _ENGINES.get(key)
         if eng is None:
             from asr.backends.whisper import WhisperEngine  # noqa: PLC0415 - heavy, lazy
 
-            eng = _ENGINES[key] = WhisperEngine(model_path, num_workers=max(1, workers),
-                                                cpu_threads=1, name=name)
+            eng = _ENGINES[key] = call_in_background_thread(
+                lambda: WhisperEngine(model_path, num_workers=max(1, workers), cpu_threads=1,
+                                      name=name), nice)
         return eng
 
 

@@ -1,6 +1,7 @@
 """Test doubles for campaign tests that need no network: a dialler that answers on a simulated
 call (flows' ``SimulatedCall``) or refuses with a scripted disposition, and a runner built on
-a file SQLite database, the real compliance service and a ``FakeClock``.
+a file SQLite database (or the ``db_url`` given: PostgreSQL for several nodes), the real
+compliance service and a ``FakeClock``.
 
 Used by unit tests of scheduling (retries, windows, pacing, restart); the SIPp tests in
 tests/integration/ use the real engine and a real far end."""
@@ -17,6 +18,7 @@ from typing import Any
 
 from campaigns.contacts import Contact
 from campaigns.runner import CampaignRunner
+from campaigns.shared_pacing import RedisBudgets
 from campaigns.spec import CampaignSpec, parse_spec
 from campaigns.store import Campaign, CampaignStore
 from campaigns.trunks import Trunk
@@ -122,10 +124,11 @@ class Rig:
 
     def __init__(self, tmp: Path, *, script: Callable[[str, int], Answer] | None = None,
                  cap_rules: list[CapRule] | None = None, wall: float = MONDAY_10AM,
-                 node: str = "node-a", db_name: str = "c.sqlite", poll_s: float = 0.5) -> None:
+                 node: str = "node-a", db_name: str = "c.sqlite", poll_s: float = 0.5,
+                 db_url: str | None = None) -> None:
         self.poll_s = poll_s
         self.clock = FakeClock(wall_start=wall)
-        self.db = open_database(f"sqlite:///{tmp / db_name}")
+        self.db = open_database(db_url or f"sqlite:///{tmp / db_name}")
         self.store = CampaignStore(self.db)
         self.compliance = ComplianceService(cap_rules=cap_rules or [])
         self.bus = EventBus()
@@ -134,13 +137,15 @@ class Rig:
         self.flow = compile_flow(json.loads((FIXTURES / "hello_flow.json").read_text()))
         self.node = node
         self.runner = self.make_runner()
+        self.others: list[CampaignRunner] = []  # more nodes on this database (settle waits)
 
-    def make_runner(self) -> CampaignRunner:
+    def make_runner(self, node: str | None = None, shared: RedisBudgets | None = None
+                    ) -> CampaignRunner:
         return CampaignRunner(
-            self.store, self.dialler, self.compliance, self.clock, self.bus, node=self.node,
-            trunks=[Trunk("carrier", "sip:{number}@127.0.0.1:5099")],
+            self.store, self.dialler, self.compliance, self.clock, self.bus,
+            node=node or self.node, trunks=[Trunk("carrier", "sip:{number}@127.0.0.1:5099")],
             flows=lambda tenant, fid, version: self.flow,
-            services=lambda tenant, cid: FlowServices(), poll_s=self.poll_s)
+            services=lambda tenant, cid: FlowServices(), poll_s=self.poll_s, shared=shared)
 
     def create(self, numbers: list[str], the_spec: CampaignSpec | None = None,
                state: str = "running") -> Campaign:
@@ -157,14 +162,17 @@ class Rig:
         tasks it started): until a whole round of loop turns started no database call (three
         rounds were not enough on a loaded box: a claim still in its thread when the clock
         moved made a call start late)."""
+        def busy() -> int:
+            return self.runner.db_busy + sum(r.db_busy for r in self.others)
+
         quiet = 0
         while quiet < 3:
-            busy = self.runner.db_busy
-            while self.runner.db_busy:  # noqa: ASYNC110 - a worker thread's answer, no event
+            was_busy = busy()
+            while busy():  # noqa: ASYNC110 - a worker thread's answer, no event
                 await asyncio.sleep(0.0005)
             for _ in range(20):
                 await asyncio.sleep(0)
-            quiet = quiet + 1 if not busy and not self.runner.db_busy else 0
+            quiet = quiet + 1 if not was_busy and not busy() else 0
 
     async def run_until(self, cond: Callable[[], bool], *, step_s: float = 60.0,
                         limit_s: float = 3600.0) -> None:

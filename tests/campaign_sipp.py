@@ -239,7 +239,7 @@ uri = "sip:{{number}}@127.0.0.1:{uas_port}"
         "IVR_STORAGE__PROMPT_CACHE_DIR": str(tmp_path / "prompts"),
         "IVR_SIP__LISTEN": f"127.0.0.1:{free_port()}",
         "IVR_RTP__PORT_MIN": str(rtp), "IVR_RTP__PORT_MAX": str(rtp + 58),
-        "IVR_METRICS__LISTEN": "", "IVR_SIP__DRAIN_S": "0",
+        "IVR_METRICS__LISTEN": "", "IVR_CONSOLE__LISTEN": "", "IVR_SIP__DRAIN_S": "0",
         "IVR_SPEAKER__ENCRYPTION_KEY": "", "IVR_CAMPAIGNS__POLL_S": "0.3",
         **extra,
     }

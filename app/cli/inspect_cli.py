@@ -121,8 +121,10 @@ def show(ctx: typer.Context, call_id: str,
 def rules_import(ctx: typer.Context, file: Path,
                  tenant: Annotated[str, typer.Option(help="Whose scorecard")] = "default",
                  ) -> None:
-    """Check and store a scorecard (JSON); a new version when its id exists."""
-    from console.services.base import Invalid  # noqa: PLC0415
+    """Check and store a scorecard (JSON); a new version when its id exists. Its ``scope``
+    (flows and/or campaigns; none: the tenant's default) may not clash with another active
+    card's."""
+    from console.services.base import Conflict, Invalid  # noqa: PLC0415
     from storage.tenancy import TenantError, check_tenant_id  # noqa: PLC0415
 
     try:
@@ -134,17 +136,49 @@ def rules_import(ctx: typer.Context, file: Path,
         raise _fail(f"{file}: not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     try:
         version = _ops(ctx).import_scorecard(cli_actor(), tenant, doc)
-    except Invalid as e:
+    except (Invalid, Conflict) as e:
         raise _fail(f"{file}: {e}") from None
     typer.echo(f"scorecard {doc['id']} for tenant {tenant}: version {version}")
 
 
 @rules_app.command("list")
 def rules_list(ctx: typer.Context, tenant: Annotated[str | None, typer.Option()] = None) -> None:
+    """Scorecards: tenant, id, version, items, active or retired, which calls they score."""
     for c in _ops(ctx).list_scorecards(_scope(tenant)):
         items = sum(len(s.get("items", [])) for s in c["document"].get("sections", []))
+        scope = c["document"].get("scope") or {}
+        scores = "; ".join(f"{k} {','.join(v)}" for k, v in scope.items() if v) or "default"
         typer.echo(f"{c['tenant']:16} {c['id']:24} v{c['version']:<4} {items} items  "
+                   f"{'active ' if c['active'] else 'retired'}  {scores}  "
                    f"{c['document'].get('name', '')}")
+
+
+def _set_active(ctx: typer.Context, card_id: str, tenant: str, active: bool) -> None:
+    from console.services.base import Conflict, Missing  # noqa: PLC0415
+
+    try:
+        _ops(ctx).set_scorecard_active(cli_actor(), tenant, card_id, active)
+    except Missing as e:
+        raise _fail(str(e), 1) from None
+    except Conflict as e:
+        raise _fail(str(e)) from None
+    typer.echo(f"scorecard {card_id} for tenant {tenant}: {'active' if active else 'retired'}")
+
+
+@rules_app.command("retire")
+def rules_retire(ctx: typer.Context, card_id: str,
+                 tenant: Annotated[str, typer.Option(help="Whose scorecard")] = "default",
+                 ) -> None:
+    """Retire a scorecard: its calls are scored by the next fitting one."""
+    _set_active(ctx, card_id, tenant, False)
+
+
+@rules_app.command("activate")
+def rules_activate(ctx: typer.Context, card_id: str,
+                   tenant: Annotated[str, typer.Option(help="Whose scorecard")] = "default",
+                   ) -> None:
+    """Bring a retired scorecard back (refused while another active card has its scope)."""
+    _set_active(ctx, card_id, tenant, True)
 
 
 @inspect_app.command("queue")

@@ -74,9 +74,11 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
     if request.path.startswith("/api/"):
         h.setdefault("Cache-Control", "no-store")
     else:
+        # media-src blob:: the call review plays the recording it already fetched (once) for
+        # the waveform from a blob: URL instead of downloading it a second time
         h.setdefault("Content-Security-Policy",
                      "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
-                     "; frame-ancestors 'none'")
+                     "; media-src 'self' blob:; frame-ancestors 'none'")
     return response
 
 

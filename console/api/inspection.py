@@ -9,176 +9,44 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from typing import Any
 
 from aiohttp import web
-from pydantic import Field
 
 from console.api import schemas as s
-from console.api.admin import actor
+from console.api.admin import actor, audit_out
 from console.api.context import services
 from console.api.errors import ApiError
+from console.api.inspection_schemas import (
+    AgreementOut,
+    AssignIn,
+    CalibrationIn,
+    CalibrationListOut,
+    CalibrationSessionOut,
+    InspectionAuditQuery,
+    InspectionQuery,
+    JobsOut,
+    JobsQuery,
+    ResultDetailOut,
+    ResultListOut,
+    ResultOut,
+    ReviewListOut,
+    ReviewOut,
+    ReviewQueueQuery,
+    ScorecardIn,
+    ScorecardListOut,
+    ScorecardOut,
+    ScorecardStateIn,
+    StatsOut,
+    StatsQuery,
+    VerdictIn,
+)
 from console.api.routing import Api, ApiRequest, PathParam
 from console.services.inspection import InspectionOps
 
 CALL = {"call_id": PathParam(str, r"^[A-Za-z0-9@._:+-]{1,255}$", 255)}
 REVIEW = {"review_id": PathParam(int, r"^[0-9]{1,9}$", 9)}
 SESSION = {"session": PathParam(str, r"^[A-Za-z0-9_.:-]{1,64}$", 64)}
-
-
-class InspectionQuery(s.TenantQuery):
-    q: str | None = Field(None, max_length=200, description="text in the transcript")
-    needs_review: bool | None = None
-    limit: int = Field(50, ge=1, le=200)
-
-
-class ReviewQueueQuery(s.TenantQuery):
-    state: str = Field("queued", pattern=r"^(queued|assigned|escalated|reviewed|final|any)$",
-                       description="the result's review state; any: every state")
-    reviewer: str | None = Field(None, max_length=128, description="open reviews of this person")
-    rule: str | None = Field(None, max_length=64, description="only calls where this item failed")
-    min_score: float | None = Field(None, ge=0, le=100)
-    max_score: float | None = Field(None, ge=0, le=100)
-    reason: str | None = Field(None, pattern=r"^(auto_fail|score|review|sample)$",
-                               description="why it needs a person")
-    limit: int = Field(50, ge=1, le=200)
-
-
-class StatsQuery(s.TenantQuery):
-    since: float | None = Field(None, description="epoch seconds, inclusive")
-    until: float | None = Field(None, description="epoch seconds, exclusive")
-
-
-class JobsQuery(s.In):
-    state: str | None = Field(None, pattern=r"^(queued|running|done|failed)$")
-    limit: int = Field(50, ge=1, le=200)
-
-
-class ScorecardIn(s.In):
-    document: dict[str, Any] = Field(description="sections of weighted items, each one rule "
-                                                 "(docs/inspection.md)")
-
-
-class AssignIn(s.In):
-    call_id: str = Field(min_length=1, max_length=255)
-    reviewer: str | None = Field(None, max_length=128, description="default: yourself")
-
-
-class VerdictIn(s.In):
-    verdict: str = Field(pattern=r"^(agree|override)$")
-    score: float | None = Field(None, ge=0, le=100, description="required for override")
-    comment: str = Field("", max_length=4000, description="required for override")
-
-
-class CalibrationIn(s.In):
-    session: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
-    call_ids: list[str] = Field(min_length=1, max_length=200)
-    reviewers: list[str] = Field(min_length=2, max_length=50)
-
-
-class ResultOut(s.Out):
-    call_id: str
-    tenant: str
-    inspected_at: float
-    flow_id: str | None
-    scorecard: str
-    scorecard_version: int
-    score: float | None
-    passed: bool
-    auto_failed: bool
-    needs_review: bool
-    review_state: str
-    final_score: float | None
-    language: str
-    reasons: list[str]
-
-
-class ResultDetailOut(ResultOut):
-    items: list[dict[str, Any]] = Field(description="each item: status, points, evidence "
-                                                    "(speaker, start_ms, end_ms, text, node_id)")
-    sections: dict[str, Any]
-    stats: dict[str, Any]
-    transcript: dict[str, Any]
-    reviews: list[dict[str, Any]]
-
-
-class ResultListOut(s.Out):
-    items: list[ResultOut]
-
-
-class ReviewOut(s.Out):
-    id: int
-    call_id: str
-    tenant: str
-    level: int
-    session: str
-    reviewer: str
-    state: str
-    verdict: str
-    score: float | None
-    comment: str
-    created_at: float
-    decided_at: float | None
-    review_state: str | None = None
-    final_score: float | None = None
-
-
-class ReviewListOut(s.Out):
-    items: list[ReviewOut]
-
-
-class ScorecardOut(s.Out):
-    tenant: str
-    id: str
-    version: int
-    active: bool
-    updated_at: float
-    updated_by: str
-    document: dict[str, Any]
-
-
-class ScorecardListOut(s.Out):
-    items: list[ScorecardOut]
-
-
-class AgreementOut(s.Out):
-    session: str
-    calls: int
-    reviews: int
-    verdict_agreement: float | None
-    pass_agreement: float | None
-    mean_score_spread: float | None
-    reviewers: int
-    kappa_method: str | None = Field(description="cohen (two reviewers), fleiss (more)")
-    kappa_calls: int = Field(description="calls every reviewer decided (kappa's sample)")
-    verdict_kappa: float | None = Field(description="chance-corrected agreement on verdicts")
-    pass_kappa: float | None = Field(description="chance-corrected agreement on pass/fail")
-
-
-class CalibrationSessionOut(s.Out):
-    session: str
-    calls: int
-    reviewers: list[str]
-    open: int
-    done: int
-    created_at: float
-
-
-class CalibrationListOut(s.Out):
-    items: list[CalibrationSessionOut]
-
-
-class StatsOut(s.Out):
-    total: dict[str, Any]
-    flows: dict[str, Any]
-    days: dict[str, Any]
-    items: dict[str, Any]
-    reviewers: dict[str, Any]
-
-
-class JobsOut(s.Out):
-    counts: dict[str, int]
-    jobs: list[dict[str, Any]]
+SCORECARD = {"scorecard_id": PathParam(str, r"^[A-Za-z0-9_.:-]{1,64}$", 64)}
 
 
 def _ops(req: ApiRequest) -> InspectionOps:
@@ -244,6 +112,16 @@ def register(api: Api) -> None:
                   and r["version"] == version]
         return ScorecardOut(**row)
 
+    @api.op("PATCH", "/api/scorecards/{scorecard_id}", summary="Retire a scorecard (its calls "
+            "fall to the next fitting card) or bring it back", tag="inspection",
+            permission="inspection.rules", query=s.TenantQuery, body=ScorecardStateIn,
+            response=ScorecardOut, params=SCORECARD)
+    async def set_scorecard_active(req: ApiRequest) -> ScorecardOut:
+        tenant = req.who.tenant_for(req.query.tenant)
+        row = await asyncio.to_thread(_ops(req).set_scorecard_active, actor(req), tenant,
+                                      req.path["scorecard_id"], req.body.active)
+        return ScorecardOut(**row)
+
     @api.op("GET", "/api/reviews", summary="The review queue: calls waiting for a person",
             tag="inspection", permission="inspection.review", query=ReviewQueueQuery,
             response=ResultListOut)
@@ -303,6 +181,21 @@ def register(api: Api) -> None:
         tenants = req.who.tenants_for(req.query.tenant, allow_every=True)
         got = await asyncio.to_thread(_ops(req).agreement, req.path["session"], tenants)
         return AgreementOut(**asdict(got))
+
+    @api.op("GET", "/api/inspection/audit", summary="The audit trail of inspection: scorecard "
+            "changes, re-inspections, assignments, verdicts, calibrations", tag="inspection",
+            permission="inspection.audit", query=InspectionAuditQuery,
+            response=s.AuditPageOut,
+            description="Only inspection.* entries of the tenants one may see (never the "
+                        "operator-wide ones): what QA staff may read of the audit log.")
+    async def inspection_audit(req: ApiRequest) -> s.AuditPageOut:
+        q: InspectionAuditQuery = req.query
+        tenants = req.who.tenants_for(q.tenant, allow_every=True)
+        page = await asyncio.to_thread(
+            _ops(req).audit_trail, tenants, call_id=q.call_id, action=q.action, actor=q.actor,
+            since=q.since, until=q.until, limit=q.limit, cursor=q.cursor)
+        return s.AuditPageOut(items=[audit_out(e) for e in page.entries],
+                              next_cursor=page.next_cursor)
 
     @api.op("GET", "/api/inspection/stats", summary="Counts and scores per flow, rule, "
             "reviewer and day", tag="inspection", permission="inspection.read",

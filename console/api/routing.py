@@ -330,8 +330,8 @@ def _dispatcher(op: Operation, authenticate: Authenticator,
         result = await op.handler(ApiRequest(request, principal, body, query, path, raw))
         if isinstance(result, web.StreamResponse):
             return result
-        if result is None:
-            return web.Response(status=204)
+        if result is None:  # no body: 204, or the 202 the operation declares (queued)
+            return web.Response(status=202 if op.status == 202 else 204)
         return json_response(result, op.status)
 
     return handle

@@ -1,7 +1,9 @@
 """Inspection for the console and the CLI: scorecards, results, the review workflow, stats.
 
-Every change (a scorecard imported, a call queued again, a review assigned or decided, a
-calibration started) writes one audit entry; reads take the caller's :class:`Tenants`.
+Every change (a scorecard imported or retired, a call queued again, a review assigned or
+decided, a calibration started) writes one ``inspection.*`` audit entry; reads take the
+caller's :class:`Tenants`. :meth:`InspectionOps.audit_trail` reads back those entries only, for
+the QA staff who may not read the whole audit log.
 """
 
 from __future__ import annotations
@@ -9,13 +11,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from console.audit import AuditLog
-from console.services.base import Actor, Audited, Invalid, Missing
+from campaigns.store import CampaignNotFound, CampaignStore
+from console.audit import AuditLog, AuditPage, AuditQuery
+from console.services.base import Actor, Audited, Conflict, Invalid, Missing
 from engine.cdr import CallRecords
+from flows.store import FlowStore
 from inspection.queue import JobQueue
 from inspection.review import Agreement, ReviewError, ReviewMissing, Reviews, export_csv, stats
 from inspection.rules import RuleError
-from inspection.scorecard import load_scorecard
+from inspection.scoping import describe, overlap, parse_scope
+from inspection.scorecard import Scorecard, load_scorecard
 from inspection.store import (
     InspectionResultRow,
     InspectionReviewRow,
@@ -30,7 +35,7 @@ from storage.tenancy import Tenants
 def result_dict(row: InspectionResultRow, *, whole: bool = True) -> dict[str, Any]:
     d: dict[str, Any] = {
         "call_id": row.call_id, "tenant": row.tenant, "inspected_at": row.inspected_at,
-        "flow_id": row.flow_id, "scorecard": row.scorecard,
+        "flow_id": row.flow_id, "campaign_id": row.campaign_id, "scorecard": row.scorecard,
         "scorecard_version": row.scorecard_version, "score": row.score, "passed": row.passed,
         "auto_failed": row.auto_failed, "needs_review": row.needs_review,
         "review_state": row.review_state, "final_score": row.final_score,
@@ -55,6 +60,9 @@ def scorecard_dict(row: InspectionScorecardRow) -> dict[str, Any]:
             "document": row.document}
 
 
+INSPECTION_ACTIONS = "inspection."  # the audit actions this service writes (a prefix)
+
+
 class InspectionOps(Audited):
     def __init__(self, db: Database, audit: AuditLog) -> None:
         super().__init__(audit)
@@ -66,18 +74,70 @@ class InspectionOps(Audited):
 
     # -- scorecards ---------------------------------------------------------------------
     def import_scorecard(self, actor: Actor, tenant: str, document: Any) -> int:
-        """Check and store a scorecard (a new version when its id exists)."""
+        """Check and store a scorecard (a new version when its id exists, active again).
+        Its scope must name the tenant's own published flows and campaigns, and may not
+        claim what another active card of the tenant claims (the field is named)."""
         try:
             card = load_scorecard(document)
         except RuleError as e:
             field = str(e).split(":", 1)[0]
             raise Invalid(str(e), field=f"body.{field}") from None
+        self._check_scope(tenant, card)
         version = self.scorecards.save(tenant, dict(card.document), time.time(),
                                        actor.principal.actor)
         self._audit(actor, tenant=tenant, action="inspection.scorecard.import",
                     resource=f"scorecard:{card.id}", after=card.document,
-                    detail={"version": version, "items": len(card.items)})
+                    detail={"version": version, "items": len(card.items),
+                            "scope": card.scope.as_dict()})
         return version
+
+    def _check_scope(self, tenant: str, card: Scorecard) -> None:
+        flows = FlowStore(self.db).flow_ids(tenant=tenant)
+        for i, flow in enumerate(card.scope.flows):
+            if flow not in flows:
+                raise Invalid(f"scope.flows[{i}]: tenant {tenant} has no published flow "
+                              f"{flow!r}", field=f"body.scope.flows[{i}]")
+        campaigns = CampaignStore(self.db)
+        for i, cid in enumerate(card.scope.campaigns):
+            try:
+                owner = campaigns.get(cid).tenant
+            except CampaignNotFound:
+                owner = None
+            if owner != tenant:
+                raise Invalid(f"scope.campaigns[{i}]: tenant {tenant} has no campaign {cid!r}",
+                              field=f"body.scope.campaigns[{i}]")
+        self._check_overlap(tenant, card.id, card.scope)
+
+    def _check_overlap(self, tenant: str, card_id: str, scope: Any) -> None:
+        for doc, _version in self.scorecards.active(tenant):
+            if doc.get("id") == card_id:
+                continue
+            clash = overlap(scope, parse_scope(doc.get("scope")))
+            if clash is not None:
+                field, key = clash
+                raise Conflict(f"{field}: scorecard {doc.get('id')!r} already scores "
+                               f"{describe(key)} in tenant {tenant}; retire it or scope this "
+                               "one differently", field=f"body.{field}",
+                               code="scope_taken")
+
+    def set_scorecard_active(self, actor: Actor, tenant: str, card_id: str,
+                             active: bool) -> dict[str, Any]:
+        """Retire a scorecard (calls fall to the next fitting one) or bring it back (its
+        scope checked again, as at import)."""
+        row = next((r for r in self.scorecards.list(Tenants.one(tenant)) if r.id == card_id),
+                   None)
+        if row is None:
+            raise Missing(f"no scorecard {card_id} in tenant {tenant}")
+        if active and not row.active:
+            self._check_overlap(tenant, card_id, parse_scope(row.document.get("scope")))
+        changed = row.active != active
+        row = self.scorecards.set_active(tenant, card_id, active, time.time(),
+                                         actor.principal.actor) or row
+        if changed:
+            self._audit(actor, tenant=tenant, action="inspection.scorecard."
+                        + ("activate" if active else "retire"),
+                        resource=f"scorecard:{card_id}", detail={"version": row.version})
+        return scorecard_dict(row)
 
     def list_scorecards(self, tenants: Tenants) -> list[dict[str, Any]]:
         return [scorecard_dict(r) for r in self.scorecards.list(tenants)]
@@ -90,6 +150,8 @@ class InspectionOps(Audited):
         out = result_dict(row)
         out["reviews"] = [review_dict(r) for r in self.reviews.history(call_id,
                                                                        tenants=tenants)]
+        decided = self.reviews.decision(call_id, tenants=tenants)
+        out["decision"] = review_dict(decided) if decided is not None else None
         return out
 
     def search(self, tenants: Tenants, *, text: str | None = None,
@@ -142,7 +204,9 @@ class InspectionOps(Audited):
         self._audit(actor, tenant=row.tenant, action="inspection.review.decide",
                     resource=f"call:{row.call_id}", after=review_dict(row),
                     detail={"review": row.id, "verdict": verdict, "level": row.level,
-                            "session": row.session, "result_state": res.review_state})
+                            "session": row.session, "score": row.score,
+                            "result_state": res.review_state,
+                            "final_score": None if row.session else res.final_score})
         return {**review_dict(row), "review_state": res.review_state,
                 "final_score": res.final_score}
 
@@ -166,6 +230,22 @@ class InspectionOps(Audited):
 
     def agreement(self, session: str, tenants: Tenants) -> Agreement:
         return self.reviews.agreement(session, tenants=tenants)
+
+    # -- the audit trail of inspection ----------------------------------------------------
+    def audit_trail(self, tenants: Tenants, *, call_id: str | None = None,
+                    action: str | None = None, actor: str | None = None,
+                    since: float | None = None, until: float | None = None, limit: int = 50,
+                    cursor: str | None = None) -> AuditPage:
+        """The ``inspection.*`` entries of ``tenants`` (never operator-wide ones), newest
+        first: a call's (``call_id``), one action's, or all of them."""
+        if action is not None and not action.startswith(INSPECTION_ACTIONS):
+            raise Invalid(f"action: only {INSPECTION_ACTIONS}* entries are here, not "
+                          f"{action!r}", field="query.action")
+        query = AuditQuery(actor=actor, action=action or INSPECTION_ACTIONS,
+                           resource=f"call:{call_id}" if call_id else None, since=since,
+                           until=until)
+        return self.audit.search(query, tenants=tenants, include_global=False, limit=limit,
+                                 cursor=cursor)
 
     # -- stats ----------------------------------------------------------------------------
     def stats(self, tenants: Tenants, since: float | None = None,

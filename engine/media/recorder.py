@@ -85,12 +85,17 @@ class Recorder:
             right[: len(e)] = e
         return left, right
 
-    async def save(self) -> Path:
+    def save_sync(self) -> Path:
+        """Assemble the legs and write the WAV (blocking: numpy work and file I/O)."""
         left, right = self.legs()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.get_running_loop().run_in_executor(
-            None, write_stereo_wav, self.path, left, right)
+        write_stereo_wav(self.path, left, right)
         return self.path
+
+    async def save(self) -> Path:
+        """:meth:`save_sync` off the event loop: a hundred calls ending at once must not
+        stall the media of the others while their recordings are assembled and written."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.save_sync)
 
 
 async def save_recording(recorder: Recorder | None, call_id: str) -> str | None:

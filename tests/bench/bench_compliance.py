@@ -339,7 +339,10 @@ def main() -> None:
         _import_child(sys.argv[2], sys.argv[3])
         return
     parts = sys.argv[1:] or ["words", "fp", "lists", "import"]
-    print(f"cpu: {psutil.cpu_count()} cores")
+    from compliance import native
+
+    print(f"cpu: {psutil.cpu_count()} cores, load average {psutil.getloadavg()}, word scan "
+          f"{'native loops' if native.available() else 'Python paths'}")
     if "words" in parts:
         bench_words()
         bench_real_text()

@@ -4,12 +4,16 @@ A call with a real stereo recording (two LibriVox readings: the IVR's side on th
 the caller's on the left) is put through the real post-call queue (InspectionWorker, whisper
 tiny.en on both channels) under a scorecard imported through the API. Then a QA reviewer, in the
 browser: finds the call in the review queue, opens it, sees both channels' waveforms drawn on
-the canvas, clicks the highlighted rule hit and hears the player jump there, overrides the score
+the canvas (the recording crosses the network once: the player plays the fetched bytes from a
+blob: URL), clicks the highlighted rule hit and hears the player jump there, overrides the score
 (a missing comment is refused next to the comment box first), follows the evidence's node link
 to the flow path; edits a rule with a bad value (the server's error shows next to that field),
-fixes and saves it; opens the statistics, downloads the CSV and starts a calibration session
-whose kappa the page shows. A second reviewer takes the second-level review. A client of
-another tenant sees none of it (the API answers 404/403, the page shows nothing of the call).
+fixes and saves it; creates a second scorecard scoped to the call's flow by ticking it (a third
+claiming the same flow is refused next to the flow ticks); opens the statistics, downloads the
+CSV and starts a calibration session whose kappa the page shows. A second reviewer takes the
+second-level review, sees the first level's verdict, agrees with it (the override stands) and
+reads the call's audit trail. A client of another tenant sees none of it (the API answers
+404/403, the page shows nothing of the call).
 """
 
 from __future__ import annotations
@@ -179,7 +183,11 @@ async def test_review_a_call_edit_rules_stats_and_tenancy(tmp_path: Path, lang: 
                 assert await untranslated(page) == []
                 await shot(page, f"{p}-queue")
 
-                # the call: waveform of both channels, transcript with the hit, the player
+                # the call: waveform of both channels, transcript with the hit, the player;
+                # the recording is fetched once (the waveform's bytes play from a blob: URL)
+                fetches: list[str] = []
+                page.on("request", lambda r: fetches.append(r.url)
+                        if r.url.split("?")[0].endswith("/recording") else None)
                 await queue_rows.first.click()
                 await page.wait_for_selector("#transcript mark.hit")
                 await page.wait_for_function(
@@ -199,6 +207,9 @@ async def test_review_a_call_edit_rules_stats_and_tenancy(tmp_path: Path, lang: 
                 x = await _playhead_x(page)
                 now = await page.evaluate("document.getElementById('review-audio').currentTime")
                 assert x is not None and abs(x - now / duration * width) <= 3, (x, now)
+                assert len(fetches) == 1, fetches
+                src = await page.evaluate("document.getElementById('review-audio').currentSrc")
+                assert src.startswith("blob:"), src
                 assert await untranslated(page) == []
                 await shot(page, f"{p}-review")
 
@@ -255,6 +266,42 @@ async def test_review_a_call_edit_rules_stats_and_tenancy(tmp_path: Path, lang: 
                 assert card["document"]["sections"][1]["items"][1]["rule"]["max_gap_ms"] == 9000
                 await shot(page, f"{p}-rules")
 
+                # a second scorecard for the call's flow: tick the flow in the scope
+                async def new_card(card_id: str) -> None:
+                    await page.click("a[data-page=scorecards]")
+                    await page.click("#scorecard-new")
+                    await page.fill("#scorecard-tenant", "acme")
+                    await page.press("#scorecard-tenant", "Tab")  # loads acme's flows
+                    await page.check("#scope-flows-acme_main")
+                    await page.fill('[data-path="id"]', card_id)
+                    await page.fill('[data-path="sections[0].name"]', "Script")
+                    await page.fill('[data-path="sections[0].items[0].id"]', "opening")
+                    await page.fill('[data-path="sections[0].items[0].rule.phrases"]',
+                                    "ill disposed young man")
+                    await page.click("#scorecard-save")
+
+                await new_card("acme_main_qa")  # saved, the page opens it for editing
+                await expect(page.locator("h1")).to_contain_text("acme_main_qa")
+                await expect(page.locator("#scorecard-active")).to_be_visible()
+                # expected before the click: on a quiet box the 409 is back before the next line
+                watch.expected.add(("/api/scorecards", 409))
+                await new_card("acme_main_dup")  # the flow is acme_main_qa's already
+                flows_box = page.locator('[data-field="scope.flows"]')
+                await expect(flows_box.locator(".field-error")).to_contain_text("acme_main_qa")
+                await expect(page.locator("#scope-flows-acme_main")).to_have_attribute(
+                    "aria-invalid", "true")
+                await shot(page, f"{p}-rules-scope-clash")
+                await page.click("a[data-page=scorecards]")
+                listed = page.locator("#scorecard-list tbody tr")
+                await expect(listed).to_have_count(2)
+                await expect(listed.filter(has_text="acme_main_qa")).to_contain_text("acme_main")
+                assert await untranslated(page) == []
+                await shot(page, f"{p}-rules-list")
+                status, cards = await quinn.call("GET", "/api/scorecards",
+                                                 params={"tenant": "acme"})
+                scopes = {c["id"]: c["document"].get("scope") for c in cards["items"]}
+                assert scopes == {"acme_qa": None, "acme_main_qa": {"flows": ["acme_main"]}}
+
                 # statistics and the CSV
                 await page.click("a[data-page=inspection-stats]")
                 await expect(page.locator("#stats-rules")).to_contain_text("selfish")
@@ -297,18 +344,33 @@ async def test_review_a_call_edit_rules_stats_and_tenancy(tmp_path: Path, lang: 
                 assert await untranslated(page) == []
                 await shot(page, f"{p}-stats")
 
-                # a second reviewer takes the second-level review and agrees: final
+                # a second reviewer takes the second-level review: it judges the first
+                # level's verdict, and agreeing confirms the override (65), not the automatic
+                # score
                 await logout(page)
                 await login(page, con.url, "rita", PASSWORD)
                 await page.goto(f"{con.url}/#/reviews/{rec.id}")
                 await page.click("#review-take")
                 await expect(page.locator("#verdict-level")).to_have_text(
                     "二级复核" if zh else "Second-level review")
+                judged = page.locator("#verdict-judged")
+                await expect(judged).to_contain_text("quinn")
+                await expect(judged).to_contain_text("65")
+                await expect(judged).to_contain_text("reading a novel")
+                await expect(page.locator("label[for=verdict-agree]")).to_contain_text("65")
                 await page.click("#verdict-submit")
                 await expect(page.locator("#review-state")).to_have_text(
                     "已完结" if zh else "final")
-                # level 2 agreeing: the automatic score stands (inspection/review.py)
-                await expect(page.locator("#review-final")).to_have_text(f"{result['score']:g}")
+                assert result["score"] != 65
+                await expect(page.locator("#review-final")).to_have_text("65")
+                await expect(page.locator("#review-decision")).to_contain_text("rita")
+                # the audit trail, newest first: both levels' assignment and verdict, and the
+                # two calibration verdicts in between
+                trail = page.locator("#review-audit tbody tr")
+                await expect(trail).to_have_count(6)
+                await expect(trail.first).to_contain_text("rita")
+                await expect(trail.last).to_contain_text("quinn")
+                assert await untranslated(page) == []
                 await shot(page, f"{p}-second-level")
 
                 # the other tenant's client sees nothing of it in the page

@@ -1,6 +1,8 @@
 """The inspection API over a real console server: a real recording inspected with whisper,
 tenant scoping, scorecard import errors, the review workflow to a final score (override,
-second level by another reviewer), calibration agreement, CSV export, and the audit trail."""
+second level by another reviewer confirming it on one call and overriding it on another),
+calibration agreement, CSV export, and the audit trail: every step in it, readable by QA staff
+through the inspection trail only (not the whole audit log)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import pytest
 from audio.resample import to_8k
 from audio.tones import silence
 from audio.wavio import read_wav, write_stereo_wav
+from console.roles import Principal
+from console.services.base import Actor
 from engine.cdr import CallRecord
 from inspection.inspector import Inspector
 from tests.console_harness import running_console
@@ -28,6 +32,10 @@ CARD = {"id": "qa1", "name": "质检一号", "pass_score": 90, "sections": [
         {"id": "selfish", "points": 1, "rule": {
             "type": "phrase", "speaker": "caller", "expect": "absent",
             "phrases": ["rather selfish"]}}]}]}
+FLOW = {"id": "hello", "name": "Hello", "nodes": [
+    {"id": "start", "type": "start"},
+    {"id": "bye", "type": "hangup", "params": {"prompt": {"text": "Goodbye."}}}],
+    "edges": [{"from": "start", "port": "next", "to": "bye"}]}
 
 
 def _recording(path: Path) -> None:
@@ -45,6 +53,7 @@ async def test_review_workflow_through_the_api(tmp_path: Path) -> None:
         for c, name in ((acme, "acme-boss"), (q1, "q1"), (q2, "q2"), (beta, "beta-boss")):
             c.use_token(con.token(name))
         try:
+            con.services.flows.publish_document(Actor(Principal.cli("setup")), "acme", FLOW)
             bad = {**CARD, "sections": [{"name": "A", "items": [{"id": "x", "rule": {
                 "type": "silence"}}]}]}
             status, body = await acme.call("POST", "/api/scorecards", json_body={
@@ -105,7 +114,44 @@ async def test_review_workflow_through_the_api(tmp_path: Path) -> None:
                                          params={"tenant": "acme"},
                                          json_body={"verdict": "agree"})
             assert status == 200 and body["review_state"] == "final"
-            assert body["final_score"] == 0.0  # agreeing with the automatic score
+            # level 2 agrees with level 1's verdict: the override (60) is what stands, not
+            # the automatic 0
+            assert (body["score"], body["final_score"]) == (60.0, 60.0)
+            status, detail = await acme.call("GET", "/api/inspections/c1")
+            assert (detail["final_score"], detail["score"]) == (60.0, 0.0)
+            decision = detail["decision"]
+            assert (decision["id"], decision["level"], decision["reviewer"],
+                    decision["verdict"]) == (second["id"], 2, "q2", "agree")
+
+            # the second call: level 2 disagrees with level 1 and replaces its score
+            con.services.calls.save_many([CallRecord(
+                "sip-c2", "inbound", "13800138001", "4000", id="c2", tenant="acme",
+                invite_at=now - 18, answer_at=now - 17, end_at=now - 3,
+                disposition="answered", recording_path=str(wav))])
+            Inspector(db).inspect("c2")
+            status, first = await q1.call("POST", "/api/reviews", params={"tenant": "acme"},
+                                          json_body={"call_id": "c2"})
+            assert status == 201, first
+            status, body = await q1.call("POST", f"/api/reviews/{first['id']}/verdict",
+                                         params={"tenant": "acme"}, json_body={
+                                             "verdict": "override", "score": 70,
+                                             "comment": "the caller quotes a book"})
+            assert body["review_state"] == "escalated" and body["final_score"] == 70.0
+            status, second = await q2.call("POST", "/api/reviews", params={"tenant": "acme"},
+                                           json_body={"call_id": "c2"})
+            path = f"/api/reviews/{second['id']}/verdict"
+            status, body = await q2.call("POST", path, params={"tenant": "acme"},
+                                         json_body={"verdict": "override", "score": 85})
+            assert status == 422 and body["error"]["field"] == "body.comment"
+            status, body = await q2.call("POST", path, params={"tenant": "acme"}, json_body={
+                "verdict": "override", "score": 85, "comment": "greeting was fine: 85"})
+            assert status == 200 and body["review_state"] == "final"
+            assert (body["score"], body["final_score"]) == (85.0, 85.0)
+            status, detail = await q1.call("GET", "/api/inspections/c2",
+                                           params={"tenant": "acme"})
+            assert detail["final_score"] == 85.0
+            assert (detail["decision"]["level"], detail["decision"]["verdict"]) == \
+                (2, "override")
 
             status, rows = await q1.call("POST", "/api/calibrations", params={"tenant": "acme"},
                                          json_body={"session": "cal-1", "call_ids": ["c1"],
@@ -133,19 +179,50 @@ async def test_review_workflow_through_the_api(tmp_path: Path) -> None:
             assert status == 200 and body["items"] == []
 
             status, stats = await acme.call("GET", "/api/inspection/stats")
-            assert stats["items"]["selfish"]["fail"] == 1
-            assert stats["reviewers"]["q1"]["overrides"] == 2
+            assert stats["items"]["selfish"]["fail"] == 2  # c1 and c2
+            assert stats["reviewers"]["q1"]["overrides"] == 3  # c1, c2, calibration
             async with acme.session.get(con.url + "/api/inspection/export", headers={
                     "Authorization": f"Bearer {acme.token}"}) as resp:
                 text = await resp.text()
             assert resp.status == 200 and text.startswith("\ufeffcall_id,")
             assert "c1,acme," in text and "greeting selfish" in text
 
-            status, audit = await acme.call("GET", "/api/audit", params={"limit": 50})
+            status, audit = await acme.call("GET", "/api/audit", params={"limit": 100})
             actions = [e["action"] for e in audit["items"]]
             for action in ("inspection.scorecard.import", "inspection.review.assign",
                            "inspection.review.decide", "inspection.calibration.start"):
                 assert action in actions, actions
+            assert "flow.publish" in actions  # the client's own change, not inspection's
+
+            # QA staff: the whole audit log is refused, the inspection trail is theirs
+            status, body = await q1.call("GET", "/api/audit", params={"tenant": "acme"})
+            assert status == 403 and body["error"]["code"] == "forbidden", body
+            status, trail = await q1.call("GET", "/api/inspection/audit",
+                                          params={"tenant": "acme", "call_id": "c2"})
+            assert status == 200, trail
+            steps = [(e["action"], e["actor"].split(" ")[0], e["detail"].get("level"),
+                      e["detail"].get("verdict"), e["detail"].get("final_score"))
+                     for e in reversed(trail["items"])]
+            assert steps == [("inspection.review.assign", "q1", 1, None, None),
+                             ("inspection.review.decide", "q1", 1, "override", 70.0),
+                             ("inspection.review.assign", "q2", 2, None, None),
+                             ("inspection.review.decide", "q2", 2, "override", 85.0)], steps
+            status, trail = await q1.call("GET", "/api/inspection/audit",
+                                          params={"tenant": "acme", "limit": 200})
+            got = {e["action"] for e in trail["items"]}
+            assert "inspection.scorecard.import" in got and "inspection.calibration.start" in got
+            assert all(a.startswith("inspection.") for a in got), got
+            assert {e["tenant"] for e in trail["items"]} == {"acme"}  # no operator-wide ones
+            status, body = await q1.call("GET", "/api/inspection/audit",
+                                         params={"tenant": "acme", "action": "flow.publish"})
+            assert status == 422 and body["error"]["field"] == "query.action", body
+            # another tenant's client: none of acme's trail
+            status, body = await beta.call("GET", "/api/inspection/audit",
+                                           params={"call_id": "c2"})
+            assert status == 200 and body["items"] == []
+            status, body = await beta.call("GET", "/api/inspection/audit",
+                                           params={"tenant": "acme"})
+            assert status == 403 and body["error"]["code"] == "tenant_forbidden"
         finally:
             for c in (acme, q1, q2, beta):
                 await c.close()

@@ -52,6 +52,7 @@ ALLOWED: dict[str, str] = {
     "list_scorecards": "admin ops qa client", "inspection_stats": "admin ops qa client",
     "export_inspections": "admin ops qa client",
     "rerun_inspection": "admin ops qa client", "import_scorecard": "admin ops qa client",
+    "set_scorecard_active": "admin ops qa client", "inspection_audit": "admin ops qa client",
     "inspection_jobs": "admin ops",
     "review_queue": "admin qa client", "assign_review": "admin qa client",
     "decide_review": "admin qa client", "start_calibration": "admin qa client",
@@ -154,6 +155,9 @@ def samples(role: str, user_id: int) -> dict[str, tuple[str, str, dict[str, Any]
         "import_scorecard": ("POST", "/api/scorecards", {"json_body": {"document": {
             "id": f"card_{role}", "sections": [{"name": "A", "items": [{"id": "x", "rule": {
                 "type": "phrase", "phrases": ["hello"]}}]}]}}}),
+        "set_scorecard_active": ("PATCH", "/api/scorecards/nope", {"json_body": {
+            "active": False}}),
+        "inspection_audit": ("GET", "/api/inspection/audit", {}),
         "review_queue": ("GET", "/api/reviews", {}),
         "assign_review": ("POST", "/api/reviews", {"json_body": {"call_id": BOGUS_UUID}}),
         "decide_review": ("POST", "/api/reviews/999/verdict", {"json_body": {

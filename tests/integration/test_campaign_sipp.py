@@ -28,7 +28,9 @@ import pytest
 
 from campaigns.model import ContactRow
 from campaigns.store import CampaignStore
+from engine.cdr import CallRecords
 from storage import open_database
+from storage.tenancy import EVERY_TENANT
 from tests.campaign_sipp import (
     engine_env,
     invites,
@@ -159,6 +161,9 @@ async def test_a_campaign_against_real_answerers(tmp_path: Path, answerers: Path
         a = by_number[("bills", n, 1)]
         assert a.amd == "human" and a.amd_ms and a.amd_ms < 4000, (n, a.amd, a.amd_ms)
         assert a.flow_status == "hangup" and a.last_node == "bye", (n, a.flow_status)
+        # the call's record names the campaign that placed it (its scorecard is picked by it)
+        rec = CallRecords(store.db).get(a.call_id, tenants=EVERY_TENANT)
+        assert rec is not None and rec.campaign_id == "bills", (n, rec and rec.campaign_id)
     assert bills[OPTS_OUT].result.get("opted_out") is True
     # never dialled: blacklisted; deferred (not dropped) outside New York's window
     assert bills[BLACKLISTED].state == "skipped" and "black" in bills[BLACKLISTED].reason_code

@@ -101,3 +101,10 @@ async def test_unique_key_space(redis: Redis) -> None:
     await svc.check(N, "survey", "t", None, MON_10, count=True)
     keys = [k.decode() async for k in redis.scan_iter()]
     assert keys and all(k.startswith("ivr:compliance:") for k in keys)
+
+
+async def test_redis_store_scopes_prefixes_expiry(redis: Redis) -> None:
+    """The lookups every store must give (tests/unit/test_compliance_lists.py), on Redis."""
+    from tests.unit.test_compliance_lists import scopes_prefixes_expiry
+
+    await scopes_prefixes_expiry(RedisListStore(redis))

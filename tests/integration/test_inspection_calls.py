@@ -6,6 +6,10 @@ of people complaining), and a real human recording (beckett.wav, tests/fixtures/
 over the engine's long prompt. The engine runs a flow with real TTS and whisper listen turns;
 its prompts omit the recording disclosure. Expected offsets come from the caller's audio itself
 (energy onsets in the capture) and from the trace, never from the inspector.
+
+A weight-0 section ("Coverage") puts more rule types on the same real call without moving the
+score: script steps out of order, a latency budget every measured turn overruns (the evidence
+is the trace's own turns, on their nodes), a regular expression and the flow's outcome.
 """
 
 from __future__ import annotations
@@ -75,6 +79,16 @@ SCORECARD: dict[str, Any] = {
              "rule": {"type": "lexicon", "lexicon": "complaint", "speaker": "caller"}},
             {"id": "abuse", "points": 1, "review": True,
              "rule": {"type": "sensitive", "speaker": "caller", "categories": ["abuse"]}}]},
+        {"name": "Coverage", "weight": 0, "items": [
+            # the closing said first, the greeting after it: never in this call
+            {"id": "script_order", "rule": {"type": "script", "steps": [
+                {"name": "closing", "phrases": ["goodbye"]},
+                {"name": "greeting", "phrases": ["thank you for calling"]}]}},
+            {"id": "latency_1ms", "rule": {"type": "latency", "budget_ms": 1}},
+            {"id": "money_back", "rule": {"type": "regex", "speaker": "caller",
+                                          "pattern": r"money\s+back", "expect": "present"}},
+            {"id": "flow_ok", "rule": {"type": "disposition", "field": "flow_status",
+                                       "not_in": ["error", "loop_guard"]}}]},
     ]}
 
 
@@ -201,8 +215,34 @@ async def test_a_real_call_is_inspected_with_hits_at_their_offsets(tmp_path: Pat
     (closing,) = got["closing"]["evidence"]
     assert closing["start_ms"] >= offset("node.enter", node_id="bye") - TOLERANCE_MS
     assert got["path"]["status"] == "pass"
+    # script order: the closing is found where the engine said goodbye; the greeting is never
+    # said after it, and the evidence is the stretch it was looked for in
+    order = got["script_order"]
+    assert order["status"] == "fail", order
+    said_bye, missing = order["evidence"]
+    assert said_bye["detail"] == "closing" and said_bye["speaker"] == "engine"
+    assert said_bye["start_ms"] >= offset("node.enter", node_id="bye") - TOLERANCE_MS
+    assert missing["detail"] == "missing: greeting"
+    assert missing["start_ms"] == said_bye["start_ms"]
+    # latency: every measured turn (the trace's latency.turn) is over 1 ms, on its node
+    turns = [(round((e["at"] - rec.answer_at) * 1000), e["node_id"]) for e in trace
+             if e["kind"] == "latency.turn"]
+    assert turns, [e["kind"] for e in trace]
+    assert {n for _, n in turns} <= {"ask", "ask2"}, turns
+    lat = got["latency_1ms"]
+    assert lat["status"] == "fail"
+    assert [(e["start_ms"], e["node_id"]) for e in lat["evidence"]] == turns
+    # the regular expression, timed by its words, within the complaint's speech
+    (money,) = got["money_back"]["evidence"]
+    assert got["money_back"]["status"] == "pass" and money["speaker"] == "caller"
+    assert money["text"].lower().startswith("money")
+    assert complaint[0] - TOLERANCE_MS <= money["start_ms"] < money["end_ms"] \
+        <= complaint[1] + TOLERANCE_MS, (money, complaint)
+    assert got["flow_ok"]["status"] == "pass"
+    assert row.result["sections"]["Coverage"] is not None  # scored, weighing nothing
+
     # the score follows from those verdicts: Compliance 1/3 of 40, Script 20, Handling 1/3 of
-    # 30, Customer 0 of 10
+    # 30, Customer 0 of 10 (Coverage weighs 0)
     assert row.score == pytest.approx(round((40 / 3 + 20 + 10 + 0), 1))
     assert not row.passed and row.needs_review and row.review_state == "queued"
     # the transcript is kept with the call and found by search

@@ -1,5 +1,6 @@
 """``ivr inspect`` from a shell: a Mandarin call (a real recording) inspected with whisper base,
-a Chinese scorecard imported, bad files refused with the field or line named, the queue shown."""
+a Chinese scorecard imported, bad files refused with the field or line named (a second default
+card: its scope), a card retired and listed so, the queue shown."""
 
 from __future__ import annotations
 
@@ -64,6 +65,11 @@ def test_inspect_a_mandarin_call_from_the_shell(tmp_path: Path) -> None:
     card.write_text(json.dumps(CARD, ensure_ascii=False), encoding="utf-8")
     r = ivr(env, "inspect", "rules", "import", str(card))
     assert r.returncode == 0 and "version 1" in r.stdout, r.stderr
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**CARD, "id": "zh_other"}, ensure_ascii=False), "utf-8")
+    r = ivr(env, "inspect", "rules", "import", str(other))
+    assert r.returncode == 2 and "scope: scorecard 'zh_card' already scores" in r.stderr, \
+        r.stderr
 
     r = ivr(env, "inspect", "run", "zh-call-1", "--json")
     assert r.returncode == 0, r.stderr
@@ -87,3 +93,7 @@ def test_inspect_a_mandarin_call_from_the_shell(tmp_path: Path) -> None:
     assert r.returncode == 0 and "queued=1" in r.stdout, r.stdout
     r = ivr(env, "inspect", "show", "zh-call-1")
     assert r.returncode == 0 and "tantu" in r.stdout and "score:     100.0" in r.stdout
+    r = ivr(env, "inspect", "rules", "retire", "zh_card")
+    assert r.returncode == 0 and "retired" in r.stdout, r.stderr
+    r = ivr(env, "inspect", "rules", "list")
+    assert r.returncode == 0 and "retired  default  普通话质检" in r.stdout, r.stdout

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from compliance.confusables import confusable_map
+from compliance.confusables import confusable_map, expansion_map
 from compliance.normalize import fold
 from compliance.pinyin import PinyinMode, english_words, term_spelling
 from compliance.wordlist import read_terms
@@ -64,6 +64,47 @@ def test_look_alike_letters(wf: WordFilter, script: str, positive: str, negative
 def test_look_alike_hit_is_masked_in_place(wf: WordFilter) -> None:
     r = wf.scan("call now: ѕсаm!")
     assert r.masked_text == "call now: ****!" and r.blocked
+
+
+SKELETON_TERMS = [Term("profit", "fraud"), Term("scam", "fraud"), Term("ish", "custom"),
+                  Term("冰毒kg", "fraud"), Term("dzone", "custom")]
+
+
+@pytest.mark.parametrize(("how", "text", "term", "matched"), [
+    ("ligature inside the hit", "big proﬁt now", "profit", "proﬁt"),
+    ("ligatures before the hit", "ﬁﬂ ﬀ scam", "scam", "scam"),
+    ("digraph", "the ǆone", "dzone", "ǆone"),
+    ("squared unit", "出售冰毒㎏装", "冰毒kg", "冰毒㎏"),
+])
+def test_one_to_many_look_alikes_keep_original_offsets(how: str, text: str, term: str,
+                                                       matched: str) -> None:
+    """TR39 skeletons longer than the character (ﬁ -> fi, ǆ -> dz, ㎏ -> kg) fold to all their
+    letters, and the hit still spans the original characters, for highlighting and masking."""
+    r = WordFilter(SKELETON_TERMS).scan(text)
+    assert [(h.term, h.matched) for h in r.hits] == [(term, matched)], how
+    (hit,) = r.hits
+    assert text[hit.start:hit.end] == matched
+    assert r.masked_text == text[:hit.start] + "*" * len(matched) + text[hit.end:]
+
+
+@pytest.mark.parametrize(("how", "text"), [
+    ("a word inside a ligature's letters is not a word", "ﬁsh and ﬁshes"),
+    ("another ligature", "big proﬂt now"),
+    ("a word goes on after the ligature", "proﬁts"),
+    ("another unit", "出售冰毒㎎装"),
+    ("digraph of other letters", "the ǉone"),
+])
+def test_one_to_many_look_alikes_negative(how: str, text: str) -> None:
+    assert not WordFilter(SKELETON_TERMS).scan(text).hits, how
+
+
+def test_skeleton_expansions_are_letters_and_leave_ascii_alone() -> None:
+    got = expansion_map()
+    assert (got[ord("ﬁ")], got[ord("ǆ")], got[ord("㎏")], got[ord("Ĳ")]) == ("fi", "dz", "kg", "ij")
+    assert all(cp >= 0x80 and len(v) > 1 and v.isascii() and v.isalpha()
+               for cp, v in got.items())
+    assert ord("m") not in got  # rn <-> m (several letters for one) stays out
+    assert fold("ﬁ ǆ").text == "fidz" and fold("rn").text == "rn"
 
 
 @pytest.mark.parametrize("text", [

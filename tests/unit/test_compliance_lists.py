@@ -13,11 +13,14 @@ from compliance.lists import (
     ListEntry,
     ListKind,
     ListReason,
+    ListStore,
     Scope,
     range_to_prefixes,
 )
 from compliance.numbers import InvalidNumber, normalize, normalize_prefix, to_int
 from compliance.numberset import Meta, NumberSet
+from compliance.sql_store import SqlListStore
+from storage import open_database
 
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 
@@ -86,8 +89,7 @@ def test_numberset_contains_many_with_expiry_and_pending() -> None:
     assert ns.contains_many(np.array([4], np.uint64), now=100).tolist() == [False]
 
 
-async def test_store_scopes_prefixes_expiry() -> None:
-    store = InMemoryListStore()
+async def scopes_prefixes_expiry(store: ListStore) -> None:
     n = "+8613800138000"
     await store.add([
         ListEntry(ListKind.BLACK, n, scope=Scope("acme"), reason=ListReason.COMPLAINT),
@@ -95,15 +97,33 @@ async def test_store_scopes_prefixes_expiry() -> None:
         ListEntry(ListKind.BLACK, n, scope=Scope("acme", "c1"), reason=ListReason.TEST,
                   expires=NOW - timedelta(seconds=1)),
         ListEntry(ListKind.WHITE, n, scope=Scope("other"), reason=ListReason.VIP),
+        ListEntry(ListKind.WHITE, "8613800138", is_prefix=True, scope=Scope("acme"),
+                  reason=ListReason.TEST),
     ])
     hits = await store.match(ListKind.BLACK, n, Scope("acme", "c1").chain(), NOW)
     assert sorted(e.reason for e in hits) == [ListReason.COMPLAINT, ListReason.REGULATOR]
     assert [e.reason for e in await store.match(ListKind.BLACK, n, [Scope()], NOW)] == [
         ListReason.REGULATOR]
-    assert await store.match(ListKind.WHITE, n, Scope("acme").chain(), NOW) == []
+    assert await store.match(ListKind.WHITE, n, [Scope()], NOW) == []
+    both = await store.match_kinds((ListKind.BLACK, ListKind.WHITE), n,
+                                   Scope("acme", "c1").chain(), NOW)
+    assert sorted(e.reason for e in both[ListKind.BLACK]) == [
+        ListReason.COMPLAINT, ListReason.REGULATOR]
+    assert [(e.target, e.is_prefix) for e in both[ListKind.WHITE]] == [("8613800138", True)]
+    assert await store.match_kinds((ListKind.WHITE,), "+8613900139000", Scope("acme").chain(),
+                                   NOW) == {ListKind.WHITE: []}
     assert await store.remove(ListKind.BLACK, Scope(), "86138001", True)
     assert not await store.remove(ListKind.BLACK, Scope(), "86138001", True)
     assert await store.match(ListKind.BLACK, n, [Scope()], NOW) == []
+
+
+async def test_store_scopes_prefixes_expiry() -> None:
+    await scopes_prefixes_expiry(InMemoryListStore())
+
+
+async def test_sql_store_scopes_prefixes_expiry(db_url: str) -> None:
+    """The same lookups on SQLite and a real PostgreSQL (one prebuilt query per dial)."""
+    await scopes_prefixes_expiry(SqlListStore(open_database(db_url)))
 
 
 async def test_filter_many_matches_exact_and_prefix() -> None:

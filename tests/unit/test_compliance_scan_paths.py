@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compliance import words
+from compliance import scantext
 from compliance.normalize import (
     PINYIN_BASE,
     fold,
@@ -40,11 +40,11 @@ TERMS = [
     Term("贱人", "abuse", pinyin=PinyinMode.HOMOPHONE), Term("加微信88", "fraud"),
     Term("QQ群", "fraud"), Term("加V信", "fraud", pinyin=PinyinMode.SPELLED),
     Term("哥哥", "custom", pinyin=PinyinMode.SPELLED), Term("办证", "fraud", pinyin=PinyinMode.OFF),
-    Term("绿茶婊", "abuse"), Term("法轮功", "politics", initials=True),
+    Term("绿茶婊", "abuse"), Term("法轮功", "politics", initials=True), Term("profit", "fraud"),
 ]
 # What evasive text is made of: the terms' characters and others, their pinyin (toned too),
-# look-alike letters, separators, digits, words that hold a term, emoji and a character that
-# opencc folds beyond the BMP (U+346E).
+# look-alike letters (some folding to several letters: ﬁ, ㎏), separators, digits, words that
+# hold a term, emoji and a character that opencc folds beyond the BMP (U+346E).
 PIECES = [
     "赌", "博", "刷", "单", "返", "利", "妈", "的", "傻", "逼", "沙", "比", "贱", "人", "坚", "韧",
     "加", "微", "信", "群", "哥", "绿", "茶", "婊", "法", "轮", "功", "办", "证", "今", "天", "很",
@@ -52,7 +52,8 @@ PIECES = [
     "ge", "lv", "lu", "cha", "biao", "qun", "sb", "SB", "Q", "V", "qq", "8", "88", "12", "5",
     "scam", "ѕсаm", "sсam", "shit", "this hit", "as", "ass", "dick", "Dickens", "dubois",
     "made", "the", "an", " ", "  ", "\u200b", "-", ".", "*", "，", "。", "·", "🎲", "𝐬", "①",
-    "\u346e", "ĳ", "ŋ", "Ж",
+    "\u346e", "ĳ", "ŋ", "Ж", "ﬁ", "ﬂ", "ǆ", "㎏", "🆐", "ﬀ",
+    "pro", "t", "profit",
 ]
 
 
@@ -60,14 +61,15 @@ PIECES = [
 def array_paths() -> Iterator[None]:
     """Every text through numpy folding and the numpy spelled pass."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(words, "SHORT_TEXT", 0)
-        mp.setattr(words, "NEAR_IN_PYTHON", -1)
+        mp.setattr(scantext, "SHORT_TEXT", 0)
+        mp.setattr(scantext, "NEAR_IN_PYTHON", -1)
         yield
 
 
 @pytest.fixture(scope="module")
 def wf() -> WordFilter:
-    return WordFilter(TERMS)
+    """The Python paths (the native loops are compared with them in test_compliance_native)."""
+    return WordFilter(TERMS, native_loops=False)
 
 
 def _hits(wf: WordFilter, text: str) -> tuple[list[tuple[int, int, str, bool, str]], str]:

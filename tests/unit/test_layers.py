@@ -43,7 +43,19 @@ def _modules() -> dict[str, Path]:
     return out
 
 
+def _native_modules() -> set[str]:
+    """C extension modules (a C file with its ``PyInit_``): leaves that import no module of the
+    project, so an import of one is an import of it, not of its package."""
+    out = set()
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.c"):
+            if f"PyInit_{path.stem}(" in path.read_text():
+                out.add(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    return out
+
+
 MODULES = _modules()
+NATIVE = _native_modules()
 
 
 def _resolve(name: str) -> str | None:
@@ -51,7 +63,7 @@ def _resolve(name: str) -> str | None:
     parts = name.split(".")
     while parts:
         candidate = ".".join(parts)
-        if candidate in MODULES:
+        if candidate in MODULES or candidate in NATIVE:
             return candidate
         parts.pop()
     return None
@@ -87,6 +99,7 @@ def test_the_scan_sees_the_project() -> None:
     assert {"core.call", "audio.pcm", "engine.sipcall", "flows.interpreter", "app.wiring"} <= set(
         MODULES)
     assert "core.call" in GRAPH["flows.interpreter"]  # the scan reads real imports
+    assert "compliance._wordscan" in GRAPH["compliance.native"]  # and the native module
 
 
 def test_layers_point_one_way() -> None:

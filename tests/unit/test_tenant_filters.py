@@ -208,6 +208,10 @@ def calls_for(w: dict[str, Any]) -> dict[str, Callable[[], Any]]:
             ListKind.BLACK, "+8613800000001", Scope("acme").chain(), at)),
         "SqlListStore.match_sync": lambda: w["lists"].match_sync(
             ListKind.BLACK, "+8613800000001", Scope("acme").chain(), at),
+        "SqlListStore.match_kinds": lambda: asyncio.run(w["lists"].match_kinds(
+            (ListKind.BLACK, ListKind.WHITE), "+8613800000001", Scope("acme").chain(), at)),
+        "SqlListStore.match_kinds_sync": lambda: w["lists"].match_kinds_sync(
+            (ListKind.BLACK, ListKind.WHITE), "+8613800000001", Scope("acme").chain(), at),
         "SqlListStore.remove": lambda: asyncio.run(w["lists"].remove(
             ListKind.BLACK, Scope("acme"), "+8613800000009", False)),
         "SqlListStore.remove_sync": lambda: w["lists"].remove_sync(

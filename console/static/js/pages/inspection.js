@@ -1,8 +1,9 @@
 // Inspection reviews (质检复核): the review queue (mine / everyone's, by rule, score, state and
 // why it is queued), inspected calls searched by transcript, and one call's review: both
 // channels' waveform and the player, the transcript as turns per speaker with rule hits
-// highlighted (a click plays from there), the score by section and item, and the verdict form
-// (agree, or override with a score and a comment; a second-level review after an override).
+// highlighted (a click plays from there), the score by section and item, the verdict form
+// (agree, or override with a score and a comment; after an override a second-level review,
+// which agrees with or overrides the first level's verdict), and the call's audit trail.
 import { api } from "../api.js";
 import { clear, errorText, field, h, table, toast } from "../dom.js";
 import { fmtDate, fmtNumber, t, tOr } from "../i18n.js";
@@ -169,6 +170,7 @@ function scoreView(res, player) {
         h("dt", { i18n: "inspection.review.result" }), h("dd", { i18n: res.auto_failed ? "inspection.review.auto_failed" : res.passed ? "inspection.review.passed" : "inspection.review.failed" }),
         h("dt", { i18n: "inspection.col.state" }), h("dd", { id: "review-state", text: stateText(res.review_state) }),
         h("dt", { i18n: "inspection.review.final_score" }), h("dd", { id: "review-final", text: scoreText(res.final_score) }),
+        h("dt", { i18n: "inspection.review.decided_by" }), h("dd", { id: "review-decision", text: decisionText(res.decision) }),
         h("dt", { i18n: "inspection.review.scorecard" }), h("dd", { text: `${res.scorecard} v${res.scorecard_version}` }),
         h("dt", { i18n: "inspection.col.reasons" }), h("dd", { text: res.reasons.map(reasonText).join("; ") || "—" }))),
     h("h3", { i18n: "inspection.review.sections" }),
@@ -184,12 +186,30 @@ function scoreView(res, player) {
     ], res.items));
 }
 
+/** "Second-level review · rita · agree": whose verdict the final score is. */
+function decisionText(d) {
+  if (!d) return "—";
+  return `${t(`inspection.verdict.level${d.level}`)} · ${d.reviewer} · ${verdictText(d)}`;
+}
+
+/** A review's verdict in words: the second level agrees with or overrides the first level. */
+function verdictText(r) {
+  if (!r.verdict) return "";
+  return t(!r.session && r.level === 2 ? `inspection.verdict.${r.verdict}_level1_short` : `inspection.verdict.${r.verdict}`);
+}
+
+/** The level-1 verdict a second-level review judges (the latest decided one). */
+function judged(reviews) {
+  const done = reviews.filter((r) => !r.session && r.level === 1 && r.state === "done");
+  return done.length ? done[done.length - 1] : null;
+}
+
 function reviewsTable(reviews) {
   return table([
     { label: "inspection.verdict.level", render: (r) => (r.session ? t("inspection.verdict.calibration", { session: r.session }) : t(`inspection.verdict.level${r.level}`)) },
     { label: "inspection.verdict.reviewer", key: "reviewer" },
     { label: "inspection.col.state", render: (r) => t(`inspection.verdict.state_${r.state}`) },
-    { label: "inspection.verdict.verdict", render: (r) => (r.verdict ? t(`inspection.verdict.${r.verdict}`) : "") },
+    { label: "inspection.verdict.verdict", render: (r) => verdictText(r) },
     { label: "inspection.col.score", render: (r) => (r.state === "done" ? scoreText(r.score) : "") },
     { label: "inspection.verdict.comment", key: "comment" },
     { label: "inspection.verdict.decided", render: (r) => fmtDate(r.decided_at) },
@@ -210,11 +230,18 @@ function verdictForm(res, open, tenantQuery, reload) {
   override.addEventListener("change", sync);
   sync();
   const heading = open.session ? t("inspection.verdict.calibration", { session: open.session }) : t(`inspection.verdict.level${open.level}`);
+  // the second level judges the first level's verdict: agreeing confirms its score
+  const first = !open.session && open.level === 2 ? judged(res.reviews) : null;
+  const underReview = first ? h("div", { class: "judged", id: "verdict-judged" },
+    h("p", { text: t(`inspection.verdict.judged_${first.verdict}`, { reviewer: first.reviewer, score: scoreText(first.score) }) }),
+    first.comment ? h("blockquote", { text: first.comment }) : null) : null;
+  const agreeLabel = first ? h("span", { text: t("inspection.verdict.agree_level1", { score: scoreText(first.score) }) }) : h("span", { i18n: "inspection.verdict.agree" });
+  const overrideLabel = h("span", { i18n: first ? "inspection.verdict.override_level1" : "inspection.verdict.override" });
   const form = h("form", { class: "card verdict", id: "verdict-form", novalidate: true },
-    h("h2", { i18n: "inspection.verdict.title" }), h("p", { class: "muted", id: "verdict-level", text: heading }),
+    h("h2", { i18n: "inspection.verdict.title" }), h("p", { class: "muted", id: "verdict-level", text: heading }), underReview,
     h("fieldset", {}, h("legend", { i18n: "inspection.verdict.verdict" }),
-      h("label", { for: "verdict-agree" }, agree, " ", h("span", { i18n: "inspection.verdict.agree" })),
-      h("label", { for: "verdict-override" }, override, " ", h("span", { i18n: "inspection.verdict.override" }))),
+      h("label", { for: "verdict-agree" }, agree, " ", agreeLabel),
+      h("label", { for: "verdict-override" }, override, " ", overrideLabel)),
     h("div", { class: "field" }, h("label", { for: "verdict-score", i18n: "inspection.verdict.score" }), score, errors.score),
     h("div", { class: "field" }, h("label", { for: "verdict-comment", i18n: "inspection.verdict.comment" }), comment, errors.comment),
     status, h("button", { type: "submit", class: "primary", id: "verdict-submit", i18n: "inspection.verdict.submit" }));
@@ -232,6 +259,32 @@ function verdictForm(res, open, tenantQuery, reload) {
     }
   });
   return form;
+}
+
+/** What the audit log holds of this call's review: who assigned, decided, re-inspected. */
+async function auditTrail(callId, tenantQuery) {
+  const box = h("section", { id: "review-audit" }, h("h2", { i18n: "inspection.audit.title" }));
+  try {
+    const res = await api("GET", "/api/inspection/audit", { query: { ...(tenantQuery || {}), call_id: callId, limit: 100 } });
+    const detail = (e) => {
+      const d = e.detail || {};
+      const parts = [];
+      if (d.session) parts.push(t("inspection.verdict.calibration", { session: d.session }));
+      else if (d.level) parts.push(t(`inspection.verdict.level${d.level}`));
+      if (d.reviewer) parts.push(d.reviewer);
+      if (d.verdict) parts.push(verdictText(d));
+      if (d.score !== undefined && d.score !== null) parts.push(`${t("inspection.col.score")} ${scoreText(d.score)}`);
+      if (d.final_score !== undefined && d.final_score !== null) parts.push(`${t("inspection.review.final_score")} ${scoreText(d.final_score)}`);
+      return parts.join(" · ");
+    };
+    box.append(table([
+      { label: "inspection.audit.at", render: (e) => fmtDate(e.at) },
+      { label: "inspection.audit.actor", key: "actor" },
+      { label: "inspection.audit.action", render: (e) => tOr(`inspection.audit.action.${e.action.replace(/^inspection\./, "")}`, e.action) },
+      { label: "inspection.audit.detail", render: detail },
+    ], res.items));
+  } catch (err) { box.append(h("p", { class: "form-error", role: "alert", text: errorText(err) })); }
+  return box;
 }
 
 function takeButton(res, tenantQuery, reload) {
@@ -296,7 +349,10 @@ async function review(root, callId) {
     if (dd) dd.textContent = stateText(fresh.review_state);
     const fin = document.getElementById("review-final");
     if (fin) fin.textContent = scoreText(fresh.final_score);
+    const dec = document.getElementById("review-decision");
+    if (dec) dec.textContent = decisionText(fresh.decision);
     verdictBox.append(h("h2", { i18n: "inspection.verdict.history" }), h("div", { id: "review-history" }, reviewsTable(fresh.reviews)));
+    if (can("inspection.audit")) verdictBox.append(await auditTrail(callId, tenantQuery));
   };
   await showVerdict();
   const onResize = () => player && player.data && player.resize();

@@ -1,8 +1,9 @@
-// The call review's player: the stereo recording fetched and parsed in JS (RIFF/WAVE PCM;
+// The call review's player: the stereo recording fetched once and parsed in JS (RIFF/WAVE PCM;
 // anything else through Web Audio's decodeAudioData), both channels drawn on one canvas as
 // min/max per pixel column (caller = left channel on top, IVR = right channel below), rule hits
-// marked on their lane, and a playhead that follows the <audio> element. Clicking the canvas,
-// or calling seek(ms), moves the player there and plays.
+// marked on their lane, and a playhead that follows the <audio> element, which plays the same
+// bytes from a blob: URL (the console's CSP allows media-src blob:), so the recording crosses
+// the network once. Clicking the canvas, or calling seek(ms), moves the player there and plays.
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
 
@@ -96,6 +97,7 @@ export class CallPlayer {
     this.durationMs = 0;
     this.data = null;
     this.frame = null;
+    this.blobUrl = null;
     this.canvas.addEventListener("click", (e) => {
       if (!this.durationMs) return;
       const r = this.canvas.getBoundingClientRect();
@@ -112,9 +114,11 @@ export class CallPlayer {
     const resp = await fetch(this.url, { credentials: "same-origin" });
     if (!resp.ok) throw new Error(`${resp.status}`);
     const buffer = await resp.arrayBuffer();
-    // the player streams the same address (HTTP Range); a blob: URL would need the console's
-    // Content-Security-Policy to allow blob: media
-    this.audio.src = this.url;
+    // the player gets the bytes already here (a Blob copies them before decoding may detach
+    // the buffer); the waveform is drawn from the same bytes
+    const type = resp.headers.get("Content-Type") || "audio/wav";
+    this.blobUrl = URL.createObjectURL(new Blob([buffer], { type }));
+    this.audio.src = this.blobUrl;
     this.data = await decode(buffer);
     const frames = this.data.channels[0] ? this.data.channels[0].length : 0;
     this.durationMs = (frames / this.data.rate) * 1000;
@@ -169,5 +173,10 @@ export class CallPlayer {
   dispose() {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.audio.pause();
+    if (this.blobUrl) {
+      this.audio.removeAttribute("src");
+      URL.revokeObjectURL(this.blobUrl);
+      this.blobUrl = null;
+    }
   }
 }

@@ -46,6 +46,7 @@ export async function render(root) {
         { label: "inspection.status.na", render: (r) => num(r[1].na, 0) },
         { label: "inspection.stats.fail_rate", render: (r) => pct(r[1].fail_rate) }], Object.entries(s.items))),
       h("h2", { i18n: "inspection.stats.by_flow" }), table(summaryCols(t("inspection.stats.no_flow"), "inspection.col.flow"), Object.entries(s.flows)),
+      h("h2", { i18n: "inspection.stats.by_campaign" }), h("div", { id: "stats-campaigns" }, table(summaryCols("", "inspection.col.campaign"), Object.entries(s.campaigns || {}))),
       h("h2", { i18n: "inspection.stats.by_reviewer" }), h("div", { id: "stats-reviewers" }, table([
         { label: "inspection.verdict.reviewer", render: (r) => r[0] },
         { label: "inspection.stats.reviews", render: (r) => num(r[1].reviews, 0) },

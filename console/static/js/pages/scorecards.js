@@ -1,8 +1,10 @@
-// Inspection rules (质检规则): a tenant's scorecards, and an editor for one — the scorecard's
-// settings, its sections (name, weight) and items (points, auto-fail, review flag) with a form
-// per rule type (speaker, time window and the type's own fields), or the whole document as
-// JSON. The server checks everything on save; its error names a field
-// (sections[0].items[1].rule.max_gap_ms) and is shown next to that field.
+// Inspection rules (质检规则): a tenant's scorecards — which calls each one scores (its scope:
+// flows and/or campaigns, or the tenant's default) and whether it is active — and an editor for
+// one: the scorecard's settings and scope (the tenant's published flows and campaigns to tick),
+// its sections (name, weight) and items (points, auto-fail, review flag) with a form per rule
+// type (speaker, time window and the type's own fields), or the whole document as JSON; retire
+// a card or bring it back. The server checks everything on save; its error names a field
+// (sections[0].items[1].rule.max_gap_ms, scope.flows[0]) and is shown next to that field.
 import { api } from "../api.js";
 import { clear, errorText, h, table, toast } from "../dom.js";
 import { fmtDate, t } from "../i18n.js";
@@ -38,6 +40,15 @@ export async function render(root, params) {
 
 function staffTenant() { return session.user.role === "client" ? undefined : "*"; }
 
+/** "flows: sales, service · campaigns: promo", or the tenant's default. */
+export function scopeText(scope) {
+  const parts = [];
+  for (const key of ["flows", "campaigns"]) {
+    if (scope && scope[key] && scope[key].length) parts.push(t("inspection.rules.scope_part", { what: t(`inspection.rules.scope_${key}`), ids: scope[key].join(", ") }));
+  }
+  return parts.length ? parts.join(" · ") : t("inspection.rules.scope_default");
+}
+
 async function list(root) {
   root.append(h("h1", { i18n: "inspection.rules.title" }));
   const box = h("div", { id: "scorecard-list" });
@@ -52,6 +63,8 @@ async function list(root) {
       { label: "inspection.col.tenant", key: "tenant" },
       { label: "inspection.rules.id", key: "id" },
       { label: "inspection.rules.name", render: (r) => r.document.name || "" },
+      { label: "inspection.rules.scope", render: (r) => scopeText(r.document.scope) },
+      { label: "inspection.rules.state", render: (r) => h("span", { class: `badge ${r.active ? "pass" : "na"}`, i18n: r.active ? "inspection.rules.active" : "inspection.rules.retired" }) },
       { label: "inspection.rules.version", key: "version" },
       { label: "inspection.rules.items", render: (r) => String((r.document.sections || []).reduce((n, s) => n + (s.items || []).length, 0)) },
       { label: "inspection.rules.updated", render: (r) => `${fmtDate(r.updated_at)} · ${r.updated_by}` },
@@ -195,6 +208,47 @@ function documentForm(doc, rerender) {
   return form;
 }
 
+/** The tenant's published flows and its campaigns, to scope a card to (ids only). */
+async function scopeChoices(tenant) {
+  const query = { tenant: session.user.role === "client" ? undefined : tenant };
+  const [flows, campaigns] = await Promise.all([
+    api("GET", "/api/flows", { query }).then((r) => r.items.filter((f) => f.latest_version).map((f) => [f.flow_id, f.name])).catch(() => []),
+    can("campaigns.read") ? api("GET", "/api/campaigns", { query }).then((r) => r.items.map((c) => [c.id, c.name])).catch(() => []) : [],
+  ]);
+  return { flows, campaigns };
+}
+
+/** Ticks for the scope: the card scores calls of the ticked flows and/or campaigns, or every
+ * call of the tenant when nothing is ticked. Ids already in the document stay listed. */
+function scopeForm(doc, choices) {
+  const box = h("fieldset", { class: "scope", id: "scorecard-scope", dataset: { field: "scope" } },
+    h("legend", { i18n: "inspection.rules.scope" }), h("p", { class: "hint", i18n: "inspection.rules.scope_hint" }));
+  for (const key of ["flows", "campaigns"]) {
+    const chosen = new Set((doc.scope && doc.scope[key]) || []);
+    const known = new Map(choices[key]);
+    for (const id of chosen) if (!known.has(id)) known.set(id, id);
+    const ticks = [...known].map(([id, name]) => {
+      const tick = h("input", { type: "checkbox", id: `scope-${key}-${id}`, value: id, dataset: { path: `scope.${key}` } });
+      tick.checked = chosen.has(id);
+      tick.addEventListener("change", () => {
+        const picked = [...ticksBox.querySelectorAll("input:checked")].map((x) => x.value);
+        const scope = { ...(doc.scope || {}) };
+        if (picked.length) scope[key] = picked; else delete scope[key];
+        if (Object.keys(scope).length) doc.scope = scope; else delete doc.scope;
+        markClean(tick);
+      });
+      return h("label", { for: tick.id, class: "tick" }, tick, " ", h("span", { text: name && name !== id ? `${id} (${name})` : id }));
+    });
+    const ticksBox = h("div", { class: "ticks" }, ticks.length ? ticks : h("span", { class: "muted", i18n: `inspection.rules.scope_no_${key}` }));
+    box.append(h("fieldset", { class: "field", dataset: { field: `scope.${key}` } },
+      h("legend", { i18n: `inspection.rules.scope_${key}` }), ticksBox,
+      h("div", { class: "inline-error field-error", role: "alert", id: `scope-${key}-error` })));
+  }
+  box.append(h("div", { class: "inline-error field-error", role: "alert", id: "scope-error" }));
+  box.classList.add("field");
+  return box;
+}
+
 /** Shows a server error next to the field it names, or the nearest enclosing one. */
 function showFieldError(form, fieldPath, message) {
   let path = fieldPath;
@@ -218,12 +272,14 @@ async function editor(root, id, tenant) {
   const isNew = id === "new";
   let doc = BLANK();
   let cardTenant = tenant || session.user.tenant;
+  let activeNow = true;
   if (!isNew) {
     const res = await api("GET", "/api/scorecards", { query: { tenant: tenant || staffTenant() } });
     const row = res.items.find((r) => r.id === id && (!tenant || r.tenant === tenant));
     if (!row) throw Object.assign(new Error(id), { code: "not_found" });
     doc = JSON.parse(JSON.stringify(row.document));
     cardTenant = row.tenant;
+    activeNow = row.active;
   }
   const writable = can("inspection.rules");
   root.append(h("p", {}, h("a", { href: "#/scorecards", i18n: "inspection.rules.back" })),
@@ -233,7 +289,10 @@ async function editor(root, id, tenant) {
   const formBox = h("div", { id: "scorecard-form" });
   const json = h("textarea", { id: "scorecard-json", rows: 16, spellcheck: "false" });
   const jsonError = h("div", { class: "inline-error", role: "alert", id: "scorecard-json-error" });
-  const rerender = () => { clear(formBox).append(documentForm(doc, rerender)); };
+  const scopeBox = h("div", { id: "scope-box" });
+  let choices = await scopeChoices(cardTenant);
+  const rerender = () => { clear(scopeBox).append(scopeForm(doc, choices)); clear(formBox).append(documentForm(doc, rerender)); };
+  tenantInput.addEventListener("change", async () => { choices = await scopeChoices(tenantInput.value); rerender(); });
   const applyJson = h("button", { type: "button", id: "scorecard-json-apply", i18n: "inspection.rules.apply_json" });
   applyJson.addEventListener("click", () => {
     try { doc = JSON.parse(json.value); jsonError.textContent = ""; rerender(); } catch (err) { jsonError.textContent = `${t("inspection.rules.bad_json")}: ${err.message}`; }
@@ -242,10 +301,30 @@ async function editor(root, id, tenant) {
     h("label", { for: "scorecard-json", class: "sr-only", i18n: "inspection.rules.json" }), json, jsonError, applyJson);
   details.addEventListener("toggle", () => { if (details.open) json.value = JSON.stringify(doc, null, 2); });
   const save = h("button", { type: "submit", class: "primary", id: "scorecard-save", disabled: !writable, i18n: "inspection.rules.save" });
+  // retire the card (its calls go to the next fitting one) or bring it back
+  let active = isNew ? null : activeNow;
+  const activeButton = isNew || !writable ? null : h("button", { type: "button", id: "scorecard-active" });
+  const showActive = () => { if (activeButton) activeButton.textContent = t(active ? "inspection.rules.retire" : "inspection.rules.reactivate"); };
+  showActive();
+  if (activeButton) {
+    activeButton.addEventListener("click", async () => {
+      status.textContent = "";
+      form.querySelectorAll(".field-error").forEach((x) => { x.textContent = ""; });
+      try {
+        const row = await api("PATCH", `/api/scorecards/${enc(id)}`, { body: { active: !active }, query: { tenant: cardTenant } });
+        active = row.active;
+        showActive();
+        toast(t(active ? "inspection.rules.reactivated" : "inspection.rules.retired_now", { id }), "ok");
+      } catch (err) {
+        const path = (err.field || "").replace(/^body\./, "");
+        if (!(path && showFieldError(form, path, errorText(err)))) status.textContent = errorText(err);
+      }
+    });
+  }
   const form = h("form", { class: "card", id: "scorecard-editor", novalidate: true },
     h("div", { class: "field", dataset: { field: "tenant" } }, h("label", { for: "scorecard-tenant", i18n: "inspection.col.tenant" }), tenantInput,
       h("div", { class: "inline-error field-error", role: "alert" })),
-    formBox, details, status, save);
+    scopeBox, formBox, details, status, h("div", { class: "row" }, save, activeButton));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     status.textContent = "";

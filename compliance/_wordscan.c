@@ -1,0 +1,502 @@
+/* The sensitive-word scanner's inner loops, native (see compliance/native.py).
+ *
+ * Python made each 10k-character chunk cost ~5 ms: numpy calls per folding step, three
+ * ahocorasick-rs passes that each re-encode the text as UTF-8, and a Python loop per raw match,
+ * most of which the checks then threw away. Here one call folds the text (table lookups,
+ * separators dropped, runs collapsed, the way back to the original kept), automata walk code
+ * points (no re-encoding, one step a character), and raw matches that cannot pass the Python
+ * checks (a Latin key not on a word boundary, a spelled match inside a syllable or without a
+ * Latin letter) are dropped before they become Python objects. Everything that decides what a
+ * hit is stays in Python (compliance/words.py, compliance/pinyin.py); this only finds fewer,
+ * never other, candidates. tests/unit/test_compliance_native.py checks that against the Python
+ * paths on random evasive text.
+ */
+#include "_wordscan.h"
+
+/* ---- tables, set once by configure() ------------------------------------------------------ */
+
+Tables T;
+
+int copy_buffer(PyObject *obj, void **dst, Py_ssize_t itemsize, Py_ssize_t want,
+                       Py_ssize_t *count, const char *name) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) return -1;
+    if (view.len % itemsize || (want >= 0 && view.len != want * itemsize)) {
+        PyErr_Format(PyExc_ValueError, "%s: wrong size %zd", name, view.len);
+        PyBuffer_Release(&view);
+        return -1;
+    }
+    void *mem = PyMem_RawMalloc(view.len ? view.len : 1);
+    if (!mem) { PyBuffer_Release(&view); PyErr_NoMemory(); return -1; }
+    memcpy(mem, view.buf, view.len);
+    PyMem_RawFree(*dst);
+    *dst = mem;
+    if (count) *count = view.len / itemsize;
+    PyBuffer_Release(&view);
+    return 0;
+}
+
+static PyObject *configure(PyObject *self, PyObject *args) {
+    PyObject *fold, *sound, *letters, *offset, *width, *word, *latin, *expo, *expc, *astral;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOO", &fold, &sound, &letters, &offset, &width, &word,
+                          &latin, &expo, &expc, &astral))
+        return NULL;
+    if (copy_buffer(fold, (void **)&T.fold, 4, BMP, NULL, "fold") < 0 ||
+        copy_buffer(sound, (void **)&T.sound, 4, BMP, NULL, "sound") < 0 ||
+        copy_buffer(letters, (void **)&T.letters, 4, -1, &T.n_letters, "letters") < 0 ||
+        copy_buffer(offset, (void **)&T.offset, 4, BMP, NULL, "offset") < 0 ||
+        copy_buffer(width, (void **)&T.width, 1, BMP, NULL, "width") < 0 ||
+        copy_buffer(word, (void **)&T.word, 1, BMP, NULL, "word") < 0 ||
+        copy_buffer(latin, (void **)&T.latin, 1, BMP, NULL, "latin") < 0 ||
+        copy_buffer(expo, (void **)&T.exp_offsets, 4, -1, &T.n_exp, "exp_offsets") < 0 ||
+        copy_buffer(expc, (void **)&T.exp_codes, 4, -1, NULL, "exp_codes") < 0)
+        return NULL;
+    T.n_exp -= 1;
+    Py_INCREF(astral);
+    Py_XSETREF(T.fold_astral, astral);
+    Py_RETURN_NONE;
+}
+
+int ready(void) {
+    if (T.fold) return 1;
+    PyErr_SetString(PyExc_RuntimeError, "compliance._wordscan: configure() first");
+    return 0;
+}
+
+
+
+IntArray *intarray_new(Py_ssize_t n) {
+    IntArray *a = PyObject_New(IntArray, &IntArrayType);
+    if (!a) return NULL;
+    a->n = n;
+    a->v = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
+    if (!a->v) { Py_DECREF(a); PyErr_NoMemory(); return NULL; }
+    return a;
+}
+
+static void intarray_dealloc(IntArray *a) {
+    PyMem_Free(a->v);
+    PyObject_Free(a);
+}
+
+static Py_ssize_t intarray_len(IntArray *a) { return a->n; }
+
+static PyObject *intarray_item(IntArray *a, Py_ssize_t i) {
+    if (i < 0 || i >= a->n) {
+        PyErr_SetString(PyExc_IndexError, "index out of range");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(a->v[i]);
+}
+
+static int intarray_getbuffer(IntArray *a, Py_buffer *view, int flags) {
+    if (PyBuffer_FillInfo(view, (PyObject *)a, a->v, a->n * sizeof(Py_ssize_t), 1, flags) < 0)
+        return -1;
+    if (flags & PyBUF_FORMAT) view->format = "n";
+    view->itemsize = sizeof(Py_ssize_t);
+    return 0;
+}
+
+static PySequenceMethods intarray_seq = {.sq_length = (lenfunc)intarray_len,
+                                         .sq_item = (ssizeargfunc)intarray_item};
+static PyBufferProcs intarray_buf = {.bf_getbuffer = (getbufferproc)intarray_getbuffer};
+
+PyTypeObject IntArrayType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "compliance._wordscan.IntArray",
+    .tp_basicsize = sizeof(IntArray),
+    .tp_dealloc = (destructor)intarray_dealloc,
+    .tp_as_sequence = &intarray_seq,
+    .tp_as_buffer = &intarray_buf,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Read-only ints (a Folded's orig, run_start, run_len).",
+};
+
+
+
+static void folded_dealloc(Folded *f) {
+    PyMem_Free(f->codes);
+    Py_XDECREF(f->orig);
+    Py_XDECREF(f->run_start);
+    Py_XDECREF(f->run_len);
+    Py_XDECREF(f->text);
+    PyObject_Free(f);
+}
+
+/* Collapse runs of ``kept`` (n_kept codes, ``orig`` already set) into a new Folded. */
+static Folded *collapse(uint32_t *kept, Py_ssize_t n_kept, IntArray *orig) {
+    Folded *f = PyObject_New(Folded, &FoldedType);
+    if (!f) return NULL;
+    f->codes = NULL;
+    f->run_start = f->run_len = NULL;
+    f->text = NULL;
+    Py_INCREF(orig);
+    f->orig = orig;
+    Py_ssize_t runs = 0;
+    for (Py_ssize_t i = 0; i < n_kept; i++) runs += (i == 0 || kept[i] != kept[i - 1]);
+    f->n = runs;
+    f->codes = PyMem_Malloc((runs ? runs : 1) * sizeof(uint32_t));
+    f->run_start = intarray_new(runs);
+    f->run_len = intarray_new(runs);
+    if (!f->codes || !f->run_start || !f->run_len) { Py_DECREF(f); return NULL; }
+    Py_ssize_t r = -1;
+    for (Py_ssize_t i = 0; i < n_kept; i++) {
+        if (i == 0 || kept[i] != kept[i - 1]) {
+            r++;
+            f->codes[r] = kept[i];
+            f->run_start->v[r] = i;
+            f->run_len->v[r] = 0;
+        }
+        f->run_len->v[r]++;
+    }
+    return f;
+}
+
+static PyObject *fold(PyObject *self, PyObject *arg) {
+    if (!ready()) return NULL;
+    if (!PyUnicode_Check(arg)) { PyErr_SetString(PyExc_TypeError, "text: str expected"); return NULL; }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    Py_ssize_t cap = n + 16;
+    uint32_t *kept = PyMem_Malloc(cap * sizeof(uint32_t));
+    IntArray *orig = intarray_new(cap);
+    Folded *f = NULL;
+    if (!kept || !orig) goto done;
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        uint32_t v;
+        if (c < BMP) {
+            v = T.fold[c];
+        } else {
+            PyObject *got = PyObject_CallFunction(T.fold_astral, "I", (unsigned)c);
+            if (!got) goto done;
+            v = (uint32_t)PyLong_AsUnsignedLong(got);
+            Py_DECREF(got);
+            if (PyErr_Occurred()) goto done;
+        }
+        if (v == 0) continue;
+        const uint32_t *src = &v;
+        Py_ssize_t m = 1;
+        if (v >= EXPANDED_BASE) { /* one character folds to several (ﬁ -> fi) */
+            Py_ssize_t e = v - EXPANDED_BASE;
+            if (e >= T.n_exp) { PyErr_SetString(PyExc_ValueError, "bad expansion"); goto done; }
+            src = T.exp_codes + T.exp_offsets[e];
+            m = T.exp_offsets[e + 1] - T.exp_offsets[e];
+        }
+        if (k + m > cap) {
+            cap = (k + m) * 2;
+            uint32_t *nk = PyMem_Realloc(kept, cap * sizeof(uint32_t));
+            Py_ssize_t *no = PyMem_Realloc(orig->v, cap * sizeof(Py_ssize_t));
+            if (nk) kept = nk;
+            if (no) orig->v = no;
+            if (!nk || !no) { PyErr_NoMemory(); goto done; }
+        }
+        for (Py_ssize_t j = 0; j < m; j++) {
+            kept[k] = src[j];
+            orig->v[k++] = i;
+        }
+    }
+    orig->n = k;
+    f = collapse(kept, k, orig);
+done:
+    PyMem_Free(kept);
+    Py_XDECREF(orig);
+    return (PyObject *)f;
+}
+
+static PyObject *folded_sounds(Folded *f, PyObject *unused) {
+    /* fold(text, pinyin=True) from fold(text): syllables of the canonical characters, runs of
+       one syllable merged (compliance.normalize.resound). */
+    if (!ready()) return NULL;
+    Folded *s = PyObject_New(Folded, &FoldedType);
+    if (!s) return NULL;
+    s->codes = NULL;
+    s->run_start = s->run_len = NULL;
+    s->text = NULL;
+    Py_INCREF(f->orig);
+    s->orig = f->orig;
+    Py_ssize_t runs = 0;
+    uint32_t prev = 0;
+    for (Py_ssize_t i = 0; i < f->n; i++) {
+        uint32_t c = f->codes[i], v = c < BMP ? T.sound[c] : c;
+        runs += (i == 0 || v != prev);
+        prev = v;
+    }
+    s->n = runs;
+    s->codes = PyMem_Malloc((runs ? runs : 1) * sizeof(uint32_t));
+    s->run_start = intarray_new(runs);
+    s->run_len = intarray_new(runs);
+    if (!s->codes || !s->run_start || !s->run_len) { Py_DECREF(s); return NULL; }
+    Py_ssize_t r = -1;
+    for (Py_ssize_t i = 0; i < f->n; i++) {
+        uint32_t c = f->codes[i], v = c < BMP ? T.sound[c] : c;
+        if (i == 0 || v != s->codes[r]) {
+            r++;
+            s->codes[r] = v;
+            s->run_start->v[r] = f->run_start->v[i];
+        }
+    }
+    for (Py_ssize_t j = 0; j < runs; j++)
+        s->run_len->v[j] = (j + 1 < runs ? s->run_start->v[j + 1] : f->orig->n) - s->run_start->v[j];
+    return (PyObject *)s;
+}
+
+static PyObject *folded_span(Folded *f, PyObject *args) {
+    Py_ssize_t first, last, s, e;
+    if (!PyArg_ParseTuple(args, "nn", &first, &last)) return NULL;
+    if (first < 0 || last < first || last >= f->n) {
+        PyErr_SetString(PyExc_IndexError, "span out of range");
+        return NULL;
+    }
+    span_of(f, first, last, &s, &e);
+    return Py_BuildValue("nn", s, e);
+}
+
+static PyObject *folded_text(Folded *f, void *unused) {
+    if (!f->text) {
+        f->text = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, f->codes, f->n);
+        if (!f->text) return NULL;
+    }
+    Py_INCREF(f->text);
+    return f->text;
+}
+
+#define GETTER(name)                                                                          \
+    static PyObject *folded_##name(Folded *f, void *unused) {                                 \
+        Py_INCREF(f->name);                                                                   \
+        return (PyObject *)f->name;                                                           \
+    }
+GETTER(orig)
+GETTER(run_start)
+GETTER(run_len)
+
+static PyGetSetDef folded_getset[] = {
+    {"text", (getter)folded_text, NULL, "the canonical text", NULL},
+    {"orig", (getter)folded_orig, NULL, "original index of each kept code", NULL},
+    {"run_start", (getter)folded_run_start, NULL, "first kept code of each canonical one", NULL},
+    {"run_len", (getter)folded_run_len, NULL, "how many kept codes each canonical one is", NULL},
+    {NULL},
+};
+
+static PyMethodDef folded_methods[] = {
+    {"span", (PyCFunction)folded_span, METH_VARARGS, "original [start, end) of first..last"},
+    {"sounds", (PyCFunction)folded_sounds, METH_NOARGS, "the syllable folding"},
+    {NULL},
+};
+
+PyTypeObject FoldedType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "compliance._wordscan.Folded",
+    .tp_basicsize = sizeof(Folded),
+    .tp_dealloc = (destructor)folded_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_getset = folded_getset,
+    .tp_methods = folded_methods,
+    .tp_doc = "A folded text: canonical code points and the way back to the original.",
+};
+
+/* ---- the spelled pass ---------------------------------------------------------------------- */
+
+/* Per BMP code point, the node of ``a`` after its spelled letters from the root (0: none). */
+static uint32_t *first_steps(Automaton *a) {
+    uint32_t *out = PyMem_RawMalloc(BMP * sizeof(uint32_t));
+    if (!out) { PyErr_NoMemory(); return NULL; }
+    for (uint32_t c = 0; c < BMP; c++) {
+        uint32_t node = 0;
+        for (uint32_t j = 0; j < T.width[c]; j++) {
+            node = go(a, node, T.letters[T.offset[c] + j]);
+            if (!node) break;
+        }
+        out[c] = T.width[c] ? node : 0;
+    }
+    return out;
+}
+
+/* spelled(folded, text, automata, reach, relevant) -> [(automaton, key, first, last)]
+
+   compliance.spelling.spell() of the characters within ``reach`` of a Latin letter, searched
+   (the automaton walked down from each character where a match may begin: built without
+   links), and each match mapped back to canonical first..last, kept when it begins and ends on whole
+   characters and holds a Latin letter (what words.py's spelled pass asks of a match), and
+   when pinyin.verify()'s word-boundary check at its start does not turn it away. A character
+   that ``relevant`` (per BMP code point) rules out is spelled as FAR_CODE: the caller passes
+   the characters that can be in a verified match (Latin letters and digits, the terms' own
+   characters, and for homophone terms every character that sounds like one), so leaving the
+   others out only drops matches that would fail. */
+static PyObject *spelled(PyObject *self, PyObject *args) {
+    PyObject *fo, *text, *autos;
+    Py_ssize_t reach;
+    Py_buffer rel;
+    if (!PyArg_ParseTuple(args, "O!UO!ny*", &FoldedType, &fo, &text, &PyTuple_Type, &autos,
+                          &reach, &rel))
+        return NULL;
+    for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(autos); t++) {
+        if (!PyObject_TypeCheck(PyTuple_GET_ITEM(autos, t), &AutomatonType)) {
+            PyBuffer_Release(&rel);
+            PyErr_SetString(PyExc_TypeError, "automata: a tuple of Automaton expected");
+            return NULL;
+        }
+    }
+    if (!ready()) { PyBuffer_Release(&rel); return NULL; }
+    if (rel.len != BMP) {
+        PyBuffer_Release(&rel);
+        PyErr_SetString(PyExc_ValueError, "relevant: one byte per BMP code point expected");
+        return NULL;
+    }
+    static const uint32_t far_code = FAR_CODE;
+    const uint8_t *relevant = rel.buf;
+    Folded *f = (Folded *)fo;
+    Py_ssize_t n = f->n, len = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    const uint32_t *codes = f->codes;
+    Triples out = {0};
+    Py_ssize_t *before = NULL, *cstart = NULL, *lchar = NULL;
+    uint8_t *cw = NULL;
+    uint32_t *buf = NULL;
+    PyObject *result = NULL;
+    if (check_original(f, text) < 0) goto done;
+    before = PyMem_Malloc((n + 1) * sizeof(Py_ssize_t)); /* Latin letters before i */
+    if (!before) { PyErr_NoMemory(); goto done; }
+    before[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) before[i + 1] = before[i] + is_letter(codes[i]);
+    if (before[n] == 0) { result = PyList_New(0); goto done; }
+    cstart = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
+    cw = PyMem_Malloc(n ? n : 1);
+    Py_ssize_t cap = n * 2 + 16, m = 0;
+    buf = PyMem_Malloc(cap * sizeof(uint32_t));
+    lchar = PyMem_Malloc(cap * sizeof(Py_ssize_t));
+    if (!cstart || !cw || !buf || !lchar) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t c = codes[i];
+        Py_ssize_t lo = i - reach < 0 ? 0 : i - reach, hi = i + reach + 1 > n ? n : i + reach + 1;
+        int near = before[hi] > before[lo];
+        cstart[i] = -1;
+        cw[i] = 0;
+        if (c >= '1' && c <= '5' && i > 0 && is_letter(codes[i - 1]) &&
+            !(i + 1 < n && codes[i + 1] >= '0' && codes[i + 1] <= '9')) {
+            cstart[i] = m; /* a tone number after a letter (du3): no letters of its own */
+            continue;
+        }
+        const uint32_t *src;
+        Py_ssize_t w;
+        if (near && (c >= BMP || relevant[c] || is_letter(c))) {
+            if (c < BMP) {
+                w = T.width[c];
+                src = T.letters + T.offset[c];
+            } else {
+                w = 1;
+                src = &codes[i];
+            }
+            cstart[i] = m;
+            cw[i] = (uint8_t)w;
+        } else {
+            if (m && buf[m - 1] == FAR_CODE) continue;
+            w = 1;
+            src = &far_code;
+        }
+        if (m + w > cap) {
+            cap = (m + w) * 2;
+            uint32_t *nb = PyMem_Realloc(buf, cap * sizeof(uint32_t));
+            Py_ssize_t *nl = PyMem_Realloc(lchar, cap * sizeof(Py_ssize_t));
+            if (nb) buf = nb;
+            if (nl) lchar = nl;
+            if (!nb || !nl) { PyErr_NoMemory(); goto done; }
+        }
+        for (Py_ssize_t j = 0; j < w; j++) {
+            buf[m] = src[j];
+            lchar[m++] = cstart[i] >= 0 ? i : -1;
+        }
+    }
+    /* Walks down the trie from each character's first letter where a verified match can
+       begin: not inside a word (verify()'s first check), not from an inert character. */
+    for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(autos); t++) {
+    Automaton *a = (Automaton *)PyTuple_GET_ITEM(autos, t);
+    if (!a->first_step && !(a->first_step = first_steps(a))) goto done;
+    for (Py_ssize_t first = 0; first < n; first++) {
+        if (cstart[first] < 0 || cw[first] == 0) continue;
+        /* A verified match holds a Latin letter, and fewer than ``reach`` units (characters)
+           stand before its first one: a start without a letter that close begins none. */
+        Py_ssize_t ahead = first + reach < n ? first + reach : n;
+        if (before[ahead] == before[first]) continue;
+        uint32_t c = codes[first];
+        uint32_t node = c < BMP ? a->first_step[c] : go(a, 0, c);
+        if (!node) continue;
+        if (a->prefix4 && is_letter(c)) {
+            long x = cstart[first] + 4 <= m ? four_letters(buf + cstart[first]) : -2;
+            if (x == -2 || (x >= 0 && !HAS_BIT(a->prefix4, x))) continue;
+        }
+        Py_ssize_t s, e;
+        span_of(f, first, first, &s, &e);
+        if (s > 0 && is_latin_char(PyUnicode_READ(kind, data, s)) &&
+            is_word(PyUnicode_READ(kind, data, s - 1)))
+            continue;
+        for (Py_ssize_t q = cstart[first] + cw[first] - 1; node;
+             node = ++q < m ? go(a, node, buf[q]) : 0) {
+            if (!HAS_BIT(a->ends, node) || a->node[node].pattern < 0) continue;
+            Py_ssize_t last = lchar[q];
+            if (last < 0 || cstart[last] + cw[last] != q + 1 || before[last + 1] == before[first])
+                continue; /* not on a whole character, or no Latin letter */
+            span_of(f, first, last, &s, &e);
+            if (e < len) {
+                Py_UCS4 after = PyUnicode_READ(kind, data, e);
+                if (!(after >= '1' && after <= '5') &&
+                    is_latin_char(PyUnicode_READ(kind, data, e - 1)) && is_word(after))
+                    continue; /* a Latin end inside a word (a tone number after it: verify's) */
+            }
+            if (push(&out, t, a->node[node].pattern, first) < 0 || push(&out, last, 0, 0) < 0)
+                goto done;
+        }
+    }
+    }
+    result = PyList_New(out.n / 6);
+    for (Py_ssize_t i = 0; result && i < out.n / 6; i++) {
+        Py_ssize_t *v = out.v + 6 * i;
+        PyObject *x = Py_BuildValue("nnnn", v[0], v[1], v[2], v[3]);
+        if (!x) { Py_CLEAR(result); break; }
+        PyList_SET_ITEM(result, i, x);
+    }
+done:
+    PyMem_Free(out.v);
+    PyMem_Free(before);
+    PyMem_Free(cstart);
+    PyMem_Free(cw);
+    PyMem_Free(buf);
+    PyMem_Free(lchar);
+    PyBuffer_Release(&rel);
+    return result;
+}
+
+/* ---- module -------------------------------------------------------------------------------- */
+
+static PyMethodDef module_methods[] = {
+    {"configure", configure, METH_VARARGS,
+     "configure(fold, sound, letters, offset, width, word, latin, exp_offsets, exp_codes, "
+     "fold_astral): the tables of compliance.normalize and compliance.spelling"},
+    {"fold", fold, METH_O, "fold(text) -> Folded (compliance.normalize.fold)"},
+    {"spelled", spelled, METH_VARARGS, "spelled(folded, text, automata, reach, relevant)"},
+    {NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "compliance._wordscan",
+    "Native inner loops of the sensitive-word scanner (see compliance/native.py).", -1,
+    module_methods,
+};
+
+PyMODINIT_FUNC PyInit__wordscan(void) {
+    if (PyType_Ready(&IntArrayType) < 0 || PyType_Ready(&FoldedType) < 0 ||
+        PyType_Ready(&AutomatonType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    Py_INCREF(&AutomatonType);
+    if (PyModule_AddObject(m, "Automaton", (PyObject *)&AutomatonType) < 0) {
+        Py_DECREF(&AutomatonType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&FoldedType);
+    PyModule_AddObject(m, "Folded", (PyObject *)&FoldedType);
+    return m;
+}

@@ -1,0 +1,182 @@
+/* Shared by the word scanner's native parts (compliance/_wordscan.c: tables, folding, the
+   spelled pass; compliance/_automaton.c: the automata). See _wordscan.c for why they exist. */
+#ifndef COMPLIANCE_WORDSCAN_H
+#define COMPLIANCE_WORDSCAN_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BMP 0x10000u
+#define EXPANDED_BASE 0x110000u /* fold-table values from here index the expansions */
+#define FAR_CODE 1u             /* stands for characters that can be in no match */
+#define SYM_BITS 21             /* a code point fits 21 bits */
+#define CLASSES 36              /* a-z and 0-9: the symbols with a DFA row (see Automaton) */
+#define MAX_ROWS 32768          /* at most this many DFA rows (144 bytes each) per automaton */
+
+/* ---- tables, set once by configure() (_wordscan.c) ---- */
+
+typedef struct {
+    uint32_t *fold, *sound, *letters, *offset, *exp_offsets, *exp_codes;
+    uint8_t *width, *word, *latin;
+    Py_ssize_t n_letters, n_exp;
+    PyObject *fold_astral;
+} Tables;
+
+extern Tables T;
+
+int ready(void);
+int copy_buffer(PyObject *obj, void **dst, Py_ssize_t itemsize, Py_ssize_t want,
+                Py_ssize_t *count, const char *name);
+
+static inline int is_word(Py_UCS4 c) { return c < BMP && T.word[c]; }
+static inline int is_latin_char(Py_UCS4 c) { return c < BMP && T.latin[c]; }
+static inline int is_letter(uint32_t c) { return c >= 'a' && c <= 'z'; }
+
+/* ---- IntArray: a read-only sequence of ints (indexes into the text) ------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n;
+    Py_ssize_t *v;
+} IntArray;
+
+extern PyTypeObject IntArrayType;
+IntArray *intarray_new(Py_ssize_t n);
+
+/* ---- Folded: canonical text and its way back (compliance.normalize.Folded's fields) ------- */
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n;      /* canonical length */
+    uint32_t *codes;   /* canonical code points */
+    IntArray *orig;    /* per kept code: its index in the original text */
+    IntArray *run_start, *run_len;
+    PyObject *text;    /* the canonical str, made on first use */
+} Folded;
+
+extern PyTypeObject FoldedType;
+
+static inline void span_of(Folded *f, Py_ssize_t first, Py_ssize_t last, Py_ssize_t *start,
+                           Py_ssize_t *end) {
+    *start = f->orig->v[f->run_start->v[first]];
+    *end = f->orig->v[f->run_start->v[last] + f->run_len->v[last] - 1] + 1;
+}
+
+
+/* ---- Automaton: Aho-Corasick over code points ---------------------------------------------- */
+
+typedef struct {
+    uint32_t first_child, n_child; /* children: consecutive ids, sorted by symbol (``sym``) */
+    uint32_t fail, out;            /* failure link; the next node down it that ends a key */
+    int32_t pattern;               /* the key that ends here, or -1 */
+} Node;
+
+typedef struct {
+    PyObject_HEAD
+    uint32_t n_nodes, n_patterns;
+    Node *node;
+    uint32_t *sym;      /* per node: the symbol that leads to it */
+    uint32_t *plen;     /* per key: its length */
+    uint32_t *root;     /* BMP code point -> child of the root (0: none) */
+    /* Latin text walks deep, dense letter tries, and each mismatch follows failure links
+       through nodes far apart in memory (~100 ns a letter). The shallowest nodes whose path is
+       all [a-z0-9] get a full transition row for those 36 symbols instead (one lookup). */
+    int links;          /* failure links built: rows are DFA transitions, else children */
+    uint8_t *ends;      /* per node, one bit: a key ends here or down its output link */
+    /* For tries walked from chosen starts (links=False, every key 4+ symbols): one bit per
+       four letters a-z that begin some key. Four letters of text not in it begin no key, and
+       the walk is not started (most of Latin text: the bits fit in L2, the nodes do not). */
+    uint8_t *prefix4;
+    /* For tries walked by the spelled pass: per BMP code point, the node after its spelled
+       letters from the root (0: none), made on first use: most walks start on a Chinese
+       character and end inside its syllable. */
+    uint32_t *first_step;
+    int32_t *row;       /* per node: its DFA row, or -1 */
+    uint32_t *dfa;      /* rows x CLASSES next states */
+} Automaton;
+
+#define PREFIX4_BITS (26 * 26 * 26 * 26)
+#define HAS_BIT(bits, i) ((bits)[(i) >> 3] & (1u << ((i) & 7)))
+
+/* The four-letter index of codes[0..4), or -1 when one is not a-z. */
+static inline long four_letters(const uint32_t *codes) {
+    long x = 0;
+    for (int k = 0; k < 4; k++) {
+        if (codes[k] < 'a' || codes[k] > 'z') return -1;
+        x = x * 26 + (long)(codes[k] - 'a');
+    }
+    return x;
+}
+
+static inline int class_of(uint32_t c) {
+    if (c >= 'a' && c <= 'z') return (int)(c - 'a');
+    if (c >= '0' && c <= '9') return (int)(c - '0') + 26;
+    return -1;
+}
+
+extern PyTypeObject AutomatonType;
+
+
+static inline uint32_t child(const Automaton *a, uint32_t s, uint32_t c) {
+    if (s == 0 && c < BMP) return a->root[c];
+    uint32_t lo = a->node[s].first_child, hi = lo + a->node[s].n_child;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) >> 1, m = a->sym[mid];
+        if (m == c) return mid;
+        if (m < c) lo = mid + 1; else hi = mid;
+    }
+    return 0;
+}
+
+/* The next state after ``s`` on ``c``. */
+static inline uint32_t step(const Automaton *a, uint32_t s, uint32_t c) {
+    int k = class_of(c);
+    for (;;) {
+        if (k >= 0 && a->row[s] >= 0) return a->dfa[(size_t)a->row[s] * CLASSES + k];
+        uint32_t t = child(a, s, c);
+        if (t || s == 0) return t;
+        s = a->node[s].fail;
+    }
+}
+
+/* The child of ``s`` on ``c`` (0: none), by a row where there is one: walks down the trie. */
+static inline uint32_t go(const Automaton *a, uint32_t s, uint32_t c) {
+    int k = class_of(c);
+    if (k >= 0 && !a->links && a->row[s] >= 0) return a->dfa[(size_t)a->row[s] * CLASSES + k];
+    return child(a, s, c);
+}
+
+typedef struct {
+    Py_ssize_t *v;
+    Py_ssize_t n, cap;
+} Triples;
+
+int push(Triples *t, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c);
+PyObject *to_list(Triples *t);
+int check_original(Folded *f, PyObject *text);
+
+
+/* Overlapping matches over codes[0..n): for each end, the longest key first (ahocorasick-rs's
+   order). BODY sees ``key`` and its [``start``, ``stop``); ``continue`` skips to the next. */
+#define WALK(a, codes, n, ...)                                                                \
+    do {                                                                                      \
+        uint32_t s_ = 0;                                                                      \
+        for (Py_ssize_t i_ = 0; i_ < (n); i_++) {                                             \
+            s_ = step((a), s_, (codes)[i_]);                                                  \
+            if (!HAS_BIT((a)->ends, s_)) continue;                                            \
+            uint32_t u_ = (a)->node[s_].pattern >= 0 ? s_ : (a)->node[s_].out;                \
+            while (u_) {                                                                      \
+                Py_ssize_t key = (a)->node[u_].pattern, stop = i_ + 1, start = stop - (a)->plen[key]; \
+                u_ = (a)->node[u_].out;                                                            \
+                __VA_ARGS__;                                                                  \
+            }                                                                                 \
+        }                                                                                     \
+    } while (0)
+
+/* Can a bounded (Latin) key start at canonical ``first``: has some character of its run a word
+   boundary before it? (words.py's latin_bounds() looks for one.) */
+
+#endif

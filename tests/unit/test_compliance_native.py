@@ -1,0 +1,126 @@
+"""The native inner loops (compliance/_wordscan.c) find exactly what the Python paths find.
+
+The same filter is built both ways and run over random evasive text (look-alikes, ligatures,
+separators, toned and mixed pinyin, English words, emoji); hits, spans and masking must be
+equal. The building blocks are checked against what they stand in for: the folding against
+:func:`compliance.normalize.fold`, the automaton against ahocorasick-rs (same matches, same
+order). Bad input to the extension raises a clear error, never crashes.
+"""
+
+from __future__ import annotations
+
+import random
+
+import ahocorasick_rs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compliance import native
+from compliance.normalize import fold
+from compliance.words import StreamingScanner, Term, WordFilter
+from tests.unit.test_compliance_scan_paths import PIECES, TERMS
+
+pytestmark = pytest.mark.skipif(not native.available(),
+                                reason="compliance._wordscan not built (scripts/bootstrap.sh)")
+
+mixed_text = st.lists(st.sampled_from(PIECES), min_size=1, max_size=40).map("".join)
+
+
+
+
+@pytest.fixture(scope="module")
+def both() -> tuple[WordFilter, WordFilter]:
+    return WordFilter(TERMS, native_loops=True), WordFilter(TERMS, native_loops=False)
+
+
+def _hits(wf: WordFilter, text: str) -> tuple[list[tuple[int, int, str, bool, str]], str]:
+    r = wf.scan(text)
+    return [(h.start, h.end, h.term, h.via_pinyin, h.matched) for h in r.hits], r.masked_text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=mixed_text)
+def test_native_loops_find_what_the_python_paths_find(
+        both: tuple[WordFilter, WordFilter], text: str) -> None:
+    fast, slow = both
+    assert fast.native and not slow.native
+    assert _hits(fast, text) == _hits(slow, text)
+
+
+def test_long_mixed_text_both_ways(both: tuple[WordFilter, WordFilter]) -> None:
+    """Long text (the numpy paths on the Python side), with every kind of hit in it."""
+    rng = random.Random(5)
+    text = "".join(rng.choice(PIECES) for _ in range(3000))
+    fast, slow = both
+    got = _hits(fast, text)
+    assert got == _hits(slow, text)
+    assert {h[3] for h in got[0]} == {True, False} and len(got[0]) > 50
+
+
+def test_streaming_both_ways(both: tuple[WordFilter, WordFilter]) -> None:
+    rng = random.Random(9)
+    pieces = [rng.choice(PIECES) for _ in range(400)]
+    fast, slow = (StreamingScanner(wf) for wf in both)
+    for p in pieces:
+        fast.feed(p)
+        slow.feed(p)
+    assert [(h.start, h.end, h.term) for h in fast.hits] == [
+        (h.start, h.end, h.term) for h in slow.hits]
+    assert fast.hits
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=mixed_text)
+def test_native_folding_is_the_array_folding(text: str) -> None:
+    f, n = fold(text), native.fold(text)
+    assert n.text == f.text
+    assert (list(n.orig), list(n.run_start), list(n.run_len)) == (
+        f.orig.tolist(), f.run_start.tolist(), f.run_len.tolist())
+    p, s = fold(text, pinyin=True), n.sounds()
+    assert (s.text, list(s.run_start), list(s.run_len)) == (
+        p.text, p.run_start.tolist(), p.run_len.tolist())
+    if f.text:
+        assert n.span(0, len(f.text) - 1) == f.span(0, len(f.text) - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys=st.lists(st.text("abc赌博\U00020000", min_size=1, max_size=5), min_size=1,
+                     max_size=30, unique=True),
+       text=st.text("abc赌博\U00020000x", max_size=60))
+def test_automaton_matches_are_ahocorasick_rs_matches_in_its_order(
+        keys: list[str], text: str) -> None:
+    f = native.fold(text)  # these characters fold to themselves (runs collapsed)
+    want = ahocorasick_rs.AhoCorasick(keys).find_matches_as_indexes(f.text, overlapping=True)
+    assert native.automaton(keys).find(f) == want
+
+
+def test_prefix_filter_keeps_every_walk_that_can_match() -> None:
+    """A walked trie with the four-letter filter finds what one without it finds."""
+    rng = random.Random(3)
+    keys = list({"".join(rng.choice("abcd") for _ in range(rng.randint(4, 7)))
+                 for _ in range(300)})
+    text = " ".join("".join(rng.choice("abcd") for _ in range(rng.randint(1, 9)))
+                    for _ in range(2000))
+    f = native.fold(text)
+    filtered = native.automaton(keys, links=False, prefix4=True).walk(f, text)
+    plain = native.automaton(keys, links=False).walk(f, text)
+    assert filtered == plain and len(plain) > 100
+
+
+def test_bad_input_is_refused_with_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="keys"):
+        native.automaton(["ab", ""])
+    with pytest.raises(ValueError, match="prefix4"):
+        native.automaton(["abc"], links=False, prefix4=True)
+    with pytest.raises(TypeError, match="text"):
+        native.fold(b"bytes")  # type: ignore[arg-type]
+    f = native.fold("du博")
+    auto = native.automaton(["dubo"], links=False)
+    with pytest.raises(ValueError, match="relevant"):
+        native.spelled(f, "du博", (auto,), 2, b"\0" * 10)
+    with pytest.raises(ValueError, match="original"):
+        auto.walk(native.fold("a much longer text"), "short")
+    with pytest.raises(TypeError, match="Automaton"):
+        native.spelled(f, "du博", ("not an automaton",), 2, b"\0" * 0x10000)
+    assert WordFilter([Term("赌博")], native_loops=True).find("du博")
