@@ -3,10 +3,15 @@ loopback."""
 
 from __future__ import annotations
 
+import asyncio
+import faulthandler
+import fcntl
+import inspect
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.nodes import Node
 
 from core.clock import FakeClock
 from tests.netutil import free_port
@@ -155,3 +161,83 @@ def fresh_pg_database(server: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+CPU_LOCK = Path(tempfile.gettempdir()) / f"ivr-tests-exclusive-cpu-{os.getuid()}.lock"
+
+
+@pytest.fixture(autouse=True)
+def _exclusive_cpu(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests marked ``exclusive_cpu`` take one machine-wide lock, so two never overlap across
+    xdist workers. Two kinds are marked: those that load the box on purpose (an AMI event flood
+    keeps Asterisk busy on both cores) and those whose real peer must run in real time (a
+    softphone's audio thread, starved for a second, sends its backlog in a burst: the engine
+    then rightly drops it as too late, and a recording or in-band digit test fails for a reason
+    that is not the engine's). The engine's own real-time behaviour under load is measured by
+    the benchmarks, not by luck of scheduling here."""
+    if request.node.get_closest_marker("exclusive_cpu") is None:
+        yield
+        return
+    with CPU_LOCK.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+if os.environ.get("IVR_STALL_DUMP"):  # a diagnosis aid, off by default (no cost then)
+    @pytest.fixture(autouse=True)
+    async def _event_loop_stall_dump(request: pytest.FixtureRequest) -> Any:
+        """Diagnosis aid, off unless IVR_STALL_DUMP names a folder: while an async test runs, a C
+        watchdog thread (faulthandler, which needs no GIL) dumps every thread's stack whenever the
+        event loop has not re-armed it for 0.4 s, so a stall shows who held the interpreter."""
+        folder = os.environ["IVR_STALL_DUMP"]
+        if not asyncio.iscoroutinefunction(request.function):
+            yield
+            return
+        name = request.node.nodeid.replace("/", "_").replace(":", "_")[:180]
+        path = Path(folder) / f"{name}.{os.getpid()}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        running = True
+        with path.open("w") as f:
+            def arm() -> None:
+                if running:
+                    faulthandler.dump_traceback_later(0.4, file=f)
+                    loop.call_later(0.1, arm)
+            arm()
+            try:
+                yield
+            finally:
+                running = False
+                faulthandler.cancel_dump_traceback_later()
+        if path.stat().st_size == 0:
+            path.unlink()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Fail fast when ``--dist loadgroup`` stops grouping. pytest-xdist marks a grouped test by
+    a ``@group`` suffix on its node id; pytest 9.2 moved node ids where xdist 3.8 does not write,
+    and the groups were silently spread over both workers: real-time SIP tests then ran beside
+    each other and failed by turns (see requirements/dev.txt)."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None and "@" not in item.nodeid:
+            why = (f"--dist loadgroup is not grouping ({item.nodeid} has no @group suffix): "
+                   "this pytest and pytest-xdist do not work together; see requirements/dev.txt")
+            print(why, file=sys.stderr)  # a worker's error reaches the controller garbled
+            raise pytest.UsageError(why)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The same check, readable, before the workers start (pytest 9.2's node ids)."""
+    if config.getoption("dist", "no") != "loadgroup" or hasattr(config, "workerinput"):
+        return
+    if "_nodeid" not in inspect.getsource(Node.nodeid.fget):  # type: ignore[attr-defined]
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} keeps node ids where pytest-xdist's --dist loadgroup "
+            "does not write its @group suffix: groups would be spread over all workers; "
+            "install what requirements/dev.txt pins")

@@ -100,6 +100,7 @@ async def test_asterisk_stopped_and_killed_mid_call(tmp_path: Path, asterisk: As
     await asyncio.wait(held, timeout=90)
 
 
+@pytest.mark.exclusive_cpu  # the flood keeps Asterisk busy on both cores
 @pytest.mark.parametrize("mode", ["control", "default", "off"])
 async def test_ami_event_flood_does_not_stall_sip_calls(tmp_path: Path, asterisk: Asterisk,
                                                         mode: str) -> None:

@@ -30,7 +30,7 @@ from tests.integration.engine_harness import Seen, collecting_app, running_engin
 from tests.netutil import free_port, free_port_block
 from tests.sipp import SippServer
 
-pytestmark = [pytest.mark.sipp, pytest.mark.xdist_group("sipp")]
+pytestmark = [pytest.mark.sipp, pytest.mark.xdist_group("sipp"), pytest.mark.exclusive_cpu]
 
 # Measured here: 37.3 dB on loopback (the G.711 mu-law quantisation floor for this speech).
 # One lost or misplaced 20 ms packet of speech costs ~12 dB; a misalignment costs everything.

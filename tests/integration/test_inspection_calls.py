@@ -38,7 +38,8 @@ from tests.pcap_audio import caller_scenario, write_rtp_pcap
 from tests.sipp import run_sipp_async
 from tests.speech_data import REAL_DIR
 
-pytestmark = [pytest.mark.sipp, pytest.mark.xdist_group("sipp"), pytest.mark.models]
+pytestmark = [pytest.mark.sipp, pytest.mark.xdist_group("sipp"), pytest.mark.models,
+              pytest.mark.exclusive_cpu]
 
 TOLERANCE_MS = 300
 COMPLAINT_AT_S = 5.0
