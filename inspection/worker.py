@@ -58,6 +58,7 @@ class InspectionWorker:
         self._last_sweep = 0.0
         self.done = 0
         self.failed = 0
+        self._enqueuing = 0  # call.ended seen, job insert not yet committed
 
     async def _db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
@@ -78,6 +79,7 @@ class InspectionWorker:
         """Listener (cheap, never blocks): the insert runs in a task."""
         if ev.call_id and ev.data.get("disposition") == "answered" \
                 and ev.data.get("recording_path"):
+            self._enqueuing += 1  # counted at once: drain() must not see an empty queue first
             self._scope.spawn(self._enqueue(ev.call_id), f"inspection-enqueue-{ev.call_id}")
 
     async def _enqueue(self, call_id: str) -> None:
@@ -85,6 +87,8 @@ class InspectionWorker:
             await self._db(self.queue.enqueue, call_id, "", self.clock.wall())
         except Exception:  # the start-up sweep will find it
             log.exception("inspection: queueing call %s failed", call_id)
+        finally:
+            self._enqueuing -= 1
         self._wake.set()
 
     async def _sweep(self) -> None:
@@ -150,12 +154,14 @@ class InspectionWorker:
         return len(self._running)
 
     async def drain(self, timeout_s: float) -> bool:
-        """Wait until no job is due or running (tests, benchmarks); True when idle."""
+        """Wait until no job is being queued, due or running (tests, benchmarks); True when
+        idle. A call that just ended counts from its event on: its job's insert runs in a
+        thread, and a busy box may not have committed it by the first look at the queue."""
         async def idle() -> None:
             while True:
                 counts = await self._db(self.queue.counts)
-                if not self._running and not counts.get("queued") and \
-                        not counts.get("running"):
+                if not self._enqueuing and not self._running and not counts.get("queued") \
+                        and not counts.get("running"):
                     return
                 await self.clock.sleep(0.2)
 

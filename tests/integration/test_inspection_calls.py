@@ -175,7 +175,7 @@ async def test_a_real_call_is_inspected_with_hits_at_their_offsets(tmp_path: Pat
         (rec,) = engine.records.list(tenants=EVERY_TENANT)  # type: ignore[union-attr]
     assert rec.disposition == "answered", res.stdout[-1500:]
     row = ResultStore(db).get(rec.id, tenants=EVERY_TENANT)
-    assert row is not None
+    assert row is not None, JobQueue(db).jobs()
     got = items(row.result)
     trace = rec.trace
 

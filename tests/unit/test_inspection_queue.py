@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+from core.bus import EventBus
+from core.clock import SystemClock
 from engine.cdr import CallRecord, CallRecords
 from inspection.queue import RETRY_BASE_S, JobQueue
+from inspection.worker import InspectionWorker
 from storage import open_database
 
 
@@ -75,3 +79,38 @@ def test_sweep_queues_recorded_calls_that_have_no_job(tmp_path: Path) -> None:
     assert q.sweep(0.0, 100.0) == 1
     assert {r.call_id for r in q.jobs()} == {"done_before", "lost"}
     assert q.sweep(0.0, 100.0) == 0
+
+
+async def test_drain_waits_for_a_job_whose_insert_is_still_running(tmp_path: Path) -> None:
+    """A call that just ended is queued by an insert in a thread; ``drain()`` called before the
+    insert commits used to find an empty queue and report idle (a fresh-clone CI run then found
+    no inspection result). The inspector is a stand-in: this is about the worker's bookkeeping;
+    the queue is the real one on SQLite."""
+    db = open_database(f"sqlite:///{tmp_path}/q.sqlite")
+    _call(CallRecords(db), "c1")
+    gate = threading.Event()
+
+    class HeldQueue(JobQueue):
+        def enqueue(self, call_id: str, tenant: str, now: float, *, force: bool = False) -> bool:
+            gate.wait(10)  # the database is slow to commit
+            return super().enqueue(call_id, tenant, now, force=force)
+
+    inspected: list[str] = []
+
+    class Recorded:
+        def inspect(self, call_id: str) -> None:
+            inspected.append(call_id)
+
+    bus = EventBus()
+    worker = InspectionWorker(HeldQueue(db), Recorded(), SystemClock(),  # type: ignore[arg-type]
+                              owner="a", poll_s=0.05)
+    await worker.start(bus)
+    try:
+        bus.publish("call.ended", "c1", disposition="answered", recording_path="/r.wav")
+        assert not await worker.drain(0.5)  # the job is on its way: not idle
+        gate.set()
+        assert await worker.drain(10)
+        assert inspected == ["c1"] and worker.done == 1
+    finally:
+        gate.set()
+        await worker.stop()
