@@ -15,7 +15,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from tests.netutil import free_port, free_port_block
+from tests.netutil import free_port, free_port_block, free_sip_port
 
 MODULE_PATH = Path("/usr/lib/baresip/modules")
 KEYCODE_REL = b"\x04"  # baresip's "key released" code (include/baresip.h)
@@ -67,7 +67,7 @@ class Baresip:
         self.wav = wav
         self.dial = dial
         self.quit_after_s = quit_after_s
-        self.sip_port = free_port()
+        self.sip_port = free_sip_port()
         self.cons_port = free_port()
         rtp = free_port_block(20)
         write_config(confdir, wav=wav, sip_port=self.sip_port, cons_port=self.cons_port,
@@ -84,6 +84,12 @@ class Baresip:
                 *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
                 env={**os.environ, "HOME": str(self.confdir)})
         return self
+
+    def check_alive(self) -> None:
+        """Raise with baresip's log when it has exited (e.g. a port it could not bind), so a
+        test waiting for its packets fails at once with the reason instead of timing out."""
+        if self.proc is not None and self.proc.returncode is not None:
+            raise AssertionError(f"baresip exited ({self.proc.returncode}):\n{self.log()[-2000:]}")
 
     async def __aexit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.returncode is None:

@@ -27,6 +27,25 @@ def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free port")
 
 
+def free_sip_port(host: str = "127.0.0.1") -> int:
+    """A port free for UDP and TCP whose next port is free for TCP too: a SIP peer such as
+    baresip listens on UDP and TCP at ``port`` and on TLS at ``port + 1``, and refuses to start
+    when an outgoing connection happens to hold that one (seen in a fresh-clone CI run)."""
+    for _ in range(200):
+        port = free_port(host=host)
+        if port >= 65000:
+            continue
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.bind((host, port + 1))
+            return port
+        except OSError:
+            continue
+        finally:
+            probe.close()
+    raise RuntimeError("no free SIP port")
+
+
 def free_port_block(size: int, host: str = "127.0.0.1") -> int:
     """The first port of ``size`` consecutive UDP ports that are free now (for RTP ranges)."""
     for _ in range(200):

@@ -27,7 +27,7 @@ from storage.tenancy import EVERY_TENANT
 from tests.audio_match import block_snrs
 from tests.baresip import Baresip
 from tests.integration.engine_harness import Seen, collecting_app, running_engine, sip_target
-from tests.netutil import free_port, free_port_block
+from tests.netutil import free_port, free_port_block, wait_until
 from tests.sipp import SippServer
 
 pytestmark = [pytest.mark.sipp, pytest.mark.xdist_group("sipp"), pytest.mark.exclusive_cpu]
@@ -115,9 +115,11 @@ async def test_rfc4733_keys_from_baresip_console(tmp_path: Path) -> None:
                               ) as engine, Baresip(tmp_path / "baresip", wav,
                                                    dial=f"sip:ivr@{sip_target(engine)}",
                                                    quit_after_s=20) as phone:
-        # a real peer's packet counter has no event to wait on: poll it
-        while not (seen.calls and seen.calls[0].media.stats.rx_packets > 10):  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+        def audio_flows() -> bool:  # a real peer's packet counter has no event: poll it
+            phone.check_alive()
+            return bool(seen.calls and seen.calls[0].media.stats.rx_packets > 10)
+
+        await wait_until(audio_flows, 15, "baresip's audio reaching the engine")
         for key in "4#7":
             phone.send(key)
             await asyncio.sleep(0.15)  # held down for 150 ms
