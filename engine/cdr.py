@@ -161,6 +161,7 @@ class CallQuery:
     flow_id: str | None = None
     disposition: str | None = None
     direction: str | None = None
+    campaign_id: str | None = None  # the outbound campaign that placed the calls
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +258,8 @@ class CallRecords:
             base.append(CallRow.invite_at < query.until)
         for column, value in ((CallRow.flow_id, query.flow_id),
                               (CallRow.disposition, query.disposition),
-                              (CallRow.direction, query.direction)):
+                              (CallRow.direction, query.direction),
+                              (CallRow.campaign_id, query.campaign_id)):
             if value is not None:
                 base.append(column == value)
         if cursor is not None:

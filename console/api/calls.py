@@ -28,7 +28,8 @@ def call_out(r: CallRecord) -> s.CallOut:
                      disposition=r.disposition, hangup_cause=r.hangup_cause,
                      hangup_side=r.hangup_side, sip_status=r.sip_status, digits=r.digits,
                      codec=r.codec, flow_id=r.flow_id, flow_version=r.flow_version,
-                     flow_result=r.flow_result, has_recording=bool(r.recording_path))
+                     campaign_id=r.campaign_id, flow_result=r.flow_result,
+                     has_recording=bool(r.recording_path))
 
 
 def recording_file(path: str | None, recordings_dir: Path) -> Path | None:
@@ -65,7 +66,8 @@ def register(api: Api) -> None:
         q: s.CallQueryIn = req.query
         tenants = req.who.tenants_for(q.tenant, allow_every=True)
         query = CallQuery(since=q.since, until=q.until, number=q.number, flow_id=q.flow_id,
-                          disposition=q.disposition, direction=q.direction)
+                          disposition=q.disposition, direction=q.direction,
+                          campaign_id=q.campaign_id)
         page = await asyncio.to_thread(services(req).calls.search, query, tenants=tenants,
                                        limit=q.limit, cursor=q.cursor)
         return s.CallPageOut(items=[call_out(r) for r in page.records],

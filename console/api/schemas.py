@@ -396,6 +396,7 @@ class CallQueryIn(PageQuery):
     flow_id: str | None = Field(None, max_length=64)
     disposition: str | None = Field(None, max_length=32)
     direction: Literal["inbound", "outbound"] | None = None
+    campaign_id: str | None = Field(None, max_length=64)
 
 
 class CallOut(Out):
@@ -417,6 +418,7 @@ class CallOut(Out):
     codec: str
     flow_id: str | None
     flow_version: int | None
+    campaign_id: str | None = Field(description="the outbound campaign that placed the call")
     flow_result: dict[str, Any]
     has_recording: bool
 

@@ -30,6 +30,8 @@ async def test_call_search_pages_filters_and_plays_recordings(tmp_path: Path) ->
                               flow_id="main" if i < 10 else "other",
                               trace=[{"kind": "turn", "at": 1.0, "total_ms": 420}])
                    for i in range(25)]
+        for r in records[20:23]:
+            r.campaign_id = "spring-notice"
         records[5].recording_path = str(wav)
         records[6].recording_path = "/etc/passwd"  # a record must not point at other files
         records[7].tenant = "globex"
@@ -49,6 +51,8 @@ async def test_call_search_pages_filters_and_plays_recordings(tmp_path: Path) ->
             _, prefix = await c.call("GET", "/api/calls", params={"number": "+861380000001*"})
             _, filtered = await c.call("GET", "/api/calls", params={
                 "flow_id": "main", "disposition": "no_answer", "direction": "outbound"})
+            _, by_campaign = await c.call("GET", "/api/calls",
+                                          params={"campaign_id": "spring-notice"})
             _, window = await c.call("GET", "/api/calls", params={
                 "since": "1700000003", "until": "1700000005"})
             _, detail = await c.call("GET", f"/api/calls/{records[5].id}")
@@ -68,6 +72,9 @@ async def test_call_search_pages_filters_and_plays_recordings(tmp_path: Path) ->
         f"sip-{i}" for i in range(10, 20)]
     assert [r["sip_call_id"] for r in filtered["items"]] == ["sip-6", "sip-0"]
     assert [r["sip_call_id"] for r in window["items"]] == ["sip-4", "sip-3"]
+    assert [(r["sip_call_id"], r["campaign_id"]) for r in by_campaign["items"]] == [
+        (f"sip-{i}", "spring-notice") for i in (22, 21, 20)]
+    assert {r["campaign_id"] for r in everyone["items"] if r["sip_call_id"] == "sip-0"} == {None}
     assert detail["latency"] == [{"kind": "turn", "at": 1.0, "total_ms": 420}]
     assert part == (206, f"bytes 0-99/{wav.stat().st_size}", 100)
     assert sneaky["recording_url"] is None and none[0] == 404

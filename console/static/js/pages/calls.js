@@ -18,6 +18,7 @@ async function list(root) {
   const number = h("input", { id: "call-number", type: "search", placeholder: "+86138*" });
   const flow = h("input", { id: "call-flow" });
   const disposition = h("input", { id: "call-disposition" });
+  const campaign = h("input", { id: "call-campaign" });
   const since = h("input", { id: "call-since", type: "datetime-local" });
   const until = h("input", { id: "call-until", type: "datetime-local" });
   const box = h("div", { id: "call-list" });
@@ -28,6 +29,7 @@ async function list(root) {
     if (!append) { clear(box); cursor = null; }
     try {
       const res = await api("GET", "/api/calls", { query: { number: number.value, flow_id: flow.value, disposition: disposition.value,
+        campaign_id: campaign.value,
         since: epoch(since), until: epoch(until), cursor: append ? cursor : undefined, limit: 50 } });
       cursor = res.next_cursor;
       box.append(table([
@@ -45,7 +47,7 @@ async function list(root) {
   };
   const form = h("form", { class: "inline-form card", id: "call-search" },
     field("calls.number", number), field("calls.flow", flow), field("calls.disposition", disposition),
-    field("calls.since", since), field("calls.until", until), h("button", { type: "submit", class: "primary", i18n: "common.search" }));
+    field("calls.campaign", campaign), field("calls.since", since), field("calls.until", until), h("button", { type: "submit", class: "primary", i18n: "common.search" }));
   form.addEventListener("submit", (e) => { e.preventDefault(); load(false); });
   more.addEventListener("click", () => load(true));
   root.append(h("h1", { i18n: "calls.title" }), form, box, more);
@@ -62,6 +64,7 @@ async function detail(root, callId, focusNode) {
           ["calls.disposition", tOr(`disposition.${call.disposition}`, call.disposition || "")],
           ["calls.hangup", `${call.hangup_cause || ""} ${call.hangup_side ? "(" + call.hangup_side + ")" : ""}`],
           ["calls.flow", call.flow_id ? `${call.flow_id} v${call.flow_version || "?"} → ${(call.flow_result && call.flow_result.status) || ""}` : ""],
+          ["calls.campaign", call.campaign_id || ""],
           ["calls.codec", call.codec || ""], ["calls.digits", call.digits || ""], ["calls.id", call.sip_call_id || call.id]]
         .flatMap(([k, v]) => [h("dt", { i18n: k }), h("dd", { text: v })])));
   if (call.recording_url) {
