@@ -90,6 +90,12 @@ typedef struct {
        four letters a-z that begin some key. Four letters of text not in it begin no key, and
        the walk is not started (most of Latin text: the bits fit in L2, the nodes do not). */
     uint8_t *prefix4;
+    /* For tries of keys that need no word boundary, walked from every start (links=False,
+       bounded=False: the homophone pass): one bit per hash of two symbols that begin some key
+       (every key 2+ symbols). Most starts of Chinese text begin no key, but nearly every
+       syllable begins one: the second symbol rules them out without touching the trie. */
+    uint8_t *prefix2;
+    int bounded;        /* walk(): matches need word boundaries (may_start, may_end) */
     /* For tries walked by the spelled pass: per BMP code point, the node after its spelled
        letters from the root (0: none), made on first use: most walks start on a Chinese
        character and end inside its syllable. */
@@ -99,6 +105,12 @@ typedef struct {
 } Automaton;
 
 #define PREFIX4_BITS (26 * 26 * 26 * 26)
+#define PREFIX2_SHIFT 12 /* 2^20 bits: 128 KiB, a few thousand pairs set */
+#define PREFIX2_BITS (1u << (32 - PREFIX2_SHIFT))
+
+static inline uint32_t two_symbols(uint32_t c0, uint32_t c1) {
+    return ((c0 * 0x9E3779B1u) ^ c1) * 0x85EBCA77u >> PREFIX2_SHIFT;
+}
 #define HAS_BIT(bits, i) ((bits)[(i) >> 3] & (1u << ((i) & 7)))
 
 /* The four-letter index of codes[0..4), or -1 when one is not a-z. */

@@ -95,6 +95,20 @@ def test_automaton_matches_are_ahocorasick_rs_matches_in_its_order(
     assert native.automaton(keys).find(f) == want
 
 
+@settings(max_examples=200, deadline=None)
+@given(keys=st.lists(st.text("abc赌博\U00020000", min_size=2, max_size=5), min_size=1,
+                     max_size=30, unique=True),
+       text=st.text("abc赌博\U00020000x ", max_size=60))
+def test_unbounded_walk_with_the_pair_filter_finds_every_match(
+        keys: list[str], text: str) -> None:
+    """The homophone pass's tries: walked from every start whose two symbols begin a key, no
+    word boundaries asked; by end, then start, they are Aho-Corasick's matches in its order."""
+    f = native.fold(text)
+    want = ahocorasick_rs.AhoCorasick(keys).find_matches_as_indexes(f.text, overlapping=True)
+    got = native.automaton(keys, links=False, prefix2=True, bounded=False).walk(f, text)
+    assert sorted(got, key=lambda m: (m[2], m[1])) == want
+
+
 def test_prefix_filter_keeps_every_walk_that_can_match() -> None:
     """A walked trie with the four-letter filter finds what one without it finds."""
     rng = random.Random(3)
@@ -113,6 +127,8 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
         native.automaton(["ab", ""])
     with pytest.raises(ValueError, match="prefix4"):
         native.automaton(["abc"], links=False, prefix4=True)
+    with pytest.raises(ValueError, match="prefix2"):
+        native.automaton(["ab", "c"], links=False, prefix2=True)
     with pytest.raises(TypeError, match="text"):
         native.fold(b"bytes")  # type: ignore[arg-type]
     f = native.fold("du博")
