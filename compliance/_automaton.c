@@ -249,13 +249,19 @@ PyObject *to_list(Triples *t) {
     PyMem_Free(t->v);
     return out;
 }
+/* Can a bounded (Latin) key start at canonical ``first``: has some character of its run a word
+   boundary before it? (words.py's latin_bounds() looks for one.) Asked once per position of a
+   folding (Folded.bound): a folding is only ever scanned with its own original text. */
 static int may_start(Folded *f, Py_ssize_t first, int kind, const void *data) {
+    int known = bound_get(f, first, BOUND_MAY_START);
+    if (known >= 0) return known; /* another trie asked already */
     Py_ssize_t r0 = f->run_start->v[first], n0 = f->run_len->v[first];
     for (Py_ssize_t j = 0; j < n0; j++) {
         Py_ssize_t p = f->orig->v[r0 + j];
-        if (p == 0 || !is_word(PyUnicode_READ(kind, data, p - 1))) return 1;
+        if (p == 0 || !is_word(PyUnicode_READ(kind, data, p - 1)))
+            return bound_set(f, first, BOUND_MAY_START, 1);
     }
-    return 0;
+    return bound_set(f, first, BOUND_MAY_START, 0);
 }
 
 /* ... and end at canonical ``last``: some character of its run with a boundary after it. */

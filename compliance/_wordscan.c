@@ -115,6 +115,7 @@ PyTypeObject IntArrayType = {
 
 static void folded_dealloc(Folded *f) {
     PyMem_Free(f->codes);
+    PyMem_Free(f->bound);
     Py_XDECREF(f->orig);
     Py_XDECREF(f->run_start);
     Py_XDECREF(f->run_len);
@@ -129,6 +130,7 @@ static Folded *collapse(uint32_t *kept, Py_ssize_t n_kept, IntArray *orig) {
     f->codes = NULL;
     f->run_start = f->run_len = NULL;
     f->text = NULL;
+    f->bound = NULL;
     Py_INCREF(orig);
     f->orig = orig;
     Py_ssize_t runs = 0;
@@ -214,6 +216,7 @@ static PyObject *folded_sounds(Folded *f, PyObject *unused) {
     s->codes = NULL;
     s->run_start = s->run_len = NULL;
     s->text = NULL;
+    s->bound = NULL;
     Py_INCREF(f->orig);
     s->orig = f->orig;
     Py_ssize_t runs = 0;
@@ -420,12 +423,15 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
            stand before its first one: a start without a letter that close begins none. */
         Py_ssize_t ahead = first + reach < n ? first + reach : n;
         if (before[ahead] == before[first]) continue;
-        Py_ssize_t s, e;
-        span_of(f, first, first, &s, &e);
-        if (s > 0 && is_latin_char(PyUnicode_READ(kind, data, s)) &&
-            is_word(PyUnicode_READ(kind, data, s - 1)))
-            continue;
-        starts[n_starts++] = first;
+        int ok = bound_get(f, first, BOUND_SPELLED);
+        if (ok < 0) {
+            Py_ssize_t s, e;
+            span_of(f, first, first, &s, &e);
+            ok = bound_set(f, first, BOUND_SPELLED,
+                           !(s > 0 && is_latin_char(PyUnicode_READ(kind, data, s)) &&
+                             is_word(PyUnicode_READ(kind, data, s - 1))));
+        }
+        if (ok) starts[n_starts++] = first;
     }
     /* Walks down each trie from those characters' first letters. */
     for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(autos); t++) {

@@ -55,7 +55,31 @@ typedef struct {
     IntArray *orig;    /* per kept code: its index in the original text */
     IntArray *run_start, *run_len;
     PyObject *text;    /* the canonical str, made on first use */
+    /* Per canonical position, word-boundary answers about the original text, asked by every
+       walked trie and both spelled passes over the same folding: bits 0-1 may_start()
+       (0 not asked yet, 1 no, 2 yes), bits 2-3 the spelled pass's start check. Made on first
+       use (NULL until then). */
+    uint8_t *bound;
 } Folded;
+
+#define BOUND_MAY_START 0
+#define BOUND_SPELLED 2
+
+/* The cached answer at ``shift`` of ``f``'s position ``i``, or -1 when not asked yet (or no
+   cache could be made: the caller then just works it out). */
+static inline int bound_get(Folded *f, Py_ssize_t i, int shift) {
+    if (!f->bound && !(f->bound = PyMem_Calloc(f->n ? f->n : 1, 1))) {
+        PyErr_Clear();
+        return -1;
+    }
+    int v = (f->bound[i] >> shift) & 3;
+    return v ? v - 1 : -1;
+}
+
+static inline int bound_set(Folded *f, Py_ssize_t i, int shift, int yes) {
+    if (f->bound) f->bound[i] |= (uint8_t)((yes ? 2 : 1) << shift);
+    return yes;
+}
 
 extern PyTypeObject FoldedType;
 
@@ -188,7 +212,5 @@ int check_original(Folded *f, PyObject *text);
         }                                                                                     \
     } while (0)
 
-/* Can a bounded (Latin) key start at canonical ``first``: has some character of its run a word
-   boundary before it? (words.py's latin_bounds() looks for one.) */
 
 #endif
