@@ -407,11 +407,12 @@ class WordFilter:
         arr = MatchArrays(folded, len(matches))
         for stop, first, idx, values in matches:
             last = stop - 1
+            span = arr.span(first, last)
             for k in values[idx]:
-                start, end = arr.span(first, last)
+                start, end = span
                 if not k.term.allow and end <= min_end:
                     continue
-                if not arr.enough_repeats(first, k.repeats):
+                if k.repeats is not None and not arr.enough_repeats(first, k.repeats):
                     continue
                 if k.bounded:
                     bounds = arr.latin_bounds(text, first, last, k.runs, bound_start=k.bound_start,
