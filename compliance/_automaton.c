@@ -18,6 +18,7 @@ static void automaton_dealloc(Automaton *a) {
     PyMem_RawFree(a->dfa);
     PyMem_RawFree(a->ends);
     PyMem_RawFree(a->prefix4);
+    PyMem_RawFree(a->prefix2);
     PyMem_RawFree(a->first_step);
     Py_TYPE(a)->tp_free((PyObject *)a);
 }
@@ -25,12 +26,13 @@ static void automaton_dealloc(Automaton *a) {
 /* Build: a hash trie in insertion order, renumbered breadth-first so that each node's children
    are consecutive ids sorted by symbol (binary search, no edge arrays), then failure links. */
 static int automaton_init(Automaton *a, PyObject *args, PyObject *kw) {
-    static char *names[] = {"keys", "links", "prefix4", NULL};
+    static char *names[] = {"keys", "links", "prefix4", "prefix2", "bounded", NULL};
     PyObject *keys;
-    int links = 1, prefix4 = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|pp", names, &PyList_Type, &keys, &links,
-                                     &prefix4))
+    int links = 1, prefix4 = 0, prefix2 = 0, bounded = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|pppp", names, &PyList_Type, &keys, &links,
+                                     &prefix4, &prefix2, &bounded))
         return -1;
+    if (a->node) { PyErr_SetString(PyExc_RuntimeError, "Automaton: already built"); return -1; }
     Py_ssize_t nk = PyList_GET_SIZE(keys), total = 1;
     for (Py_ssize_t i = 0; i < nk; i++) {
         PyObject *k = PyList_GET_ITEM(keys, i);
@@ -43,10 +45,15 @@ static int automaton_init(Automaton *a, PyObject *args, PyObject *kw) {
             PyErr_SetString(PyExc_ValueError, "keys: prefix4 needs every key 4+ symbols long");
             return -1;
         }
+        if (prefix2 && PyUnicode_GET_LENGTH(k) < 2) {
+            PyErr_SetString(PyExc_ValueError, "keys: prefix2 needs every key 2+ symbols long");
+            return -1;
+        }
     }
     if (total >= (1u << 31)) { PyErr_SetString(PyExc_ValueError, "keys: too many"); return -1; }
     a->n_patterns = (uint32_t)nk;
     a->links = links;
+    a->bounded = bounded;
     a->plen = PyMem_RawCalloc(nk + 1, sizeof(uint32_t));
     if (!a->plen) { PyErr_NoMemory(); return -1; }
     uint64_t cap = 16;
@@ -71,11 +78,19 @@ static int automaton_init(Automaton *a, PyObject *args, PyObject *kw) {
         PyErr_NoMemory();
         goto done;
     }
+    if (prefix2 && !(a->prefix2 = PyMem_RawCalloc(PREFIX2_BITS / 8, 1))) {
+        PyErr_NoMemory();
+        goto done;
+    }
     for (Py_ssize_t i = 0; i < nk; i++) {
         PyObject *k = PyList_GET_ITEM(keys, i);
         int kind = PyUnicode_KIND(k);
         const void *data = PyUnicode_DATA(k);
         Py_ssize_t len = PyUnicode_GET_LENGTH(k);
+        if (prefix2) {
+            uint32_t x = two_symbols(PyUnicode_READ(kind, data, 0), PyUnicode_READ(kind, data, 1));
+            a->prefix2[x >> 3] |= (uint8_t)(1u << (x & 7));
+        }
         if (prefix4) {
             uint32_t head[4];
             for (int j = 0; j < 4; j++) head[j] = PyUnicode_READ(kind, data, j);
@@ -234,13 +249,19 @@ PyObject *to_list(Triples *t) {
     PyMem_Free(t->v);
     return out;
 }
+/* Can a bounded (Latin) key start at canonical ``first``: has some character of its run a word
+   boundary before it? (words.py's latin_bounds() looks for one.) Asked once per position of a
+   folding (Folded.bound): a folding is only ever scanned with its own original text. */
 static int may_start(Folded *f, Py_ssize_t first, int kind, const void *data) {
+    int known = bound_get(f, first, BOUND_MAY_START);
+    if (known >= 0) return known; /* another trie asked already */
     Py_ssize_t r0 = f->run_start->v[first], n0 = f->run_len->v[first];
     for (Py_ssize_t j = 0; j < n0; j++) {
         Py_ssize_t p = f->orig->v[r0 + j];
-        if (p == 0 || !is_word(PyUnicode_READ(kind, data, p - 1))) return 1;
+        if (p == 0 || !is_word(PyUnicode_READ(kind, data, p - 1)))
+            return bound_set(f, first, BOUND_MAY_START, 1);
     }
-    return 0;
+    return bound_set(f, first, BOUND_MAY_START, 0);
 }
 
 /* ... and end at canonical ``last``: some character of its run with a boundary after it. */
@@ -281,7 +302,8 @@ static PyObject *automaton_find(Automaton *a, PyObject *arg) {
 /* Keys that need a word boundary at both ends can only start where one may be: instead of
    following failure links through every letter of Latin text (deep, dense letter tries), walk
    down the trie from each such start. Same matches as find() less those may_start()/may_end()
-   rule out, in start order. */
+   rule out, in start order. Built with bounded=False, every match (prefix2 still skips the
+   starts whose first two symbols begin no key). */
 static PyObject *automaton_walk(Automaton *a, PyObject *args) {
     PyObject *fo, *text;
     if (!PyArg_ParseTuple(args, "O!U", &FoldedType, &fo, &text)) return NULL;
@@ -293,13 +315,18 @@ static PyObject *automaton_walk(Automaton *a, PyObject *args) {
     Triples out = {0};
     for (Py_ssize_t i = 0; i < f->n; i++) {
         uint32_t s = go(a, 0, f->codes[i]);
-        if (!s || !may_start(f, i, kind, data)) continue;
+        if (!s) continue;
+        if (a->prefix2 && (i + 1 == f->n ||
+                           !HAS_BIT(a->prefix2, two_symbols(f->codes[i], f->codes[i + 1]))))
+            continue;
+        if (a->bounded && !may_start(f, i, kind, data)) continue;
         if (a->prefix4) {
             long x = i + 4 <= f->n ? four_letters(f->codes + i) : -2;
             if (x == -2 || (x >= 0 && !HAS_BIT(a->prefix4, x))) continue;
         }
         for (Py_ssize_t j = i; s; s = ++j < f->n ? go(a, s, f->codes[j]) : 0) {
-            if (HAS_BIT(a->ends, s) && a->node[s].pattern >= 0 && may_end(f, j, kind, data, len) &&
+            if (HAS_BIT(a->ends, s) && a->node[s].pattern >= 0 &&
+                (!a->bounded || may_end(f, j, kind, data, len)) &&
                 push(&out, a->node[s].pattern, i, j + 1) < 0) {
                 PyMem_Free(out.v);
                 return NULL;
@@ -315,7 +342,7 @@ static PyMethodDef automaton_methods[] = {
      "longest first (ahocorasick-rs's overlapping order)"},
     {"walk", (PyCFunction)automaton_walk, METH_VARARGS,
      "walk(folded, text): the matches of keys that need word boundaries, where they can have "
-     "them, by start"},
+     "them (bounded=False: every match), by start"},
     {NULL},
 };
 
@@ -337,6 +364,7 @@ PyTypeObject AutomatonType = {
     .tp_new = PyType_GenericNew,
     .tp_methods = automaton_methods,
     .tp_getset = automaton_getset,
-    .tp_doc = "Automaton(keys, links=True): Aho-Corasick over code points (links=False: a trie only walked).",
+    .tp_doc = "Automaton(keys, links=True, prefix4=False, prefix2=False, bounded=True): "
+              "Aho-Corasick over code points (links=False: a trie only walked).",
 };
 

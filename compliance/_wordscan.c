@@ -115,6 +115,7 @@ PyTypeObject IntArrayType = {
 
 static void folded_dealloc(Folded *f) {
     PyMem_Free(f->codes);
+    PyMem_Free(f->bound);
     Py_XDECREF(f->orig);
     Py_XDECREF(f->run_start);
     Py_XDECREF(f->run_len);
@@ -129,6 +130,7 @@ static Folded *collapse(uint32_t *kept, Py_ssize_t n_kept, IntArray *orig) {
     f->codes = NULL;
     f->run_start = f->run_len = NULL;
     f->text = NULL;
+    f->bound = NULL;
     Py_INCREF(orig);
     f->orig = orig;
     Py_ssize_t runs = 0;
@@ -214,6 +216,7 @@ static PyObject *folded_sounds(Folded *f, PyObject *unused) {
     s->codes = NULL;
     s->run_start = s->run_len = NULL;
     s->text = NULL;
+    s->bound = NULL;
     Py_INCREF(f->orig);
     s->orig = f->orig;
     Py_ssize_t runs = 0;
@@ -351,7 +354,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
     const void *data = PyUnicode_DATA(text);
     const uint32_t *codes = f->codes;
     Triples out = {0};
-    Py_ssize_t *before = NULL, *cstart = NULL, *lchar = NULL;
+    Py_ssize_t *before = NULL, *cstart = NULL, *lchar = NULL, *starts = NULL;
     uint8_t *cw = NULL;
     uint32_t *buf = NULL;
     PyObject *result = NULL;
@@ -408,17 +411,34 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
             lchar[m++] = cstart[i] >= 0 ? i : -1;
         }
     }
-    /* Walks down the trie from each character's first letter where a verified match can
-       begin: not inside a word (verify()'s first check), not from an inert character. */
-    for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(autos); t++) {
-    Automaton *a = (Automaton *)PyTuple_GET_ITEM(autos, t);
-    if (!a->first_step && !(a->first_step = first_steps(a))) goto done;
+    /* The characters where a verified match can begin, the same for every automaton: not
+       an inert one, not inside a word (verify()'s first check; in Latin text that rules out
+       most letters, so it is asked once here, not per automaton). */
+    Py_ssize_t n_starts = 0;
+    starts = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
+    if (!starts) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t first = 0; first < n; first++) {
         if (cstart[first] < 0 || cw[first] == 0) continue;
         /* A verified match holds a Latin letter, and fewer than ``reach`` units (characters)
            stand before its first one: a start without a letter that close begins none. */
         Py_ssize_t ahead = first + reach < n ? first + reach : n;
         if (before[ahead] == before[first]) continue;
+        int ok = bound_get(f, first, BOUND_SPELLED);
+        if (ok < 0) {
+            Py_ssize_t s, e;
+            span_of(f, first, first, &s, &e);
+            ok = bound_set(f, first, BOUND_SPELLED,
+                           !(s > 0 && is_latin_char(PyUnicode_READ(kind, data, s)) &&
+                             is_word(PyUnicode_READ(kind, data, s - 1))));
+        }
+        if (ok) starts[n_starts++] = first;
+    }
+    /* Walks down each trie from those characters' first letters. */
+    for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(autos); t++) {
+    Automaton *a = (Automaton *)PyTuple_GET_ITEM(autos, t);
+    if (!a->first_step && !(a->first_step = first_steps(a))) goto done;
+    for (Py_ssize_t k = 0; k < n_starts; k++) {
+        Py_ssize_t first = starts[k], s, e;
         uint32_t c = codes[first];
         uint32_t node = c < BMP ? a->first_step[c] : go(a, 0, c);
         if (!node) continue;
@@ -426,11 +446,6 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
             long x = cstart[first] + 4 <= m ? four_letters(buf + cstart[first]) : -2;
             if (x == -2 || (x >= 0 && !HAS_BIT(a->prefix4, x))) continue;
         }
-        Py_ssize_t s, e;
-        span_of(f, first, first, &s, &e);
-        if (s > 0 && is_latin_char(PyUnicode_READ(kind, data, s)) &&
-            is_word(PyUnicode_READ(kind, data, s - 1)))
-            continue;
         for (Py_ssize_t q = cstart[first] + cw[first] - 1; node;
              node = ++q < m ? go(a, node, buf[q]) : 0) {
             if (!HAS_BIT(a->ends, node) || a->node[node].pattern < 0) continue;
@@ -463,6 +478,7 @@ done:
     PyMem_Free(cw);
     PyMem_Free(buf);
     PyMem_Free(lchar);
+    PyMem_Free(starts);
     PyBuffer_Release(&rel);
     return result;
 }

@@ -55,7 +55,31 @@ typedef struct {
     IntArray *orig;    /* per kept code: its index in the original text */
     IntArray *run_start, *run_len;
     PyObject *text;    /* the canonical str, made on first use */
+    /* Per canonical position, word-boundary answers about the original text, asked by every
+       walked trie and both spelled passes over the same folding: bits 0-1 may_start()
+       (0 not asked yet, 1 no, 2 yes), bits 2-3 the spelled pass's start check. Made on first
+       use (NULL until then). */
+    uint8_t *bound;
 } Folded;
+
+#define BOUND_MAY_START 0
+#define BOUND_SPELLED 2
+
+/* The cached answer at ``shift`` of ``f``'s position ``i``, or -1 when not asked yet (or no
+   cache could be made: the caller then just works it out). */
+static inline int bound_get(Folded *f, Py_ssize_t i, int shift) {
+    if (!f->bound && !(f->bound = PyMem_Calloc(f->n ? f->n : 1, 1))) {
+        PyErr_Clear();
+        return -1;
+    }
+    int v = (f->bound[i] >> shift) & 3;
+    return v ? v - 1 : -1;
+}
+
+static inline int bound_set(Folded *f, Py_ssize_t i, int shift, int yes) {
+    if (f->bound) f->bound[i] |= (uint8_t)((yes ? 2 : 1) << shift);
+    return yes;
+}
 
 extern PyTypeObject FoldedType;
 
@@ -90,6 +114,12 @@ typedef struct {
        four letters a-z that begin some key. Four letters of text not in it begin no key, and
        the walk is not started (most of Latin text: the bits fit in L2, the nodes do not). */
     uint8_t *prefix4;
+    /* For tries of keys that need no word boundary, walked from every start (links=False,
+       bounded=False: the homophone pass): one bit per hash of two symbols that begin some key
+       (every key 2+ symbols). Most starts of Chinese text begin no key, but nearly every
+       syllable begins one: the second symbol rules them out without touching the trie. */
+    uint8_t *prefix2;
+    int bounded;        /* walk(): matches need word boundaries (may_start, may_end) */
     /* For tries walked by the spelled pass: per BMP code point, the node after its spelled
        letters from the root (0: none), made on first use: most walks start on a Chinese
        character and end inside its syllable. */
@@ -99,6 +129,12 @@ typedef struct {
 } Automaton;
 
 #define PREFIX4_BITS (26 * 26 * 26 * 26)
+#define PREFIX2_SHIFT 12 /* 2^20 bits: 128 KiB, a few thousand pairs set */
+#define PREFIX2_BITS (1u << (32 - PREFIX2_SHIFT))
+
+static inline uint32_t two_symbols(uint32_t c0, uint32_t c1) {
+    return ((c0 * 0x9E3779B1u) ^ c1) * 0x85EBCA77u >> PREFIX2_SHIFT;
+}
 #define HAS_BIT(bits, i) ((bits)[(i) >> 3] & (1u << ((i) & 7)))
 
 /* The four-letter index of codes[0..4), or -1 when one is not a-z. */
@@ -176,7 +212,5 @@ int check_original(Folded *f, PyObject *text);
         }                                                                                     \
     } while (0)
 
-/* Can a bounded (Latin) key start at canonical ``first``: has some character of its run a word
-   boundary before it? (words.py's latin_bounds() looks for one.) */
 
 #endif

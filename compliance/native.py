@@ -71,11 +71,14 @@ def module() -> ModuleType:
     return _ext
 
 
-def automaton(keys: list[str], *, links: bool = True, prefix4: bool = False) -> Any:
+def automaton(keys: list[str], *, links: bool = True, prefix4: bool = False,
+              prefix2: bool = False, bounded: bool = True) -> Any:
     """A native automaton over ``keys``: Aho-Corasick (``find``), or without links a trie that
     is only walked down from chosen starts (``walk``, the spelled pass); ``prefix4`` (keys of
-    four or more symbols) skips starts whose next four letters begin no key."""
-    return module().Automaton(keys, links, prefix4)
+    four or more symbols) skips starts whose next four letters begin no key, ``prefix2``
+    (keys of two or more) those whose next two symbols begin none. ``bounded`` False: ``walk``
+    finds every match, not only those that can sit on word boundaries."""
+    return module().Automaton(keys, links, prefix4, prefix2, bounded)
 
 
 def relevant(chars: Iterable[str], syllables: Iterable[int] = ()) -> bytes:

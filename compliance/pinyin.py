@@ -284,12 +284,14 @@ def verify(text: str, start: int, end: int, spelling: TermSpelling,
         return None
     if pieces[-1].kind == "latin" and end < len(text) and word_char(text[end]):
         return None
-    if not _align(pieces, spelling.units, homophone):
-        return None
+    # The innocent-word checks before the alignment: they need only the pieces and turn away
+    # most raw matches in Latin text (a short or English run of letters).
     if mode is PinyinMode.AUTO:
         if not cjk and is_innocent("".join(latin)):
             return None
         if any(len(run) >= MIN_AUTO_SPELLED_LETTERS and run in english_words() for run in latin):
             return None
+    if not _align(pieces, spelling.units, homophone):
+        return None
     kind = "homophone" if not latin else ("spelled" if not cjk else "mixed")
     return start, end, kind

@@ -118,6 +118,7 @@ class _Key:
 
 
 PREFIX4 = 4  # natively walked keys this long or longer get the four-letter start filter
+PREFIX2 = 2  # keys walked from every start: this long or longer get the two-symbol filter
 
 
 @dataclass
@@ -129,10 +130,14 @@ class _Automaton:
     Natively, keys whose every term needs word boundaries (Latin words, initials) are kept
     apart in ``walks``, tries walked down only from where a word can start: Aho-Corasick
     follows failure links through every letter of Latin text, most of the scan's cost there.
-    ``links`` False: walks only (the spelled pass)."""
+    ``links`` False: walks only (the spelled pass). ``walk_all``: every key walked, from every
+    start whose first two symbols begin a key (the homophone pass: in Chinese text nearly
+    every syllable begins some key, so Aho-Corasick sat deep in the trie and followed failure
+    links at most characters, where a pair of syllables rules out most starts at once)."""
 
     native: bool
     links: bool = True
+    walk_all: bool = False
     ac: Any = None
     keys: dict[str, list[_Key]] = field(default_factory=dict)
     values: list[list[_Key]] = field(default_factory=list)  # per key of ``ac``
@@ -149,6 +154,14 @@ class _Automaton:
             self.values = [self.keys[p] for p in patterns]
             self.ac = ahocorasick_rs.AhoCorasick(
                 patterns, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+            return
+        if self.walk_all:
+            for long in (True, False):
+                walked = [p for p in self.keys if (len(p) >= PREFIX2) == long]
+                if walked:
+                    self.walks.append((native.automaton(walked, links=False, prefix2=long,
+                                                        bounded=False),
+                                       [self.keys[p] for p in walked]))
             return
         apart = {p for p, v in self.keys.items() if not self.links or all(k.bounded for k in v)}
         rest = [p for p in self.keys if p not in apart]
@@ -227,7 +240,8 @@ class WordFilter:
                  native_loops: bool | None = None) -> None:
         self.native = native.available() if native_loops is None else native_loops
         self._plain = _Automaton(self.native)
-        self._pinyin = _Automaton(self.native)  # same-sounding characters, syllable folding
+        # same-sounding characters, syllable folding
+        self._pinyin = _Automaton(self.native, walk_all=True)
         # Latin spellings, in the spelled folding: of the other terms, of homophone terms
         self._spelled = (_Spelled(_Automaton(self.native, links=not self.native)),
                          _Spelled(_Automaton(self.native, links=not self.native)))
@@ -302,7 +316,7 @@ class WordFilter:
             if matches:
                 raw, allows = self._raw_hits(matches, f, text, min_end)
         more: list[Hit] = []
-        if self._pinyin.ac is not None:  # same-sounding characters (opt-in terms)
+        if not self._pinyin.empty:  # same-sounding characters (opt-in terms)
             s = f.sounds()
             matches = self._pinyin.native_matches(s, text)
             if matches:
@@ -393,11 +407,12 @@ class WordFilter:
         arr = MatchArrays(folded, len(matches))
         for stop, first, idx, values in matches:
             last = stop - 1
+            span = arr.span(first, last)
             for k in values[idx]:
-                start, end = arr.span(first, last)
+                start, end = span
                 if not k.term.allow and end <= min_end:
                     continue
-                if not arr.enough_repeats(first, k.repeats):
+                if k.repeats is not None and not arr.enough_repeats(first, k.repeats):
                     continue
                 if k.bounded:
                     bounds = arr.latin_bounds(text, first, last, k.runs, bound_start=k.bound_start,

@@ -10,6 +10,7 @@ order). Bad input to the extension raises a clear error, never crashes.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import ahocorasick_rs
 import pytest
@@ -84,15 +85,36 @@ def test_native_folding_is_the_array_folding(text: str) -> None:
         assert n.span(0, len(f.text) - 1) == f.span(0, len(f.text) - 1)
 
 
+def _keys(shortest: int) -> st.SearchStrategy[list[str]]:
+    """Automaton keys over characters that fold to themselves (runs collapsed)."""
+    return st.lists(st.text("abc赌博\U00020000", min_size=shortest, max_size=5), min_size=1,
+                    max_size=30, unique=True)
+
+
+def _ahocorasick_rs(keys: list[str], f: Any) -> list[tuple[int, int, int]]:
+    """ahocorasick-rs's overlapping matches over a native folding's canonical text."""
+    got: list[tuple[int, int, int]] = ahocorasick_rs.AhoCorasick(keys).find_matches_as_indexes(
+        f.text, overlapping=True)
+    return got
+
+
 @settings(max_examples=200, deadline=None)
-@given(keys=st.lists(st.text("abc赌博\U00020000", min_size=1, max_size=5), min_size=1,
-                     max_size=30, unique=True),
-       text=st.text("abc赌博\U00020000x", max_size=60))
+@given(keys=_keys(1), text=st.text("abc赌博\U00020000x", max_size=60))
 def test_automaton_matches_are_ahocorasick_rs_matches_in_its_order(
         keys: list[str], text: str) -> None:
-    f = native.fold(text)  # these characters fold to themselves (runs collapsed)
-    want = ahocorasick_rs.AhoCorasick(keys).find_matches_as_indexes(f.text, overlapping=True)
-    assert native.automaton(keys).find(f) == want
+    f = native.fold(text)
+    assert native.automaton(keys).find(f) == _ahocorasick_rs(keys, f)
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys=_keys(2), text=st.text("abc赌博\U00020000x ", max_size=60))
+def test_unbounded_walk_with_the_pair_filter_finds_every_match(
+        keys: list[str], text: str) -> None:
+    """The homophone pass's tries: walked from every start whose two symbols begin a key, no
+    word boundaries asked; by end, then start, they are Aho-Corasick's matches in its order."""
+    f = native.fold(text)
+    got = native.automaton(keys, links=False, prefix2=True, bounded=False).walk(f, text)
+    assert sorted(got, key=lambda m: (m[2], m[1])) == _ahocorasick_rs(keys, f)
 
 
 def test_prefix_filter_keeps_every_walk_that_can_match() -> None:
@@ -113,6 +135,8 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
         native.automaton(["ab", ""])
     with pytest.raises(ValueError, match="prefix4"):
         native.automaton(["abc"], links=False, prefix4=True)
+    with pytest.raises(ValueError, match="prefix2"):
+        native.automaton(["ab", "c"], links=False, prefix2=True)
     with pytest.raises(TypeError, match="text"):
         native.fold(b"bytes")  # type: ignore[arg-type]
     f = native.fold("du博")
