@@ -39,7 +39,7 @@ from campaigns.shared_pacing import RedisBudgets
 from campaigns.spec import CampaignSpec
 from campaigns.store import Campaign, CampaignStore, DueContact
 from campaigns.trunks import Trunk
-from compliance.service import CampaignRules, ComplianceService
+from compliance.service import CampaignRules, ComplianceService, Decision
 from compliance.windows import CallingWindow
 from core.bus import EventBus
 from core.clock import Clock
@@ -358,6 +358,7 @@ class CampaignRunner:
         released = False
         lease = f"{c.id}:{contact.id}"
         leased = False
+        decision: Decision | None = None
         try:
             if self.shared is not None:
                 leased = await self._lease(lease)
@@ -409,6 +410,9 @@ class CampaignRunner:
                 await self._unlease(lease)
             if not released:
                 await self.pacer.release(taken)
+                if decision is not None:  # counted against the caps but never dialled (no
+                    # caller ID left, another node claimed it, an error): give the count back
+                    await self.compliance.release(decision)
 
     async def _lease(self, what: str) -> bool:
         assert self.shared is not None

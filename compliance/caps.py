@@ -77,6 +77,11 @@ class CapCounter(Protocol):
         else change nothing and return the indexes of the keys at their limit."""
         ...
 
+    async def release(self, keys: Sequence[str]) -> None:
+        """Give back one reservation on each key (never below zero): an attempt was counted
+        but never placed (no caller ID left, another node claimed the contact)."""
+        ...
+
 
 class InMemoryCapCounter:
     """Single-process counters; ``now`` (unix seconds) drives expiry so tests need no sleeps."""
@@ -104,3 +109,9 @@ class InMemoryCapCounter:
         for k, ttl in zip(keys, ttls, strict=True):
             self._counts[k] = (self._get(k) + 1, now + ttl)
         return []
+
+    async def release(self, keys: Sequence[str]) -> None:
+        for k in keys:
+            count = self._get(k)
+            if count > 0:
+                self._counts[k] = (count - 1, self._counts[k][1])

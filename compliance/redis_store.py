@@ -35,6 +35,14 @@ end
 return {}
 """
 
+RELEASE_LUA = """
+for i = 1, #KEYS do
+  local c = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if c > 0 then redis.call('DECR', KEYS[i]) end
+end
+return 0
+"""
+
 
 def _hash(kind: ListKind, scope: Scope, prefixes: bool) -> str:
     return f"{PREFIX}:list:{kind.value}:{scope.key}:{'p' if prefixes else 'n'}"
@@ -114,6 +122,7 @@ class RedisCapCounter:
     def __init__(self, redis: Redis) -> None:
         self._r = redis
         self._script = redis.register_script(RESERVE_LUA)
+        self._release = redis.register_script(RELEASE_LUA)
 
     @classmethod
     def from_url(cls, url: str) -> RedisCapCounter:
@@ -137,3 +146,8 @@ class RedisCapCounter:
         full = await self._script(keys=[self._key(k) for k in keys],
                                   args=[*limits, *ttls])
         return [int(i) for i in full]
+
+    async def release(self, keys: Sequence[str]) -> None:
+        """One DECR per key that is above zero, in one script (the key keeps its expiry)."""
+        if keys:
+            await self._release(keys=[self._key(k) for k in keys], args=[])

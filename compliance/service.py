@@ -41,6 +41,7 @@ class Decision:
     number: str | None = None  # E.164 when it parsed
     retry_at: datetime | None = None  # set when the only obstacles are time-bound (defer)
     vip: bool = False
+    reserved: tuple[str, ...] = ()  # cap counters this allowed attempt took (release() gives back)
 
     @property
     def deferred(self) -> bool:
@@ -141,6 +142,8 @@ class ComplianceService:
             if count and not decision.reasons:
                 full = await self.caps.reserve(keys, [r.limit for r in applicable],
                                                [t for _, t in keys_ttls], at.timestamp())
+                if not full:
+                    decision.reserved = tuple(keys)
             else:
                 counts = await self.caps.counts(keys)
                 full = [i for i, (c, r) in enumerate(zip(counts, applicable, strict=True))
@@ -152,6 +155,14 @@ class ComplianceService:
         if decision.allowed or any(r.code not in DEFERRABLE for r in decision.reasons):
             decision.retry_at = None
         return decision
+
+    async def release(self, decision: Decision) -> None:
+        """Give back what ``check(count=True)`` reserved for an attempt that was then not
+        placed, so a contact deferred for want of a caller ID, or claimed by another node, does
+        not use up its own frequency cap."""
+        if decision.reserved:
+            keys, decision.reserved = decision.reserved, ()
+            await self.caps.release(keys)
 
     async def opt_out(self, number: str, tenant: str, campaign: str | None = None, *,
                       source: str = "call", global_scope: bool = False) -> ListEntry:

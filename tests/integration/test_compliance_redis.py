@@ -108,3 +108,20 @@ async def test_redis_store_scopes_prefixes_expiry(redis: Redis) -> None:
     from tests.unit.test_compliance_lists import scopes_prefixes_expiry
 
     await scopes_prefixes_expiry(RedisListStore(redis))
+
+
+async def test_a_released_reservation_is_given_back_once(redis: Redis) -> None:
+    """An attempt counted but not placed gives its count back on the shared counter; giving
+    back twice (or more than was taken) never goes below zero or frees another's count."""
+    rules = [CapRule("marketing", 1, "day")]
+    a, b = node(redis, rules), node(redis, rules)
+    first = await a.check(N, "marketing", "acme", "c1", MON_10, count=True)
+    assert first.allowed and first.reserved
+    assert not (await b.check(N, "marketing", "acme", "c2", MON_10, count=True)).allowed
+    await a.release(first)
+    await a.release(first)  # the decision forgets what it gave back
+    again = await b.check(N, "marketing", "acme", "c2", MON_10, count=True)
+    assert again.allowed
+    assert not (await a.check(N, "marketing", "acme", "c1", MON_10, count=True)).allowed
+    (key,) = [k async for k in redis.scan_iter(match="ivr:compliance:cap:*")]
+    assert int(await redis.get(key)) == 1 and await redis.ttl(key) > 0

@@ -207,3 +207,27 @@ async def test_the_flows_prompts_render_before_the_first_dial(tmp_path: Path) ->
     finally:
         await rig.runner.stop()
     assert warmed == [("campaign_hello", 0)] and rig.dialler.count(N1) == 1
+
+
+async def test_a_contact_not_dialled_for_want_of_a_caller_id_keeps_its_cap(
+        tmp_path: Path) -> None:
+    """The frequency cap is reserved at the compliance check; when the pool's only number is
+    then at its daily cap, the contact is deferred and the reservation given back: the callee
+    was not called, so tomorrow's (or another campaign's) call must not be refused for it."""
+    rig = Rig(tmp_path, cap_rules=[CapRule("marketing", 1, "day")])
+    rig.create([N1, N2], spec(purpose="marketing", caller_id={
+        "numbers": ["+861058000000"], "daily_cap_per_number": 1}))
+    await rig.runner.start()
+    try:
+        await rig.run_until(lambda: rig.dialler.count(N1) + rig.dialler.count(N2) == 1 and any(
+            c.state == "pending" and c.reason_code == "caller_id_exhausted"
+            for c in rig.store.contacts("spring")))
+    finally:
+        await rig.runner.stop()
+    deferred = next(c.number for c in rig.store.contacts("spring")
+                    if c.reason_code == "caller_id_exhausted")
+    now = datetime.fromtimestamp(rig.clock.wall(), UTC)
+    assert (await rig.compliance.check(deferred, "marketing", "acme", "other", now)).allowed
+    dialled = N2 if deferred == N1 else N1
+    capped = await rig.compliance.check(dialled, "marketing", "acme", "other", now)
+    assert [r.code for r in capped.reasons] == ["frequency_cap"]  # a real call keeps its count

@@ -215,3 +215,17 @@ async def test_inbound_screening_applies_only_the_lists() -> None:
     assert not (await svc.check("13900139000", "marketing", "t", None, night)).allowed
     blocked = await svc.check("138 0013 8000", "inbound", "t", None, night)
     assert not blocked.allowed and blocked.reasons[0].code == "blacklisted"
+
+
+async def test_release_gives_a_reservation_back_once_and_never_below_zero() -> None:
+    svc = service(cap_rules=[CapRule("marketing", 1, "day")])
+    first = await svc.check(N, "marketing", "acme", None, MON_10, count=True)
+    assert first.allowed and first.reserved
+    await svc.release(first)
+    await svc.release(first)  # a second give-back is a no-op
+    second = await svc.check(N, "marketing", "acme", None, MON_10, count=True)
+    assert second.allowed
+    assert not (await svc.check(N, "marketing", "acme", None, MON_10, count=True)).allowed
+    unallowed = await svc.check(N, "marketing", "acme", None, MON_10, count=True)
+    await svc.release(unallowed)  # nothing was reserved: nothing is given back
+    assert not (await svc.check(N, "marketing", "acme", None, MON_10)).allowed
