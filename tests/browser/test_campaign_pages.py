@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,25 @@ async def test_campaign_pages_create_upload_run_report_in_two_languages(tmp_path
                 await page.goto(f"{con.url}/#/campaigns")
                 await expect(page.locator("#campaign-list tbody tr")).to_have_count(2)
                 await page.click("#campaign-list tr:has-text('later-1')")
+                # a draft is edited in the form: its saved spec fills the fields, saving
+                # changes what was changed and keeps the rest (the start time, the flow)
+                await page.click("#campaign-edit")
+                await page.wait_for_selector("#campaign-form")
+                assert await page.input_value("#cf-name") == "Later"
+                assert await page.is_disabled("#cf-id")
+                assert await page.input_value("#cf-start-at") != ""
+                await page.fill("#cf-name", "Later, edited")
+                await page.fill("#cf-cps", "2")
+                await shot(page, "en-campaign-edit")
+                await page.click("#cf-submit")
+                await expect(page.locator("h1")).to_contain_text("Later, edited")
+                async with await con.client("cleo") as c:
+                    _, got = await c.call("GET", "/api/campaigns/later-1")
+                saved = got["campaign"]["spec"]
+                assert (saved["name"], saved["pacing"]["calls_per_s"]) == ("Later, edited", 2)
+                assert datetime.fromisoformat(saved["schedule"]["start_at"]) == datetime(
+                    2099, 1, 1, 1, 0, tzinfo=UTC)  # 09:00 +08:00, unchanged
+                assert got["campaign"]["flow_id"] == FLOW["id"]
                 await page.click("#campaign-start")
                 await page.click("#campaign-pause")
                 await page.click("#campaign-resume")

@@ -25,6 +25,25 @@ function isoLocal(el) {
   return `${el.value.length === 16 ? el.value + ":00" : el.value}${sign}${pad(off / 60)}:${pad(off % 60)}`;
 }
 
+/** A datetime-local value (the browser's zone) for an ISO time, or "". */
+function localValue(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** The saved spec with what the form shows laid over it: one level deep, so what the form
+ * does not show (branding, SMS, privacy, ...) is kept, and what it shows is what it says. */
+function merged(saved, form) {
+  const out = { ...saved };
+  for (const [k, v] of Object.entries(form)) {
+    const old = saved[k];
+    out[k] = v && old && typeof v === "object" && typeof old === "object" && !Array.isArray(v) ? { ...old, ...v } : v;
+  }
+  return out;
+}
+
 /** "variable: header, header" lines -> {variable: [headers]} */
 function mapping(text) {
   const out = {};
@@ -36,7 +55,9 @@ function mapping(text) {
   return out;
 }
 
-export async function campaignForm({ onCreated }) {
+/** The form; with ``existing`` (a campaign from the API) it edits that draft or paused
+ * campaign: its spec fills the fields and saving replaces the spec (PATCH). */
+export async function campaignForm({ onCreated, existing }) {
   const flows = (await api("GET", "/api/flows")).items.filter((f) => f.latest_version);
   const el = {
     name: input("name", { id: "cf-name", required: true, maxlength: 128 }),
@@ -88,6 +109,41 @@ export async function campaignForm({ onCreated }) {
   el.flow.addEventListener("change", fillVersions);
   fillVersions();
 
+  const toForm = (spec) => {
+    const set = (node, v) => { node.value = v == null ? "" : String(v); };
+    set(el.name, spec.name); set(el.id, existing.id); el.id.disabled = true;
+    if (![...el.flow.options].some((o) => o.value === existing.flow_id)) {
+      el.flow.append(h("option", { value: existing.flow_id, text: existing.flow_id }));
+    }
+    el.flow.value = existing.flow_id; fillVersions();
+    if (![...el.version.options].some((o) => o.value === String(existing.flow_version))) {
+      el.version.append(h("option", { value: existing.flow_version, text: t("campaigns.version", { v: existing.flow_version }) }));
+    }
+    el.version.value = String(existing.flow_version);
+    el.purpose.value = spec.purpose; set(el.priority, spec.priority); el.testMode.checked = !!spec.test_mode;
+    const s = spec.schedule || {};
+    set(el.windowStart, s.window_start); set(el.windowEnd, s.window_end);
+    WEEKDAYS.forEach((d) => { el.weekdays[d].checked = (s.weekdays || WEEKDAYS).includes(d); });
+    el.holidays.value = (s.holidays || []).join("\n");
+    el.startAt.value = localValue(s.start_at); el.endAt.value = localValue(s.end_at);
+    set(el.cps, spec.pacing.calls_per_s); set(el.concurrent, spec.pacing.max_concurrent);
+    set(el.maxAttempts, spec.retry.max_attempts);
+    for (const d of RETRY_ON) {
+      const rule = (spec.retry.on || {})[d];
+      el.retry[d].on.checked = !!rule;
+      if (rule) { set(el.retry[d].delay, rule.delay_s); set(el.retry[d].backoff, rule.backoff); }
+    }
+    el.amd.checked = !!spec.amd.enabled; el.beep.checked = !!spec.amd.wait_for_beep; set(el.amdMax, spec.amd.max_s);
+    el.hangupOn.forEach((b, i) => { b.checked = (spec.amd.hangup_on || []).includes(AMD_HANGUP[i]); });
+    const cid = spec.caller_id || {};
+    el.numbers.value = (cid.numbers || []).join("\n"); el.rotation.value = cid.rotation || "round_robin";
+    el.local.checked = !!cid.local_presence; set(el.cap, cid.daily_cap_per_number); set(el.display, cid.display_name);
+    const vars = (spec.contacts || {}).variables || {};
+    el.variables.value = Object.entries(vars).map(([k, v]) => `${k}: ${v.join(", ")}`).join("\n");
+    el.required.value = ((spec.contacts || {}).required || []).join(", ");
+  };
+  if (existing) toForm(existing.spec);
+
   const fromForm = () => {
     const spec = {
       name: el.name.value.trim(), flow: { id: el.flow.value, version: num(el.version) },
@@ -111,7 +167,13 @@ export async function campaignForm({ onCreated }) {
     }
     if (num(el.cap)) spec.caller_id.daily_cap_per_number = num(el.cap);
     if (el.display.value.trim()) spec.caller_id.display_name = el.display.value.trim();
-    return spec;
+    if (!existing) return spec;
+    // editing: a cleared field clears the saved value instead of letting it through the merge
+    spec.schedule.start_at = start || null; spec.schedule.end_at = end || null;
+    spec.caller_id.daily_cap_per_number = num(el.cap) ?? null;
+    spec.caller_id.display_name = el.display.value.trim() || null;
+    spec.id = existing.id;
+    return merged(existing.spec, spec);
   };
 
   const json = h("textarea", { id: "cf-json", rows: 24, dataset: { spec: "" }, spellcheck: "false", "aria-label": t("campaigns.spec_json") });
@@ -157,7 +219,7 @@ export async function campaignForm({ onCreated }) {
       field("campaigns.variables", el.variables, t("campaigns.variables_hint")), field("campaigns.required", el.required)));
 
   const general = h("div", { class: "form-error", role: "alert", id: "cf-error" });
-  const submit = h("button", { type: "submit", class: "primary", id: "cf-submit", i18n: "campaigns.create" });
+  const submit = h("button", { type: "submit", class: "primary", id: "cf-submit", i18n: existing ? "campaigns.save" : "campaigns.create" });
   const form = h("form", { class: "card campaign-form", id: "campaign-form", novalidate: true },
     h("label", { class: "check" }, jsonMode, " ", t("campaigns.json_mode")), fieldsBox, jsonBox, general, submit);
 
@@ -190,8 +252,10 @@ export async function campaignForm({ onCreated }) {
     }
     submit.disabled = true;
     try {
-      const res = await api("POST", "/api/campaigns", { body: { spec } });
-      onCreated(res.campaign);
+      const res = existing
+        ? await api("PATCH", `/api/campaigns/${encodeURIComponent(existing.id)}`, { query: { tenant: existing.tenant }, body: { spec } })
+        : (await api("POST", "/api/campaigns", { body: { spec } })).campaign;
+      onCreated(res);
     } catch (err) { showErrors(err); } finally { submit.disabled = false; }
   });
   return form;

@@ -13,12 +13,14 @@ const enc = encodeURIComponent;
 const STATES = ["draft", "running", "paused", "stopped", "finished"];
 const ACTIONS = { draft: ["start"], running: ["pause", "stop"], paused: ["resume", "stop"] };
 const LIVE_STATES = new Set(["draft", "running", "paused"]);
+const EDITABLE = new Set(["draft", "paused"]); // the API's PATCH takes these only
 const POLL_S = 5; // without the event stream
 const SAFETY_POLL_S = 20; // with it: only in case an event was missed
 const REFRESH_MIN_S = 1; // progress events are coalesced to one status read per second
 
 export async function render(root, params) {
   if (params[0] === "new") return create(root);
+  if (params[0] && params[2] === "edit") return edit(root, params[0], params[1]);
   if (params[0]) return detail(root, params[0], params[1]);
   return list(root);
 }
@@ -70,6 +72,16 @@ async function create(root) {
     await campaignForm({ onCreated: (c) => { location.hash = `#/campaigns/${enc(c.id)}/${enc(c.tenant)}`; } }));
 }
 
+async function edit(root, id, tenant) {
+  const { campaign } = await api("GET", `/api/campaigns/${enc(id)}`, { query: { tenant } });
+  const back = `#/campaigns/${enc(campaign.id)}/${enc(campaign.tenant)}`;
+  root.append(h("p", {}, h("a", { href: back, i18n: "campaigns.back_to_campaign" })),
+    h("h1", { text: t("campaigns.edit_title", { name: campaign.name }) }),
+    EDITABLE.has(campaign.state)
+      ? await campaignForm({ existing: campaign, onCreated: () => { toast(t("campaigns.saved"), "ok"); location.hash = back; } })
+      : h("p", { class: "form-error", text: t("campaigns.not_editable") }));
+}
+
 async function detail(root, id, tenant) {
   const query = tenant ? { tenant } : undefined;
   const base = `/api/campaigns/${enc(id)}`;
@@ -95,6 +107,9 @@ async function detail(root, id, tenant) {
 
   const showActions = (c) => {
     clear(actions);
+    if (can("campaigns.write") && EDITABLE.has(c.state)) {
+      actions.append(h("a", { href: `#/campaigns/${enc(c.id)}/${enc(c.tenant)}/edit`, class: "button", id: "campaign-edit", i18n: "campaigns.edit" }));
+    }
     if (!can("campaigns.control")) return;
     for (const action of ACTIONS[c.state] || []) {
       const b = h("button", { type: "button", id: `campaign-${action}`, class: action === "stop" ? "danger" : "primary", i18n: `campaigns.action.${action}` });
