@@ -491,6 +491,8 @@ static PyMethodDef module_methods[] = {
      "fold_astral): the tables of compliance.normalize and compliance.spelling"},
     {"fold", fold, METH_O, "fold(text) -> Folded (compliance.normalize.fold)"},
     {"spelled", spelled, METH_VARARGS, "spelled(folded, text, automata, reach, relevant)"},
+    {"checked", checked, METH_VARARGS,
+     "checked(folded, text, matches, min_end) -> [(start, end, key)] (see _hits.c)"},
     {NULL},
 };
 

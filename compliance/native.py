@@ -109,3 +109,12 @@ def spelled(folded: Any, text: str, automata: tuple[Any, ...], reach: int,
     got: list[tuple[int, int, int, int]] = module().spelled(folded, text, automata, reach,
                                                              relevant_chars)
     return got
+
+
+def checked(folded: Any, text: str, matches: list[tuple[int, int, int, list[list[Any]]]],
+            min_end: int) -> list[tuple[int, int, Any]]:
+    """``(start, end, key)`` of every key of the automaton ``matches`` ``(stop, first, index,
+    values)`` over ``folded`` that passes its run-length and word-boundary checks
+    (``_hits.c``; the keys' ``check`` tuples say which), in the matches' order."""
+    result: list[tuple[int, int, Any]] = module().checked(folded, text, matches, min_end)
+    return result
