@@ -102,12 +102,13 @@ def fold(text: str) -> Any:
     return module().fold(text)
 
 
-def spelled(folded: Any, text: str, automata: tuple[Any, ...], reach: int,
-            relevant_chars: bytes) -> list[tuple[int, int, int, int]]:
-    """``(automaton, key, first, last)`` candidates of the spelled pass (see ``_wordscan.c``),
-    one spelled text searched with each of ``automata`` (tries built without links)."""
-    got: list[tuple[int, int, int, int]] = module().spelled(folded, text, automata, reach,
-                                                             relevant_chars)
+def spelled(folded: Any, text: str, groups: tuple[tuple[tuple[Any, ...], int, bytes], ...],
+            ) -> list[tuple[int, int, int, int]]:
+    """``(automaton, key, first, last)`` candidates of the spelled pass (see ``_wordscan.c``):
+    each group ``(automata, reach, relevant)`` searched with its own tries (built without
+    links) as if spelled on its own, over one spelled text; ``automaton`` counts the automata
+    of every group in order."""
+    got: list[tuple[int, int, int, int]] = module().spelled(folded, text, groups)
     return got
 
 

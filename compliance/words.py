@@ -281,6 +281,10 @@ class WordFilter:
         self._pinyin.build()
         for group in self._spelled:
             group.build()
+        # natively, both groups in one call: (tries, reach, relevant), and per trie its values
+        self._spelled_groups = tuple((tuple(w for w, _ in g.auto.walks), g.reach, g.relevant)
+                                     for g in self._spelled if g.auto.walks)
+        self._spelled_values = [v for g in self._spelled for _, v in g.auto.walks]
         if homophone_terms:
             self._innocent = innocent_words(homophone_terms)
         if any(g.auto.keys for g in self._spelled):
@@ -328,9 +332,8 @@ class WordFilter:
             if matches:
                 more += self._not_innocent(
                     _checked_hits(native.checked(s, text, matches, min_end), text)[0], text)
-        spans = [(last, first, g.auto.walks[i][1], idx) for g in self._spelled if g.auto.walks
-                 for i, idx, first, last in native.spelled(
-                     f, text, tuple(w for w, _ in g.auto.walks), g.reach, g.relevant)]
+        spans = [(last, first, self._spelled_values[i], idx) for i, idx, first, last in
+                 native.spelled(f, text, self._spelled_groups)] if self._spelled_groups else []
         if spans:
             more += self._spelled_hits(spans, f, text, min_end)
         return raw, allows, more
