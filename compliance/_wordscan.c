@@ -6,10 +6,11 @@
  * separators dropped, runs collapsed, the way back to the original kept), automata walk code
  * points (no re-encoding, one step a character), and raw matches that cannot pass the Python
  * checks (a Latin key not on a word boundary, a spelled match inside a syllable or without a
- * Latin letter) are dropped before they become Python objects. Everything that decides what a
- * hit is stays in Python (compliance/words.py, compliance/pinyin.py); this only finds fewer,
- * never other, candidates. tests/unit/test_compliance_native.py checks that against the Python
- * paths on random evasive text.
+ * Latin letter) are dropped before they become Python objects. The plain and homophone
+ * passes' per-match checks are in _hits.c; what a spelled match is stays decided in Python
+ * (compliance/pinyin.py): this only finds fewer, never other, candidates.
+ * tests/unit/test_compliance_native.py checks that against the Python paths on random evasive
+ * text.
  */
 #include "_wordscan.h"
 

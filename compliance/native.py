@@ -6,9 +6,11 @@ the C compiler of Debian's build-essential). Without it the scanner runs its Pyt
 text; :func:`available` says which, and ``ivr doctor``-style checks and the benchmark print it.
 ``IVR_WORDS_NATIVE=0`` turns the native loops off (to compare, or to rule them out).
 
-The C code only finds candidates, and fewer of them: what a hit is stays decided in Python
-(:mod:`compliance.words`, :func:`compliance.pinyin.verify`). The tables it folds with are the
-ones :mod:`compliance.normalize` and :mod:`compliance.spelling` build, handed over once.
+The C code finds candidates, and fewer of them; it also runs the per-match checks of the plain
+and homophone passes (``_hits.c``: the same as :class:`compliance.scantext.MatchArrays`). What a
+spelled match is stays decided in Python (:func:`compliance.pinyin.verify`). The tables it folds
+with are the ones :mod:`compliance.normalize` and :mod:`compliance.spelling` build, handed over
+once.
 """
 
 from __future__ import annotations
