@@ -1,10 +1,11 @@
-"""The one native module, the word scanner's inner loops (compliance/_wordscan.c and
-_automaton.c); everything else is in pyproject.toml. Optional: without a C compiler the scanner
-runs its Python paths."""
+"""The one native module, the word scanner's inner loops (compliance/_wordscan.c,
+_automaton.c and _hits.c); everything else is in pyproject.toml. Optional: without a C
+compiler the scanner runs its Python paths."""
 
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("compliance._wordscan",
-                             ["compliance/_wordscan.c", "compliance/_automaton.c"],
+                             ["compliance/_wordscan.c", "compliance/_automaton.c",
+                              "compliance/_hits.c"],
                              depends=["compliance/_wordscan.h"],
                              extra_compile_args=["-O2", "-std=c11"], optional=True)])

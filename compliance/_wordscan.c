@@ -6,10 +6,11 @@
  * separators dropped, runs collapsed, the way back to the original kept), automata walk code
  * points (no re-encoding, one step a character), and raw matches that cannot pass the Python
  * checks (a Latin key not on a word boundary, a spelled match inside a syllable or without a
- * Latin letter) are dropped before they become Python objects. Everything that decides what a
- * hit is stays in Python (compliance/words.py, compliance/pinyin.py); this only finds fewer,
- * never other, candidates. tests/unit/test_compliance_native.py checks that against the Python
- * paths on random evasive text.
+ * Latin letter) are dropped before they become Python objects. The plain and homophone
+ * passes' per-match checks are in _hits.c; what a spelled match is stays decided in Python
+ * (compliance/pinyin.py): this only finds fewer, never other, candidates.
+ * tests/unit/test_compliance_native.py checks that against the Python paths on random evasive
+ * text.
  */
 #include "_wordscan.h"
 
@@ -315,7 +316,7 @@ static uint32_t *first_steps(Automaton *a) {
     return out;
 }
 
-/* spelled(folded, text, automata, reach, relevant) -> [(automaton, key, first, last)]
+/* spelled(folded, text, groups) -> [(automaton, key, first, last)]
 
    compliance.spelling.spell() of the characters within ``reach`` of a Latin letter, searched
    (the automaton walked down from each character where a match may begin: built without
@@ -325,65 +326,104 @@ static uint32_t *first_steps(Automaton *a) {
    that ``relevant`` (per BMP code point) rules out is spelled as FAR_CODE: the caller passes
    the characters that can be in a verified match (Latin letters and digits, the terms' own
    characters, and for homophone terms every character that sounds like one), so leaving the
-   others out only drops matches that would fail. */
-static PyObject *spelled(PyObject *self, PyObject *args) {
-    PyObject *fo, *text, *autos;
+   others out only drops matches that would fail.
+
+   ``groups`` is a tuple of (automata, reach, relevant), each searched as if spelled on its
+   own; ``automaton`` numbers the automata of all groups in order. The groups share one
+   spelled text (a character is spelled when some group spells it) and one list of starts: a
+   walk of a group stops at a character that group leaves out, where its own spelled text
+   would have held FAR_CODE, which no key holds. */
+#define MAX_GROUPS 8
+
+typedef struct {
+    PyObject *autos;
     Py_ssize_t reach;
     Py_buffer rel;
-    if (!PyArg_ParseTuple(args, "O!UO!ny*", &FoldedType, &fo, &text, &PyTuple_Type, &autos,
-                          &reach, &rel))
+} Group;
+
+static PyObject *spelled(PyObject *self, PyObject *args) {
+    PyObject *fo, *text, *groups_arg;
+    if (!PyArg_ParseTuple(args, "O!UO!", &FoldedType, &fo, &text, &PyTuple_Type, &groups_arg))
         return NULL;
-    for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(autos); t++) {
-        if (!PyObject_TypeCheck(PyTuple_GET_ITEM(autos, t), &AutomatonType)) {
-            PyBuffer_Release(&rel);
-            PyErr_SetString(PyExc_TypeError, "automata: a tuple of Automaton expected");
-            return NULL;
-        }
-    }
-    if (!ready()) { PyBuffer_Release(&rel); return NULL; }
-    if (rel.len != BMP) {
-        PyBuffer_Release(&rel);
-        PyErr_SetString(PyExc_ValueError, "relevant: one byte per BMP code point expected");
-        return NULL;
-    }
+    Py_ssize_t n_groups = PyTuple_GET_SIZE(groups_arg), n_ready = 0;
+    Group groups[MAX_GROUPS];
     static const uint32_t far_code = FAR_CODE;
-    const uint8_t *relevant = rel.buf;
     Folded *f = (Folded *)fo;
-    Py_ssize_t n = f->n, len = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t n = f->n, len = PyUnicode_GET_LENGTH(text), reach = 0;
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
     const uint32_t *codes = f->codes;
     Triples out = {0};
     Py_ssize_t *before = NULL, *cstart = NULL, *lchar = NULL, *starts = NULL;
-    uint8_t *cw = NULL;
+    uint8_t *cw = NULL, *spells = NULL, *starts_of = NULL;
     uint32_t *buf = NULL;
     PyObject *result = NULL;
-    if (check_original(f, text) < 0) goto done;
+    if (n_groups > MAX_GROUPS) {
+        PyErr_Format(PyExc_ValueError, "groups: at most %d", MAX_GROUPS);
+        return NULL;
+    }
+    for (; n_ready < n_groups; n_ready++) {
+        Group *g = &groups[n_ready];
+        PyObject *item = PyTuple_GET_ITEM(groups_arg, n_ready);
+        if (!PyTuple_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, "groups: (automata, reach, relevant) expected");
+            goto done;
+        }
+        if (!PyArg_ParseTuple(item, "O!ny*;groups: "
+                              "(automata, reach, relevant) expected", &PyTuple_Type, &g->autos,
+                              &g->reach, &g->rel))
+            goto done;
+        if (g->rel.len != BMP) {
+            PyBuffer_Release(&g->rel);
+            PyErr_SetString(PyExc_ValueError, "relevant: one byte per BMP code point expected");
+            goto done;
+        }
+        for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(g->autos); t++) {
+            if (!PyObject_TypeCheck(PyTuple_GET_ITEM(g->autos, t), &AutomatonType)) {
+                PyBuffer_Release(&g->rel);
+                PyErr_SetString(PyExc_TypeError, "automata: a tuple of Automaton expected");
+                goto done;
+            }
+        }
+        if (g->reach > reach) reach = g->reach;
+    }
+    if (!ready() || check_original(f, text) < 0) goto done;
     before = PyMem_Malloc((n + 1) * sizeof(Py_ssize_t)); /* Latin letters before i */
     if (!before) { PyErr_NoMemory(); goto done; }
     before[0] = 0;
     for (Py_ssize_t i = 0; i < n; i++) before[i + 1] = before[i] + is_letter(codes[i]);
-    if (before[n] == 0) { result = PyList_New(0); goto done; }
+    if (before[n] == 0 || n_groups == 0) { result = PyList_New(0); goto done; }
     cstart = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
     cw = PyMem_Malloc(n ? n : 1);
+    spells = PyMem_Malloc(n ? n : 1); /* per character: one bit per group that spells it */
     Py_ssize_t cap = n * 2 + 16, m = 0;
     buf = PyMem_Malloc(cap * sizeof(uint32_t));
     lchar = PyMem_Malloc(cap * sizeof(Py_ssize_t));
-    if (!cstart || !cw || !buf || !lchar) { PyErr_NoMemory(); goto done; }
+    if (!cstart || !cw || !spells || !buf || !lchar) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t i = 0; i < n; i++) {
         uint32_t c = codes[i];
-        Py_ssize_t lo = i - reach < 0 ? 0 : i - reach, hi = i + reach + 1 > n ? n : i + reach + 1;
-        int near = before[hi] > before[lo];
         cstart[i] = -1;
         cw[i] = 0;
+        spells[i] = 0;
         if (c >= '1' && c <= '5' && i > 0 && is_letter(codes[i - 1]) &&
             !(i + 1 < n && codes[i + 1] >= '0' && codes[i + 1] <= '9')) {
             cstart[i] = m; /* a tone number after a letter (du3): no letters of its own */
             continue;
         }
+        Py_ssize_t lo = i - reach < 0 ? 0 : i - reach, hi = i + reach + 1 > n ? n : i + reach + 1;
+        if (before[hi] > before[lo]) { /* near a letter for the widest reach: ask each group */
+            for (Py_ssize_t g = 0; g < n_groups; g++) {
+                Py_ssize_t r = groups[g].reach;
+                lo = i - r < 0 ? 0 : i - r;
+                hi = i + r + 1 > n ? n : i + r + 1;
+                if (before[hi] > before[lo] &&
+                    (c >= BMP || ((const uint8_t *)groups[g].rel.buf)[c] || is_letter(c)))
+                    spells[i] |= (uint8_t)(1u << g);
+            }
+        }
         const uint32_t *src;
         Py_ssize_t w;
-        if (near && (c >= BMP || relevant[c] || is_letter(c))) {
+        if (spells[i]) {
             if (c < BMP) {
                 w = T.width[c];
                 src = T.letters + T.offset[c];
@@ -411,18 +451,24 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
             lchar[m++] = cstart[i] >= 0 ? i : -1;
         }
     }
-    /* The characters where a verified match can begin, the same for every automaton: not
-       an inert one, not inside a word (verify()'s first check; in Latin text that rules out
-       most letters, so it is asked once here, not per automaton). */
+    /* The characters where a verified match can begin, with the groups it can begin in: a
+       character the group spells, not inside a word (verify()'s first check; in Latin text
+       that rules out most letters, so it is asked once here, not per automaton). */
     Py_ssize_t n_starts = 0;
     starts = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
-    if (!starts) { PyErr_NoMemory(); goto done; }
+    starts_of = PyMem_Malloc(n ? n : 1);
+    if (!starts || !starts_of) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t first = 0; first < n; first++) {
-        if (cstart[first] < 0 || cw[first] == 0) continue;
+        if (!spells[first] || cw[first] == 0) continue;
         /* A verified match holds a Latin letter, and fewer than ``reach`` units (characters)
            stand before its first one: a start without a letter that close begins none. */
-        Py_ssize_t ahead = first + reach < n ? first + reach : n;
-        if (before[ahead] == before[first]) continue;
+        uint8_t in = 0;
+        for (Py_ssize_t g = 0; g < n_groups; g++) {
+            Py_ssize_t ahead = first + groups[g].reach < n ? first + groups[g].reach : n;
+            if ((spells[first] >> g & 1) && before[ahead] > before[first])
+                in |= (uint8_t)(1u << g);
+        }
+        if (!in) continue;
         int ok = bound_get(f, first, BOUND_SPELLED);
         if (ok < 0) {
             Py_ssize_t s, e;
@@ -431,13 +477,20 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
                            !(s > 0 && is_latin_char(PyUnicode_READ(kind, data, s)) &&
                              is_word(PyUnicode_READ(kind, data, s - 1))));
         }
-        if (ok) starts[n_starts++] = first;
+        if (ok) {
+            starts_of[n_starts] = in;
+            starts[n_starts++] = first;
+        }
     }
     /* Walks down each trie from those characters' first letters. */
-    for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(autos); t++) {
-    Automaton *a = (Automaton *)PyTuple_GET_ITEM(autos, t);
+    Py_ssize_t t_all = 0;
+    for (Py_ssize_t g = 0; g < n_groups; g++) {
+    const uint8_t bit = (uint8_t)(1u << g);
+    for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(groups[g].autos); t++, t_all++) {
+    Automaton *a = (Automaton *)PyTuple_GET_ITEM(groups[g].autos, t);
     if (!a->first_step && !(a->first_step = first_steps(a))) goto done;
     for (Py_ssize_t k = 0; k < n_starts; k++) {
+        if (!(starts_of[k] & bit)) continue;
         Py_ssize_t first = starts[k], s, e;
         uint32_t c = codes[first];
         uint32_t node = c < BMP ? a->first_step[c] : go(a, 0, c);
@@ -446,22 +499,29 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
             long x = cstart[first] + 4 <= m ? four_letters(buf + cstart[first]) : -2;
             if (x == -2 || (x >= 0 && !HAS_BIT(a->prefix4, x))) continue;
         }
-        for (Py_ssize_t q = cstart[first] + cw[first] - 1; node;
-             node = ++q < m ? go(a, node, buf[q]) : 0) {
-            if (!HAS_BIT(a->ends, node) || a->node[node].pattern < 0) continue;
-            Py_ssize_t last = lchar[q];
-            if (last < 0 || cstart[last] + cw[last] != q + 1 || before[last + 1] == before[first])
-                continue; /* not on a whole character, or no Latin letter */
-            span_of(f, first, last, &s, &e);
-            if (e < len) {
-                Py_UCS4 after = PyUnicode_READ(kind, data, e);
-                if (!(after >= '1' && after <= '5') &&
-                    is_latin_char(PyUnicode_READ(kind, data, e - 1)) && is_word(after))
-                    continue; /* a Latin end inside a word (a tone number after it: verify's) */
+        for (Py_ssize_t q = cstart[first] + cw[first] - 1;;) {
+            if (HAS_BIT(a->ends, node) && a->node[node].pattern >= 0) {
+                Py_ssize_t last = lchar[q];
+                if (last >= 0 && cstart[last] + cw[last] == q + 1 &&
+                    before[last + 1] > before[first]) { /* whole characters, a Latin letter */
+                    span_of(f, first, last, &s, &e);
+                    Py_UCS4 after = e < len ? PyUnicode_READ(kind, data, e) : 0;
+                    /* not a Latin end inside a word (a tone number after it: verify's) */
+                    if (e >= len || (after >= '1' && after <= '5') ||
+                        !is_latin_char(PyUnicode_READ(kind, data, e - 1)) || !is_word(after)) {
+                        if (push(&out, t_all, a->node[node].pattern, first) < 0 ||
+                            push(&out, last, 0, 0) < 0)
+                            goto done;
+                    }
+                }
             }
-            if (push(&out, t, a->node[node].pattern, first) < 0 || push(&out, last, 0, 0) < 0)
-                goto done;
+            if (++q >= m) break;
+            /* a character this group does not spell ends the walk (its FAR_CODE) */
+            Py_ssize_t at = lchar[q];
+            if (at >= 0 && q == cstart[at] && !(spells[at] & bit)) break;
+            if (!(node = go(a, node, buf[q]))) break;
         }
+    }
     }
     }
     result = PyList_New(out.n / 6);
@@ -472,14 +532,16 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         PyList_SET_ITEM(result, i, x);
     }
 done:
+    for (Py_ssize_t g = 0; g < n_ready; g++) PyBuffer_Release(&groups[g].rel);
     PyMem_Free(out.v);
     PyMem_Free(before);
     PyMem_Free(cstart);
     PyMem_Free(cw);
+    PyMem_Free(spells);
     PyMem_Free(buf);
     PyMem_Free(lchar);
     PyMem_Free(starts);
-    PyBuffer_Release(&rel);
+    PyMem_Free(starts_of);
     return result;
 }
 
@@ -490,7 +552,9 @@ static PyMethodDef module_methods[] = {
      "configure(fold, sound, letters, offset, width, word, latin, exp_offsets, exp_codes, "
      "fold_astral): the tables of compliance.normalize and compliance.spelling"},
     {"fold", fold, METH_O, "fold(text) -> Folded (compliance.normalize.fold)"},
-    {"spelled", spelled, METH_VARARGS, "spelled(folded, text, automata, reach, relevant)"},
+    {"spelled", spelled, METH_VARARGS, "spelled(folded, text, groups)"},
+    {"checked", checked, METH_VARARGS,
+     "checked(folded, text, matches, min_end) -> [(start, end, key)] (see _hits.c)"},
     {NULL},
 };
 

@@ -193,6 +193,7 @@ typedef struct {
 int push(Triples *t, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c);
 PyObject *to_list(Triples *t);
 int check_original(Folded *f, PyObject *text);
+PyObject *checked(PyObject *self, PyObject *args); /* _hits.c */
 
 
 /* Overlapping matches over codes[0..n): for each end, the longest key first (ahocorasick-rs's

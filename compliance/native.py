@@ -6,9 +6,11 @@ the C compiler of Debian's build-essential). Without it the scanner runs its Pyt
 text; :func:`available` says which, and ``ivr doctor``-style checks and the benchmark print it.
 ``IVR_WORDS_NATIVE=0`` turns the native loops off (to compare, or to rule them out).
 
-The C code only finds candidates, and fewer of them: what a hit is stays decided in Python
-(:mod:`compliance.words`, :func:`compliance.pinyin.verify`). The tables it folds with are the
-ones :mod:`compliance.normalize` and :mod:`compliance.spelling` build, handed over once.
+The C code finds candidates, and fewer of them; it also runs the per-match checks of the plain
+and homophone passes (``_hits.c``: the same as :class:`compliance.scantext.MatchArrays`). What a
+spelled match is stays decided in Python (:func:`compliance.pinyin.verify`). The tables it folds
+with are the ones :mod:`compliance.normalize` and :mod:`compliance.spelling` build, handed over
+once.
 """
 
 from __future__ import annotations
@@ -102,10 +104,20 @@ def fold(text: str) -> Any:
     return module().fold(text)
 
 
-def spelled(folded: Any, text: str, automata: tuple[Any, ...], reach: int,
-            relevant_chars: bytes) -> list[tuple[int, int, int, int]]:
-    """``(automaton, key, first, last)`` candidates of the spelled pass (see ``_wordscan.c``),
-    one spelled text searched with each of ``automata`` (tries built without links)."""
-    got: list[tuple[int, int, int, int]] = module().spelled(folded, text, automata, reach,
-                                                             relevant_chars)
+def spelled(folded: Any, text: str, groups: tuple[tuple[tuple[Any, ...], int, bytes], ...],
+            ) -> list[tuple[int, int, int, int]]:
+    """``(automaton, key, first, last)`` candidates of the spelled pass (see ``_wordscan.c``):
+    each group ``(automata, reach, relevant)`` searched with its own tries (built without
+    links) as if spelled on its own, over one spelled text; ``automaton`` counts the automata
+    of every group in order."""
+    got: list[tuple[int, int, int, int]] = module().spelled(folded, text, groups)
     return got
+
+
+def checked(folded: Any, text: str, matches: list[tuple[int, int, int, list[list[Any]]]],
+            min_end: int) -> list[tuple[int, int, Any]]:
+    """``(start, end, key)`` of every key of the automaton ``matches`` ``(stop, first, index,
+    values)`` over ``folded`` that passes its run-length and word-boundary checks
+    (``_hits.c``; the keys' ``check`` tuples say which), in the matches' order."""
+    result: list[tuple[int, int, Any]] = module().checked(folded, text, matches, min_end)
+    return result

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from itertools import product
-from typing import Any
+from typing import Any, NamedTuple
 
 from compliance.normalize import (
     EXPANDED_BASE,
@@ -184,8 +184,10 @@ def _collapse(s: str) -> str:
     return _RUNS.sub(r"\1", s)
 
 
-@dataclass(frozen=True, slots=True)
-class _Piece:
+class _Piece(NamedTuple):
+    """One unit of a matched text (a named tuple: verify() makes a few per raw match, and a
+    frozen dataclass cost ~20x more to make)."""
+
     kind: str  # "cjk", "latin" or "literal"
     text: str
 

@@ -108,9 +108,15 @@ class _Key:
     spelling: TermSpelling | None = None  # set for keys of the spelled folding
     seq: int = 0  # the term's place in the list (the order of hits of one span)
     repeats: tuple[int, ...] | None = field(init=False)  # runs, or None when all are 1
+    # What the native checks read (_hits.c): allow, repeats, bound_start, bound_end, the first
+    # and last runs.
+    check: tuple[bool, tuple[int, ...] | None, bool, bool, int, int] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "repeats", self.runs if max(self.runs) > 1 else None)
+        repeats = self.runs if max(self.runs) > 1 else None
+        object.__setattr__(self, "repeats", repeats)
+        object.__setattr__(self, "check", (self.term.allow, repeats, self.bound_start,
+                                           self.bound_end, self.runs[0], self.runs[-1]))
 
     @property
     def bounded(self) -> bool:
@@ -275,6 +281,10 @@ class WordFilter:
         self._pinyin.build()
         for group in self._spelled:
             group.build()
+        # natively, both groups in one call: (tries, reach, relevant), and per trie its values
+        self._spelled_groups = tuple((tuple(w for w, _ in g.auto.walks), g.reach, g.relevant)
+                                     for g in self._spelled if g.auto.walks)
+        self._spelled_values = [v for g in self._spelled for _, v in g.auto.walks]
         if homophone_terms:
             self._innocent = innocent_words(homophone_terms)
         if any(g.auto.keys for g in self._spelled):
@@ -314,16 +324,16 @@ class WordFilter:
         if not self._plain.empty:
             matches = self._plain.native_matches(f, text)
             if matches:
-                raw, allows = self._raw_hits(matches, f, text, min_end)
+                raw, allows = _checked_hits(native.checked(f, text, matches, min_end), text)
         more: list[Hit] = []
         if not self._pinyin.empty:  # same-sounding characters (opt-in terms)
             s = f.sounds()
             matches = self._pinyin.native_matches(s, text)
             if matches:
-                more += self._not_innocent(self._raw_hits(matches, s, text, min_end)[0], text)
-        spans = [(last, first, g.auto.walks[i][1], idx) for g in self._spelled if g.auto.walks
-                 for i, idx, first, last in native.spelled(
-                     f, text, tuple(w for w, _ in g.auto.walks), g.reach, g.relevant)]
+                more += self._not_innocent(
+                    _checked_hits(native.checked(s, text, matches, min_end), text)[0], text)
+        spans = [(last, first, self._spelled_values[i], idx) for i, idx, first, last in
+                 native.spelled(f, text, self._spelled_groups)] if self._spelled_groups else []
         if spans:
             more += self._spelled_hits(spans, f, text, min_end)
         return raw, allows, more
@@ -427,6 +437,21 @@ class WordFilter:
                 hits.append(Hit(start, end, text[start:end], t.text, t.category, t.severity,
                                 t.action, k.pinyin))
         return hits, allows
+
+
+def _checked_hits(checked: list[tuple[int, int, _Key]], text: str,
+                  ) -> tuple[list[Hit], list[tuple[int, int]]]:
+    """The hits and allow-list spans of the native checks' ``(start, end, key)``."""
+    hits: list[Hit] = []
+    allows: list[tuple[int, int]] = []
+    for start, end, k in checked:
+        t = k.term
+        if t.allow:
+            allows.append((start, end))
+        else:
+            hits.append(Hit(start, end, text[start:end], t.text, t.category, t.severity,
+                            t.action, k.pinyin))
+    return hits, allows
 
 
 def _covers(text: str, start: int, end: int, word: str) -> bool:

@@ -142,9 +142,13 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
     f = native.fold("du博")
     auto = native.automaton(["dubo"], links=False)
     with pytest.raises(ValueError, match="relevant"):
-        native.spelled(f, "du博", (auto,), 2, b"\0" * 10)
+        native.spelled(f, "du博", (((auto,), 2, b"\0" * 10),))
     with pytest.raises(ValueError, match="original"):
         auto.walk(native.fold("a much longer text"), "short")
     with pytest.raises(TypeError, match="Automaton"):
-        native.spelled(f, "du博", ("not an automaton",), 2, b"\0" * 0x10000)
+        native.spelled(f, "du博", ((("not an automaton",), 2, b"\0" * 0x10000),))
+    with pytest.raises(TypeError, match="groups"):
+        native.spelled(f, "du博", ("not a group",))
+    with pytest.raises(TypeError, match="stop, first, index, values"):
+        native.checked(f, "du博", [(1, 0, 0)], 0)
     assert WordFilter([Term("赌博")], native_loops=True).find("du博")
