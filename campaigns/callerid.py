@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import geocoder
 
 from campaigns.spec import CallerIdSpec
 from compliance.numbers import InvalidNumber, normalize
@@ -33,7 +32,12 @@ ANONYMOUS_DISPLAY = "Anonymous"
 def area_of(e164: str) -> str:
     """The area a number belongs to, as far as the numbering plan says: a city for Chinese
     mobiles (their prefix block is allocated per city) and fixed lines, the area code's place
-    in NANP. Empty when unknown."""
+    in NANP. Empty when unknown.
+
+    The geocoder is imported here, not with the module: its data takes ~100 MB of memory,
+    which every engine process would pay although only local-presence pools ask for areas."""
+    from phonenumbers import geocoder  # noqa: PLC0415 - ~100 MB of data, see above
+
     try:
         parsed = phonenumbers.parse(e164)
     except phonenumbers.NumberParseException:
