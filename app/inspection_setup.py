@@ -61,4 +61,4 @@ def build_worker(settings: Settings, db: Database, clock: Clock) -> InspectionWo
     return InspectionWorker(JobQueue(db, max_attempts=cfg.max_attempts),
                             build_inspector(settings, db), clock, owner=node_id(settings),
                             workers=cfg.workers, poll_s=cfg.poll_s, lease_s=cfg.lease_s,
-                            sweep_window_s=cfg.sweep_window_s, nice=cfg.nice)
+                            sweep_window_s=cfg.sweep_window_s)

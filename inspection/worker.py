@@ -3,7 +3,8 @@
 Never on a call's path: every database touch and every inspection runs in an executor; the
 inspections have their own pool of ``workers`` threads (default 1, so transcription takes at
 most one core's worth of threads next to live calls; whisper's decode releases the GIL); the
-model's decode threads run at nice ``nice`` (10), so a contended core goes to live turns first. New
+model's decode threads run at ``[inspection] nice`` (10, set where the model is built:
+inspection/transcribe.py), so a contended core goes to live turns first. New
 jobs come from ``call.ended`` on the bus (answered calls with a recording) and, at start, from
 a sweep of recent calls with none, so a crash between a call's end and its enqueue loses
 nothing. Timing runs on the injected clock.
@@ -18,7 +19,6 @@ from typing import Any
 
 from core.bus import BusEvent, EventBus
 from core.clock import Clock
-from core.priority import BACKGROUND_NICE
 from core.tasks import TaskScope
 from inspection.inspector import InspectionError, Inspector
 from inspection.queue import Job, JobQueue
@@ -34,7 +34,7 @@ SWEEP_OVERLAP_S = 300.0  # calls whose record is written late still fall in the 
 class InspectionWorker:
     def __init__(self, queue: JobQueue, inspector: Inspector, clock: Clock, *, owner: str,
                  workers: int = 1, poll_s: float = POLL_S, lease_s: float = 900.0,
-                 sweep_window_s: float = SWEEP_WINDOW_S, nice: int = BACKGROUND_NICE) -> None:
+                 sweep_window_s: float = SWEEP_WINDOW_S) -> None:
         self.queue = queue
         self.inspector = inspector
         self.clock = clock
@@ -48,7 +48,6 @@ class InspectionWorker:
         # inversion). Only the model's decode threads, which run without the GIL, are niced
         # (inspection/transcribe.py).
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="inspection")
-        self.nice = nice
         self._scope = TaskScope("inspection")
         self._jobs = TaskScope("inspection-jobs")
         self._running: set[str] = set()

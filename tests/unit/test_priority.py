@@ -75,7 +75,7 @@ def test_the_inspection_pool_and_its_model_run_below_live_calls(tmp_path, monkey
     from storage import open_database
 
     db = open_database(f"sqlite:///{tmp_path / 'ivr.db'}")
-    worker = InspectionWorker(JobQueue(db), Inspector(db), FakeClock(), owner="t", nice=12)
+    worker = InspectionWorker(JobQueue(db), Inspector(db), FakeClock(), owner="t")
     try:
         pool_nice = worker._pool.submit(lambda: nice_of(threading.get_native_id())).result()
     finally:
