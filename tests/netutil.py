@@ -27,22 +27,31 @@ def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free port")
 
 
+def _can_bind(host: str, ports: range, kind: int) -> bool:
+    """Whether every port in ``ports`` can be bound on ``host`` right now (all held at once,
+    then released)."""
+    socks: list[socket.socket] = []
+    try:
+        for p in ports:
+            s = socket.socket(socket.AF_INET, kind)
+            socks.append(s)
+            s.bind((host, p))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_sip_port(host: str = "127.0.0.1") -> int:
     """A port free for UDP and TCP whose next port is free for TCP too: a SIP peer such as
     baresip listens on UDP and TCP at ``port`` and on TLS at ``port + 1``, and refuses to start
     when an outgoing connection happens to hold that one (seen in a fresh-clone CI run)."""
     for _ in range(200):
         port = free_port(host=host)
-        if port >= 65000:
-            continue
-        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            probe.bind((host, port + 1))
+        if port < 65000 and _can_bind(host, range(port + 1, port + 2), socket.SOCK_STREAM):
             return port
-        except OSError:
-            continue
-        finally:
-            probe.close()
     raise RuntimeError("no free SIP port")
 
 
@@ -50,20 +59,9 @@ def free_port_block(size: int, host: str = "127.0.0.1") -> int:
     """The first port of ``size`` consecutive UDP ports that are free now (for RTP ranges)."""
     for _ in range(200):
         base = free_port(host=host)
-        if base + size > 65000 or base % 2:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + size):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                s.bind((host, p))
-                socks.append(s)
+        if base + size <= 65000 and base % 2 == 0 and _can_bind(
+                host, range(base, base + size), socket.SOCK_DGRAM):
             return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
     raise RuntimeError("no free port block")
 
 
