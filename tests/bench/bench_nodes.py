@@ -1,0 +1,131 @@
+"""Aggregate call rate and concurrent calls with 1 vs 2 engine nodes behind Kamailio (issue 18).
+
+Each node is a whole engine process (``tests.bench.media_engine``: SIP, call records, RTP with
+the pacer sending a prompt to every caller, digits), listed in the shipped
+``deploy/kamailio/kamailio.cfg`` dispatcher; SIPp (``uac_via_proxy.xml``, signalling through
+Kamailio, no caller audio) places calls on Kamailio's public port at rising rates, each held
+``--hold`` seconds, so the concurrent calls at a rate are about ``rate x hold``. Reported per
+rate: calls, failures, SIPp retransmissions, INVITE->200 p50/p99 (SIPp's own per-call rtt
+file, so Kamailio's hop is included), the nodes' CPU per call, Kamailio's CPU share, and the
+split over the nodes. The highest rate with zero failures and zero retransmissions is the
+sustained rate for that node count.
+
+Everything shares this box's cores (SIPp and Kamailio at the engine's priority here, since
+Kamailio is part of the system under test), so on 2 cores a second node helps only as far as
+one engine process, not Kamailio or SIPp, was the limit; the table says which.
+
+    python -m tests.bench.bench_nodes [--nodes 1,2] [--rates 50,100,...] [--seconds 10]
+        [--hold 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.bench.bench_media import RTP_BASE, RTP_BLOCK, _finish, _start
+from tests.bench.bench_sip_setup import percentile
+from tests.kamailio import Kamailio
+from tests.netutil import free_port
+from tests.sipp import run_sipp_async
+
+SCENARIO = Path(__file__).resolve().parents[1] / "fixtures" / "sipp" / "uac_via_proxy.xml"
+
+
+def rtts_of(work: Path) -> list[float]:
+    out: list[float] = []
+    for f in work.glob("*_rtt.csv"):
+        with f.open() as fh:
+            for row in csv.DictReader(fh, delimiter=";"):
+                try:
+                    out.append(float(row["response_time_ms"]))
+                except (KeyError, ValueError):
+                    pass
+    return out
+
+
+def cpu_s(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+async def one_rate(nodes: int, rate: int, seconds: int, hold_s: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        answerers = []
+        addresses = []
+        for k in range(nodes):
+            port = free_port()
+            lo = RTP_BASE + k * RTP_BLOCK  # as bench_media: one block per node
+            answerers.append(_start([sys.executable, "-m", "tests.bench.media_engine",
+                                     str(port), str(lo), str(lo + RTP_BLOCK - 2), str(work)]))
+            addresses.append(("127.0.0.1", port))
+        node_procs = [psutil.Process(p.pid) for p in answerers]
+        try:
+            async with Kamailio(addresses, work / "kamailio") as kam:
+                assert kam.proc is not None
+                kam_procs = [psutil.Process(kam.proc.pid)]
+                kam_procs += kam_procs[0].children(recursive=True)
+                await asyncio.sleep(3)  # the dispatcher's first OPTIONS probes mark nodes up
+                node_cpu0 = [cpu_s(p) for p in node_procs]
+                kam_cpu0 = sum(cpu_s(p) for p in kam_procs)
+                total = rate * seconds
+                t0 = time.perf_counter()
+                res = await run_sipp_async(
+                    kam.address, SCENARIO, local_port=free_port(), workdir=work,
+                    extra=["-m", str(total), "-r", str(rate), "-l", str(int(rate * hold_s * 3)),
+                           "-d", str(int(hold_s * 1000)), "-trace_rtt", "-rtt_freq", "1",
+                           "-timeout", str(int(seconds * 3 + hold_s + 30)),
+                           "-default_behaviors", "pingreply,bye"],
+                    limit_s=seconds * 4 + hold_s + 60)
+                wall = time.perf_counter() - t0
+                node_cpu = [cpu_s(p) - c for p, c in zip(node_procs, node_cpu0, strict=True)]
+                kam_cpu = sum(cpu_s(p) for p in kam_procs) - kam_cpu0
+        finally:
+            counts = [_finish(p).get("calls", 0) for p in answerers]
+        rtts = rtts_of(work)
+    ok = max(1, res.successful)
+    return {"nodes": nodes, "rate": rate, "calls": total, "ok": res.successful,
+            "failed": res.failed, "retrans": res.retransmissions,
+            "p50": percentile(rtts, 50), "p99": percentile(rtts, 99),
+            "node_ms_per_call": sum(node_cpu) * 1000 / ok,
+            "kam_pct": 100 * kam_cpu / wall, "node_pct": 100 * sum(node_cpu) / wall,
+            "split": "/".join(str(int(c)) for c in counts), "concurrent": rate * hold_s}
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nodes", default="1,2")
+    ap.add_argument("--rates", default="50,100,150,200,300")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--hold", type=float, default=5.0)
+    args = ap.parse_args()
+    print(f"SIPp -> Kamailio -> engine nodes; {args.seconds} s per rate, calls held {args.hold}"
+          f" s; load1 {psutil.getloadavg()[0]:.1f}; {psutil.cpu_count()} cpus")
+    print(f"{'nodes':>5} {'cps':>5} {'conc':>5} {'ok':>6} {'fail':>5} {'retx':>5} {'p50ms':>6}"
+          f" {'p99ms':>6} {'ms/call':>8} {'nodes%':>7} {'kam%':>5} {'split':>11} {'load1':>5}")
+    for nodes in [int(n) for n in args.nodes.split(",")]:
+        best = 0
+        for rate in [int(r) for r in args.rates.split(",")]:
+            r = await one_rate(nodes, rate, args.seconds, args.hold)
+            print(f"{nodes:>5} {rate:>5} {r['concurrent']:>5.0f} {r['ok']:>6} {r['failed']:>5}"
+                  f" {r['retrans']:>5} {r['p50']:>6.0f} {r['p99']:>6.0f}"
+                  f" {r['node_ms_per_call']:>8.2f} {r['node_pct']:>6.0f}% {r['kam_pct']:>4.0f}%"
+                  f" {r['split']:>11} {psutil.getloadavg()[0]:>5.1f}", flush=True)
+            if r["failed"] == 0 and r["ok"] == r["calls"] and r["retrans"] == 0:
+                best = rate
+            elif r["failed"] > r["calls"] * 0.05:
+                break  # well past the limit: higher rates only take longer to fail
+        print(f"{nodes} node(s): highest rate with no failure and no retransmission: {best}"
+              " calls/s", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
