@@ -21,7 +21,7 @@ import itertools
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,8 @@ from storage import Database
 from storage.tenancy import Tenants
 
 VERDICTS = ("agree", "override")
+# (reviewer, call's tenant) -> why that person may not review it, or None
+ReviewerCheck = Callable[[str, str], "str | None"]
 
 
 class ReviewError(ValueError):
@@ -105,13 +107,18 @@ class Reviews:
         return rows[:limit]
 
     def assign(self, call_id: str, reviewer: str, *, tenants: Tenants,
-               now: float | None = None) -> InspectionReviewRow:
+               now: float | None = None, may_review: ReviewerCheck | None = None
+               ) -> InspectionReviewRow:
         """Open the next review of the call for ``reviewer`` (level 1, or level 2 when the
-        call is escalated); a reviewer never reviews their own override."""
+        call is escalated); a reviewer never reviews their own override. ``may_review``
+        (reviewer, tenant) -> why not, or None: the console's users decide who may review."""
         if not reviewer:
             raise ReviewError("reviewer: required", "reviewer")
         with self.db.session() as s:
             res = self._result(s, call_id, tenants)
+            why = may_review(reviewer, res.tenant) if may_review else None
+            if why:
+                raise ReviewError(f"reviewer: {reviewer!r} {why}", "reviewer")
             if res.review_state in ("queued", ""):
                 level = 1
             elif res.review_state == "escalated":
@@ -195,8 +202,10 @@ class Reviews:
                 .order_by(InspectionReviewRow.id)))
 
     def calibrate(self, session: str, call_ids: Iterable[str], reviewers: Iterable[str], *,
-                  tenants: Tenants, now: float | None = None) -> list[InspectionReviewRow]:
-        """One independent review per (call, reviewer) in calibration session ``session``."""
+                  tenants: Tenants, now: float | None = None,
+                  may_review: ReviewerCheck | None = None) -> list[InspectionReviewRow]:
+        """One independent review per (call, reviewer) in calibration session ``session``;
+        every reviewer must pass ``may_review`` for every call's tenant (see :meth:`assign`)."""
         reviewers = [r for r in dict.fromkeys(reviewers) if r]
         if len(reviewers) < 2:
             raise ReviewError("reviewers: a calibration needs at least two", "reviewers")
@@ -206,7 +215,10 @@ class Reviews:
         with self.db.session() as s:
             for call_id in dict.fromkeys(call_ids):
                 res = self._result(s, call_id, tenants)
-                for r in reviewers:
+                for i, r in enumerate(reviewers):
+                    why = may_review(r, res.tenant) if may_review else None
+                    if why:
+                        raise ReviewError(f"reviewers[{i}]: {r!r} {why}", f"reviewers[{i}]")
                     row = InspectionReviewRow(call_id=call_id, tenant=res.tenant, level=1,
                                               session=session, reviewer=r, state="open",
                                               verdict="", comment="",

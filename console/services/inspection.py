@@ -11,8 +11,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlalchemy import select
+
 from campaigns.store import CampaignNotFound, CampaignStore
 from console.audit import AuditLog, AuditPage, AuditQuery
+from console.identity import UserRow
+from console.roles import OPERATOR_ROLES, PERMISSIONS, Role
 from console.services.base import Actor, Audited, Conflict, Invalid, Missing
 from engine.cdr import CallRecords
 from flows.store import FlowStore
@@ -182,7 +186,8 @@ class InspectionOps(Audited):
     def assign(self, actor: Actor, call_id: str, reviewer: str,
                tenants: Tenants) -> dict[str, Any]:
         try:
-            row = self.reviews.assign(call_id, reviewer, tenants=tenants)
+            row = self.reviews.assign(call_id, reviewer, tenants=tenants,
+                                      may_review=self.may_review)
         except ReviewMissing as e:
             raise Missing(str(e)) from None
         except ReviewError as e:
@@ -191,6 +196,24 @@ class InspectionOps(Audited):
                     resource=f"call:{call_id}", detail={"review": row.id, "level": row.level,
                                                         "reviewer": reviewer})
         return review_dict(row)
+
+    def may_review(self, username: str, tenant: str) -> str | None:
+        """Why ``username`` may not review a call of ``tenant``, or None: the reviewer must
+        be a console user, enabled, whose role may give verdicts, and a client's QA only on
+        its own tenant's calls (the operator's staff on any). A typo would otherwise open a
+        review nobody can ever see or close."""
+        with self.db.session() as s:
+            row = s.scalar(select(UserRow).where(UserRow.username == username))
+        if row is None:
+            return "is not a console user"
+        if row.disabled:
+            return "is disabled"
+        role = Role(row.role)
+        if role not in PERMISSIONS["inspection.review"]:
+            return f"has role {role.value}, which may not review calls"
+        if role not in OPERATOR_ROLES and row.tenant != tenant:
+            return f"belongs to tenant {row.tenant!r}, not {tenant!r}"
+        return None
 
     def decide(self, actor: Actor, review_id: int, verdict: str, tenants: Tenants, *,
                score: float | None = None, comment: str = "") -> dict[str, Any]:
@@ -213,7 +236,8 @@ class InspectionOps(Audited):
     def calibrate(self, actor: Actor, session: str, call_ids: list[str], reviewers: list[str],
                   tenants: Tenants) -> list[dict[str, Any]]:
         try:
-            rows = self.reviews.calibrate(session, call_ids, reviewers, tenants=tenants)
+            rows = self.reviews.calibrate(session, call_ids, reviewers, tenants=tenants,
+                                          may_review=self.may_review)
         except ReviewMissing as e:
             raise Missing(str(e)) from None
         except ReviewError as e:

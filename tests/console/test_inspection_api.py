@@ -153,6 +153,16 @@ async def test_review_workflow_through_the_api(tmp_path: Path) -> None:
             assert (detail["decision"]["level"], detail["decision"]["verdict"]) == \
                 (2, "override")
 
+            # reviewers are console users who may review this tenant's calls; a refused
+            # session leaves nothing behind (the listing below has cal-1 only)
+            for reviewers, field, why in ((["q1", "q3"], "body.reviewers[1]", "not a console"),
+                                          (["beta-boss", "q1"], "body.reviewers[0]",
+                                           "belongs to tenant 'beta'")):
+                status, body = await q1.call(
+                    "POST", "/api/calibrations", params={"tenant": "acme"},
+                    json_body={"session": "cal-0", "call_ids": ["c1"], "reviewers": reviewers})
+                assert status == 422, body
+                assert body["error"]["field"] == field and why in body["error"]["message"]
             status, rows = await q1.call("POST", "/api/calibrations", params={"tenant": "acme"},
                                          json_body={"session": "cal-1", "call_ids": ["c1"],
                                                     "reviewers": ["q1", "q2"]})
