@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.compliance_setup import open_compliance, word_registry
 from app.config import Settings
+from campaigns.dialler_lease import DiallerLease
 from campaigns.service import CampaignService
 from campaigns.store import CampaignStore
 from campaigns.trunks import Trunk
@@ -130,6 +131,8 @@ def build_runner(settings: Settings, *, db: Database, dialler: Dialler,
         services=lambda tenant, campaign: services, amd=campaign_amd(detector),
         brander=brander(settings), region=settings.compliance.default_region,
         max_concurrent=cfg.max_concurrent, poll_s=cfg.poll_s, prewarm=prewarm, shared=shared,
+        # without Redis, one node of those sharing the database dials (campaigns/dialler_lease.py)
+        lease=None if shared is not None else DiallerLease(db, node),
         flow_limits=Limits(max_steps=settings.flows.max_steps_per_call,
                            max_visits_in_a_row=settings.flows.max_visits_in_a_row))
 

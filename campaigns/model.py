@@ -112,3 +112,14 @@ class CallerIdUsageRow(Base):
     number: Mapped[str] = mapped_column(String(32))
     day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DiallerLeaseRow(Base):
+    """Which node dials campaigns when nodes share a database without Redis (one row per
+    lease name): taken while free or expired, renewed by its holder, given back at stop."""
+
+    __tablename__ = "campaign_dialler_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    node: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[float] = mapped_column(Float)

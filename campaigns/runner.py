@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from campaigns.attempt import AmdRunner, AttemptContext, AttemptOutcome, attempt_app
 from campaigns.callerid import CallerIdPool, check_pool
 from campaigns.dialler import Dialler
+from campaigns.dialler_lease import DiallerLease
 from campaigns.pacing import SHARED_DOWN_RETRY_S, Limiter, Pacer
 from campaigns.retry import attempt_disposition, decide
 from campaigns.shared_pacing import RedisBudgets
@@ -87,7 +88,8 @@ class CampaignRunner:
                  max_concurrent: int | None = None, poll_s: float = 1.0,
                  flow_limits: Limits | None = None,
                  prewarm: Callable[[CompiledFlow], Awaitable[object]] | None = None,
-                 shared: RedisBudgets | None = None) -> None:
+                 shared: RedisBudgets | None = None, lease: DiallerLease | None = None
+                 ) -> None:
         if not trunks:
             raise ValueError("campaigns.trunks: at least one trunk is needed to dial")
         self.store = store
@@ -108,6 +110,8 @@ class CampaignRunner:
         self.prewarm = prewarm  # renders the flow's static prompts before the first dial
         self.shared = shared  # the cluster's pacing budgets (None: this node paces alone)
         self.pacer = Pacer(clock, shared)
+        self.lease = lease  # without shared budgets: dial only while holding it
+        self.holds_lease: bool | None = None  # None: not asked yet
         self.engine_limit = self.pacer.limiter("engine", None, max_concurrent)
         self.active: dict[str, _Active] = {}
         self.calls = TaskScope("campaign-calls")
@@ -189,6 +193,11 @@ class CampaignRunner:
         await self._tasks.close(grace_s=1.0)
         await self.calls.wait(grace_s)
         await self.calls.close(grace_s=2.0)
+        if self.lease is not None and self.holds_lease:
+            try:  # another node may dial at once, not a lease period later
+                await self.db(self.lease.release)
+            except Exception as e:  # it expires by itself
+                log.warning("campaigns: the dialler lease was not given back (%s)", e)
         self._executor.shutdown(wait=True)
 
     def poke(self) -> None:
@@ -198,10 +207,37 @@ class CampaignRunner:
 
     # -- supervision ----------------------------------------------------------------------------
 
+    async def _hold_lease(self) -> bool:
+        """Whether this node may dial now (always, without a lease); logs changes."""
+        if self.lease is None:
+            return True
+        try:
+            held = await self.db(self.lease.take, self.clock.wall())
+        except Exception:  # the database is away: dial nothing we could not record anyway
+            log.exception("campaigns: the dialler lease could not be checked")
+            held = False
+        if held and self.lease.taken_from is not None:
+            # the previous holder stopped or died: what it left dialling is ours to settle
+            # (with Redis the cluster janitor does this; here the lease is the only witness)
+            gone, self.lease.taken_from = self.lease.taken_from, None
+            await self.settle_node(gone)
+        if held != self.holds_lease:
+            if held:
+                log.info("campaigns: node %s holds the dialler lease and dials", self.node)
+            else:
+                holder = await self.db(self.lease.holder, self.clock.wall())
+                log.info("campaigns: node %s dials (dialler lease; no cluster.redis_url to "
+                         "share pacing); node %s waits", holder, self.node)
+            self.holds_lease = held
+        return held
+
     async def _supervise(self) -> None:
         while not self._stopping:
             try:
-                running = await self.db(self.store.list, None, ("running", "paused"))
+                # another node holding the lease: as if nothing ran here (calls in flight
+                # finish, nothing new is claimed)
+                running = (await self.db(self.store.list, None, ("running", "paused"))
+                           if await self._hold_lease() else [])
             except Exception:  # a database hiccup must not end the dialler
                 log.exception("campaigns: reading campaign states failed")
                 running = []

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from campaigns.contacts import Contact
+from campaigns.dialler_lease import DiallerLease
 from campaigns.runner import CampaignRunner
 from campaigns.shared_pacing import RedisBudgets
 from campaigns.spec import CampaignSpec, parse_spec
@@ -139,13 +140,14 @@ class Rig:
         self.runner = self.make_runner()
         self.others: list[CampaignRunner] = []  # more nodes on this database (settle waits)
 
-    def make_runner(self, node: str | None = None, shared: RedisBudgets | None = None
-                    ) -> CampaignRunner:
+    def make_runner(self, node: str | None = None, shared: RedisBudgets | None = None,
+                    lease: DiallerLease | None = None) -> CampaignRunner:
         return CampaignRunner(
             self.store, self.dialler, self.compliance, self.clock, self.bus,
             node=node or self.node, trunks=[Trunk("carrier", "sip:{number}@127.0.0.1:5099")],
             flows=lambda tenant, fid, version: self.flow,
-            services=lambda tenant, cid: FlowServices(), poll_s=self.poll_s, shared=shared)
+            services=lambda tenant, cid: FlowServices(), poll_s=self.poll_s, shared=shared,
+            lease=lease)
 
     def create(self, numbers: list[str], the_spec: CampaignSpec | None = None,
                state: str = "running") -> Campaign:
