@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import os
 import sys
 import tempfile
@@ -33,24 +32,12 @@ from pathlib import Path
 import psutil
 
 from tests.bench.bench_media import RTP_BASE, RTP_BLOCK, _finish, _start
-from tests.bench.bench_sip_setup import percentile
+from tests.bench.bench_sip_setup import percentile, rtts_of
 from tests.kamailio import Kamailio
 from tests.netutil import free_port
 from tests.sipp import run_sipp_async
 
 SCENARIO = Path(__file__).resolve().parents[1] / "fixtures" / "sipp" / "uac_via_proxy.xml"
-
-
-def rtts_of(work: Path) -> list[float]:
-    out: list[float] = []
-    for f in work.glob("*_rtt.csv"):
-        with f.open() as fh:
-            for row in csv.DictReader(fh, delimiter=";"):
-                try:
-                    out.append(float(row["response_time_ms"]))
-                except (KeyError, ValueError):
-                    pass
-    return out
 
 
 def cpu_s(proc: psutil.Process) -> float:

@@ -30,6 +30,19 @@ def percentile(values: list[float], p: float) -> float:
     return values[k]
 
 
+def rtts_of(work: Path) -> list[float]:
+    """INVITE->200 times (ms) from SIPp's per-call ``-trace_rtt`` files in ``work``."""
+    out: list[float] = []
+    for f in work.glob("*_rtt.csv"):
+        with f.open() as fh:
+            for row in csv.DictReader(fh, delimiter=";"):
+                try:
+                    out.append(float(row["response_time_ms"]))
+                except (KeyError, ValueError):
+                    pass
+    return out
+
+
 def one_rate(rate: int, seconds: int) -> dict[str, float]:
     port = free_port()
     engine = subprocess.Popen([sys.executable, "-m", "tests.bench.sip_answerer", str(port)],
@@ -46,14 +59,7 @@ def one_rate(rate: int, seconds: int) -> dict[str, float]:
                               "-d", "0"],
                        timeout=seconds * 6 + 60)
         wall = time.perf_counter() - t0
-        rtts: list[float] = []
-        for f in work.glob("*_rtt.csv"):
-            with f.open() as fh:
-                for row in csv.DictReader(fh, delimiter=";"):
-                    try:
-                        rtts.append(float(row["response_time_ms"]))
-                    except (KeyError, ValueError):
-                        pass
+        rtts = rtts_of(work)
     engine.terminate()
     out, _ = engine.communicate(timeout=10)
     fields = dict(kv.split("=") for kv in out.split() if "=" in kv)
