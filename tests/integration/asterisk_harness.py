@@ -144,10 +144,21 @@ class FloodFigures:
                 f"{late['p99']:.2f} ms, max {late['max']:.1f} ms, {self.late_ticks} late ticks")
 
 
+def renice_threads(pid: int, nice: int) -> None:
+    """Every thread of ``pid`` at ``nice`` (on Linux nice is per thread: a process-wide
+    setpriority changes the main thread only); threads they start later inherit it."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, int(tid), nice)
+        except (ProcessLookupError, PermissionError):  # gone, or lowering without root
+            pass
+
+
 async def flood_run(tmp_path: Path, asterisk: Asterisk, mode: str,
-                    iterations: int = 400_000) -> FloodFigures:
+                    iterations: int = 400_000, asterisk_nice: int = 0) -> FloodFigures:
     """Six SIPp ``uac_pcap`` callers (speech, then key 1) on the engine's own SIP while
-    Asterisk floods AMI as ``mode`` says; the figures of that stretch."""
+    Asterisk floods AMI as ``mode`` says; the figures of that stretch. ``asterisk_nice``:
+    Asterisk's threads run at that priority during the flood (see the resilience test)."""
     seen = Seen()
     scenario = dump_builtin("uac_pcap", tmp_path / "uac_pcap.xml")
     extra_env, variable = FLOOD_MODES[mode]
@@ -159,6 +170,7 @@ async def flood_run(tmp_path: Path, asterisk: Asterisk, mode: str,
         stats = engine.ami.stats
         base = stats.events_delivered + stats.events_dropped
         parsed0 = stats.events_delivered
+        renice_threads(ast_proc.pid, asterisk_nice)
         tester = await start_flood(asterisk, iterations, variable)
         try:
             if mode in ("off", "ivr"):
@@ -188,6 +200,7 @@ async def flood_run(tmp_path: Path, asterisk: Asterisk, mode: str,
         finally:
             await tester.send("Hangup", [("Channel", "/^Local/s@flood/")])
             await tester.close()
+            renice_threads(ast_proc.pid, 0)
         await engine.wait_idle()
         figures.logged_in_after = await engine.ami.wait_connected(15)
         figures.late_ticks = engine.pacer.late_ticks - late0
