@@ -325,7 +325,7 @@ class WhisperEngine(Engine):
         tok = self.tokenizer(decoded.language)
         return score_texts(self.model.model, decoded.encoded, spellings,
                            prefix=decoded.prefix, encode=tok.encode, eot=tok.eot,
-                           speech_frames=decoded.speech_frames)
+                           speech_frames=decoded.speech_frames, sot=tok.sot)
 
     def _long(self, x: np.ndarray, language: str, prompt: str | None) -> Decoded:
         segments, info = self.model.transcribe(
