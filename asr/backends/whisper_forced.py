@@ -194,8 +194,14 @@ def score_texts(model: Any, encoded: Any, spellings: dict[str, list[str]], *,
             else:
                 seqs.append(list(encode(form if _HAN.search(form) else " " + form.strip())))
     frames = None if speech_frames is None else speech_frames + SCORE_TAIL_FRAMES
-    lls = (forced_log_likelihoods(model, encoded, prefix, seqs, eot, frames=frames, sot=sot)
-           if seqs else [])
+    # the same tokens under two keys (the free transcript is often one of the sentence's own
+    # spellings, "Queen of clubs."): one batch item each, as every item costs its own
+    # cross-attention over the audio
+    unique = list(dict.fromkeys(tuple(s) for s in seqs))
+    once = (forced_log_likelihoods(model, encoded, prefix, unique, eot, frames=frames, sot=sot)
+            if unique else [])
+    ll_of = dict(zip(unique, once, strict=True))
+    lls = [ll_of[tuple(s)] for s in seqs]
     scores: dict[str, float] = {}
     for key, ll in zip(keys, lls, strict=True):
         scores[key] = float(np.logaddexp(scores[key], ll)) if key in scores else ll
