@@ -197,6 +197,7 @@ def repair_tokenizer(model: Any) -> bool:
 
 class WhisperEngine(Engine):
     name = NAME
+    light_open = True  # open() buffers and compiles the grammar (cached): no model work
 
     def __init__(
         self,
