@@ -6,8 +6,11 @@ the text is wrong although the model's acoustics favour the right sentence. Here
 sentence is fed to the decoder as a forced continuation of the start sequence, and its
 log-likelihood is the sum of the log-probabilities of its tokens **plus end-of-text** (so "four"
 does not win over "four of clubs" for being shorter, and a sentence that explains only part of
-what was said is penalised where the decoder wanted to go on). One batched ``generate`` call with
-``return_logits_vocab`` gives the distributions at every forced position and the step after it.
+what was said is penalised where the decoder wanted to go on). Batched ``generate`` calls with
+``return_logits_vocab`` give the distributions at every forced position and the step after it;
+each sequence in a batch costs its own cross-attention over the audio and one full-vocabulary
+projection per step, so batches group sequences of similar length, ask for exactly the steps
+they need (:func:`forced_max_length`) and score each distinct token sequence once.
 
 A sentence can be written several ways ("Ten.", "ten", "10."): its score is the log-sum-exp over
 the spellings whisper is likely to use, so the spelling does not decide. The same scoring applied
