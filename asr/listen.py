@@ -160,9 +160,13 @@ async def listen_turn(
     started = clock.now()
     timings: dict[str, float] = {"listen_start": started}
     try:
-        stream = await pool.run_in(
-            engine.name, "asr.open", cfg.open_timeout_s, engine.open, cfg.options
-        )
+        if engine.light_open:
+            stream = await pool.run_light("asr.open", cfg.open_timeout_s, engine.open,
+                                          cfg.options)
+        else:
+            stream = await pool.run_in(
+                engine.name, "asr.open", cfg.open_timeout_s, engine.open, cfg.options
+            )
     except (RecognizerError, PoolError) as e:
         return _error(e, timings)
     ep = Endpointer(cfg.endpoint, started)

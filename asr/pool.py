@@ -69,6 +69,9 @@ class InferencePool:
         self.max_pending = max_pending
         self.clock: Clock = clock or SystemClock()
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="asr-infer")
+        # one thread for light jobs (opening a stream that only buffers): never queued behind
+        # the decodes that hold every inference worker when many callers finish at once
+        self._light = ThreadPoolExecutor(1, thread_name_prefix="asr-light")
         free_text = max(1, self.workers - 1)
         limits = ({"whisper": free_text, "whisper-base": free_text} if lane_limits is None
                   else lane_limits)
@@ -124,6 +127,26 @@ class InferencePool:
         if error is not None:
             raise error
         return value  # type: ignore[return-value]
+
+    async def run_light(
+        self, what: str, timeout_s: float, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run a light job (milliseconds, no model inference) on the pool's own light thread:
+        it still leaves the event loop, but does not wait for an inference worker. Under load
+        the workers are all decoding finals; a stream open queued behind them timed out (2 s)
+        and the caller's turn failed before it started."""
+        if self.pending >= self.max_pending:
+            raise PoolOverloaded(what, self.pending)
+        self.pending += 1
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._light, functools.partial(fn, *args, **kwargs))
+        fut.add_done_callback(self._job_done)
+        try:
+            return await self.clock.wait_for(asyncio.shield(fut), timeout_s)
+        except TimeoutError:
+            self.timeouts += 1
+            fut.add_done_callback(functools.partial(_late_light, what))
+            raise InferenceTimeout(what, timeout_s) from None
 
     def waiting(self, lane: str) -> int:
         """Jobs waiting for a slot of ``lane`` (queue depth: metrics, tests)."""
@@ -211,6 +234,7 @@ class InferencePool:
     def shutdown(self) -> None:
         """Stop accepting work; running jobs finish in the background (threads are not killed)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._light.shutdown(wait=False, cancel_futures=True)
 
 
 def _late(what: str, fut: asyncio.Future[Any]) -> None:
@@ -218,3 +242,10 @@ def _late(what: str, fut: asyncio.Future[Any]) -> None:
         return
     _, exc = fut.result()
     log.warning("asr job %s finished after its timeout%s", what, f" with {exc!r}" if exc else "")
+
+
+def _late_light(what: str, fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        exc = fut.exception()
+        log.warning("asr job %s finished after its timeout%s", what,
+                    f" with {exc!r}" if exc else "")

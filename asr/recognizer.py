@@ -208,6 +208,9 @@ class Engine(ABC):
     """A loaded model shared by all calls. ``open`` may be slow (grammar compile): pool it."""
 
     name: str = ""
+    # ``open`` does no model work (whisper: buffers, and a grammar compile that is cached): it
+    # runs on the pool's light thread, not behind the decodes holding the inference workers
+    light_open: bool = False
 
     @abstractmethod
     def open(self, options: RecognizerOptions) -> Stream: ...

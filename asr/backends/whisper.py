@@ -197,6 +197,7 @@ def repair_tokenizer(model: Any) -> bool:
 
 class WhisperEngine(Engine):
     name = NAME
+    light_open = True  # open() buffers and compiles the grammar (cached): no model work
 
     def __init__(
         self,
@@ -325,7 +326,7 @@ class WhisperEngine(Engine):
         tok = self.tokenizer(decoded.language)
         return score_texts(self.model.model, decoded.encoded, spellings,
                            prefix=decoded.prefix, encode=tok.encode, eot=tok.eot,
-                           speech_frames=decoded.speech_frames)
+                           speech_frames=decoded.speech_frames, sot=tok.sot)
 
     def _long(self, x: np.ndarray, language: str, prompt: str | None) -> Decoded:
         segments, info = self.model.transcribe(

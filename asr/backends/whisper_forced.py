@@ -6,8 +6,11 @@ the text is wrong although the model's acoustics favour the right sentence. Here
 sentence is fed to the decoder as a forced continuation of the start sequence, and its
 log-likelihood is the sum of the log-probabilities of its tokens **plus end-of-text** (so "four"
 does not win over "four of clubs" for being shorter, and a sentence that explains only part of
-what was said is penalised where the decoder wanted to go on). One batched ``generate`` call with
-``return_logits_vocab`` gives the distributions at every forced position and the step after it.
+what was said is penalised where the decoder wanted to go on). Batched ``generate`` calls with
+``return_logits_vocab`` give the distributions at every forced position and the step after it;
+each sequence in a batch costs its own cross-attention over the audio and one full-vocabulary
+projection per step, so batches group sequences of similar length, ask for exactly the steps
+they need (:func:`forced_max_length`) and score each distinct token sequence once.
 
 A sentence can be written several ways ("Ten.", "ten", "10."): its score is the log-sum-exp over
 the spellings whisper is likely to use, so the spelling does not decide. The same scoring applied
@@ -39,6 +42,7 @@ from asr.textnorm import EN_TENS, EN_UNITS, ZH_DIGITS
 
 FORCED_MAX_SENTENCES = 40  # finite grammars up to this many sentences are scored one by one
 FORCED_BATCH = 16  # sequences per generate call (memory: ~200 kB of logits per token each)
+FORCED_LENGTH_SPREAD = 2  # tokens between the shortest and longest sequence of one batch
 # Encoder frames (50/s) kept after the speech for scoring: the short window's trailing silence
 # costs decoder cross-attention per candidate; with 1 s kept the scores moved < 0.7 nats on the
 # real clips tried and scoring took ~40 % less time (with 0.5 s they moved up to 2 nats).
@@ -94,51 +98,90 @@ def surface_forms(sentence: str, heard: Sequence[str] = ()) -> list[str]:
     return list(dict.fromkeys(forms))
 
 
-def _log_softmax_at(row: np.ndarray, index: int) -> float:
-    row = row.astype(np.float64)
-    top = float(row.max())
-    return float(row[index] - top - np.log(np.exp(row - top).sum()))
+def forced_max_length(prefix: Sequence[int], steps: int, sot: int | None = None) -> int:
+    """The ``max_length`` that makes CTranslate2 4.x return exactly ``steps`` distributions
+    after the forced tokens start: it counts differently with and without a previous-text
+    prompt before start-of-transcript (measured: 2 per step when the prompt starts with it,
+    else 1 per step after the tokens before it). A tight limit matters: every step more is a
+    decoder step for every sequence in the batch that has not ended."""
+    start = prefix.index(sot) if sot is not None and sot in prefix else 0
+    return 2 * steps if start == 0 else start + 1 + steps
+
+
+def _log_softmax_rows(rows: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """log-softmax of each row taken at one index per row, in one vectorised pass."""
+    top = rows.max(axis=1, keepdims=True)
+    norm = np.log(np.exp(rows - top).sum(axis=1, dtype=np.float64))
+    return (rows[np.arange(len(rows)), index] - top[:, 0]).astype(np.float64) - norm
+
+
+def length_batches(sequences: Sequence[Sequence[int]]) -> list[list[int]]:
+    """Indices of ``sequences`` in batches of similar length (at most FORCED_BATCH each, the
+    longest at most FORCED_LENGTH_SPREAD tokens longer than the shortest): a batch runs as many
+    steps as its longest sequence needs, and a shorter one keeps decoding meanwhile."""
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    batches: list[list[int]] = []
+    for i in order:
+        cur = batches[-1] if batches else None
+        if (cur is None or len(cur) >= FORCED_BATCH
+                or len(sequences[i]) - len(sequences[cur[0]]) > FORCED_LENGTH_SPREAD):
+            batches.append([i])
+        else:
+            cur.append(i)
+    return batches
 
 
 def forced_log_likelihoods(model: Any, encoded: Any, prefix: Sequence[int],
                            sequences: Sequence[Sequence[int]], eot: int, *,
-                           frames: int | None = None) -> list[float]:
+                           frames: int | None = None, sot: int | None = None) -> list[float]:
     """log P(tokens, end-of-text | audio, prefix) for each token sequence (CTranslate2 Whisper).
 
     ``generate`` treats the tokens after the start sequence as a forced prefix and, with
     ``return_logits_vocab``, returns the logits at each forced position and the step after it.
     Suppression is off so the distributions are the model's own. ``frames``: encoder frames
-    to keep (the speech and a little silence after it)."""
+    to keep (the speech and a little silence after it); ``sot``: the start-of-transcript token
+    (where the start sequence begins, for :func:`forced_max_length`)."""
     import ctranslate2  # noqa: PLC0415 - comes with faster-whisper
 
     enc = np.asarray(encoded)
     if frames is not None:
         enc = enc[:, : max(1, frames)]
-    out: list[float] = []
-    for lo in range(0, len(sequences), FORCED_BATCH):
-        chunk = sequences[lo : lo + FORCED_BATCH]
-        batch = ctranslate2.StorageView.from_array(
-            np.ascontiguousarray(np.repeat(enc, len(chunk), axis=0)))
-        longest = max(len(s) for s in chunk)
-        # CTranslate2 4.x counts max_length in a way that depends on the prompt (measured: about
-        # two units per returned step once past the prompt), so ask for enough and check below
-        results = model.generate(
-            batch, [[*prefix, *s] for s in chunk], beam_size=1,
-            max_length=len(prefix) + 2 * (longest + 1) + 2,
-            return_logits_vocab=True, suppress_tokens=[], suppress_blank=False)
-        for seq, res in zip(chunk, results, strict=True):
-            logits = np.asarray(res.logits[0]) if res.logits else np.zeros((0, 0))
-            if logits.shape[0] < len(seq) + 1:  # no distribution for end-of-text: not scored
-                out.append(float("-inf"))
-                continue
-            ll = sum(_log_softmax_at(logits[i], t) for i, t in enumerate(seq))
-            out.append(ll + _log_softmax_at(logits[len(seq)], eot))
+    out = [float("-inf")] * len(sequences)
+    short: list[int] = []
+    for idx in length_batches(sequences):
+        longest = max(len(sequences[i]) for i in idx)
+        short += _score_batch(model, ctranslate2, enc, prefix, sequences, idx=idx, eot=eot,
+                              out=out, max_length=forced_max_length(prefix, longest + 1, sot))
+    if short:  # a CTranslate2 that counts max_length otherwise: ask for plenty, once
+        longest = max(len(sequences[i]) for i in short)
+        _score_batch(model, ctranslate2, enc, prefix, sequences, idx=short, eot=eot, out=out,
+                     max_length=len(prefix) + 2 * (longest + 1) + 2)
     return out
+
+
+def _score_batch(model: Any, ct2: Any, enc: np.ndarray, prefix: Sequence[int],
+                 sequences: Sequence[Sequence[int]], *, idx: list[int], eot: int,
+                 out: list[float], max_length: int) -> list[int]:
+    """Score ``sequences[idx]`` into ``out``; the indices left without enough distributions."""
+    batch = ct2.StorageView.from_array(np.ascontiguousarray(np.repeat(enc, len(idx), axis=0)))
+    results = model.generate(
+        batch, [[*prefix, *sequences[i]] for i in idx], beam_size=1, max_length=max_length,
+        return_logits_vocab=True, suppress_tokens=[], suppress_blank=False)
+    missing: list[int] = []
+    for i, res in zip(idx, results, strict=True):
+        seq = sequences[i]
+        steps = res.logits[0] if res.logits else []
+        if len(steps) < len(seq) + 1:  # no distribution for end-of-text yet
+            missing.append(i)
+            continue
+        rows = np.asarray(steps[: len(seq) + 1], dtype=np.float32)
+        out[i] = float(_log_softmax_rows(rows, np.array([*seq, eot])).sum())
+    return missing
 
 
 def score_texts(model: Any, encoded: Any, spellings: dict[str, list[str]], *,
                 prefix: Sequence[int], encode: Any, eot: int,
-                speech_frames: int | None = None) -> dict[str, float]:
+                speech_frames: int | None = None, sot: int | None = None) -> dict[str, float]:
     """Key -> log-sum-exp over its spellings of the forced log-likelihood.
 
     ``encode`` turns text into token ids (the whisper tokenizer's ``encode``); English text gets
@@ -154,7 +197,14 @@ def score_texts(model: Any, encoded: Any, spellings: dict[str, list[str]], *,
             else:
                 seqs.append(list(encode(form if _HAN.search(form) else " " + form.strip())))
     frames = None if speech_frames is None else speech_frames + SCORE_TAIL_FRAMES
-    lls = forced_log_likelihoods(model, encoded, prefix, seqs, eot, frames=frames) if seqs else []
+    # the same tokens under two keys (the free transcript is often one of the sentence's own
+    # spellings, "Queen of clubs."): one batch item each, as every item costs its own
+    # cross-attention over the audio
+    unique = list(dict.fromkeys(tuple(s) for s in seqs))
+    once = (forced_log_likelihoods(model, encoded, prefix, unique, eot, frames=frames, sot=sot)
+            if unique else [])
+    ll_of = dict(zip(unique, once, strict=True))
+    lls = [ll_of[tuple(s)] for s in seqs]
     scores: dict[str, float] = {}
     for key, ll in zip(keys, lls, strict=True):
         scores[key] = float(np.logaddexp(scores[key], ll)) if key in scores else ll

@@ -102,3 +102,35 @@ def test_whisper_base_scores_its_own_transcript_like_the_beam() -> None:
     top = d.hypotheses[0].text
     scores = eng.score(d, {"top": [top], "other": ["No matter."]})  # type: ignore[attr-defined]
     assert scores["top"] > -5.0 and scores["top"] - scores["other"] > 5.0, (top, scores)
+
+
+def test_tight_max_length_returns_every_distribution_and_the_same_scores() -> None:
+    """forced_max_length asks CTranslate2 for exactly the steps a forced sequence needs (every
+    step more is decoder work for the whole batch). Its counting differs with and without a
+    previous-text prompt; with either, each sequence gets its end-of-text distribution in the
+    first call (no fallback) and the scores equal those of a generous limit."""
+    import ctranslate2
+
+    from asr.backends import whisper_forced as wf
+
+    eng = get_engine("whisper")
+    tok = eng.tokenizer("en")  # type: ignore[attr-defined]
+    clip = sd.clip("goforward_ten")
+    d = eng.decode(to_16k(clip.pcm), language="en", nbest=1, keep_unsure=True)  # type: ignore[attr-defined]
+    enc = np.asarray(d.encoded)[:, : d.speech_frames + wf.SCORE_TAIL_FRAMES]
+    words = tok.encode(" Go forward ten meters, then stop.")
+    seqs = [words[:n] for n in range(0, 8)]
+    prompted = [tok.sot_prev, *tok.encode(" yes, no, ten."), *d.prefix]
+    for prefix in (list(d.prefix), prompted):
+        tight = [float("-inf")] * len(seqs)
+        missing = wf._score_batch(
+            eng.model.model, ctranslate2, enc, prefix, seqs, idx=list(range(len(seqs))),  # type: ignore[attr-defined]
+            eot=tok.eot, out=tight,
+            max_length=wf.forced_max_length(prefix, len(seqs[-1]) + 1, tok.sot))
+        assert missing == [], (len(prefix), missing)
+        loose = [float("-inf")] * len(seqs)
+        wf._score_batch(eng.model.model, ctranslate2, enc, prefix, seqs,  # type: ignore[attr-defined]
+                        idx=list(range(len(seqs))), eot=tok.eot, out=loose,
+                        max_length=len(prefix) + 2 * len(seqs) + 4)
+        assert np.allclose(tight, loose, atol=1e-3), (tight, loose)
+        assert all(np.isfinite(tight))

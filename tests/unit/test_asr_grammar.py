@@ -188,3 +188,18 @@ def test_forced_decision_accepts_explained_audio_and_rejects_the_rest() -> None:
     none = forced_decision({}, free_ll=-1.0, no_speech=0.1, heard="", matched={},
                            **common)  # type: ignore[arg-type]
     assert none.status == "nomatch"
+
+
+def test_forced_sequences_are_batched_by_length() -> None:
+    """A batch runs as many decoder steps as its longest sequence: sequences go in batches of
+    similar length, each at most FORCED_BATCH long, every index exactly once."""
+    from asr.backends import whisper_forced as wf
+
+    seqs = [[1] * n for n in (5, 0, 1, 9, 2, 5, 6, 1)] + [[2, 3]] * 20
+    batches = wf.length_batches(seqs)
+    assert sorted(i for b in batches for i in b) == list(range(len(seqs)))
+    for b in batches:
+        lengths = [len(seqs[i]) for i in b]
+        assert len(b) <= wf.FORCED_BATCH
+        assert max(lengths) - min(lengths) <= wf.FORCED_LENGTH_SPREAD, lengths
+    assert len(wf.length_batches([[1, 2]] * 3)) == 1

@@ -114,3 +114,54 @@ async def test_lane_limit_keeps_a_worker_for_other_work(fake_clock: FakeClock) -
 def test_lane_limit_must_be_positive() -> None:
     with pytest.raises(ValueError, match=r"lane_limits\['whisper'\] must be >= 1"):
         InferencePool(2, lane_limits={"whisper": 0})
+
+
+async def test_light_job_does_not_wait_behind_busy_workers() -> None:
+    """50 callers finishing at once hold every inference worker with decodes; the next caller's
+    stream open (no model work) must not queue behind them and time out."""
+    pool = InferencePool(2)
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def decode() -> None:
+        started.release()
+        release.wait(30)
+
+    try:
+        busy = [asyncio.ensure_future(pool.run("decode", 30.0, decode)) for _ in range(2)]
+        for _ in range(2):
+            await asyncio.to_thread(started.acquire, True, 5.0)
+        with pytest.raises(InferenceTimeout):  # through the workers: stuck behind the decodes
+            await pool.run("asr.open", 0.2, lambda: "opened")
+        name = await pool.run_light("asr.open", 1.0, lambda: threading.current_thread().name)
+        assert name.startswith("asr-light")
+        with pytest.raises(KeyError):  # the job's own error, unchanged
+
+            def bad() -> None:
+                raise KeyError("grammar")
+
+            await pool.run_light("asr.open", 1.0, bad)
+        release.set()
+        await asyncio.gather(*busy)
+        assert pool.pending == 0
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+async def test_light_job_times_out_on_the_injected_clock(fake_clock: FakeClock) -> None:
+    pool = InferencePool(1, clock=fake_clock)
+    release = threading.Event()
+    try:
+        job = asyncio.ensure_future(pool.run_light("asr.open", 2.0, release.wait, 30))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await fake_clock.advance(1.99)
+        assert not job.done()
+        await fake_clock.advance(0.02)
+        with pytest.raises(InferenceTimeout, match="asr.open: no result within 2.000s"):
+            await job
+        assert pool.timeouts == 1
+    finally:
+        release.set()
+        pool.shutdown()
