@@ -61,7 +61,9 @@ def menu_flow(**params: Any) -> Any:
 
 
 async def run(f: Any, call: ScriptedCall, clock: FakeClock) -> list[str]:
-    res = await asyncio.wait_for(Interpreter(f, call, clock=clock).run(), 5)
+    # A guard against a hang, not a timing check (the flow runs on the fake clock): 5 s of
+    # real time was too little for a box at load 13, where this failed while right.
+    res = await asyncio.wait_for(Interpreter(f, call, clock=clock).run(), 60)
     return [t["node_id"] for t in res.trace]
 
 
