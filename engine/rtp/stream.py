@@ -88,7 +88,8 @@ def _native_base() -> type[PySenderBase] | None:
     if os.environ.get(NATIVE_SWITCH, "1") == "0":
         return None
     try:
-        return importlib.import_module("engine.rtp._rtpsend").SenderBase  # type: ignore[no-any-return]
+        base: type[PySenderBase] = importlib.import_module("engine.rtp._rtpsend").SenderBase
+        return base
     except ImportError:  # not built (scripts/bootstrap.sh builds it): the Python path
         return None
 
