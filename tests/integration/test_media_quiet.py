@@ -23,7 +23,8 @@ from engine.rtp.packet import parse as parse_rtp
 from engine.rtp.stream import NATIVE_SEND, RtpReceiverStats, RtpSender
 from tests.netutil import free_port_block
 
-native_only = pytest.mark.skipif(not NATIVE_SEND, reason="native RTP send path off (not built, or IVR_RTP_NATIVE=0)")
+native_only = pytest.mark.skipif(
+    not NATIVE_SEND, reason="native RTP send path off (not built, or IVR_RTP_NATIVE=0)")
 PCMU_SILENCE = b"\xff" * 160
 
 
