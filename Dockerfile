@@ -14,7 +14,7 @@ RUN pip install --no-cache-dir -r requirements/torch.txt \
         pip install --no-cache-dir --no-deps -r requirements/nodeps.txt; fi
 COPY . .
 RUN pip install --no-cache-dir -e . --config-settings editable_mode=compat \
-    && python setup.py -q build_ext --inplace  # compliance/_wordscan.c (gcc above)
+    && python setup.py -q build_ext --inplace  # compliance/_wordscan.c, engine/rtp/_rtpsend.c (gcc above)
 EXPOSE 5080/udp 5080/tcp 9108/tcp
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["ivr", "run"]

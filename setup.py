@@ -1,6 +1,6 @@
-"""The one native module, the word scanner's inner loops (compliance/_wordscan.c,
-_automaton.c and _hits.c); everything else is in pyproject.toml. Optional: without a C
-compiler the scanner runs its Python paths."""
+"""The native modules: the word scanner's inner loops (compliance/_wordscan.c, _automaton.c
+and _hits.c) and the RTP send loop (engine/rtp/_rtpsend.c); everything else is in
+pyproject.toml. Optional: without a C compiler both run their Python paths."""
 
 from setuptools import Extension, setup
 
@@ -8,4 +8,6 @@ setup(ext_modules=[Extension("compliance._wordscan",
                              ["compliance/_wordscan.c", "compliance/_automaton.c",
                               "compliance/_hits.c"],
                              depends=["compliance/_wordscan.h"],
-                             extra_compile_args=["-O2", "-std=c11"], optional=True)])
+                             extra_compile_args=["-O2", "-std=c11"], optional=True),
+                   Extension("engine.rtp._rtpsend", ["engine/rtp/_rtpsend.c"],
+                             extra_compile_args=["-O2", "-std=gnu11"], optional=True)])

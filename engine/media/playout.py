@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,11 +38,14 @@ class Playout:
     def __init__(self) -> None:
         self._items: deque[PlayItem] = deque()
         self.frames_sent = 0
+        self.on_enqueue: Callable[[], None] | None = None  # the session wakes from quiet mode
 
     def enqueue(self, pcm: Pcm, label: str = "") -> PlayItem:
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         item = PlayItem(np.ascontiguousarray(pcm, dtype=np.int16), fut, label=label)
         self._items.append(item)
+        if self.on_enqueue is not None:
+            self.on_enqueue()
         return item
 
     def enqueue_live(self, label: str = "live") -> PlayItem:
@@ -49,6 +53,8 @@ class Playout:
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         item = PlayItem(np.zeros(0, np.int16), fut, label=label, live=deque(maxlen=50))
         self._items.append(item)
+        if self.on_enqueue is not None:
+            self.on_enqueue()
         return item
 
     @property

@@ -13,6 +13,13 @@ silence keeps NAT bindings and the far end's jitter buffer alive, as media serve
 
 Symmetric RTP (RFC 4961): when enabled, packets are sent to the address the peer's packets come
 from once the first one arrives, which is what makes calls through NAT work.
+
+Native send path (``engine/rtp/_rtpsend.c``, when built): the sender writes each packet to the
+socket itself, and a session with nothing to do but send silence (no prompt, no digit to send,
+nobody consuming caller audio, no recording, not on hold, no RFC 4733 event arriving, G.711)
+goes *quiet*: the pacer sends its silence for it in one C loop over all quiet calls, and calls
+``on_quiet_tick`` twice a second for timeouts and RTCP. Anything that gives the session work
+wakes it (``_wake``) before the next tick, so nothing waits on it.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import logging
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -37,10 +44,13 @@ from engine.media.subscription import MediaSubscription, Subscribers
 from engine.rtp import rtcp
 from engine.rtp.dtmf import DtmfReceiver, digit_packets
 from engine.rtp.jitter import JitterBuffer
-from engine.rtp.packet import RtpError, is_rtcp
+from engine.rtp.packet import RTP_HEADER_BYTES, RtpError, is_rtcp
 from engine.rtp.packet import parse as parse_rtp
 from engine.rtp.source import SourceGuard, Verdict
 from engine.rtp.stream import RtpReceiverStats, RtpSender
+
+if TYPE_CHECKING:
+    from engine.rtp.pacer import Pacer
 
 log = logging.getLogger("ivr.media")
 
@@ -73,8 +83,9 @@ class RtpProtocol(asyncio.DatagramProtocol):
         self.session: MediaSession | None = None
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        if self.session is not None:
-            self.session.on_datagram(data, (str(addr[0]), int(addr[1])))
+        if self.session is not None:  # IPv6 addresses come with flow info and scope: drop them
+            self.session.on_datagram(data, addr if len(addr) == 2 else (str(addr[0]),
+                                                                        int(addr[1])))
 
     def error_received(self, exc: Exception) -> None:
         log.debug("rtp socket error: %r", exc)
@@ -89,6 +100,9 @@ class MediaSession(Subscribers):
                  inband_dtmf: Literal["auto", "on", "off"] = "auto",
                  clock: Clock | None = None,
                  allowed_sources: frozenset[str] | None = None) -> None:
+        self._pacer: Pacer | None = None  # set while a pacer ticks us (quiet mode needs it)
+        self._native = False
+        self._quiet_mark = 0  # sender.packet_count when the pacer last took or gave back our sends
         self._set_codec(codec)
         self.payload_type = payload_type
         self.te_pt = telephone_event_pt
@@ -126,9 +140,30 @@ class MediaSession(Subscribers):
         self._silence_payload = self.encode(SILENCE)
         self.closed = False
         self.tick = 0
-        self.on_hold = False  # the peer put us on hold (sendonly/inactive): send nothing
+        self._on_hold = False
         self._rx_buf: Pcm = SILENCE[:0]
         self._rx_frame_len = FRAME_SAMPLES
+        self.playout.on_enqueue = self._wake
+        self._bind_sender()
+
+    @property
+    def on_hold(self) -> bool:
+        """The peer put us on hold (sendonly/inactive): send nothing."""
+        return self._on_hold
+
+    @on_hold.setter
+    def on_hold(self, value: bool) -> None:
+        self._on_hold = value
+        self._wake()
+
+    def _bind_sender(self) -> None:
+        """Let the native sender write to our socket itself, towards ``remote`` (again after
+        a latch or a re-INVITE). False without the C module or for a non-numeric address:
+        then packets go through the asyncio transport."""
+        self.sender.silence = self._silence_payload
+        sock = self.transport.get_extra_info("socket")
+        fd = sock.fileno() if sock is not None else -1
+        self._native = fd >= 0 and self.sender.bind(fd, self.remote[0], self.remote[1])
 
     def _set_codec(self, name: str) -> None:
         c = new_codec(name)  # raises ValueError naming the codec when unsupported
@@ -153,6 +188,8 @@ class MediaSession(Subscribers):
         second per call, so it is worked out only when a consumer comes or goes."""
         self.wants_audio = self._recorder is not None or self.inband is not None or any(
             s.wants_audio for s in self._subscribers)
+        if self.wants_audio:
+            self._wake()
 
     def _subscribers_changed(self) -> None:
         self._refresh_wants_audio()
@@ -171,6 +208,17 @@ class MediaSession(Subscribers):
         if self.closed:
             return
         now = self._now()
+        if (data[:1] == b"\x80" and len(data) > RTP_HEADER_BYTES and not self.wants_audio
+                and data[1] & 0x7F == self.payload_type):
+            # the fast lane: plain v2 audio from the latched source and locked SSRC, nobody
+            # consuming it; only counters and the RFC 3550 statistics change
+            _, _, seq, ts, ssrc = _RTP_HEADER.unpack_from(data)
+            rx = self.rx_stats
+            if rx is not None and rx.ssrc == ssrc and self.guard.is_locked_audio(addr, ssrc, now):
+                self.stats.rx_packets += 1
+                self.last_rx = now
+                rx.update_fields(seq, ts, now)
+                return
         if is_rtcp(data):
             source = self.guard.source
             if source is None or addr[0] == source[0]:  # RTCP may use the port above RTP's
@@ -196,10 +244,12 @@ class MediaSession(Subscribers):
             log.debug("symmetric RTP: latching %s -> %s", self.remote, addr)
             self.remote = addr
             self.stats.latched = True
+            self._bind_sender()
         self.stats.rx_packets += 1
         self.last_rx = now
         same_stream = pkt.ssrc == self.guard.audio_ssrc
         if event:
+            self._wake()  # an event in progress is polled every tick (end packets may be lost)
             for d in self.dtmf_rx.feed(pkt.payload, pkt.timestamp, now):
                 self._digit(d.digit, "rfc4733", d.duration // 8)
             if not same_stream:
@@ -265,6 +315,47 @@ class MediaSession(Subscribers):
             self._check_timeout(now)
         if tick % RTCP_INTERVAL_TICKS == 0:
             self._send_rtcp()
+        if self._native and self._pacer is not None and self._can_quiet():
+            self._quiet_mark = self.sender.packet_count
+            self._pacer.quiet(self, self.sender)
+
+    # -- quiet mode (see the module docstring) ---------------------------------------------------
+
+    def _can_quiet(self) -> bool:
+        """Nothing but silence to send until something wakes us."""
+        return (self.stateless and not self.wants_audio and not self._on_hold
+                and not self._dtmf_queue and not self.playout.busy
+                and not self.dtmf_rx.holding and self._recorder is None and not self.closed)
+
+    def attach_pacer(self, pacer: Pacer | None) -> None:
+        if pacer is None and self._pacer is not None:
+            self._sync_quiet_count()
+        self._pacer = pacer
+
+    def on_quiet_tick(self, tick: int, now: float) -> None:
+        """Housekeeping while the pacer sends our silence (every few ticks, not every one)."""
+        if self.closed:
+            return
+        self.tick = tick
+        self._sync_quiet_count()
+        if tick % MEDIA_CHECK_TICKS == 0:
+            self._check_timeout(now)
+        if tick % RTCP_INTERVAL_TICKS == 0:
+            self._send_rtcp()
+
+    def _sync_quiet_count(self) -> None:
+        n = self.sender.packet_count
+        if self._pacer is not None and self._pacer.is_quiet(self):
+            self.stats.tx_packets += n - self._quiet_mark
+        self._quiet_mark = n
+
+    def _wake(self) -> None:
+        """Something to do: on_tick runs again from the next tick."""
+        pacer = self._pacer
+        if pacer is not None and pacer.is_quiet(self):
+            self._sync_quiet_count()
+            self.tick = pacer.tick - 1  # the last tick run, as on_tick would have left it
+            pacer.wake(self)
 
     def _receive_frame(self, now: float) -> None:
         """Release one 20 ms caller frame. Packets of any ptime are decoded into a sample
@@ -327,7 +418,7 @@ class MediaSession(Subscribers):
                 pcm = item.pcm[:FRAME_SAMPLES]
                 if len(pcm) < FRAME_SAMPLES:
                     pcm = np.concatenate([pcm, SILENCE[len(pcm):]])
-                self._sendto(self.sender.next_bytes(self.encode(pcm), FRAME_SAMPLES))
+                self._send_audio(self.encode(pcm))
                 if self.recorder is not None:
                     self.recorder.engine(pcm)
                 return
@@ -339,9 +430,18 @@ class MediaSession(Subscribers):
             if len(payload) < FRAME_SAMPLES:
                 payload += self._silence_payload[len(payload):]
                 pcm = np.concatenate([pcm, SILENCE[len(pcm):]])
-        self._sendto(self.sender.next_bytes(payload, FRAME_SAMPLES))
+        self._send_audio(payload)
         if self.recorder is not None:
             self.recorder.engine(pcm)
+
+    def _send_audio(self, payload: bytes) -> None:
+        """The next audio packet: natively when bound, else through the transport."""
+        if self._native:
+            self.stats.tx_packets += 1
+            if not self.sender.send(payload, FRAME_SAMPLES):
+                log.debug("rtp send failed: errno %d", self.sender.last_errno)
+        else:
+            self._sendto(self.sender.next_bytes(payload, FRAME_SAMPLES))
 
     def _sent_instead_of_audio(self) -> None:
         self.sender.skip(FRAME_SAMPLES)  # audio time moves on; next audio packet is marked
@@ -350,6 +450,11 @@ class MediaSession(Subscribers):
 
     def _send(self, payload: bytes, pt: int, marker: bool, timestamp: int) -> None:
         s = self.sender
+        if self._native:
+            self.stats.tx_packets += 1
+            if not s.send_event(payload, pt, marker, timestamp):
+                log.debug("rtp send failed: errno %d", s.last_errno)
+            return
         data = _RTP_HEADER.pack(0x80, (0x80 if marker else 0) | pt, s.sequence, timestamp,
                                 s.ssrc) + payload
         s.sequence = (s.sequence + 1) & 0xFFFF
@@ -385,6 +490,7 @@ class MediaSession(Subscribers):
         """Queue RFC 4733 packets for ``digits`` (needs a negotiated telephone-event)."""
         if self.te_pt is None:
             raise ValueError("the peer did not negotiate telephone-event")
+        self._wake()
         tick = self.tick + 1
         at = max(tick, self._dtmf_queue[-1][0] + 5 if self._dtmf_queue else tick)
         for digit in digits:
@@ -407,11 +513,15 @@ class MediaSession(Subscribers):
             self.payload_type = STATIC_PAYLOAD_TYPES[codec]
             self.sender.payload_type = self.payload_type
             self._silence_payload = self.encode(SILENCE)
+        self._bind_sender()
+        self._wake()
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        self._wake()
+        self.sender.unbind()  # the socket's number may belong to another call soon
         self.playout.stop_all("hangup")
         try:
             self.transport.sendto(rtcp.serialize([rtcp.RtcpBye([self.sender.ssrc])]),

@@ -12,12 +12,21 @@ the missed ticks are counted (``skipped_ticks``) instead.
 
 Streams must be cheap and must not raise; an exception is caught, counted against the stream in
 ``errors`` and logged once at debug, so one broken call cannot stop the others' audio.
+
+Quiet streams: most calls spend most ticks sending silence (an IVR waiting for digits, a
+caller listening to nobody). A stream may hand the pacer its native sender (``quiet``); until it
+``wake``s, the pacer sends that sender's silence packet itself, all quiet streams in one C call
+(``engine/rtp/_rtpsend.c``), and calls the stream's ``on_quiet_tick`` only every
+``QUIET_HOUSEKEEPING_TICKS`` (timeouts, RTCP). The stream decides when it is quiet and wakes
+itself the moment it has something to do (a prompt, a digit to send, a listener).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,12 +37,27 @@ log = logging.getLogger("ivr.rtp.pacer")
 TICK_S = 0.020
 MAX_CATCHUP_TICKS = 5
 LATENESS_WINDOW = 3000  # last 60 s of ticks kept for the percentiles
+QUIET_HOUSEKEEPING_TICKS = 25  # a quiet stream's on_quiet_tick: twice a second
+TICK_SAMPLES = 160  # one tick of 8 kHz audio: what a quiet packet's timestamp advances by
 
 
 class PacedStream(Protocol):
     """Anything that sends one frame per tick (an RTP session's send side, a recorder...)."""
 
     def on_tick(self, tick: int, now: float) -> None: ...
+
+
+class QuietStream(PacedStream, Protocol):
+    """A stream that can let the pacer send its silence (see the module docstring)."""
+
+    def attach_pacer(self, pacer: Pacer | None) -> None: ...
+
+    def on_quiet_tick(self, tick: int, now: float) -> None: ...
+
+
+@functools.cache
+def _send_quiet() -> Any:
+    return importlib.import_module("engine.rtp._rtpsend").send_quiet
 
 
 class Pacer:
@@ -44,6 +68,9 @@ class Pacer:
         self.max_catchup_ticks = max_catchup_ticks
         self._streams: dict[int, PacedStream] = {}
         self._snapshot: tuple[PacedStream, ...] = ()
+        self._quiet: dict[int, tuple[QuietStream, Any]] = {}  # id(stream) -> (stream, sender)
+        self._quiet_senders: tuple[Any, ...] = ()
+        self._quiet_streams: tuple[QuietStream, ...] = ()
         self._dirty = False
         self._running = False
         self.tick = 0
@@ -52,6 +79,7 @@ class Pacer:
         self.skipped_ticks = 0  # dropped on re-anchor
         self.reanchors = 0
         self.errors: dict[int, int] = {}  # id(stream) -> exceptions raised in on_tick
+        self.quiet_packets = 0  # sent by the pacer for quiet streams
         self._lateness = np.zeros(LATENESS_WINDOW, dtype=np.float64)
         self._lateness_n = 0
 
@@ -59,12 +87,34 @@ class Pacer:
     def add(self, stream: PacedStream) -> None:
         self._streams[id(stream)] = stream
         self._dirty = True
+        attach = getattr(stream, "attach_pacer", None)
+        if attach is not None:
+            attach(self)
 
     def remove(self, stream: PacedStream) -> None:
         """Safe to call from inside ``on_tick``: takes effect from the next tick."""
         if self._streams.pop(id(stream), None) is not None:
             self._dirty = True
+            attach = getattr(stream, "attach_pacer", None)
+            if attach is not None:
+                attach(None)
+        self._quiet.pop(id(stream), None)
         self.errors.pop(id(stream), None)
+
+    def quiet(self, stream: QuietStream, sender: Any) -> None:
+        """From the next tick the pacer sends ``sender``'s silence for ``stream`` (a native
+        ``engine.rtp._rtpsend.SenderBase`` with ``silence`` set) instead of calling on_tick."""
+        if id(stream) in self._streams:
+            self._quiet[id(stream)] = (stream, sender)
+            self._dirty = True
+
+    def wake(self, stream: PacedStream) -> None:
+        """``stream`` has something to do: its on_tick runs again from the next tick."""
+        if self._quiet.pop(id(stream), None) is not None:
+            self._dirty = True
+
+    def is_quiet(self, stream: PacedStream) -> bool:
+        return id(stream) in self._quiet
 
     def __len__(self) -> int:
         return len(self._streams)
@@ -76,7 +126,10 @@ class Pacer:
     # --- the loop -----------------------------------------------------------------------
     def _run_tick(self, now: float, deadline: float) -> None:
         if self._dirty:
-            self._snapshot = tuple(self._streams.values())
+            quiet = self._quiet
+            self._snapshot = tuple(s for k, s in self._streams.items() if k not in quiet)
+            self._quiet_streams = tuple(s for s, _ in quiet.values())
+            self._quiet_senders = tuple(snd for _, snd in quiet.values())
             self._dirty = False
         lateness = max(0.0, now - deadline)
         self._lateness[self._lateness_n % LATENESS_WINDOW] = lateness
@@ -84,6 +137,8 @@ class Pacer:
         if lateness > self.tick_s:
             self.late_ticks += 1
         tick = self.tick
+        if self._quiet_senders:
+            self._tick_quiet(tick, now)
         for s in self._snapshot:
             try:
                 s.on_tick(tick, now)
@@ -94,6 +149,24 @@ class Pacer:
                     log.debug("stream %r raised in on_tick: %r", s, exc)
         self.tick += 1
         self.ticks += 1
+
+    def _tick_quiet(self, tick: int, now: float) -> None:
+        try:
+            self.quiet_packets += _send_quiet()(self._quiet_senders, TICK_SAMPLES)
+        except Exception as exc:  # e.g. a sender without silence: tick them in Python again
+            log.warning("quiet streams' send failed, waking them: %r", exc)
+            self._quiet.clear()
+            self._dirty = True
+            return
+        if tick % QUIET_HOUSEKEEPING_TICKS == 0:
+            for s in self._quiet_streams:
+                try:
+                    s.on_quiet_tick(tick, now)
+                except Exception as exc:  # as on_tick: one stream cannot stop the others
+                    n = self.errors.get(id(s), 0) + 1
+                    self.errors[id(s)] = n
+                    if n == 1:
+                        log.debug("stream %r raised in on_quiet_tick: %r", s, exc)
 
     async def run(self, clock: Clock) -> None:
         """Tick until :meth:`stop`. Wakes at absolute ``t0 + n·tick_s`` on ``clock``."""

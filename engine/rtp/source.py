@@ -85,6 +85,17 @@ class SourceGuard:
     def audio_ssrc(self) -> int | None:
         return self._audio.ssrc
 
+    def is_locked_audio(self, addr: tuple[str, int], ssrc: int, now: float) -> bool:
+        """The common case in one step: a packet from the latched source with the locked audio
+        SSRC. True means accepted (exactly what :meth:`check` would say, with the same effect
+        on the lock); False means nothing changed and :meth:`check` must decide."""
+        lock = self._audio
+        if ssrc != lock.ssrc or addr != self.source:
+            return False
+        lock.last_seen = now
+        lock.candidate = None
+        return True
+
     def check(self, addr: tuple[str, int], ssrc: int, seq: int, now: float, *,
               event: bool = False) -> Verdict:
         latched = False

@@ -7,9 +7,12 @@ RFC 3550 Appendix A.1 (sequence validation with probation and wraparound), A.3 (
 
 from __future__ import annotations
 
+import importlib
+import os
 import secrets
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from engine.rtp.packet import RtpPacket
 from engine.rtp.rtcp import (
@@ -46,16 +49,71 @@ def rtt_from_report(block: ReportBlock, unix_now: float) -> float | None:
     return None if rtt & 0x80000000 else rtt / 65536.0
 
 
-class RtpSender:
+NATIVE_SWITCH = "IVR_RTP_NATIVE"  # "0": the Python send path even when the C one is built
+
+
+class PySenderBase:
+    """The counters :class:`RtpSender` keeps, in Python: what ``engine/rtp/_rtpsend.c``'s
+    ``SenderBase`` holds when that is built. This one has no socket of its own (``bind`` says
+    False), so a media session sends through its asyncio transport instead."""
+
+    payload_type: int
+    ssrc: int
+    sequence: int
+    timestamp: int
+    last_sent_timestamp: int
+    _talkspurt: bool
+    packet_count: int
+    octet_count: int
+    silence: bytes | None = None  # what a quiet tick sends (native only)
+    sent = 0
+    send_errors = 0
+    last_errno = 0
+    fd = -1
+
+    def bind(self, fd: int, host: str, port: int) -> bool:
+        return False
+
+    def unbind(self) -> None:
+        return None
+
+    def send(self, payload: bytes, samples: int) -> bool:
+        raise RuntimeError("the Python sender has no socket; bind() said so")
+
+    def send_event(self, payload: bytes, payload_type: int, marker: bool, timestamp: int) -> bool:
+        raise RuntimeError("the Python sender has no socket; bind() said so")
+
+
+def _native_base() -> type[PySenderBase] | None:
+    if os.environ.get(NATIVE_SWITCH, "1") == "0":
+        return None
+    try:
+        base: type[PySenderBase] = importlib.import_module("engine.rtp._rtpsend").SenderBase
+        return base
+    except ImportError:  # not built (scripts/bootstrap.sh builds it): the Python path
+        return None
+
+
+if TYPE_CHECKING:
+    _SenderBase = PySenderBase
+else:
+    _SenderBase = _native_base() or PySenderBase
+NATIVE_SEND = _SenderBase is not PySenderBase
+
+
+class RtpSender(_SenderBase):
     """Sender counters: random SSRC/seq/timestamp start (RFC 3550 §5.1), wrap, talkspurt marker.
 
     The timestamp always advances by the samples of each 20 ms slot, sent or not, so after a
     silence gap the receiver sees the true elapsed time; the first packet after a gap gets M=1.
+    With the C base (``NATIVE_SEND``) the counters live in C and ``bind``/``send`` put the
+    packet on the wire in the same call; the arithmetic is the same either way.
     """
 
     def __init__(self, payload_type: int, clock_rate: int = 8000,
                  ssrc: int | None = None, sequence: int | None = None,
                  timestamp: int | None = None) -> None:
+        super().__init__()
         self.payload_type = payload_type
         self.clock_rate = clock_rate
         self.ssrc = secrets.randbits(32) if ssrc is None else ssrc
@@ -148,7 +206,11 @@ class RtpReceiverStats:
 
     def update(self, pkt: RtpPacket, arrival: float) -> bool:
         """Account one packet; False if A.1 says it is not (yet) valid (probation, big jump)."""
-        seq = pkt.sequence
+        return self.update_fields(pkt.sequence, pkt.timestamp, arrival)
+
+    def update_fields(self, seq: int, timestamp: int, arrival: float) -> bool:
+        """:meth:`update` from the header fields alone (the receive path's fast lane parses
+        no packet object)."""
         if not self._initialised:
             self._init_seq(seq)
             self.max_seq = (seq - 1) & 0xFFFF
@@ -160,7 +222,7 @@ class RtpReceiverStats:
                 if self.probation == 0:
                     self._init_seq(seq)
                     self.received += 1
-                    self._jitter(pkt, arrival)
+                    self._jitter(timestamp, arrival)
                     return True
             else:
                 self.probation = MIN_SEQUENTIAL - 1
@@ -180,12 +242,12 @@ class RtpReceiverStats:
                 return False
         # else: duplicate or reordered packet, counted below
         self.received += 1
-        self._jitter(pkt, arrival)
+        self._jitter(timestamp, arrival)
         return True
 
-    def _jitter(self, pkt: RtpPacket, arrival: float) -> None:
+    def _jitter(self, timestamp: int, arrival: float) -> None:
         arrival_ts = int(arrival * self.clock_rate)
-        transit = (arrival_ts - pkt.timestamp) & 0xFFFFFFFF
+        transit = (arrival_ts - timestamp) & 0xFFFFFFFF
         if self._transit is not None:
             d = (transit - self._transit) & 0xFFFFFFFF
             if d & 0x80000000:

@@ -1,0 +1,207 @@
+"""The native send path and quiet streams on real loopback sockets (issue 18, media speed).
+
+A quiet call's silence is sent by the pacer in one C loop, not by the session; these tests read
+what a caller's socket receives and check that the RTP stream is the one the Python path sends:
+consecutive sequence numbers, timestamps 160 apart, one marker, the same SSRC, and that the
+session wakes (prompt, digits, listener, hold) before the next tick. The receive fast lane must
+leave the RFC 3550 statistics and the source lock exactly as the full path does.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+
+from audio.tones import tone
+from engine.media.ports import PortAllocator
+from engine.media.session import MediaSession, RtpProtocol
+from engine.rtp.pacer import Pacer
+from engine.rtp.packet import RtpPacket
+from engine.rtp.packet import parse as parse_rtp
+from engine.rtp.stream import NATIVE_SEND, RtpReceiverStats, RtpSender
+from tests.netutil import free_port_block
+
+native_only = pytest.mark.skipif(
+    not NATIVE_SEND, reason="native RTP send path off (not built, or IVR_RTP_NATIVE=0)")
+PCMU_SILENCE = b"\xff" * 160
+
+
+def _peer() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.setblocking(False)
+    return s
+
+
+def _drain(sock: socket.socket) -> list[RtpPacket]:
+    out = []
+    while True:
+        try:
+            data = sock.recv(2048)
+        except BlockingIOError:
+            return out
+        if not 200 <= data[1] <= 204:  # RTCP aside
+            out.append(parse_rtp(data))
+
+
+async def _session(remote: tuple[str, int], **kw: object) -> MediaSession:
+    base = free_port_block(4)
+    port, transport, proto = await PortAllocator(base, base + 3).bind("127.0.0.1", RtpProtocol)
+    assert isinstance(proto, RtpProtocol)
+    return MediaSession(codec="PCMU", payload_type=0, telephone_event_pt=101, remote=remote,
+                        local_port=port, transport=transport, protocol=proto, **kw)  # type: ignore[arg-type]
+
+
+def _assert_one_stream(pkts: list[RtpPacket], ssrc: int) -> None:
+    """Audio packets one tick apart; event packets hold the event's timestamp."""
+    for a, b in zip(pkts, pkts[1:], strict=False):
+        assert b.sequence == (a.sequence + 1) & 0xFFFF
+        assert b.ssrc == a.ssrc == ssrc
+        if a.payload_type == 0 and b.payload_type == 0:
+            assert b.timestamp == (a.timestamp + 160) & 0xFFFFFFFF
+            assert not b.marker
+
+
+@native_only
+async def test_native_sender_sends_what_the_python_sender_builds() -> None:
+    peer = _peer()
+    out = _peer()
+    native = RtpSender(8, ssrc=0xDEADBEEF, sequence=0xFFFE, timestamp=0xFFFFFF00)
+    python = RtpSender(8, ssrc=0xDEADBEEF, sequence=0xFFFE, timestamp=0xFFFFFF00)
+    assert native.bind(out.fileno(), *peer.getsockname())
+    expected = []
+    for i in range(4):
+        payload = bytes([i]) * 160
+        if i == 2:
+            native.skip(160)
+            python.skip(160)  # a gap: the next packet is marked, time moved on
+        assert native.send(payload, 160)
+        expected.append(python.next_bytes(payload, 160))
+    assert native.send_event(b"\x05\x8a\x03\x20", 101, True, 1234)
+    got = []
+    while len(got) < 5:
+        got.append(peer.recv(2048))
+    assert got[:4] == expected
+    event = parse_rtp(got[4])
+    assert (event.payload_type, event.marker, event.timestamp, event.sequence) == \
+        (101, True, 1234, python.sequence)
+    assert (native.packet_count, native.octet_count, native.timestamp, native.sequence) == \
+        (python.packet_count, python.octet_count, python.timestamp, (python.sequence + 1) & 0xFFFF)
+    assert not native.bind(out.fileno(), "not-an-address", 4000)
+    assert not native.send(b"x", 160)  # unbound: dropped and counted, never raised
+    assert native.send_errors == 1
+    for s in (peer, out):
+        s.close()
+
+
+@native_only
+async def test_quiet_call_sends_the_same_stream_and_wakes_for_prompts_and_digits() -> None:
+    peer = _peer()
+    media = await _session(peer.getsockname(), media_timeout_s=0)
+    pacer = Pacer()
+    pacer.add(media)
+    now = 100.0
+
+    def ticks(n: int) -> None:
+        nonlocal now
+        for _ in range(n):
+            pacer._run_tick(now, now)
+            now += 0.02
+
+    try:
+        ticks(1)
+        assert pacer.is_quiet(media)  # silence only: the pacer sends it from now on
+        ticks(29)
+        pkts = _drain(peer)
+        assert len(pkts) == 30 and pacer.quiet_packets == 29
+        assert pkts[0].marker and all(p.payload == PCMU_SILENCE for p in pkts)
+        _assert_one_stream(pkts, media.sender.ssrc)
+
+        media.playout.enqueue(tone(1000, 0.1))  # five frames
+        assert not pacer.is_quiet(media)
+        ticks(8)
+        prompt = _drain(peer)
+        assert [p.payload != PCMU_SILENCE for p in prompt] == [True] * 5 + [False] * 3
+        _assert_one_stream(pkts + prompt, media.sender.ssrc)
+        assert pacer.is_quiet(media)
+
+        media.send_digits("5", duration_s=0.1)
+        assert not pacer.is_quiet(media)
+        ticks(20)
+        digit = _drain(peer)
+        events = [p for p in digit if p.payload_type == 101]
+        assert digit[0].payload_type == 101 and digit[0].marker  # due at the very next tick
+        assert len({p.timestamp for p in events}) == 1 and events[-1].payload[1] & 0x80
+        _assert_one_stream(pkts + prompt + digit, media.sender.ssrc)
+        assert pacer.is_quiet(media)
+
+        pacer.remove(media)
+        assert media.stats.tx_packets == len(pkts) + len(prompt) + len(digit)
+    finally:
+        media.close()
+        peer.close()
+
+
+@native_only
+async def test_quiet_call_wakes_for_a_listener_and_hold_and_still_times_out() -> None:
+    peer = _peer()
+    media = await _session(peer.getsockname(), media_timeout_s=1.0)
+    timed_out: list[bool] = []
+    media.on_media_timeout = lambda: timed_out.append(True)
+    pacer = Pacer()
+    pacer.add(media)
+    now = media.last_rx
+    try:
+        pacer._run_tick(now, now)
+        assert pacer.is_quiet(media)
+        sub = media.subscribe(audio=True)
+        assert not pacer.is_quiet(media)  # caller audio is wanted every tick
+        pacer._run_tick(now, now)
+        assert sub.get_nowait() is not None
+        media.unsubscribe(sub)
+        pacer._run_tick(now, now)
+        assert pacer.is_quiet(media)
+        media.on_hold = True
+        assert not pacer.is_quiet(media)
+        _drain(peer)
+        pacer._run_tick(now, now)
+        assert _drain(peer) == []  # on hold: nothing sent
+        media.on_hold = False
+        for _ in range(120):  # 2.4 s without a packet from the caller
+            now += 0.02
+            pacer._run_tick(now, now)
+        assert pacer.is_quiet(media) and timed_out == [True]
+    finally:
+        media.close()
+        peer.close()
+
+
+async def test_receive_fast_lane_keeps_the_statistics_and_the_lock() -> None:
+    caller = _peer()
+    media = await _session(("127.0.0.1", free_port_block(2)))
+    ref = RtpReceiverStats(0x1234)
+    addr = caller.getsockname()
+    try:
+        seqs = [10, 11, 12, 14, 13, 15, 15, 3000, 3001, 16]  # loss, reorder, duplicate, jump
+        for i, seq in enumerate(seqs):
+            pkt = RtpPacket(0, seq, 160 * seq, 0x1234, PCMU_SILENCE)
+            at = 5.0 + 0.02 * i + (0.004 if i % 3 else 0.0)
+            media.on_datagram(pkt.serialize(), addr)
+            ref.update(pkt, media.last_rx if i == 0 else at)
+            media.last_rx = at  # not asserted: the session stamps its own clock
+        rx = media.rx_stats
+        assert rx is not None
+        assert (rx.received, rx.max_seq, rx.cycles, rx.bad_seq) == \
+            (ref.received, ref.max_seq, ref.cycles, ref.bad_seq)
+        assert media.stats.rx_packets == len(seqs)
+        foreign = RtpPacket(0, 17, 160 * 17, 0x1234, PCMU_SILENCE).serialize()
+        media.on_datagram(foreign, (addr[0], addr[1] + 1))  # the locked SSRC from another port
+        other = RtpPacket(0, 18, 160 * 18, 0x9999, PCMU_SILENCE).serialize()
+        media.on_datagram(other, addr)  # another SSRC while the locked one is alive
+        assert media.stats.rx_foreign == 2 and media.stats.rx_packets == len(seqs)
+        assert np.isfinite(rx.jitter)
+    finally:
+        media.close()
+        caller.close()
