@@ -94,7 +94,7 @@ def main() -> None:
     from asr.models import get_engine
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--voices", default="kokoro:zf_xiaoyi,espeak:cmn")
+    ap.add_argument("--voices", default="kokoro:zf_xiaobei,espeak:cmn")
     ap.add_argument("--quick", action="store_true", help="flow prompts + 12 varied sentences")
     ap.add_argument("--threads", type=int, default=1, help="Kokoro onnxruntime threads")
     ap.add_argument("-v", "--verbose", action="store_true")
