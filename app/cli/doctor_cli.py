@@ -24,7 +24,7 @@ def doctor(ctx: typer.Context) -> None:
         ("sipp", "SIPp (Debian sip-tester): test callers/callees, load"),
         ("redis-server", "Redis: shared state across nodes"),
         ("baresip", "baresip: a real softphone for tests"),
-        ("espeak-ng", "espeak-ng: prompt TTS fallback, Mandarin"),
+        ("espeak-ng", "espeak-ng: prompt TTS fallback (English, Mandarin)"),
         ("sox", "sox: audio conversion"),
         ("kamailio", "Kamailio: SIP load balancer (optional)"),
     ]:
@@ -53,6 +53,7 @@ def doctor(ctx: typer.Context) -> None:
     for rel, what in [
         ("var/models/whisper-base/model.bin", "Whisper base (Mandarin, zh/en detect)"),
         ("var/models/campplus/campplus_cn_en_common.onnx", "CAM++ voiceprint (ONNX)"),
+        ("var/models/kokoro/kokoro-v1.0.int8.onnx", "Kokoro-82M Mandarin prompt voice"),
         ("var/testdata/real/beckett.wav", "real test speech (fetch_test_audio.sh)"),
     ]:
         found = (REPO_ROOT / rel).is_file()

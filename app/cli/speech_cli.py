@@ -153,7 +153,8 @@ def say(
     text: Annotated[str, typer.Argument(help="prompt text")],
     out: Annotated[Path, typer.Option("-o", "--out", help="output WAV (8 kHz mono s16)")],
     voice: Annotated[
-        str | None, typer.Option("--voice", help="piper .onnx, piper:PATH, espeak:VOICE, cmn")
+        str | None,
+        typer.Option("--voice", help="piper .onnx, piper:PATH, espeak:VOICE, cmn, kokoro:VOICE"),
     ] = None,
     language: Annotated[str | None, typer.Option("--language", help="e.g. en-US, cmn")] = None,
     speed: Annotated[float, typer.Option(help="1.0 normal, >1 faster")] = 1.0,
@@ -169,6 +170,8 @@ def say(
         s.tts.espeak_voice,
         mandarin_voice=s.tts.mandarin_voice,
         memory_items=s.tts.memory_prompts,
+        kokoro_model_path=s.tts.kokoro_model_path,
+        kokoro_threads=s.tts.kokoro_threads,
     )
     try:
         r = svc.render(text, voice=voice, language=language, speed=speed)

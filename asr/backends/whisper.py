@@ -55,7 +55,10 @@ NAME = "whisper"
 BASE_NAME = "whisper-base"
 NO_SPEECH_DROP = 0.6  # Whisper's own "no speech" probability above which text is discarded
 MEL_FRAMES_PER_S = 100
-TOKENS_PER_S = 6  # generous speech rate bound for max_length (Chinese: ~5 characters/s)
+TOKENS_PER_S = 6  # generous speech rate bound for max_length (English)
+# Chinese: ~5 characters/s, and many characters are 2-3 byte-level tokens, plus punctuation: 6/s
+# cut the last words off fast prompts that end without a pause (8.3 s read at 4 characters/s)
+TOKENS_PER_S_ZH = 12
 LONG_AUDIO_S = 28.0
 MIN_WINDOW_S = 3.0
 GRAMMAR_NBEST = 4
@@ -291,10 +294,11 @@ class WhisperEngine(Engine):
             tokens += [tok.sot_prev, *tok.encode(" " + prompt_text.strip())[-100:]]
         tokens += [*tok.sot_sequence, tok.no_timestamps]
         n = max(1, nbest)
+        rate = TOKENS_PER_S_ZH if lang == "zh" else TOKENS_PER_S
         res = self.model.model.generate(
             encoded, [tokens], beam_size=n, num_hypotheses=n, return_scores=True,
             return_no_speech_prob=True,
-            max_length=len(tokens) + int(len(x) / 16000 * TOKENS_PER_S) + 8,  # counts the prompt
+            max_length=len(tokens) + int(len(x) / 16000 * rate) + 8,  # counts the prompt
         )[0]
         hyps: list[Hypothesis] = []
         for ids, score in zip(res.sequences_ids, res.scores, strict=False):

@@ -1,5 +1,7 @@
-"""Prompt TTS: piper (bundled English voice) or espeak-ng (fallback, Mandarin), cached, 8 kHz."""
+"""Prompt TTS: piper (bundled English voice), Kokoro (Mandarin) or espeak-ng (fallback), cached,
+8 kHz."""
 
+from asr.tts import kokoro
 from asr.tts.service import RenderedPrompt, TtsError, TtsService
 
-__all__ = ["RenderedPrompt", "TtsError", "TtsService"]
+__all__ = ["RenderedPrompt", "TtsError", "TtsService", "kokoro"]

@@ -1,10 +1,13 @@
 """Render prompt text to 8 kHz call audio: engine choice, content-hash cache, word check.
 
-Choice: Mandarin (``language`` cmn/zh*, or voice ``espeak:cmn``) and any ``espeak:<voice>`` go to
-espeak-ng; everything else to piper with the configured voice (bundled English voice by default);
-if piper is not installed, espeak-ng. Rendered prompts are cached on disk as WAV under the SHA-256
-of (engine, voice, speed, text), written atomically, so the second play of a prompt costs a file
-read and no prompt is synthesised twice across restarts.
+Choice: Mandarin (``language`` cmn/zh*) goes to the configured Mandarin voice: ``kokoro:<voice>``
+(Kokoro-82M, the default, see :mod:`asr.tts.kokoro`), a piper ``.onnx`` voice, or an espeak-ng
+voice (``cmn``); when the Kokoro files are missing it falls back to espeak-ng's ``cmn`` (and logs
+it once). Any ``espeak:<voice>`` goes to espeak-ng; everything else to piper with the configured
+voice (bundled English voice by default); if piper is not installed, espeak-ng. Rendered prompts
+are cached on disk as WAV under the SHA-256 of (engine, voice, speed, text), written atomically,
+so the second play of a prompt costs a file read and no prompt is synthesised twice across
+restarts.
 
 Content security: every text passes ``text_check`` first (the sensitive-word module plugs in
 here); it returns the text to speak (possibly masked) or raises to refuse it.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import tempfile
 import time
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from asr.tts import kokoro
 from asr.tts.engines import TtsError, default_piper_voice, espeak_synthesize, piper_synthesize
 from audio.pcm import SAMPLE_RATE_HZ, Pcm
 from audio.wavio import read_wav, write_wav
@@ -30,6 +35,10 @@ __all__ = ["RenderedPrompt", "TtsError", "TtsService"]
 RATE = SAMPLE_RATE_HZ
 MANDARIN = ("cmn", "zh")
 MANDARIN_WPM = 120  # espeak-ng's Mandarin is formant speech: slower is easier to follow
+KOKORO_PREFIX = "kokoro:"
+DEFAULT_MANDARIN_VOICE = KOKORO_PREFIX + kokoro.DEFAULT_VOICE
+ESPEAK_MANDARIN = "cmn"
+log = logging.getLogger("ivr.asr.tts")
 
 
 def mandarin_pinyin(text: str) -> str:
@@ -65,14 +74,19 @@ class TtsService:
         piper_voice: str | Path | None = None,
         espeak_voice: str = "en-us",
         *,
-        mandarin_voice: str = "cmn",
+        mandarin_voice: str = DEFAULT_MANDARIN_VOICE,
         text_check: Callable[[str], str] | None = None,
         memory_items: int = 256,
+        kokoro_model_path: str | Path | None = None,
+        kokoro_threads: int = 1,
     ) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._piper_voice = Path(piper_voice) if piper_voice else None
         self.espeak_voice = espeak_voice
         self.mandarin_voice = mandarin_voice
+        self.kokoro_path = Path(kokoro_model_path) if kokoro_model_path else None
+        self.kokoro_threads = kokoro_threads
+        self._kokoro_missing_logged = False
         self.text_check = text_check
         self.hits = 0
         self.misses = 0
@@ -84,10 +98,14 @@ class TtsService:
         lang = (language or "").lower()
         if voice and voice.startswith("espeak:"):
             return "espeak", voice.split(":", 1)[1]
+        if voice and voice.startswith(KOKORO_PREFIX):  # Kokoro speaks Mandarin only here
+            return self._kokoro_or_espeak(voice)
         if lang.startswith(MANDARIN) or (voice or "").lower() in MANDARIN:
             chosen = voice if voice and voice.endswith(".onnx") else self.mandarin_voice
             if chosen.endswith(".onnx"):  # a neural Mandarin voice (piper zh_CN model)
                 return "piper", chosen
+            if chosen.startswith(KOKORO_PREFIX):
+                return self._kokoro_or_espeak(chosen)
             return "espeak", chosen
         if voice and voice.startswith("piper:"):
             return "piper", voice.split(":", 1)[1]
@@ -99,7 +117,21 @@ class TtsService:
             return "piper", str(default_piper_voice())
         return "espeak", voice or self.espeak_voice
 
+    def _kokoro_or_espeak(self, voice: str) -> tuple[str, str]:
+        """Kokoro when its files are installed, else espeak-ng's Mandarin (logged once): a
+        machine without the model still speaks, if poorly."""
+        if kokoro.installed(self.kokoro_path):
+            return "kokoro", voice.split(":", 1)[1] or kokoro.DEFAULT_VOICE
+        if not self._kokoro_missing_logged:
+            self._kokoro_missing_logged = True
+            log.warning("tts: Kokoro model missing in %s (run scripts/fetch_models.sh); "
+                        "Mandarin prompts use espeak-ng, which callers understand poorly",
+                        self.kokoro_path or kokoro.default_model_path())
+        return "espeak", ESPEAK_MANDARIN
+
     def cache_key(self, engine: str, voice: str, speed: float, text: str) -> str:
+        if engine == "kokoro":  # another model folder or front end: other samples
+            engine = f"kokoro/{kokoro.FRONTEND_VERSION}/{self.kokoro_path or 'default'}"
         raw = "\x00".join([engine, voice, f"{speed:.3f}", str(RATE), text])
         return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -146,6 +178,9 @@ class TtsService:
         self.misses += 1
         if engine == "piper":
             pcm = piper_synthesize(text, Path(v), length_scale=1.0 / speed, rate=RATE)
+        elif engine == "kokoro":
+            pcm = kokoro.kokoro_synthesize(text, v, path=self.kokoro_path, speed=speed, rate=RATE,
+                                           threads=self.kokoro_threads)
         elif v.lower() in MANDARIN:
             pcm = espeak_synthesize(mandarin_pinyin(text), "cmn-latn-pinyin",
                                     speed_wpm=int(MANDARIN_WPM * speed), rate=RATE)

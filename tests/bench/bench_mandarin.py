@@ -41,7 +41,7 @@ def main() -> None:
     sents = sd.zh_sentences()
     noise = sd.non_speech()
     tts = TtsService(None)
-    synth = [sd.Item(f"espeak:{p}", sd.phone(tts.render(p, language="cmn").pcm, 8000), p,
+    synth = [sd.Item(f"espeak:{p}", sd.phone(tts.render(p, voice="espeak:cmn").pcm, 8000), p,
                      "synthetic") for p in sd.ZH_MENU]
     decoded = {}
     lat = []

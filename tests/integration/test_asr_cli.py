@@ -41,8 +41,11 @@ def test_tts_say_then_transcribe_with_grammar(tmp_path: Path) -> None:
 
 def test_tts_mandarin_and_whisper_transcribe(tmp_path: Path) -> None:
     wav = tmp_path / "zh.wav"
-    code, out, _ = run(["tts", "say", "您好", "-o", str(wav), "--language", "cmn"], tmp_path)
-    assert code == 0 and "engine=espeak" in out and "voice=cmn" in out
+    code, out, _ = run(["tts", "say", "您好，欢迎致电。", "-o", str(wav), "--language", "cmn"],
+                       tmp_path)
+    assert code == 0 and "engine=kokoro" in out and "voice=zf_xiaobei" in out, out
+    code, out, err = run(["asr", "transcribe", str(wav), "--language", "zh"], tmp_path)
+    assert code == 0 and "欢迎" in out, out + err
     en = tmp_path / "en.wav"
     run(["tts", "say", "I want to pay my bill", "-o", str(en)], tmp_path)
     code, out, err = run(["asr", "transcribe", str(en), "--engine", "whisper"], tmp_path)

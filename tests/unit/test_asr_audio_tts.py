@@ -61,8 +61,8 @@ def test_tts_espeak_renders_8k_and_caches(tmp_path: Path) -> None:
     assert svc.render("Press two for sales", voice="espeak:en-us").path != r1.path
 
 
-def test_tts_mandarin_goes_to_espeak_cmn(tmp_path: Path) -> None:
-    svc = TtsService(tmp_path)
+def test_tts_mandarin_goes_to_espeak_cmn_when_configured(tmp_path: Path) -> None:
+    svc = TtsService(tmp_path, mandarin_voice="cmn")
     assert svc.choose(None, "cmn") == ("espeak", "cmn")
     assert svc.choose(None, "zh-CN") == ("espeak", "cmn")
     r = svc.render("您好，欢迎致电", language="cmn")
