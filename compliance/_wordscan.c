@@ -117,6 +117,7 @@ PyTypeObject IntArrayType = {
 static void folded_dealloc(Folded *f) {
     PyMem_Free(f->codes);
     PyMem_Free(f->bound);
+    PyMem_Free(f->wstart);
     Py_XDECREF(f->orig);
     Py_XDECREF(f->run_start);
     Py_XDECREF(f->run_len);
@@ -124,33 +125,62 @@ static void folded_dealloc(Folded *f) {
     PyObject_Free(f);
 }
 
-/* Collapse runs of ``kept`` (n_kept codes, ``orig`` already set) into a new Folded. */
-static Folded *collapse(uint32_t *kept, Py_ssize_t n_kept, IntArray *orig) {
+/* A Folded with nothing in it yet (every pointer NULL: safe to dealloc). */
+static Folded *folded_new(IntArray *orig) {
     Folded *f = PyObject_New(Folded, &FoldedType);
     if (!f) return NULL;
+    f->n = 0;
     f->codes = NULL;
     f->run_start = f->run_len = NULL;
     f->text = NULL;
     f->bound = NULL;
+    f->wstart = NULL;
+    f->n_wstart = 0;
     Py_INCREF(orig);
     f->orig = orig;
+    return f;
+}
+
+/* Per kept code, what fold() learnt of its original character (KEPT_*). */
+#define KEPT_BOUNDARY 1 /* first in the text, or the character before it is not a word's */
+#define KEPT_LATIN 2    /* is_latin_char() */
+
+/* Collapse runs of ``kept`` (n_kept codes, ``orig`` already set, ``flags`` per kept code)
+   into a new Folded, its word-boundary answers (``bound``) filled in: may_start() of a run is
+   whether some character of it has a boundary before it, the spelled pass's start check
+   whether its first character is not a Latin one inside a word. */
+static Folded *collapse(uint32_t *kept, const uint8_t *flags, Py_ssize_t n_kept, IntArray *orig) {
+    Folded *f = folded_new(orig);
+    if (!f) return NULL;
     Py_ssize_t runs = 0;
     for (Py_ssize_t i = 0; i < n_kept; i++) runs += (i == 0 || kept[i] != kept[i - 1]);
     f->n = runs;
     f->codes = PyMem_Malloc((runs ? runs : 1) * sizeof(uint32_t));
+    f->bound = PyMem_Malloc(runs ? runs : 1);
     f->run_start = intarray_new(runs);
     f->run_len = intarray_new(runs);
-    if (!f->codes || !f->run_start || !f->run_len) { Py_DECREF(f); return NULL; }
+    if (!f->codes || !f->bound || !f->run_start || !f->run_len) {
+        Py_DECREF(f);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return NULL;
+    }
     Py_ssize_t r = -1;
+    int any_boundary = 0;
     for (Py_ssize_t i = 0; i < n_kept; i++) {
         if (i == 0 || kept[i] != kept[i - 1]) {
+            if (r >= 0) f->bound[r] |= (uint8_t)((any_boundary ? 2 : 1) << BOUND_MAY_START);
             r++;
             f->codes[r] = kept[i];
             f->run_start->v[r] = i;
             f->run_len->v[r] = 0;
+            int spelled_ok = !(flags[i] & KEPT_LATIN) || (flags[i] & KEPT_BOUNDARY);
+            f->bound[r] = (uint8_t)((spelled_ok ? 2 : 1) << BOUND_SPELLED);
+            any_boundary = 0;
         }
+        any_boundary |= flags[i] & KEPT_BOUNDARY;
         f->run_len->v[r]++;
     }
+    if (r >= 0) f->bound[r] |= (uint8_t)((any_boundary ? 2 : 1) << BOUND_MAY_START);
     return f;
 }
 
@@ -162,12 +192,20 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     const void *data = PyUnicode_DATA(arg);
     Py_ssize_t cap = n + 16;
     uint32_t *kept = PyMem_Malloc(cap * sizeof(uint32_t));
+    uint8_t *flags = PyMem_Malloc(cap);
     IntArray *orig = intarray_new(cap);
     Folded *f = NULL;
-    if (!kept || !orig) goto done;
+    if (!kept || !flags || !orig) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto done;
+    }
     Py_ssize_t k = 0;
+    int prev_word = 0; /* the character before is a word's (none before the first) */
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        uint8_t flag = (uint8_t)((prev_word ? 0 : KEPT_BOUNDARY) |
+                                 (is_latin_char(c) ? KEPT_LATIN : 0));
+        prev_word = is_word(c);
         uint32_t v;
         if (c < BMP) {
             v = T.fold[c];
@@ -190,20 +228,24 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
         if (k + m > cap) {
             cap = (k + m) * 2;
             uint32_t *nk = PyMem_Realloc(kept, cap * sizeof(uint32_t));
+            uint8_t *nf = PyMem_Realloc(flags, cap);
             Py_ssize_t *no = PyMem_Realloc(orig->v, cap * sizeof(Py_ssize_t));
             if (nk) kept = nk;
+            if (nf) flags = nf;
             if (no) orig->v = no;
-            if (!nk || !no) { PyErr_NoMemory(); goto done; }
+            if (!nk || !nf || !no) { PyErr_NoMemory(); goto done; }
         }
         for (Py_ssize_t j = 0; j < m; j++) {
             kept[k] = src[j];
+            flags[k] = flag;
             orig->v[k++] = i;
         }
     }
     orig->n = k;
-    f = collapse(kept, k, orig);
+    f = collapse(kept, flags, k, orig);
 done:
     PyMem_Free(kept);
+    PyMem_Free(flags);
     Py_XDECREF(orig);
     return (PyObject *)f;
 }
@@ -212,14 +254,8 @@ static PyObject *folded_sounds(Folded *f, PyObject *unused) {
     /* fold(text, pinyin=True) from fold(text): syllables of the canonical characters, runs of
        one syllable merged (compliance.normalize.resound). */
     if (!ready()) return NULL;
-    Folded *s = PyObject_New(Folded, &FoldedType);
+    Folded *s = folded_new(f->orig);
     if (!s) return NULL;
-    s->codes = NULL;
-    s->run_start = s->run_len = NULL;
-    s->text = NULL;
-    s->bound = NULL;
-    Py_INCREF(f->orig);
-    s->orig = f->orig;
     Py_ssize_t runs = 0;
     uint32_t prev = 0;
     for (Py_ssize_t i = 0; i < f->n; i++) {
@@ -231,7 +267,11 @@ static PyObject *folded_sounds(Folded *f, PyObject *unused) {
     s->codes = PyMem_Malloc((runs ? runs : 1) * sizeof(uint32_t));
     s->run_start = intarray_new(runs);
     s->run_len = intarray_new(runs);
-    if (!s->codes || !s->run_start || !s->run_len) { Py_DECREF(s); return NULL; }
+    if (!s->codes || !s->run_start || !s->run_len) {
+        Py_DECREF(s);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return NULL;
+    }
     Py_ssize_t r = -1;
     for (Py_ssize_t i = 0; i < f->n; i++) {
         uint32_t c = f->codes[i], v = c < BMP ? T.sound[c] : c;

@@ -117,6 +117,23 @@ def test_unbounded_walk_with_the_pair_filter_finds_every_match(
     assert sorted(got, key=lambda m: (m[2], m[1])) == _ahocorasick_rs(keys, f)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(keys=st.lists(st.text("abcs1", min_size=1, max_size=4), min_size=1, max_size=20,
+                     unique=True),
+       text=st.lists(st.sampled_from([*PIECES, "a", "b", "c", "s", "1", "\ufb01", "\u0455",
+                                      "\uff41", "-", " ", "\u200b", "x", "\u00e9"]),
+                     max_size=30).map("".join))
+def test_bounded_walk_jumps_only_over_starts_that_cannot_match(keys: list[str],
+                                                               text: str) -> None:
+    """A trie whose keys all begin with a-z or 0-9 is walked from the folding's word starts
+    only; one with a key that begins otherwise (赌) from every position. Both find the same
+    matches of the Latin keys, in the same order, so the jump skips no start that matches."""
+    f = native.fold(text)
+    jumped = native.automaton(keys, links=False).walk(f, text)
+    everywhere = native.automaton([*keys, "赌x"], links=False).walk(f, text)
+    assert jumped == [m for m in everywhere if m[0] < len(keys)]
+
+
 def test_prefix_filter_keeps_every_walk_that_can_match() -> None:
     """A walked trie with the four-letter filter finds what one without it finds."""
     rng = random.Random(3)
