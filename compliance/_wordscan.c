@@ -52,6 +52,15 @@ static PyObject *configure(PyObject *self, PyObject *args) {
         copy_buffer(expo, (void **)&T.exp_offsets, 4, -1, &T.n_exp, "exp_offsets") < 0 ||
         copy_buffer(expc, (void **)&T.exp_codes, 4, -1, NULL, "exp_codes") < 0)
         return NULL;
+    for (uint32_t c = 0; c < BMP; c++) {
+        if (T.fold[c] > FOLD_VALUE) {
+            PyErr_Format(PyExc_ValueError, "fold: value %u of U+%04X too large", T.fold[c], c);
+            PyMem_RawFree(T.fold);
+            T.fold = NULL; /* not ready() */
+            return NULL;
+        }
+        T.fold[c] |= (T.word[c] ? FOLD_WORD : 0) | (T.latin[c] ? FOLD_LATIN : 0);
+    }
     T.n_exp -= 1;
     Py_INCREF(astral);
     Py_XSETREF(T.fold_astral, astral);
@@ -203,12 +212,12 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     int prev_word = 0; /* the character before is a word's (none before the first) */
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        uint32_t v, x = c < BMP ? T.fold[c] : 0; /* beyond the BMP: no word's, not Latin */
         uint8_t flag = (uint8_t)((prev_word ? 0 : KEPT_BOUNDARY) |
-                                 (is_latin_char(c) ? KEPT_LATIN : 0));
-        prev_word = is_word(c);
-        uint32_t v;
+                                 (x & FOLD_LATIN ? KEPT_LATIN : 0));
+        prev_word = (x & FOLD_WORD) != 0;
         if (c < BMP) {
-            v = T.fold[c];
+            v = x & FOLD_VALUE;
         } else {
             PyObject *got = PyObject_CallFunction(T.fold_astral, "I", (unsigned)c);
             if (!got) goto done;
@@ -374,6 +383,9 @@ static uint32_t *first_steps(Automaton *a) {
    walk of a group stops at a character that group leaves out, where its own spelled text
    would have held FAR_CODE, which no key holds. */
 #define MAX_GROUPS 8
+/* Per letter of the spelled text (qflag): bit g, the first letter of a character that group g
+   does not spell (its walk stops there); Q_CHAR_END, the last letter of a character. */
+#define Q_CHAR_END 0x100
 
 typedef struct {
     PyObject *autos;
@@ -396,6 +408,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
     Triples out = {0};
     Py_ssize_t *before = NULL, *cstart = NULL, *lchar = NULL, *starts = NULL;
     uint8_t *cw = NULL, *spells = NULL, *starts_of = NULL;
+    uint16_t *qflag = NULL;
     uint32_t *buf = NULL;
     PyObject *result = NULL;
     if (n_groups > MAX_GROUPS) {
@@ -439,7 +452,8 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
     Py_ssize_t cap = n * 2 + 16, m = 0;
     buf = PyMem_Malloc(cap * sizeof(uint32_t));
     lchar = PyMem_Malloc(cap * sizeof(Py_ssize_t));
-    if (!cstart || !cw || !spells || !buf || !lchar) { PyErr_NoMemory(); goto done; }
+    qflag = PyMem_Malloc(cap * sizeof(uint16_t));
+    if (!cstart || !cw || !spells || !buf || !lchar || !qflag) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t i = 0; i < n; i++) {
         uint32_t c = codes[i];
         cstart[i] = -1;
@@ -482,13 +496,22 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
             cap = (m + w) * 2;
             uint32_t *nb = PyMem_Realloc(buf, cap * sizeof(uint32_t));
             Py_ssize_t *nl = PyMem_Realloc(lchar, cap * sizeof(Py_ssize_t));
+            uint16_t *nq = PyMem_Realloc(qflag, cap * sizeof(uint16_t));
             if (nb) buf = nb;
             if (nl) lchar = nl;
-            if (!nb || !nl) { PyErr_NoMemory(); goto done; }
+            if (nq) qflag = nq;
+            if (!nb || !nl || !nq) { PyErr_NoMemory(); goto done; }
         }
         for (Py_ssize_t j = 0; j < w; j++) {
             buf[m] = src[j];
-            lchar[m++] = cstart[i] >= 0 ? i : -1;
+            if (cstart[i] >= 0) {
+                lchar[m] = i;
+                qflag[m++] = (uint16_t)((j == 0 ? (uint8_t)~spells[i] : 0) |
+                                        (j == w - 1 ? Q_CHAR_END : 0));
+            } else {
+                lchar[m] = -1;
+                qflag[m++] = 0;
+            }
         }
     }
     /* The characters where a verified match can begin, with the groups it can begin in: a
@@ -533,17 +556,17 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         if (!(starts_of[k] & bit)) continue;
         Py_ssize_t first = starts[k], s, e;
         uint32_t c = codes[first];
-        uint32_t node = c < BMP ? a->first_step[c] : go(a, 0, c);
-        if (!node) continue;
-        if (a->prefix4 && is_letter(c)) {
+        if (a->prefix4 && is_letter(c)) { /* first: a bitmap that rules out most letters */
             long x = cstart[first] + 4 <= m ? four_letters(buf + cstart[first]) : -2;
             if (x == -2 || (x >= 0 && !HAS_BIT(a->prefix4, x))) continue;
         }
+        uint32_t node = c < BMP ? a->first_step[c] : go(a, 0, c);
+        if (!node) continue;
         for (Py_ssize_t q = cstart[first] + cw[first] - 1;;) {
-            if (HAS_BIT(a->ends, node) && a->node[node].pattern >= 0) {
+            if ((qflag[q] & Q_CHAR_END) && HAS_BIT(a->ends, node) &&
+                a->node[node].pattern >= 0) {
                 Py_ssize_t last = lchar[q];
-                if (last >= 0 && cstart[last] + cw[last] == q + 1 &&
-                    before[last + 1] > before[first]) { /* whole characters, a Latin letter */
+                if (before[last + 1] > before[first]) { /* whole characters, a Latin letter */
                     span_of(f, first, last, &s, &e);
                     Py_UCS4 after = e < len ? PyUnicode_READ(kind, data, e) : 0;
                     /* not a Latin end inside a word (a tone number after it: verify's) */
@@ -557,8 +580,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
             }
             if (++q >= m) break;
             /* a character this group does not spell ends the walk (its FAR_CODE) */
-            Py_ssize_t at = lchar[q];
-            if (at >= 0 && q == cstart[at] && !(spells[at] & bit)) break;
+            if (qflag[q] & bit) break;
             if (!(node = go(a, node, buf[q]))) break;
         }
     }
@@ -580,6 +602,7 @@ done:
     PyMem_Free(spells);
     PyMem_Free(buf);
     PyMem_Free(lchar);
+    PyMem_Free(qflag);
     PyMem_Free(starts);
     PyMem_Free(starts_of);
     return result;

@@ -18,6 +18,12 @@
 
 /* ---- tables, set once by configure() (_wordscan.c) ---- */
 
+/* T.fold's values are below 2^29; its top bits carry is_word() and is_latin_char() of the
+   character, so fold() reads one table per character. */
+#define FOLD_WORD (1u << 31)
+#define FOLD_LATIN (1u << 30)
+#define FOLD_VALUE (FOLD_LATIN - 1)
+
 typedef struct {
     uint32_t *fold, *sound, *letters, *offset, *exp_offsets, *exp_codes;
     uint8_t *width, *word, *latin;

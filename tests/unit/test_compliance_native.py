@@ -147,6 +147,28 @@ def test_prefix_filter_keeps_every_walk_that_can_match() -> None:
     assert filtered == plain and len(plain) > 100
 
 
+def test_a_fold_table_with_values_too_large_is_refused() -> None:
+    """configure() keeps two flags in the fold table's top bits: a value that reaches them is
+    refused (and nothing scans with the half-made tables), then the real tables work again."""
+    import numpy as np
+
+    ext = native.module()
+    bad = np.zeros(0x10000, dtype=np.uint32)
+    bad[0x41] = 1 << 30
+    bytes0 = np.zeros(0x10000, dtype=np.uint8).tobytes()
+    zeros4 = np.zeros(0x10000, dtype=np.uint32).tobytes()
+    try:
+        with pytest.raises(ValueError, match="fold: value"):
+            ext.configure(bad.tobytes(), zeros4, b"", zeros4, bytes0, bytes0, bytes0,
+                          np.zeros(1, dtype=np.uint32).tobytes(), b"", lambda cp: cp)
+        with pytest.raises(RuntimeError, match="configure"):
+            ext.fold("abc")
+    finally:
+        native.module.cache_clear()
+    assert native.fold("ＡＢ c").text == "abc"
+    assert WordFilter([Term("scam")], native_loops=True).find("ѕсаm")
+
+
 def test_bad_input_is_refused_with_a_clear_error() -> None:
     with pytest.raises(ValueError, match="keys"):
         native.automaton(["ab", ""])
