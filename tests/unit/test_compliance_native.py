@@ -191,3 +191,41 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
     with pytest.raises(TypeError, match="stop, first, index, values"):
         native.checked(f, "du博", [(1, 0, 0)], 0)
     assert WordFilter([Term("赌博")], native_loops=True).find("du博")
+
+
+def _pieces_one_by_one(text: str) -> list[tuple[str, str]]:
+    """What ``pinyin._pieces`` was before it folded with ``str.translate``: each character
+    folded on its own (the reference it must agree with)."""
+    from compliance.normalize import folded_char
+    from compliance.pinyin import TONE_DIGITS, _syllable
+
+    out: list[tuple[str, str]] = []
+    folded = [x for c in text for x in (folded_char(c) if ord(c) < 0x10000 else c)]
+    for i, ch in enumerate(folded):
+        if ch == "\0":
+            continue
+        if "a" <= ch <= "z":
+            out.append(("latin", ch))
+        elif ch in TONE_DIGITS and out and out[-1][0] == "latin" and (
+                i + 1 == len(folded) or not folded[i + 1].isdigit()):
+            continue
+        elif _syllable(ch) >= 0:
+            out.append(("cjk", ch))
+        else:
+            out.append(("literal", ch))
+    merged: list[tuple[str, str]] = []
+    for kind, ch in out:
+        if kind == "latin" and merged and merged[-1][0] == "latin":
+            merged[-1] = ("latin", merged[-1][1] + ch)
+        else:
+            merged.append((kind, ch))
+    return merged
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.lists(st.sampled_from([*PIECES, "3", "35", "du3\u200b5", "a1b", "ǖ"]),
+                     max_size=12).map("".join))
+def test_spelled_pieces_are_the_characters_folded_one_by_one(text: str) -> None:
+    from compliance.pinyin import _pieces
+
+    assert [(p.kind, p.text) for p in _pieces(text)] == _pieces_one_by_one(text)
