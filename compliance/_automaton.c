@@ -160,9 +160,11 @@ static int automaton_init(Automaton *a, PyObject *args, PyObject *kw) {
     }
     PyMem_RawFree(start);
     a->sym[0] = 0;
+    a->alnum_roots = 1;
     for (uint32_t e = 0; e < a->node[0].n_child; e++) {
         uint32_t c = a->node[0].first_child + e;
         if (a->sym[c] < BMP) a->root[a->sym[c]] = c;
+        if (class_of(a->sym[c]) < 0) a->alnum_roots = 0;
     }
     /* failure links and output links, breadth first: a node's links are shallower (none for
        an automaton that is only walked down from chosen starts) */
@@ -264,6 +266,19 @@ static int may_start(Folded *f, Py_ssize_t first, int kind, const void *data) {
     return bound_set(f, first, BOUND_MAY_START, 0);
 }
 
+/* The positions where a Latin word can start (Folded.wstart), made on first use: -1 (an error
+   set) when there is no memory for them. */
+static Py_ssize_t word_starts(Folded *f, int kind, const void *data) {
+    if (f->wstart) return f->n_wstart;
+    Py_ssize_t *w = PyMem_Malloc((f->n ? f->n : 1) * sizeof(Py_ssize_t)), n = 0;
+    if (!w) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < f->n; i++)
+        if (class_of(f->codes[i]) >= 0 && may_start(f, i, kind, data)) w[n++] = i;
+    f->wstart = w;
+    f->n_wstart = n;
+    return n;
+}
+
 /* ... and end at canonical ``last``: some character of its run with a boundary after it. */
 static int may_end(Folded *f, Py_ssize_t last, int kind, const void *data, Py_ssize_t len) {
     Py_ssize_t rl = f->run_start->v[last], nl = f->run_len->v[last];
@@ -313,7 +328,13 @@ static PyObject *automaton_walk(Automaton *a, PyObject *args) {
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
     Triples out = {0};
-    for (Py_ssize_t i = 0; i < f->n; i++) {
+    /* Keys that need a boundary and begin with a-z or 0-9 can only begin at a word start:
+       those are visited, not every position (identical matches, in the same order). */
+    int jump = a->bounded && a->alnum_roots;
+    Py_ssize_t n_at = jump ? word_starts(f, kind, data) : f->n;
+    if (n_at < 0) return NULL;
+    for (Py_ssize_t at = 0; at < n_at; at++) {
+        Py_ssize_t i = jump ? f->wstart[at] : at;
         uint32_t s = go(a, 0, f->codes[i]);
         if (!s) continue;
         if (a->prefix2 && (i + 1 == f->n ||

@@ -52,6 +52,15 @@ static PyObject *configure(PyObject *self, PyObject *args) {
         copy_buffer(expo, (void **)&T.exp_offsets, 4, -1, &T.n_exp, "exp_offsets") < 0 ||
         copy_buffer(expc, (void **)&T.exp_codes, 4, -1, NULL, "exp_codes") < 0)
         return NULL;
+    for (uint32_t c = 0; c < BMP; c++) {
+        if (T.fold[c] > FOLD_VALUE) {
+            PyErr_Format(PyExc_ValueError, "fold: value %u of U+%04X too large", T.fold[c], c);
+            PyMem_RawFree(T.fold);
+            T.fold = NULL; /* not ready() */
+            return NULL;
+        }
+        T.fold[c] |= (T.word[c] ? FOLD_WORD : 0) | (T.latin[c] ? FOLD_LATIN : 0);
+    }
     T.n_exp -= 1;
     Py_INCREF(astral);
     Py_XSETREF(T.fold_astral, astral);
@@ -117,6 +126,7 @@ PyTypeObject IntArrayType = {
 static void folded_dealloc(Folded *f) {
     PyMem_Free(f->codes);
     PyMem_Free(f->bound);
+    PyMem_Free(f->wstart);
     Py_XDECREF(f->orig);
     Py_XDECREF(f->run_start);
     Py_XDECREF(f->run_len);
@@ -124,33 +134,62 @@ static void folded_dealloc(Folded *f) {
     PyObject_Free(f);
 }
 
-/* Collapse runs of ``kept`` (n_kept codes, ``orig`` already set) into a new Folded. */
-static Folded *collapse(uint32_t *kept, Py_ssize_t n_kept, IntArray *orig) {
+/* A Folded with nothing in it yet (every pointer NULL: safe to dealloc). */
+static Folded *folded_new(IntArray *orig) {
     Folded *f = PyObject_New(Folded, &FoldedType);
     if (!f) return NULL;
+    f->n = 0;
     f->codes = NULL;
     f->run_start = f->run_len = NULL;
     f->text = NULL;
     f->bound = NULL;
+    f->wstart = NULL;
+    f->n_wstart = 0;
     Py_INCREF(orig);
     f->orig = orig;
+    return f;
+}
+
+/* Per kept code, what fold() learnt of its original character (KEPT_*). */
+#define KEPT_BOUNDARY 1 /* first in the text, or the character before it is not a word's */
+#define KEPT_LATIN 2    /* is_latin_char() */
+
+/* Collapse runs of ``kept`` (n_kept codes, ``orig`` already set, ``flags`` per kept code)
+   into a new Folded, its word-boundary answers (``bound``) filled in: may_start() of a run is
+   whether some character of it has a boundary before it, the spelled pass's start check
+   whether its first character is not a Latin one inside a word. */
+static Folded *collapse(uint32_t *kept, const uint8_t *flags, Py_ssize_t n_kept, IntArray *orig) {
+    Folded *f = folded_new(orig);
+    if (!f) return NULL;
     Py_ssize_t runs = 0;
     for (Py_ssize_t i = 0; i < n_kept; i++) runs += (i == 0 || kept[i] != kept[i - 1]);
     f->n = runs;
     f->codes = PyMem_Malloc((runs ? runs : 1) * sizeof(uint32_t));
+    f->bound = PyMem_Malloc(runs ? runs : 1);
     f->run_start = intarray_new(runs);
     f->run_len = intarray_new(runs);
-    if (!f->codes || !f->run_start || !f->run_len) { Py_DECREF(f); return NULL; }
+    if (!f->codes || !f->bound || !f->run_start || !f->run_len) {
+        Py_DECREF(f);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return NULL;
+    }
     Py_ssize_t r = -1;
+    int any_boundary = 0;
     for (Py_ssize_t i = 0; i < n_kept; i++) {
         if (i == 0 || kept[i] != kept[i - 1]) {
+            if (r >= 0) f->bound[r] |= (uint8_t)((any_boundary ? 2 : 1) << BOUND_MAY_START);
             r++;
             f->codes[r] = kept[i];
             f->run_start->v[r] = i;
             f->run_len->v[r] = 0;
+            int spelled_ok = !(flags[i] & KEPT_LATIN) || (flags[i] & KEPT_BOUNDARY);
+            f->bound[r] = (uint8_t)((spelled_ok ? 2 : 1) << BOUND_SPELLED);
+            any_boundary = 0;
         }
+        any_boundary |= flags[i] & KEPT_BOUNDARY;
         f->run_len->v[r]++;
     }
+    if (r >= 0) f->bound[r] |= (uint8_t)((any_boundary ? 2 : 1) << BOUND_MAY_START);
     return f;
 }
 
@@ -162,15 +201,23 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     const void *data = PyUnicode_DATA(arg);
     Py_ssize_t cap = n + 16;
     uint32_t *kept = PyMem_Malloc(cap * sizeof(uint32_t));
+    uint8_t *flags = PyMem_Malloc(cap);
     IntArray *orig = intarray_new(cap);
     Folded *f = NULL;
-    if (!kept || !orig) goto done;
+    if (!kept || !flags || !orig) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto done;
+    }
     Py_ssize_t k = 0;
+    int prev_word = 0; /* the character before is a word's (none before the first) */
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        uint32_t v;
+        uint32_t v, x = c < BMP ? T.fold[c] : 0; /* beyond the BMP: no word's, not Latin */
+        uint8_t flag = (uint8_t)((prev_word ? 0 : KEPT_BOUNDARY) |
+                                 (x & FOLD_LATIN ? KEPT_LATIN : 0));
+        prev_word = (x & FOLD_WORD) != 0;
         if (c < BMP) {
-            v = T.fold[c];
+            v = x & FOLD_VALUE;
         } else {
             PyObject *got = PyObject_CallFunction(T.fold_astral, "I", (unsigned)c);
             if (!got) goto done;
@@ -190,20 +237,24 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
         if (k + m > cap) {
             cap = (k + m) * 2;
             uint32_t *nk = PyMem_Realloc(kept, cap * sizeof(uint32_t));
+            uint8_t *nf = PyMem_Realloc(flags, cap);
             Py_ssize_t *no = PyMem_Realloc(orig->v, cap * sizeof(Py_ssize_t));
             if (nk) kept = nk;
+            if (nf) flags = nf;
             if (no) orig->v = no;
-            if (!nk || !no) { PyErr_NoMemory(); goto done; }
+            if (!nk || !nf || !no) { PyErr_NoMemory(); goto done; }
         }
         for (Py_ssize_t j = 0; j < m; j++) {
             kept[k] = src[j];
+            flags[k] = flag;
             orig->v[k++] = i;
         }
     }
     orig->n = k;
-    f = collapse(kept, k, orig);
+    f = collapse(kept, flags, k, orig);
 done:
     PyMem_Free(kept);
+    PyMem_Free(flags);
     Py_XDECREF(orig);
     return (PyObject *)f;
 }
@@ -212,14 +263,8 @@ static PyObject *folded_sounds(Folded *f, PyObject *unused) {
     /* fold(text, pinyin=True) from fold(text): syllables of the canonical characters, runs of
        one syllable merged (compliance.normalize.resound). */
     if (!ready()) return NULL;
-    Folded *s = PyObject_New(Folded, &FoldedType);
+    Folded *s = folded_new(f->orig);
     if (!s) return NULL;
-    s->codes = NULL;
-    s->run_start = s->run_len = NULL;
-    s->text = NULL;
-    s->bound = NULL;
-    Py_INCREF(f->orig);
-    s->orig = f->orig;
     Py_ssize_t runs = 0;
     uint32_t prev = 0;
     for (Py_ssize_t i = 0; i < f->n; i++) {
@@ -231,7 +276,11 @@ static PyObject *folded_sounds(Folded *f, PyObject *unused) {
     s->codes = PyMem_Malloc((runs ? runs : 1) * sizeof(uint32_t));
     s->run_start = intarray_new(runs);
     s->run_len = intarray_new(runs);
-    if (!s->codes || !s->run_start || !s->run_len) { Py_DECREF(s); return NULL; }
+    if (!s->codes || !s->run_start || !s->run_len) {
+        Py_DECREF(s);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return NULL;
+    }
     Py_ssize_t r = -1;
     for (Py_ssize_t i = 0; i < f->n; i++) {
         uint32_t c = f->codes[i], v = c < BMP ? T.sound[c] : c;
@@ -334,6 +383,9 @@ static uint32_t *first_steps(Automaton *a) {
    walk of a group stops at a character that group leaves out, where its own spelled text
    would have held FAR_CODE, which no key holds. */
 #define MAX_GROUPS 8
+/* Per letter of the spelled text (qflag): bit g, the first letter of a character that group g
+   does not spell (its walk stops there); Q_CHAR_END, the last letter of a character. */
+#define Q_CHAR_END 0x100
 
 typedef struct {
     PyObject *autos;
@@ -356,6 +408,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
     Triples out = {0};
     Py_ssize_t *before = NULL, *cstart = NULL, *lchar = NULL, *starts = NULL;
     uint8_t *cw = NULL, *spells = NULL, *starts_of = NULL;
+    uint16_t *qflag = NULL;
     uint32_t *buf = NULL;
     PyObject *result = NULL;
     if (n_groups > MAX_GROUPS) {
@@ -399,7 +452,8 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
     Py_ssize_t cap = n * 2 + 16, m = 0;
     buf = PyMem_Malloc(cap * sizeof(uint32_t));
     lchar = PyMem_Malloc(cap * sizeof(Py_ssize_t));
-    if (!cstart || !cw || !spells || !buf || !lchar) { PyErr_NoMemory(); goto done; }
+    qflag = PyMem_Malloc(cap * sizeof(uint16_t));
+    if (!cstart || !cw || !spells || !buf || !lchar || !qflag) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t i = 0; i < n; i++) {
         uint32_t c = codes[i];
         cstart[i] = -1;
@@ -442,13 +496,22 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
             cap = (m + w) * 2;
             uint32_t *nb = PyMem_Realloc(buf, cap * sizeof(uint32_t));
             Py_ssize_t *nl = PyMem_Realloc(lchar, cap * sizeof(Py_ssize_t));
+            uint16_t *nq = PyMem_Realloc(qflag, cap * sizeof(uint16_t));
             if (nb) buf = nb;
             if (nl) lchar = nl;
-            if (!nb || !nl) { PyErr_NoMemory(); goto done; }
+            if (nq) qflag = nq;
+            if (!nb || !nl || !nq) { PyErr_NoMemory(); goto done; }
         }
         for (Py_ssize_t j = 0; j < w; j++) {
             buf[m] = src[j];
-            lchar[m++] = cstart[i] >= 0 ? i : -1;
+            if (cstart[i] >= 0) {
+                lchar[m] = i;
+                qflag[m++] = (uint16_t)((j == 0 ? (uint8_t)~spells[i] : 0) |
+                                        (j == w - 1 ? Q_CHAR_END : 0));
+            } else {
+                lchar[m] = -1;
+                qflag[m++] = 0;
+            }
         }
     }
     /* The characters where a verified match can begin, with the groups it can begin in: a
@@ -493,17 +556,17 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         if (!(starts_of[k] & bit)) continue;
         Py_ssize_t first = starts[k], s, e;
         uint32_t c = codes[first];
-        uint32_t node = c < BMP ? a->first_step[c] : go(a, 0, c);
-        if (!node) continue;
-        if (a->prefix4 && is_letter(c)) {
+        if (a->prefix4 && is_letter(c)) { /* first: a bitmap that rules out most letters */
             long x = cstart[first] + 4 <= m ? four_letters(buf + cstart[first]) : -2;
             if (x == -2 || (x >= 0 && !HAS_BIT(a->prefix4, x))) continue;
         }
+        uint32_t node = c < BMP ? a->first_step[c] : go(a, 0, c);
+        if (!node) continue;
         for (Py_ssize_t q = cstart[first] + cw[first] - 1;;) {
-            if (HAS_BIT(a->ends, node) && a->node[node].pattern >= 0) {
+            if ((qflag[q] & Q_CHAR_END) && HAS_BIT(a->ends, node) &&
+                a->node[node].pattern >= 0) {
                 Py_ssize_t last = lchar[q];
-                if (last >= 0 && cstart[last] + cw[last] == q + 1 &&
-                    before[last + 1] > before[first]) { /* whole characters, a Latin letter */
+                if (before[last + 1] > before[first]) { /* whole characters, a Latin letter */
                     span_of(f, first, last, &s, &e);
                     Py_UCS4 after = e < len ? PyUnicode_READ(kind, data, e) : 0;
                     /* not a Latin end inside a word (a tone number after it: verify's) */
@@ -517,8 +580,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
             }
             if (++q >= m) break;
             /* a character this group does not spell ends the walk (its FAR_CODE) */
-            Py_ssize_t at = lchar[q];
-            if (at >= 0 && q == cstart[at] && !(spells[at] & bit)) break;
+            if (qflag[q] & bit) break;
             if (!(node = go(a, node, buf[q]))) break;
         }
     }
@@ -540,6 +602,7 @@ done:
     PyMem_Free(spells);
     PyMem_Free(buf);
     PyMem_Free(lchar);
+    PyMem_Free(qflag);
     PyMem_Free(starts);
     PyMem_Free(starts_of);
     return result;

@@ -18,6 +18,12 @@
 
 /* ---- tables, set once by configure() (_wordscan.c) ---- */
 
+/* T.fold's values are below 2^29; its top bits carry is_word() and is_latin_char() of the
+   character, so fold() reads one table per character. */
+#define FOLD_WORD (1u << 31)
+#define FOLD_LATIN (1u << 30)
+#define FOLD_VALUE (FOLD_LATIN - 1)
+
 typedef struct {
     uint32_t *fold, *sound, *letters, *offset, *exp_offsets, *exp_codes;
     uint8_t *width, *word, *latin;
@@ -57,9 +63,14 @@ typedef struct {
     PyObject *text;    /* the canonical str, made on first use */
     /* Per canonical position, word-boundary answers about the original text, asked by every
        walked trie and both spelled passes over the same folding: bits 0-1 may_start()
-       (0 not asked yet, 1 no, 2 yes), bits 2-3 the spelled pass's start check. Made on first
+       (0 not asked yet, 1 no, 2 yes), bits 2-3 the spelled pass's start check. fold() fills
+       both while it reads the text; a folding made otherwise (sounds()) fills them on first
        use (NULL until then). */
     uint8_t *bound;
+    /* The positions where a Latin word can start (an a-z or 0-9 code with may_start()), in
+       order: the walks of Latin tries jump from one to the next instead of visiting every
+       position (word_starts(), made on first use; NULL until then). */
+    Py_ssize_t *wstart, n_wstart;
 } Folded;
 
 #define BOUND_MAY_START 0
@@ -124,6 +135,7 @@ typedef struct {
        letters from the root (0: none), made on first use: most walks start on a Chinese
        character and end inside its syllable. */
     uint32_t *first_step;
+    int alnum_roots;    /* every key begins with a-z or 0-9 (walk() may jump word starts) */
     int32_t *row;       /* per node: its DFA row, or -1 */
     uint32_t *dfa;      /* rows x CLASSES next states */
 } Automaton;

@@ -323,7 +323,7 @@ def kept_chars() -> list[str]:
     """:func:`fold_table` for ``str.translate``: each BMP character's folded character, ``""``
     for a dropped one, the letters of an expanding one (a list: ``translate`` reads it by
     index, ~3x faster than a dict)."""
-    return [x.replace("\0", "") for x in _nul_chars()]
+    return [x.replace("\0", "") for x in nul_chars()]
 
 
 @lru_cache(maxsize=1)
@@ -349,7 +349,7 @@ def fold_short(text: str) -> tuple[str, str] | None:
 
 
 @lru_cache(maxsize=1)
-def _nul_chars() -> list[str]:
+def nul_chars() -> list[str]:
     """:func:`fold_table` for ``str.translate``, NUL for a dropped character."""
     letters = expansions()
     return [letters[c - EXPANDED_BASE] if c >= EXPANDED_BASE else chr(c) for c in _fold_list()]
@@ -372,7 +372,7 @@ class ShortFolded:
 
 def fold_lists(text: str, *, pinyin: bool = False) -> ShortFolded:
     """:func:`fold` of a BMP text (see :func:`fold_short`), in plain Python."""
-    table = _nul_chars()
+    table = nul_chars()
     folded = text.translate(table)
     if len(folded) == len(text):
         orig = [i for i, c in enumerate(folded) if c != "\0"]

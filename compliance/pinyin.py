@@ -42,6 +42,7 @@ from compliance.normalize import (
     PINYIN_BASE,
     fold_table,
     folded_char,
+    nul_chars,
     pinyin_names,
     pinyin_table,
 )
@@ -193,33 +194,34 @@ class _Piece(NamedTuple):
 
 
 def _pieces(text: str) -> list[_Piece]:
-    """The matched text as units: Chinese characters, Latin runs, literal characters."""
-    table = _lists()[0]
+    """The matched text as units: Chinese characters, Latin runs (``d u b o``, letters split by
+    separators or tone numbers, is one run), literal characters.
+
+    One ``str.translate`` folds the whole text (NUL for a dropped character, so a tone number
+    still sees what follows it; characters beyond the BMP stay as they are), then one loop
+    over the folded characters: verify() asks this for every spelled candidate."""
+    folded = text.translate(nul_chars())
+    _, syl, n_syl = _lists()
+    n_table = len(syl)
     out: list[_Piece] = []
-    folded = [x for c in text for x in (folded_char(c) if ord(c) < len(table) else c)]
+    latin = ""  # the Latin run so far (a Latin piece is the last one while it is not empty)
+    last = len(folded) - 1
     for i, ch in enumerate(folded):
+        if "a" <= ch <= "z":
+            latin += ch
+            continue
         if ch == "\0":
             continue
-        if "a" <= ch <= "z":
-            out.append(_Piece("latin", ch))
-        elif ch in TONE_DIGITS and out and out[-1].kind == "latin" and (
-                i + 1 == len(folded) or not folded[i + 1].isdigit()):
+        if latin and ch in TONE_DIGITS and (i == last or not folded[i + 1].isdigit()):
             continue  # du3
-        elif _syllable(ch) >= 0:
-            out.append(_Piece("cjk", ch))
-        else:
-            out.append(_Piece("literal", ch))
-    return _merge_latin(out)
-
-
-def _merge_latin(pieces: list[_Piece]) -> list[_Piece]:
-    """``d u b o`` (letters split by separators) is one Latin run."""
-    out: list[_Piece] = []
-    for p in pieces:
-        if p.kind == "latin" and out and out[-1].kind == "latin":
-            out[-1] = _Piece("latin", out[-1].text + p.text)
-        else:
-            out.append(p)
+        if latin:
+            out.append(_Piece("latin", latin))
+            latin = ""
+        cp = ord(ch)
+        sid = syl[cp] - PINYIN_BASE if cp < n_table else -1
+        out.append(_Piece("cjk" if 0 <= sid < n_syl else "literal", ch))
+    if latin:
+        out.append(_Piece("latin", latin))
     return out
 
 

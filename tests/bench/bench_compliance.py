@@ -3,13 +3,15 @@ evasion on, automaton memory, the false-positive rate of the foldings on ordinar
 10M-number blacklist (memory, lookup, filtering 1M contacts), and importing a 1M-row list
 (CSV written like Excel's, and .xlsx; time and peak memory, each in a fresh process).
 
-Run: ``python -m tests.bench.bench_compliance [words|fp|lists|import]`` (all: ~10 minutes on
-2 cores).
+Run: ``python -m tests.bench.bench_compliance [words|scan|fp|lists|import]`` (all but scan:
+~10 minutes on 2 cores). ``scan``: the synthetic scan alone, the median of five passes, and
+sha256 digests of the hit lists to compare two builds (hits must stay identical).
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import random
 import resource
@@ -30,7 +32,7 @@ from compliance.lists import InMemoryListStore, ListKind, Scope
 from compliance.normalize import fold_table, pinyin_table
 from compliance.numbers import InvalidNumber, normalize
 from compliance.pinyin import PinyinMode
-from compliance.words import StreamingScanner, Term, WordFilter
+from compliance.words import Hit, StreamingScanner, Term, WordFilter
 
 SEED = 7
 N_TERMS = 100_000
@@ -168,6 +170,54 @@ def bench_words() -> None:
           f"homophones): {rate:.1f} MB/s wall, {cpu_rate:.1f} MB/s per CPU-second, {hits} hits")
     med, p99 = latency_us(dense.find, [dtext[i : i + 100] for i in range(0, 500_000, 100)])
     print(f"words: adversarial 100-char utterance: median {med:.1f} us, p99 {p99:.1f} us")
+
+
+SCAN_PASSES = 5
+
+
+def _hits_digest(hit_lists: list[list[Hit]]) -> str:
+    """sha256 (first 16 hex digits) of hit lists, order included: two builds that find the
+    same hits print the same digest."""
+    h = hashlib.sha256()
+    for hits in hit_lists:
+        for x in hits:
+            h.update(repr((x.start, x.end, x.matched, x.term, x.category, x.severity,
+                           x.action.value, x.via_pinyin)).encode())
+        h.update(b"|")
+    return h.hexdigest()[:16]
+
+
+def bench_scan() -> None:
+    """The synthetic scan alone, SCAN_PASSES passes, every pass's MB per CPU-second and their
+    median (the load moves single passes by ~30 %), and digests of the hit lists (synthetic
+    chunks and partials, adversarial chunks and partials) to compare two builds."""
+    rng = random.Random(SEED)
+    terms = make_terms(rng, CJK_TERMS, pinyin_min_len=3)
+    wf = WordFilter(terms)
+    text = make_text(rng, TEXT_MB * 1_000_000, plant=terms)
+    nbytes = len(text.encode())
+    chunks = [text[i : i + 10_000] for i in range(0, len(text), 10_000)]
+    rates = []
+    for _ in range(SCAN_PASSES):
+        c0 = time.process_time()
+        for c in chunks:
+            wf.find(c)
+        rates.append(nbytes / 1e6 / (time.process_time() - c0))
+    print(f"scan: synthetic {nbytes / 1e6:.1f} MB, MB per CPU-second: median "
+          f"{statistics.median(rates):.1f} of {' / '.join(f'{r:.1f}' for r in rates)}, load "
+          f"average {psutil.getloadavg()[0]:.1f}")
+    dense = WordFilter(make_terms(random.Random(SEED), CJK, pinyin_min_len=2))
+    dtext = make_text(random.Random(SEED + 1), 1_000_000)
+    digests = {
+        "synthetic chunks": _hits_digest([wf.find(c) for c in chunks]),
+        "synthetic partials": _hits_digest([wf.find(text[i : i + 100])
+                                            for i in range(0, 500_000, 100)]),
+        "adversarial chunks": _hits_digest([dense.find(dtext[i : i + 10_000])
+                                            for i in range(0, len(dtext), 10_000)]),
+        "adversarial partials": _hits_digest([dense.find(dtext[i : i + 100])
+                                              for i in range(0, 300_000, 100)]),
+    }
+    print("scan: hit-list sha256: " + ", ".join(f"{k} {v}" for k, v in digests.items()))
 
 
 def bench_lists() -> None:
@@ -343,6 +393,8 @@ def main() -> None:
 
     print(f"cpu: {psutil.cpu_count()} cores, load average {psutil.getloadavg()}, word scan "
           f"{'native loops' if native.available() else 'Python paths'}")
+    if "scan" in parts:
+        bench_scan()
     if "words" in parts:
         bench_words()
         bench_real_text()

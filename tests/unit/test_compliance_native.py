@@ -117,6 +117,23 @@ def test_unbounded_walk_with_the_pair_filter_finds_every_match(
     assert sorted(got, key=lambda m: (m[2], m[1])) == _ahocorasick_rs(keys, f)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(keys=st.lists(st.text("abcs1", min_size=1, max_size=4), min_size=1, max_size=20,
+                     unique=True),
+       text=st.lists(st.sampled_from([*PIECES, "a", "b", "c", "s", "1", "\ufb01", "\u0455",
+                                      "\uff41", "-", " ", "\u200b", "x", "\u00e9"]),
+                     max_size=30).map("".join))
+def test_bounded_walk_jumps_only_over_starts_that_cannot_match(keys: list[str],
+                                                               text: str) -> None:
+    """A trie whose keys all begin with a-z or 0-9 is walked from the folding's word starts
+    only; one with a key that begins otherwise (赌) from every position. Both find the same
+    matches of the Latin keys, in the same order, so the jump skips no start that matches."""
+    f = native.fold(text)
+    jumped = native.automaton(keys, links=False).walk(f, text)
+    everywhere = native.automaton([*keys, "赌x"], links=False).walk(f, text)
+    assert jumped == [m for m in everywhere if m[0] < len(keys)]
+
+
 def test_prefix_filter_keeps_every_walk_that_can_match() -> None:
     """A walked trie with the four-letter filter finds what one without it finds."""
     rng = random.Random(3)
@@ -128,6 +145,28 @@ def test_prefix_filter_keeps_every_walk_that_can_match() -> None:
     filtered = native.automaton(keys, links=False, prefix4=True).walk(f, text)
     plain = native.automaton(keys, links=False).walk(f, text)
     assert filtered == plain and len(plain) > 100
+
+
+def test_a_fold_table_with_values_too_large_is_refused() -> None:
+    """configure() keeps two flags in the fold table's top bits: a value that reaches them is
+    refused (and nothing scans with the half-made tables), then the real tables work again."""
+    import numpy as np
+
+    ext = native.module()
+    bad = np.zeros(0x10000, dtype=np.uint32)
+    bad[0x41] = 1 << 30
+    bytes0 = np.zeros(0x10000, dtype=np.uint8).tobytes()
+    zeros4 = np.zeros(0x10000, dtype=np.uint32).tobytes()
+    try:
+        with pytest.raises(ValueError, match="fold: value"):
+            ext.configure(bad.tobytes(), zeros4, b"", zeros4, bytes0, bytes0, bytes0,
+                          np.zeros(1, dtype=np.uint32).tobytes(), b"", lambda cp: cp)
+        with pytest.raises(RuntimeError, match="configure"):
+            ext.fold("abc")
+    finally:
+        native.module.cache_clear()
+    assert native.fold("ＡＢ c").text == "abc"
+    assert WordFilter([Term("scam")], native_loops=True).find("ѕсаm")
 
 
 def test_bad_input_is_refused_with_a_clear_error() -> None:
@@ -152,3 +191,41 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
     with pytest.raises(TypeError, match="stop, first, index, values"):
         native.checked(f, "du博", [(1, 0, 0)], 0)
     assert WordFilter([Term("赌博")], native_loops=True).find("du博")
+
+
+def _pieces_one_by_one(text: str) -> list[tuple[str, str]]:
+    """What ``pinyin._pieces`` was before it folded with ``str.translate``: each character
+    folded on its own (the reference it must agree with)."""
+    from compliance.normalize import folded_char
+    from compliance.pinyin import TONE_DIGITS, _syllable
+
+    out: list[tuple[str, str]] = []
+    folded = [x for c in text for x in (folded_char(c) if ord(c) < 0x10000 else c)]
+    for i, ch in enumerate(folded):
+        if ch == "\0":
+            continue
+        if "a" <= ch <= "z":
+            out.append(("latin", ch))
+        elif ch in TONE_DIGITS and out and out[-1][0] == "latin" and (
+                i + 1 == len(folded) or not folded[i + 1].isdigit()):
+            continue
+        elif _syllable(ch) >= 0:
+            out.append(("cjk", ch))
+        else:
+            out.append(("literal", ch))
+    merged: list[tuple[str, str]] = []
+    for kind, ch in out:
+        if kind == "latin" and merged and merged[-1][0] == "latin":
+            merged[-1] = ("latin", merged[-1][1] + ch)
+        else:
+            merged.append((kind, ch))
+    return merged
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.lists(st.sampled_from([*PIECES, "3", "35", "du3\u200b5", "a1b", "ǖ"]),
+                     max_size=12).map("".join))
+def test_spelled_pieces_are_the_characters_folded_one_by_one(text: str) -> None:
+    from compliance.pinyin import _pieces
+
+    assert [(p.kind, p.text) for p in _pieces(text)] == _pieces_one_by_one(text)
