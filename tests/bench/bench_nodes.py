@@ -86,7 +86,7 @@ async def one_rate(nodes: int, rate: int, seconds: int, hold_s: float, *,
             counts = [_finish(p).get("calls", 0) for p in answerers]
         rtts = rtts_of(work)
     if "BENCH_SIPP_STATS" in os.environ:
-        print({k: v for k, v in res.stats.items() if v not in ("0", "")}, res.stdout[-800:])
+        print({k: v for k, v in res.stats.items() if v not in ("0", "")}, res.errors[-1500:])
     ok = max(1, res.successful)
     return {"nodes": nodes, "rate": rate, "calls": total, "ok": res.successful,
             "failed": res.failed, "retrans": res.retransmissions,
