@@ -158,9 +158,12 @@ class InspectionWorker:
         thread, and a busy box may not have committed it by the first look at the queue."""
         async def idle() -> None:
             while True:
+                # Our own counters first, the database after: an insert or a completion that
+                # commits while ``counts`` reads would otherwise be missed by both looks (the
+                # read saw the row not yet there, the counter was already back to zero).
+                local_idle = not self._enqueuing and not self._running
                 counts = await self._db(self.queue.counts)
-                if not self._enqueuing and not self._running and not counts.get("queued") \
-                        and not counts.get("running"):
+                if local_idle and not counts.get("queued") and not counts.get("running"):
                     return
                 await self.clock.sleep(0.2)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from core.bus import EventBus
 from core.clock import SystemClock
 from engine.cdr import CallRecord, CallRecords
-from inspection.queue import RETRY_BASE_S, JobQueue
+from inspection.queue import RETRY_BASE_S, Job, JobQueue
 from inspection.worker import InspectionWorker
 from storage import open_database
 
@@ -79,6 +80,59 @@ def test_sweep_queues_recorded_calls_that_have_no_job(tmp_path: Path) -> None:
     assert q.sweep(0.0, 100.0) == 1
     assert {r.call_id for r in q.jobs()} == {"done_before", "lost"}
     assert q.sweep(0.0, 100.0) == 0
+
+
+async def test_drain_is_not_fooled_by_an_insert_committing_during_its_read(tmp_path: Path) -> None:
+    """``drain()`` reads the queue in a thread. If the job's insert commits while that read runs
+    and the worker's counter drops before the read returns, the read is stale and the counter
+    is zero: a fresh-clone CI run found ``drain()`` True and nothing inspected. Here the read is
+    held until both happened. The inspector is a stand-in; the queue is the real one."""
+    db = open_database(f"sqlite:///{tmp_path}/q.sqlite")
+    _call(CallRecords(db), "c1")
+    gate, reading, claimable = threading.Event(), threading.Event(), threading.Event()
+    worker: InspectionWorker
+
+    class RacingQueue(JobQueue):
+        def enqueue(self, call_id: str, tenant: str, now: float, *, force: bool = False) -> bool:
+            gate.wait(10)
+            return super().enqueue(call_id, tenant, now, force=force)
+
+        def counts(self) -> dict[str, int]:
+            seen = super().counts()
+            if reading.is_set() and not gate.is_set():  # the first read of the drain below
+                gate.set()
+                deadline = time.monotonic() + 10
+                while worker._enqueuing and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            elif gate.is_set():
+                claimable.set()  # a later read: the claimer may go on
+            return seen
+
+        def claim(self, owner: str, now: float, *, limit: int = 1,
+                  lease_s: float = 600.0) -> list[Job]:
+            if gate.is_set():  # held until drain() has looked past its stale first read
+                claimable.wait(10)
+            return super().claim(owner, now, limit=limit, lease_s=lease_s)
+
+    inspected: list[str] = []
+
+    class Recorded:
+        def inspect(self, call_id: str) -> None:
+            inspected.append(call_id)
+
+    bus = EventBus()
+    worker = InspectionWorker(RacingQueue(db), Recorded(), SystemClock(),  # type: ignore[arg-type]
+                              owner="a", poll_s=0.05)
+    await worker.start(bus)
+    try:
+        bus.publish("call.ended", "c1", disposition="answered", recording_path="/r.wav")
+        reading.set()
+        assert await worker.drain(10)
+        assert inspected == ["c1"] and worker.done == 1
+    finally:
+        gate.set()
+        claimable.set()
+        await worker.stop()
 
 
 async def test_drain_waits_for_a_job_whose_insert_is_still_running(tmp_path: Path) -> None:
