@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 
 def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
@@ -65,14 +66,25 @@ def free_port_block(size: int, host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free port block")
 
 
-async def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0,
-                     what: str = "condition") -> None:
-    """Await ``condition()`` becoming true (polled every few ms), failing after ``timeout_s``:
-    how a test waits for something a real peer or socket makes happen, instead of sleeping a
-    fixed time and hoping it happened."""
+async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 5.0,
+                     what: str = "condition", *,
+                     between: Callable[[], Awaitable[object]] | None = None,
+                     poll_s: float = 0.002) -> None:
+    """Await ``condition()`` (a plain or an async check) becoming true, polled every
+    ``poll_s``, failing after ``timeout_s`` of real time: how a test waits for something a real
+    peer or socket makes happen, instead of sleeping a fixed time and hoping it happened.
+    ``between`` runs before each poll, e.g. a fake clock's ``advance`` so timers fire while
+    real threads answer."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    while not condition():
+    while True:
+        got = condition()
+        if inspect.isawaitable(got):
+            got = await got
+        if got:
+            return
         if loop.time() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout_s} s")
-        await asyncio.sleep(0.002)
+        if between is not None:
+            await between()
+        await asyncio.sleep(poll_s)

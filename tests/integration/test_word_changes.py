@@ -7,7 +7,6 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,6 @@ from core.clock import FakeClock
 from core.tasks import TaskScope
 from storage import open_database
 from tests.netutil import wait_until
-
-
-async def wait_until_async(check: Callable[[], Awaitable[bool]], timeout_s: float,
-                           what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,7 +72,7 @@ async def test_another_process_edit_arrives_over_redis(tmp_path: Path, redis_url
     scope = TaskScope("test")
     scope.spawn(sub.run(), "word-changes")
     try:
-        await wait_until_async(lambda: _subscribed(redis_url), 10, "subscribed")
+        await wait_until(lambda: _subscribed(redis_url), 10, "subscribed", poll_s=0.05)
         words = tmp_path / "words.txt"
         words.write_text("赌博\n", encoding="utf-8")
         env = {**os.environ, "PYTHONPATH": str(ROOT),

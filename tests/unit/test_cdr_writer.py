@@ -6,7 +6,6 @@ SQLite refuses to encode); the outage is a real dropped table."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from engine.cdr import CallRecord, CallRecords, CallRow
 from engine.cdr_writer import CdrWriter
 from storage import open_database
 from storage.tenancy import EVERY_TENANT
+from tests.netutil import wait_until
 
 
 def rec(n: int, sip_call_id: str | None = None) -> CallRecord:
@@ -29,14 +29,7 @@ def rec(n: int, sip_call_id: str | None = None) -> CallRecord:
 
 async def advance_until(clock: FakeClock, condition: Callable[[], bool], what: str) -> None:
     """Move the fake clock in small steps, letting real threads answer, until ``condition``."""
-    async def steps() -> None:
-        while not condition():
-            await clock.advance(0.25)
-            await asyncio.sleep(0.005)
-    try:
-        await asyncio.wait_for(steps(), 10.0)
-    except TimeoutError:
-        raise AssertionError(f"{what} did not happen within 10 s") from None
+    await wait_until(condition, 10.0, what, between=lambda: clock.advance(0.25), poll_s=0.005)
 
 
 @pytest.fixture
