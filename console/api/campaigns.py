@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import Field
 
 from campaigns.store import Campaign
+from console.api import compliance_schemas as cs
 from console.api import schemas as s
 from console.api.admin import actor
 from console.api.compliance import TABLE_TYPES, import_out
@@ -40,7 +41,7 @@ class CampaignIn(s.In):
                                  "contacts (column mapping), ...")
 
 
-class ContactsQuery(s.TenantQuery, s.TableQuery):
+class ContactsQuery(s.TenantQuery, cs.TableQuery):
     pass
 
 
@@ -64,7 +65,7 @@ class CampaignListOut(s.Out):
     items: list[CampaignOut]
 
 
-class ContactsImportOut(s.ImportOut):
+class ContactsImportOut(cs.ImportOut):
     merged: int = Field(0, description="rows whose number was already a contact")
 
 

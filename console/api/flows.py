@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from console.api import flow_schemas as fs
 from console.api import schemas as s
 from console.api.admin import actor
 from console.api.context import services
@@ -28,18 +29,18 @@ PROMPT = {**SESSION, "seq": PathParam(int, r"^[0-9]{1,6}$", 6)}
 CALL = {"call_id": PathParam(str, r"^[0-9a-f-]{36}$", 36)}
 
 
-def problems_out(problems: list[Problem]) -> list[s.ProblemOut]:
-    return [s.ProblemOut(**p.as_dict()) for p in problems]
+def problems_out(problems: list[Problem]) -> list[fs.ProblemOut]:
+    return [fs.ProblemOut(**p.as_dict()) for p in problems]
 
 
-def draft_out(d: Draft, problems: list[Problem]) -> s.DraftOut:
-    return s.DraftOut(flow_id=d.flow_id, tenant=d.tenant, revision=d.revision,
+def draft_out(d: Draft, problems: list[Problem]) -> fs.DraftOut:
+    return fs.DraftOut(flow_id=d.flow_id, tenant=d.tenant, revision=d.revision,
                       document=d.document, updated_at=d.updated_at, updated_by=d.updated_by,
                       problems=problems_out(problems))
 
 
-def version_out(p: PublishedFlow, by: str = "") -> s.VersionOut:
-    return s.VersionOut(flow_id=p.flow_id, version=p.version, content_hash=p.content_hash,
+def version_out(p: PublishedFlow, by: str = "") -> fs.VersionOut:
+    return fs.VersionOut(flow_id=p.flow_id, version=p.version, content_hash=p.content_hash,
                         published_at=p.published_at, published_by=by, created=p.created)
 
 
@@ -63,18 +64,18 @@ def if_match(req: ApiRequest, body_revision: int | None) -> int | None:
     return value
 
 
-def sim_out(session: SimSession, after: int = 0) -> s.SimOut:
-    outputs = [s.SimOutputOut(**{k: v for k, v in o.items() if k in s.SimOutputOut.model_fields})
+def sim_out(session: SimSession, after: int = 0) -> fs.SimOut:
+    outputs = [fs.SimOutputOut(**{k: v for k, v in o.items() if k in fs.SimOutputOut.model_fields})
                for o in session.outputs if o["seq"] > after]
-    return s.SimOut(id=session.id, flow_id=session.flow_id, target=session.target,
+    return fs.SimOut(id=session.id, flow_id=session.flow_id, target=session.target,
                     status="ended" if session.task.done() else "running",
                     waiting_for=session.call.waiting_for,
                     current_node=session.interp.current_node, outputs=outputs,
                     result=session.result())
 
 
-def testcall_out(c: TestCall) -> s.TestCallOut:
-    return s.TestCallOut(call_id=c.call_id, flow_id=c.flow_id, flow_version=c.flow_version,
+def testcall_out(c: TestCall) -> fs.TestCallOut:
+    return fs.TestCallOut(call_id=c.call_id, flow_id=c.flow_id, flow_version=c.flow_version,
                          to=c.target, status=c.status, placed_by=c.placed_by,
                          placed_at=c.placed_at,
                          events_url=f"/api/events?call_id={c.call_id}&tenant={c.tenant}",
@@ -93,14 +94,14 @@ def register(api: Api) -> None:
         return web.json_response(services(req).flow_schema)
 
     @api.op("GET", "/api/flows", summary="Flows: drafts and published", tag="flows",
-            permission="flows.read", query=s.TenantQuery, response=s.FlowList)
-    async def list_flows(req: ApiRequest) -> s.FlowList:
+            permission="flows.read", query=s.TenantQuery, response=fs.FlowList)
+    async def list_flows(req: ApiRequest) -> fs.FlowList:
         rows = await asyncio.to_thread(flows_ops(req).overview, tenant(req))
-        return s.FlowList(items=[s.FlowSummaryOut(**asdict(r)) for r in rows])
+        return fs.FlowList(items=[fs.FlowSummaryOut(**asdict(r)) for r in rows])
 
     @api.op("POST", "/api/flows", summary="Create a flow (its first draft)", tag="flows",
-            permission="flows.write", query=s.TenantQuery, body=s.FlowCreateIn,
-            response=s.DraftOut, status=201)
+            permission="flows.write", query=s.TenantQuery, body=fs.FlowCreateIn,
+            response=fs.DraftOut, status=201)
     async def create_flow(req: ApiRequest) -> web.Response:
         doc: dict[str, Any] = req.body.document
         flow_id = doc.get("id")
@@ -112,7 +113,7 @@ def register(api: Api) -> None:
         return json_response(draft_out(draft, problems), 201, {"ETag": etag(draft.revision)})
 
     @api.op("GET", "/api/flows/{flow_id}", summary="A flow: summary and draft", tag="flows",
-            permission="flows.read", query=s.TenantQuery, response=s.FlowOut, params=FLOW)
+            permission="flows.read", query=s.TenantQuery, response=fs.FlowOut, params=FLOW)
     async def get_flow(req: ApiRequest) -> web.Response:
         ops, t, fid = flows_ops(req), tenant(req), req.path["flow_id"]
 
@@ -124,15 +125,15 @@ def register(api: Api) -> None:
         summary, draft = await asyncio.to_thread(load)
         from console.services.flows import problems_of  # noqa: PLC0415
 
-        out = s.FlowOut(summary=s.FlowSummaryOut(**asdict(summary)),
+        out = fs.FlowOut(summary=fs.FlowSummaryOut(**asdict(summary)),
                         draft=draft_out(draft, problems_of(draft.document)) if draft else None)
         return json_response(out, headers={"ETag": etag(draft.revision)} if draft else None)
 
     @api.op("PUT", "/api/flows/{flow_id}/draft", summary="Save the draft (invalid drafts "
             "too); a stale revision is a 409", tag="flows", permission="flows.write",
-            query=s.TenantQuery, body=s.DraftSaveIn, response=s.DraftOut, params=FLOW)
+            query=s.TenantQuery, body=fs.DraftSaveIn, response=fs.DraftOut, params=FLOW)
     async def save_draft(req: ApiRequest) -> web.Response:
-        b: s.DraftSaveIn = req.body
+        b: fs.DraftSaveIn = req.body
         base = if_match(req, b.revision)
         draft, problems = await asyncio.to_thread(flows_ops(req).save_draft, actor(req),
                                                   tenant(req), req.path["flow_id"], b.document,
@@ -140,7 +141,7 @@ def register(api: Api) -> None:
         return json_response(draft_out(draft, problems), headers={"ETag": etag(draft.revision)})
 
     @api.op("DELETE", "/api/flows/{flow_id}/draft", summary="Discard the draft (published "
-            "versions stay)", tag="flows", permission="flows.write", query=s.RevisionQuery,
+            "versions stay)", tag="flows", permission="flows.write", query=fs.RevisionQuery,
             status=204, params=FLOW)
     async def delete_draft(req: ApiRequest) -> None:
         await asyncio.to_thread(flows_ops(req).delete_draft, actor(req), tenant(req),
@@ -148,8 +149,8 @@ def register(api: Api) -> None:
 
     @api.op("POST", "/api/flows/{flow_id}/validate", summary="Every problem, with node and "
             "port", tag="flows", permission="flows.read", query=s.TenantQuery,
-            body=s.ValidateIn, response=s.ProblemsOut, params=FLOW)
-    async def validate_flow(req: ApiRequest) -> s.ProblemsOut:
+            body=fs.ValidateIn, response=fs.ProblemsOut, params=FLOW)
+    async def validate_flow(req: ApiRequest) -> fs.ProblemsOut:
         from console.services.flows import problems_of  # noqa: PLC0415
 
         doc = req.body.document
@@ -158,12 +159,12 @@ def register(api: Api) -> None:
                                             req.path["flow_id"])
             doc = draft.document
         problems = await asyncio.to_thread(problems_of, doc)
-        return s.ProblemsOut(valid=not problems, problems=problems_out(problems))
+        return fs.ProblemsOut(valid=not problems, problems=problems_out(problems))
 
     @api.op("POST", "/api/flows/{flow_id}/publish", summary="Publish the draft as a new "
             "immutable version (the tenant's words are enforced)", tag="flows",
-            permission="flows.publish", query=s.TenantQuery, body=s.PublishIn,
-            response=s.VersionOut, status=201, params=FLOW, also=(200,),
+            permission="flows.publish", query=s.TenantQuery, body=fs.PublishIn,
+            response=fs.VersionOut, status=201, params=FLOW, also=(200,),
             description="201: a new version; 200: the draft's content is already the latest "
                         "version (nothing new was stored).")
     async def publish_flow(req: ApiRequest) -> web.Response:
@@ -172,90 +173,90 @@ def register(api: Api) -> None:
         return json_response(version_out(pub, req.who.actor), 201 if pub.created else 200)
 
     @api.op("GET", "/api/flows/{flow_id}/versions", summary="Published versions", tag="flows",
-            permission="flows.read", query=s.TenantQuery, response=s.VersionList, params=FLOW)
-    async def list_versions(req: ApiRequest) -> s.VersionList:
+            permission="flows.read", query=s.TenantQuery, response=fs.VersionList, params=FLOW)
+    async def list_versions(req: ApiRequest) -> fs.VersionList:
         fid = req.path["flow_id"]
         rows = await asyncio.to_thread(flows_ops(req).versions, tenant(req), fid)
-        return s.VersionList(items=[s.VersionOut(flow_id=fid, **r) for r in rows])
+        return fs.VersionList(items=[fs.VersionOut(flow_id=fid, **r) for r in rows])
 
     @api.op("GET", "/api/flows/{flow_id}/versions/{version}", summary="One version with its "
             "document", tag="flows", permission="flows.read", query=s.TenantQuery,
-            response=s.VersionDocOut, params=VERSION)
-    async def get_version(req: ApiRequest) -> s.VersionDocOut:
+            response=fs.VersionDocOut, params=VERSION)
+    async def get_version(req: ApiRequest) -> fs.VersionDocOut:
         pub = await asyncio.to_thread(flows_ops(req).version, tenant(req), req.path["flow_id"],
                                       req.path["version"])
-        return s.VersionDocOut(**version_out(pub).model_dump(), document=pub.document)
+        return fs.VersionDocOut(**version_out(pub).model_dump(), document=pub.document)
 
     @api.op("GET", "/api/flows/{flow_id}/diff", summary="What changed between two versions "
             "(or a version and the draft)", tag="flows", permission="flows.read",
-            query=s.DiffQuery, response=s.DiffOut, params=FLOW)
-    async def diff_flow(req: ApiRequest) -> s.DiffOut:
-        q: s.DiffQuery = req.query
+            query=fs.DiffQuery, response=fs.DiffOut, params=FLOW)
+    async def diff_flow(req: ApiRequest) -> fs.DiffOut:
+        q: fs.DiffQuery = req.query
         d = await asyncio.to_thread(flows_ops(req).diff, tenant(req), req.path["flow_id"],
                                     q.from_, q.to)
-        return s.DiffOut(**d.as_dict(), empty=d.empty)
+        return fs.DiffOut(**d.as_dict(), empty=d.empty)
 
     @api.op("POST", "/api/flows/{flow_id}/rollback", summary="Publish an old version's "
             "content as the newest version", tag="flows", permission="flows.publish",
-            query=s.TenantQuery, body=s.RollbackIn, response=s.VersionOut, status=201,
+            query=s.TenantQuery, body=fs.RollbackIn, response=fs.VersionOut, status=201,
             params=FLOW)
-    async def rollback_flow(req: ApiRequest) -> s.VersionOut:
+    async def rollback_flow(req: ApiRequest) -> fs.VersionOut:
         pub = await asyncio.to_thread(flows_ops(req).rollback, actor(req), tenant(req),
                                       req.path["flow_id"], req.body.version)
         return version_out(pub, req.who.actor)
 
     # --- test cases ----------------------------------------------------------------------------
 
-    def tests_out(fid: str, d: Draft) -> s.TestsOut:
-        return s.TestsOut(flow_id=fid, revision=d.revision, document=d.document,
+    def tests_out(fid: str, d: Draft) -> fs.TestsOut:
+        return fs.TestsOut(flow_id=fid, revision=d.revision, document=d.document,
                           updated_at=d.updated_at, updated_by=d.updated_by)
 
     @api.op("GET", "/api/flows/{flow_id}/tests", summary="The flow's stored test cases",
-            tag="flows", permission="flows.read", query=s.TenantQuery, response=s.TestsOut,
+            tag="flows", permission="flows.read", query=s.TenantQuery, response=fs.TestsOut,
             params=FLOW)
-    async def get_tests(req: ApiRequest) -> s.TestsOut:
+    async def get_tests(req: ApiRequest) -> fs.TestsOut:
         d = await asyncio.to_thread(flows_ops(req).test_suite, tenant(req), req.path["flow_id"])
         return tests_out(req.path["flow_id"], d)
 
     @api.op("PUT", "/api/flows/{flow_id}/tests", summary="Store test cases (a stale revision "
             "is a 409)", tag="flows", permission="flows.write", query=s.TenantQuery,
-            body=s.TestsSaveIn, response=s.TestsOut, params=FLOW)
-    async def save_tests(req: ApiRequest) -> s.TestsOut:
-        b: s.TestsSaveIn = req.body
+            body=fs.TestsSaveIn, response=fs.TestsOut, params=FLOW)
+    async def save_tests(req: ApiRequest) -> fs.TestsOut:
+        b: fs.TestsSaveIn = req.body
         d = await asyncio.to_thread(flows_ops(req).save_tests, actor(req), tenant(req),
                                     req.path["flow_id"], b.document, if_match(req, b.revision))
         return tests_out(req.path["flow_id"], d)
 
     @api.op("POST", "/api/flows/{flow_id}/tests/run", summary="Run the test cases against "
             "the draft or a version", tag="flows", permission="flows.write",
-            query=s.TenantQuery, body=s.TestRunIn, response=s.TestRunOut, params=FLOW)
-    async def run_tests(req: ApiRequest) -> s.TestRunOut:
-        b: s.TestRunIn = req.body
+            query=s.TenantQuery, body=fs.TestRunIn, response=fs.TestRunOut, params=FLOW)
+    async def run_tests(req: ApiRequest) -> fs.TestRunOut:
+        b: fs.TestRunIn = req.body
         results = await flows_ops(req).run_tests(tenant(req), req.path["flow_id"], b.target,
                                                  b.document)
-        cases = [s.CaseOut(name=r.name, passed=r.passed, transcript=list(r.transcript),
-                           steps=[s.StepOut(index=st.index, action=st.action, ok=st.ok,
+        cases = [fs.CaseOut(name=r.name, passed=r.passed, transcript=list(r.transcript),
+                           steps=[fs.StepOut(index=st.index, action=st.action, ok=st.ok,
                                             message=st.message) for st in r.steps])
                  for r in results]
         passed = sum(c.passed for c in cases)
-        return s.TestRunOut(passed=passed, failed=len(cases) - passed, results=cases)
+        return fs.TestRunOut(passed=passed, failed=len(cases) - passed, results=cases)
 
     # --- routes --------------------------------------------------------------------------------
 
     @api.op("GET", "/api/routes", summary="Dialled numbers and their flows", tag="routes",
-            permission="routes.read", query=s.TenantQuery, response=s.RouteList)
-    async def list_routes(req: ApiRequest) -> s.RouteList:
+            permission="routes.read", query=s.TenantQuery, response=fs.RouteList)
+    async def list_routes(req: ApiRequest) -> fs.RouteList:
         routes = await asyncio.to_thread(flows_ops(req).routes, tenant(req))
-        return s.RouteList(items=[s.RouteOut(number=n, flow_id=f)
+        return fs.RouteList(items=[fs.RouteOut(number=n, flow_id=f)
                                   for n, f in sorted(routes.items())])
 
     @api.op("PUT", "/api/routes/{number}", summary="Route a number ('*': fallback) to a "
             "published flow", tag="routes", permission="routes.write", query=s.TenantQuery,
-            body=s.RouteIn, response=s.RouteOut, params=NUMBER)
-    async def set_route(req: ApiRequest) -> s.RouteOut:
+            body=fs.RouteIn, response=fs.RouteOut, params=NUMBER)
+    async def set_route(req: ApiRequest) -> fs.RouteOut:
         await asyncio.to_thread(flows_ops(req).set_route, actor(req), tenant(req),
                                 req.path["number"], req.body.flow_id)
-        return s.RouteOut(number=req.path["number"], flow_id=req.body.flow_id)
+        return fs.RouteOut(number=req.path["number"], flow_id=req.body.flow_id)
 
     @api.op("DELETE", "/api/routes/{number}", summary="Stop routing a number", tag="routes",
             permission="routes.write", query=s.TenantQuery, status=204, params=NUMBER)
@@ -266,27 +267,27 @@ def register(api: Api) -> None:
     # --- simulator -----------------------------------------------------------------------------
 
     @api.op("POST", "/api/simulations", summary="Start talking to a flow (services mocked)",
-            tag="simulator", permission="flows.write", query=s.TenantQuery, body=s.SimStartIn,
-            response=s.SimOut, status=201)
-    async def start_simulation(req: ApiRequest) -> s.SimOut:
-        b: s.SimStartIn = req.body
+            tag="simulator", permission="flows.write", query=s.TenantQuery, body=fs.SimStartIn,
+            response=fs.SimOut, status=201)
+    async def start_simulation(req: ApiRequest) -> fs.SimOut:
+        b: fs.SimStartIn = req.body
         session = await services(req).simulator.start(
             tenant(req), req.who.actor, b.flow_id, target=b.target, caller=b.caller,
             callee=b.callee, variables=b.variables, mocks=b.mocks)
         return sim_out(session)
 
     @api.op("GET", "/api/simulations/{session_id}", summary="Prompts and trace so far",
-            tag="simulator", permission="flows.write", query=s.SimQuery, response=s.SimOut,
+            tag="simulator", permission="flows.write", query=fs.SimQuery, response=fs.SimOut,
             params=SESSION)
-    async def get_simulation(req: ApiRequest) -> s.SimOut:
+    async def get_simulation(req: ApiRequest) -> fs.SimOut:
         session = services(req).simulator.get(tenant(req), req.path["session_id"])
         return sim_out(session, req.query.after)
 
     @api.op("POST", "/api/simulations/{session_id}/input", summary="Send digits, words, "
             "silence or a hang-up; returns what followed", tag="simulator",
-            permission="flows.write", query=s.TenantQuery, body=s.SimInputIn,
-            response=s.SimOut, params=SESSION)
-    async def simulation_input(req: ApiRequest) -> s.SimOut:
+            permission="flows.write", query=s.TenantQuery, body=fs.SimInputIn,
+            response=fs.SimOut, params=SESSION)
+    async def simulation_input(req: ApiRequest) -> fs.SimOut:
         sims = services(req).simulator
         before = sims.get(tenant(req), req.path["session_id"]).seq
         session = await sims.send(tenant(req), req.path["session_id"], req.body.kind,
@@ -313,21 +314,21 @@ def register(api: Api) -> None:
 
     @api.op("POST", "/api/testcalls", summary="Place a real call that runs a flow; watch it "
             "on /api/events?call_id=", tag="testcalls", permission="testcalls.place",
-            query=s.TenantQuery, body=s.TestCallIn, response=s.TestCallOut, status=202)
-    async def place_test_call(req: ApiRequest) -> s.TestCallOut:
-        b: s.TestCallIn = req.body
+            query=s.TenantQuery, body=fs.TestCallIn, response=fs.TestCallOut, status=202)
+    async def place_test_call(req: ApiRequest) -> fs.TestCallOut:
+        b: fs.TestCallIn = req.body
         call = await services(req).testcalls.start(actor(req), tenant(req), b.flow_id, b.to,
                                                    b.target)
         return testcall_out(call)
 
     @api.op("GET", "/api/testcalls", summary="Recent test calls", tag="testcalls",
-            permission="calls.read", query=s.TenantQuery, response=s.TestCallList)
-    async def list_test_calls(req: ApiRequest) -> s.TestCallList:
+            permission="calls.read", query=s.TenantQuery, response=fs.TestCallList)
+    async def list_test_calls(req: ApiRequest) -> fs.TestCallList:
         calls = services(req).testcalls.recent(tenant(req))
-        return s.TestCallList(items=[testcall_out(c) for c in calls])
+        return fs.TestCallList(items=[testcall_out(c) for c in calls])
 
     @api.op("GET", "/api/testcalls/{call_id}", summary="A test call: status and, once ended, "
             "its record", tag="testcalls", permission="calls.read", query=s.TenantQuery,
-            response=s.TestCallOut, params=CALL)
-    async def get_test_call(req: ApiRequest) -> s.TestCallOut:
+            response=fs.TestCallOut, params=CALL)
+    async def get_test_call(req: ApiRequest) -> fs.TestCallOut:
         return testcall_out(services(req).testcalls.get(tenant(req), req.path["call_id"]))

@@ -140,6 +140,6 @@ def test_the_api_offers_exactly_the_word_categories_the_filter_knows() -> None:
     from typing import get_args
 
     from compliance.words import CATEGORIES
-    from console.api.schemas import WordCategory
+    from console.api.compliance_schemas import WordCategory
 
     assert get_args(WordCategory) == CATEGORIES
