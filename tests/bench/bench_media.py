@@ -254,7 +254,7 @@ def one_run(system: str, n: int, *, procs: int, hold_s: float, cps: int, work: P
     cpu0, t0 = _cpu(pids), time.monotonic()
     shares = [n // procs + (1 if k < n % procs else 0) for k in range(procs)]
 
-    def caller(k: int) -> SippResult:
+    def place_calls(k: int) -> SippResult:
         d = work / f"sipp{k}"
         d.mkdir(exist_ok=True)
         rate = max(1, cps // procs)
@@ -266,7 +266,7 @@ def one_run(system: str, n: int, *, procs: int, hold_s: float, cps: int, work: P
 
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)  # SIPp is the only child reaped here
     with ThreadPoolExecutor(procs) as pool:
-        results = list(pool.map(caller, range(procs)))
+        results = list(pool.map(place_calls, range(procs)))
     cpu1, t1 = _cpu(pids), time.monotonic()
     for k, res in enumerate(results):
         if res.successful != shares[k]:
