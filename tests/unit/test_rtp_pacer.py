@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from core.clock import FakeClock, SystemClock
 from core.tasks import spawn
 from engine.rtp.pacer import Pacer
@@ -160,3 +162,69 @@ async def test_real_clock_regularity() -> None:
         # absolute grid: the last tick is not behind by the sum of per-tick delays
         first, last = rec.ticks[0], rec.ticks[-1]
         assert abs((last[1] - first[1]) - (last[0] - first[0]) * 0.02) < 0.015
+
+
+class QuietRecorder(Recorder):
+    """A stream that can go quiet; ``sender`` stands for its native sender."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sender = object()
+        self.pacer: Pacer | None = None
+
+    def attach_pacer(self, pacer: Pacer | None) -> None:
+        self.pacer = pacer
+
+    def on_quiet_tick(self, tick: int, now: float) -> None:
+        pass
+
+
+def test_membership_changes_tick_each_stream_exactly_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hundreds of calls come, go, go quiet and wake between ticks: after any sequence, each
+    stream is ticked once, in Python while awake and by the quiet send while quiet, and a
+    removed stream by neither (the pacer keeps these sets current instead of filtering)."""
+    import random
+
+    import engine.rtp.pacer as pacer_mod
+
+    sent: list[object] = []
+
+    def fake_send_quiet(senders: tuple[object, ...], samples: int) -> int:
+        sent.extend(senders)
+        return len(senders)
+
+    monkeypatch.setattr(pacer_mod, "_send_quiet", lambda: fake_send_quiet)
+    rng = random.Random(18)
+    pacer = Pacer()
+    streams = [QuietRecorder() for _ in range(40)]
+    added: set[int] = set()
+    quiet: set[int] = set()
+    for step in range(2000):
+        s = rng.choice(streams)
+        op = rng.choice(("add", "remove", "quiet", "wake", "wake"))
+        if op == "add":
+            pacer.add(s)
+            added.add(id(s))
+        elif op == "remove":
+            pacer.remove(s)
+            added.discard(id(s))
+            quiet.discard(id(s))
+        elif op == "quiet":
+            pacer.quiet(s, s.sender)
+            if id(s) in added:
+                quiet.add(id(s))
+        else:
+            pacer.wake(s)
+            quiet.discard(id(s))
+        if step % 7:
+            continue
+        for r in streams:
+            r.ticks.clear()
+        sent.clear()
+        pacer._run_tick(0.0, 0.0)
+        ticked = {id(r) for r in streams if r.ticks}
+        assert ticked == added - quiet
+        assert sorted(map(id, sent)) == sorted(id(r.sender) for r in streams if id(r) in quiet)
+        assert all(len(r.ticks) <= 1 for r in streams)
+        assert all(pacer.is_quiet(r) == (id(r) in quiet) for r in streams)
