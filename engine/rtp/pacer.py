@@ -19,6 +19,11 @@ caller listening to nobody). A stream may hand the pacer its native sender (``qu
 (``engine/rtp/_rtpsend.c``), and calls the stream's ``on_quiet_tick`` only every
 ``QUIET_HOUSEKEEPING_TICKS`` (timeouts, RTCP). The stream decides when it is quiet and wakes
 itself the moment it has something to do (a prompt, a digit to send, a listener).
+
+A quiet stream may also be playing a prompt: its sender then holds the encoded prompt as a
+``script`` and the same C loop sends the prompt's frames; the tick its last frame goes out,
+the pacer calls the stream's ``on_script_end`` so it is ticked in Python again from the next
+tick (and plays what comes next, or goes quiet on silence).
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ class QuietStream(PacedStream, Protocol):
     def attach_pacer(self, pacer: Pacer | None) -> None: ...
 
     def on_quiet_tick(self, tick: int, now: float) -> None: ...
+
+    def on_script_end(self) -> None: ...
 
 
 @functools.cache
@@ -163,8 +170,9 @@ class Pacer:
         self.ticks += 1
 
     def _tick_quiet(self, tick: int, now: float) -> None:
+        finished: list[int] = []
         try:
-            self.quiet_packets += _send_quiet()(self._quiet_senders, TICK_SAMPLES)
+            self.quiet_packets += _send_quiet()(self._quiet_senders, TICK_SAMPLES, finished)
         except Exception as exc:  # e.g. a sender without silence: tick them in Python again
             log.warning("quiet streams' send failed, waking them: %r", exc)
             self._active.update(self._quiet)
@@ -172,6 +180,14 @@ class Pacer:
             self._quiet_by_sender.clear()
             self._dirty = True
             return
+        for i in finished:  # their prompt's last frame went out: Python plays what follows
+            s = self._quiet_streams[i]
+            try:
+                s.on_script_end()
+            except Exception as exc:  # as on_tick: one stream cannot stop the others
+                self.errors[id(s)] = self.errors.get(id(s), 0) + 1
+                log.debug("stream %r raised in on_script_end: %r", s, exc)
+                self.wake(s)
         if tick % QUIET_HOUSEKEEPING_TICKS == 0:
             for s in self._quiet_streams:
                 try:

@@ -190,7 +190,8 @@ def test_membership_changes_tick_each_stream_exactly_once(
 
     sent: list[object] = []
 
-    def fake_send_quiet(senders: tuple[object, ...], samples: int) -> int:
+    def fake_send_quiet(senders: tuple[object, ...], samples: int,
+                        finished: list[int] | None = None) -> int:
         sent.extend(senders)
         return len(senders)
 
