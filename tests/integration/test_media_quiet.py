@@ -35,7 +35,7 @@ def _peer() -> socket.socket:
     return s
 
 
-def _drain(sock: socket.socket) -> list[RtpPacket]:
+def _raw_rtp(sock: socket.socket) -> list[bytes]:
     out = []
     while True:
         try:
@@ -43,7 +43,11 @@ def _drain(sock: socket.socket) -> list[RtpPacket]:
         except BlockingIOError:
             return out
         if not 200 <= data[1] <= 204:  # RTCP aside
-            out.append(parse_rtp(data))
+            out.append(data)
+
+
+def _drain(sock: socket.socket) -> list[RtpPacket]:
+    return [parse_rtp(data) for data in _raw_rtp(sock)]
 
 
 async def _session(remote: tuple[str, int], **kw: object) -> MediaSession:
@@ -205,17 +209,6 @@ async def test_receive_fast_lane_keeps_the_statistics_and_the_lock() -> None:
     finally:
         media.close()
         caller.close()
-
-
-def _raw_rtp(sock: socket.socket) -> list[bytes]:
-    out = []
-    while True:
-        try:
-            data = sock.recv(2048)
-        except BlockingIOError:
-            return out
-        if not 200 <= data[1] <= 204:
-            out.append(data)
 
 
 @native_only
