@@ -175,19 +175,14 @@ class Pacer:
             self.quiet_packets += _send_quiet()(self._quiet_senders, TICK_SAMPLES, finished)
         except Exception as exc:  # e.g. a sender without silence: tick them in Python again
             log.warning("quiet streams' send failed, waking them: %r", exc)
+            self._end_scripts(list(self._quiet.values()))
             self._active.update(self._quiet)
             self._quiet.clear()
             self._quiet_by_sender.clear()
             self._dirty = True
             return
-        for i in finished:  # their prompt's last frame went out: Python plays what follows
-            s = self._quiet_streams[i]
-            try:
-                s.on_script_end()
-            except Exception as exc:  # as on_tick: one stream cannot stop the others
-                self.errors[id(s)] = self.errors.get(id(s), 0) + 1
-                log.debug("stream %r raised in on_script_end: %r", s, exc)
-                self.wake(s)
+        if finished:  # their prompt's last frame went out: Python plays what follows
+            self._end_scripts([self._quiet_streams[i] for i in finished])
         if tick % QUIET_HOUSEKEEPING_TICKS == 0:
             for s in self._quiet_streams:
                 try:
@@ -197,6 +192,16 @@ class Pacer:
                     self.errors[id(s)] = n
                     if n == 1:
                         log.debug("stream %r raised in on_quiet_tick: %r", s, exc)
+
+    def _end_scripts(self, streams: list[QuietStream]) -> None:
+        """Hand ``streams`` back to Python: each takes back what its sender played for it."""
+        for s in streams:
+            try:
+                s.on_script_end()
+            except Exception as exc:  # as on_tick: one stream cannot stop the others
+                self.errors[id(s)] = self.errors.get(id(s), 0) + 1
+                log.debug("stream %r raised in on_script_end: %r", s, exc)
+            self.wake(s)
 
     async def run(self, clock: Clock) -> None:
         """Tick until :meth:`stop`. Wakes at absolute ``t0 + n·tick_s`` on ``clock``."""

@@ -171,12 +171,17 @@ class QuietRecorder(Recorder):
         super().__init__()
         self.sender = object()
         self.pacer: Pacer | None = None
+        self.script_left = 0  # quiet ticks until the pacer's C loop finishes its prompt
+        self.script_ends = 0
 
     def attach_pacer(self, pacer: Pacer | None) -> None:
         self.pacer = pacer
 
     def on_quiet_tick(self, tick: int, now: float) -> None:
         pass
+
+    def on_script_end(self) -> None:
+        self.script_ends += 1
 
 
 def test_membership_changes_tick_each_stream_exactly_once(
@@ -189,16 +194,24 @@ def test_membership_changes_tick_each_stream_exactly_once(
     import engine.rtp.pacer as pacer_mod
 
     sent: list[object] = []
+    owner: dict[int, QuietRecorder] = {}
 
     def fake_send_quiet(senders: tuple[object, ...], samples: int,
                         finished: list[int] | None = None) -> int:
         sent.extend(senders)
+        for i, snd in enumerate(senders):  # a prompt's last frame: Python takes over
+            r = owner[id(snd)]
+            if r.script_left and finished is not None:
+                r.script_left -= 1
+                if r.script_left == 0:
+                    finished.append(i)
         return len(senders)
 
     monkeypatch.setattr(pacer_mod, "_send_quiet", lambda: fake_send_quiet)
     rng = random.Random(18)
     pacer = Pacer()
     streams = [QuietRecorder() for _ in range(40)]
+    owner.update((id(r.sender), r) for r in streams)
     added: set[int] = set()
     quiet: set[int] = set()
     for step in range(2000):
@@ -215,6 +228,7 @@ def test_membership_changes_tick_each_stream_exactly_once(
             pacer.quiet(s, s.sender)
             if id(s) in added:
                 quiet.add(id(s))
+                s.script_left = rng.choice((0, 0, 1))  # some play a prompt that ends now
         else:
             pacer.wake(s)
             quiet.discard(id(s))
@@ -228,4 +242,9 @@ def test_membership_changes_tick_each_stream_exactly_once(
         assert ticked == added - quiet
         assert sorted(map(id, sent)) == sorted(id(r.sender) for r in streams if id(r) in quiet)
         assert all(len(r.ticks) <= 1 for r in streams)
+        ended = {id(r) for r in streams if r.script_ends}
+        assert ended <= quiet and all(r.script_ends <= 1 for r in streams)
+        quiet -= ended  # handed back: ticked in Python from the next tick
+        for r in streams:
+            r.script_ends = 0
         assert all(pacer.is_quiet(r) == (id(r) in quiet) for r in streams)
