@@ -326,7 +326,7 @@ def main() -> None:
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="answerer counters (GC, pacer) and a 5 s gap timeline per run")
     ap.add_argument("--caller-ports", choices=("listen", "closed"), default="listen",
-                    help="whether the callers' offered RTP ports are bound (module docstring)")
+                    help="pcap caller: whether the offered RTP ports are bound (module docstring)")
     ap.add_argument("--caller", choices=("rtpstream", "pcap"), default="rtpstream",
                     help="how SIPp plays the callers' audio (module docstring)")
     ap.add_argument("--nice-load", type=int, default=10,
