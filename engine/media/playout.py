@@ -39,6 +39,9 @@ class Playout:
         self._items: deque[PlayItem] = deque()
         self.frames_sent = 0
         self.on_enqueue: Callable[[], None] | None = None  # the session wakes from quiet mode
+        # called before an item is stopped: the session takes back a prompt the pacer plays
+        # natively, so the stop holds from the next tick and ``pos`` says what was sent
+        self.on_stop: Callable[[], None] | None = None
 
     def enqueue(self, pcm: Pcm, label: str = "") -> PlayItem:
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -92,7 +95,16 @@ class Playout:
             return item, start
         return None
 
+    def stop(self, item: PlayItem, reason: str) -> None:
+        """Stop ``item`` (barge-in): from the next tick it sends no more frames."""
+        if self.on_stop is not None:
+            self.on_stop()
+        if not item.done.done():
+            item.done.set_result(reason)
+
     def stop_all(self, reason: str) -> None:
+        if self.on_stop is not None and self._items:
+            self.on_stop()
         while self._items:
             item = self._items.popleft()
             if not item.done.done():

@@ -19,7 +19,12 @@ socket itself, and a session with nothing to do but send silence (no prompt, no 
 nobody consuming caller audio, no recording, not on hold, no RFC 4733 event arriving, G.711)
 goes *quiet*: the pacer sends its silence for it in one C loop over all quiet calls, and calls
 ``on_quiet_tick`` twice a second for timeouts and RTCP. Anything that gives the session work
-wakes it (``_wake``) before the next tick, so nothing waits on it.
+wakes it (``_wake``) before the next tick, so nothing waits on it. A session playing a prompt
+under the same conditions hands the prompt's encoded bytes to its sender as a *script* and goes
+quiet too: the C loop sends the prompt's frames (byte-identical to the Python path's), and the
+session takes over again the tick after its last frame (``on_script_end``) or the moment
+anything wakes it, including a stop (barge-in, hang-up): ``_end_script`` then moves the play
+position to what was sent.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from audio.inband_dtmf import InbandDtmfDetector
 from audio.pcm import FRAME_SAMPLES, Pcm
 from core.call import AudioFrameEvent, DtmfEvent
 from core.clock import Clock, SystemClock
-from engine.media.playout import Playout
+from engine.media.playout import PlayItem, Playout
 from engine.media.recorder import Recorder
 from engine.media.subscription import MediaSubscription, Subscribers
 from engine.rtp import rtcp
@@ -101,6 +106,7 @@ class MediaSession(Subscribers):
                  clock: Clock | None = None,
                  allowed_sources: frozenset[str] | None = None) -> None:
         self._pacer: Pacer | None = None  # set while a pacer ticks us (quiet mode needs it)
+        self._script_item: PlayItem | None = None  # the prompt the pacer is playing for us
         self._native = False
         self._quiet_mark = 0  # sender.packet_count when the pacer last took or gave back our sends
         self._set_codec(codec)
@@ -144,6 +150,7 @@ class MediaSession(Subscribers):
         self._rx_buf: Pcm = SILENCE[:0]
         self._rx_frame_len = FRAME_SAMPLES
         self.playout.on_enqueue = self._wake
+        self.playout.on_stop = self._wake
         self._bind_sender()
 
     @property
@@ -315,9 +322,12 @@ class MediaSession(Subscribers):
             self._check_timeout(now)
         if tick % RTCP_INTERVAL_TICKS == 0:
             self._send_rtcp()
-        if self._native and self._pacer is not None and self._can_quiet():
-            self._quiet_mark = self.sender.packet_count
-            self._pacer.quiet(self, self.sender)
+        if self._native and self._pacer is not None:
+            if self._can_quiet():
+                self._quiet_mark = self.sender.packet_count
+                self._pacer.quiet(self, self.sender)
+            elif self._can_script():
+                self._start_script()
 
     # -- quiet mode (see the module docstring) ---------------------------------------------------
 
@@ -327,9 +337,50 @@ class MediaSession(Subscribers):
                 and not self._dtmf_queue and not self.playout.busy
                 and not self.dtmf_rx.holding and self._recorder is None and not self.closed)
 
+    def _can_script(self) -> bool:
+        """Nothing to do but play the current prompt (already encoded) until it ends."""
+        item = self.playout.current
+        return (item is not None and item.live is None and not item.done.done()
+                and item.pos < len(item.pcm) and self.payload_type in item.encoded
+                and self.stateless and not self.wants_audio and not self._on_hold
+                and not self._dtmf_queue and not self.dtmf_rx.holding
+                and self._recorder is None and not self.closed)
+
+    def _start_script(self) -> None:
+        """The pacer sends the rest of the current prompt for us (module docstring)."""
+        item = self.playout.current
+        assert item is not None and self._pacer is not None
+        self.sender.script = item.encoded[self.payload_type]
+        self.sender.script_pos = item.pos
+        if self._script_item is not item:
+            item.done.add_done_callback(self._script_stopped)  # any stop path wakes us
+        self._script_item = item
+        self._quiet_mark = self.sender.packet_count
+        self._pacer.quiet(self, self.sender)
+
+    def _script_stopped(self, _done: object) -> None:
+        self._wake()
+
+    def _end_script(self) -> None:
+        """Take the prompt back: its position is what the pacer sent of it."""
+        item = self._script_item
+        if item is None:
+            return
+        sent = self.sender.script_pos - item.pos
+        if sent > 0:
+            item.pos = self.sender.script_pos
+            self.playout.frames_sent += sent // FRAME_SAMPLES
+        self.sender.script = None
+        self._script_item = None
+
+    def on_script_end(self) -> None:
+        """The pacer sent the prompt's last frame: play what follows from the next tick."""
+        self._wake()
+
     def attach_pacer(self, pacer: Pacer | None) -> None:
         if pacer is None and self._pacer is not None:
             self._sync_quiet_count()
+            self._end_script()
         self._pacer = pacer
 
     def on_quiet_tick(self, tick: int, now: float) -> None:
@@ -351,6 +402,7 @@ class MediaSession(Subscribers):
 
     def _wake(self) -> None:
         """Something to do: on_tick runs again from the next tick."""
+        self._end_script()
         pacer = self._pacer
         if pacer is not None and pacer.is_quiet(self):
             self._sync_quiet_count()

@@ -8,7 +8,10 @@
  * (EAGAIN, ECONNREFUSED, unreachable) are counted and the packet dropped, as RTP wants:
  * a late frame is worth less than none. send_quiet() does that with each sender's silence
  * payload for a tuple of senders: the tick of every call that has nothing else to do costs
- * one syscall and no Python frame.
+ * one syscall and no Python frame. A sender given a ``script`` (a whole prompt, already
+ * encoded with a stateless codec) sends its next frame from it instead of silence, padding the
+ * last frame with silence as the Python path does, until it runs out; send_quiet() then names
+ * it in ``finished`` so the session takes over again on the next tick.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -38,6 +41,8 @@ typedef struct {
     struct sockaddr_storage dest;
     socklen_t dest_len;
     PyObject *silence;
+    PyObject *script;  /* bytes sent frame by frame before falling back to silence, or NULL */
+    Py_ssize_t script_pos;  /* next byte of script to send */
     unsigned long long sent;
     unsigned long long send_errors;
     int last_errno;
@@ -99,6 +104,7 @@ static PyObject *SenderBase_new(PyTypeObject *type, PyObject *args, PyObject *kw
 
 static void SenderBase_dealloc(SenderBase *self) {
     Py_CLEAR(self->silence);
+    Py_CLEAR(self->script);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -192,6 +198,10 @@ static PyMemberDef SenderBase_members[] = {
     {"octet_count", T_ULONGLONG, offsetof(SenderBase, octet_count), 0, NULL},
     {"silence", T_OBJECT, offsetof(SenderBase, silence), 0,
      "payload send_quiet() sends (bytes)"},
+    {"script", T_OBJECT, offsetof(SenderBase, script), 0,
+     "encoded prompt send_quiet() sends before silence (bytes or None)"},
+    {"script_pos", T_PYSSIZET, offsetof(SenderBase, script_pos), 0,
+     "offset of the script's next frame"},
     {"sent", T_ULONGLONG, offsetof(SenderBase, sent), 0, "datagrams handed to the kernel"},
     {"send_errors", T_ULONGLONG, offsetof(SenderBase, send_errors), 0, "datagrams dropped"},
     {"last_errno", T_INT, offsetof(SenderBase, last_errno), READONLY, NULL},
@@ -210,14 +220,21 @@ static PyTypeObject SenderBaseType = {
     .tp_members = SenderBase_members,
 };
 
-PyDoc_STRVAR(send_quiet_doc, "send_quiet(senders, samples) -> int: each sender's ``silence`` "
-             "as its next audio packet; returns how many went out.");
+PyDoc_STRVAR(send_quiet_doc, "send_quiet(senders, samples, finished=None) -> int: each "
+             "sender's next script frame, or its ``silence``, as its next audio packet; returns "
+             "how many went out. The index of each sender whose script ran out with this packet "
+             "is appended to the list ``finished``.");
 
 static PyObject *send_quiet(PyObject *module, PyObject *args) {
-    PyObject *seq;
+    PyObject *seq, *finished = Py_None;
     unsigned int samples;
-    if (!PyArg_ParseTuple(args, "O!I", &PyTuple_Type, &seq, &samples))
+    unsigned char frame[MAX_DATAGRAM_BYTES];
+    if (!PyArg_ParseTuple(args, "O!I|O", &PyTuple_Type, &seq, &samples, &finished))
         return NULL;
+    if (finished != Py_None && !PyList_Check(finished)) {
+        PyErr_SetString(PyExc_TypeError, "send_quiet: finished must be a list or None");
+        return NULL;
+    }
     Py_ssize_t n = PyTuple_GET_SIZE(seq), ok = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = PyTuple_GET_ITEM(seq, i);
@@ -231,9 +248,29 @@ static PyObject *send_quiet(PyObject *module, PyObject *args) {
             return NULL;
         }
         Py_ssize_t len = PyBytes_GET_SIZE(s->silence);
-        ok += transmit(s, PyBytes_AS_STRING(s->silence), len, s->payload_type, s->talkspurt,
-                       s->timestamp);
+        const char *payload = PyBytes_AS_STRING(s->silence);
+        int script_ends = 0;
+        if (s->script != NULL && PyBytes_Check(s->script) && len <= MAX_DATAGRAM_BYTES) {
+            Py_ssize_t total = PyBytes_GET_SIZE(s->script), pos = s->script_pos;
+            if (pos >= 0 && pos < total) {
+                Py_ssize_t take = total - pos < len ? total - pos : len;
+                memcpy(frame, PyBytes_AS_STRING(s->script) + pos, (size_t)take);
+                memcpy(frame + take, payload + take, (size_t)(len - take));  /* silence pad */
+                payload = (const char *)frame;
+                s->script_pos = pos + len;
+                script_ends = s->script_pos >= total;
+            }
+        }
+        ok += transmit(s, payload, len, s->payload_type, s->talkspurt, s->timestamp);
         advance(s, len, samples);
+        if (script_ends && finished != Py_None) {
+            PyObject *index = PyLong_FromSsize_t(i);
+            if (index == NULL || PyList_Append(finished, index) < 0) {
+                Py_XDECREF(index);
+                return NULL;
+            }
+            Py_DECREF(index);
+        }
     }
     return PyLong_FromSsize_t(ok);
 }

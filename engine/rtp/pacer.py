@@ -19,6 +19,11 @@ caller listening to nobody). A stream may hand the pacer its native sender (``qu
 (``engine/rtp/_rtpsend.c``), and calls the stream's ``on_quiet_tick`` only every
 ``QUIET_HOUSEKEEPING_TICKS`` (timeouts, RTCP). The stream decides when it is quiet and wakes
 itself the moment it has something to do (a prompt, a digit to send, a listener).
+
+A quiet stream may also be playing a prompt: its sender then holds the encoded prompt as a
+``script`` and the same C loop sends the prompt's frames; the tick its last frame goes out,
+the pacer calls the stream's ``on_script_end`` so it is ticked in Python again from the next
+tick (and plays what comes next, or goes quiet on silence).
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ class QuietStream(PacedStream, Protocol):
 
     def on_quiet_tick(self, tick: int, now: float) -> None: ...
 
+    def on_script_end(self) -> None: ...
+
 
 @functools.cache
 def _send_quiet() -> Any:
@@ -66,9 +73,14 @@ class Pacer:
     def __init__(self, tick_s: float = TICK_S, max_catchup_ticks: int = MAX_CATCHUP_TICKS) -> None:
         self.tick_s = tick_s
         self.max_catchup_ticks = max_catchup_ticks
+        # id(stream) -> ...: every stream; those ticked in Python; the quiet ones and their
+        # senders. Kept current on every change so a tick's snapshot is three dict copies (a
+        # call comes, goes, goes quiet or wakes hundreds of times a second with 1,000 calls)
         self._streams: dict[int, PacedStream] = {}
+        self._active: dict[int, PacedStream] = {}
+        self._quiet: dict[int, QuietStream] = {}
+        self._quiet_by_sender: dict[int, Any] = {}
         self._snapshot: tuple[PacedStream, ...] = ()
-        self._quiet: dict[int, tuple[QuietStream, Any]] = {}  # id(stream) -> (stream, sender)
         self._quiet_senders: tuple[Any, ...] = ()
         self._quiet_streams: tuple[QuietStream, ...] = ()
         self._dirty = False
@@ -86,6 +98,8 @@ class Pacer:
     # --- membership ---------------------------------------------------------------------
     def add(self, stream: PacedStream) -> None:
         self._streams[id(stream)] = stream
+        if id(stream) not in self._quiet:
+            self._active[id(stream)] = stream
         self._dirty = True
         attach = getattr(stream, "attach_pacer", None)
         if attach is not None:
@@ -98,19 +112,25 @@ class Pacer:
             attach = getattr(stream, "attach_pacer", None)
             if attach is not None:
                 attach(None)
+        self._active.pop(id(stream), None)
         self._quiet.pop(id(stream), None)
+        self._quiet_by_sender.pop(id(stream), None)
         self.errors.pop(id(stream), None)
 
     def quiet(self, stream: QuietStream, sender: Any) -> None:
         """From the next tick the pacer sends ``sender``'s silence for ``stream`` (a native
         ``engine.rtp._rtpsend.SenderBase`` with ``silence`` set) instead of calling on_tick."""
         if id(stream) in self._streams:
-            self._quiet[id(stream)] = (stream, sender)
+            self._quiet[id(stream)] = stream
+            self._quiet_by_sender[id(stream)] = sender
+            self._active.pop(id(stream), None)
             self._dirty = True
 
     def wake(self, stream: PacedStream) -> None:
         """``stream`` has something to do: its on_tick runs again from the next tick."""
         if self._quiet.pop(id(stream), None) is not None:
+            del self._quiet_by_sender[id(stream)]
+            self._active[id(stream)] = stream
             self._dirty = True
 
     def is_quiet(self, stream: PacedStream) -> bool:
@@ -126,10 +146,9 @@ class Pacer:
     # --- the loop -----------------------------------------------------------------------
     def _run_tick(self, now: float, deadline: float) -> None:
         if self._dirty:
-            quiet = self._quiet
-            self._snapshot = tuple(s for k, s in self._streams.items() if k not in quiet)
-            self._quiet_streams = tuple(s for s, _ in quiet.values())
-            self._quiet_senders = tuple(snd for _, snd in quiet.values())
+            self._snapshot = tuple(self._active.values())
+            self._quiet_streams = tuple(self._quiet.values())
+            self._quiet_senders = tuple(self._quiet_by_sender.values())
             self._dirty = False
         lateness = max(0.0, now - deadline)
         self._lateness[self._lateness_n % LATENESS_WINDOW] = lateness
@@ -151,13 +170,19 @@ class Pacer:
         self.ticks += 1
 
     def _tick_quiet(self, tick: int, now: float) -> None:
+        finished: list[int] = []
         try:
-            self.quiet_packets += _send_quiet()(self._quiet_senders, TICK_SAMPLES)
+            self.quiet_packets += _send_quiet()(self._quiet_senders, TICK_SAMPLES, finished)
         except Exception as exc:  # e.g. a sender without silence: tick them in Python again
             log.warning("quiet streams' send failed, waking them: %r", exc)
+            self._end_scripts(list(self._quiet.values()))
+            self._active.update(self._quiet)
             self._quiet.clear()
+            self._quiet_by_sender.clear()
             self._dirty = True
             return
+        if finished:  # their prompt's last frame went out: Python plays what follows
+            self._end_scripts([self._quiet_streams[i] for i in finished])
         if tick % QUIET_HOUSEKEEPING_TICKS == 0:
             for s in self._quiet_streams:
                 try:
@@ -167,6 +192,16 @@ class Pacer:
                     self.errors[id(s)] = n
                     if n == 1:
                         log.debug("stream %r raised in on_quiet_tick: %r", s, exc)
+
+    def _end_scripts(self, streams: list[QuietStream]) -> None:
+        """Hand ``streams`` back to Python: each takes back what its sender played for it."""
+        for s in streams:
+            try:
+                s.on_script_end()
+            except Exception as exc:  # as on_tick: one stream cannot stop the others
+                self.errors[id(s)] = self.errors.get(id(s), 0) + 1
+                log.debug("stream %r raised in on_script_end: %r", s, exc)
+            self.wake(s)
 
     async def run(self, clock: Clock) -> None:
         """Tick until :meth:`stop`. Wakes at absolute ``t0 + n·tick_s`` on ``clock``."""

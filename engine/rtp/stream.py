@@ -66,6 +66,8 @@ class PySenderBase:
     packet_count: int
     octet_count: int
     silence: bytes | None = None  # what a quiet tick sends (native only)
+    script: bytes | None = None  # a prompt a quiet tick sends before silence (native only)
+    script_pos = 0
     sent = 0
     send_errors = 0
     last_errno = 0

@@ -51,7 +51,7 @@ class PromptPlayer:
         """A key was pressed: stop the prompt playing now if it lets keys interrupt it."""
         current = self.media.playout.current
         if current is not None and BargeIn.DTMF in self._barge and not current.done.done():
-            current.done.set_result("dtmf")
+            self.media.playout.stop(current, "dtmf")
 
     async def play(self, pcm: Any, label: str, barge_in: BargeIn,
                    turn: Turn | None = None) -> PlayResult:
@@ -91,7 +91,7 @@ class PromptPlayer:
         event = await watch()
         if event is None or event.cause == "dtmf" or item.done.done():
             return  # keys barge in through on_digit, and only when the prompt allows it
-        item.done.set_result("speech")
+        self.media.playout.stop(item, "speech")
         self.audio.replay_recent()
         now = self._now()
         stop_ms = (None if event.speech_start is None

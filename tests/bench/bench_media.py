@@ -24,8 +24,21 @@ unreachable, generated and delivered (past each of SIPp's raw sockets) inside th
 default since issue 18) binds those ports for the run, unread with a small buffer, as a phone
 would; ``closed`` measures the way issue 3's figures were taken.
 
+The callers' audio (``--caller``, issue 18 stop 28): ``uac_pcap`` plays each call's 7 s of
+A-law through a raw socket of its own (~350 at once at 50 calls/s), and the kernel offers every
+UDP packet delivered on the box to each raw UDP socket, inside the sender's ``sendto``: ~5 us per
+packet of the answerer's CPU that no real phone costs it. ``--caller rtpstream`` (the default)
+plays the same audio with SIPp's ``rtp_stream`` action from SIPp's ordinary media socket
+(``-mp``: in SIPp 3.6.1 every call of one SIPp shares it, each call with its own SSRC), as
+20 ms packets (``rtp_stream`` knows no 30 ms PCMA; the pcap has 30 ms ones: 50 instead of 33
+packets/s of the caller's audio for 7 s, more receive work than ``pcap``). ``rtp_stream``
+cannot send RFC 2833, so each call's digit still comes from ``dtmf_2833_1.pcap`` (10 packets,
+0.14 s, from the same source port, so the digit is checked both ways on every call): a raw
+socket lives only while a digit plays (~7 at once instead of ~350). ``--caller pcap`` is the
+earlier harness.
+
     python -m tests.bench.bench_media [--n 50,200,500,1000] [--pyvoip-n 50,200] [--hold 30]
-        [--procs auto|1|2] [--cps 100]
+        [--procs auto|1|2] [--cps 100] [--caller rtpstream|pcap]
 """
 
 from __future__ import annotations
@@ -48,6 +61,7 @@ from pathlib import Path
 
 import psutil
 
+from engine.rtp.pcap import read_udp_payloads
 from tests.bench.media_capture import (
     MediaFigures,
     figures,
@@ -56,7 +70,7 @@ from tests.bench.media_capture import (
     timeline,
 )
 from tests.netutil import free_port
-from tests.sipp import SippResult, dump_builtin, run_sipp
+from tests.sipp import SIPP_DATA, SippResult, dump_builtin, run_sipp
 
 MAX_P99_GAP_MS = 25.0
 RTP_BASE = 20000  # answerer RTP ports: below the kernel's ephemeral range (32768+)
@@ -64,6 +78,7 @@ RTP_BLOCK = 3000  # per answerer process
 SIPP_MEDIA_BASE = 10000  # SIPp -mp ports, per SIPp instance a block of SIPP_MEDIA_BLOCK
 SIPP_MEDIA_BLOCK = 5000
 SIPP_OWN_MEDIA_PORTS = 4  # -mp itself and the ports above it that SIPp binds (audio, video)
+SIPP_STREAM_MEDIA_BASE = 9900  # rtp_stream callers' -mp, 10 apart per SIPp instance
 PCAP_PLAY_MS = 8000  # g711a.pcap is ~7.5 s; uac_pcap pauses 8 s before its digit
 
 
@@ -106,6 +121,24 @@ def scenario(dest: Path, hold_s: float) -> Path:
         raise RuntimeError("uac_pcap changed: no 1000 ms pause after the digit")
     path.write_text(xml.replace('<pause milliseconds="1000"/>',
                                 f'<pause milliseconds="{tail_ms}"/>'))
+    return path
+
+
+def rtpstream_scenario(dest: Path, hold_s: float) -> Path:
+    """``scenario`` with the call's audio played by ``rtp_stream`` from SIPp's media socket
+    (module docstring): the SDP offers ``[media_port]`` (the ``-mp`` socket that sends it),
+    the same 7 s of A-law as ``g711a.pcap`` (its payloads, as a raw file), then the same
+    RFC 2833 digit from ``dtmf_2833_1.pcap``, sent from that port too."""
+    path = scenario(dest, hold_s)
+    xml = path.read_text()
+    audio = dest.parent / "g711a.alaw"
+    packets = read_udp_payloads(SIPP_DATA / "g711a.pcap")
+    audio.write_bytes(b"".join(rtp[12:] for _, _, _, rtp in packets))
+    pcap_exec = f'<exec play_pcap_audio="{SIPP_DATA}/g711a.pcap"/>'
+    if "m=audio [auto_media_port]" not in xml or pcap_exec not in xml:
+        raise RuntimeError("uac_pcap changed: no auto media port or g711a.pcap play")
+    xml = xml.replace("m=audio [auto_media_port]", "m=audio [media_port]")
+    path.write_text(xml.replace(pcap_exec, f'<exec rtp_stream="{audio},1,8"/>'))
     return path
 
 
@@ -176,10 +209,17 @@ def caller_port_sinks(procs: int) -> list[socket.socket]:
 
 def one_run(system: str, n: int, *, procs: int, hold_s: float, cps: int, work: Path,
             env: dict[str, str] | None = None, caller_ports: str = "listen",
+            caller: str = "pcap",
             watchers: Callable[[list[str]], Callable[[], object]] | None = None) -> Run:
     """One load run. ``env`` goes to the answerers; ``watchers`` (given their ready lines)
-    starts whatever else must run during the calls and returns its stop function."""
-    xml = scenario(work / "uac_pcap.xml", hold_s)
+    starts whatever else must run during the calls and returns its stop function; ``caller``
+    is ``pcap`` or ``rtpstream`` (module docstring)."""
+    if caller == "rtpstream":
+        xml = rtpstream_scenario(work / "uac_rtpstream.xml", hold_s)
+        media_ports = [SIPP_STREAM_MEDIA_BASE + 10 * k for k in range(procs)]
+    else:
+        xml = scenario(work / "uac_pcap.xml", hold_s)
+        media_ports = [SIPP_MEDIA_BASE + k * SIPP_MEDIA_BLOCK for k in range(procs)]
     sip_ports = [free_port() for _ in range(procs)]
     sipp_ports = [free_port() for _ in range(procs)]
     rtp_lo, rtp_hi = RTP_BASE, RTP_BASE + procs * RTP_BLOCK - 1
@@ -203,29 +243,30 @@ def one_run(system: str, n: int, *, procs: int, hold_s: float, cps: int, work: P
     pcap = work / f"{system}-{n}.pcap"
     cap = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-P", "-s", "96", "-B", "64",
                             "-f", f"udp src portrange {rtp_lo}-{rtp_hi} and dst portrange "
-                            f"{SIPP_MEDIA_BASE}-{SIPP_MEDIA_BASE + procs * SIPP_MEDIA_BLOCK - 1}",
+                            f"{SIPP_STREAM_MEDIA_BASE}-"
+                            f"{SIPP_MEDIA_BASE + procs * SIPP_MEDIA_BLOCK - 1}",
                             "-w", str(pcap)],
                            stderr=subprocess.PIPE, text=True)
-    sinks = caller_port_sinks(procs) if caller_ports == "listen" else []
+    sinks = caller_port_sinks(procs) if caller_ports == "listen" and caller == "pcap" else []
     time.sleep(1.5)  # let dumpcap open the interface
     sampler = Sampler(pids)
     sampler.start()
     cpu0, t0 = _cpu(pids), time.monotonic()
     shares = [n // procs + (1 if k < n % procs else 0) for k in range(procs)]
 
-    def caller(k: int) -> SippResult:
+    def place_calls(k: int) -> SippResult:
         d = work / f"sipp{k}"
         d.mkdir(exist_ok=True)
         rate = max(1, cps // procs)
         return run_sipp(f"127.0.0.1:{sip_ports[k]}", xml, local_port=sipp_ports[k], workdir=d,
                         extra=["-m", str(shares[k]), "-l", str(shares[k]), "-r", str(rate),
-                               "-mp", str(SIPP_MEDIA_BASE + k * SIPP_MEDIA_BLOCK),
+                               "-mp", str(media_ports[k]),
                                "-timeout", str(int(hold_s + n / cps + 90))],
                         timeout=hold_s + n / cps + 120)
 
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)  # SIPp is the only child reaped here
     with ThreadPoolExecutor(procs) as pool:
-        results = list(pool.map(caller, range(procs)))
+        results = list(pool.map(place_calls, range(procs)))
     cpu1, t1 = _cpu(pids), time.monotonic()
     for k, res in enumerate(results):
         if res.successful != shares[k]:
@@ -285,7 +326,9 @@ def main() -> None:
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="answerer counters (GC, pacer) and a 5 s gap timeline per run")
     ap.add_argument("--caller-ports", choices=("listen", "closed"), default="listen",
-                    help="whether the callers' offered RTP ports are bound (module docstring)")
+                    help="pcap caller: whether the offered RTP ports are bound (module docstring)")
+    ap.add_argument("--caller", choices=("rtpstream", "pcap"), default="rtpstream",
+                    help="how SIPp plays the callers' audio (module docstring)")
     ap.add_argument("--nice-load", type=int, default=10,
                     help="nice of SIPp and dumpcap (0: compete with the answerer as equals)")
     args = ap.parse_args()
@@ -298,7 +341,8 @@ def main() -> None:
     else:
         print("pyVoIP not installed: baseline skipped (pip install pyVoIP==1.6.8)")
     print(f"hold {args.hold:.0f} s, ramp {args.cps} calls/s, load generator at nice "
-          f"{args.nice_load}, callers' RTP ports {args.caller_ports}; gaps from a dumpcap "
+          f"{args.nice_load}, callers' audio {args.caller}, callers' RTP ports "
+          f"{args.caller_ports}; gaps from a dumpcap "
           f"capture on lo; "
           f"pass = gap p99 <= {MAX_P99_GAP_MS:.0f} ms and no missed digit")
     print(f"{'system':>7} {'N':>5} {'P':>2} {'ok/fail':>10} {'retx':>5} {'strms':>5} "
@@ -312,7 +356,7 @@ def main() -> None:
             else int(args.procs)
         with tempfile.TemporaryDirectory(prefix="bench-media-") as tmp:
             r = one_run(system, n, procs=procs, hold_s=args.hold, cps=args.cps, work=Path(tmp),
-                        caller_ports=args.caller_ports)
+                        caller_ports=args.caller_ports, caller=args.caller)
         show(r)
         if args.verbose:
             for st in r.answerer_stats:

@@ -35,7 +35,7 @@ def _peer() -> socket.socket:
     return s
 
 
-def _drain(sock: socket.socket) -> list[RtpPacket]:
+def _raw_rtp(sock: socket.socket) -> list[bytes]:
     out = []
     while True:
         try:
@@ -43,7 +43,11 @@ def _drain(sock: socket.socket) -> list[RtpPacket]:
         except BlockingIOError:
             return out
         if not 200 <= data[1] <= 204:  # RTCP aside
-            out.append(parse_rtp(data))
+            out.append(data)
+
+
+def _drain(sock: socket.socket) -> list[RtpPacket]:
+    return [parse_rtp(data) for data in _raw_rtp(sock)]
 
 
 async def _session(remote: tuple[str, int], **kw: object) -> MediaSession:
@@ -205,3 +209,59 @@ async def test_receive_fast_lane_keeps_the_statistics_and_the_lock() -> None:
     finally:
         media.close()
         caller.close()
+
+
+@native_only
+async def test_prompt_played_by_the_pacer_is_the_python_paths_stream() -> None:
+    """A prompt the pacer's C loop plays (the session quiet, its sender holding the prompt as
+    a script) reaches the caller byte for byte as the session's own per-tick Python path sends
+    it: the padded last frame, completion, a second prompt, a barge-in stop mid-prompt (silence
+    from the next tick, the play position what was sent) and a digit sent over a prompt."""
+    peers = [_peer(), _peer()]
+    scripted = await _session(peers[0].getsockname(), media_timeout_s=0)
+    python = await _session(peers[1].getsockname(), media_timeout_s=0)  # no pacer: never quiet
+    for m in (scripted, python):
+        m.sender.ssrc, m.sender.sequence, m.sender.timestamp = 0x5151, 65500, 1000
+    pacer = Pacer()
+    pacer.add(scripted)
+    sent = 0
+
+    def tick(n: int) -> None:
+        nonlocal sent
+        for _ in range(n):
+            t = pacer.tick
+            pacer._run_tick(100.0, 100.0)
+            python.on_tick(t, 100.0)
+            sent += 1
+
+    prompt = tone(500, 1.01)  # 50.5 frames: the last one is padded with silence
+    try:
+        items = [m.playout.enqueue(prompt) for m in (scripted, python)]
+        tick(3)
+        assert pacer.is_quiet(scripted) and scripted.sender.script is not None
+        tick(60)  # to the end and past it: completed, then silence
+        assert [i.done.result() for i in items] == ["completed", "completed"]
+        assert items[0].pos == items[1].pos and scripted.sender.script is None
+        assert pacer.is_quiet(scripted)  # silence only again
+        items = [m.playout.enqueue(prompt) for m in (scripted, python)]
+        tick(10)
+        for m, item in zip((scripted, python), items, strict=True):
+            m.playout.stop(item, "dtmf")  # barge-in
+        assert items[0].pos == items[1].pos == 10 * 160
+        tick(5)
+        items = [m.playout.enqueue(prompt) for m in (scripted, python)]
+        tick(10)
+        for m in (scripted, python):
+            m.send_digits("5")
+        tick(70)
+        assert [i.done.result() for i in items] == ["completed", "completed"]
+        pacer.remove(scripted)
+        got, want = _raw_rtp(peers[0]), _raw_rtp(peers[1])
+        assert len(want) >= sent - 5 and got == want  # a digit's ticks may carry no packet
+        assert scripted.stats.tx_packets == python.stats.tx_packets == len(want)
+        assert scripted.playout.frames_sent == python.playout.frames_sent
+    finally:
+        for m in (scripted, python):
+            m.close()
+        for p in peers:
+            p.close()

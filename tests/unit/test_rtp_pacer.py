@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from core.clock import FakeClock, SystemClock
 from core.tasks import spawn
 from engine.rtp.pacer import Pacer
@@ -160,3 +162,89 @@ async def test_real_clock_regularity() -> None:
         # absolute grid: the last tick is not behind by the sum of per-tick delays
         first, last = rec.ticks[0], rec.ticks[-1]
         assert abs((last[1] - first[1]) - (last[0] - first[0]) * 0.02) < 0.015
+
+
+class QuietRecorder(Recorder):
+    """A stream that can go quiet; ``sender`` stands for its native sender."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sender = object()
+        self.pacer: Pacer | None = None
+        self.script_left = 0  # quiet ticks until the pacer's C loop finishes its prompt
+        self.script_ends = 0
+
+    def attach_pacer(self, pacer: Pacer | None) -> None:
+        self.pacer = pacer
+
+    def on_quiet_tick(self, tick: int, now: float) -> None:
+        pass
+
+    def on_script_end(self) -> None:
+        self.script_ends += 1
+
+
+def test_membership_changes_tick_each_stream_exactly_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hundreds of calls come, go, go quiet and wake between ticks: after any sequence, each
+    stream is ticked once, in Python while awake and by the quiet send while quiet, and a
+    removed stream by neither (the pacer keeps these sets current instead of filtering)."""
+    import random
+
+    import engine.rtp.pacer as pacer_mod
+
+    sent: list[object] = []
+    owner: dict[int, QuietRecorder] = {}
+
+    def fake_send_quiet(senders: tuple[object, ...], samples: int,
+                        finished: list[int] | None = None) -> int:
+        sent.extend(senders)
+        for i, snd in enumerate(senders):  # a prompt's last frame: Python takes over
+            r = owner[id(snd)]
+            if r.script_left and finished is not None:
+                r.script_left -= 1
+                if r.script_left == 0:
+                    finished.append(i)
+        return len(senders)
+
+    monkeypatch.setattr(pacer_mod, "_send_quiet", lambda: fake_send_quiet)
+    rng = random.Random(18)
+    pacer = Pacer()
+    streams = [QuietRecorder() for _ in range(40)]
+    owner.update((id(r.sender), r) for r in streams)
+    added: set[int] = set()
+    quiet: set[int] = set()
+    for step in range(2000):
+        s = rng.choice(streams)
+        op = rng.choice(("add", "remove", "quiet", "wake", "wake"))
+        if op == "add":
+            pacer.add(s)
+            added.add(id(s))
+        elif op == "remove":
+            pacer.remove(s)
+            added.discard(id(s))
+            quiet.discard(id(s))
+        elif op == "quiet":
+            pacer.quiet(s, s.sender)
+            if id(s) in added:
+                quiet.add(id(s))
+                s.script_left = rng.choice((0, 0, 1))  # some play a prompt that ends now
+        else:
+            pacer.wake(s)
+            quiet.discard(id(s))
+        if step % 7:
+            continue
+        for r in streams:
+            r.ticks.clear()
+        sent.clear()
+        pacer._run_tick(0.0, 0.0)
+        ticked = {id(r) for r in streams if r.ticks}
+        assert ticked == added - quiet
+        assert sorted(map(id, sent)) == sorted(id(r.sender) for r in streams if id(r) in quiet)
+        assert all(len(r.ticks) <= 1 for r in streams)
+        ended = {id(r) for r in streams if r.script_ends}
+        assert ended <= quiet and all(r.script_ends <= 1 for r in streams)
+        quiet -= ended  # handed back: ticked in Python from the next tick
+        for r in streams:
+            r.script_ends = 0
+        assert all(pacer.is_quiet(r) == (id(r) in quiet) for r in streams)
