@@ -7,8 +7,9 @@
  * points (no re-encoding, one step a character), and raw matches that cannot pass the Python
  * checks (a Latin key not on a word boundary, a spelled match inside a syllable or without a
  * Latin letter) are dropped before they become Python objects. The plain and homophone
- * passes' per-match checks are in _hits.c; what a spelled match is stays decided in Python
- * (compliance/pinyin.py): this only finds fewer, never other, candidates.
+ * passes' per-match checks, and their Hit objects, are in _hits.c; what a spelled match is
+ * stays decided in Python (compliance/pinyin.py): this only finds fewer, never other,
+ * candidates.
  * tests/unit/test_compliance_native.py checks that against the Python paths on random evasive
  * text.
  */
@@ -616,8 +617,8 @@ static PyMethodDef module_methods[] = {
      "fold_astral): the tables of compliance.normalize and compliance.spelling"},
     {"fold", fold, METH_O, "fold(text) -> Folded (compliance.normalize.fold)"},
     {"spelled", spelled, METH_VARARGS, "spelled(folded, text, groups)"},
-    {"checked", checked, METH_VARARGS,
-     "checked(folded, text, matches, min_end) -> [(start, end, key)] (see _hits.c)"},
+    {"hits", hits, METH_VARARGS,
+     "hits(folded, text, sources, min_end, hit_type) -> (hits, allows) (see _hits.c)"},
     {NULL},
 };
 

@@ -10,6 +10,7 @@ order). Bad input to the extension raises a clear error, never crashes.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any
 
 import ahocorasick_rs
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from compliance import native
 from compliance.normalize import fold
-from compliance.words import StreamingScanner, Term, WordFilter
+from compliance.words import Action, Hit, StreamingScanner, Term, WordFilter
 from tests.unit.test_compliance_scan_paths import PIECES, TERMS
 
 pytestmark = pytest.mark.skipif(not native.available(),
@@ -188,9 +189,76 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
         native.spelled(f, "du博", ((("not an automaton",), 2, b"\0" * 0x10000),))
     with pytest.raises(TypeError, match="groups"):
         native.spelled(f, "du博", ("not a group",))
-    with pytest.raises(TypeError, match="stop, first, index, values"):
-        native.checked(f, "du博", [(1, 0, 0)], 0)
+    with pytest.raises(TypeError, match="automaton, values, walked"):
+        native.hits(f, "du博", ((auto, [[]]),), 0, Hit)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="one value per key"):
+        native.hits(f, "du博", ((auto, [], True),), 0, Hit)
+    with pytest.raises(TypeError, match="hit_type"):
+        native.hits(f, "du博", (), 0, "not a type")  # type: ignore[arg-type]
     assert WordFilter([Term("赌博")], native_loops=True).find("du博")
+
+
+def _plain_sources(terms: list[Term]) -> tuple[Any, str]:
+    wf = WordFilter(terms, native_loops=True)
+    return wf._plain.sources, "SCAM, s c a m and 赌 博 or 赌博"
+
+
+def test_native_hits_are_the_hits_the_dataclass_makes() -> None:
+    """native.hits() fills a Hit's slots itself: each field must land in its own slot."""
+    sources, text = _plain_sources([Term("scam", "fraud", 4, Action.BLOCK),
+                                    Term("赌博", "custom", 2, Action.FLAG)])
+    got, allows = native.hits(native.fold(text), text, sources, 0, Hit)
+    assert allows == []
+    assert [type(h) for h in got] == [Hit] * 4
+    assert got == [Hit(0, 4, "SCAM", "scam", "fraud", 4, Action.BLOCK, False),
+                   Hit(6, 13, "s c a m", "scam", "fraud", 4, Action.BLOCK, False),
+                   Hit(18, 21, "赌 博", "赌博", "custom", 2, Action.FLAG, False),
+                   Hit(25, 27, "赌博", "赌博", "custom", 2, Action.FLAG, False)]
+    assert got[0].matched == "SCAM" and got[0].via_pinyin is False  # attributes, not just ==
+    got[0].start = 1  # a real Hit: its slots behave as ever
+    assert got[0].start == 1
+
+
+@dataclass(slots=True)
+class _CheckedHit:
+    """A Hit look-alike whose __post_init__ must run: native.hits() calls such a type."""
+
+    start: int
+    end: int
+    matched: str
+    term: str
+    category: str
+    severity: int
+    action: Action
+    via_pinyin: bool = False
+    seen: bool = False
+
+    def __post_init__(self) -> None:
+        self.seen = True
+
+
+@dataclass(slots=True)
+class _OtherHit:
+    """Eight fields like Hit's and no __post_init__, but its own __init__ order: called too."""
+
+    end: int
+    start: int
+    matched: str
+    term: str
+    category: str
+    severity: int
+    action: Action
+    via_pinyin: bool = False
+
+
+def test_native_hits_call_a_type_that_is_not_hits_plain_shape() -> None:
+    sources, text = _plain_sources([Term("scam")])
+    f = native.fold(text)
+    checked = native.hits(f, text, sources, 0, _CheckedHit)[0]
+    assert checked and all(h.seen for h in checked)
+    other = native.hits(f, text, sources, 0, _OtherHit)[0]
+    assert (other[0].end, other[0].start) == (0, 4)  # positional, as a call passes them
+    assert native.hits(f, text, sources, 0, Hit)[0][0].start == 0  # and back to Hit's own
 
 
 def _pieces_one_by_one(text: str) -> list[tuple[str, str]]:
