@@ -20,6 +20,7 @@ static void automaton_dealloc(Automaton *a) {
     PyMem_RawFree(a->prefix4);
     PyMem_RawFree(a->prefix2);
     PyMem_RawFree(a->first_step);
+    PyMem_RawFree(a->walk);
     Py_TYPE(a)->tp_free((PyObject *)a);
 }
 
@@ -195,8 +196,12 @@ static int automaton_init(Automaton *a, PyObject *args, PyObject *kw) {
     uint32_t rows = 0;
     a->row[0] = -1;
     for (uint32_t v = 0; v < n; v++) {
-        if (v == 0 || (a->row[v] == 0 && rows < MAX_ROWS)) a->row[v] = (int32_t)rows++;
-        else a->row[v] = -1;
+        if (v == 0 || (a->row[v] == 0 && rows < (links ? MAX_ROWS : HOT_ROWS))) {
+            a->row[v] = (int32_t)rows++;
+            a->n_hot = v + 1;
+        } else {
+            a->row[v] = -1;
+        }
         for (uint32_t c = a->node[v].first_child; c < a->node[v].first_child + a->node[v].n_child; c++)
             a->row[c] = a->row[v] >= 0 && class_of(a->sym[c]) >= 0 ? 0 : -1; /* 0: wants one */
     }
@@ -210,6 +215,12 @@ static int automaton_init(Automaton *a, PyObject *args, PyObject *kw) {
             if (!t && v != 0 && links) t = a->dfa[(size_t)a->row[a->node[v].fail] * CLASSES + k];
             r[k] = t;
         }
+    }
+    if (!links) {
+        if (!(a->walk = PyMem_RawMalloc(n * sizeof(WalkNode)))) { PyErr_NoMemory(); goto done; }
+        for (uint32_t v = 0; v < n; v++)
+            a->walk[v] = (WalkNode){a->node[v].first_child, a->node[v].n_child, a->sym[v],
+                                    a->node[v].pattern};
     }
     rc = 0;
 done:
@@ -347,9 +358,8 @@ int automaton_walk_into(Automaton *a, Folded *f, PyObject *text, Triples *out) {
             if (x == -2 || (x >= 0 && !HAS_BIT(a->prefix4, x))) continue;
         }
         for (Py_ssize_t j = i; s; s = ++j < f->n ? go(a, s, f->codes[j]) : 0) {
-            if (HAS_BIT(a->ends, s) && a->node[s].pattern >= 0 &&
-                (!a->bounded || may_end(f, j, kind, data, len)) &&
-                push(out, a->node[s].pattern, i, j + 1) < 0)
+            if (walk_key(a, s) >= 0 && (!a->bounded || may_end(f, j, kind, data, len)) &&
+                push(out, walk_key(a, s), i, j + 1) < 0)
                 return -1;
         }
     }

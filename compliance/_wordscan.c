@@ -564,8 +564,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         uint32_t node = c < BMP ? a->first_step[c] : go(a, 0, c);
         if (!node) continue;
         for (Py_ssize_t q = cstart[first] + cw[first] - 1;;) {
-            if ((qflag[q] & Q_CHAR_END) && HAS_BIT(a->ends, node) &&
-                a->node[node].pattern >= 0) {
+            if ((qflag[q] & Q_CHAR_END) && walk_key(a, node) >= 0) {
                 Py_ssize_t last = lchar[q];
                 if (before[last + 1] > before[first]) { /* whole characters, a Latin letter */
                     span_of(f, first, last, &s, &e);
@@ -573,7 +572,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
                     /* not a Latin end inside a word (a tone number after it: verify's) */
                     if (e >= len || (after >= '1' && after <= '5') ||
                         !is_latin_char(PyUnicode_READ(kind, data, e - 1)) || !is_word(after)) {
-                        if (push(&out, t_all, a->node[node].pattern, first) < 0 ||
+                        if (push(&out, t_all, walk_key(a, node), first) < 0 ||
                             push(&out, last, 0, 0) < 0)
                             goto done;
                     }

@@ -118,6 +118,27 @@ def test_unbounded_walk_with_the_pair_filter_finds_every_match(
     assert sorted(got, key=lambda m: (m[2], m[1])) == _ahocorasick_rs(keys, f)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_large_walked_trie_finds_every_match(seed: int) -> None:
+    """Tries walked down (links=False) keep DFA rows for their shallowest nodes only and step
+    through compact child records below (a scan of up to eight children, a binary search over
+    more): a trie far past the rows, with nodes of both kinds and symbols with no row (赌, an
+    astral one), walked from every start, finds Aho-Corasick's matches."""
+    rng = random.Random(seed)
+    alphabet = "abcdefghijklm7赌博\U00020000"
+    keys = list({"".join(rng.choice(alphabet[: rng.choice((4, 16))])
+                         for _ in range(rng.randint(1, 8))) for _ in range(4000)})
+    keys = [k for k in keys if native.fold(k).text == k]  # canonical: no runs to collapse
+    text = " ".join("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+                    for _ in range(3000))
+    f = native.fold(text)
+    trie = native.automaton(keys, links=False, bounded=False)
+    assert trie.nodes > 4 * 1024  # far past the rows (HOT_ROWS in _wordscan.h)
+    got = trie.walk(f, text)
+    assert sorted(got, key=lambda m: (m[2], m[1])) == _ahocorasick_rs(keys, f)
+    assert len(got) > 10_000
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(keys=st.lists(st.text("abcs1", min_size=1, max_size=4), min_size=1, max_size=20,
                      unique=True),
