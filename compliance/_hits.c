@@ -18,19 +18,21 @@ typedef struct {
     int allow, bound_start, bound_end;
     PyObject *repeats; /* tuple of ints, or None: any run length will do */
     Py_ssize_t run_first, run_last;
-    PyObject *fields;  /* what a Hit of the key holds: (term, category, severity, action,
-                          via_pinyin); borrowed from the key */
+    PyObject *check;   /* the tuple (borrowed from the key): from CHECK_HIT on, what a Hit
+                          of the key holds after its span (term, category, severity, action,
+                          via_pinyin), the action by its place in hits()'s ``actions`` */
 } Check;
 
-/* Hit's fields, in its order: start, end, matched, then the key's (Check.fields). */
+/* Hit's fields, in its order: start, end, matched, then the key's (Check.check). */
 #define HIT_FIELDS 8
+#define CHECK_HIT 6 /* where a Hit's fields after the span begin in _Key.check */
 static const char *const HIT_NAMES[HIT_FIELDS] = {
     "start", "end", "matched", "term", "category", "severity", "action", "via_pinyin"};
 
 static int read_check(PyObject *key, PyObject *name, Check *c) {
     PyObject *t = PyObject_GetAttr(key, name);
     if (!t) return -1;
-    int ok = PyTuple_Check(t) && PyTuple_GET_SIZE(t) == 7;
+    int ok = PyTuple_Check(t) && PyTuple_GET_SIZE(t) == CHECK_HIT + HIT_FIELDS - 3;
     if (ok) {
         c->allow = PyObject_IsTrue(PyTuple_GET_ITEM(t, 0));
         c->repeats = PyTuple_GET_ITEM(t, 1);
@@ -38,14 +40,14 @@ static int read_check(PyObject *key, PyObject *name, Check *c) {
         c->bound_end = PyObject_IsTrue(PyTuple_GET_ITEM(t, 3));
         c->run_first = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 4));
         c->run_last = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 5));
-        c->fields = PyTuple_GET_ITEM(t, 6);
-        ok = (c->repeats == Py_None || PyTuple_Check(c->repeats)) &&
-             PyTuple_Check(c->fields) && PyTuple_GET_SIZE(c->fields) == HIT_FIELDS - 3;
+        c->check = t;
+        ok = c->repeats == Py_None || PyTuple_Check(c->repeats);
     }
     Py_DECREF(t); /* the key holds the tuple, and the tuple its items */
     if (!ok) {
         PyErr_SetString(PyExc_TypeError, "key.check: (allow, repeats, bound_start, bound_end, "
-                        "first run, last run, hit fields) expected");
+                        "first run, last run, term, category, severity, action, via_pinyin) "
+                        "expected");
         return -1;
     }
     return PyErr_Occurred() ? -1 : 0;
@@ -121,8 +123,9 @@ static int hit_maker_for(PyObject *type) {
     int simple = fields && PyDict_Check(fields) && PyDict_GET_SIZE(fields) == HIT_FIELDS &&
                  !PyObject_HasAttrString(type, "__post_init__");
     Py_ssize_t pos = 0;
-    for (int k = 0; simple && PyDict_Next(fields, &pos, &name, &value); k++) /* __init__'s order */
-        simple = PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, HIT_NAMES[k]) == 0;
+    for (int k = 0; simple && PyDict_Next(fields, &pos, &name, &value); k++) /* in order */
+        simple = PyUnicode_Check(name) &&
+                 PyUnicode_CompareWithASCIIString(name, HIT_NAMES[k]) == 0;
     Py_XDECREF(fields);
     PyErr_Clear();
     PyObject *dict = ((PyTypeObject *)type)->tp_dict;
@@ -139,13 +142,23 @@ static int hit_maker_for(PyObject *type) {
     return 0;
 }
 
-/* A new Hit of ``fields`` (HIT_FIELDS - 3 items) over text[start:end). */
-static PyObject *make_hit(PyObject *text, Py_ssize_t start, Py_ssize_t end, PyObject *fields) {
+#define HIT_ACTION 6 /* the field that ``check`` holds as an index into ``actions`` */
+
+/* A new Hit over text[start:end) with the fields of a key's ``check`` tuple. */
+static PyObject *make_hit(PyObject *text, Py_ssize_t start, Py_ssize_t end, PyObject *check,
+                          PyObject *actions) {
     PyObject *v[HIT_FIELDS] = {PyLong_FromSsize_t(start), PyLong_FromSsize_t(end),
                                PyUnicode_Substring(text, start, end)};
     PyObject *hit = NULL;
     if (!v[0] || !v[1] || !v[2]) goto done;
-    for (int k = 3; k < HIT_FIELDS; k++) v[k] = PyTuple_GET_ITEM(fields, k - 3);
+    for (int k = 3; k < HIT_FIELDS; k++) v[k] = PyTuple_GET_ITEM(check, CHECK_HIT + k - 3);
+    Py_ssize_t action = PyLong_AsSsize_t(v[HIT_ACTION]);
+    if (action < 0 || action >= PyTuple_GET_SIZE(actions)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "key.check: action index out of range");
+        goto done;
+    }
+    v[HIT_ACTION] = PyTuple_GET_ITEM(actions, action);
     if (!maker.direct) {
         hit = PyObject_Vectorcall((PyObject *)maker.type, v, HIT_FIELDS, NULL);
         goto done;
@@ -180,8 +193,8 @@ static int match_cmp(const void *x, const void *y) {
 /* Every key of the match ``m`` whose checks pass, as a Hit appended to ``hits`` (or its span
    to ``allows``, for an allow-list term): what WordFilter._raw_hits keeps, in its order. */
 static int keep_match(Folded *f, PyObject *text, int kind, const void *data, Py_ssize_t len,
-                      const Match *m, PyObject *keys, Py_ssize_t min_end, PyObject *hits,
-                      PyObject *allows) {
+                      const Match *m, PyObject *keys, Py_ssize_t min_end, PyObject *actions,
+                      PyObject *hits, PyObject *allows) {
     static PyObject *name = NULL;
     if (!name && !(name = PyUnicode_InternFromString("check"))) return -1;
     Py_ssize_t first = m->first, last = m->stop - 1, s0, e0;
@@ -198,24 +211,26 @@ static int keep_match(Folded *f, PyObject *text, int kind, const void *data, Py_
             !latin_bounds(f, kind, data, len, first, last, &c, &start, &end))
             continue;
         PyObject *x = c.allow ? Py_BuildValue("nn", start, end)
-                              : make_hit(text, start, end, c.fields);
+                              : make_hit(text, start, end, c.check, actions);
         if (!x || PyList_Append(c.allow ? allows : hits, x) < 0) { Py_XDECREF(x); return -1; }
         Py_DECREF(x);
     }
     return 0;
 }
 
-/* hits(folded, text, sources, min_end, hit_type) -> (hits, allows)
+/* hits(folded, text, sources, min_end, hit_type, actions) -> (hits, allows)
 
    The matches over ``folded`` (of ``text``) of every automaton of ``sources`` ((automaton,
    values, walked): walk() when ``walked``, else find()), in the order one Aho-Corasick pass
    over all their keys finds them; for each, every key of values[key] whose checks pass, as a
-   ``hit_type`` (words.Hit) or, for an allow-list term, its (start, end) span. */
+   ``hit_type`` (words.Hit; its action the key's item of ``actions``) or, for an allow-list
+   term, its (start, end) span. */
 PyObject *hits(PyObject *self, PyObject *args) {
-    PyObject *fo, *text, *sources, *hit_type, *result = NULL, *found = NULL, *allows = NULL;
+    PyObject *fo, *text, *sources, *hit_type, *actions, *result = NULL, *found = NULL,
+             *allows = NULL;
     Py_ssize_t min_end;
-    if (!PyArg_ParseTuple(args, "O!UO!nO", &FoldedType, &fo, &text, &PyTuple_Type, &sources,
-                          &min_end, &hit_type))
+    if (!PyArg_ParseTuple(args, "O!UO!nOO!", &FoldedType, &fo, &text, &PyTuple_Type, &sources,
+                          &min_end, &hit_type, &PyTuple_Type, &actions))
         return NULL;
     Folded *f = (Folded *)fo;
     if (check_original(f, text) < 0 || hit_maker_for(hit_type) < 0) return NULL;
@@ -265,7 +280,8 @@ PyObject *hits(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_TypeError, "values: a list of keys per automaton key expected");
             goto done;
         }
-        if (keep_match(f, text, kind, data, len, &matches[i], keys, min_end, found, allows) < 0)
+        if (keep_match(f, text, kind, data, len, &matches[i], keys, min_end, actions, found,
+                       allows) < 0)
             goto done;
     }
     result = PyTuple_Pack(2, found, allows);

@@ -617,7 +617,7 @@ static PyMethodDef module_methods[] = {
     {"fold", fold, METH_O, "fold(text) -> Folded (compliance.normalize.fold)"},
     {"spelled", spelled, METH_VARARGS, "spelled(folded, text, groups)"},
     {"hits", hits, METH_VARARGS,
-     "hits(folded, text, sources, min_end, hit_type) -> (hits, allows) (see _hits.c)"},
+     "hits(folded, text, sources, min_end, hit_type, actions) -> (hits, allows) (_hits.c)"},
     {NULL},
 };
 

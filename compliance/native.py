@@ -116,12 +116,14 @@ def spelled(folded: Any, text: str, groups: tuple[tuple[tuple[Any, ...], int, by
 
 
 def hits(folded: Any, text: str, sources: tuple[tuple[Any, list[list[Any]], bool], ...],
-         min_end: int, hit_type: type) -> tuple[list[Any], list[tuple[int, int]]]:
+         min_end: int, hit_type: type, actions: tuple[Any, ...],
+         ) -> tuple[list[Any], list[tuple[int, int]]]:
     """The hits (``hit_type``, words.Hit) and allow-list spans of the automata ``sources``
     ``(automaton, values, walked)`` over ``folded`` (of ``text``): every match (``walk`` when
     ``walked``, else ``find``), in the order one Aho-Corasick pass over all their keys finds
     them, and every key of its ``values`` entry that passes its run-length and word-boundary
-    checks (``_hits.c``; the keys' ``check`` tuples say which, and what their hits hold)."""
+    checks (``_hits.c``; the keys' ``check`` tuples say which, and what their hits hold: the
+    action as its place in ``actions``)."""
     result: tuple[list[Any], list[tuple[int, int]]] = module().hits(folded, text, sources,
-                                                                     min_end, hit_type)
+                                                                     min_end, hit_type, actions)
     return result

@@ -34,6 +34,8 @@ class Action(enum.StrEnum):
     FLAG = "flag"  # report only (inspection, statistics)
 
 
+ACTIONS = tuple(Action)  # a native hit's action by its place here (see _Key.check)
+
 class TermError(ValueError):
     """A term definition is wrong; the message names the field."""
 
@@ -109,10 +111,12 @@ class _Key:
     seq: int = 0  # the term's place in the list (the order of hits of one span)
     repeats: tuple[int, ...] | None = field(init=False)  # runs, or None when all are 1
     # What the native checks read (_hits.c): allow, repeats, bound_start, bound_end, the first
-    # and last runs, and the fields of its Hits after the span (term, category, severity,
-    # action, via_pinyin).
-    check: tuple[bool, tuple[int, ...] | None, bool, bool, int, int,
-                 tuple[str, str, int, Action, bool]] = field(init=False)
+    # and last runs, then the fields of its Hits after the span (term, category, severity,
+    # the action's place in ACTIONS, via_pinyin). Only str, int, bool and None: the garbage
+    # collector stops tracking such a tuple (an Action in it would keep ~180k tuples of a
+    # 100k-term filter tracked, each walked by every full collection of the process).
+    check: tuple[bool, tuple[int, ...] | None, bool, bool, int, int, str, str, int, int,
+                 bool] = field(init=False)
 
     def __post_init__(self) -> None:
         repeats = self.runs if max(self.runs) > 1 else None
@@ -120,7 +124,7 @@ class _Key:
         t = self.term
         object.__setattr__(self, "check", (
             t.allow, repeats, self.bound_start, self.bound_end, self.runs[0], self.runs[-1],
-            (t.text, t.category, t.severity, t.action, self.pinyin)))
+            t.text, t.category, t.severity, ACTIONS.index(t.action), self.pinyin))
 
     @property
     def bounded(self) -> bool:
@@ -315,10 +319,10 @@ class WordFilter:
         raw: list[Hit] = []
         allows: list[tuple[int, int]] = []
         if not self._plain.empty:
-            raw, allows = native.hits(f, text, self._plain.sources, min_end, Hit)
+            raw, allows = native.hits(f, text, self._plain.sources, min_end, Hit, ACTIONS)
         more: list[Hit] = []
         if not self._pinyin.empty:  # same-sounding characters (opt-in terms)
-            got = native.hits(f.sounds(), text, self._pinyin.sources, min_end, Hit)[0]
+            got = native.hits(f.sounds(), text, self._pinyin.sources, min_end, Hit, ACTIONS)[0]
             if got:
                 more += self._not_innocent(got, text)
         spans = [(last, first, self._spelled_values[i], idx) for i, idx, first, last in
