@@ -116,7 +116,7 @@ def spelled(folded: Any, text: str, groups: tuple[tuple[tuple[Any, ...], int, by
 
 
 def hits(folded: Any, text: str, sources: tuple[tuple[Any, list[list[Any]], bool], ...],
-         min_end: int, hit_type: type, actions: tuple[Any, ...],
+         min_end: int, *, hit_type: type, actions: tuple[Any, ...],
          ) -> tuple[list[Any], list[tuple[int, int]]]:
     """The hits (``hit_type``, words.Hit) and allow-list spans of the automata ``sources``
     ``(automaton, values, walked)`` over ``folded`` (of ``text``): every match (``walk`` when

@@ -319,10 +319,12 @@ class WordFilter:
         raw: list[Hit] = []
         allows: list[tuple[int, int]] = []
         if not self._plain.empty:
-            raw, allows = native.hits(f, text, self._plain.sources, min_end, Hit, ACTIONS)
+            raw, allows = native.hits(f, text, self._plain.sources, min_end, hit_type=Hit,
+                                      actions=ACTIONS)
         more: list[Hit] = []
         if not self._pinyin.empty:  # same-sounding characters (opt-in terms)
-            got = native.hits(f.sounds(), text, self._pinyin.sources, min_end, Hit, ACTIONS)[0]
+            got = native.hits(f.sounds(), text, self._pinyin.sources, min_end, hit_type=Hit,
+                              actions=ACTIONS)[0]
             if got:
                 more += self._not_innocent(got, text)
         spans = [(last, first, self._spelled_values[i], idx) for i, idx, first, last in

@@ -212,12 +212,16 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
     with pytest.raises(TypeError, match="groups"):
         native.spelled(f, "du博", ("not a group",))
     with pytest.raises(TypeError, match="automaton, values, walked"):
-        native.hits(f, "du博", ((auto, [[]]),), 0, Hit, ACTIONS)  # type: ignore[arg-type]
+        _native_hits(f, "du博", ((auto, [[]]),))
     with pytest.raises(ValueError, match="one value per key"):
-        native.hits(f, "du博", ((auto, [], True),), 0, Hit, ACTIONS)
+        _native_hits(f, "du博", ((auto, [], True),))
     with pytest.raises(TypeError, match="hit_type"):
-        native.hits(f, "du博", (), 0, "not a type", ACTIONS)  # type: ignore[arg-type]
+        _native_hits(f, "du博", (), "not a type")  # type: ignore[arg-type]
     assert WordFilter([Term("赌博")], native_loops=True).find("du博")
+
+
+def _native_hits(f: Any, text: str, sources: Any, hit_type: type = Hit) -> Any:
+    return native.hits(f, text, sources, 0, hit_type=hit_type, actions=ACTIONS)
 
 
 def _plain_sources(terms: list[Term]) -> tuple[Any, str]:
@@ -229,7 +233,7 @@ def test_native_hits_are_the_hits_the_dataclass_makes() -> None:
     """native.hits() fills a Hit's slots itself: each field must land in its own slot."""
     sources, text = _plain_sources([Term("scam", "fraud", 4, Action.BLOCK),
                                     Term("赌博", "custom", 2, Action.FLAG)])
-    got, allows = native.hits(native.fold(text), text, sources, 0, Hit, ACTIONS)
+    got, allows = _native_hits(native.fold(text), text, sources)
     assert allows == []
     assert [type(h) for h in got] == [Hit] * 4
     assert got == [Hit(0, 4, "SCAM", "scam", "fraud", 4, Action.BLOCK, False),
@@ -276,11 +280,11 @@ class _OtherHit:
 def test_native_hits_call_a_type_that_is_not_hits_plain_shape() -> None:
     sources, text = _plain_sources([Term("scam")])
     f = native.fold(text)
-    checked = native.hits(f, text, sources, 0, _CheckedHit, ACTIONS)[0]
+    checked = _native_hits(f, text, sources, _CheckedHit)[0]
     assert checked and all(h.seen for h in checked)
-    other = native.hits(f, text, sources, 0, _OtherHit, ACTIONS)[0]
+    other = _native_hits(f, text, sources, _OtherHit)[0]
     assert (other[0].end, other[0].start) == (0, 4)  # positional, as a call passes them
-    assert native.hits(f, text, sources, 0, Hit, ACTIONS)[0][0].start == 0  # and back to Hit's own
+    assert _native_hits(f, text, sources)[0][0].start == 0  # and back to Hit's own
 
 
 def _pieces_one_by_one(text: str) -> list[tuple[str, str]]:
@@ -325,11 +329,11 @@ def test_native_hit_fields_of_a_filter_leave_the_garbage_collector_alone() -> No
     """A key's ``check`` tuple (what native.hits() reads, the Hit fields included) holds only
     str, int and bool, so a collection stops tracking it: a 100k-term filter has ~180k keys,
     and every full collection of the process would walk each tracked tuple."""
-    wf = WordFilter([Term("scam", "fraud", 4, Action.MASK), Term("赌博"), Term("ok", allow=True)],
-                    native_loops=True)
+    terms = [Term("scam", "fraud", 4, Action.MASK), Term("赌博"), Term("ok", allow=True)]
+    wf = WordFilter(terms, native_loops=True)
     gc.collect()
     keys = [k for a in (wf._plain, wf._pinyin) for v in a.keys.values() for k in v]
     assert keys and not [k.check for k in keys if gc.is_tracked(k.check)]
     text = "SCAM 赌博"
-    got = native.hits(native.fold(text), text, wf._plain.sources, 0, Hit, ACTIONS)[0]
+    got = _native_hits(native.fold(text), text, wf._plain.sources)[0]
     assert [h.action for h in got] == [Action.MASK, Action.BLOCK]
