@@ -20,6 +20,7 @@ static void automaton_dealloc(Automaton *a) {
     PyMem_RawFree(a->prefix4);
     PyMem_RawFree(a->prefix2);
     PyMem_RawFree(a->first_step);
+    PyMem_RawFree(a->walk);
     Py_TYPE(a)->tp_free((PyObject *)a);
 }
 
@@ -195,8 +196,12 @@ static int automaton_init(Automaton *a, PyObject *args, PyObject *kw) {
     uint32_t rows = 0;
     a->row[0] = -1;
     for (uint32_t v = 0; v < n; v++) {
-        if (v == 0 || (a->row[v] == 0 && rows < MAX_ROWS)) a->row[v] = (int32_t)rows++;
-        else a->row[v] = -1;
+        if (v == 0 || (a->row[v] == 0 && rows < (links ? MAX_ROWS : HOT_ROWS))) {
+            a->row[v] = (int32_t)rows++;
+            a->n_hot = v + 1;
+        } else {
+            a->row[v] = -1;
+        }
         for (uint32_t c = a->node[v].first_child; c < a->node[v].first_child + a->node[v].n_child; c++)
             a->row[c] = a->row[v] >= 0 && class_of(a->sym[c]) >= 0 ? 0 : -1; /* 0: wants one */
     }
@@ -210,6 +215,12 @@ static int automaton_init(Automaton *a, PyObject *args, PyObject *kw) {
             if (!t && v != 0 && links) t = a->dfa[(size_t)a->row[a->node[v].fail] * CLASSES + k];
             r[k] = t;
         }
+    }
+    if (!links) {
+        if (!(a->walk = PyMem_RawMalloc(n * sizeof(WalkNode)))) { PyErr_NoMemory(); goto done; }
+        for (uint32_t v = 0; v < n; v++)
+            a->walk[v] = (WalkNode){a->node[v].first_child, a->node[v].n_child, a->sym[v],
+                                    a->node[v].pattern};
     }
     rc = 0;
 done:
@@ -298,19 +309,24 @@ int check_original(Folded *f, PyObject *text) {
     return 0;
 }
 
+/* find()'s matches into ``out``: 0, or -1 with an error set. */
+int automaton_find_into(Automaton *a, Folded *f, Triples *out) {
+    WALK(a, f->codes, f->n, {
+        if (push(out, key, start, stop) < 0) return -1;
+    });
+    return 0;
+}
+
 static PyObject *automaton_find(Automaton *a, PyObject *arg) {
     if (!PyObject_TypeCheck(arg, &FoldedType)) {
         PyErr_SetString(PyExc_TypeError, "folded: a Folded expected");
         return NULL;
     }
-    Folded *f = (Folded *)arg;
     Triples out = {0};
-    WALK(a, f->codes, f->n, {
-        if (push(&out, key, start, stop) < 0) {
-            PyMem_Free(out.v);
-            return NULL;
-        }
-    });
+    if (automaton_find_into(a, (Folded *)arg, &out) < 0) {
+        PyMem_Free(out.v);
+        return NULL;
+    }
     return to_list(&out);
 }
 
@@ -319,20 +335,16 @@ static PyObject *automaton_find(Automaton *a, PyObject *arg) {
    down the trie from each such start. Same matches as find() less those may_start()/may_end()
    rule out, in start order. Built with bounded=False, every match (prefix2 still skips the
    starts whose first two symbols begin no key). */
-static PyObject *automaton_walk(Automaton *a, PyObject *args) {
-    PyObject *fo, *text;
-    if (!PyArg_ParseTuple(args, "O!U", &FoldedType, &fo, &text)) return NULL;
-    Folded *f = (Folded *)fo;
-    if (!ready() || check_original(f, text) < 0) return NULL;
+int automaton_walk_into(Automaton *a, Folded *f, PyObject *text, Triples *out) {
+    if (!ready() || check_original(f, text) < 0) return -1;
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
-    Triples out = {0};
     /* Keys that need a boundary and begin with a-z or 0-9 can only begin at a word start:
        those are visited, not every position (identical matches, in the same order). */
     int jump = a->bounded && a->alnum_roots;
     Py_ssize_t n_at = jump ? word_starts(f, kind, data) : f->n;
-    if (n_at < 0) return NULL;
+    if (n_at < 0) return -1;
     for (Py_ssize_t at = 0; at < n_at; at++) {
         Py_ssize_t i = jump ? f->wstart[at] : at;
         uint32_t s = go(a, 0, f->codes[i]);
@@ -346,13 +358,21 @@ static PyObject *automaton_walk(Automaton *a, PyObject *args) {
             if (x == -2 || (x >= 0 && !HAS_BIT(a->prefix4, x))) continue;
         }
         for (Py_ssize_t j = i; s; s = ++j < f->n ? go(a, s, f->codes[j]) : 0) {
-            if (HAS_BIT(a->ends, s) && a->node[s].pattern >= 0 &&
-                (!a->bounded || may_end(f, j, kind, data, len)) &&
-                push(&out, a->node[s].pattern, i, j + 1) < 0) {
-                PyMem_Free(out.v);
-                return NULL;
-            }
+            if (walk_key(a, s) >= 0 && (!a->bounded || may_end(f, j, kind, data, len)) &&
+                push(out, walk_key(a, s), i, j + 1) < 0)
+                return -1;
         }
+    }
+    return 0;
+}
+
+static PyObject *automaton_walk(Automaton *a, PyObject *args) {
+    PyObject *fo, *text;
+    if (!PyArg_ParseTuple(args, "O!U", &FoldedType, &fo, &text)) return NULL;
+    Triples out = {0};
+    if (automaton_walk_into(a, (Folded *)fo, text, &out) < 0) {
+        PyMem_Free(out.v);
+        return NULL;
     }
     return to_list(&out);
 }

@@ -7,8 +7,9 @@
  * points (no re-encoding, one step a character), and raw matches that cannot pass the Python
  * checks (a Latin key not on a word boundary, a spelled match inside a syllable or without a
  * Latin letter) are dropped before they become Python objects. The plain and homophone
- * passes' per-match checks are in _hits.c; what a spelled match is stays decided in Python
- * (compliance/pinyin.py): this only finds fewer, never other, candidates.
+ * passes' per-match checks, and their Hit objects, are in _hits.c; what a spelled match is
+ * stays decided in Python (compliance/pinyin.py): this only finds fewer, never other,
+ * candidates.
  * tests/unit/test_compliance_native.py checks that against the Python paths on random evasive
  * text.
  */
@@ -563,8 +564,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         uint32_t node = c < BMP ? a->first_step[c] : go(a, 0, c);
         if (!node) continue;
         for (Py_ssize_t q = cstart[first] + cw[first] - 1;;) {
-            if ((qflag[q] & Q_CHAR_END) && HAS_BIT(a->ends, node) &&
-                a->node[node].pattern >= 0) {
+            if ((qflag[q] & Q_CHAR_END) && walk_key(a, node) >= 0) {
                 Py_ssize_t last = lchar[q];
                 if (before[last + 1] > before[first]) { /* whole characters, a Latin letter */
                     span_of(f, first, last, &s, &e);
@@ -572,7 +572,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
                     /* not a Latin end inside a word (a tone number after it: verify's) */
                     if (e >= len || (after >= '1' && after <= '5') ||
                         !is_latin_char(PyUnicode_READ(kind, data, e - 1)) || !is_word(after)) {
-                        if (push(&out, t_all, a->node[node].pattern, first) < 0 ||
+                        if (push(&out, t_all, walk_key(a, node), first) < 0 ||
                             push(&out, last, 0, 0) < 0)
                             goto done;
                     }
@@ -616,8 +616,8 @@ static PyMethodDef module_methods[] = {
      "fold_astral): the tables of compliance.normalize and compliance.spelling"},
     {"fold", fold, METH_O, "fold(text) -> Folded (compliance.normalize.fold)"},
     {"spelled", spelled, METH_VARARGS, "spelled(folded, text, groups)"},
-    {"checked", checked, METH_VARARGS,
-     "checked(folded, text, matches, min_end) -> [(start, end, key)] (see _hits.c)"},
+    {"hits", hits, METH_VARARGS,
+     "hits(folded, text, sources, min_end, hit_type, actions) -> (hits, allows) (_hits.c)"},
     {NULL},
 };
 

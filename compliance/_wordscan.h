@@ -15,6 +15,7 @@
 #define SYM_BITS 21             /* a code point fits 21 bits */
 #define CLASSES 36              /* a-z and 0-9: the symbols with a DFA row (see Automaton) */
 #define MAX_ROWS 32768          /* at most this many DFA rows (144 bytes each) per automaton */
+#define HOT_ROWS 1024           /* ... per trie that is only walked down (see WalkNode) */
 
 /* ---- tables, set once by configure() (_wordscan.c) ---- */
 
@@ -109,6 +110,19 @@ typedef struct {
     int32_t pattern;               /* the key that ends here, or -1 */
 } Node;
 
+/* A node of a trie that is only walked down (links=False), in 16 bytes: its children (ids
+   first_child.., sorted by symbol), the symbol that leads to it and the key that ends at it.
+   The spelled pass walks tries of 35k-270k nodes from thousands of starts; with a DFA row per
+   node (144 bytes; 4.7 MB of rows per trie) every step cost two cache misses, the node's row
+   number and then the row, and a third for the key bit. Here a step reads the current node
+   (in cache: it was read as the child found) and its children's records, usually one cache
+   line, which then hold the next node and whether a key ends there. Only the HOT_ROWS
+   shallowest nodes keep rows (147 KB, read at nearly every start). */
+typedef struct {
+    uint32_t first_child, n_child, sym;
+    int32_t pattern;
+} WalkNode;
+
 typedef struct {
     PyObject_HEAD
     uint32_t n_nodes, n_patterns;
@@ -138,6 +152,8 @@ typedef struct {
     int alnum_roots;    /* every key begins with a-z or 0-9 (walk() may jump word starts) */
     int32_t *row;       /* per node: its DFA row, or -1 */
     uint32_t *dfa;      /* rows x CLASSES next states */
+    WalkNode *walk;     /* links=False: the trie as WalkNodes (NULL with links) */
+    uint32_t n_hot;     /* links=False: nodes from this id on have no row */
 } Automaton;
 
 #define PREFIX4_BITS (26 * 26 * 26 * 26)
@@ -190,11 +206,35 @@ static inline uint32_t step(const Automaton *a, uint32_t s, uint32_t c) {
     }
 }
 
-/* The child of ``s`` on ``c`` (0: none), by a row where there is one: walks down the trie. */
+/* The child of ``s`` on ``c`` (0: none): walks down the trie. Without links, by a row where
+   there is one (the shallowest nodes), else through the WalkNodes. */
 static inline uint32_t go(const Automaton *a, uint32_t s, uint32_t c) {
-    int k = class_of(c);
-    if (k >= 0 && !a->links && a->row[s] >= 0) return a->dfa[(size_t)a->row[s] * CLASSES + k];
-    return child(a, s, c);
+    if (a->links) return child(a, s, c);
+    if (s < a->n_hot) {
+        int k = class_of(c);
+        if (k >= 0 && a->row[s] >= 0) return a->dfa[(size_t)a->row[s] * CLASSES + k];
+        if (s == 0) return c < BMP ? a->root[c] : child(a, 0, c);
+    }
+    const WalkNode *w = a->walk;
+    uint32_t lo = w[s].first_child, hi = lo + w[s].n_child;
+    if (hi - lo <= 8) { /* most nodes: one or two children, in one cache line */
+        for (uint32_t t = lo; t < hi; t++) {
+            if (w[t].sym == c) return t;
+            if (w[t].sym > c) break;
+        }
+        return 0;
+    }
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) >> 1, m = w[mid].sym;
+        if (m == c) return mid;
+        if (m < c) lo = mid + 1; else hi = mid;
+    }
+    return 0;
+}
+
+/* The key that ends at node ``s`` (walked down by go()), or -1. */
+static inline int32_t walk_key(const Automaton *a, uint32_t s) {
+    return a->walk ? a->walk[s].pattern : a->node[s].pattern;
 }
 
 typedef struct {
@@ -205,7 +245,11 @@ typedef struct {
 int push(Triples *t, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c);
 PyObject *to_list(Triples *t);
 int check_original(Folded *f, PyObject *text);
-PyObject *checked(PyObject *self, PyObject *args); /* _hits.c */
+PyObject *hits(PyObject *self, PyObject *args); /* _hits.c */
+/* An automaton's matches over ``f`` as (key, first, stop) triples appended to ``out``: find()
+   (Aho-Corasick, by stop) and walk() (from chosen starts, by start); 0, or -1 (error set). */
+int automaton_find_into(Automaton *a, Folded *f, Triples *out);
+int automaton_walk_into(Automaton *a, Folded *f, PyObject *text, Triples *out);
 
 
 /* Overlapping matches over codes[0..n): for each end, the longest key first (ahocorasick-rs's

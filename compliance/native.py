@@ -7,7 +7,8 @@ text; :func:`available` says which, and ``ivr doctor``-style checks and the benc
 ``IVR_WORDS_NATIVE=0`` turns the native loops off (to compare, or to rule them out).
 
 The C code finds candidates, and fewer of them; it also runs the per-match checks of the plain
-and homophone passes (``_hits.c``: the same as :class:`compliance.scantext.MatchArrays`). What a
+and homophone passes (``_hits.c``: the same as :class:`compliance.scantext.MatchArrays`) and
+makes their hits. What a
 spelled match is stays decided in Python (:func:`compliance.pinyin.verify`). The tables it folds
 with are the ones :mod:`compliance.normalize` and :mod:`compliance.spelling` build, handed over
 once.
@@ -114,10 +115,15 @@ def spelled(folded: Any, text: str, groups: tuple[tuple[tuple[Any, ...], int, by
     return got
 
 
-def checked(folded: Any, text: str, matches: list[tuple[int, int, int, list[list[Any]]]],
-            min_end: int) -> list[tuple[int, int, Any]]:
-    """``(start, end, key)`` of every key of the automaton ``matches`` ``(stop, first, index,
-    values)`` over ``folded`` that passes its run-length and word-boundary checks
-    (``_hits.c``; the keys' ``check`` tuples say which), in the matches' order."""
-    result: list[tuple[int, int, Any]] = module().checked(folded, text, matches, min_end)
+def hits(folded: Any, text: str, sources: tuple[tuple[Any, list[list[Any]], bool], ...],
+         min_end: int, *, hit_type: type, actions: tuple[Any, ...],
+         ) -> tuple[list[Any], list[tuple[int, int]]]:
+    """The hits (``hit_type``, words.Hit) and allow-list spans of the automata ``sources``
+    ``(automaton, values, walked)`` over ``folded`` (of ``text``): every match (``walk`` when
+    ``walked``, else ``find``), in the order one Aho-Corasick pass over all their keys finds
+    them, and every key of its ``values`` entry that passes its run-length and word-boundary
+    checks (``_hits.c``; the keys' ``check`` tuples say which, and what their hits hold: the
+    action as its place in ``actions``)."""
+    result: tuple[list[Any], list[tuple[int, int]]] = module().hits(folded, text, sources,
+                                                                     min_end, hit_type, actions)
     return result

@@ -34,6 +34,8 @@ class Action(enum.StrEnum):
     FLAG = "flag"  # report only (inspection, statistics)
 
 
+ACTIONS = tuple(Action)  # a native hit's action by its place here (see _Key.check)
+
 class TermError(ValueError):
     """A term definition is wrong; the message names the field."""
 
@@ -109,14 +111,20 @@ class _Key:
     seq: int = 0  # the term's place in the list (the order of hits of one span)
     repeats: tuple[int, ...] | None = field(init=False)  # runs, or None when all are 1
     # What the native checks read (_hits.c): allow, repeats, bound_start, bound_end, the first
-    # and last runs.
-    check: tuple[bool, tuple[int, ...] | None, bool, bool, int, int] = field(init=False)
+    # and last runs, then the fields of its Hits after the span (term, category, severity,
+    # the action's place in ACTIONS, via_pinyin). Only str, int, bool and None: the garbage
+    # collector stops tracking such a tuple (an Action in it would keep ~180k tuples of a
+    # 100k-term filter tracked, each walked by every full collection of the process).
+    check: tuple[bool, tuple[int, ...] | None, bool, bool, int, int, str, str, int, int,
+                 bool] = field(init=False)
 
     def __post_init__(self) -> None:
         repeats = self.runs if max(self.runs) > 1 else None
         object.__setattr__(self, "repeats", repeats)
-        object.__setattr__(self, "check", (self.term.allow, repeats, self.bound_start,
-                                           self.bound_end, self.runs[0], self.runs[-1]))
+        t = self.term
+        object.__setattr__(self, "check", (
+            t.allow, repeats, self.bound_start, self.bound_end, self.runs[0], self.runs[-1],
+            t.text, t.category, t.severity, ACTIONS.index(t.action), self.pinyin))
 
     @property
     def bounded(self) -> bool:
@@ -148,6 +156,8 @@ class _Automaton:
     keys: dict[str, list[_Key]] = field(default_factory=dict)
     values: list[list[_Key]] = field(default_factory=list)  # per key of ``ac``
     walks: list[tuple[Any, list[list[_Key]]]] = field(default_factory=list)
+    # natively: (automaton, values, walked) of ``ac`` and ``walks``, for native.hits()
+    sources: tuple[tuple[Any, list[list[_Key]], bool], ...] = ()
 
     def add(self, key: str, k: _Key) -> None:
         self.keys.setdefault(key, []).append(k)
@@ -168,6 +178,7 @@ class _Automaton:
                     self.walks.append((native.automaton(walked, links=False, prefix2=long,
                                                         bounded=False),
                                        [self.keys[p] for p in walked]))
+            self.sources = tuple((w, v, True) for w, v in self.walks)
             return
         apart = {p for p, v in self.keys.items() if not self.links or all(k.bounded for k in v)}
         rest = [p for p in self.keys if p not in apart]
@@ -179,26 +190,12 @@ class _Automaton:
             if walked:
                 self.walks.append((native.automaton(walked, links=False, prefix4=long),
                                    [self.keys[p] for p in walked]))
+        self.sources = ((*(((self.ac, self.values, False),) if self.ac is not None else ()),
+                         *((w, v, True) for w, v in self.walks)))
 
     @property
     def empty(self) -> bool:
         return self.ac is None and not self.walks
-
-    def native_matches(self, f: Any, text: str) -> list[tuple[int, int, int, list[list[_Key]]]]:
-        """``(stop, first, key, values)`` of the native automata's matches over the folding
-        ``f`` of ``text``, in the order one Aho-Corasick pass over all keys finds them (by
-        stop, longest first; a span is one key)."""
-        out = [(stop, first, idx, self.values) for idx, first, stop in
-               (self.ac.find(f) if self.ac is not None else ())]
-        walked = False
-        for walk, values in self.walks:
-            got = walk.walk(f, text)
-            if got:
-                out += [(stop, first, idx, values) for idx, first, stop in got]
-                walked = True
-        if walked:
-            out.sort(key=lambda m: (m[0], m[1]))
-        return out
 
 
 @dataclass
@@ -322,16 +319,14 @@ class WordFilter:
         raw: list[Hit] = []
         allows: list[tuple[int, int]] = []
         if not self._plain.empty:
-            matches = self._plain.native_matches(f, text)
-            if matches:
-                raw, allows = _checked_hits(native.checked(f, text, matches, min_end), text)
+            raw, allows = native.hits(f, text, self._plain.sources, min_end, hit_type=Hit,
+                                      actions=ACTIONS)
         more: list[Hit] = []
         if not self._pinyin.empty:  # same-sounding characters (opt-in terms)
-            s = f.sounds()
-            matches = self._pinyin.native_matches(s, text)
-            if matches:
-                more += self._not_innocent(
-                    _checked_hits(native.checked(s, text, matches, min_end), text)[0], text)
+            got = native.hits(f.sounds(), text, self._pinyin.sources, min_end, hit_type=Hit,
+                              actions=ACTIONS)[0]
+            if got:
+                more += self._not_innocent(got, text)
         spans = [(last, first, self._spelled_values[i], idx) for i, idx, first, last in
                  native.spelled(f, text, self._spelled_groups)] if self._spelled_groups else []
         if spans:
@@ -437,21 +432,6 @@ class WordFilter:
                 hits.append(Hit(start, end, text[start:end], t.text, t.category, t.severity,
                                 t.action, k.pinyin))
         return hits, allows
-
-
-def _checked_hits(checked: list[tuple[int, int, _Key]], text: str,
-                  ) -> tuple[list[Hit], list[tuple[int, int]]]:
-    """The hits and allow-list spans of the native checks' ``(start, end, key)``."""
-    hits: list[Hit] = []
-    allows: list[tuple[int, int]] = []
-    for start, end, k in checked:
-        t = k.term
-        if t.allow:
-            allows.append((start, end))
-        else:
-            hits.append(Hit(start, end, text[start:end], t.text, t.category, t.severity,
-                            t.action, k.pinyin))
-    return hits, allows
 
 
 def _covers(text: str, start: int, end: int, word: str) -> bool:

@@ -9,7 +9,9 @@ order). Bad input to the extension raises a clear error, never crashes.
 
 from __future__ import annotations
 
+import gc
 import random
+from dataclasses import dataclass
 from typing import Any
 
 import ahocorasick_rs
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 
 from compliance import native
 from compliance.normalize import fold
-from compliance.words import StreamingScanner, Term, WordFilter
+from compliance.words import ACTIONS, Action, Hit, StreamingScanner, Term, WordFilter
 from tests.unit.test_compliance_scan_paths import PIECES, TERMS
 
 pytestmark = pytest.mark.skipif(not native.available(),
@@ -117,6 +119,27 @@ def test_unbounded_walk_with_the_pair_filter_finds_every_match(
     assert sorted(got, key=lambda m: (m[2], m[1])) == _ahocorasick_rs(keys, f)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_large_walked_trie_finds_every_match(seed: int) -> None:
+    """Tries walked down (links=False) keep DFA rows for their shallowest nodes only and step
+    through compact child records below (a scan of up to eight children, a binary search over
+    more): a trie far past the rows, with nodes of both kinds and symbols with no row (赌, an
+    astral one), walked from every start, finds Aho-Corasick's matches."""
+    rng = random.Random(seed)
+    alphabet = "abcdefghijklm7赌博\U00020000"
+    keys = list({"".join(rng.choice(alphabet[: rng.choice((4, 16))])
+                         for _ in range(rng.randint(1, 8))) for _ in range(4000)})
+    keys = [k for k in keys if native.fold(k).text == k]  # canonical: no runs to collapse
+    text = " ".join("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+                    for _ in range(3000))
+    f = native.fold(text)
+    trie = native.automaton(keys, links=False, bounded=False)
+    assert trie.nodes > 4 * 1024  # far past the rows (HOT_ROWS in _wordscan.h)
+    got = trie.walk(f, text)
+    assert sorted(got, key=lambda m: (m[2], m[1])) == _ahocorasick_rs(keys, f)
+    assert len(got) > 10_000
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(keys=st.lists(st.text("abcs1", min_size=1, max_size=4), min_size=1, max_size=20,
                      unique=True),
@@ -188,9 +211,80 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
         native.spelled(f, "du博", ((("not an automaton",), 2, b"\0" * 0x10000),))
     with pytest.raises(TypeError, match="groups"):
         native.spelled(f, "du博", ("not a group",))
-    with pytest.raises(TypeError, match="stop, first, index, values"):
-        native.checked(f, "du博", [(1, 0, 0)], 0)
+    with pytest.raises(TypeError, match="automaton, values, walked"):
+        _native_hits(f, "du博", ((auto, [[]]),))
+    with pytest.raises(ValueError, match="one value per key"):
+        _native_hits(f, "du博", ((auto, [], True),))
+    with pytest.raises(TypeError, match="hit_type"):
+        _native_hits(f, "du博", (), "not a type")  # type: ignore[arg-type]
     assert WordFilter([Term("赌博")], native_loops=True).find("du博")
+
+
+def _native_hits(f: Any, text: str, sources: Any, hit_type: type = Hit) -> Any:
+    return native.hits(f, text, sources, 0, hit_type=hit_type, actions=ACTIONS)
+
+
+def _plain_sources(terms: list[Term]) -> tuple[Any, str]:
+    wf = WordFilter(terms, native_loops=True)
+    return wf._plain.sources, "SCAM, s c a m and 赌 博 or 赌博"
+
+
+def test_native_hits_are_the_hits_the_dataclass_makes() -> None:
+    """native.hits() fills a Hit's slots itself: each field must land in its own slot."""
+    sources, text = _plain_sources([Term("scam", "fraud", 4, Action.BLOCK),
+                                    Term("赌博", "custom", 2, Action.FLAG)])
+    got, allows = _native_hits(native.fold(text), text, sources)
+    assert allows == []
+    assert [type(h) for h in got] == [Hit] * 4
+    assert got == [Hit(0, 4, "SCAM", "scam", "fraud", 4, Action.BLOCK, False),
+                   Hit(6, 13, "s c a m", "scam", "fraud", 4, Action.BLOCK, False),
+                   Hit(18, 21, "赌 博", "赌博", "custom", 2, Action.FLAG, False),
+                   Hit(25, 27, "赌博", "赌博", "custom", 2, Action.FLAG, False)]
+    assert got[0].matched == "SCAM" and got[0].via_pinyin is False  # attributes, not just ==
+    got[0].start = 1  # a real Hit: its slots behave as ever
+    assert got[0].start == 1
+
+
+@dataclass(slots=True)
+class _CheckedHit:
+    """A Hit look-alike whose __post_init__ must run: native.hits() calls such a type."""
+
+    start: int
+    end: int
+    matched: str
+    term: str
+    category: str
+    severity: int
+    action: Action
+    via_pinyin: bool = False
+    seen: bool = False
+
+    def __post_init__(self) -> None:
+        self.seen = True
+
+
+@dataclass(slots=True)
+class _OtherHit:
+    """Eight fields like Hit's and no __post_init__, but its own __init__ order: called too."""
+
+    end: int
+    start: int
+    matched: str
+    term: str
+    category: str
+    severity: int
+    action: Action
+    via_pinyin: bool = False
+
+
+def test_native_hits_call_a_type_that_is_not_hits_plain_shape() -> None:
+    sources, text = _plain_sources([Term("scam")])
+    f = native.fold(text)
+    checked = _native_hits(f, text, sources, _CheckedHit)[0]
+    assert checked and all(h.seen for h in checked)
+    other = _native_hits(f, text, sources, _OtherHit)[0]
+    assert (other[0].end, other[0].start) == (0, 4)  # positional, as a call passes them
+    assert _native_hits(f, text, sources)[0][0].start == 0  # and back to Hit's own
 
 
 def _pieces_one_by_one(text: str) -> list[tuple[str, str]]:
@@ -229,3 +323,17 @@ def test_spelled_pieces_are_the_characters_folded_one_by_one(text: str) -> None:
     from compliance.pinyin import _pieces
 
     assert [(p.kind, p.text) for p in _pieces(text)] == _pieces_one_by_one(text)
+
+
+def test_native_hit_fields_of_a_filter_leave_the_garbage_collector_alone() -> None:
+    """A key's ``check`` tuple (what native.hits() reads, the Hit fields included) holds only
+    str, int and bool, so a collection stops tracking it: a 100k-term filter has ~180k keys,
+    and every full collection of the process would walk each tracked tuple."""
+    terms = [Term("scam", "fraud", 4, Action.MASK), Term("赌博"), Term("ok", allow=True)]
+    wf = WordFilter(terms, native_loops=True)
+    gc.collect()
+    keys = [k for a in (wf._plain, wf._pinyin) for v in a.keys.values() for k in v]
+    assert keys and not [k.check for k in keys if gc.is_tracked(k.check)]
+    text = "SCAM 赌博"
+    got = _native_hits(native.fold(text), text, wf._plain.sources)[0]
+    assert [h.action for h in got] == [Action.MASK, Action.BLOCK]
