@@ -177,9 +177,11 @@ def test_forced_decision_accepts_explained_audio_and_rejects_the_rest() -> None:
                          matched={"ten": (1.0, 1.0)}, **common)  # type: ignore[arg-type]
     assert (ok.status, ok.text, ok.alternatives) == ("ok", "ten", ("four",))
     assert ok.features["margin"] == 5.0 and ok.features["gap"] == 0.5
-    # the free transcript explains the audio far better: out-of-grammar speech
-    far = forced_decision(scores, free_ll=8.0, no_speech=0.1, heard="go forward ten meters",
-                          matched={"ten": (0.6, 1.0)}, **common)  # type: ignore[arg-type]
+    # the free transcript explains the audio far better: out-of-grammar speech (the real set's
+    # "for 10 meters." against a digits menu: "ten" at -9.7 nats, the free text at -2.1)
+    far = forced_decision({"ten": -9.7, "four": -10.2, "eight": -14.0}, free_ll=-2.1,
+                          no_speech=0.1, heard="for 10 meters.",
+                          matched={"ten": (0.8, 1.0)}, **common)  # type: ignore[arg-type]
     assert far.status == "nomatch" and far.text == "" and far.alternatives[0] == "ten"
     # whisper thinks nobody spoke: noise that happens to sound like "oh"
     noise = forced_decision(scores, free_ll=-2.0, no_speech=0.95, heard="Oh,",
@@ -188,6 +190,36 @@ def test_forced_decision_accepts_explained_audio_and_rejects_the_rest() -> None:
     none = forced_decision({}, free_ll=-1.0, no_speech=0.1, heard="", matched={},
                            **common)  # type: ignore[arg-type]
     assert none.status == "nomatch"
+
+
+def test_ll_per_word_counts_words_han_characters_and_end_of_text() -> None:
+    from asr.nomatch import LL_PER_WORD_FLOOR, ll_per_word
+
+    assert ll_per_word(-6.0, "five") == pytest.approx(-3.0)  # one word + end-of-text
+    assert ll_per_word(-8.0, "queen of clubs") == pytest.approx(-2.0)
+    assert ll_per_word(-10.0, "查询余额") == pytest.approx(-2.0)  # four characters
+    assert ll_per_word(-100.0, "ten") == LL_PER_WORD_FLOOR
+    assert ll_per_word(float("-inf"), "ten") == LL_PER_WORD_FLOOR
+
+
+def test_forced_decision_rejects_babble_that_whisper_also_hears_as_the_word() -> None:
+    """Real features from bench_grammar's set: three real voices at once (babble_0) heard as
+    "5." by the free decode, so ``gap`` is 0 and the text matches; only how well the word
+    explains the audio per word (-5.2 nats for "five" + end-of-text) tells it from a caller
+    saying "five" (-2.8 nats; cards_five_a). Both against the digits grammar."""
+    from asr.nomatch import FORCED_COEFFICIENTS, forced_decision
+
+    coef = FORCED_COEFFICIENTS["whisper"]
+    digits = ["zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight",
+              "nine", "ten"]
+    babble = forced_decision({"five": -5.2, "nine": -9.4}, candidates=digits, free_ll=-5.2,
+                             no_speech=0.33, heard="5.", matched={"five": (1.0, 1.0)},
+                             coefficients=coef)
+    caller = forced_decision({"five": -2.8, "nine": -8.8}, candidates=digits, free_ll=-2.8,
+                             no_speech=0.31, heard="5 5", matched={"five": (1.0, 1.0)},
+                             coefficients=coef)
+    assert babble.status == "nomatch" and babble.alternatives[0] == "five"
+    assert (caller.status, caller.text) == ("ok", "five")
 
 
 def test_forced_sequences_are_batched_by_length() -> None:
