@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -52,8 +52,10 @@ class PacedStream(Protocol):
     def on_tick(self, tick: int, now: float) -> None: ...
 
 
+@runtime_checkable
 class QuietStream(PacedStream, Protocol):
-    """A stream that can let the pacer send its silence (see the module docstring)."""
+    """A stream that can let the pacer send its silence (see the module docstring). Checked
+    with ``isinstance`` once per ``add``/``remove``, never per tick."""
 
     def attach_pacer(self, pacer: Pacer | None) -> None: ...
 
@@ -101,17 +103,15 @@ class Pacer:
         if id(stream) not in self._quiet:
             self._active[id(stream)] = stream
         self._dirty = True
-        attach = getattr(stream, "attach_pacer", None)
-        if attach is not None:
-            attach(self)
+        if isinstance(stream, QuietStream):
+            stream.attach_pacer(self)
 
     def remove(self, stream: PacedStream) -> None:
         """Safe to call from inside ``on_tick``: takes effect from the next tick."""
         if self._streams.pop(id(stream), None) is not None:
             self._dirty = True
-            attach = getattr(stream, "attach_pacer", None)
-            if attach is not None:
-                attach(None)
+            if isinstance(stream, QuietStream):
+                stream.attach_pacer(None)
         self._active.pop(id(stream), None)
         self._quiet.pop(id(stream), None)
         self._quiet_by_sender.pop(id(stream), None)
