@@ -7,7 +7,6 @@ the optional words file merged in and hot-reloaded.
 
 from __future__ import annotations
 
-import gc
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +23,6 @@ from compliance.word_version import (
     change_notifier,
 )
 from compliance.wordlist import WordRegistry
-from compliance.words import WordFilter
 from core.clock import Clock, SystemClock
 from storage.db import Database, open_database
 
@@ -64,23 +62,11 @@ def word_store(settings: Settings, db: Database | None = None) -> SqlWordStore:
                         on_change=change_notifier(settings.compliance.redis_url))
 
 
-def keep_out_of_full_collections(_: WordFilter) -> None:
-    """A compiled filter is ~10 tracked objects per term (1M for 100k terms), and every full
-    collection walks them all: 350 ms with the event loop stopped, so every call's audio
-    stops too (measured, docs/benchmarks.md). The engine freezes what it loads at start-up,
-    but filters are compiled on first use and again after each word change, so each new one is
-    frozen the same way. ``gc.freeze`` is cheap (it moves the generations' lists); a frozen
-    object still goes when its last reference does, so a replaced filter is freed; only
-    garbage *cycles* alive at that moment stay until exit, a few per word change."""
-    gc.freeze()
-
-
 def word_registry(settings: Settings, clock: Clock | None = None) -> WordRegistry:
     """Filters per tenant over :func:`word_store`, recompiled when the lists change; the
     version is asked of the database only when a change was announced or the poll is due."""
     max_age = POLL_WITH_REDIS_S if settings.compliance.redis_url else POLL_WITHOUT_REDIS_S
     store = VersionedWordStore(word_store(settings), clock or SystemClock(), max_age)
-    reg = WordRegistry(store, words_file=settings.compliance.words_file,
-                       on_compiled=keep_out_of_full_collections)
+    reg = WordRegistry(store, words_file=settings.compliance.words_file)
     reg.refresh()
     return reg

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -228,12 +228,8 @@ class WordRegistry:
     """Compiled filters per tenant, rebuilt when the store (or the watched file) changes."""
 
     def __init__(self, store: WordStore, *, words_file: str | Path | None = None,
-                 category_pinyin: Mapping[str, PinyinMode] | None = None,
-                 on_compiled: Callable[[WordFilter], None] | None = None) -> None:
-        """``on_compiled`` runs after each filter is built (the app uses it to take the new
-        filter out of the garbage collector's full scans; see app/compliance_setup.py)."""
+                 category_pinyin: Mapping[str, PinyinMode] | None = None) -> None:
         self._store = store
-        self._on_compiled = on_compiled
         self._category_pinyin = dict(category_pinyin or {})
         self._file = Path(words_file) if words_file else None
         self._file_mtime: float | None = None
@@ -275,6 +271,4 @@ class WordRegistry:
         wf = WordFilter(terms, category_pinyin=self._category_pinyin)
         with self._lock:
             self._filters[tenant] = (stamp, wf)
-        if self._on_compiled is not None:
-            self._on_compiled(wf)
         return wf
