@@ -171,6 +171,13 @@ async def flood_run(tmp_path: Path, asterisk: Asterisk, mode: str,
         base = stats.events_delivered + stats.events_dropped
         parsed0 = stats.events_delivered
         renice_threads(ast_proc.pid, asterisk_nice)
+        # The engine (this process) and the callers (SIPp, forked from this thread, inherit
+        # it) run above the other xdist worker's tests: a CI run failed with the engine at 5 %
+        # CPU, its pacer 1.5 s late and 4 of 6 digits lost, starved by whatever ran beside it.
+        # The question here is the AMI reader, not the box's scheduling. Without root the
+        # raise is refused and nothing changes.
+        own_nice = os.getpriority(os.PRIO_PROCESS, 0)
+        renice_threads(os.getpid(), min(own_nice, -5))
         tester = await start_flood(asterisk, iterations, variable)
         try:
             if mode in ("off", "ivr"):
@@ -201,6 +208,7 @@ async def flood_run(tmp_path: Path, asterisk: Asterisk, mode: str,
             await tester.send("Hangup", [("Channel", "/^Local/s@flood/")])
             await tester.close()
             renice_threads(ast_proc.pid, 0)
+            renice_threads(os.getpid(), own_nice)
         await engine.wait_idle()
         figures.logged_in_after = await engine.ami.wait_connected(15)
         figures.late_ticks = engine.pacer.late_ticks - late0
