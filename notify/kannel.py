@@ -5,8 +5,9 @@ with ``coding=2&charset=UTF-8`` for UCS-2 (``coding=0`` for GSM 7-bit), ask for 
 (``dlr-mask=31``) and give a ``dlr-url`` that carries our message id, so a receipt finds its
 message without Kannel's own ids. Kannel cuts long messages itself (``concatenation = true``
 in the smsbox group, 67 UCS-2 / 153 GSM characters per part, the same cut as
-:func:`notify.encoding.plan`) and reports each part; a message is delivered when all its parts
-are. Replies reach us through an smsbox ``sms-service`` whose ``get-url`` is our ``/sms/mo``.
+:func:`notify.encoding.plan`) and reports the message once: Kannel 1.4 registers the receipt
+of the first part only (seen with the SMSC simulator holding parts 2 and 3), so "delivered"
+through Kannel means the first part reached the handset; the SMPP gateway counts every part. Replies reach us through an smsbox ``sms-service`` whose ``get-url`` is our ``/sms/mo``.
 """
 
 from __future__ import annotations
