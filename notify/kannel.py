@@ -7,7 +7,8 @@ message without Kannel's own ids. Kannel cuts long messages itself (``concatenat
 in the smsbox group, 67 UCS-2 / 153 GSM characters per part, the same cut as
 :func:`notify.encoding.plan`) and reports the message once: Kannel 1.4 registers the receipt
 of the first part only (seen with the SMSC simulator holding parts 2 and 3), so "delivered"
-through Kannel means the first part reached the handset; the SMPP gateway counts every part. Replies reach us through an smsbox ``sms-service`` whose ``get-url`` is our ``/sms/mo``.
+through Kannel means the first part reached the handset; the SMPP gateway counts every part.
+Replies reach us through an smsbox ``sms-service`` whose ``get-url`` is our ``/sms/mo``.
 """
 
 from __future__ import annotations
