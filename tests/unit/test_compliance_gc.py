@@ -24,7 +24,7 @@ from tests.unit.test_compliance_scan_paths import TERMS
 
 N_TERMS = 3_000
 # Objects a filter may hold, whatever its size: the filter, its automaton groups, a few sets
-# and dicts. Today's filters hold ~90; before this bound they held ~10 per term (~30k here).
+# and dicts. Filters now hold ~16; before this bound they held ~8 per term (24.5k here).
 MAX_TRACKED = 200
 UNTRACK_COLLECTIONS = 6  # the tables nest tuples five deep
 
