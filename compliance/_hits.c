@@ -13,24 +13,25 @@
 #include "_wordscan.h"
 #include <structmember.h>
 
-/* A key's checks: the tuple _Key.check (words.py), read once per key of a match. */
+/* A key's checks: its entry, a words.Check tuple (or an object whose ``check`` attribute is
+   one), read once per key of a match. */
 typedef struct {
     int allow, bound_start, bound_end;
     PyObject *repeats; /* tuple of ints, or None: any run length will do */
     Py_ssize_t run_first, run_last;
-    PyObject *check;   /* the tuple (borrowed from the key): from CHECK_HIT on, what a Hit
+    PyObject *check;   /* the tuple (borrowed): from CHECK_HIT on, what a Hit
                           of the key holds after its span (term, category, severity, action,
                           via_pinyin), the action by its place in hits()'s ``actions`` */
 } Check;
 
 /* Hit's fields, in its order: start, end, matched, then the key's (Check.check). */
 #define HIT_FIELDS 8
-#define CHECK_HIT 6 /* where a Hit's fields after the span begin in _Key.check */
+#define CHECK_HIT 6 /* where a Hit's fields after the span begin in words.Check */
 static const char *const HIT_NAMES[HIT_FIELDS] = {
     "start", "end", "matched", "term", "category", "severity", "action", "via_pinyin"};
 
 static int read_check(PyObject *key, PyObject *name, Check *c) {
-    PyObject *t = PyObject_GetAttr(key, name);
+    PyObject *t = PyTuple_Check(key) ? Py_NewRef(key) : PyObject_GetAttr(key, name);
     if (!t) return -1;
     int ok = PyTuple_Check(t) && PyTuple_GET_SIZE(t) == CHECK_HIT + HIT_FIELDS - 3;
     if (ok) {
@@ -45,7 +46,7 @@ static int read_check(PyObject *key, PyObject *name, Check *c) {
     }
     Py_DECREF(t); /* the key holds the tuple, and the tuple its items */
     if (!ok) {
-        PyErr_SetString(PyExc_TypeError, "key.check: (allow, repeats, bound_start, bound_end, "
+        PyErr_SetString(PyExc_TypeError, "key: (allow, repeats, bound_start, bound_end, "
                         "first run, last run, term, category, severity, action, via_pinyin) "
                         "expected");
         return -1;
@@ -199,9 +200,9 @@ static int keep_match(Folded *f, PyObject *text, int kind, const void *data, Py_
     if (!name && !(name = PyUnicode_InternFromString("check"))) return -1;
     Py_ssize_t first = m->first, last = m->stop - 1, s0, e0;
     span_of(f, first, last, &s0, &e0);
-    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(keys); j++) {
+    for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(keys); j++) {
         Check c;
-        if (read_check(PyList_GET_ITEM(keys, j), name, &c) < 0) return -1;
+        if (read_check(PySequence_Fast_GET_ITEM(keys, j), name, &c) < 0) return -1;
         Py_ssize_t start = s0, end = e0;
         if (!c.allow && end <= min_end) continue;
         int ok = enough_repeats(f, first, c.repeats);
@@ -224,7 +225,8 @@ static int keep_match(Folded *f, PyObject *text, int kind, const void *data, Py_
    values, walked): walk() when ``walked``, else find()), in the order one Aho-Corasick pass
    over all their keys finds them; for each, every key of values[key] whose checks pass, as a
    ``hit_type`` (words.Hit; its action the key's item of ``actions``) or, for an allow-list
-   term, its (start, end) span. */
+   term, its (start, end) span. ``values`` and its items: tuples, as a compiled filter keeps
+   them (a list is never untracked by the garbage collector), or lists. */
 PyObject *hits(PyObject *self, PyObject *args) {
     PyObject *fo, *text, *sources, *hit_type, *actions, *result = NULL, *found = NULL,
              *allows = NULL;
@@ -242,12 +244,13 @@ PyObject *hits(PyObject *self, PyObject *args) {
         PyObject *item = PyTuple_GET_ITEM(sources, src);
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3 ||
             !PyObject_TypeCheck(PyTuple_GET_ITEM(item, 0), &AutomatonType) ||
-            !PyList_Check(PyTuple_GET_ITEM(item, 1))) {
+            !(PyList_Check(PyTuple_GET_ITEM(item, 1)) ||
+              PyTuple_Check(PyTuple_GET_ITEM(item, 1)))) {
             PyErr_SetString(PyExc_TypeError, "sources: (automaton, values, walked) expected");
             goto done;
         }
         Automaton *a = (Automaton *)PyTuple_GET_ITEM(item, 0);
-        if (a->n_patterns != (uint32_t)PyList_GET_SIZE(PyTuple_GET_ITEM(item, 1))) {
+        if (a->n_patterns != (uint32_t)PySequence_Fast_GET_SIZE(PyTuple_GET_ITEM(item, 1))) {
             PyErr_SetString(PyExc_ValueError, "sources: one value per key of the automaton");
             goto done;
         }
@@ -275,8 +278,8 @@ PyObject *hits(PyObject *self, PyObject *args) {
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
     for (Py_ssize_t i = 0; i < n_matches; i++) {
         PyObject *values = PyTuple_GET_ITEM(PyTuple_GET_ITEM(sources, matches[i].source), 1);
-        PyObject *keys = PyList_GET_ITEM(values, matches[i].key);
-        if (!PyList_Check(keys)) {
+        PyObject *keys = PySequence_Fast_GET_ITEM(values, matches[i].key);
+        if (!PyList_Check(keys) && !PyTuple_Check(keys)) {
             PyErr_SetString(PyExc_TypeError, "values: a list of keys per automaton key expected");
             goto done;
         }

@@ -618,6 +618,8 @@ static PyMethodDef module_methods[] = {
     {"spelled", spelled, METH_VARARGS, "spelled(folded, text, groups)"},
     {"hits", hits, METH_VARARGS,
      "hits(folded, text, sources, min_end, hit_type, actions) -> (hits, allows) (_hits.c)"},
+    {"untrack", untrack, METH_O,
+     "untrack(obj) -> int: the nested tuples of atomics in obj leave the collector (_untrack.c)"},
     {NULL},
 };
 

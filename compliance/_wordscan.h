@@ -246,6 +246,7 @@ int push(Triples *t, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c);
 PyObject *to_list(Triples *t);
 int check_original(Folded *f, PyObject *text);
 PyObject *hits(PyObject *self, PyObject *args); /* _hits.c */
+PyObject *untrack(PyObject *self, PyObject *obj); /* _untrack.c */
 /* An automaton's matches over ``f`` as (key, first, stop) triples appended to ``out``: find()
    (Aho-Corasick, by stop) and walk() (from chosen starts, by start); 0, or -1 (error set). */
 int automaton_find_into(Automaton *a, Folded *f, Triples *out);

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from types import ModuleType
 from typing import Any
@@ -84,6 +84,16 @@ def automaton(keys: list[str], *, links: bool = True, prefix4: bool = False,
     return module().Automaton(keys, links, prefix4, prefix2, bounded)
 
 
+def untrack(tables: tuple[Any, ...]) -> int:
+    """Untracks, at once, the nested tuples of str, int, bool and None in ``tables`` (a tuple):
+    what the garbage collector does to them by itself over its next collections (see
+    ``_untrack.c``). Without the extension, nothing (0); the number untracked."""
+    if _ext is None:
+        return 0
+    done: int = _ext.untrack(tables)
+    return done
+
+
 def relevant(chars: Iterable[str], syllables: Iterable[int] = ()) -> bytes:
     """Per BMP code point of folded text: may it be in a verified spelled match? The terms'
     own characters (and digits and letters among them), and for homophone terms every
@@ -115,15 +125,16 @@ def spelled(folded: Any, text: str, groups: tuple[tuple[tuple[Any, ...], int, by
     return got
 
 
-def hits(folded: Any, text: str, sources: tuple[tuple[Any, list[list[Any]], bool], ...],
+def hits(folded: Any, text: str,
+         sources: tuple[tuple[Any, Sequence[Sequence[Any]], bool], ...],
          min_end: int, *, hit_type: type, actions: tuple[Any, ...],
          ) -> tuple[list[Any], list[tuple[int, int]]]:
     """The hits (``hit_type``, words.Hit) and allow-list spans of the automata ``sources``
     ``(automaton, values, walked)`` over ``folded`` (of ``text``): every match (``walk`` when
     ``walked``, else ``find``), in the order one Aho-Corasick pass over all their keys finds
     them, and every key of its ``values`` entry that passes its run-length and word-boundary
-    checks (``_hits.c``; the keys' ``check`` tuples say which, and what their hits hold: the
-    action as its place in ``actions``)."""
+    checks (``_hits.c``; each key is a ``words.Check`` tuple, or has one as ``check``: it says
+    which, and what its hits hold, the action as its place in ``actions``)."""
     result: tuple[list[Any], list[tuple[int, int]]] = module().hits(folded, text, sources,
                                                                      min_end, hit_type, actions)
     return result

@@ -72,6 +72,16 @@ class Unit:
     def chinese(self) -> bool:
         return bool(self.spellings)
 
+    @property
+    def flat(self) -> FlatUnit:
+        return (self.char, self.spellings, self.syllable)
+
+
+# A Unit as a plain tuple (char, spellings, syllable): what a compiled filter keeps per unit.
+# A plain tuple of str and int leaves the garbage collector's lists once a collection has seen
+# it (a Unit, or a named tuple, stays tracked for good), and a 100k-term filter holds ~210k.
+FlatUnit = tuple[str, tuple[str, ...], int]
+
 
 @dataclass(frozen=True, slots=True)
 class TermSpelling:
@@ -225,7 +235,7 @@ def _pieces(text: str) -> list[_Piece]:
     return out
 
 
-def _align(pieces: list[_Piece], units: tuple[Unit, ...], homophone: bool) -> bool:
+def _align(pieces: list[_Piece], units: tuple[FlatUnit, ...], homophone: bool) -> bool:
     """Can ``pieces`` spell ``units`` in order: characters equal (or same-sounding), Latin runs
     spelling one or more syllables?"""
 
@@ -235,11 +245,11 @@ def _align(pieces: list[_Piece], units: tuple[Unit, ...], homophone: bool) -> bo
         if j == len(units):
             return False
         p = pieces[i]
-        u = units[j]
+        char, spellings, syllable = units[j]
         if p.kind != "latin":
-            if p.text == u.char:
+            if p.text == char:
                 return go(i + 1, j + 1)
-            if p.kind == "cjk" and u.chinese and homophone and _syllable(p.text) == u.syllable:
+            if p.kind == "cjk" and spellings and homophone and _syllable(p.text) == syllable:
                 return go(i + 1, j + 1)
             return False
         want = _collapse(p.text)
@@ -252,10 +262,10 @@ def _align(pieces: list[_Piece], units: tuple[Unit, ...], homophone: bool) -> bo
 
 
 @lru_cache(maxsize=65536)
-def _spelled_as(units: tuple[Unit, ...]) -> frozenset[str]:
+def _spelled_as(units: tuple[FlatUnit, ...]) -> frozenset[str]:
     """Every way ``units`` can be spelled in Latin letters, repeats collapsed (a term's units
     are asked again and again while scanning: cached)."""
-    combos = product(*[x.spellings or (x.char,) for x in units])
+    combos = product(*[spellings or (char,) for char, spellings, _ in units])
     return frozenset(_collapse("".join(c)) for c in combos)
 
 
@@ -263,6 +273,14 @@ def verify(text: str, start: int, end: int, spelling: TermSpelling,
            word_char: Callable[[str], bool]) -> tuple[int, int, str] | None:
     """A raw match of ``spelling``'s key over ``text[start:end]``: the span (widened over a
     trailing tone number) and what kind of match it is, or None when it is not one."""
+    return verify_units(text, start, end, tuple(u.flat for u in spelling.units),
+                        spelling.mode, word_char=word_char)
+
+
+def verify_units(text: str, start: int, end: int, units: tuple[FlatUnit, ...], mode: str, *,
+                 word_char: Callable[[str], bool]) -> tuple[int, int, str] | None:
+    """:func:`verify` of a spelling kept flat (:attr:`Unit.flat`, the mode as its value), as a
+    compiled filter holds it."""
     last = end - 1
     if end < len(text) and text[end] in TONE_DIGITS and (
             end + 1 == len(text) or not text[end + 1].isdigit()):
@@ -278,10 +296,9 @@ def verify(text: str, start: int, end: int, spelling: TermSpelling,
         return None
     latin = [p.text for p in pieces if p.kind == "latin"]
     cjk = [p for p in pieces if p.kind == "cjk"]
-    mode = spelling.mode
-    homophone = mode is PinyinMode.HOMOPHONE
+    homophone = mode == PinyinMode.HOMOPHONE
     if not latin:
-        literal = [p.text for p in pieces] == [u.char for u in spelling.units]
+        literal = [p.text for p in pieces] == [u[0] for u in units]
         if literal or not homophone:
             return None  # the characters themselves: the plain pass reports them
     if pieces[0].kind == "latin" and start > 0 and word_char(text[start - 1]):
@@ -290,12 +307,12 @@ def verify(text: str, start: int, end: int, spelling: TermSpelling,
         return None
     # The innocent-word checks before the alignment: they need only the pieces and turn away
     # most raw matches in Latin text (a short or English run of letters).
-    if mode is PinyinMode.AUTO:
+    if mode == PinyinMode.AUTO:
         if not cjk and is_innocent("".join(latin)):
             return None
         if any(len(run) >= MIN_AUTO_SPELLED_LETTERS and run in english_words() for run in latin):
             return None
-    if not _align(pieces, spelling.units, homophone):
+    if not _align(pieces, units, homophone):
         return None
     kind = "homophone" if not latin else ("spelled" if not cjk else "mixed")
     return start, end, kind

@@ -20,7 +20,14 @@ import ahocorasick_rs
 from compliance import native
 from compliance.homophones import innocent_words
 from compliance.normalize import canonical, fold
-from compliance.pinyin import PinyinMode, TermSpelling, english_words, term_spelling, verify
+from compliance.pinyin import (
+    FlatUnit,
+    PinyinMode,
+    TermSpelling,
+    english_words,
+    term_spelling,
+    verify_units,
+)
 from compliance.scantext import MatchArrays, ScanText, word_char
 from compliance.spelling import Atoms
 
@@ -34,7 +41,7 @@ class Action(enum.StrEnum):
     FLAG = "flag"  # report only (inspection, statistics)
 
 
-ACTIONS = tuple(Action)  # a native hit's action by its place here (see _Key.check)
+ACTIONS = tuple(Action)  # a key's action by its place here (see Check)
 
 class TermError(ValueError):
     """A term definition is wrong; the message names the field."""
@@ -99,36 +106,35 @@ class ScanResult:
     blocked: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Key:
-    term: Term
-    runs: tuple[int, ...]
-    bound_start: bool  # the key starts with a Latin letter: needs a word boundary before it
-    bound_end: bool
-    length: int  # canonical length
-    pinyin: bool = False  # a pinyin spelling, not the term's own characters
-    spelling: TermSpelling | None = None  # set for keys of the spelled folding
-    seq: int = 0  # the term's place in the list (the order of hits of one span)
-    repeats: tuple[int, ...] | None = field(init=False)  # runs, or None when all are 1
-    # What the native checks read (_hits.c): allow, repeats, bound_start, bound_end, the first
-    # and last runs, then the fields of its Hits after the span (term, category, severity,
-    # the action's place in ACTIONS, via_pinyin). Only str, int, bool and None: the garbage
-    # collector stops tracking such a tuple (an Action in it would keep ~180k tuples of a
-    # 100k-term filter tracked, each walked by every full collection of the process).
-    check: tuple[bool, tuple[int, ...] | None, bool, bool, int, int, str, str, int, int,
-                 bool] = field(init=False)
+# What a compiled filter keeps per automaton key, and why it is flat. A filter is built on
+# first use and after every word change, after the engine's start-up gc.freeze(), so whatever
+# it holds that the cyclic garbage collector tracks is walked by every full collection of the
+# process: a 100k-term filter used to keep ~0.9M such objects (a _Key per key, a list per key,
+# a TermSpelling and Units per term...), and a full collection stopped every call's audio for
+# ~350 ms. Plain tuples of str, int, bool and None (and of such tuples) leave the collector's
+# lists once a collection has seen them; lists, dicts of lists, dataclass instances (slots or
+# not), named tuples and enum members never do. So a key's entry is a plain tuple of those,
+# the term's action as its place in ACTIONS, and the filter keeps no Term.
 
-    def __post_init__(self) -> None:
-        repeats = self.runs if max(self.runs) > 1 else None
-        object.__setattr__(self, "repeats", repeats)
-        t = self.term
-        object.__setattr__(self, "check", (
-            t.allow, repeats, self.bound_start, self.bound_end, self.runs[0], self.runs[-1],
-            t.text, t.category, t.severity, ACTIONS.index(t.action), self.pinyin))
+# A plain-pass key (and a homophone-pass key): what the checks read (the native ones in
+# _hits.c: allow, repeats or None when all runs are 1, bound_start, bound_end, the first and
+# last runs), then the fields of its Hits after the span (term, category, severity, the
+# action's place in ACTIONS, via_pinyin).
+Check = tuple[bool, tuple[int, ...] | None, bool, bool, int, int, str, str, int, int, bool]
+BOUND_START, BOUND_END = 2, 3  # their places in a Check
+# A key of the spelled folding: (the term's place in the list, the term's units as
+# Unit.flat, its PinyinMode's value, term, category, severity, the action's place in ACTIONS).
+Spelled = tuple[int, tuple[FlatUnit, ...], str, str, str, int, int]
 
-    @property
-    def bounded(self) -> bool:
-        return self.bound_start or self.bound_end
+
+def _check(term: Term, runs: tuple[int, ...], bound_start: bool, bound_end: bool,
+           pinyin: bool = False) -> Check:
+    """The entry of a key of ``term`` whose canonical runs are ``runs``; ``bound_start`` (
+    ``bound_end``): the key starts (ends) with a Latin letter and needs a word boundary there;
+    ``pinyin``: a pinyin spelling, not the term's own characters."""
+    return (term.allow, runs if max(runs) > 1 else None, bound_start, bound_end, runs[0],
+            runs[-1], term.text, term.category, term.severity, ACTIONS.index(term.action),
+            pinyin)
 
 
 PREFIX4 = 4  # natively walked keys this long or longer get the four-letter start filter
@@ -153,43 +159,53 @@ class _Automaton:
     links: bool = True
     walk_all: bool = False
     ac: Any = None
-    keys: dict[str, list[_Key]] = field(default_factory=dict)
-    values: list[list[_Key]] = field(default_factory=list)  # per key of ``ac``
-    walks: list[tuple[Any, list[list[_Key]]]] = field(default_factory=list)
+    keys: dict[str, list[Any]] = field(default_factory=dict)  # while building, then emptied
+    key_count: int = 0
+    values: tuple[tuple[Any, ...], ...] = ()  # per key of ``ac``: its entries (Check, Spelled)
+    walks: tuple[tuple[Any, tuple[tuple[Any, ...], ...]], ...] = ()
     # natively: (automaton, values, walked) of ``ac`` and ``walks``, for native.hits()
-    sources: tuple[tuple[Any, list[list[_Key]], bool], ...] = ()
+    sources: tuple[tuple[Any, tuple[tuple[Any, ...], ...], bool], ...] = ()
 
-    def add(self, key: str, k: _Key) -> None:
-        self.keys.setdefault(key, []).append(k)
+    def add(self, key: str, entry: Any) -> None:
+        self.keys.setdefault(key, []).append(entry)
 
     def build(self) -> None:
-        if not self.keys:
+        """The automata, and every key's entries as tuples (``keys`` is emptied: its lists
+        would stay tracked by the garbage collector)."""
+        keys = {p: tuple(v) for p, v in self.keys.items()}
+        self.keys = {}
+        self.key_count = len(keys)
+        if not keys:
             return
         if not self.native:
-            patterns = list(self.keys)
-            self.values = [self.keys[p] for p in patterns]
+            patterns = list(keys)
+            self.values = tuple(keys[p] for p in patterns)
             self.ac = ahocorasick_rs.AhoCorasick(
                 patterns, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
             return
+        walks = []
         if self.walk_all:
             for long in (True, False):
-                walked = [p for p in self.keys if (len(p) >= PREFIX2) == long]
+                walked = [p for p in keys if (len(p) >= PREFIX2) == long]
                 if walked:
-                    self.walks.append((native.automaton(walked, links=False, prefix2=long,
-                                                        bounded=False),
-                                       [self.keys[p] for p in walked]))
+                    walks.append((native.automaton(walked, links=False, prefix2=long,
+                                                   bounded=False),
+                                  tuple(keys[p] for p in walked)))
+            self.walks = tuple(walks)
             self.sources = tuple((w, v, True) for w, v in self.walks)
             return
-        apart = {p for p, v in self.keys.items() if not self.links or all(k.bounded for k in v)}
-        rest = [p for p in self.keys if p not in apart]
+        apart = {p for p, v in keys.items()
+                 if not self.links or all(k[BOUND_START] or k[BOUND_END] for k in v)}
+        rest = [p for p in keys if p not in apart]
         if rest:
-            self.values = [self.keys[p] for p in rest]
+            self.values = tuple(keys[p] for p in rest)
             self.ac = native.automaton(rest)
         for long in (True, False):
-            walked = [p for p in self.keys if p in apart and (len(p) >= PREFIX4) == long]
+            walked = [p for p in keys if p in apart and (len(p) >= PREFIX4) == long]
             if walked:
-                self.walks.append((native.automaton(walked, links=False, prefix4=long),
-                                   [self.keys[p] for p in walked]))
+                walks.append((native.automaton(walked, links=False, prefix4=long),
+                              tuple(keys[p] for p in walked)))
+        self.walks = tuple(walks)
         self.sources = ((*(((self.ac, self.values, False),) if self.ac is not None else ()),
                          *((w, v, True) for w, v in self.walks)))
 
@@ -220,14 +236,17 @@ class _Spelled:
         self.chars.update(u.char for u in sp.units)
         if sp.mode is PinyinMode.HOMOPHONE:
             self.syllables.update(u.syllable for u in sp.units if u.chinese)
+        entry: Spelled = (seq, tuple(u.flat for u in sp.units), sp.mode.value, term.text,
+                          term.category, term.severity, ACTIONS.index(term.action))
         for skey in sp.keys:
-            self.auto.add(skey, _Key(term, (1,), False, False, len(skey), True, sp, seq))
+            self.auto.add(skey, entry)
 
     def build(self) -> None:
         self.atoms = Atoms.of(self.spellings)
         self.auto.build()
         if self.auto.native and not self.auto.empty:
             self.relevant = native.relevant(self.chars, self.syllables)
+        self.spellings, self.chars, self.syllables = set(), set(), set()  # built: not needed
 
 
 class WordFilter:
@@ -257,7 +276,7 @@ class WordFilter:
             self.term_count += 1
             key, runs = canonical(t.text)
             latin = key.isascii()
-            self._plain.add(key, _Key(t, runs, latin, latin, len(key)))
+            self._plain.add(key, _check(t, runs, latin, latin))
             self.max_len = max(self.max_len, len(key))
             if t.allow or latin:
                 continue
@@ -268,12 +287,12 @@ class WordFilter:
             if sp.mode is PinyinMode.HOMOPHONE:
                 homophone_terms.append(t.text)
                 pkey, pruns = canonical(t.text, pinyin=True)
-                self._pinyin.add(pkey, _Key(t, pruns, False, False, len(pkey), True))
+                self._pinyin.add(pkey, _check(t, pruns, False, False, True))
             self._spelled[sp.mode is PinyinMode.HOMOPHONE].add(sp, t, self.term_count)
             self.max_len = max([self.max_len, *(len(k) for k in sp.keys)])
             if sp.initials:
                 ikey, iruns = canonical(sp.initials)
-                self._plain.add(ikey, _Key(t, iruns, True, True, len(ikey), True))
+                self._plain.add(ikey, _check(t, iruns, True, True, True))
         self._plain.build()
         self._pinyin.build()
         for group in self._spelled:
@@ -281,13 +300,16 @@ class WordFilter:
         # natively, both groups in one call: (tries, reach, relevant), and per trie its values
         self._spelled_groups = tuple((tuple(w for w, _ in g.auto.walks), g.reach, g.relevant)
                                      for g in self._spelled if g.auto.walks)
-        self._spelled_values = [v for g in self._spelled for _, v in g.auto.walks]
+        self._spelled_values = tuple(v for g in self._spelled for _, v in g.auto.walks)
         if homophone_terms:
             self._innocent = innocent_words(homophone_terms)
         if any(g.auto.keys for g in self._spelled):
             english_words()  # loaded now, not by the first scan that needs it
-        self.key_count = sum(len(a.keys) for a in (self._plain, self._pinyin,
-                                                   *(g.auto for g in self._spelled)))
+        autos = (self._plain, self._pinyin, *(g.auto for g in self._spelled))
+        self.key_count = sum(a.key_count for a in autos)
+        # The tables are plain tuples of atomics: out of the collector's lists now, not over
+        # its next few full collections (see Check).
+        native.untrack(tuple(t for a in autos for t in (a.values, *(v for _, v in a.walks))))
 
     def scan(self, text: str) -> ScanResult:
         """Every hit with its span, the masked text, and whether a blocking term was found."""
@@ -375,7 +397,8 @@ class WordFilter:
                 out.append(h)
         return out
 
-    def _spelled_hits(self, spans: list[tuple[int, int, list[list[_Key]], int]], way: Any,
+    def _spelled_hits(self, spans: list[tuple[int, int, tuple[tuple[Spelled, ...], ...], int]],
+                      way: Any,
                       text: str, min_end: int) -> list[Hit]:
         """Verified hits of the spelled candidates ``(last, first, values, key)``, in the order
         one automaton over all spellings would have found them (by end, longest first, terms
@@ -392,19 +415,18 @@ class WordFilter:
             keys = values[idx]
             if i + 1 < len(spans) and spans[i + 1][:2] == (last, first):  # kept apart: merge
                 same = [s for s in spans[i:] if s[:2] == (last, first)]
-                keys = sorted((k for s in same for k in s[2][s[3]]), key=lambda k: k.seq)
-            for k in keys:
-                assert k.spelling is not None
-                got = verify(text, start, end, k.spelling, word_char)
+                keys = tuple(sorted((k for s in same for k in s[2][s[3]]), key=lambda k: k[0]))
+            for _, units, mode, term, category, severity, action in keys:
+                got = verify_units(text, start, end, units, mode, word_char=word_char)
                 if got is not None:
                     s, e, _ = got
-                    t = k.term
-                    hits.append(Hit(s, e, text[s:e], t.text, t.category, t.severity,
-                                    t.action, True))
+                    hits.append(Hit(s, e, text[s:e], term, category, severity, ACTIONS[action],
+                                    True))
         return hits
 
-    def _raw_hits(self, matches: list[tuple[int, int, int, list[list[_Key]]]], folded: Any,
-                  text: str, min_end: int) -> tuple[list[Hit], list[tuple[int, int]]]:
+    def _raw_hits(self, matches: list[tuple[int, int, int, tuple[tuple[Check, ...], ...]]],
+                  folded: Any, text: str, min_end: int,
+                  ) -> tuple[list[Hit], list[tuple[int, int]]]:
         """Hits of automaton ``matches`` ``(stop, first, key, values)`` over a canonical text
         whose way back to the original is ``folded``."""
         hits: list[Hit] = []
@@ -413,24 +435,24 @@ class WordFilter:
         for stop, first, idx, values in matches:
             last = stop - 1
             span = arr.span(first, last)
-            for k in values[idx]:
+            for (allow, repeats, bound_start, bound_end, run_first, run_last, term, category,
+                 severity, action, pinyin) in values[idx]:
                 start, end = span
-                if not k.term.allow and end <= min_end:
+                if not allow and end <= min_end:
                     continue
-                if k.repeats is not None and not arr.enough_repeats(first, k.repeats):
+                if repeats is not None and not arr.enough_repeats(first, repeats):
                     continue
-                if k.bounded:
-                    bounds = arr.latin_bounds(text, first, last, k.runs, bound_start=k.bound_start,
-                                              bound_end=k.bound_end)
+                if bound_start or bound_end:
+                    bounds = arr.latin_bounds(text, first, last, (run_first, run_last),
+                                              bound_start=bound_start, bound_end=bound_end)
                     if bounds is None:
                         continue
                     start, end = bounds
-                if k.term.allow:
+                if allow:
                     allows.append((start, end))
                     continue
-                t = k.term
-                hits.append(Hit(start, end, text[start:end], t.text, t.category, t.severity,
-                                t.action, k.pinyin))
+                hits.append(Hit(start, end, text[start:end], term, category, severity,
+                                ACTIONS[action], pinyin))
         return hits, allows
 
 

@@ -3,9 +3,11 @@ evasion on, automaton memory, the false-positive rate of the foldings on ordinar
 10M-number blacklist (memory, lookup, filtering 1M contacts), and importing a 1M-row list
 (CSV written like Excel's, and .xlsx; time and peak memory, each in a fresh process).
 
-Run: ``python -m tests.bench.bench_compliance [words|scan|fp|lists|import]`` (all but scan:
-~10 minutes on 2 cores). ``scan``: the synthetic scan alone, the median of five passes, and
-sha256 digests of the hit lists to compare two builds (hits must stay identical).
+Run: ``python -m tests.bench.bench_compliance [words|scan|gc|fp|lists|import]`` (all but scan
+and gc: ~10 minutes on 2 cores). ``scan``: the synthetic scan alone, the median of five passes,
+and sha256 digests of the hit lists to compare two builds (hits must stay identical). ``gc``:
+the objects the garbage collector tracks and a full collection's pause with the 100k-term
+filter alive, and its compile time and memory.
 """
 
 from __future__ import annotations
@@ -220,6 +222,63 @@ def bench_scan() -> None:
     print("scan: hit-list sha256: " + ", ".join(f"{k} {v}" for k, v in digests.items()))
 
 
+GC_REPEATS = 7
+GC_WARM_TERMS = 2_000
+
+
+def _collection(what: str) -> tuple[int, float]:
+    """(objects the collector tracks, median ms of a full collection over GC_REPEATS): what
+    every full collection of the process walks, and how long it stops the event loop."""
+    gc.collect()
+    pauses = []
+    for _ in range(GC_REPEATS):
+        t0 = time.perf_counter()
+        gc.collect()
+        pauses.append((time.perf_counter() - t0) * 1e3)
+    tracked = len(gc.get_objects())
+    pause = statistics.median(pauses)
+    print(f"gc: {what}: {tracked} tracked objects, full collection median {pause:.1f} ms "
+          f"({min(pauses):.1f}-{max(pauses):.1f})")
+    return tracked, pause
+
+
+def bench_gc() -> None:
+    """A full collection's pause with the 100k-term filter alive: the filter is compiled after
+    the engine's start-up gc.freeze() (on first use, after every word change), so every object
+    it holds that the cyclic collector tracks is walked by every full collection of the
+    process, which stops every call's audio. Also the filter's compile time and memory."""
+    rng = random.Random(SEED)
+    # A first filter loads what any filter needs once per process (pypinyin's dictionaries,
+    # jieba's common words, the English word list): not the filter's own.
+    warm = make_terms(random.Random(SEED + 2), CJK_TERMS, pinyin_min_len=3)[:GC_WARM_TERMS]
+    WordFilter(warm).find("赌博 dubo scam")
+    del warm
+    base, base_ms = _collection("before (imports and module caches)")
+    terms = make_terms(rng, CJK_TERMS, pinyin_min_len=3)
+    _collection(f"{len(terms)} Term objects made (the caller's list)")
+    before = rss()
+    t0, c0 = time.perf_counter(), time.process_time()
+    wf = WordFilter(terms)
+    build_s, build_cpu = time.perf_counter() - t0, time.process_time() - c0
+    # The first full collection after a compile also sees what the young collections during
+    # the compile left tracked (tuples are untracked when a collection finds them atomic).
+    tracked = len(gc.get_objects())
+    t0 = time.perf_counter()
+    gc.collect()
+    first_ms = (time.perf_counter() - t0) * 1e3
+    print(f"gc: right after the compile: {tracked} tracked objects, the first full collection "
+          f"{first_ms:.1f} ms")
+    mem_mb = (rss() - before) / 1e6
+    print(f"gc: compile {build_s:.2f} s ({build_cpu:.2f} s CPU), memory {mem_mb:.0f} MB (RSS "
+          f"delta), {wf.key_count} automaton keys")
+    _collection("terms and filter alive")
+    del terms  # the filter alone: as after a word change, when the caller's list is gone
+    held, held_ms = _collection("filter alive, the caller's terms dropped")
+    print(f"gc: the filter holds {held - base} tracked objects; a full collection costs "
+          f"{held_ms - base_ms:.1f} ms more with it; load average "
+          f"{psutil.getloadavg()[0]:.1f}")
+
+
 def bench_lists() -> None:
     rng = np.random.default_rng(SEED)
     before = rss()
@@ -395,6 +454,8 @@ def main() -> None:
           f"{'native loops' if native.available() else 'Python paths'}")
     if "scan" in parts:
         bench_scan()
+    if "gc" in parts:
+        bench_gc()
     if "words" in parts:
         bench_words()
         bench_real_text()

@@ -326,14 +326,38 @@ def test_spelled_pieces_are_the_characters_folded_one_by_one(text: str) -> None:
 
 
 def test_native_hit_fields_of_a_filter_leave_the_garbage_collector_alone() -> None:
-    """A key's ``check`` tuple (what native.hits() reads, the Hit fields included) holds only
-    str, int and bool, so a collection stops tracking it: a 100k-term filter has ~180k keys,
-    and every full collection of the process would walk each tracked tuple."""
+    """A key's entry (the ``words.Check`` tuple native.hits() reads, the Hit fields included)
+    holds only str, int, bool and None, and the tables of entries are tuples, so a collection
+    stops tracking them: a 100k-term filter has ~180k keys, and every full collection of the
+    process would walk each tracked one (tests/unit/test_compliance_gc.py counts them all)."""
     terms = [Term("scam", "fraud", 4, Action.MASK), Term("赌博"), Term("ok", allow=True)]
     wf = WordFilter(terms, native_loops=True)
     gc.collect()
-    keys = [k for a in (wf._plain, wf._pinyin) for v in a.keys.values() for k in v]
-    assert keys and not [k.check for k in keys if gc.is_tracked(k.check)]
+    tables = [values for a in (wf._plain, wf._pinyin) for _, values, _ in a.sources]
+    keys = [k for values in tables for v in values for k in v]
+    assert keys and not [k for k in keys if gc.is_tracked(k)]
+    assert not [v for v in tables if gc.is_tracked(v)]
     text = "SCAM 赌博"
     got = _native_hits(native.fold(text), text, wf._plain.sources)[0]
     assert [h.action for h in got] == [Action.MASK, Action.BLOCK]
+
+
+def test_a_compile_leaves_its_tables_untracked_without_a_collection() -> None:
+    """The collector would untrack a filter's nested tuples over its next few collections,
+    the first full ones walking what is left (~75k objects of a 100k-term filter); the
+    extension's untrack() does it as the compile ends (_untrack.c)."""
+    gc.disable()
+    try:
+        wf = WordFilter(TERMS, native_loops=True)
+        autos = (wf._plain, wf._pinyin, *(g.auto for g in wf._spelled))
+        tables = [v for a in autos for v in (a.values, *(v for _, v in a.walks))]
+        entries = [e for t in tables for v in t for e in v]
+        nested = [x for e in entries for x in e if isinstance(x, tuple)]
+        tracked = [x for x in (*tables, *entries, *nested) if gc.is_tracked(x)]
+    finally:
+        gc.enable()
+    assert len(tables) >= 4 and len(nested) >= 10  # repeats, and spelled keys' units
+    assert not tracked
+    held = tuple([["x"], 1])  # a list may change: neither it nor what holds it is untracked
+    assert native.untrack(tuple([held, tuple(["a", tuple([1, None])])])) == 2
+    assert gc.is_tracked(held)
