@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from app.config import Settings
 from app.speaker_setup import open_speaker_service
 from app.speech import SpeechService, tts_word_check
 from compliance.wordlist import WordRegistry
+from compliance.words import WordFilter
 from core.bus import EventBus
 from core.call import ListenSpec
 from core.clock import Clock
@@ -50,6 +52,26 @@ class RegistryWordChecker:
     def scan(self, text: str) -> Any:
         self.registry.refresh()  # cheap version check; picks up edits made by other nodes
         return self.registry.filter_for(self.tenant).scan(text)
+
+
+def precompile_words(words: RegistryWordChecker) -> WordFilter | None:
+    """Compile the engine tenant's word filter at start, before the engine answers and before
+    its ``gc.freeze()``: the first call does not wait for the compile (seconds for a 100k-term
+    list), and what a compile loads for good (pypinyin's phrase dictionaries: ~200k lists, +70
+    MB) stays out of the collector's full scans, which otherwise pause every call's audio for
+    40-90 ms (docs/benchmarks.md, "Word filter and the collector"). Later compiles (word
+    changes) hold no tracked objects. A list that does not compile is left to the first scan,
+    which reports it where the engine's start could not."""
+    started = time.perf_counter()
+    try:
+        wf = words.registry.filter_for(words.tenant)
+    except Exception:
+        log.exception("sensitive words: the filter did not compile at start")
+        return None
+    took = time.perf_counter() - started
+    if took > 1.0:
+        log.info("sensitive words: %d terms compiled in %.1f s", wf.term_count, took)
+    return wf
 
 
 def speaker_key(settings: Settings) -> str:
@@ -139,6 +161,7 @@ def build_services(settings: Settings, db: Database, clock: Clock, bus: EventBus
                    sms: SmsSender | None = None) -> tuple[Router, SpeechService]:
     """Everything a running engine needs beyond SIP and media: flows and speech."""
     words = RegistryWordChecker(word_registry(settings), settings.flows.tenant)
+    precompile_words(words)
     return (build_router(settings, db, clock, words, bus, sms=sms),
             speech_service(settings, clock, words, bus))
 
