@@ -5,6 +5,10 @@ statistics; telephone-event packets go to the RFC 4733 receiver (digits reported
 packets feed receiver statistics and, only while someone consumes caller audio (a recogniser, a
 recording, the in-band DTMF detector), the jitter buffer. A call nobody listens to costs a
 header parse per packet and nothing more.
+With ``engine/rtp/_rtprecv.c`` built, that common packet (the latched
+source's audio, locked SSRC, in sequence, nobody listening) never reaches Python: an ``RxLane``
+installed as the protocol's ``datagram_received`` updates the same counters, source lock and
+RFC 3550 statistics in C, and hands every other datagram to ``on_datagram``.
 
 Tick (pacer, every 20 ms, all calls in one pass): pop and decode one caller frame for the
 consumers; send one frame: queued RFC 4733 digit packets first, else the next prompt frame
@@ -30,8 +34,11 @@ position to what was sent.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import os
 import struct
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -52,7 +59,7 @@ from engine.rtp.jitter import JitterBuffer
 from engine.rtp.packet import RTP_HEADER_BYTES, RtpError, is_rtcp
 from engine.rtp.packet import parse as parse_rtp
 from engine.rtp.source import SourceGuard, Verdict
-from engine.rtp.stream import RtpReceiverStats, RtpSender
+from engine.rtp.stream import NATIVE_SWITCH, RtpReceiverStats, RtpSender
 
 if TYPE_CHECKING:
     from engine.rtp.pacer import Pacer
@@ -66,6 +73,23 @@ _RTP_HEADER = struct.Struct("!BBHII")
 CODECS = tuple(STATIC_PAYLOAD_TYPES)  # PCMU, PCMA, G722
 STATELESS_CODECS = frozenset({"PCMU", "PCMA"})  # prompts can be encoded once and sliced
 SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+DatagramHandler = Callable[[bytes, tuple[Any, ...]], None]
+
+
+def _native_lane() -> Callable[..., Any] | None:
+    """``engine/rtp/_rtprecv.c``'s ``RxLane`` when built (and not switched off with
+    ``IVR_RTP_NATIVE=0``, like the send path): the receive fast lane without Python frames."""
+    if os.environ.get(NATIVE_SWITCH, "1") == "0":
+        return None
+    try:
+        lane: Callable[..., Any] = importlib.import_module("engine.rtp._rtprecv").RxLane
+        return lane
+    except ImportError:  # not built: on_datagram's Python fast lane does the same
+        return None
+
+
+NATIVE_RX_LANE = _native_lane()
 
 
 @dataclass
@@ -94,6 +118,27 @@ class RtpProtocol(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("rtp socket error: %r", exc)
+
+    def use_lane(self, lane: DatagramHandler) -> None:
+        """Let ``lane`` (a native ``RxLane``) receive each datagram first: the event loop calls
+        ``datagram_received`` on this object, and an instance attribute is found before the
+        method, so the common packet runs no Python frame at all."""
+        self.datagram_received = lane  # type: ignore[method-assign]
+
+    def python_path(self) -> DatagramHandler:
+        """What the lane hands every packet it does not take: the method itself."""
+        return types.MethodType(RtpProtocol.datagram_received, self)
+
+
+def _clock_now(clock: Clock) -> Callable[[], float]:
+    """The clock's ``now`` for the native lane, as a C-level callable where possible: the
+    system clock's ``now`` is the running loop's ``time`` (a Python frame otherwise)."""
+    if type(clock) is SystemClock:
+        try:
+            return asyncio.get_running_loop().time
+        except RuntimeError:
+            pass
+    return clock.now
 
 
 class MediaSession(Subscribers):
@@ -143,6 +188,11 @@ class MediaSession(Subscribers):
         self.on_media_timeout: Callable[[], None] | None = None
         self.last_rx = self._now()
         self.timed_out = False
+        self._lane: Any = None
+        if NATIVE_RX_LANE is not None:  # the receive fast lane in C (module docstring)
+            self._lane = NATIVE_RX_LANE(self, self.guard, self.stats, _clock_now(clock),
+                                        protocol.python_path())
+            protocol.use_lane(self._lane)
         self._silence_payload = self.encode(SILENCE)
         self.closed = False
         self.tick = 0
@@ -574,6 +624,8 @@ class MediaSession(Subscribers):
         self.closed = True
         self._wake()
         self.sender.unbind()  # the socket's number may belong to another call soon
+        if self._lane is not None:
+            self._lane.detach()  # a datagram still queued goes the Python way (and is dropped)
         self.playout.stop_all("hangup")
         try:
             self.transport.sendto(rtcp.serialize([rtcp.RtcpBye([self.sender.ssrc])]),

@@ -10,7 +10,9 @@ tick, so a change to the send or receive path can be judged in a minute:
   the real :class:`Pacer` tick function; CPU per stream-tick, and beside it the floor: a plain
   ``socket.sendto`` of the same packets (the kernel's part).
 * ``prompt``: the same while every stream plays a G.711 prompt.
-* ``rx``: the receive path (``on_datagram``) fed the caller's packets directly: CPU per packet.
+* ``rx``: the receive path fed the caller's packets directly: CPU per packet, through
+  ``on_datagram`` (the Python path) and through the protocol's ``datagram_received`` (what the
+  event loop calls: the C receive lane when built, ``engine/rtp/_rtprecv.c``).
 
 Each figure is the best of ``repeats`` runs (thread CPU time), as the machine is shared.
 
@@ -107,7 +109,8 @@ async def main(n: int, ticks: int, repeats: int) -> None:
         best[name] = min(best.get(name, float("inf")), cpu * us)
 
     prompt = tone(440, ticks * 0.02 * (repeats + 1))
-    rx = _rx_packets(n, ticks * repeats + 1)
+    rx = _rx_packets(n, 2 * ticks * repeats + 1)
+    protocols = [s.transport.get_protocol() for s in sessions]
     addrs = [p.getsockname() for p in peers]
     pos = 0
     for _ in range(repeats):
@@ -124,6 +127,12 @@ async def main(n: int, ticks: int, repeats: int) -> None:
             for s, pk, a in zip(sessions, rx, addrs, strict=True):
                 s.on_datagram(pk[i], a)
         keep("rx: on_datagram", time.thread_time() - c0)
+        pos += ticks
+        c0 = time.thread_time()
+        for i in range(pos, pos + ticks):
+            for p, pk, a in zip(protocols, rx, addrs, strict=True):
+                p.datagram_received(pk[i], a)
+        keep("rx: datagram_received", time.thread_time() - c0)
         pos += ticks
     print(f"{n} streams x {ticks} ticks, best of {repeats} (CPU us per stream-tick / packet):")
     for name, v in best.items():
