@@ -67,7 +67,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ivr.media")
 
 RTCP_INTERVAL_TICKS = 250  # 5 s
-MEDIA_CHECK_TICKS = 25  # check the media timeout twice a second
+MEDIA_CHECK_TICKS = 25  # check the media timeout twice a second (the pacer's quiet housekeeping)
 _RTP_HEADER = struct.Struct("!BBHII")
 
 CODECS = tuple(STATIC_PAYLOAD_TYPES)  # PCMU, PCMA, G722
@@ -169,6 +169,11 @@ class MediaSession(Subscribers):
         self._now = clock.now
         self._wall = clock.wall
         self.sender = RtpSender(payload_type)
+        # the tick (mod RTCP_INTERVAL_TICKS) of this call's RTCP report and timeout checks: the
+        # pacer's tick is shared, so at a fixed tick every call would report at once (one
+        # 10 ms tick per 5 s at 500 calls, RFC 3550 §6.3's synchronisation); the random SSRC
+        # spreads them. The pacer runs on_quiet_tick on this phase too.
+        self.housekeeping_phase = self.sender.ssrc % RTCP_INTERVAL_TICKS
         self.rx_stats: RtpReceiverStats | None = None
         self.remote_report: rtcp.ReportBlock | None = None  # the peer's last RTCP report on us
         self.jitter = JitterBuffer()
@@ -368,10 +373,11 @@ class MediaSession(Subscribers):
                 self.recorder.engine(SILENCE)  # the recording's timeline goes on
         else:
             self._send_frame(tick)
-        if tick % MEDIA_CHECK_TICKS == 0:
+        due = tick - self.housekeeping_phase
+        if due % MEDIA_CHECK_TICKS == 0:
             self._check_timeout(now)
-        if tick % RTCP_INTERVAL_TICKS == 0:
-            self._send_rtcp()
+            if due % RTCP_INTERVAL_TICKS == 0:
+                self._send_rtcp()
         if self._native and self._pacer is not None:
             if self._can_quiet():
                 self._quiet_mark = self.sender.packet_count
@@ -439,10 +445,11 @@ class MediaSession(Subscribers):
             return
         self.tick = tick
         self._sync_quiet_count()
-        if tick % MEDIA_CHECK_TICKS == 0:
+        due = tick - self.housekeeping_phase
+        if due % MEDIA_CHECK_TICKS == 0:
             self._check_timeout(now)
-        if tick % RTCP_INTERVAL_TICKS == 0:
-            self._send_rtcp()
+            if due % RTCP_INTERVAL_TICKS == 0:
+                self._send_rtcp()
 
     def _sync_quiet_count(self) -> None:
         n = self.sender.packet_count
