@@ -223,6 +223,8 @@ static PyObject *RxLane_vectorcall(PyObject *callable, PyObject *const *args, si
             PyErr_Clear();
     }
     self->passed += 1;
+    if (self->slow == NULL)  /* cleared by the garbage collector: nobody to hand it to */
+        Py_RETURN_NONE;
     return PyObject_Vectorcall(self->slow, args, 2, NULL);
 }
 
@@ -257,24 +259,27 @@ static int RxLane_traverse(RxLane *self, visitproc visit, void *arg) {
     return 0;
 }
 
-static int RxLane_clear(RxLane *self) {
+static void forget_session(RxLane *self) {
     Py_CLEAR(self->session);
     Py_CLEAR(self->guard);
     Py_CLEAR(self->stats);
     Py_CLEAR(self->now);
-    /* slow stays: a datagram already queued by the loop still has somewhere to go */
+}
+
+static int RxLane_clear(RxLane *self) {
+    forget_session(self);
+    Py_CLEAR(self->slow);
     return 0;
 }
 
 static void RxLane_dealloc(RxLane *self) {
     PyObject_GC_UnTrack(self);
     RxLane_clear(self);
-    Py_CLEAR(self->slow);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyObject *RxLane_detach(RxLane *self, PyObject *unused) {
-    RxLane_clear(self);
+    forget_session(self);  /* slow stays: a datagram the loop still delivers goes there */
     Py_RETURN_NONE;
 }
 

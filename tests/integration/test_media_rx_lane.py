@@ -117,3 +117,24 @@ async def test_the_event_loop_hands_datagrams_to_the_lane() -> None:
     finally:
         media.close()
         caller.close()
+
+
+async def test_a_closed_session_and_its_lane_are_collected() -> None:
+    """The lane holds the session and the protocol holds the lane (a cycle through a C object):
+    the garbage collector must be able to see through it, or every call would leak."""
+    import gc
+    import weakref
+
+    def lanes() -> int:
+        return sum(type(o) is NATIVE_RX_LANE for o in gc.get_objects())
+
+    gc.collect()
+    before = lanes()
+    media, proto = await _session()
+    ref = weakref.ref(media)
+    assert lanes() == before + 1
+    media.close()
+    del media, proto
+    await asyncio.sleep(0.01)  # the transport's close runs on the next loop turn
+    gc.collect()
+    assert ref() is None and lanes() == before
