@@ -123,7 +123,7 @@ class RtpProtocol(asyncio.DatagramProtocol):
         """Let ``lane`` (a native ``RxLane``) receive each datagram first: the event loop calls
         ``datagram_received`` on this object, and an instance attribute is found before the
         method, so the common packet runs no Python frame at all."""
-        self.datagram_received = lane  # type: ignore[method-assign]
+        self.datagram_received = lane  # type: ignore[method-assign,assignment]
 
     def python_path(self) -> DatagramHandler:
         """What the lane hands every packet it does not take: the method itself."""

@@ -25,6 +25,7 @@ import asyncio
 import socket
 import sys
 import time
+from typing import cast
 
 import numpy as np
 
@@ -110,7 +111,7 @@ async def main(n: int, ticks: int, repeats: int) -> None:
 
     prompt = tone(440, ticks * 0.02 * (repeats + 1))
     rx = _rx_packets(n, 2 * ticks * repeats + 1)
-    protocols = [s.transport.get_protocol() for s in sessions]
+    protocols = [cast(RtpProtocol, s.transport.get_protocol()) for s in sessions]
     addrs = [p.getsockname() for p in peers]
     pos = 0
     for _ in range(repeats):
