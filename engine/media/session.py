@@ -5,6 +5,10 @@ statistics; telephone-event packets go to the RFC 4733 receiver (digits reported
 packets feed receiver statistics and, only while someone consumes caller audio (a recogniser, a
 recording, the in-band DTMF detector), the jitter buffer. A call nobody listens to costs a
 header parse per packet and nothing more.
+With ``engine/rtp/_rtprecv.c`` built, that common packet (the latched
+source's audio, locked SSRC, in sequence, nobody listening) never reaches Python: an ``RxLane``
+installed as the protocol's ``datagram_received`` updates the same counters, source lock and
+RFC 3550 statistics in C, and hands every other datagram to ``on_datagram``.
 
 Tick (pacer, every 20 ms, all calls in one pass): pop and decode one caller frame for the
 consumers; send one frame: queued RFC 4733 digit packets first, else the next prompt frame
@@ -30,8 +34,11 @@ position to what was sent.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import os
 import struct
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -52,7 +59,7 @@ from engine.rtp.jitter import JitterBuffer
 from engine.rtp.packet import RTP_HEADER_BYTES, RtpError, is_rtcp
 from engine.rtp.packet import parse as parse_rtp
 from engine.rtp.source import SourceGuard, Verdict
-from engine.rtp.stream import RtpReceiverStats, RtpSender
+from engine.rtp.stream import NATIVE_SWITCH, RtpReceiverStats, RtpSender
 
 if TYPE_CHECKING:
     from engine.rtp.pacer import Pacer
@@ -60,12 +67,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("ivr.media")
 
 RTCP_INTERVAL_TICKS = 250  # 5 s
-MEDIA_CHECK_TICKS = 25  # check the media timeout twice a second
+MEDIA_CHECK_TICKS = 25  # check the media timeout twice a second (the pacer's quiet housekeeping)
 _RTP_HEADER = struct.Struct("!BBHII")
 
 CODECS = tuple(STATIC_PAYLOAD_TYPES)  # PCMU, PCMA, G722
 STATELESS_CODECS = frozenset({"PCMU", "PCMA"})  # prompts can be encoded once and sliced
 SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+DatagramHandler = Callable[[bytes, tuple[Any, ...]], None]
+
+
+def _native_lane() -> Callable[..., Any] | None:
+    """``engine/rtp/_rtprecv.c``'s ``RxLane`` when built (and not switched off with
+    ``IVR_RTP_NATIVE=0``, like the send path): the receive fast lane without Python frames."""
+    if os.environ.get(NATIVE_SWITCH, "1") == "0":
+        return None
+    try:
+        lane: Callable[..., Any] = importlib.import_module("engine.rtp._rtprecv").RxLane
+        return lane
+    except ImportError:  # not built: on_datagram's Python fast lane does the same
+        return None
+
+
+NATIVE_RX_LANE = _native_lane()
 
 
 @dataclass
@@ -94,6 +118,27 @@ class RtpProtocol(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("rtp socket error: %r", exc)
+
+    def use_lane(self, lane: DatagramHandler) -> None:
+        """Let ``lane`` (a native ``RxLane``) receive each datagram first: the event loop calls
+        ``datagram_received`` on this object, and an instance attribute is found before the
+        method, so the common packet runs no Python frame at all."""
+        self.datagram_received = lane  # type: ignore[method-assign,assignment]
+
+    def python_path(self) -> DatagramHandler:
+        """What the lane hands every packet it does not take: the method itself."""
+        return types.MethodType(RtpProtocol.datagram_received, self)
+
+
+def _clock_now(clock: Clock) -> Callable[[], float]:
+    """The clock's ``now`` for the native lane, as a C-level callable where possible: the
+    system clock's ``now`` is the running loop's ``time`` (a Python frame otherwise)."""
+    if type(clock) is SystemClock:
+        try:
+            return asyncio.get_running_loop().time
+        except RuntimeError:
+            pass
+    return clock.now
 
 
 class MediaSession(Subscribers):
@@ -124,6 +169,11 @@ class MediaSession(Subscribers):
         self._now = clock.now
         self._wall = clock.wall
         self.sender = RtpSender(payload_type)
+        # the tick (mod RTCP_INTERVAL_TICKS) of this call's RTCP report and timeout checks: the
+        # pacer's tick is shared, so at a fixed tick every call would report at once (one
+        # 10 ms tick per 5 s at 500 calls, RFC 3550 §6.3's synchronisation); the random SSRC
+        # spreads them. The pacer runs on_quiet_tick on this phase too.
+        self.housekeeping_phase = self.sender.ssrc % RTCP_INTERVAL_TICKS
         self.rx_stats: RtpReceiverStats | None = None
         self.remote_report: rtcp.ReportBlock | None = None  # the peer's last RTCP report on us
         self.jitter = JitterBuffer()
@@ -143,6 +193,11 @@ class MediaSession(Subscribers):
         self.on_media_timeout: Callable[[], None] | None = None
         self.last_rx = self._now()
         self.timed_out = False
+        self._lane: Any = None
+        if NATIVE_RX_LANE is not None:  # the receive fast lane in C (module docstring)
+            self._lane = NATIVE_RX_LANE(self, self.guard, self.stats, _clock_now(clock),
+                                        protocol.python_path())
+            protocol.use_lane(self._lane)
         self._silence_payload = self.encode(SILENCE)
         self.closed = False
         self.tick = 0
@@ -318,10 +373,11 @@ class MediaSession(Subscribers):
                 self.recorder.engine(SILENCE)  # the recording's timeline goes on
         else:
             self._send_frame(tick)
-        if tick % MEDIA_CHECK_TICKS == 0:
+        due = tick - self.housekeeping_phase
+        if due % MEDIA_CHECK_TICKS == 0:
             self._check_timeout(now)
-        if tick % RTCP_INTERVAL_TICKS == 0:
-            self._send_rtcp()
+            if due % RTCP_INTERVAL_TICKS == 0:
+                self._send_rtcp()
         if self._native and self._pacer is not None:
             if self._can_quiet():
                 self._quiet_mark = self.sender.packet_count
@@ -389,10 +445,11 @@ class MediaSession(Subscribers):
             return
         self.tick = tick
         self._sync_quiet_count()
-        if tick % MEDIA_CHECK_TICKS == 0:
+        due = tick - self.housekeeping_phase
+        if due % MEDIA_CHECK_TICKS == 0:
             self._check_timeout(now)
-        if tick % RTCP_INTERVAL_TICKS == 0:
-            self._send_rtcp()
+            if due % RTCP_INTERVAL_TICKS == 0:
+                self._send_rtcp()
 
     def _sync_quiet_count(self) -> None:
         n = self.sender.packet_count
@@ -574,6 +631,8 @@ class MediaSession(Subscribers):
         self.closed = True
         self._wake()
         self.sender.unbind()  # the socket's number may belong to another call soon
+        if self._lane is not None:
+            self._lane.detach()  # a datagram still queued goes the Python way (and is dropped)
         self.playout.stop_all("hangup")
         try:
             self.transport.sendto(rtcp.serialize([rtcp.RtcpBye([self.sender.ssrc])]),

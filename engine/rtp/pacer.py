@@ -17,8 +17,10 @@ Quiet streams: most calls spend most ticks sending silence (an IVR waiting for d
 caller listening to nobody). A stream may hand the pacer its native sender (``quiet``); until it
 ``wake``s, the pacer sends that sender's silence packet itself, all quiet streams in one C call
 (``engine/rtp/_rtpsend.c``), and calls the stream's ``on_quiet_tick`` only every
-``QUIET_HOUSEKEEPING_TICKS`` (timeouts, RTCP). The stream decides when it is quiet and wakes
-itself the moment it has something to do (a prompt, a digit to send, a listener).
+``QUIET_HOUSEKEEPING_TICKS`` (timeouts, RTCP), on the tick its ``housekeeping_phase`` names, so
+the streams' housekeeping is spread over those ticks rather than all on one. The stream decides
+when it is quiet and wakes itself the moment it has something to do (a prompt, a digit to send,
+a listener).
 
 A quiet stream may also be playing a prompt: its sender then holds the encoded prompt as a
 ``script`` and the same C loop sends the prompt's frames; the tick its last frame goes out,
@@ -64,6 +66,13 @@ class QuietStream(PacedStream, Protocol):
     def on_script_end(self) -> None: ...
 
 
+def housekeeping_slot(stream: PacedStream) -> int:
+    """Which of the ``QUIET_HOUSEKEEPING_TICKS`` ticks a quiet stream's ``on_quiet_tick`` runs
+    on: its ``housekeeping_phase`` (0 when it has none). Spreading the streams over the ticks
+    keeps any one tick from doing every call's timeout check and RTCP report at once."""
+    return int(getattr(stream, "housekeeping_phase", 0)) % QUIET_HOUSEKEEPING_TICKS
+
+
 @functools.cache
 def _send_quiet() -> Any:
     return importlib.import_module("engine.rtp._rtpsend").send_quiet
@@ -82,6 +91,9 @@ class Pacer:
         self._active: dict[int, PacedStream] = {}
         self._quiet: dict[int, QuietStream] = {}
         self._quiet_by_sender: dict[int, Any] = {}
+        # the quiet streams by housekeeping slot: tick t runs on_quiet_tick for slot t % 25
+        self._quiet_slots: list[dict[int, QuietStream]] = [
+            {} for _ in range(QUIET_HOUSEKEEPING_TICKS)]
         self._snapshot: tuple[PacedStream, ...] = ()
         self._quiet_senders: tuple[Any, ...] = ()
         self._quiet_streams: tuple[QuietStream, ...] = ()
@@ -113,7 +125,8 @@ class Pacer:
             if isinstance(stream, QuietStream):
                 stream.attach_pacer(None)
         self._active.pop(id(stream), None)
-        self._quiet.pop(id(stream), None)
+        if self._quiet.pop(id(stream), None) is not None:
+            self._quiet_slots[housekeeping_slot(stream)].pop(id(stream), None)
         self._quiet_by_sender.pop(id(stream), None)
         self.errors.pop(id(stream), None)
 
@@ -122,6 +135,7 @@ class Pacer:
         ``engine.rtp._rtpsend.SenderBase`` with ``silence`` set) instead of calling on_tick."""
         if id(stream) in self._streams:
             self._quiet[id(stream)] = stream
+            self._quiet_slots[housekeeping_slot(stream)][id(stream)] = stream
             self._quiet_by_sender[id(stream)] = sender
             self._active.pop(id(stream), None)
             self._dirty = True
@@ -130,6 +144,7 @@ class Pacer:
         """``stream`` has something to do: its on_tick runs again from the next tick."""
         if self._quiet.pop(id(stream), None) is not None:
             del self._quiet_by_sender[id(stream)]
+            self._quiet_slots[housekeeping_slot(stream)].pop(id(stream), None)
             self._active[id(stream)] = stream
             self._dirty = True
 
@@ -179,12 +194,15 @@ class Pacer:
             self._active.update(self._quiet)
             self._quiet.clear()
             self._quiet_by_sender.clear()
+            for slot in self._quiet_slots:
+                slot.clear()
             self._dirty = True
             return
         if finished:  # their prompt's last frame went out: Python plays what follows
             self._end_scripts([self._quiet_streams[i] for i in finished])
-        if tick % QUIET_HOUSEKEEPING_TICKS == 0:
-            for s in self._quiet_streams:
+        slot = self._quiet_slots[tick % QUIET_HOUSEKEEPING_TICKS]
+        if slot:
+            for s in tuple(slot.values()):
                 try:
                     s.on_quiet_tick(tick, now)
                 except Exception as exc:  # as on_tick: one stream cannot stop the others

@@ -10,7 +10,9 @@ tick, so a change to the send or receive path can be judged in a minute:
   the real :class:`Pacer` tick function; CPU per stream-tick, and beside it the floor: a plain
   ``socket.sendto`` of the same packets (the kernel's part).
 * ``prompt``: the same while every stream plays a G.711 prompt.
-* ``rx``: the receive path (``on_datagram``) fed the caller's packets directly: CPU per packet.
+* ``rx``: the receive path fed the caller's packets directly: CPU per packet, through
+  ``on_datagram`` (the Python path) and through the protocol's ``datagram_received`` (what the
+  event loop calls: the C receive lane when built, ``engine/rtp/_rtprecv.c``).
 
 Each figure is the best of ``repeats`` runs (thread CPU time), as the machine is shared.
 
@@ -23,6 +25,8 @@ import asyncio
 import socket
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import numpy as np
 
@@ -94,6 +98,16 @@ def _rx_packets(n: int, count: int) -> list[list[bytes]]:
     return out
 
 
+def _feed(handlers: Sequence[Callable[[bytes, Any], None]], rx: list[list[bytes]],
+          addrs: list[tuple[str, int]], packets: range) -> float:
+    """Each stream's packets ``packets`` to its handler, stream by stream per tick: CPU s."""
+    c0 = time.thread_time()
+    for i in packets:
+        for handle, pk, a in zip(handlers, rx, addrs, strict=True):
+            handle(pk[i], a)
+    return time.thread_time() - c0
+
+
 async def main(n: int, ticks: int, repeats: int) -> None:
     peers = _peers(n)
     sessions = await _sessions(n, peers)
@@ -107,7 +121,8 @@ async def main(n: int, ticks: int, repeats: int) -> None:
         best[name] = min(best.get(name, float("inf")), cpu * us)
 
     prompt = tone(440, ticks * 0.02 * (repeats + 1))
-    rx = _rx_packets(n, ticks * repeats + 1)
+    rx = _rx_packets(n, 2 * ticks * repeats + 1)
+    protocols = [cast(RtpProtocol, s.transport.get_protocol()) for s in sessions]
     addrs = [p.getsockname() for p in peers]
     pos = 0
     for _ in range(repeats):
@@ -119,12 +134,11 @@ async def main(n: int, ticks: int, repeats: int) -> None:
         for s in sessions:
             s.playout.stop_all("bench")
         await asyncio.sleep(0)
-        c0 = time.thread_time()
-        for i in range(pos, pos + ticks):
-            for s, pk, a in zip(sessions, rx, addrs, strict=True):
-                s.on_datagram(pk[i], a)
-        keep("rx: on_datagram", time.thread_time() - c0)
-        pos += ticks
+        for name, handlers in (("rx: on_datagram", [s.on_datagram for s in sessions]),
+                               ("rx: datagram_received",
+                                [p.datagram_received for p in protocols])):
+            keep(name, _feed(handlers, rx, addrs, range(pos, pos + ticks)))
+            pos += ticks
     print(f"{n} streams x {ticks} ticks, best of {repeats} (CPU us per stream-tick / packet):")
     for name, v in best.items():
         print(f"  {name:<24} {v:6.2f}")

@@ -68,6 +68,7 @@ async def one_rate(nodes: int, rate: int, seconds: int, hold_s: float, *,
                 await asyncio.sleep(3)  # the dispatcher's first OPTIONS probes mark nodes up
                 node_cpu0 = [cpu_s(p) for p in node_procs]
                 kam_cpu0 = sum(cpu_s(p) for p in kam_procs)
+                is_burst = total is not None
                 total = total or rate * seconds
                 t0 = time.perf_counter()
                 res = await run_sipp_async(
@@ -77,7 +78,7 @@ async def one_rate(nodes: int, rate: int, seconds: int, hold_s: float, *,
                            "-timeout", str(int(seconds * 3 + hold_s + 30)),
                            # a 503 ends the call (ACKed, counted apart); in rate runs a
                            # 180 that Kamailio's two workers deliver after the 200 must not
-                           "-default_behaviors", "all" if total else "pingreply,bye"],
+                           "-default_behaviors", "all" if is_burst else "pingreply,bye"],
                     limit_s=seconds * 4 + hold_s + 60)
                 wall = time.perf_counter() - t0
                 node_cpu = [cpu_s(p) - c for p, c in zip(node_procs, node_cpu0, strict=True)]

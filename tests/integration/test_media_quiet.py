@@ -265,3 +265,38 @@ async def test_prompt_played_by_the_pacer_is_the_python_paths_stream() -> None:
             m.close()
         for p in peers:
             p.close()
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+async def test_each_call_reports_rtcp_on_its_own_tick(quiet: bool) -> None:
+    """The pacer's tick is shared by every call, so RTCP at ``tick % 250 == 0`` would send 500
+    calls' reports in one tick (~10 ms on this box, every 5 s). Each session reports on the
+    tick its ``housekeeping_phase`` names (from its random SSRC), awake or quiet."""
+    base = free_port_block(2)
+    rtp_peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp_peer.bind(("127.0.0.1", base))
+    rtcp_peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtcp_peer.bind(("127.0.0.1", base + 1))
+    rtcp_peer.setblocking(False)
+    media = await _session(("127.0.0.1", base), media_timeout_s=0)
+    media.housekeeping_phase = 137
+    pacer = Pacer()
+    pacer.add(media)
+    if not quiet:
+        media.subscribe(audio=True)  # caller audio wanted: ticked in Python every tick
+    reports = []
+    try:
+        for _ in range(500):
+            now = media.last_rx
+            pacer._run_tick(now, now)
+            try:
+                if 200 <= rtcp_peer.recv(2048)[1] <= 204:
+                    reports.append(pacer.tick - 1)
+            except BlockingIOError:
+                pass
+        assert reports == [137, 387]
+        assert pacer.is_quiet(media) == (quiet and NATIVE_SEND)
+    finally:
+        media.close()
+        rtp_peer.close()
+        rtcp_peer.close()

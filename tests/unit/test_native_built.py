@@ -26,3 +26,13 @@ def test_the_native_rtp_sender_is_built() -> None:
     from engine.rtp.stream import NATIVE_SEND
 
     assert NATIVE_SEND, "engine.rtp._rtpsend is not built: run scripts/bootstrap.sh"
+
+
+def test_the_native_rtp_receive_lane_is_built() -> None:
+    """engine/rtp/_rtprecv.c, built by the same step: without it every caller packet runs the
+    Python fast lane (docs/benchmarks.md, "Media, stop 29")."""
+    if os.environ.get("IVR_RTP_NATIVE") == "0":
+        pytest.skip("IVR_RTP_NATIVE=0: the Python paths were asked for")
+    from engine.media.session import NATIVE_RX_LANE
+
+    assert NATIVE_RX_LANE is not None, "engine.rtp._rtprecv is not built: run scripts/bootstrap.sh"

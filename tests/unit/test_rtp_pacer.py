@@ -173,12 +173,14 @@ class QuietRecorder(Recorder):
         self.pacer: Pacer | None = None
         self.script_left = 0  # quiet ticks until the pacer's C loop finishes its prompt
         self.script_ends = 0
+        self.housekeeping_phase = 0
+        self.quiet_ticks: list[int] = []
 
     def attach_pacer(self, pacer: Pacer | None) -> None:
         self.pacer = pacer
 
     def on_quiet_tick(self, tick: int, now: float) -> None:
-        pass
+        self.quiet_ticks.append(tick)
 
     def on_script_end(self) -> None:
         self.script_ends += 1
@@ -248,3 +250,31 @@ def test_membership_changes_tick_each_stream_exactly_once(
         for r in streams:
             r.script_ends = 0
         assert all(pacer.is_quiet(r) == (id(r) in quiet) for r in streams)
+
+
+def test_quiet_housekeeping_is_spread_over_the_ticks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each quiet stream's on_quiet_tick (timeout check, RTCP) runs once every 25 ticks on the
+    tick its housekeeping_phase names, so 500 calls' RTCP does not land on one tick (10 ms at
+    once on this box); a woken or removed stream gets none."""
+    import engine.rtp.pacer as pacer_mod
+
+    monkeypatch.setattr(pacer_mod, "_send_quiet",
+                        lambda: lambda senders, samples, finished=None: len(senders))
+    pacer = Pacer()
+    streams = [QuietRecorder() for _ in range(100)]
+    for i, r in enumerate(streams):
+        r.housekeeping_phase = i * 7
+        pacer.add(r)
+        pacer.quiet(r, r.sender)
+    per_tick = []
+    for t in range(50):
+        before = sum(len(r.quiet_ticks) for r in streams)
+        pacer._run_tick(0.0, 0.0)
+        per_tick.append(sum(len(r.quiet_ticks) for r in streams) - before)
+        if t == 10:
+            pacer.wake(streams[0])
+            pacer.remove(streams[1])
+    assert max(per_tick) == 4 and sum(per_tick) == 100 + 98  # 100 streams over 25 slots
+    for r in streams[2:]:
+        assert r.quiet_ticks == [t for t in range(50) if t % 25 == r.housekeeping_phase % 25]
+    assert streams[0].quiet_ticks == [0] and streams[1].quiet_ticks == [7]
