@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetch the real human speech the tests, the speech benchmarks and speaker calibration use, into
-# var/testdata/ (only when missing). Everything comes from archives on PyPI that are downloaded,
-# never installed: we keep just the recordings. What each file says, who recorded it and its
+# var/testdata/ (only when missing). Everything comes from archives on PyPI and Debian that are
+# downloaded, never installed: we keep just the recordings (archives added since stop 29 are
+# pinned by sha256). What each file says, who recorded it and its
 # licence: tests/fixtures/speech/manifest.json. Safe to run twice; install time only, never
 # from tests.
 set -euo pipefail
@@ -12,6 +13,17 @@ OUT=$ROOT/var/testdata
 REAL=$OUT/real
 mkdir -p "$OUT" "$REAL"
 say() { printf '[fetch_test_audio] %s\n' "$*" >&2; }
+
+# sha_check FILE SHA256: refuse an archive that is not the one the manifest describes.
+sha_check() {
+  local got
+  if [ ! -s "$1" ]; then say "download failed (no archive)"; exit 1; fi
+  got=$(sha256sum "$1" | cut -d' ' -f1)
+  if [ "$got" != "$2" ]; then
+    say "sha256 mismatch for $(basename "$1"): got $got, want $2"
+    exit 1
+  fi
+}
 
 # download SPEC KIND -> path of the archive in a fresh temp dir (KIND: sdist | wheel)
 download() {
@@ -107,4 +119,60 @@ if [ ! -s "$REAL/zh_weiwei.wav" ]; then
   sox "$voice/阿志-活泼深情男声-中文粤语.mp3" -r 16000 -c 1 -b 16 "$REAL/yue_azhi.wav"
   rm -rf "$(dirname "$archive")"
   say "$REAL/zh_*.wav"
+fi
+
+# praat-parselmouth 0.4.7 source archive (GPL-3.0-or-later): the docs' example recordings. The
+# digits one to five, each said by two speakers ("b", "y"; 44.1 kHz); "the north wind and the
+# sun" (a British English speaker, cut from a Wikimedia Commons recording per the docs); "again"
+# from Praat's own ExperimentMFC test sounds. Resampled to 16 kHz.
+if [ ! -s "$REAL/pm_5_y.wav" ]; then
+  archive=$(download "praat-parselmouth==0.4.7" sdist)
+  sha_check "$archive" 6dd81d246ce1eef5fd93d8cbdaf1bef61ca40ef1d2fc12aa23996a28071181e6
+  dir=$(extract "$archive" "docs/examples/audio/*.wav" "praat/test/fon ExperimentMFC/Sounds/again.wav")
+  src=$(find "$dir" -maxdepth 1 -type d -name "praat_parselmouth-*" | head -1)
+  for d in 1 2 3 4 5; do
+    for s in b y; do
+      sox "$src/docs/examples/audio/${d}_$s.wav" -r 16000 -c 1 -b 16 "$REAL/pm_${d}_$s.wav"
+    done
+  done
+  sox "$src/docs/examples/audio/the_north_wind_and_the_sun.wav" -r 16000 -c 1 -b 16 \
+    "$REAL/pm_north_wind.wav"
+  sox "$src/praat/test/fon ExperimentMFC/Sounds/again.wav" -r 16000 -c 1 -b 16 "$REAL/pm_again.wav"
+  rm -rf "$(dirname "$archive")"
+  say "$REAL/pm_*.wav"
+fi
+
+# f5-tts 1.1.22 wheel (MIT code): the reference clips of its voice-cloning examples. Real voices
+# cut from films (the Mandarin one is from an animated film, the English one from a nature
+# documentary): their rights are not the package's to give, so they are test data here only,
+# fetched at install and never redistributed. The only real Mandarin speech any package here
+# ships. 24 kHz -> 16 kHz.
+if [ ! -s "$REAL/zh_f5_taiyi.wav" ]; then
+  archive=$(download "f5-tts==1.1.22" wheel)
+  sha_check "$archive" f0505dfb5463645caa526bace346ed1c89bcc9acb9ef42fdffd56c2c4c0a09d1
+  dir=$(extract "$archive" "f5_tts/infer/examples/basic/*.wav")
+  sox "$dir/f5_tts/infer/examples/basic/basic_ref_zh.wav" -r 16000 -c 1 -b 16 "$REAL/zh_f5_taiyi.wav"
+  sox "$dir/f5_tts/infer/examples/basic/basic_ref_en.wav" -r 16000 -c 1 -b 16 "$REAL/f5_nature.wav"
+  rm -rf "$(dirname "$archive")"
+  say "$REAL/zh_f5_taiyi.wav $REAL/f5_nature.wav"
+fi
+
+# Debian asterisk-core-sounds-en-wav 1.6.1-1 (CC-BY-SA-3.0): Asterisk's stock English prompts,
+# recorded by Allison Smith, 8 kHz. The digits zero to ten and one-word prompts a caller could
+# say (commands, yes/no). apt-get download needs no root and installs nothing.
+AST_WORDS="goodbye hello cancelled activated calling disabled enabled extension number vm-no
+  vm-first vm-last vm-message vm-password vm-saved im-sorry sorry please-try-again
+  one-moment-please invalid transfer vm-repeat"
+if [ ! -s "$REAL/ast_digit_10.wav" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download -q asterisk-core-sounds-en-wav=1.6.1-1 >/dev/null 2>&1 \
+     || { apt-get update -qq && apt-get download -q asterisk-core-sounds-en-wav=1.6.1-1 >/dev/null; }; })
+  deb=$(find "$tmp" -maxdepth 1 -name "asterisk-core-sounds-en-wav_*.deb" | head -1)
+  sha_check "$deb" 2be3ea287d83299d143815fa804f11179a75b7affd4a758b98b55f5afc18a35d
+  dpkg-deb -x "$deb" "$tmp/x"
+  snd=$tmp/x/usr/share/asterisk/sounds/en_US_f_Allison
+  for d in 0 1 2 3 4 5 6 7 8 9 10; do cp "$snd/digits/$d.wav" "$REAL/ast_digit_$d.wav"; done
+  for w in $AST_WORDS; do cp "$snd/$w.wav" "$REAL/ast_$w.wav"; done
+  rm -rf "$tmp"
+  say "$REAL/ast_*.wav"
 fi

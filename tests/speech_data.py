@@ -84,11 +84,20 @@ def recording(file: str) -> tuple[Pcm, int]:
     return read_wav(path)
 
 
+def speaker_of(file: str) -> str:
+    """The speaker label of the recording a clip is cut from (the file name if unlisted): the
+    benchmarks' held-out folds are speakers, so clips of one voice must share one fold."""
+    for r in manifest()["recordings"] + manifest()["zh_recordings"]:
+        if r["file"] == file:
+            return str(r["speaker"])
+    return file
+
+
 def clip(clip_id: str) -> Item:
     c = next(c for c in manifest()["clips"] if c["id"] == clip_id)
     pcm, rate = recording(c["file"])
     cut = pcm[int(c["start"] * rate) : int(c["end"] * rate)]
-    return Item(c["id"], phone(cut, rate), c["text"], "clip", c["file"])
+    return Item(c["id"], phone(cut, rate), c["text"], "clip", speaker_of(c["file"]))
 
 
 def clips() -> list[Item]:
@@ -101,9 +110,12 @@ CHAN3_SEGMENTS = [(0.0, 5.9), (7.9, 9.5), (16.3, 20.8)]
 
 
 def sentences() -> list[Item]:
-    """Every whole recording (long ones cut into turns of a few seconds)."""
+    """Every whole recording (long ones cut into turns of a few seconds), except the short
+    answers marked ``"sentence": false``, which are phrase clips already."""
     out: list[Item] = []
     for r in manifest()["recordings"]:
+        if not r.get("sentence", True):
+            continue  # a short answer used whole as a phrase clip: asked once, in menus
         pcm, rate = recording(r["file"])
         name = Path(r["file"]).stem
         if name == "pyannote_sample":
@@ -199,7 +211,7 @@ def zh_clips() -> list[Item]:
     for c in manifest()["zh_clips"]:
         pcm, rate = recording(c["file"])
         cut = pcm[int(c["start"] * rate) : int(c["end"] * rate)]
-        out.append(Item(c["id"], phone(cut, rate), c["text"], "clip", c["file"]))
+        out.append(Item(c["id"], phone(cut, rate), c["text"], "clip", speaker_of(c["file"])))
     return out
 
 
