@@ -355,6 +355,11 @@ class RuntimeConfig(Section):
     # uvloop measured ~6 % less CPU per call-second of media than asyncio's own loop
     # (docs/benchmarks.md); "auto" uses it when installed.
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    # Young-generation collections between full ones (Python's default is 10). A full
+    # collection stops every call's audio for ~50-70 ms at 500 calls per process and, after
+    # the start-up gc.freeze(), finds next to nothing to free; 100 makes that stall ten
+    # times rarer (docs/benchmarks.md, "Media, stop 29"). `ivr run` applies it.
+    gc_full_every: int = Field(default=100, ge=1, le=100_000)
 
 
 class ClusterConfig(Section):

@@ -17,7 +17,7 @@ import typer
 from app.config import ConfigError, Settings
 from app.demo import demo_app
 from app.engine import Engine
-from app.loop import loop_name
+from app.loop import loop_name, space_full_collections
 from app.loop import run as run_loop
 from audio.tones import dtmf_sequence
 from core.call import BargeIn
@@ -84,6 +84,7 @@ def run(
                             ctx.parent.params.get("config") if ctx.parent else None),
                  settings.runtime.event_loop)
         return
+    space_full_collections(settings.runtime.gc_full_every)
     run_loop(_run(settings, demo), settings.runtime.event_loop)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from app.config import load_settings
 from app.engine import Engine
+from app.loop import space_full_collections
 from audio.tones import tone
 from core.call import CallHungUp, DigitSpec
 from core.tasks import spawn
@@ -141,7 +142,9 @@ async def main(sip_port: int, rtp_min: int, rtp_max: int, workdir: Path) -> None
         if key.startswith("IVR_"):  # IVR_SIP__MAX_CPS (bench_nodes); ours above win
             env.setdefault(key, value)
     env.setdefault("IVR_METRICS__LISTEN", "127.0.0.1:0")  # several engines run side by side
-    engine = Engine(load_settings(environ=env), router=lambda call: app)
+    settings = load_settings(environ=env)
+    space_full_collections(settings.runtime.gc_full_every)  # as `ivr run` does
+    engine = Engine(settings, router=lambda call: app)
     await engine.start()
     objects0 = len(gc.get_objects())
     if os.environ.get("BENCH_GC_FREEZE") == "1":
