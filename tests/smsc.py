@@ -46,6 +46,9 @@ class Accepted:
 class SmscScript:
     receipts: bool = True
     receipt_stat: str = "DELIVRD"
+    # how long after the submit a receipt is sent: a real SMSC reports delivery to the handset,
+    # which takes time; Kannel drops a receipt that overtakes its own record of the submit
+    receipt_delay_s: float = 0.0
     max_per_s: float | None = None  # above this rate: ESME_RTHROTTLED
     hold_after: int | None = None  # after this many accepts: answer nothing...
     drop_when_held: int = 0  # ...and drop every connection once this many are held (0: the
@@ -202,6 +205,8 @@ class SimSmsc:
     async def _flush(self) -> None:
         """Receipts go to the latest session; one that fails waits for the next bind (an
         SMSC keeps undelivered receipts for the ESME)."""
+        if self.script.receipt_delay_s:
+            await asyncio.sleep(self.script.receipt_delay_s)
         while self._receipts:
             live = [e for e in self.sessions.values() if e.can_receive]
             if not live:
