@@ -161,6 +161,17 @@ class SimSmsc:
         self.dropped += 1
         self.script.hold_after = None
 
+    async def release(self, *, answer: bool) -> None:
+        """Stop holding. ``answer``: accept the held submits now, as a slow SMSC finally
+        would (their client is still connected); else forget them (their client is gone, so
+        it never learnt they were sent)."""
+        self.script.hold_after = None
+        held, self._held = self._held, []
+        if answer:
+            now = asyncio.get_running_loop().time()
+            for ev in held:
+                await self._submit(ev, now)
+
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
