@@ -16,7 +16,9 @@ assumed to keep their clocks within a second or two (NTP), which is far below ``
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 
 from campaigns.model import DiallerLeaseRow
@@ -47,11 +49,12 @@ class DiallerLease:
         with self.db.session() as s:
             before = s.scalar(select(DiallerLeaseRow.node)
                               .where(DiallerLeaseRow.name == self.name))
-            got = s.execute(
+            result = s.execute(
                 update(DiallerLeaseRow)
                 .where(DiallerLeaseRow.name == self.name,
                        (DiallerLeaseRow.node == self.node) | (DiallerLeaseRow.expires_at < now))
-                .values(node=self.node, expires_at=until)).rowcount
+                .values(node=self.node, expires_at=until))
+            got = cast(CursorResult[Any], result).rowcount  # an UPDATE's result is a cursor's
         if not got:
             try:
                 with self.db.session() as s:

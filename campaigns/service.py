@@ -182,10 +182,10 @@ class CampaignService:
         for i, text in enumerate(spec.texts):
             scan(f"texts[{i}]", text)
         for i, tid in enumerate(spec.sms_templates):
-            text = self.sms_template(spec.tenant, tid) if self.sms_template else None
-            if text is None:
+            template = self.sms_template(spec.tenant, tid) if self.sms_template else None
+            if template is None:
                 problems.append(f"sms_templates[{i}]: template {tid!r} does not exist")
-            scan(f"sms_templates[{i}] ({tid})", text)
+            scan(f"sms_templates[{i}] ({tid})", template)
         scan("caller_id.display_name", spec.caller_id.display_name)
         scan("branding.name", spec.branding.name)
         scan("branding.call_reason", spec.branding.call_reason)

@@ -7,12 +7,13 @@ state change is one transaction; the claim that precedes a dial is a conditional
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from campaigns.contacts import Contact
 from campaigns.model import AttemptRow, CallerIdUsageRow, CampaignRow, ContactRow
@@ -21,8 +22,8 @@ from storage import Database
 
 # The statements every dial runs, built once (the SET of the two updates without values()
 # comes from the keys given at execution; bind names start with b_ to stay clear of columns).
-_CONTACTS = ContactRow.__table__
-_ATTEMPTS = AttemptRow.__table__
+_CONTACTS = cast(Table, ContactRow.__table__)
+_ATTEMPTS = cast(Table, AttemptRow.__table__)
 _ATTEMPT_COLUMNS = frozenset(_ATTEMPTS.c.keys())
 _CLAIM = update(_CONTACTS).where(
     _CONTACTS.c.id == bindparam("b_contact"), _CONTACTS.c.state == "pending",
@@ -210,7 +211,7 @@ class CampaignStore:
 
     # -- contacts -------------------------------------------------------------------------------
 
-    def due_contacts(self, campaign_id: str, now: float, limit: int) -> list[DueContact]:
+    def due_contacts(self, campaign_id: str, now: float, limit: int) -> builtins.list[DueContact]:
         with self.db.session() as s:
             rows = s.execute(
                 select(ContactRow.id, ContactRow.number, ContactRow.variables,
@@ -304,20 +305,20 @@ class CampaignStore:
             conn.execute(_UPDATE_CONTACT, {**contact, "b_contact": contact_id})
             return True
 
-    def orphans(self, node: str) -> list[tuple[int, str]]:
+    def orphans(self, node: str) -> builtins.list[tuple[int, str]]:
         """(attempt id, campaign id) of attempts this node left ``dialing`` when it died."""
         with self.db.session() as s:
             rows = s.execute(select(AttemptRow.id, AttemptRow.campaign_id).where(
                 AttemptRow.state == "dialing", AttemptRow.node == node)).all()
             return [(r[0], r[1]) for r in rows]
 
-    def dialing_nodes(self) -> list[str]:
+    def dialing_nodes(self) -> builtins.list[str]:
         """Nodes with attempts still ``dialing``: a survivor settles those of a dead one."""
         with self.db.session() as s:
             return list(s.scalars(select(AttemptRow.node).where(
                 AttemptRow.state == "dialing").distinct()))
 
-    def history_of(self, attempt_id: int) -> list[str]:
+    def history_of(self, attempt_id: int) -> builtins.list[str]:
         with self.db.session() as s:
             attempt = s.get(AttemptRow, attempt_id)
             if attempt is None:
