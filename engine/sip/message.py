@@ -305,9 +305,12 @@ def _parse_headers(lines: list[str]) -> list[tuple[str, str]]:
         if not colon:
             raise SipParseError(f"header line without ':': {line[:40]!r}")
         name = name.rstrip(" \t")
-        if not is_token(name):
-            raise SipParseError(f"invalid header name {name[:40]!r}")
-        items.append((canon.get(name.lower(), name), value.strip(" \t\r")))
+        known = canon.get(name.lower())  # a known name is a token: no regex for it
+        if known is None:
+            if not is_token(name):
+                raise SipParseError(f"invalid header name {name[:40]!r}")
+            known = name
+        items.append((known, value.strip(" \t\r")))
     return items
 
 
