@@ -115,13 +115,18 @@ class CallRecord:
 
 
 JSON_FIELDS = ("trace", "media", "flow_result")
+_RECORD_FIELDS = tuple(CallRecord.__dataclass_fields__)
 
 
 def _values(rec: CallRecord) -> dict[str, Any]:
-    """The record as column values; JSON fields made plain (what is not JSON becomes text)."""
-    data = {f: getattr(rec, f) for f in CallRecord.__dataclass_fields__}
+    """The record as column values; JSON fields made plain (what is not JSON becomes text).
+    An empty list or dict is plain already: two of a call's three writes carry nothing else
+    (the INVITE and answer snapshots), so they skip the dumps/loads round trip."""
+    data = {f: getattr(rec, f) for f in _RECORD_FIELDS}
     for f in JSON_FIELDS:
-        data[f] = json.loads(json.dumps(data[f], default=str))
+        v = data[f]
+        data[f] = (type(v)() if not v and type(v) in (list, dict)
+                   else json.loads(json.dumps(v, default=str)))
     return data
 
 

@@ -35,8 +35,9 @@ from engine.identity import IdentityVerdict, IdentityVerifier, check_identity
 from engine.media.ports import PortAllocator, PortsExhausted
 from engine.media.prompts import PromptCache
 from engine.media.recorder import Recorder, save_recording
-from engine.media.session import CODECS, MediaSession, RtpProtocol
+from engine.media.session import CODECS, MediaSession
 from engine.rtp.pacer import Pacer
+from engine.rtp.rxlane import RtpProtocol
 from engine.sip.invite import CallFailed, IncomingInvite, InviteSession, OutgoingInvite
 from engine.sip.message import SipResponse
 from engine.sip.sdp import (

@@ -5,10 +5,10 @@ statistics; telephone-event packets go to the RFC 4733 receiver (digits reported
 packets feed receiver statistics and, only while someone consumes caller audio (a recogniser, a
 recording, the in-band DTMF detector), the jitter buffer. A call nobody listens to costs a
 header parse per packet and nothing more.
-With ``engine/rtp/_rtprecv.c`` built, that common packet (the latched
-source's audio, locked SSRC, in sequence, nobody listening) never reaches Python: an ``RxLane``
-installed as the protocol's ``datagram_received`` updates the same counters, source lock and
-RFC 3550 statistics in C, and hands every other datagram to ``on_datagram``.
+With ``engine/rtp/_rtprecv.c`` built, that common packet (the latched source's audio, locked
+SSRC, in sequence, nobody listening) never reaches Python: an ``RxLane``, installed by
+``engine/rtp/rxlane.py`` as the protocol's ``datagram_received``, updates the same counters,
+source lock and RFC 3550 statistics in C, and hands every other datagram to ``on_datagram``.
 
 Tick (pacer, every 20 ms, all calls in one pass): pop and decode one caller frame for the
 consumers; send one frame: queued RFC 4733 digit packets first, else the next prompt frame
@@ -34,14 +34,11 @@ position to what was sent.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-import os
 import struct
-import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -58,8 +55,9 @@ from engine.rtp.dtmf import DtmfReceiver, digit_packets
 from engine.rtp.jitter import JitterBuffer
 from engine.rtp.packet import RTP_HEADER_BYTES, RtpError, is_rtcp
 from engine.rtp.packet import parse as parse_rtp
+from engine.rtp.rxlane import RtpProtocol, install_lane
 from engine.rtp.source import SourceGuard, Verdict
-from engine.rtp.stream import NATIVE_SWITCH, RtpReceiverStats, RtpSender
+from engine.rtp.stream import RtpReceiverStats, RtpSender
 
 if TYPE_CHECKING:
     from engine.rtp.pacer import Pacer
@@ -74,24 +72,6 @@ CODECS = tuple(STATIC_PAYLOAD_TYPES)  # PCMU, PCMA, G722
 STATELESS_CODECS = frozenset({"PCMU", "PCMA"})  # prompts can be encoded once and sliced
 SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 
-DatagramHandler = Callable[[bytes, tuple[Any, ...]], None]
-
-
-def _native_lane() -> Callable[..., Any] | None:
-    """``engine/rtp/_rtprecv.c``'s ``RxLane`` when built (and not switched off with
-    ``IVR_RTP_NATIVE=0``, like the send path): the receive fast lane without Python frames."""
-    if os.environ.get(NATIVE_SWITCH, "1") == "0":
-        return None
-    try:
-        lane: Callable[..., Any] = importlib.import_module("engine.rtp._rtprecv").RxLane
-        return lane
-    except ImportError:  # not built: on_datagram's Python fast lane does the same
-        return None
-
-
-NATIVE_RX_LANE = _native_lane()
-
-
 @dataclass
 class MediaStats:
     rx_packets: int = 0
@@ -103,42 +83,6 @@ class MediaStats:
     rx_foreign: int = 0  # dropped: from another address, port or SSRC than the call's
     latched: bool = False
     extra: dict[str, int] = field(default_factory=dict)
-
-
-class RtpProtocol(asyncio.DatagramProtocol):
-    """The RTP socket's protocol: hands each datagram to its media session, nothing else."""
-
-    def __init__(self) -> None:
-        self.session: MediaSession | None = None
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        if self.session is not None:  # IPv6 addresses come with flow info and scope: drop them
-            self.session.on_datagram(data, addr if len(addr) == 2 else (str(addr[0]),
-                                                                        int(addr[1])))
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("rtp socket error: %r", exc)
-
-    def use_lane(self, lane: DatagramHandler) -> None:
-        """Let ``lane`` (a native ``RxLane``) receive each datagram first: the event loop calls
-        ``datagram_received`` on this object, and an instance attribute is found before the
-        method, so the common packet runs no Python frame at all."""
-        self.datagram_received = lane  # type: ignore[method-assign,assignment]
-
-    def python_path(self) -> DatagramHandler:
-        """What the lane hands every packet it does not take: the method itself."""
-        return types.MethodType(RtpProtocol.datagram_received, self)
-
-
-def _clock_now(clock: Clock) -> Callable[[], float]:
-    """The clock's ``now`` for the native lane, as a C-level callable where possible: the
-    system clock's ``now`` is the running loop's ``time`` (a Python frame otherwise)."""
-    if type(clock) is SystemClock:
-        try:
-            return asyncio.get_running_loop().time
-        except RuntimeError:
-            pass
-    return clock.now
 
 
 class MediaSession(Subscribers):
@@ -162,7 +106,6 @@ class MediaSession(Subscribers):
         self.guard = SourceGuard(allowed_sources)
         self.local_port = local_port
         self.transport = transport
-        protocol.session = self
         self.symmetric = symmetric
         self.media_timeout_s = media_timeout_s
         clock = clock or SystemClock()
@@ -193,11 +136,8 @@ class MediaSession(Subscribers):
         self.on_media_timeout: Callable[[], None] | None = None
         self.last_rx = self._now()
         self.timed_out = False
-        self._lane: Any = None
-        if NATIVE_RX_LANE is not None:  # the receive fast lane in C (module docstring)
-            self._lane = NATIVE_RX_LANE(self, self.guard, self.stats, _clock_now(clock),
-                                        protocol.python_path())
-            protocol.use_lane(self._lane)
+        # the receive fast lane in C when built (module docstring), else protocol -> on_datagram
+        self._lane = install_lane(protocol, self, self.guard, self.stats, clock)
         self._silence_payload = self.encode(SILENCE)
         self.closed = False
         self.tick = 0

@@ -58,6 +58,23 @@ static int get_truth(PyObject *obj, PyObject *name) {
     return t;
 }
 
+/* whether obj.name (an int, or None for "not yet") equals the packet's SSRC: 1 yes, 0 no or
+ * None, -1 error */
+static int attr_is_ssrc(PyObject *obj, PyObject *name, long long ssrc) {
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    if (v == Py_None) {
+        Py_DECREF(v);
+        return 0;
+    }
+    long long n = PyLong_AsLongLong(v);
+    Py_DECREF(v);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    return n == ssrc;
+}
+
 static int set_ll(PyObject *obj, PyObject *name, long long value) {
     PyObject *v = PyLong_FromLongLong(value);
     if (v == NULL)
@@ -99,31 +116,18 @@ static int fast_lane(RxLane *self, PyObject *data, PyObject *addr) {
     result = 0;
     if (rx == Py_None)
         goto done;
-    result = -1;
-    if (get_ll(rx, s_ssrc, &v) < 0)
+    /* the stream's statistics and the source's audio lock are both this packet's SSRC */
+    if ((t = attr_is_ssrc(rx, s_ssrc, ssrc)) != 1) {
+        result = t;
         goto done;
-    result = 0;
-    if (v != ssrc)
-        goto done;
+    }
     result = -1;
     if ((lock = PyObject_GetAttr(self->guard, s_audio)) == NULL)
         goto done;
-    PyObject *locked = PyObject_GetAttr(lock, s_ssrc);
-    if (locked == NULL)
-        goto done;
-    if (locked == Py_None) {
-        Py_DECREF(locked);
-        result = 0;
+    if ((t = attr_is_ssrc(lock, s_ssrc, ssrc)) != 1) {
+        result = t;
         goto done;
     }
-    v = PyLong_AsLongLong(locked);
-    Py_DECREF(locked);
-    if (v == -1 && PyErr_Occurred())
-        goto done;
-    result = 0;
-    if (v != ssrc)
-        goto done;
-    result = -1;
     if ((source = PyObject_GetAttr(self->guard, s_source)) == NULL)
         goto done;
     if ((t = PyObject_RichCompareBool(addr, source, Py_EQ)) != 1) {

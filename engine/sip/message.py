@@ -59,6 +59,10 @@ REASON_PHRASES: dict[int, str] = {
     600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere", 606: "Not Acceptable",
 }
 
+# header names as they are usually sent (canonical, or lower case) -> canonical: the parser's
+# fast path; any other spelling is checked as a token and looked up in lower case. Exact keys,
+# so no non-ASCII name lower-cases its way in ("\u212a".lower() is "k", Supported's short form)
+_EXACT_NAMES: dict[str, str] = {**CANONICAL_NAMES, **{v: v for v in CANONICAL_NAMES.values()}}
 _SINGLETON_HEADERS = frozenset({"Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length"})
 _VERSION_RE = re.compile(r"SIP/(\d+)\.(\d+)", re.IGNORECASE)
 _REASON_OK = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]*")
@@ -290,7 +294,7 @@ def _split_head(data: bytes) -> tuple[str, bytes]:
 def _parse_headers(lines: list[str]) -> list[tuple[str, str]]:
     """Unfold continuation lines and split ``name: value`` (RFC 3261 §7.3.1)."""
     items: list[tuple[str, str]] = []
-    canon = CANONICAL_NAMES
+    canon, exact = CANONICAL_NAMES, _EXACT_NAMES
     for line in lines:
         if not line:
             raise SipParseError("empty line inside header section")
@@ -305,9 +309,12 @@ def _parse_headers(lines: list[str]) -> list[tuple[str, str]]:
         if not colon:
             raise SipParseError(f"header line without ':': {line[:40]!r}")
         name = name.rstrip(" \t")
-        if not is_token(name):
-            raise SipParseError(f"invalid header name {name[:40]!r}")
-        items.append((canon.get(name.lower(), name), value.strip(" \t\r")))
+        known = exact.get(name)  # a known name as sent: a token, no regex or lower() for it
+        if known is None:
+            if not is_token(name):
+                raise SipParseError(f"invalid header name {name[:40]!r}")
+            known = canon.get(name.lower(), name)
+        items.append((known, value.strip(" \t\r")))
     return items
 
 

@@ -19,6 +19,7 @@ __all__ = ["NameAddr", "SipUri", "Via"]
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?|[A-Za-z0-9]")
 _IPV6_RE = re.compile(r"[0-9A-Fa-f:.]+")
+_URI_BAD_RE = re.compile(r'[ \t\r\n<>"]')  # one C scan instead of a generator over 8 chars
 _TEL_RE = re.compile(r"[0-9A-Fa-f*#+\-.()pwPW]+")
 _URI_HEADER_SAFE = "!$'()*+-./:?[]_~"
 # RFC 3261 §25.1 user = 1*( unreserved / escaped / user-unreserved )
@@ -85,7 +86,7 @@ class SipUri:
             raise SipParseError(
                 f"unsupported URI scheme {scheme!r}", status=416, reason="Unsupported URI Scheme"
             )
-        if not rest or any(c in rest for c in " \t\r\n<>\"") or not rest.isprintable():
+        if not rest or _URI_BAD_RE.search(rest) or not rest.isprintable():
             raise SipParseError(f"invalid characters in URI {text!r}")
         user: str | None = None
         password: str | None = None

@@ -33,9 +33,10 @@ import numpy as np
 from app.loop import run
 from audio.tones import tone
 from engine.media.ports import PortAllocator
-from engine.media.session import MediaSession, RtpProtocol
+from engine.media.session import MediaSession
 from engine.rtp.pacer import Pacer
 from engine.rtp.packet import RtpPacket
+from engine.rtp.rxlane import RtpProtocol
 
 RTP_BASE = 41000
 

@@ -16,10 +16,11 @@ from audio import g711
 from core.call import AudioFrameEvent, DtmfEvent
 from core.clock import FakeClock
 from engine.media.ports import PortAllocator
-from engine.media.session import MediaSession, RtpProtocol
+from engine.media.session import MediaSession
 from engine.media.subscription import MAX_AUDIO_FRAMES
 from engine.rtp.dtmf import digit_packets
 from engine.rtp.packet import RtpPacket
+from engine.rtp.rxlane import RtpProtocol
 from tests.netutil import free_port_block
 
 DIGITS = "1234567890*#"

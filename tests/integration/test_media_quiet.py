@@ -16,10 +16,11 @@ import pytest
 
 from audio.tones import tone
 from engine.media.ports import PortAllocator
-from engine.media.session import MediaSession, RtpProtocol
+from engine.media.session import MediaSession
 from engine.rtp.pacer import Pacer
 from engine.rtp.packet import RtpPacket
 from engine.rtp.packet import parse as parse_rtp
+from engine.rtp.rxlane import RtpProtocol
 from engine.rtp.stream import NATIVE_SEND, RtpReceiverStats, RtpSender
 from tests.netutil import free_port_block
 

@@ -19,10 +19,11 @@ import pytest
 
 from core.clock import FakeClock
 from engine.media.ports import PortAllocator
-from engine.media.session import NATIVE_RX_LANE, MediaSession, RtpProtocol
+from engine.media.session import MediaSession
 from engine.rtp import rtcp
 from engine.rtp.dtmf import digit_packets
 from engine.rtp.packet import RtpPacket
+from engine.rtp.rxlane import NATIVE_RX_LANE, RtpProtocol
 from tests.netutil import free_port_block, wait_until
 
 pytestmark = pytest.mark.skipif(

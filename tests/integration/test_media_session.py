@@ -9,10 +9,11 @@ import socket
 import pytest
 
 from engine.media.ports import PortAllocator
-from engine.media.session import MediaSession, RtpProtocol
+from engine.media.session import MediaSession
 from engine.rtp.dtmf import DtmfReceiver
 from engine.rtp.packet import RtpPacket
 from engine.rtp.packet import parse as parse_rtp
+from engine.rtp.rxlane import RtpProtocol
 from tests.netutil import free_port_block, wait_until
 
 

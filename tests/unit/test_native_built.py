@@ -33,6 +33,6 @@ def test_the_native_rtp_receive_lane_is_built() -> None:
     Python fast lane (docs/benchmarks.md, "Media, stop 29")."""
     if os.environ.get("IVR_RTP_NATIVE") == "0":
         pytest.skip("IVR_RTP_NATIVE=0: the Python paths were asked for")
-    from engine.media.session import NATIVE_RX_LANE
+    from engine.rtp.rxlane import NATIVE_RX_LANE
 
     assert NATIVE_RX_LANE is not None, "engine.rtp._rtprecv is not built: run scripts/bootstrap.sh"

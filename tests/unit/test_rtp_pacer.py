@@ -278,3 +278,29 @@ def test_quiet_housekeeping_is_spread_over_the_ticks(monkeypatch: pytest.MonkeyP
     for r in streams[2:]:
         assert r.quiet_ticks == [t for t in range(50) if t % 25 == r.housekeeping_phase % 25]
     assert streams[0].quiet_ticks == [0] and streams[1].quiet_ticks == [7]
+
+
+def test_only_quiet_capable_streams_are_attached() -> None:
+    """add/remove attach the pacer to a stream with the quiet hooks (worked out once per
+    class) and leave a plain on_tick stream alone, also when both classes come and go often."""
+    pacer = Pacer()
+
+    class HalfQuiet(Recorder):  # attach_pacer but no on_quiet_tick: not a QuietStream
+        def __init__(self) -> None:
+            super().__init__()
+            self.attached: list[Pacer | None] = []
+
+        def attach_pacer(self, pacer: Pacer | None) -> None:
+            self.attached.append(pacer)
+
+    for _ in range(3):
+        quiet, plain, half = QuietRecorder(), Recorder(), HalfQuiet()
+        for s in (quiet, plain, half):
+            pacer.add(s)
+        assert quiet.pacer is pacer
+        assert half.attached == []
+        for s in (quiet, plain, half):
+            pacer.remove(s)
+        assert quiet.pacer is None
+        assert half.attached == []
+        assert len(pacer) == 0

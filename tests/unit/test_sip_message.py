@@ -300,6 +300,13 @@ def test_rfc3261_7_3_header_name_must_be_token() -> None:
         parse_message(build(*BASE, "Bad Name: x"))
 
 
+def test_rfc3261_7_3_non_ascii_header_name_is_not_a_compact_form() -> None:
+    """U+212A KELVIN SIGN lower-cases to "k", the compact form of Supported: a name that is
+    not a token stays a 400 even when its lower case is a known header's."""
+    with pytest.raises(SipParseError, match="header name"):
+        parse_message(build(*BASE, "\u212a: 100rel"))
+
+
 def test_rfc3261_7_3_1_continuation_before_first_header() -> None:
     with pytest.raises(SipParseError, match="continuation"):
         parse_message(build(" folded: x", *BASE))
