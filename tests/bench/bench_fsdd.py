@@ -99,11 +99,15 @@ def edge_db(pcm: Pcm, rate: int, frame_s: float = 0.02) -> float:
 
 
 def caller_turn(pcm: Pcm, rate: int, before_s: float, after_s: float, *, noise_dbfs: float,
-                seed: int) -> Pcm:
-    """The word as a turn reaches the recogniser: line noise before and after (and under it)."""
+                seed: int, level_dbfs: float | None = None) -> Pcm:
+    """The word as a turn reaches the recogniser: line noise before and after (and under it);
+    ``level_dbfs``: the word's RMS set to this level first (FSDD's speakers were recorded from
+    -22 to -44 dBFS; a telephone network carries speech near -26 dBov, ITU-T P.56)."""
     rng = np.random.default_rng(seed)
-    x = np.concatenate([np.zeros(int(before_s * rate)), pcm.astype(np.float64),
-                        np.zeros(int(after_s * rate))])
+    word = pcm.astype(np.float64)
+    if level_dbfs is not None:
+        word *= 32768 * 10 ** (level_dbfs / 20) / (np.sqrt(np.mean(word**2)) + 1e-9)
+    x = np.concatenate([np.zeros(int(before_s * rate)), word, np.zeros(int(after_s * rate))])
     x += rng.standard_normal(len(x)) * 32768 * 10 ** (noise_dbfs / 20)
     return to_int16(x / 32768)
 
@@ -122,10 +126,11 @@ def bench_menus() -> tuple[dict[str, list[list[str]]], dict[str, list[list[str]]
     return with_it, without
 
 
-def load(directory: Path, per: int, args: argparse.Namespace
-         ) -> list[tuple[sd.Item, FsddFile, float]]:
+def load(args: argparse.Namespace) -> list[tuple[sd.Item, FsddFile, float]]:
+    """(turn, file, edge_db) for the first ``args.per`` recordings of each speaker and digit."""
+    directory: Path = args.directory
     files = sorted(((f, p) for p in directory.glob("*.wav")
-                   if (f := parse_name(p.name)) is not None and f.index < per),
+                   if (f := parse_name(p.name)) is not None and f.index < args.per),
                    key=lambda fp: fp[0])
     if not files:
         raise SystemExit(f"no FSDD recordings ({{digit}}_{{speaker}}_{{index}}.wav) in "
@@ -133,7 +138,8 @@ def load(directory: Path, per: int, args: argparse.Namespace
     out = []
     for n, (f, path) in enumerate(files):
         pcm, rate = read_wav(path)
-        turn = caller_turn(pcm, rate, args.before, args.after, noise_dbfs=args.noise_dbfs, seed=n)
+        turn = caller_turn(pcm, rate, args.before, args.after, noise_dbfs=args.noise_dbfs,
+                           seed=n, level_dbfs=args.level_dbfs)
         out.append((sd.Item(f"fsdd:{path.stem}", sd.phone(turn, rate), f.word, "clip",
                             f"fsdd:{f.speaker}"), f, edge_db(pcm, rate)))
     return out
@@ -200,19 +206,22 @@ def main() -> None:
     ap.add_argument("--before", type=float, default=0.3, help="line noise before (VAD pre-roll)")
     ap.add_argument("--after", type=float, default=0.25, help="line noise after (hang-over)")
     ap.add_argument("--noise-dbfs", type=float, default=-60.0, help="line noise level (RMS)")
+    ap.add_argument("--level-dbfs", type=float, default=None,
+                    help="set each word's RMS to this level (default: as recorded)")
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     ap.add_argument("--errors", action="store_true", help="print every wrong trial")
     ap.add_argument("--turn-cpu", action="store_true",
                     help="also time one grammar turn per recording (decode + its menu)")
     ap.add_argument("--dump", help="append every trial (features, labels) as JSON lines here")
     args = ap.parse_args()
-    loaded = load(args.directory, args.per, args)
+    loaded = load(args)
     items = [it for it, _, _ in loaded]
     cut = {it.id for it, _, edge in loaded if edge > CUT_EDGE_DB}
     task_list = tasks(loaded)
     print(f"FSDD: {len(items)} recordings ({args.per} per speaker and digit), "
           f"{len(task_list)} grammar trials; pad {args.before}/{args.after} s, line noise "
-          f"{args.noise_dbfs} dBFS, G.711 mu-law 8 kHz; load {os.getloadavg()[0]:.1f}")
+          f"{args.noise_dbfs} dBFS, level {args.level_dbfs or 'as recorded'}, G.711 mu-law "
+          f"8 kHz; load {os.getloadavg()[0]:.1f}")
     for name in args.engines.split(","):
         cpu0 = time.process_time()
         trials, lat = run_whisper(name, items, task_list, lambda it: "clip", args.threshold)
