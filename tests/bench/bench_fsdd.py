@@ -210,6 +210,8 @@ def main() -> None:
                     help="set each word's RMS to this level (default: as recorded)")
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     ap.add_argument("--errors", action="store_true", help="print every wrong trial")
+    ap.add_argument("--prompt", action="store_true",
+                    help="the grammar's phrases as whisper's prompt (a node's hints; per trial)")
     ap.add_argument("--turn-cpu", action="store_true",
                     help="also time one grammar turn per recording (decode + its menu)")
     ap.add_argument("--dump", help="append every trial (features, labels) as JSON lines here")
@@ -224,7 +226,8 @@ def main() -> None:
           f"8 kHz; load {os.getloadavg()[0]:.1f}")
     for name in args.engines.split(","):
         cpu0 = time.process_time()
-        trials, lat = run_whisper(name, items, task_list, lambda it: "clip", args.threshold)
+        trials, lat = run_whisper(name, items, task_list, lambda it: "clip", args.threshold,
+                                  prompt=args.prompt)
         cpu = (time.process_time() - cpu0) / len(items)
         print_summary(f"{name} (FSDD, shipped model)", trials, lat)
         print(f"  CPU {cpu * 1000:.0f} ms per recording (decode + 3 grammars scored), "
