@@ -447,14 +447,26 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
     before[0] = 0;
     for (Py_ssize_t i = 0; i < n; i++) before[i + 1] = before[i] + is_letter(codes[i]);
     if (before[n] == 0 || n_groups == 0) { result = PyList_New(0); goto done; }
+    /* Every group of the same reach (the usual case: homophone terms as long as the others):
+       one window test per character answers for all of them. */
+    int same = 1;
+    for (Py_ssize_t g = 0; g < n_groups; g++) same &= groups[g].reach == reach;
+    const uint8_t all = (uint8_t)((1u << n_groups) - 1);
     cstart = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
     cw = PyMem_Malloc(n ? n : 1);
     spells = PyMem_Malloc(n ? n : 1); /* per character: one bit per group that spells it */
-    Py_ssize_t cap = n * 2 + 16, m = 0;
+    Py_ssize_t cap = n * 2 + 16, m = 0, n_starts = 0;
     buf = PyMem_Malloc(cap * sizeof(uint32_t));
     lchar = PyMem_Malloc(cap * sizeof(Py_ssize_t));
     qflag = PyMem_Malloc(cap * sizeof(uint16_t));
-    if (!cstart || !cw || !spells || !buf || !lchar || !qflag) { PyErr_NoMemory(); goto done; }
+    starts = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
+    starts_of = PyMem_Malloc(n ? n : 1);
+    if (!cstart || !cw || !spells || !buf || !lchar || !qflag || !starts || !starts_of) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* One pass: which groups spell each character, the spelled text, and the characters where
+       a verified match can begin (with the groups it can begin in). */
     for (Py_ssize_t i = 0; i < n; i++) {
         uint32_t c = codes[i];
         cstart[i] = -1;
@@ -465,20 +477,26 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
             cstart[i] = m; /* a tone number after a letter (du3): no letters of its own */
             continue;
         }
+        uint8_t sp = 0;
         Py_ssize_t lo = i - reach < 0 ? 0 : i - reach, hi = i + reach + 1 > n ? n : i + reach + 1;
-        if (before[hi] > before[lo]) { /* near a letter for the widest reach: ask each group */
-            for (Py_ssize_t g = 0; g < n_groups; g++) {
+        if (before[hi] > before[lo]) { /* near a letter for the widest reach */
+            if (c >= BMP || is_letter(c)) {
+                sp = all;
+            } else {
+                for (Py_ssize_t g = 0; g < n_groups; g++)
+                    if (((const uint8_t *)groups[g].rel.buf)[c]) sp |= (uint8_t)(1u << g);
+            }
+            for (Py_ssize_t g = 0; !same && g < n_groups; g++) { /* ... and for each group's */
                 Py_ssize_t r = groups[g].reach;
                 lo = i - r < 0 ? 0 : i - r;
                 hi = i + r + 1 > n ? n : i + r + 1;
-                if (before[hi] > before[lo] &&
-                    (c >= BMP || ((const uint8_t *)groups[g].rel.buf)[c] || is_letter(c)))
-                    spells[i] |= (uint8_t)(1u << g);
+                if (before[hi] == before[lo]) sp &= (uint8_t)~(1u << g);
             }
         }
+        spells[i] = sp;
         const uint32_t *src;
         Py_ssize_t w;
-        if (spells[i]) {
+        if (sp) {
             if (c < BMP) {
                 w = T.width[c];
                 src = T.letters + T.offset[c];
@@ -503,47 +521,47 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
             if (nq) qflag = nq;
             if (!nb || !nl || !nq) { PyErr_NoMemory(); goto done; }
         }
+        if (!sp) {
+            buf[m] = FAR_CODE;
+            lchar[m] = -1;
+            qflag[m++] = 0;
+            continue;
+        }
+        if (w == 0) continue;
         for (Py_ssize_t j = 0; j < w; j++) {
-            buf[m] = src[j];
-            if (cstart[i] >= 0) {
-                lchar[m] = i;
-                qflag[m++] = (uint16_t)((j == 0 ? (uint8_t)~spells[i] : 0) |
-                                        (j == w - 1 ? Q_CHAR_END : 0));
-            } else {
-                lchar[m] = -1;
-                qflag[m++] = 0;
+            buf[m + j] = src[j];
+            lchar[m + j] = i;
+            qflag[m + j] = 0;
+        }
+        qflag[m] = (uint8_t)~sp; /* the groups that do not spell it stop here */
+        qflag[m + w - 1] |= Q_CHAR_END;
+        m += w;
+        /* A start? A verified match holds a Latin letter, and fewer than ``reach`` units
+           (characters) stand before its first one: a start without a letter that close
+           begins none; and it does not begin inside a word (verify()'s first check; in Latin
+           text that rules out most letters, so it is asked once here, not per automaton). */
+        uint8_t in = 0;
+        if (same) {
+            Py_ssize_t ahead = i + reach < n ? i + reach : n;
+            if (before[ahead] > before[i]) in = sp;
+        } else {
+            for (Py_ssize_t g = 0; g < n_groups; g++) {
+                Py_ssize_t ahead = i + groups[g].reach < n ? i + groups[g].reach : n;
+                if ((sp >> g & 1) && before[ahead] > before[i]) in |= (uint8_t)(1u << g);
             }
         }
-    }
-    /* The characters where a verified match can begin, with the groups it can begin in: a
-       character the group spells, not inside a word (verify()'s first check; in Latin text
-       that rules out most letters, so it is asked once here, not per automaton). */
-    Py_ssize_t n_starts = 0;
-    starts = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
-    starts_of = PyMem_Malloc(n ? n : 1);
-    if (!starts || !starts_of) { PyErr_NoMemory(); goto done; }
-    for (Py_ssize_t first = 0; first < n; first++) {
-        if (!spells[first] || cw[first] == 0) continue;
-        /* A verified match holds a Latin letter, and fewer than ``reach`` units (characters)
-           stand before its first one: a start without a letter that close begins none. */
-        uint8_t in = 0;
-        for (Py_ssize_t g = 0; g < n_groups; g++) {
-            Py_ssize_t ahead = first + groups[g].reach < n ? first + groups[g].reach : n;
-            if ((spells[first] >> g & 1) && before[ahead] > before[first])
-                in |= (uint8_t)(1u << g);
-        }
         if (!in) continue;
-        int ok = bound_get(f, first, BOUND_SPELLED);
+        int ok = bound_get(f, i, BOUND_SPELLED);
         if (ok < 0) {
             Py_ssize_t s, e;
-            span_of(f, first, first, &s, &e);
-            ok = bound_set(f, first, BOUND_SPELLED,
+            span_of(f, i, i, &s, &e);
+            ok = bound_set(f, i, BOUND_SPELLED,
                            !(s > 0 && is_latin_char(PyUnicode_READ(kind, data, s)) &&
                              is_word(PyUnicode_READ(kind, data, s - 1))));
         }
         if (ok) {
             starts_of[n_starts] = in;
-            starts[n_starts++] = first;
+            starts[n_starts++] = i;
         }
     }
     /* Walks down each trie from those characters' first letters. */
