@@ -155,62 +155,36 @@ static Folded *folded_new(IntArray *orig) {
 #define KEPT_BOUNDARY 1 /* first in the text, or the character before it is not a word's */
 #define KEPT_LATIN 2    /* is_latin_char() */
 
-/* Collapse runs of ``kept`` (n_kept codes, ``orig`` already set, ``flags`` per kept code)
-   into a new Folded, its word-boundary answers (``bound``) filled in: may_start() of a run is
-   whether some character of it has a boundary before it, the spelled pass's start check
-   whether its first character is not a Latin one inside a word. */
-static Folded *collapse(uint32_t *kept, const uint8_t *flags, Py_ssize_t n_kept, IntArray *orig) {
-    Folded *f = folded_new(orig);
-    if (!f) return NULL;
-    Py_ssize_t runs = 0;
-    for (Py_ssize_t i = 0; i < n_kept; i++) runs += (i == 0 || kept[i] != kept[i - 1]);
-    f->n = runs;
-    f->codes = PyMem_Malloc((runs ? runs : 1) * sizeof(uint32_t));
-    f->bound = PyMem_Malloc(runs ? runs : 1);
-    f->run_start = intarray_new(runs);
-    f->run_len = intarray_new(runs);
-    if (!f->codes || !f->bound || !f->run_start || !f->run_len) {
-        Py_DECREF(f);
-        if (!PyErr_Occurred()) PyErr_NoMemory();
-        return NULL;
-    }
-    Py_ssize_t r = -1;
-    int any_boundary = 0;
-    for (Py_ssize_t i = 0; i < n_kept; i++) {
-        if (i == 0 || kept[i] != kept[i - 1]) {
-            if (r >= 0) f->bound[r] |= (uint8_t)((any_boundary ? 2 : 1) << BOUND_MAY_START);
-            r++;
-            f->codes[r] = kept[i];
-            f->run_start->v[r] = i;
-            f->run_len->v[r] = 0;
-            int spelled_ok = !(flags[i] & KEPT_LATIN) || (flags[i] & KEPT_BOUNDARY);
-            f->bound[r] = (uint8_t)((spelled_ok ? 2 : 1) << BOUND_SPELLED);
-            any_boundary = 0;
-        }
-        any_boundary |= flags[i] & KEPT_BOUNDARY;
-        f->run_len->v[r]++;
-    }
-    if (r >= 0) f->bound[r] |= (uint8_t)((any_boundary ? 2 : 1) << BOUND_MAY_START);
-    return f;
+/* Grows ``f``'s arrays (codes, bound, run_start, run_len, and the kept codes' orig) to
+   ``cap``: one character can fold to several codes (ﬁ -> fi). */
+static int fold_grow(Folded *f, Py_ssize_t cap) {
+    uint32_t *nc = PyMem_Realloc(f->codes, cap * sizeof(uint32_t));
+    if (nc) f->codes = nc;
+    uint8_t *nb = PyMem_Realloc(f->bound, cap);
+    if (nb) f->bound = nb;
+    Py_ssize_t *ns = PyMem_Realloc(f->run_start->v, cap * sizeof(Py_ssize_t));
+    if (ns) f->run_start->v = ns;
+    Py_ssize_t *nl = PyMem_Realloc(f->run_len->v, cap * sizeof(Py_ssize_t));
+    if (nl) f->run_len->v = nl;
+    Py_ssize_t *no = PyMem_Realloc(f->orig->v, cap * sizeof(Py_ssize_t));
+    if (no) f->orig->v = no;
+    if (nc && nb && ns && nl && no) return 0;
+    PyErr_NoMemory();
+    return -1;
 }
 
-static PyObject *fold(PyObject *self, PyObject *arg) {
-    if (!ready()) return NULL;
-    if (!PyUnicode_Check(arg)) { PyErr_SetString(PyExc_TypeError, "text: str expected"); return NULL; }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
-    int kind = PyUnicode_KIND(arg);
-    const void *data = PyUnicode_DATA(arg);
-    Py_ssize_t cap = n + 16;
-    uint32_t *kept = PyMem_Malloc(cap * sizeof(uint32_t));
-    uint8_t *flags = PyMem_Malloc(cap);
-    IntArray *orig = intarray_new(cap);
-    Folded *f = NULL;
-    if (!kept || !flags || !orig) {
-        if (!PyErr_Occurred()) PyErr_NoMemory();
-        goto done;
-    }
-    Py_ssize_t k = 0;
+/* The folding of ``data`` (``n`` characters of ``kind``) into ``f`` (arrays of ``cap``), in
+   one pass: each character's code(s) are kept (separators dropped), runs of one code
+   collapsed as they come, and the word-boundary answers (``bound``) filled in: may_start() of
+   a run is whether some character of it has a boundary before it, the spelled pass's start
+   check whether its first character is not a Latin one inside a word. Inlined per ``kind``,
+   so a character is read without asking its width. 0, or -1 (an error set). */
+static inline __attribute__((always_inline)) int fold_into(Folded *f, const void *data,
+                                                           Py_ssize_t n, int kind,
+                                                           Py_ssize_t cap) {
+    Py_ssize_t k = 0, r = -1;
     int prev_word = 0; /* the character before is a word's (none before the first) */
+    int any_boundary = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
         uint32_t v, x = c < BMP ? T.fold[c] : 0; /* beyond the BMP: no word's, not Latin */
@@ -221,62 +195,90 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
             v = x & FOLD_VALUE;
         } else {
             PyObject *got = PyObject_CallFunction(T.fold_astral, "I", (unsigned)c);
-            if (!got) goto done;
+            if (!got) return -1;
             v = (uint32_t)PyLong_AsUnsignedLong(got);
             Py_DECREF(got);
-            if (PyErr_Occurred()) goto done;
+            if (PyErr_Occurred()) return -1;
         }
         if (v == 0) continue;
         const uint32_t *src = &v;
         Py_ssize_t m = 1;
         if (v >= EXPANDED_BASE) { /* one character folds to several (ﬁ -> fi) */
             Py_ssize_t e = v - EXPANDED_BASE;
-            if (e >= T.n_exp) { PyErr_SetString(PyExc_ValueError, "bad expansion"); goto done; }
+            if (e >= T.n_exp) { PyErr_SetString(PyExc_ValueError, "bad expansion"); return -1; }
             src = T.exp_codes + T.exp_offsets[e];
             m = T.exp_offsets[e + 1] - T.exp_offsets[e];
         }
         if (k + m > cap) {
             cap = (k + m) * 2;
-            uint32_t *nk = PyMem_Realloc(kept, cap * sizeof(uint32_t));
-            uint8_t *nf = PyMem_Realloc(flags, cap);
-            Py_ssize_t *no = PyMem_Realloc(orig->v, cap * sizeof(Py_ssize_t));
-            if (nk) kept = nk;
-            if (nf) flags = nf;
-            if (no) orig->v = no;
-            if (!nk || !nf || !no) { PyErr_NoMemory(); goto done; }
+            if (fold_grow(f, cap) < 0) return -1;
         }
         for (Py_ssize_t j = 0; j < m; j++) {
-            kept[k] = src[j];
-            flags[k] = flag;
-            orig->v[k++] = i;
+            uint32_t code = src[j];
+            if (r < 0 || code != f->codes[r]) { /* a new run */
+                if (r >= 0) f->bound[r] |= (uint8_t)((any_boundary ? 2 : 1) << BOUND_MAY_START);
+                r++;
+                f->codes[r] = code;
+                f->run_start->v[r] = k;
+                f->run_len->v[r] = 0;
+                int spelled_ok = !(flag & KEPT_LATIN) || (flag & KEPT_BOUNDARY);
+                f->bound[r] = (uint8_t)((spelled_ok ? 2 : 1) << BOUND_SPELLED);
+                any_boundary = 0;
+            }
+            any_boundary |= flag & KEPT_BOUNDARY;
+            f->run_len->v[r]++;
+            f->orig->v[k++] = i;
         }
     }
-    orig->n = k;
-    f = collapse(kept, flags, k, orig);
-done:
-    PyMem_Free(kept);
-    PyMem_Free(flags);
-    Py_XDECREF(orig);
+    if (r >= 0) f->bound[r] |= (uint8_t)((any_boundary ? 2 : 1) << BOUND_MAY_START);
+    f->orig->n = k;
+    f->n = f->run_start->n = f->run_len->n = r + 1;
+    return 0;
+}
+
+static PyObject *fold(PyObject *self, PyObject *arg) {
+    if (!ready()) return NULL;
+    if (!PyUnicode_Check(arg)) { PyErr_SetString(PyExc_TypeError, "text: str expected"); return NULL; }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    Py_ssize_t cap = n + 16;
+    IntArray *orig = intarray_new(cap);
+    if (!orig) return NULL;
+    Folded *f = folded_new(orig);
+    Py_DECREF(orig); /* f holds it */
+    if (!f) return NULL;
+    f->codes = PyMem_Malloc(cap * sizeof(uint32_t));
+    f->bound = PyMem_Malloc(cap);
+    f->run_start = intarray_new(cap);
+    f->run_len = intarray_new(cap);
+    if (!f->codes || !f->bound || !f->run_start || !f->run_len) {
+        Py_DECREF(f);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return NULL;
+    }
+    int rc;
+    switch (kind) {
+    case PyUnicode_1BYTE_KIND: rc = fold_into(f, data, n, PyUnicode_1BYTE_KIND, cap); break;
+    case PyUnicode_2BYTE_KIND: rc = fold_into(f, data, n, PyUnicode_2BYTE_KIND, cap); break;
+    default: rc = fold_into(f, data, n, PyUnicode_4BYTE_KIND, cap); break;
+    }
+    if (rc < 0) {
+        Py_DECREF(f);
+        return NULL;
+    }
     return (PyObject *)f;
 }
 
 static PyObject *folded_sounds(Folded *f, PyObject *unused) {
     /* fold(text, pinyin=True) from fold(text): syllables of the canonical characters, runs of
-       one syllable merged (compliance.normalize.resound). */
+       one syllable merged (compliance.normalize.resound), in one pass. */
     if (!ready()) return NULL;
     Folded *s = folded_new(f->orig);
     if (!s) return NULL;
-    Py_ssize_t runs = 0;
-    uint32_t prev = 0;
-    for (Py_ssize_t i = 0; i < f->n; i++) {
-        uint32_t c = f->codes[i], v = c < BMP ? T.sound[c] : c;
-        runs += (i == 0 || v != prev);
-        prev = v;
-    }
-    s->n = runs;
-    s->codes = PyMem_Malloc((runs ? runs : 1) * sizeof(uint32_t));
-    s->run_start = intarray_new(runs);
-    s->run_len = intarray_new(runs);
+    s->codes = PyMem_Malloc((f->n ? f->n : 1) * sizeof(uint32_t));
+    s->run_start = intarray_new(f->n);
+    s->run_len = intarray_new(f->n);
     if (!s->codes || !s->run_start || !s->run_len) {
         Py_DECREF(s);
         if (!PyErr_Occurred()) PyErr_NoMemory();
@@ -285,14 +287,15 @@ static PyObject *folded_sounds(Folded *f, PyObject *unused) {
     Py_ssize_t r = -1;
     for (Py_ssize_t i = 0; i < f->n; i++) {
         uint32_t c = f->codes[i], v = c < BMP ? T.sound[c] : c;
-        if (i == 0 || v != s->codes[r]) {
+        if (r < 0 || v != s->codes[r]) {
             r++;
             s->codes[r] = v;
             s->run_start->v[r] = f->run_start->v[i];
+            s->run_len->v[r] = 0;
         }
+        s->run_len->v[r] += f->run_len->v[i]; /* f's runs tile its kept codes */
     }
-    for (Py_ssize_t j = 0; j < runs; j++)
-        s->run_len->v[j] = (j + 1 < runs ? s->run_start->v[j + 1] : f->orig->n) - s->run_start->v[j];
+    s->n = s->run_start->n = s->run_len->n = r + 1;
     return (PyObject *)s;
 }
 
