@@ -63,6 +63,9 @@ static PyObject *configure(PyObject *self, PyObject *args) {
         T.fold[c] |= (T.word[c] ? FOLD_WORD : 0) | (T.latin[c] ? FOLD_LATIN : 0);
     }
     T.n_exp -= 1;
+    T.max_width = 0;
+    for (uint32_t c = 0; c < BMP; c++)
+        if (T.width[c] > T.max_width) T.max_width = T.width[c];
     Py_INCREF(astral);
     Py_XSETREF(T.fold_astral, astral);
     Py_RETURN_NONE;
@@ -390,6 +393,9 @@ static uint32_t *first_steps(Automaton *a) {
 /* Per letter of the spelled text (qflag): bit g, the first letter of a character that group g
    does not spell (its walk stops there); Q_CHAR_END, the last letter of a character. */
 #define Q_CHAR_END 0x100
+/* The longest text spelled() takes: its spelled text (T.max_width letters a character at
+   most, 6 with the tables of compliance.spelling: 268M characters) must index in 32 bits. */
+#define SPELLED_MAX ((INT32_MAX - 16) / (T.max_width + 1))
 
 typedef struct {
     PyObject *autos;
@@ -410,7 +416,10 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
     const void *data = PyUnicode_DATA(text);
     const uint32_t *codes = f->codes;
     Triples out = {0};
-    Py_ssize_t *before = NULL, *cstart = NULL, *lchar = NULL, *starts = NULL;
+    /* Indexes into the text and the spelled text as 32 bits: the per-text arrays are half
+       the size (a 10k-character chunk's fit in L2 beside the tries), the text is refused
+       beyond SPELLED_MAX characters. */
+    int32_t *before = NULL, *cstart = NULL, *lchar = NULL, *starts = NULL;
     uint8_t *cw = NULL, *spells = NULL, *starts_of = NULL;
     uint16_t *qflag = NULL;
     uint32_t *buf = NULL;
@@ -445,24 +454,28 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         if (g->reach > reach) reach = g->reach;
     }
     if (!ready() || check_original(f, text) < 0) goto done;
-    before = PyMem_Malloc((n + 1) * sizeof(Py_ssize_t)); /* Latin letters before i */
+    if (n > SPELLED_MAX) {
+        PyErr_Format(PyExc_OverflowError, "spelled: at most %d characters", (int)SPELLED_MAX);
+        goto done;
+    }
+    before = PyMem_Malloc((n + 1) * sizeof(int32_t)); /* Latin letters before i */
     if (!before) { PyErr_NoMemory(); goto done; }
     before[0] = 0;
-    for (Py_ssize_t i = 0; i < n; i++) before[i + 1] = before[i] + is_letter(codes[i]);
+    for (Py_ssize_t i = 0; i < n; i++) before[i + 1] = before[i] + (int32_t)is_letter(codes[i]);
     if (before[n] == 0 || n_groups == 0) { result = PyList_New(0); goto done; }
     /* Every group of the same reach (the usual case: homophone terms as long as the others):
        one window test per character answers for all of them. */
     int same = 1;
     for (Py_ssize_t g = 0; g < n_groups; g++) same &= groups[g].reach == reach;
     const uint8_t all = (uint8_t)((1u << n_groups) - 1);
-    cstart = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
+    cstart = PyMem_Malloc((n ? n : 1) * sizeof(int32_t));
     cw = PyMem_Malloc(n ? n : 1);
     spells = PyMem_Malloc(n ? n : 1); /* per character: one bit per group that spells it */
     Py_ssize_t cap = n * 2 + 16, m = 0, n_starts = 0;
     buf = PyMem_Malloc(cap * sizeof(uint32_t));
-    lchar = PyMem_Malloc(cap * sizeof(Py_ssize_t));
+    lchar = PyMem_Malloc(cap * sizeof(int32_t));
     qflag = PyMem_Malloc(cap * sizeof(uint16_t));
-    starts = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
+    starts = PyMem_Malloc((n ? n : 1) * sizeof(int32_t));
     starts_of = PyMem_Malloc(n ? n : 1);
     if (!cstart || !cw || !spells || !buf || !lchar || !qflag || !starts || !starts_of) {
         PyErr_NoMemory();
@@ -477,7 +490,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         spells[i] = 0;
         if (c >= '1' && c <= '5' && i > 0 && is_letter(codes[i - 1]) &&
             !(i + 1 < n && codes[i + 1] >= '0' && codes[i + 1] <= '9')) {
-            cstart[i] = m; /* a tone number after a letter (du3): no letters of its own */
+            cstart[i] = (int32_t)m; /* a tone number after a letter (du3): no letters of its own */
             continue;
         }
         uint8_t sp = 0;
@@ -507,7 +520,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
                 w = 1;
                 src = &codes[i];
             }
-            cstart[i] = m;
+            cstart[i] = (int32_t)m;
             cw[i] = (uint8_t)w;
         } else {
             if (m && buf[m - 1] == FAR_CODE) continue;
@@ -517,7 +530,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         if (m + w > cap) {
             cap = (m + w) * 2;
             uint32_t *nb = PyMem_Realloc(buf, cap * sizeof(uint32_t));
-            Py_ssize_t *nl = PyMem_Realloc(lchar, cap * sizeof(Py_ssize_t));
+            int32_t *nl = PyMem_Realloc(lchar, cap * sizeof(int32_t));
             uint16_t *nq = PyMem_Realloc(qflag, cap * sizeof(uint16_t));
             if (nb) buf = nb;
             if (nl) lchar = nl;
@@ -533,7 +546,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         if (w == 0) continue;
         for (Py_ssize_t j = 0; j < w; j++) {
             buf[m + j] = src[j];
-            lchar[m + j] = i;
+            lchar[m + j] = (int32_t)i;
             qflag[m + j] = 0;
         }
         qflag[m] = (uint8_t)~sp; /* the groups that do not spell it stop here */
@@ -564,7 +577,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         }
         if (ok) {
             starts_of[n_starts] = in;
-            starts[n_starts++] = i;
+            starts[n_starts++] = (int32_t)i;
         }
     }
     /* Walks down each trie from those characters' first letters. */
