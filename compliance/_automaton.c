@@ -265,7 +265,7 @@ PyObject *to_list(Triples *t) {
 /* Can a bounded (Latin) key start at canonical ``first``: has some character of its run a word
    boundary before it? (words.py's latin_bounds() looks for one.) Asked once per position of a
    folding (Folded.bound): a folding is only ever scanned with its own original text. */
-static int may_start(Folded *f, Py_ssize_t first, int kind, const void *data) {
+static int may_start_asked(Folded *f, Py_ssize_t first, int kind, const void *data) {
     int known = bound_get(f, first, BOUND_MAY_START);
     if (known >= 0) return known; /* another trie asked already */
     Py_ssize_t r0 = f->run_start->v[first], n0 = f->run_len->v[first];
@@ -275,6 +275,16 @@ static int may_start(Folded *f, Py_ssize_t first, int kind, const void *data) {
             return bound_set(f, first, BOUND_MAY_START, 1);
     }
     return bound_set(f, first, BOUND_MAY_START, 0);
+}
+
+/* may_start_asked(), inline where the answer is known: fold() fills every position's, so a
+   call per Latin letter (word_starts(), the walks) cost more than the answer. */
+static inline int may_start(Folded *f, Py_ssize_t first, int kind, const void *data) {
+    if (f->bound) {
+        int v = (f->bound[first] >> BOUND_MAY_START) & 3;
+        if (v) return v - 1;
+    }
+    return may_start_asked(f, first, kind, data);
 }
 
 /* The positions where a Latin word can start (Folded.wstart), made on first use: -1 (an error

@@ -63,6 +63,9 @@ static PyObject *configure(PyObject *self, PyObject *args) {
         T.fold[c] |= (T.word[c] ? FOLD_WORD : 0) | (T.latin[c] ? FOLD_LATIN : 0);
     }
     T.n_exp -= 1;
+    T.max_width = 0;
+    for (uint32_t c = 0; c < BMP; c++)
+        if (T.width[c] > T.max_width) T.max_width = T.width[c];
     Py_INCREF(astral);
     Py_XSETREF(T.fold_astral, astral);
     Py_RETURN_NONE;
@@ -155,62 +158,36 @@ static Folded *folded_new(IntArray *orig) {
 #define KEPT_BOUNDARY 1 /* first in the text, or the character before it is not a word's */
 #define KEPT_LATIN 2    /* is_latin_char() */
 
-/* Collapse runs of ``kept`` (n_kept codes, ``orig`` already set, ``flags`` per kept code)
-   into a new Folded, its word-boundary answers (``bound``) filled in: may_start() of a run is
-   whether some character of it has a boundary before it, the spelled pass's start check
-   whether its first character is not a Latin one inside a word. */
-static Folded *collapse(uint32_t *kept, const uint8_t *flags, Py_ssize_t n_kept, IntArray *orig) {
-    Folded *f = folded_new(orig);
-    if (!f) return NULL;
-    Py_ssize_t runs = 0;
-    for (Py_ssize_t i = 0; i < n_kept; i++) runs += (i == 0 || kept[i] != kept[i - 1]);
-    f->n = runs;
-    f->codes = PyMem_Malloc((runs ? runs : 1) * sizeof(uint32_t));
-    f->bound = PyMem_Malloc(runs ? runs : 1);
-    f->run_start = intarray_new(runs);
-    f->run_len = intarray_new(runs);
-    if (!f->codes || !f->bound || !f->run_start || !f->run_len) {
-        Py_DECREF(f);
-        if (!PyErr_Occurred()) PyErr_NoMemory();
-        return NULL;
-    }
-    Py_ssize_t r = -1;
-    int any_boundary = 0;
-    for (Py_ssize_t i = 0; i < n_kept; i++) {
-        if (i == 0 || kept[i] != kept[i - 1]) {
-            if (r >= 0) f->bound[r] |= (uint8_t)((any_boundary ? 2 : 1) << BOUND_MAY_START);
-            r++;
-            f->codes[r] = kept[i];
-            f->run_start->v[r] = i;
-            f->run_len->v[r] = 0;
-            int spelled_ok = !(flags[i] & KEPT_LATIN) || (flags[i] & KEPT_BOUNDARY);
-            f->bound[r] = (uint8_t)((spelled_ok ? 2 : 1) << BOUND_SPELLED);
-            any_boundary = 0;
-        }
-        any_boundary |= flags[i] & KEPT_BOUNDARY;
-        f->run_len->v[r]++;
-    }
-    if (r >= 0) f->bound[r] |= (uint8_t)((any_boundary ? 2 : 1) << BOUND_MAY_START);
-    return f;
+/* Grows ``f``'s arrays (codes, bound, run_start, run_len, and the kept codes' orig) to
+   ``cap``: one character can fold to several codes (ﬁ -> fi). */
+static int fold_grow(Folded *f, Py_ssize_t cap) {
+    uint32_t *nc = PyMem_Realloc(f->codes, cap * sizeof(uint32_t));
+    if (nc) f->codes = nc;
+    uint8_t *nb = PyMem_Realloc(f->bound, cap);
+    if (nb) f->bound = nb;
+    Py_ssize_t *ns = PyMem_Realloc(f->run_start->v, cap * sizeof(Py_ssize_t));
+    if (ns) f->run_start->v = ns;
+    Py_ssize_t *nl = PyMem_Realloc(f->run_len->v, cap * sizeof(Py_ssize_t));
+    if (nl) f->run_len->v = nl;
+    Py_ssize_t *no = PyMem_Realloc(f->orig->v, cap * sizeof(Py_ssize_t));
+    if (no) f->orig->v = no;
+    if (nc && nb && ns && nl && no) return 0;
+    PyErr_NoMemory();
+    return -1;
 }
 
-static PyObject *fold(PyObject *self, PyObject *arg) {
-    if (!ready()) return NULL;
-    if (!PyUnicode_Check(arg)) { PyErr_SetString(PyExc_TypeError, "text: str expected"); return NULL; }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
-    int kind = PyUnicode_KIND(arg);
-    const void *data = PyUnicode_DATA(arg);
-    Py_ssize_t cap = n + 16;
-    uint32_t *kept = PyMem_Malloc(cap * sizeof(uint32_t));
-    uint8_t *flags = PyMem_Malloc(cap);
-    IntArray *orig = intarray_new(cap);
-    Folded *f = NULL;
-    if (!kept || !flags || !orig) {
-        if (!PyErr_Occurred()) PyErr_NoMemory();
-        goto done;
-    }
-    Py_ssize_t k = 0;
+/* The folding of ``data`` (``n`` characters of ``kind``) into ``f`` (arrays of ``cap``), in
+   one pass: each character's code(s) are kept (separators dropped), runs of one code
+   collapsed as they come, and the word-boundary answers (``bound``) filled in: may_start() of
+   a run is whether some character of it has a boundary before it, the spelled pass's start
+   check whether its first character is not a Latin one inside a word. Inlined per ``kind``,
+   so a character is read without asking its width. 0, or -1 (an error set). */
+static inline __attribute__((always_inline)) int fold_into(Folded *f, const void *data,
+                                                           Py_ssize_t n, int kind,
+                                                           Py_ssize_t cap) {
+    Py_ssize_t k = 0, r = -1;
     int prev_word = 0; /* the character before is a word's (none before the first) */
+    int any_boundary = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
         uint32_t v, x = c < BMP ? T.fold[c] : 0; /* beyond the BMP: no word's, not Latin */
@@ -221,62 +198,90 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
             v = x & FOLD_VALUE;
         } else {
             PyObject *got = PyObject_CallFunction(T.fold_astral, "I", (unsigned)c);
-            if (!got) goto done;
+            if (!got) return -1;
             v = (uint32_t)PyLong_AsUnsignedLong(got);
             Py_DECREF(got);
-            if (PyErr_Occurred()) goto done;
+            if (PyErr_Occurred()) return -1;
         }
         if (v == 0) continue;
         const uint32_t *src = &v;
         Py_ssize_t m = 1;
         if (v >= EXPANDED_BASE) { /* one character folds to several (ﬁ -> fi) */
             Py_ssize_t e = v - EXPANDED_BASE;
-            if (e >= T.n_exp) { PyErr_SetString(PyExc_ValueError, "bad expansion"); goto done; }
+            if (e >= T.n_exp) { PyErr_SetString(PyExc_ValueError, "bad expansion"); return -1; }
             src = T.exp_codes + T.exp_offsets[e];
             m = T.exp_offsets[e + 1] - T.exp_offsets[e];
         }
         if (k + m > cap) {
             cap = (k + m) * 2;
-            uint32_t *nk = PyMem_Realloc(kept, cap * sizeof(uint32_t));
-            uint8_t *nf = PyMem_Realloc(flags, cap);
-            Py_ssize_t *no = PyMem_Realloc(orig->v, cap * sizeof(Py_ssize_t));
-            if (nk) kept = nk;
-            if (nf) flags = nf;
-            if (no) orig->v = no;
-            if (!nk || !nf || !no) { PyErr_NoMemory(); goto done; }
+            if (fold_grow(f, cap) < 0) return -1;
         }
         for (Py_ssize_t j = 0; j < m; j++) {
-            kept[k] = src[j];
-            flags[k] = flag;
-            orig->v[k++] = i;
+            uint32_t code = src[j];
+            if (r < 0 || code != f->codes[r]) { /* a new run */
+                if (r >= 0) f->bound[r] |= (uint8_t)((any_boundary ? 2 : 1) << BOUND_MAY_START);
+                r++;
+                f->codes[r] = code;
+                f->run_start->v[r] = k;
+                f->run_len->v[r] = 0;
+                int spelled_ok = !(flag & KEPT_LATIN) || (flag & KEPT_BOUNDARY);
+                f->bound[r] = (uint8_t)((spelled_ok ? 2 : 1) << BOUND_SPELLED);
+                any_boundary = 0;
+            }
+            any_boundary |= flag & KEPT_BOUNDARY;
+            f->run_len->v[r]++;
+            f->orig->v[k++] = i;
         }
     }
-    orig->n = k;
-    f = collapse(kept, flags, k, orig);
-done:
-    PyMem_Free(kept);
-    PyMem_Free(flags);
-    Py_XDECREF(orig);
+    if (r >= 0) f->bound[r] |= (uint8_t)((any_boundary ? 2 : 1) << BOUND_MAY_START);
+    f->orig->n = k;
+    f->n = f->run_start->n = f->run_len->n = r + 1;
+    return 0;
+}
+
+static PyObject *fold(PyObject *self, PyObject *arg) {
+    if (!ready()) return NULL;
+    if (!PyUnicode_Check(arg)) { PyErr_SetString(PyExc_TypeError, "text: str expected"); return NULL; }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    Py_ssize_t cap = n + 16;
+    IntArray *orig = intarray_new(cap);
+    if (!orig) return NULL;
+    Folded *f = folded_new(orig);
+    Py_DECREF(orig); /* f holds it */
+    if (!f) return NULL;
+    f->codes = PyMem_Malloc(cap * sizeof(uint32_t));
+    f->bound = PyMem_Malloc(cap);
+    f->run_start = intarray_new(cap);
+    f->run_len = intarray_new(cap);
+    if (!f->codes || !f->bound || !f->run_start || !f->run_len) {
+        Py_DECREF(f);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return NULL;
+    }
+    int rc;
+    switch (kind) {
+    case PyUnicode_1BYTE_KIND: rc = fold_into(f, data, n, PyUnicode_1BYTE_KIND, cap); break;
+    case PyUnicode_2BYTE_KIND: rc = fold_into(f, data, n, PyUnicode_2BYTE_KIND, cap); break;
+    default: rc = fold_into(f, data, n, PyUnicode_4BYTE_KIND, cap); break;
+    }
+    if (rc < 0) {
+        Py_DECREF(f);
+        return NULL;
+    }
     return (PyObject *)f;
 }
 
 static PyObject *folded_sounds(Folded *f, PyObject *unused) {
     /* fold(text, pinyin=True) from fold(text): syllables of the canonical characters, runs of
-       one syllable merged (compliance.normalize.resound). */
+       one syllable merged (compliance.normalize.resound), in one pass. */
     if (!ready()) return NULL;
     Folded *s = folded_new(f->orig);
     if (!s) return NULL;
-    Py_ssize_t runs = 0;
-    uint32_t prev = 0;
-    for (Py_ssize_t i = 0; i < f->n; i++) {
-        uint32_t c = f->codes[i], v = c < BMP ? T.sound[c] : c;
-        runs += (i == 0 || v != prev);
-        prev = v;
-    }
-    s->n = runs;
-    s->codes = PyMem_Malloc((runs ? runs : 1) * sizeof(uint32_t));
-    s->run_start = intarray_new(runs);
-    s->run_len = intarray_new(runs);
+    s->codes = PyMem_Malloc((f->n ? f->n : 1) * sizeof(uint32_t));
+    s->run_start = intarray_new(f->n);
+    s->run_len = intarray_new(f->n);
     if (!s->codes || !s->run_start || !s->run_len) {
         Py_DECREF(s);
         if (!PyErr_Occurred()) PyErr_NoMemory();
@@ -285,14 +290,15 @@ static PyObject *folded_sounds(Folded *f, PyObject *unused) {
     Py_ssize_t r = -1;
     for (Py_ssize_t i = 0; i < f->n; i++) {
         uint32_t c = f->codes[i], v = c < BMP ? T.sound[c] : c;
-        if (i == 0 || v != s->codes[r]) {
+        if (r < 0 || v != s->codes[r]) {
             r++;
             s->codes[r] = v;
             s->run_start->v[r] = f->run_start->v[i];
+            s->run_len->v[r] = 0;
         }
+        s->run_len->v[r] += f->run_len->v[i]; /* f's runs tile its kept codes */
     }
-    for (Py_ssize_t j = 0; j < runs; j++)
-        s->run_len->v[j] = (j + 1 < runs ? s->run_start->v[j + 1] : f->orig->n) - s->run_start->v[j];
+    s->n = s->run_start->n = s->run_len->n = r + 1;
     return (PyObject *)s;
 }
 
@@ -387,6 +393,9 @@ static uint32_t *first_steps(Automaton *a) {
 /* Per letter of the spelled text (qflag): bit g, the first letter of a character that group g
    does not spell (its walk stops there); Q_CHAR_END, the last letter of a character. */
 #define Q_CHAR_END 0x100
+/* The longest text spelled() takes: its spelled text (T.max_width letters a character at
+   most, 6 with the tables of compliance.spelling: 268M characters) must index in 32 bits. */
+#define SPELLED_MAX ((INT32_MAX - 16) / (T.max_width + 1))
 
 typedef struct {
     PyObject *autos;
@@ -407,7 +416,10 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
     const void *data = PyUnicode_DATA(text);
     const uint32_t *codes = f->codes;
     Triples out = {0};
-    Py_ssize_t *before = NULL, *cstart = NULL, *lchar = NULL, *starts = NULL;
+    /* Indexes into the text and the spelled text as 32 bits: the per-text arrays are half
+       the size (a 10k-character chunk's fit in L2 beside the tries), the text is refused
+       beyond SPELLED_MAX characters. */
+    int32_t *before = NULL, *cstart = NULL, *lchar = NULL, *starts = NULL;
     uint8_t *cw = NULL, *spells = NULL, *starts_of = NULL;
     uint16_t *qflag = NULL;
     uint32_t *buf = NULL;
@@ -442,19 +454,35 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         if (g->reach > reach) reach = g->reach;
     }
     if (!ready() || check_original(f, text) < 0) goto done;
-    before = PyMem_Malloc((n + 1) * sizeof(Py_ssize_t)); /* Latin letters before i */
+    if (n > SPELLED_MAX) {
+        PyErr_Format(PyExc_OverflowError, "spelled: at most %d characters", (int)SPELLED_MAX);
+        goto done;
+    }
+    before = PyMem_Malloc((n + 1) * sizeof(int32_t)); /* Latin letters before i */
     if (!before) { PyErr_NoMemory(); goto done; }
     before[0] = 0;
-    for (Py_ssize_t i = 0; i < n; i++) before[i + 1] = before[i] + is_letter(codes[i]);
+    for (Py_ssize_t i = 0; i < n; i++) before[i + 1] = before[i] + (int32_t)is_letter(codes[i]);
     if (before[n] == 0 || n_groups == 0) { result = PyList_New(0); goto done; }
-    cstart = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
+    /* Every group of the same reach (the usual case: homophone terms as long as the others):
+       one window test per character answers for all of them. */
+    int same = 1;
+    for (Py_ssize_t g = 0; g < n_groups; g++) same &= groups[g].reach == reach;
+    const uint8_t all = (uint8_t)((1u << n_groups) - 1);
+    cstart = PyMem_Malloc((n ? n : 1) * sizeof(int32_t));
     cw = PyMem_Malloc(n ? n : 1);
     spells = PyMem_Malloc(n ? n : 1); /* per character: one bit per group that spells it */
-    Py_ssize_t cap = n * 2 + 16, m = 0;
+    Py_ssize_t cap = n * 2 + 16, m = 0, n_starts = 0;
     buf = PyMem_Malloc(cap * sizeof(uint32_t));
-    lchar = PyMem_Malloc(cap * sizeof(Py_ssize_t));
+    lchar = PyMem_Malloc(cap * sizeof(int32_t));
     qflag = PyMem_Malloc(cap * sizeof(uint16_t));
-    if (!cstart || !cw || !spells || !buf || !lchar || !qflag) { PyErr_NoMemory(); goto done; }
+    starts = PyMem_Malloc((n ? n : 1) * sizeof(int32_t));
+    starts_of = PyMem_Malloc(n ? n : 1);
+    if (!cstart || !cw || !spells || !buf || !lchar || !qflag || !starts || !starts_of) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* One pass: which groups spell each character, the spelled text, and the characters where
+       a verified match can begin (with the groups it can begin in). */
     for (Py_ssize_t i = 0; i < n; i++) {
         uint32_t c = codes[i];
         cstart[i] = -1;
@@ -462,23 +490,29 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         spells[i] = 0;
         if (c >= '1' && c <= '5' && i > 0 && is_letter(codes[i - 1]) &&
             !(i + 1 < n && codes[i + 1] >= '0' && codes[i + 1] <= '9')) {
-            cstart[i] = m; /* a tone number after a letter (du3): no letters of its own */
+            cstart[i] = (int32_t)m; /* a tone number after a letter (du3): no letters of its own */
             continue;
         }
+        uint8_t sp = 0;
         Py_ssize_t lo = i - reach < 0 ? 0 : i - reach, hi = i + reach + 1 > n ? n : i + reach + 1;
-        if (before[hi] > before[lo]) { /* near a letter for the widest reach: ask each group */
-            for (Py_ssize_t g = 0; g < n_groups; g++) {
+        if (before[hi] > before[lo]) { /* near a letter for the widest reach */
+            if (c >= BMP || is_letter(c)) {
+                sp = all;
+            } else {
+                for (Py_ssize_t g = 0; g < n_groups; g++)
+                    if (((const uint8_t *)groups[g].rel.buf)[c]) sp |= (uint8_t)(1u << g);
+            }
+            for (Py_ssize_t g = 0; !same && g < n_groups; g++) { /* ... and for each group's */
                 Py_ssize_t r = groups[g].reach;
                 lo = i - r < 0 ? 0 : i - r;
                 hi = i + r + 1 > n ? n : i + r + 1;
-                if (before[hi] > before[lo] &&
-                    (c >= BMP || ((const uint8_t *)groups[g].rel.buf)[c] || is_letter(c)))
-                    spells[i] |= (uint8_t)(1u << g);
+                if (before[hi] == before[lo]) sp &= (uint8_t)~(1u << g);
             }
         }
+        spells[i] = sp;
         const uint32_t *src;
         Py_ssize_t w;
-        if (spells[i]) {
+        if (sp) {
             if (c < BMP) {
                 w = T.width[c];
                 src = T.letters + T.offset[c];
@@ -486,7 +520,7 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
                 w = 1;
                 src = &codes[i];
             }
-            cstart[i] = m;
+            cstart[i] = (int32_t)m;
             cw[i] = (uint8_t)w;
         } else {
             if (m && buf[m - 1] == FAR_CODE) continue;
@@ -496,54 +530,54 @@ static PyObject *spelled(PyObject *self, PyObject *args) {
         if (m + w > cap) {
             cap = (m + w) * 2;
             uint32_t *nb = PyMem_Realloc(buf, cap * sizeof(uint32_t));
-            Py_ssize_t *nl = PyMem_Realloc(lchar, cap * sizeof(Py_ssize_t));
+            int32_t *nl = PyMem_Realloc(lchar, cap * sizeof(int32_t));
             uint16_t *nq = PyMem_Realloc(qflag, cap * sizeof(uint16_t));
             if (nb) buf = nb;
             if (nl) lchar = nl;
             if (nq) qflag = nq;
             if (!nb || !nl || !nq) { PyErr_NoMemory(); goto done; }
         }
+        if (!sp) {
+            buf[m] = FAR_CODE;
+            lchar[m] = -1;
+            qflag[m++] = 0;
+            continue;
+        }
+        if (w == 0) continue;
         for (Py_ssize_t j = 0; j < w; j++) {
-            buf[m] = src[j];
-            if (cstart[i] >= 0) {
-                lchar[m] = i;
-                qflag[m++] = (uint16_t)((j == 0 ? (uint8_t)~spells[i] : 0) |
-                                        (j == w - 1 ? Q_CHAR_END : 0));
-            } else {
-                lchar[m] = -1;
-                qflag[m++] = 0;
+            buf[m + j] = src[j];
+            lchar[m + j] = (int32_t)i;
+            qflag[m + j] = 0;
+        }
+        qflag[m] = (uint8_t)~sp; /* the groups that do not spell it stop here */
+        qflag[m + w - 1] |= Q_CHAR_END;
+        m += w;
+        /* A start? A verified match holds a Latin letter, and fewer than ``reach`` units
+           (characters) stand before its first one: a start without a letter that close
+           begins none; and it does not begin inside a word (verify()'s first check; in Latin
+           text that rules out most letters, so it is asked once here, not per automaton). */
+        uint8_t in = 0;
+        if (same) {
+            Py_ssize_t ahead = i + reach < n ? i + reach : n;
+            if (before[ahead] > before[i]) in = sp;
+        } else {
+            for (Py_ssize_t g = 0; g < n_groups; g++) {
+                Py_ssize_t ahead = i + groups[g].reach < n ? i + groups[g].reach : n;
+                if ((sp >> g & 1) && before[ahead] > before[i]) in |= (uint8_t)(1u << g);
             }
         }
-    }
-    /* The characters where a verified match can begin, with the groups it can begin in: a
-       character the group spells, not inside a word (verify()'s first check; in Latin text
-       that rules out most letters, so it is asked once here, not per automaton). */
-    Py_ssize_t n_starts = 0;
-    starts = PyMem_Malloc((n ? n : 1) * sizeof(Py_ssize_t));
-    starts_of = PyMem_Malloc(n ? n : 1);
-    if (!starts || !starts_of) { PyErr_NoMemory(); goto done; }
-    for (Py_ssize_t first = 0; first < n; first++) {
-        if (!spells[first] || cw[first] == 0) continue;
-        /* A verified match holds a Latin letter, and fewer than ``reach`` units (characters)
-           stand before its first one: a start without a letter that close begins none. */
-        uint8_t in = 0;
-        for (Py_ssize_t g = 0; g < n_groups; g++) {
-            Py_ssize_t ahead = first + groups[g].reach < n ? first + groups[g].reach : n;
-            if ((spells[first] >> g & 1) && before[ahead] > before[first])
-                in |= (uint8_t)(1u << g);
-        }
         if (!in) continue;
-        int ok = bound_get(f, first, BOUND_SPELLED);
+        int ok = bound_get(f, i, BOUND_SPELLED);
         if (ok < 0) {
             Py_ssize_t s, e;
-            span_of(f, first, first, &s, &e);
-            ok = bound_set(f, first, BOUND_SPELLED,
+            span_of(f, i, i, &s, &e);
+            ok = bound_set(f, i, BOUND_SPELLED,
                            !(s > 0 && is_latin_char(PyUnicode_READ(kind, data, s)) &&
                              is_word(PyUnicode_READ(kind, data, s - 1))));
         }
         if (ok) {
             starts_of[n_starts] = in;
-            starts[n_starts++] = first;
+            starts[n_starts++] = (int32_t)i;
         }
     }
     /* Walks down each trie from those characters' first letters. */

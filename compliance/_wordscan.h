@@ -28,6 +28,7 @@
 typedef struct {
     uint32_t *fold, *sound, *letters, *offset, *exp_offsets, *exp_codes;
     uint8_t *width, *word, *latin;
+    uint8_t max_width; /* the most letters a character is spelled with */
     Py_ssize_t n_letters, n_exp;
     PyObject *fold_astral;
 } Tables;

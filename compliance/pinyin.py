@@ -269,6 +269,14 @@ def _spelled_as(units: tuple[FlatUnit, ...]) -> frozenset[str]:
     return frozenset(_collapse("".join(c)) for c in combos)
 
 
+def warm_verify() -> None:
+    """Makes the tables :func:`verify_units` reads (the fold and syllable lists, the
+    translation table of :func:`_pieces`) now: a filter's compile calls this, so the first
+    scan after it does not pay for them."""
+    _lists()
+    nul_chars()
+
+
 def verify(text: str, start: int, end: int, spelling: TermSpelling,
            word_char: Callable[[str], bool]) -> tuple[int, int, str] | None:
     """A raw match of ``spelling``'s key over ``text[start:end]``: the span (widened over a

@@ -87,6 +87,52 @@ def test_native_folding_is_the_array_folding(text: str) -> None:
         assert n.span(0, len(f.text) - 1) == f.span(0, len(f.text) - 1)
 
 
+def test_native_folding_grows_past_its_first_guess() -> None:
+    """fold() sizes its arrays for one code a character; ligatures and units fold to several
+    (ﬁ -> fi, ㎏ -> kg), so a text of many of them makes it grow them as it goes."""
+    text = "ﬁ" * 300 + "赌 ㎏" * 100 + "ﬀx" * 50
+    f, n = fold(text), native.fold(text)
+    assert len(f.orig) > len(text) + 16  # past the first guess
+    assert n.text == f.text
+    assert (list(n.orig), list(n.run_start), list(n.run_len)) == (
+        f.orig.tolist(), f.run_start.tolist(), f.run_len.tolist())
+
+
+# Spelled terms whose two groups (homophone and not) have the same reach (every term two
+# characters): the spelled pass's one window test for every group at once.
+SAME_REACH = [
+    Term("赌博", "fraud"), Term("妈的", "abuse", pinyin="spelled"),
+    Term("傻逼", "abuse", pinyin="homophone", initials=True),
+    Term("贱人", "abuse", pinyin="homophone"), Term("哥哥", "custom", pinyin="spelled"),
+    Term("scam", "fraud"),
+]
+
+
+@pytest.fixture(scope="module")
+def same_reach() -> tuple[WordFilter, WordFilter]:
+    return (WordFilter(SAME_REACH, native_loops=True),
+            WordFilter(SAME_REACH, native_loops=False))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=mixed_text)
+def test_groups_of_one_reach_find_what_the_python_paths_find(
+        same_reach: tuple[WordFilter, WordFilter], text: str) -> None:
+    fast, slow = same_reach
+    assert len({reach for _, reach, _ in fast._spelled_groups}) == 1
+    assert len(fast._spelled_groups) == 2
+    assert _hits(fast, text) == _hits(slow, text)
+
+
+def test_groups_of_one_reach_long_text(same_reach: tuple[WordFilter, WordFilter]) -> None:
+    rng = random.Random(11)
+    text = "".join(rng.choice(PIECES) for _ in range(4000))
+    fast, slow = same_reach
+    got = _hits(fast, text)
+    assert got == _hits(slow, text)
+    assert sum(h[3] for h in got[0]) > 20  # spelled and homophone hits among them
+
+
 def _keys(shortest: int) -> st.SearchStrategy[list[str]]:
     """Automaton keys over characters that fold to themselves (runs collapsed)."""
     return st.lists(st.text("abc赌博\U00020000", min_size=shortest, max_size=5), min_size=1,
