@@ -154,7 +154,8 @@ def speech_service(settings: Settings, clock: Clock, words: RegistryWordChecker,
         listen_options={"grammar_hangover_ms": asr.grammar_hangover_ms,
                         "min_speech_ms": asr.min_speech_ms, "max_listen_s": asr.max_listen_s,
                         "final_timeout_s": asr.final_timeout_s,
-                        "nomatch_threshold": asr.nomatch_threshold})
+                        "nomatch_threshold": asr.nomatch_threshold,
+                        "grammar_prompt": asr.grammar_prompt})
 
 
 def build_services(settings: Settings, db: Database, clock: Clock, bus: EventBus,

@@ -314,6 +314,7 @@ def listen_config(
     max_listen_s: float | None = None,
     final_timeout_s: float = 1.5,
     nomatch_threshold: float | None = None,
+    grammar_prompt: bool = False,
 ) -> ListenConfig:
     """A flow node's :class:`core.call.ListenSpec` as a :class:`ListenConfig`.
 
@@ -338,6 +339,7 @@ def listen_config(
         keywords=spec.keywords,
         language=spec.language,
         nomatch_threshold=nomatch_threshold,
+        grammar_prompt=grammar_prompt,
     )
     final = spec.budget_ms / 1000 if spec.budget_ms else final_timeout_s
     return ListenConfig(

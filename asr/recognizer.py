@@ -48,6 +48,9 @@ class RecognizerOptions:
     nbest: int = 0  # hypotheses to decode; 0: the engine's default for the mode
     words: bool = False  # word timings in the final (an extra alignment pass)
     nomatch_threshold: float | None = None  # calibrated confidence below which: nomatch
+    # small grammars: their phrases as whisper's prompt, judged by the prompted model (opt-in:
+    # fewer false rejects of short answers, more wrong and out-of-grammar accepts; asr/nomatch.py)
+    grammar_prompt: bool = False
 
     def __post_init__(self) -> None:
         if self.mode == "grammar" and not self.grammar:

@@ -85,7 +85,8 @@ def transcribe(
     }
     lang = {"en": "en-US", "zh": "zh-CN"}.get(language.lower(), language)
     common = {"language": lang, "words": True,
-              "nomatch_threshold": threshold if threshold is not None else cfg.nomatch_threshold}
+              "nomatch_threshold": threshold if threshold is not None else cfg.nomatch_threshold,
+              "grammar_prompt": cfg.grammar_prompt}
     try:
         if grammar is not None:
             opts = RecognizerOptions(mode="grammar", grammar=grammar.read_text(encoding="utf-8"),

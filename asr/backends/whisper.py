@@ -43,9 +43,10 @@ from asr.grammar import Grammar, GrammarError, compile_cached
 from asr.nomatch import (
     COEFFICIENTS,
     ENGINE_COEFFICIENTS,
-    FORCED_COEFFICIENTS,
     Hypothesis,
+    forced_coefficients,
     grammar_decision,
+    has_prompted_model,
 )
 from asr.recognizer import Decision, Engine, RecognizerError, RecognizerOptions, Stream, Word
 from asr.textnorm import to_simplified
@@ -168,6 +169,22 @@ def grammar_prompt(grammar: Grammar) -> str | None:
     if not phrases or len(phrases) > PROMPT_MAX_PHRASES:
         return None
     return ("，" if grammar.chinese else ", ").join(phrases) + ("。" if grammar.chinese else ".")
+
+
+def turn_prompt(options: RecognizerOptions, grammar: Grammar | None,
+                engine: str) -> tuple[str | None, bool]:
+    """The final decode's prompt and whether the turn is judged by the prompted model.
+
+    A node's hints win (they are the prompt, as before, with the shipped model); otherwise, with
+    ``options.grammar_prompt`` on, a small grammar's phrases, but only for an engine that has a
+    model fitted on prompted turns: the prompt moves the n-best and the forced scores, so the
+    unprompted model misjudges them (docs/speech.md)."""
+    if options.hints:
+        return ", ".join(options.hints) + ".", False
+    if not options.grammar_prompt or grammar is None or not has_prompted_model(engine):
+        return None, False
+    prompt = grammar_prompt(grammar)
+    return prompt, prompt is not None
 
 
 def repair_tokenizer(model: Any) -> bool:
@@ -382,8 +399,7 @@ class WhisperStream(Stream):
         except GrammarError as e:
             raise RecognizerError(engine.name, str(e)) from e
         self.empty_is_nomatch = self._grammar is not None
-        phrases = options.hints
-        self._prompt = ", ".join(phrases) + "." if phrases else None
+        self._prompt, self._prompted = turn_prompt(options, self._grammar, engine.name)
 
     def _audio(self) -> Pcm:
         return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
@@ -411,8 +427,7 @@ class WhisperStream(Stream):
                 dec = decide(self._grammar, list(d.hypotheses), d.no_speech,
                              lambda spellings: engine.score(d, spellings),
                              opts.nomatch_threshold, language=d.language,
-                             coefficients=FORCED_COEFFICIENTS.get(engine.name,
-                                                                  FORCED_COEFFICIENTS[NAME]),
+                             coefficients=forced_coefficients(engine.name, self._prompted),
                              match_coefficients=ENGINE_COEFFICIENTS.get(engine.name,
                                                                         COEFFICIENTS))
             else:  # long audio (faster-whisper's own segment loop): text matching

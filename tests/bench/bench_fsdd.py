@@ -230,7 +230,8 @@ def main() -> None:
         trials, lat = run_whisper(name, items, task_list, lambda it: "clip", args.threshold,
                                   prompt=args.prompt)
         cpu = (time.process_time() - cpu0) / len(items)
-        print_summary(f"{name} (FSDD, shipped model)", trials, lat)
+        model = "prompted model (asr.grammar_prompt)" if args.prompt else "shipped model"
+        print_summary(f"{name} (FSDD, {model})", trials, lat)
         print(f"  CPU {cpu * 1000:.0f} ms per recording (decode + 3 grammars scored), "
               f"load {os.getloadavg()[0]:.1f}")
         for spk in sorted({t.speaker for t in trials}):

@@ -32,11 +32,11 @@ from asr.nomatch import (
     COEFFICIENTS,
     DEFAULT_THRESHOLD,
     ENGINE_COEFFICIENTS,
-    FORCED_COEFFICIENTS,
     FORCED_FEATURES,
     OPERATING_SHIFT,
     calibrated,
     calibrated_forced,
+    forced_coefficients,
     grammar_decision,
 )
 from audio.resample import to_16k
@@ -144,7 +144,7 @@ def run_whisper(name: str, items: list[sd.Item], task_list: list[tuple[sd.Item, 
                         if (k, tuple(v)) in cache}
 
             t0 = time.perf_counter()
-            coef = FORCED_COEFFICIENTS[name]
+            coef = forced_coefficients(name, prompt)  # --prompt: the prompted model
             # threshold 0: the forced candidate and its features whatever the confidence
             dec = decide(g, list(d.hypotheses), d.no_speech, scorer, 0.0, coefficients=coef)
             if it.id not in score_lat:

@@ -18,9 +18,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from asr.backends.whisper import grammar_prompt
 from asr.backends.whisper_forced import decide
 from asr.grammar import compile_cached
 from asr.models import get_engine
+from asr.nomatch import forced_coefficients
 from audio.resample import to_16k
 from tests import speech_data as sd
 
@@ -29,6 +31,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--engine", default="whisper")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--prompt", action="store_true",
+                    help="asr.grammar_prompt: the menu's phrases as the prompt, the prompted model")
     args = ap.parse_args()
     eng: Any = get_engine(args.engine, workers=2)
     encode = eng._encode
@@ -52,11 +56,13 @@ def main() -> None:
             pcm = to_16k(it.pcm)
             spent["encode"] = 0.0
             t0 = time.process_time()
-            d = eng.decode(pcm, language="en", nbest=4, keep_unsure=True)
+            prompt = grammar_prompt(grammar) if args.prompt else None
+            d = eng.decode(pcm, language="en", nbest=4, keep_unsure=True, prompt=prompt)
             t1 = time.process_time()
             scorer: Callable[[dict[str, list[str]]], dict[str, float]] = (
                 functools.partial(eng.score, d))
-            dec = decide(grammar, list(d.hypotheses), d.no_speech, scorer, None)
+            dec = decide(grammar, list(d.hypotheses), d.no_speech, scorer, None,
+                         coefficients=forced_coefficients(args.engine, prompt is not None))
             t2 = time.process_time()
             stages["encoder"].append(spent["encode"])
             stages["free decode"].append(t1 - t0 - spent["encode"])
@@ -64,7 +70,8 @@ def main() -> None:
             stages["turn"].append(t2 - t0)
             right += dec.status == "ok" and dec.text == it.text
             n += 1
-    print(f"{args.engine}: {n} grammar turns (real clips, 5-phrase menus), {right} right; "
+    label = args.engine + (" --prompt" if args.prompt else "")
+    print(f"{label}: {n} grammar turns (real clips, 5-phrase menus), {right} right; "
           f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f} (2 cores, shared)")
     for name, xs in stages.items():
         print(f"  {name:15s} CPU mean {1000 * statistics.mean(xs):6.1f} ms  "

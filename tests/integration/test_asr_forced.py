@@ -23,8 +23,9 @@ from tests import speech_data as sd
 pytestmark = pytest.mark.models
 
 
-def _final(pcm: np.ndarray, grammar: str) -> object:
-    stream = get_engine("whisper").open(RecognizerOptions(mode="grammar", grammar=grammar))
+def _final(pcm: np.ndarray, grammar: str, prompt: bool = False) -> object:
+    stream = get_engine("whisper").open(RecognizerOptions(mode="grammar", grammar=grammar,
+                                                          grammar_prompt=prompt))
     for f in frames(pcm):
         stream.feed(f)
     return stream.finish()
@@ -46,6 +47,20 @@ def test_grammar_turn_on_a_real_clip_is_right_or_nomatch() -> None:
     assert (r.status, r.text) == ("ok", "ten"), r  # type: ignore[attr-defined]
     # the same audio where the menu has no "ten": nomatch, never a forced branch
     r = _final(clip.pcm, "billing\ntechnical support\nopening hours\n")
+    assert r.status == "nomatch" and r.text == "", r  # type: ignore[attr-defined]
+
+
+def test_grammar_prompt_turn_is_decided_by_the_prompted_model() -> None:
+    """asr.grammar_prompt on: the digits grammar is the prompt, and the confidence is the
+    prompted model's (a turn judged by the shipped model would read differently)."""
+    from asr.nomatch import calibrated_forced, forced_coefficients
+
+    clip = sd.clip("goforward_ten")
+    r = _final(clip.pcm, sd.DIGITS_JSGF, prompt=True)
+    assert (r.status, r.text) == ("ok", "ten"), r  # type: ignore[attr-defined]
+    f = r.features  # type: ignore[attr-defined]
+    assert r.confidence == calibrated_forced(f, forced_coefficients("whisper", True))  # type: ignore[attr-defined]
+    r = _final(clip.pcm, "billing\ntechnical support\nopening hours\n", prompt=True)
     assert r.status == "nomatch" and r.text == "", r  # type: ignore[attr-defined]
 
 

@@ -324,6 +324,9 @@ def test_listen_config_from_node_spec() -> None:
     assert engine_for(ListenSpec(engine="vosk")) == "vosk"
     with pytest.raises(ValueError, match="needs grammar"):
         listen_config(ListenSpec(mode="grammar"))
+    # asr.grammar_prompt reaches the recogniser (off unless configured)
+    assert cfg.options.grammar_prompt is False
+    assert listen_config(menu, grammar_prompt=True).options.grammar_prompt is True
 
 
 async def test_queue_that_cannot_meet_the_budget_is_over_budget_at_once(
