@@ -48,7 +48,11 @@ async def drag_from_palette(page: Any, node_type: str, x: float, y: float) -> No
 
 
 async def connect(page: Any, src: str, port: str, dst: str) -> None:
-    """Drag from an output port's circle to another node's input port's circle."""
+    """Drag from an output port's circle to another node's input port's circle, as a user
+    would: once the editor has settled. The validator answers 300 ms after each edit and X6
+    then repaints the ports; a drag made while that repaint lands loses its port (a CI run on a
+    busy box drew 2 of 3 edges), and no user drags that fast."""
+    await settled(page)
     sx, sy = await centre(node(page, src).locator(f'circle[port="out:{port}"]'))
     tx, ty = await centre(node(page, dst).locator('circle[port="in"]'))
     await page.mouse.move(sx, sy)
@@ -63,9 +67,13 @@ async def edge_count(page: Any) -> int:
     return int(await page.locator("#canvas g.x6-edge").count())
 
 
-async def problems(page: Any) -> int:
+async def settled(page: Any) -> None:
     await page.wait_for_timeout(450)  # the editor validates 300 ms after the last change
     await page.wait_for_load_state("networkidle")
+
+
+async def problems(page: Any) -> int:
+    await settled(page)
     return int(await page.get_attribute("#editor-status", "data-problems") or "-1")
 
 
