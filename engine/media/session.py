@@ -72,6 +72,7 @@ CODECS = tuple(STATIC_PAYLOAD_TYPES)  # PCMU, PCMA, G722
 STATELESS_CODECS = frozenset({"PCMU", "PCMA"})  # prompts can be encoded once and sliced
 SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 
+
 @dataclass
 class MediaStats:
     rx_packets: int = 0
@@ -313,11 +314,8 @@ class MediaSession(Subscribers):
                 self.recorder.engine(SILENCE)  # the recording's timeline goes on
         else:
             self._send_frame(tick)
-        due = tick - self.housekeeping_phase
-        if due % MEDIA_CHECK_TICKS == 0:
-            self._check_timeout(now)
-            if due % RTCP_INTERVAL_TICKS == 0:
-                self._send_rtcp()
+        if (tick - self.housekeeping_phase) % MEDIA_CHECK_TICKS == 0:
+            self._housekeeping(tick, now)
         if self._native and self._pacer is not None:
             if self._can_quiet():
                 self._quiet_mark = self.sender.packet_count
@@ -385,11 +383,8 @@ class MediaSession(Subscribers):
             return
         self.tick = tick
         self._sync_quiet_count()
-        due = tick - self.housekeeping_phase
-        if due % MEDIA_CHECK_TICKS == 0:
-            self._check_timeout(now)
-            if due % RTCP_INTERVAL_TICKS == 0:
-                self._send_rtcp()
+        if (tick - self.housekeeping_phase) % MEDIA_CHECK_TICKS == 0:
+            self._housekeeping(tick, now)
 
     def _sync_quiet_count(self) -> None:
         n = self.sender.packet_count
@@ -515,6 +510,14 @@ class MediaSession(Subscribers):
             self.transport.sendto(data, self.remote)
         except OSError as e:  # e.g. unreachable; media goes on
             log.debug("rtp send failed: %r", e)
+
+    def _housekeeping(self, tick: int, now: float) -> None:
+        """On this call's own phase of the shared tick (awake or quiet): the media timeout,
+        and every ``RTCP_INTERVAL_TICKS`` the RTCP report. The caller tests the cheap
+        ``MEDIA_CHECK_TICKS`` condition first, so a tick pays no call for it."""
+        self._check_timeout(now)
+        if (tick - self.housekeeping_phase) % RTCP_INTERVAL_TICKS == 0:
+            self._send_rtcp()
 
     def _check_timeout(self, now: float) -> None:
         if (not self.timed_out and self.media_timeout_s > 0 and not self.on_hold
