@@ -254,6 +254,28 @@ if [ -n "$t" ]; then
   for n in $UFO_SOUNDS; do ns_wav "$t/pk3/sound/ambience/$n.ogg" "ufo_${n//-/_}.wav"; done
   rm -rf "$t"; say "$NS/ufo_*.wav"
 fi
+# OpenSFX 1.0.3 (OpenTTD's sounds): edited field recordings from freesound.org (CC0, CC-BY-3.0,
+# CC-BY-SA-3.0 per entry): a bus and a truck pulling away, jackhammer, saw, level crossing, cash
+# till, helicopter, lift machinery, chainsaw, jet, applause, a bird. They sit in one .cat file
+# (a table of offset/size pairs; each entry a name, then a RIFF WAV): entries taken by index.
+OPENSFX="11:lift_machinery 14:level_crossing 20:cash_till 24:helicopter 25:truck_start
+  27:bus_start 29:applause 33:jackhammer 40:sawmill 56:chainsaw 61:jet_take_off 66:bird"
+t=$(ns_deb openttd-opensfx 1.0.3-2 \
+  2898b4677a3caccc4abc08fb4cf83319047b5a04729291deb5c77a8cd713c006 sfx_bird.wav)
+if [ -n "$t" ]; then
+  python3 - "$t/x/usr/share/games/openttd/baseset/opensfx/opensfx.cat" "$t" $OPENSFX <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+for spec in sys.argv[3:]:
+    index, name = spec.split(":")
+    off, size = struct.unpack_from("<II", data, 8 * int(index))
+    off &= 0x7FFFFFFF
+    skip = 1 + data[off]  # name length byte, then the name
+    open(f"{sys.argv[2]}/{name}.wav", "wb").write(data[off + skip : off + size])
+PY
+  for spec in $OPENSFX; do n=${spec#*:}; ns_wav "$t/$n.wav" "sfx_$n.wav"; done
+  rm -rf "$t"; say "$NS/sfx_*.wav"
+fi
 # Game music and sound effects (GPL-2+ unless noted)
 t=$(ns_deb alienblaster-data 1.1.0-11 \
   53516e464d4604da8a72021d1d36a75c66bb3573dd99e20d381fc108994d17ee ab_explosionboss.wav)
