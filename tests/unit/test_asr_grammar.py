@@ -118,6 +118,8 @@ def test_decoder_loops_are_cut_but_speech_is_kept() -> None:
     assert drop_repeats("five five") == "five five"
     assert drop_repeats("yes yes yes yes") == "yes"
     assert drop_repeats("是坦图还是坦图还是坦图还是") == "是坦图还"
+    # a loop the length limit cut inside a character (U+FFFD tail) is a loop all the same
+    assert drop_repeats("打开自行转打开自行转打开自行转打开自行\ufffd") == "打开自行转"
     assert language_code("zh-CN") == "zh" and language_code("cmn") == "zh"
     assert language_code("auto") is None and language_code("en-US") == "en"
 
