@@ -29,9 +29,9 @@ to the keyword as written as asr/listen.py does; the Mandarin digit grammar as a
 collect asks, then ``digits_from_speech``).
 
 * CER: simplified characters, punctuation and spaces dropped, 幺/两 folded to 一/二 (both sides,
-  asr/textnorm.tokens). ``raw``: numerals as written ("29" against 二十九 is 2 deletions and 3
-  insertions); ``numerals read``: each Arabic numeral in the hypothesis read out the way that
-  fits the reference best, as a quantity (29 -> 二十九) or digit by digit (2014 -> 二零一四).
+  asr/textnorm.tokens). ``raw``: numerals as written ("29" against 二十九 costs 3 edits);
+  ``numerals read``: each Arabic numeral in the hypothesis read out the way that fits the
+  reference best, as a quantity (29 -> 二十九) or digit by digit (2014 -> 二零一四).
   Fillers in the reference (嗯, 呃) count: whisper drops them.
 * Menus: short requests (commands, song titles, place names) are asked whole, in a 5-phrase
   menu of their kind that offers the phrase (must be that phrase) and in one that does not
