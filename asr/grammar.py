@@ -315,6 +315,23 @@ def parse_grammar(text: str) -> Grammar:
     return from_phrases([line for line in stripped.splitlines() if line.strip()])
 
 
+def as_written(phrases: list[str] | tuple[str, ...], text: str) -> str:
+    """The phrase, as the flow wrote it, whose sentence in :func:`from_phrases`' grammar is
+    ``text``; ``text`` itself when none is.
+
+    Why: a phrase grammar holds its phrases normalised (幺/两 folded to 一/二, numerals read
+    out, lower case), so a recogniser's result spells the sentence, not the phrase: the keyword
+    两室一厅 comes back as 二室一厅, 10086 as 一万零八十六, "Press 1" as "press one". A menu
+    node then looks for its keywords in that text and finds none (seen on real Mandarin
+    callers, stop 31: 变温温度设为两度 was recognised and routed to no_match)."""
+    cleaned = [p.strip() for p in phrases if p and p.strip()]
+    chinese = any(has_han(p) for p in cleaned)
+    for p in cleaned:
+        if any(("" if chinese else " ").join(v) == text for v in token_variants(p, chinese)):
+            return p
+    return text
+
+
 @functools.lru_cache(maxsize=256)
 def compile_cached(text: str, spotting: bool = False) -> Grammar:
     """``parse_grammar`` (or keywords joined by newlines with ``spotting``), cached by text."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from asr.bargein import BargeInConfig, BargeInDetector, BargeInEvent
 from asr.endpoint import EndpointConfig, Endpointer, EndpointEvent, EndpointKind
-from asr.grammar import digit_string_jsgf
+from asr.grammar import as_written, digit_string_jsgf
 from asr.ledger import TurnLatency
 from asr.models import get_engine
 from asr.pool import InferencePool, PoolError
@@ -258,11 +258,16 @@ async def listen_turn(
             audio = np.concatenate(utterance) if utterance else None
             if status == "ok" and final.status != "ok":
                 status = "nomatch"  # speech the grammar does not cover, or no words in it
+            text, alternatives = final.text, final.alternatives
+            if cfg.options.mode == "keywords":  # the keyword as the node wrote it (as_written)
+                keywords = cfg.options.keywords
+                text = as_written(keywords, text)
+                alternatives = tuple(as_written(keywords, a) for a in alternatives)
             return ListenResult(
                 status,
-                final.text,
+                text,
                 final.confidence,
-                final.alternatives,
+                alternatives,
                 audio=audio,
                 timings=timings,
                 heard=final.heard,

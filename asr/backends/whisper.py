@@ -90,7 +90,13 @@ def _collapse_blocks(words: list[str]) -> list[str]:
 
 def drop_repeats(text: str) -> str:
     """Cut trailing sentences that repeat (or are a cut-off start of) an earlier one, repeated
-    trailing word blocks, and a word said more than twice in a row ("yes yes yes" -> "yes")."""
+    trailing word blocks, and a word said more than twice in a row ("yes yes yes" -> "yes").
+
+    U+FFFD goes first: a loop stopped by the length limit can end in part of a Chinese
+    character (whisper's byte-level tokens split some characters' UTF-8 bytes), and that broken
+    tail hid the loop: 打开自行转 x 3 + 打开自行 + U+FFFD was kept whole (a real caller's
+    打开致青春, stop 31)."""
+    text = text.replace("\ufffd", "")
     kept: list[str] = []
     for sent in (m.group(0).strip() for m in _SENTENCE.finditer(text)):
         key = sent.lower().rstrip(".?!。？！").strip()

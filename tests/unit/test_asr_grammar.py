@@ -9,6 +9,7 @@ import pytest
 from asr.backends.whisper import drop_repeats, language_code
 from asr.grammar import (
     GrammarError,
+    as_written,
     compile_cached,
     from_phrases,
     match_text,
@@ -117,6 +118,8 @@ def test_decoder_loops_are_cut_but_speech_is_kept() -> None:
     assert drop_repeats("five five") == "five five"
     assert drop_repeats("yes yes yes yes") == "yes"
     assert drop_repeats("是坦图还是坦图还是坦图还是") == "是坦图还"
+    # a loop the length limit cut inside a character (U+FFFD tail) is a loop all the same
+    assert drop_repeats("打开自行转打开自行转打开自行转打开自行\ufffd") == "打开自行转"
     assert language_code("zh-CN") == "zh" and language_code("cmn") == "zh"
     assert language_code("auto") is None and language_code("en-US") == "en"
 
@@ -141,6 +144,19 @@ def test_sentences_of_finite_grammars_only() -> None:
     loop = compile_cached("#JSGF V1.0;\ngrammar d;\npublic <d> = ( one | two )+ ;")
     assert loop.sentences(100) is None
     assert compile_cached("查询余额\n人工服务").sentences(5) == ["查询余额", "人工服务"]
+
+
+def test_a_grammar_sentence_maps_back_to_the_phrase_as_written() -> None:
+    phrases = ["两室一厅", "10086", "幺零零八六", "查询余额"]
+    g = from_phrases(phrases, spotting=True)
+    sentences = g.sentences(20)
+    assert sentences is not None and "二室一厅" in sentences and "一万零八十六" in sentences
+    assert {s: as_written(phrases, s) for s in sentences} == {
+        "二室一厅": "两室一厅", "一万零八十六": "10086", "一零零八六": "10086",
+        "查询余额": "查询余额"}  # 幺零零八六 spells 10086's digit reading: the first phrase wins
+    english = ["Press 1", "VIP service"]
+    assert [as_written(english, s) for s in from_phrases(english).sentences(5) or []] == english
+    assert as_written(phrases, "人工服务") == "人工服务"  # not a sentence of theirs: unchanged
 
 
 def test_digit_string_grammar_per_language() -> None:

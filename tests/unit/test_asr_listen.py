@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ class ScriptedStream(Stream):
             self.engine.block.wait(10)
         if self.engine.fail:
             raise RuntimeError("model exploded")
-        return "billing", 0.9, ("filling",)
+        return self.engine.result
 
 
 class ScriptedEngine(Engine):
@@ -54,6 +55,7 @@ class ScriptedEngine(Engine):
         self.block: threading.Event | None = None
         self.entered = threading.Event()  # set when finish is running (and stuck)
         self.open_error: RecognizerError | None = None
+        self.result: tuple[str, float, tuple[str, ...]] = ("billing", 0.9, ("filling",))
 
     def open(self, options: RecognizerOptions) -> Stream:
         if self.open_error:
@@ -357,3 +359,29 @@ async def test_pool_measures_final_decodes(fake_clock: FakeClock, pool: Inferenc
     assert r.status == "ok"
     await asyncio.sleep(0.01)  # the worker's bookkeeping callback reaches the loop
     assert 0.0 < pool.expected_wait_s("scripted") < 1.0
+
+
+async def test_keyword_result_is_the_keyword_as_the_node_wrote_it(
+    fake_clock: FakeClock, pool: InferencePool
+) -> None:
+    """A keyword grammar spells its sentences normalised (两 -> 二, numerals read out), so the
+    recogniser returns 二室一厅 for the keyword 两室一厅; the menu node looks for its keywords in
+    the text it gets and must find the one the caller said."""
+    from flows.textmatch import KeywordIntentMatcher
+
+    eng = ScriptedEngine()
+    eng.result = ("二室一厅", 0.8, ("一万零八十六",))
+    keywords = ("两室一厅", "10086", "查询余额")
+    cfg = replace(CFG, options=RecognizerOptions(mode="keywords", keywords=keywords,
+                                                 language="zh-CN"))
+    pattern = [QUIET] * 25 + [LOUD] * 50 + [QUIET] * 30
+    r = await listen_turn(frames(pattern, fake_clock.now(), then_hang=True), eng, EnergyVad(),
+                          pool, fake_clock, config=cfg)
+    assert (r.status, r.text, r.alternatives) == ("ok", "两室一厅", ("10086",))
+    intents = {"rooms": ["两室一厅"], "hotline": ["10086"], "balance": ["查询余额"]}
+    assert KeywordIntentMatcher().match(r.text, intents) == "rooms"
+    # free text is the recogniser's own: nothing to map back
+    eng.result = ("二室一厅", 0.8, ())
+    r = await listen_turn(frames(pattern, fake_clock.now(), then_hang=True), eng, EnergyVad(),
+                          pool, fake_clock, config=CFG)
+    assert r.text == "二室一厅"
