@@ -3,6 +3,7 @@
     PYTHONPATH=. nice -n 10 .venv/bin/python -m tests.bench.bench_fsdd DIR
         [--engines whisper,whisper-base] [--per 5] [--errors] [--dump trials.jsonl]
         [--before 0.3 --after 0.25 --noise-dbfs -60 --level-dbfs -26] [--prompt] [--turn-cpu]
+        [--bare-scoring] [--extra-out]
 
 DIR holds FSDD's ``recordings/`` files (``{digit}_{speaker}_{index}.wav``, 8 kHz mono; FSDD,
 github.com/Jakobovski/free-spoken-digit-dataset, CC-BY-SA 4.0, speakers george, jackson, lucas,

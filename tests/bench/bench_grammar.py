@@ -2,6 +2,7 @@
 
     PYTHONPATH=. nice -n 10 .venv/bin/python -m tests.bench.bench_grammar
         [--engines whisper,whisper-base,pocketsphinx] [--synthetic] [--fit] [--threshold 0.5]
+        [--prompt [--bare-scoring]] [--extra-out] [--cv] [--with-dump fsdd.jsonl] [--dump out]
 
 The set (tests/speech_data.py): phrase clips cut from real recordings, each asked in a menu that
 offers it (must be recognised) and in one that does not (must be ``nomatch``); the digits grammar;
@@ -13,7 +14,8 @@ Whisper engines decode each utterance once (n-best, as a call does) and match th
 against every grammar; pocketsphinx decodes per grammar (its search is the grammar). ``--fit``
 refits the confidence model of asr/nomatch.py by logistic regression and prints coefficients with
 leave-one-speaker-out figures (so the numbers printed are not measured on the data they were fitted
-on).
+on). ``--with-dump`` adds dumped trials (bench_fsdd ``--dump``: FSDD's speakers) to ``--cv`` and
+``--fit``, so the prompted model is fitted and held out over both sets as stop 30/31 did.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """CPU time of one grammar turn by stage: encoder, free decode, forced scoring (whisper tiny.en).
 
     PYTHONPATH=. nice -n 10 .venv/bin/python -m tests.bench.bench_turn_cpu [--engine whisper]
-        [--prompt [--prompt-scoring]] [--digits] [--rounds N]
+        [--prompt [--bare-scoring]] [--digits] [--rounds N]
 
 Each real phrase clip (tests/speech_data.py, 8 kHz G.711) in the 5-phrase menu that offers it
 (``--digits``: in the 12-phrase digits grammar instead, the largest a prompt covers), decoded and
