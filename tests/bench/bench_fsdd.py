@@ -3,6 +3,7 @@
     PYTHONPATH=. nice -n 10 .venv/bin/python -m tests.bench.bench_fsdd DIR
         [--engines whisper,whisper-base] [--per 5] [--errors] [--dump trials.jsonl]
         [--before 0.3 --after 0.25 --noise-dbfs -60 --level-dbfs -26] [--prompt] [--turn-cpu]
+        [--bare-scoring] [--extra-out]
 
 DIR holds FSDD's ``recordings/`` files (``{digit}_{speaker}_{index}.wav``, 8 kHz mono; FSDD,
 github.com/Jakobovski/free-spoken-digit-dataset, CC-BY-SA 4.0, speakers george, jackson, lucas,
@@ -158,6 +159,21 @@ def tasks(items: list[tuple[sd.Item, FsddFile, float]]
     return out
 
 
+def extra_tasks(items: list[tuple[sd.Item, FsddFile, float]]
+                ) -> list[tuple[sd.Item, str, str | None]]:
+    """Training-only out-of-grammar trials (``--extra-out``; bench_grammar.extra_out_tasks):
+    each recording in a second menu that lacks its digit, and in the digits grammar without its
+    digit ("zero" also without "oh"), where a prompt of the other digits pulls hardest."""
+    _with, without = bench_menus()
+    out: list[tuple[sd.Item, str, str | None]] = []
+    for it, f, _ in items:
+        menus_out = without[f.word]
+        out.append((it, "\n".join(menus_out[(f.index + 1) % len(menus_out)]), None))
+        drop = {f.word, "oh"} if f.word == "zero" else {f.word}
+        out.append((it, "\n".join(w for w in sd.DIGITS if w not in drop), None))
+    return out
+
+
 def turn_cpu(name: str, task_list: list[tuple[sd.Item, str, str | None]]) -> None:
     """Process time of one grammar turn (decode, then forced scoring of the menu that offers the
     digit) as a call spends it, per recording; CTranslate2's own threads are counted."""
@@ -216,6 +232,10 @@ def main() -> None:
     ap.add_argument("--turn-cpu", action="store_true",
                     help="also time one grammar turn per recording (decode + its menu)")
     ap.add_argument("--dump", help="append every trial (features, labels) as JSON lines here")
+    ap.add_argument("--bare-scoring", action="store_true",
+                    help="with --prompt: forced scoring without the prompt (stop 31's variant)")
+    ap.add_argument("--extra-out", action="store_true",
+                    help="also dump the training-only out-of-grammar trials (extra_tasks)")
     args = ap.parse_args()
     loaded = load(args)
     items = [it for it, _, _ in loaded]
@@ -228,7 +248,7 @@ def main() -> None:
     for name in args.engines.split(","):
         cpu0 = time.process_time()
         trials, lat = run_whisper(name, items, task_list, lambda it: "clip", args.threshold,
-                                  prompt=args.prompt)
+                                  prompt=args.prompt, prompt_scoring=not args.bare_scoring)
         cpu = (time.process_time() - cpu0) / len(items)
         model = "prompted model (asr.grammar_prompt)" if args.prompt else "shipped model"
         print_summary(f"{name} (FSDD, {model})", trials, lat)
@@ -242,6 +262,10 @@ def main() -> None:
         print_rates("all", trials)
         s = summary(trials)
         assert s["out_noise_n"] == 0  # FSDD is speech only
+        if args.extra_out:  # dumped for fitting; not in the figures above
+            trials += run_whisper(name, items, extra_tasks(loaded), lambda it: "extra",
+                                  args.threshold, prompt=args.prompt,
+                                  prompt_scoring=not args.bare_scoring)[0]
         if args.dump:
             import dataclasses
             import json

@@ -2,6 +2,7 @@
 
     PYTHONPATH=. nice -n 10 .venv/bin/python -m tests.bench.bench_grammar
         [--engines whisper,whisper-base,pocketsphinx] [--synthetic] [--fit] [--threshold 0.5]
+        [--prompt [--bare-scoring]] [--extra-out] [--cv] [--with-dump fsdd.jsonl] [--dump out]
 
 The set (tests/speech_data.py): phrase clips cut from real recordings, each asked in a menu that
 offers it (must be recognised) and in one that does not (must be ``nomatch``); the digits grammar;
@@ -16,7 +17,8 @@ Whisper engines decode each utterance once (n-best, as a call does) and match th
 against every grammar; pocketsphinx decodes per grammar (its search is the grammar). ``--fit``
 refits the confidence model of asr/nomatch.py by logistic regression and prints coefficients with
 leave-one-speaker-out figures (so the numbers printed are not measured on the data they were fitted
-on).
+on). ``--with-dump`` adds dumped trials (bench_fsdd ``--dump``: FSDD's speakers) to ``--cv`` and
+``--fit``, so the prompted model is fitted and held out over both sets as stop 30/31 did.
 """
 
 from __future__ import annotations
@@ -94,6 +96,16 @@ def tasks(items: list[sd.Item], clip_menus: dict[str, tuple[list[str], list[str]
     return out
 
 
+def extra_out_tasks(items: list[sd.Item]) -> list[tuple[sd.Item, str, str | None]]:
+    """Training-only trials (``--extra-out``): each phrase clip in a second menu that lacks it
+    (drawn with another seed). Why: with the grammar as whisper's prompt, a short word that is
+    not offered is pulled towards the menu's words, and the prompted model sees few such turns;
+    these teach it to reject them. They are labelled source ``extra``, which ``summary`` (and so
+    the operating point) leaves out: the figures quoted stay those of the standard set."""
+    return [(it, _grammar_of(without), None)
+            for it, _with, without in sd.menu_grammars(items, seed=4)]
+
+
 def _in_grammar(grammar: object, text: str) -> bool:
     from asr.grammar import match_text
 
@@ -103,11 +115,16 @@ def _in_grammar(grammar: object, text: str) -> bool:
 
 def run_whisper(name: str, items: list[sd.Item], task_list: list[tuple[sd.Item, str, str | None]],
                 source: Callable[[sd.Item], str], threshold: float, *,
-                prompt: bool = False, forced: bool = True,
-                keywords: bool = False) -> tuple[list[Trial], list[float]]:
+                prompt: bool = False, forced: bool = True, keywords: bool = False,
+                prompt_scoring: bool = True) -> tuple[list[Trial], list[float]]:
     """Decode each item once (as a call does), then decide every grammar asked of it: by forced
     scoring of the grammar's sentences (the default engine path) or, with ``forced=False``, by
-    text matching of the n-best alone. Latency per item: decode plus the scoring of one menu."""
+    text matching of the n-best alone. Latency per item: decode plus the scoring of one menu.
+    ``prompt``: each trial decoded with its grammar as the prompt, which also precedes the
+    forced sentences as in the engine (``prompt_scoring`` False: not there, stop 31's variant).
+    Forced scores are cached per item, which is only right when the scoring prefix is the same
+    for every grammar: with the prompt in it the cache is per trial (stop 30's bench cached per
+    item, so a clip's later grammars reused scores made under its first grammar's prompt)."""
     from asr.backends.whisper import grammar_prompt
     from asr.backends.whisper_forced import decide
     from asr.models import get_engine
@@ -131,12 +148,13 @@ def run_whisper(name: str, items: list[sd.Item], task_list: list[tuple[sd.Item, 
         if prompt:
             t0 = time.perf_counter()
             d = eng.decode(to_16k(it.pcm), language="en", nbest=4,  # type: ignore[attr-defined]
-                           prompt=grammar_prompt(g), keep_unsure=True)
+                           prompt=grammar_prompt(g), keep_unsure=True,
+                           score_prompt=prompt_scoring)
             lat.append(time.perf_counter() - t0)
         else:
             d = decoded[it.id]
         if forced:
-            cache = caches.setdefault(it.id, {})
+            cache = caches.setdefault(it.id + (gtext if prompt and prompt_scoring else ""), {})
 
             def scorer(spellings: dict[str, list[str]], d: object = d,
                        cache: dict[tuple[str, tuple[str, ...]], float] = cache) -> dict[str, float]:
@@ -340,6 +358,12 @@ def main() -> None:
                     help="menus as keywords (spotting), the way the menu node asks them")
     ap.add_argument("--dump", help="write every trial (features, labels) as JSON lines here")
     ap.add_argument("--pad", type=float, default=None, help="silence after speech in the window")
+    ap.add_argument("--bare-scoring", action="store_true",
+                    help="with --prompt: forced scoring without the prompt (stop 31's variant)")
+    ap.add_argument("--extra-out", action="store_true",
+                    help="also the training-only out-of-grammar trials (extra_out_tasks)")
+    ap.add_argument("--with-dump", action="append", default=[],
+                    help="--cv/--fit: add these dumped trials (bench_fsdd --dump) to the set")
     args = ap.parse_args()
     clips = sd.clips()
     menus = {it.id: (a, b) for it, a, b in sd.menu_grammars(clips)}
@@ -370,7 +394,13 @@ def main() -> None:
         else:
             trials, lat = run_whisper(name, items, task_list, src, args.threshold,
                                       prompt=args.prompt, forced=not args.match_only,
-                                      keywords=args.keywords)
+                                      keywords=args.keywords,
+                                      prompt_scoring=not args.bare_scoring)
+            if args.extra_out:
+                trials += run_whisper(name, clips, extra_out_tasks(clips), lambda it: "extra",
+                                      args.threshold, prompt=args.prompt,
+                                      forced=not args.match_only, keywords=args.keywords,
+                                      prompt_scoring=not args.bare_scoring)[0]
         print_summary(f"{name} (real)", trials, lat)
         if args.dump:
             import dataclasses
@@ -393,10 +423,18 @@ def main() -> None:
                                      args.threshold, prompt=args.prompt,
                                      forced=not args.match_only, keywords=args.keywords)
             print_summary(f"{name} (synthetic piper+espeak)", st, sl)
+        if args.with_dump and name != "pocketsphinx":
+            trials = trials + [t for p in args.with_dump for t in load_dump(p, name)]
         if args.cv and name != "pocketsphinx" and not args.match_only:
-            print_summary(f"{name} held-out (fit+threshold)", cross_validated(trials), lat)
+            held = cross_validated(trials)
+            print_summary(f"{name} held-out (fit+threshold)", held, lat)
+            if args.with_dump:
+                for label, part in split_sets(held).items():
+                    print_summary(f"  held-out, {label}", part, [])
         if args.fit and name != "pocketsphinx":
             coef = fit(trials)
+            if args.with_dump or args.extra_out:
+                print(f"  operating logit on all: {operating_point(trials, coef):.2f}")
             print(f"  fitted coefficients {tuple(round(c, 2) for c in coef)} (forced: the "
                   f"intercept is raised by {OPERATING_SHIFT} in asr/nomatch.py)")
             speakers = sorted({t.speaker for t in trials if t.speaker})
@@ -407,6 +445,37 @@ def main() -> None:
                                     args.threshold)
             held += rethreshold([t for t in trials if not t.speaker], coef, args.threshold)
             print_summary(f"{name} leave-one-speaker-out", held, lat)
+
+
+def load_dump(path: str, engine: str) -> list[Trial]:
+    """Trials written by ``--dump`` (here or bench_fsdd's) for one engine."""
+    import json
+
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            if row.pop("engine") == engine:
+                out.append(Trial(**row))
+    return out
+
+
+def split_sets(trials: list[Trial]) -> dict[str, list[Trial]]:
+    """Held-out trials by set: the real set, FSDD (speakers ``fsdd:``), and the training-only
+    extra out-of-grammar trials of each (whose nomatch ``summary`` counts as speech here)."""
+    def relabel(ts: list[Trial]) -> list[Trial]:
+        return [Trial(t.item, t.speaker, t.kind, "clip", t.expected, t.got, t.status,
+                      t.features) for t in ts]
+
+    std = [t for t in trials if t.source != "extra"]
+    extra = [t for t in trials if t.source == "extra"]
+    def is_fsdd(t: Trial) -> bool:
+        return t.speaker.startswith("fsdd:")
+
+    return {"real set": [t for t in std if not is_fsdd(t)],
+            "FSDD": [t for t in std if is_fsdd(t)],
+            "real extra out": relabel([t for t in extra if not is_fsdd(t)]),
+            "FSDD extra out": relabel([t for t in extra if is_fsdd(t)])}
 
 
 def _fmt(f: dict[str, float]) -> str:

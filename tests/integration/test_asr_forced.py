@@ -64,6 +64,29 @@ def test_grammar_prompt_turn_is_decided_by_the_prompted_model() -> None:
     assert r.status == "nomatch" and r.text == "", r  # type: ignore[attr-defined]
 
 
+def test_prompt_left_out_of_forced_scoring_on_request() -> None:
+    """``decode(score_prompt=False)`` (the benchmarks' stop-31 variant): the prompt steers the
+    beam, and the forced scores are an unprompted decode's (batching moves them ~0.1 nats);
+    by default the prompt precedes the forced sentences too, as a grammar-prompt turn has it."""
+    from asr.backends.whisper import grammar_prompt
+    from asr.backends.whisper_forced import EMPTY
+    from asr.grammar import compile_cached
+
+    eng = get_engine("whisper")
+    pcm = to_16k(sd.clip("goforward_ten").pcm)
+    prompt = grammar_prompt(compile_cached(sd.DIGITS_JSGF))
+    spellings = {"nothing": [EMPTY], "ten": surface_forms("ten")}
+    plain = eng.score(eng.decode(pcm, language="en", nbest=4, keep_unsure=True),  # type: ignore[attr-defined]
+                      spellings)
+    bare = eng.score(eng.decode(pcm, language="en", nbest=4, keep_unsure=True,  # type: ignore[attr-defined]
+                                prompt=prompt, score_prompt=False), spellings)
+    prompted = eng.score(eng.decode(pcm, language="en", nbest=4, keep_unsure=True,  # type: ignore[attr-defined]
+                                    prompt=prompt), spellings)
+    for key in spellings:
+        assert bare[key] == pytest.approx(plain[key], abs=0.3), (bare, plain)
+    assert abs(prompted["nothing"] - plain["nothing"]) > 1.0, (prompted, plain)
+
+
 def test_whole_sentence_against_a_one_word_menu_is_nomatch() -> None:
     """The recording says "go forward ten meters": it contains "ten", but is not the answer."""
     pcm = sd.phone(*sd.recording("ps_goforward.wav"))

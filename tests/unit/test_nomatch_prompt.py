@@ -3,9 +3,16 @@ judges them (pure: options and features in, prompt and coefficients out)."""
 
 from __future__ import annotations
 
+import pytest
+
 from asr.backends.whisper import PROMPT_MAX_PHRASES, turn_prompt
 from asr.grammar import compile_cached
-from asr.nomatch import FORCED_COEFFICIENTS, calibrated_forced, forced_coefficients
+from asr.nomatch import (
+    DEFAULT_THRESHOLD,
+    FORCED_COEFFICIENTS,
+    calibrated_forced,
+    forced_coefficients,
+)
 from asr.recognizer import RecognizerOptions
 
 DIGITS = ("#JSGF V1.0;\ngrammar d;\npublic <d> = zero | oh | one | two | three | four | five | "
@@ -59,3 +66,33 @@ def test_prompted_model_accepts_a_short_answer_the_shipped_one_rejects_and_rejec
     assert calibrated_forced(FIVE_HEARD_HI, prompted) >= 0.5
     assert calibrated_forced(FIVE_HEARD_HI, forced_coefficients("whisper", False)) < 0.5
     assert calibrated_forced(WHITE_NOISE, prompted) < 0.5
+
+
+# Prompted turns (FSDD, stop-30 --prompt dumps) within 0.1 logit of the prompted model's
+# threshold, with the confidence it gives each: an intercept, weight or threshold change of a
+# tenth of a logit flips one of these decisions, so the model cannot move unnoticed.
+NEAR_THE_LINE = (
+    # out of grammar: "zero" (heard "Hero.") in a menu without it, forced best "hello"
+    ({"gap": 0.935, "margin": 6.0, "no_speech": 0.155, "no_speech_sq": 0.024, "score": 0.0,
+      "agree": 0.0, "ll_per_word": -2.225}, 0.4788),
+    # "four" heard as "Oh.": rejected (a false reject the model accepts to keep nomatch)
+    ({"gap": 2.966, "margin": 4.255, "no_speech": 0.348, "no_speech_sq": 0.121, "score": 0.0,
+      "agree": 1.0, "ll_per_word": -2.737}, 0.4811),
+    # "eight" heard as "Hey.": accepted
+    ({"gap": 2.705, "margin": 6.0, "no_speech": 0.044, "no_speech_sq": 0.002, "score": 0.0,
+      "agree": 1.0, "ll_per_word": -3.05}, 0.5058),
+    # "two" heard as "hmm": accepted
+    ({"gap": 1.66, "margin": 2.346, "no_speech": 0.524, "no_speech_sq": 0.274, "score": 0.0,
+      "agree": 1.0, "ll_per_word": -2.798}, 0.5112),
+)
+
+
+def test_prompted_model_is_pinned() -> None:
+    """The prompted model's coefficients, intercept and threshold are what the held-out figures
+    (docs/benchmarks.md, "Grammar prompt, stop 30/31") were measured with."""
+    prompted = FORCED_COEFFICIENTS["whisper+prompt"]
+    assert DEFAULT_THRESHOLD == 0.5  # the prompted model's operating shift is set for it
+    for features, confidence in NEAR_THE_LINE:
+        got = calibrated_forced(features, prompted)
+        assert got == pytest.approx(confidence, abs=5e-4), features
+        assert (got >= DEFAULT_THRESHOLD) == (confidence >= 0.5), features
