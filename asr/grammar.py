@@ -301,9 +301,16 @@ def from_phrases(phrases: list[str] | tuple[str, ...], *, spotting: bool = False
 
 def parse_grammar(text: str) -> Grammar:
     """JSGF (``#JSGF`` header or a ``public <rule>``), a JSON list, or one phrase per line."""
+    phrases = phrase_list(text)
+    return from_jsgf(text.strip()) if phrases is None else from_phrases(phrases)
+
+
+def phrase_list(text: str) -> list[str] | None:
+    """The phrases of a grammar written as a JSON list or one phrase per line; None for JSGF
+    (whose sentences are already the grammar's own words)."""
     stripped = text.strip()
     if stripped.startswith("#JSGF") or re.search(r"(public\s+<|<[^<>\s]+>\s*=)", stripped):
-        return from_jsgf(stripped)
+        return None
     if stripped.startswith("["):
         try:
             items = json.loads(stripped)
@@ -311,8 +318,8 @@ def parse_grammar(text: str) -> Grammar:
             raise GrammarError(f"grammar: invalid JSON phrase list: {e}") from e
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise GrammarError("grammar: a JSON grammar must be a list of strings")
-        return from_phrases(items)
-    return from_phrases([line for line in stripped.splitlines() if line.strip()])
+        return items
+    return [line for line in stripped.splitlines() if line.strip()]
 
 
 def as_written(phrases: list[str] | tuple[str, ...], text: str) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 
 from asr.bargein import BargeInConfig, BargeInDetector, BargeInEvent
 from asr.endpoint import EndpointConfig, Endpointer, EndpointEvent, EndpointKind
-from asr.grammar import as_written, digit_string_jsgf
+from asr.grammar import GrammarError, as_written, digit_string_jsgf, phrase_list
 from asr.ledger import TurnLatency
 from asr.models import get_engine
 from asr.pool import InferencePool, PoolError
@@ -259,10 +259,10 @@ async def listen_turn(
             if status == "ok" and final.status != "ok":
                 status = "nomatch"  # speech the grammar does not cover, or no words in it
             text, alternatives = final.text, final.alternatives
-            if cfg.options.mode == "keywords":  # the keyword as the node wrote it (as_written)
-                keywords = cfg.options.keywords
-                text = as_written(keywords, text)
-                alternatives = tuple(as_written(keywords, a) for a in alternatives)
+            written = _phrases_as_written(cfg.options)
+            if written:  # the phrase as the node wrote it, not the grammar's normalised sentence
+                text = as_written(written, text)
+                alternatives = tuple(as_written(written, a) for a in alternatives)
             return ListenResult(
                 status,
                 text,
@@ -280,6 +280,21 @@ async def listen_turn(
         if feed_task is None:
             stream.close()
         await scope.close(0.5)
+
+
+def _phrases_as_written(options: RecognizerOptions) -> tuple[str, ...]:
+    """The phrases a turn's result maps back to (:func:`asr.grammar.as_written`): a keyword
+    turn's keywords, a grammar turn's phrases when the grammar is a phrase list (not JSGF, whose
+    sentences are the grammar's own words). Why: such grammars hold their phrases normalised
+    (两 -> 二, numerals read out), and the node matches its intents against the text it gets."""
+    if options.mode == "keywords":
+        return options.keywords
+    if options.mode == "grammar" and options.grammar:
+        try:
+            return tuple(phrase_list(options.grammar) or ())
+        except GrammarError:  # the recogniser already refused it: nothing to map
+            return ()
+    return ()
 
 
 def _error(e: Exception, timings: dict[str, float]) -> ListenResult:

@@ -385,3 +385,26 @@ async def test_keyword_result_is_the_keyword_as_the_node_wrote_it(
     r = await listen_turn(frames(pattern, fake_clock.now(), then_hang=True), eng, EnergyVad(),
                           pool, fake_clock, config=CFG)
     assert r.text == "二室一厅"
+
+
+async def test_phrase_list_grammar_result_is_the_phrase_as_written(
+    fake_clock: FakeClock, pool: InferencePool
+) -> None:
+    """A grammar written as a phrase list (one per line, or JSON) is normalised like keywords,
+    so a ``listen`` node in grammar mode got 二室一厅 for its phrase 两室一厅 and missed its
+    intent; a JSGF grammar's sentences are its own words and pass unchanged."""
+    eng = ScriptedEngine()
+    pattern = [QUIET] * 25 + [LOUD] * 50 + [QUIET] * 30
+    for grammar in ("两室一厅\n10086\n查询余额", '["两室一厅", "10086", "查询余额"]'):
+        eng.result = ("二室一厅", 0.8, ("一零零八六",))
+        cfg = replace(CFG, options=RecognizerOptions(mode="grammar", grammar=grammar,
+                                                     language="zh-CN"))
+        r = await listen_turn(frames(pattern, fake_clock.now(), then_hang=True), eng,
+                              EnergyVad(), pool, fake_clock, config=cfg)
+        assert (r.status, r.text, r.alternatives) == ("ok", "两室一厅", ("10086",)), grammar
+    eng.result = ("one two", 0.8, ())
+    jsgf = "#JSGF V1.0;\ngrammar d;\npublic <d> = one two | three ;\n"
+    cfg = replace(CFG, options=RecognizerOptions(mode="grammar", grammar=jsgf))
+    r = await listen_turn(frames(pattern, fake_clock.now(), then_hang=True), eng, EnergyVad(),
+                          pool, fake_clock, config=cfg)
+    assert r.text == "one two"
