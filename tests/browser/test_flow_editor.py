@@ -183,9 +183,11 @@ async def test_draw_validate_publish_test_and_simulate(tmp_path: Path) -> None:
             assert "/prompts/" in await page.eval_on_selector("#sim-audio", "a => a.src")
             await page.click(".keypad button[data-digit='1']")
             await page.wait_for_selector("#sim-status[data-state=ended]")
+            # X6 paints attribute changes on its next animation frame(s), after the status
+            # says ended: wait for the paint as an eye would (a busy CI box read #fff once)
             for visited in ("start_1", "menu_1", "hangup_1"):
                 body = node(page, visited).locator("rect").first
-                assert await body.get_attribute("fill") == "#e3f0ff"
+                await expect(body).to_have_attribute("fill", "#e3f0ff")
             body = node(page, "hangup_2").locator("rect").first
             assert await body.get_attribute("fill") == "#fff"
             await shot(page, "en-simulator")

@@ -252,8 +252,6 @@ async def test_transfer_redirects_the_channel_to_the_agent(tmp_path: Path,
     """The flow transfers: AMI Redirect takes the channel into the transfer context with the
     target in IVR_TRANSFER_TARGET, which the test's dialplan hands the SIPp agent in a header
     (the agent checks it); the engine's part ends ``transferred``; caller and agent talk on."""
-    agent_port = free_port()
-    asterisk.cli(f"dialplan set global AGENT_PORT {agent_port}")
     scenario = tmp_path / "agent.xml"
     scenario.write_text(uas_checking("X-IVR-Target:", "sip:agents@pbx.example"))
     results: list[str] = []
@@ -265,17 +263,26 @@ async def test_transfer_redirects_the_channel_to_the_agent(tmp_path: Path,
     pcap = caller_pcap(tmp_path / "caller.pcap", silence(8.0))
     _, sink_transport, sink_port = await open_caller_sink()
     try:
-        async with asterisk_engine(tmp_path, asterisk, lambda c: app) as engine, SippServer(
-                scenario, local_port=agent_port, workdir=tmp_path,
-                extra=["-m", "1", "-mp", str(free_port_block(4))]) as agent:
-            caller = caller_scenario(tmp_path, pcap=pcap, hold_ms=6000, sink_port=sink_port)
-            res = await call_asterisk(asterisk, tmp_path, caller)
-            assert agent.proc is not None
-            await asyncio.wait_for(agent.proc.wait(), 15)
-            agent_result = agent.result()
+        async with asterisk_engine(tmp_path, asterisk, lambda c: app) as engine:
+            # the agent's port is picked once the engine holds its own: picked before, it could
+            # be the one the engine then bound, and Asterisk's transfer reached the engine
+            agent_port = free_port()
+            asterisk.cli(f"dialplan set global AGENT_PORT {agent_port}")
+            async with SippServer(scenario, local_port=agent_port, workdir=tmp_path,
+                                  extra=["-m", "1", "-mp", str(free_port_block(4))]) as agent:
+                caller = caller_scenario(tmp_path, pcap=pcap, hold_ms=6000,
+                                         sink_port=sink_port)
+                res = await call_asterisk(asterisk, tmp_path, caller)
+                assert agent.proc is not None
+                await asyncio.wait_for(agent.proc.wait(), 15)
+                agent_result = agent.result()
             await engine.wait_idle()
             assert engine.records is not None
-            (rec,) = engine.records.list(tenants=Tenants.every())
+            recs = engine.records.list(tenants=Tenants.every())
+            assert len(recs) == 1, (  # one call: the caller's, handed to the agent
+                [(r.direction, r.from_number, r.to_number, r.backend, r.disposition,
+                  r.hangup_cause) for r in recs], agent_result, asterisk.log()[-2000:])
+            (rec,) = recs
     finally:
         sink_transport.close()
     assert results == ["transferred"]
