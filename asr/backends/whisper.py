@@ -323,10 +323,6 @@ class WhisperEngine(Engine):
         if prompt_text:
             tokens += [tok.sot_prev, *tok.encode(" " + prompt_text.strip())[-100:]]
         start = [*tok.sot_sequence, tok.no_timestamps]
-        if lang == "zh":  # the simplified-Chinese primer stays: it is the script, not a hint
-            bare = [tok.sot_prev, *tok.encode(" " + ZH_PROMPT)[-100:], *start]
-        else:
-            bare = start
         tokens += start
         n = max(1, nbest)
         rate = TOKENS_PER_S_ZH if lang == "zh" else TOKENS_PER_S
@@ -354,8 +350,12 @@ class WhisperEngine(Engine):
                      round(float(w["start"]), 2), round(float(w["end"]), 2),
                      round(float(w["probability"]), 3))
                 for w in found if _PUNCT.sub("", w["word"]))
-        return Decoded(tuple(hyps), no_speech, lang, aligned, encoded,
-                       tuple(tokens if score_prompt or not prompt else bare), n_frames // 2)
+        if not score_prompt and prompt:  # forced scoring from the unprompted start sequence
+            # (the simplified-Chinese primer stays: it is the script, not a hint)
+            primer = [tok.sot_prev, *tok.encode(" " + ZH_PROMPT)[-100:]] if lang == "zh" else []
+            tokens = [*primer, *start]
+        return Decoded(tuple(hyps), no_speech, lang, aligned, encoded, tuple(tokens),
+                       n_frames // 2)
 
     def score(self, decoded: Decoded, spellings: dict[str, list[str]]) -> dict[str, float]:
         """Forced log-likelihood of each key's spellings on the decoded utterance's encoder

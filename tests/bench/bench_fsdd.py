@@ -39,12 +39,17 @@ from typing import Any
 import numpy as np
 
 from asr.grammar import compile_cached
-from asr.nomatch import DEFAULT_THRESHOLD
 from audio.pcm import Pcm, to_int16
 from audio.resample import to_16k
 from audio.wavio import read_wav
 from tests import speech_data as sd
-from tests.bench.bench_grammar import Trial, print_summary, run_whisper, summary
+from tests.bench.bench_grammar import (
+    Trial,
+    add_trial_args,
+    print_summary,
+    run_whisper,
+    summary,
+)
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 FILE_RE = re.compile(r"^([0-9])_([a-z]+)_([0-9]+)\.wav$")
@@ -225,17 +230,9 @@ def main() -> None:
     ap.add_argument("--noise-dbfs", type=float, default=-60.0, help="line noise level (RMS)")
     ap.add_argument("--level-dbfs", type=float, default=None,
                     help="set each word's RMS to this level (default: as recorded)")
-    ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
-    ap.add_argument("--errors", action="store_true", help="print every wrong trial")
-    ap.add_argument("--prompt", action="store_true",
-                    help="the grammar's phrases as whisper's prompt (a node's hints; per trial)")
     ap.add_argument("--turn-cpu", action="store_true",
                     help="also time one grammar turn per recording (decode + its menu)")
-    ap.add_argument("--dump", help="append every trial (features, labels) as JSON lines here")
-    ap.add_argument("--bare-scoring", action="store_true",
-                    help="with --prompt: forced scoring without the prompt (stop 31's variant)")
-    ap.add_argument("--extra-out", action="store_true",
-                    help="also dump the training-only out-of-grammar trials (extra_tasks)")
+    add_trial_args(ap)
     args = ap.parse_args()
     loaded = load(args)
     items = [it for it, _, _ in loaded]

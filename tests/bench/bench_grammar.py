@@ -341,6 +341,20 @@ def synthetic_items(texts: list[str]) -> list[sd.Item]:
     return out
 
 
+def add_trial_args(ap: argparse.ArgumentParser) -> None:
+    """The flags this bench and bench_fsdd share: how each trial is decided and written out
+    (``--dump`` appends, so the two benches' trials can go to one file)."""
+    ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    ap.add_argument("--errors", action="store_true", help="print every wrong trial")
+    ap.add_argument("--prompt", action="store_true",
+                    help="the grammar's phrases as whisper's prompt (a node's hints; per trial)")
+    ap.add_argument("--dump", help="append every trial (features, labels) as JSON lines here")
+    ap.add_argument("--bare-scoring", action="store_true",
+                    help="with --prompt: forced scoring without the prompt (stop 31's variant)")
+    ap.add_argument("--extra-out", action="store_true",
+                    help="also the training-only out-of-grammar trials (extra tasks)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--engines", default="whisper,whisper-base,pocketsphinx")
@@ -349,19 +363,12 @@ def main() -> None:
     ap.add_argument("--cv", action="store_true",
                     help="leave-one-speaker-out: model and operating point fitted without the "
                     "held-out speaker (forced scoring)")
-    ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
-    ap.add_argument("--errors", action="store_true", help="print every wrong trial")
-    ap.add_argument("--prompt", action="store_true", help="grammar phrases as whisper prompt")
     ap.add_argument("--match-only", action="store_true",
                     help="decide by text matching of the n-best alone (no forced scoring)")
     ap.add_argument("--keywords", action="store_true",
                     help="menus as keywords (spotting), the way the menu node asks them")
-    ap.add_argument("--dump", help="write every trial (features, labels) as JSON lines here")
     ap.add_argument("--pad", type=float, default=None, help="silence after speech in the window")
-    ap.add_argument("--bare-scoring", action="store_true",
-                    help="with --prompt: forced scoring without the prompt (stop 31's variant)")
-    ap.add_argument("--extra-out", action="store_true",
-                    help="also the training-only out-of-grammar trials (extra_out_tasks)")
+    add_trial_args(ap)
     ap.add_argument("--with-dump", action="append", default=[],
                     help="--cv/--fit: add these dumped trials (bench_fsdd --dump) to the set")
     args = ap.parse_args()
