@@ -174,9 +174,10 @@ class Asterisk:
     prefix: Path
     work: Path
     audiosocket: str  # host:port the engine under test listens on for AudioSocket
-    ami_port: int = field(default_factory=lambda: free_port(socket.SOCK_STREAM))
-    sip_port: int = field(default_factory=free_port)
-    rtp_start: int = field(default_factory=lambda: free_port_block(400))
+    # kept: the worker's Asterisk lives the whole session (and binds RTP ports per call)
+    ami_port: int = field(default_factory=lambda: free_port(socket.SOCK_STREAM, keep=True))
+    sip_port: int = field(default_factory=lambda: free_port(keep=True))
+    rtp_start: int = field(default_factory=lambda: free_port_block(400, keep=True))
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -289,7 +290,7 @@ class Asterisk:
 def start_asterisk() -> Asterisk:
     prefix = asterisk_prefix()
     work = Path(tempfile.mkdtemp(prefix="ivr-ast-"))
-    port = free_port(socket.SOCK_STREAM)
+    port = free_port(socket.SOCK_STREAM, keep=True)  # every engine of the session listens here
     ast = Asterisk(prefix=prefix, work=work, audiosocket=f"127.0.0.1:{port}")
     ast.start()
     return ast

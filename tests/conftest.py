@@ -38,7 +38,7 @@ def redis_url() -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed (scripts/bootstrap.sh installs it)")
-    port = free_port(socket.SOCK_STREAM)
+    port = free_port(socket.SOCK_STREAM, keep=True)  # lives the session
     workdir = tempfile.mkdtemp(prefix="ivr-redis-")
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -113,7 +113,7 @@ def postgres_url() -> Iterator[str]:
         as_user = ["runuser", "-u", "postgres", "--"]
         shutil.chown(workdir, "postgres")
         workdir.chmod(0o700)
-    port = free_port(socket.SOCK_STREAM)
+    port = free_port(socket.SOCK_STREAM, keep=True)  # lives the session
     subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(data), "-U", "ivr", "-A", "trust",
                     "--no-sync", "-E", "UTF8", "--locale", "C.UTF-8"],
                    check=True, capture_output=True)

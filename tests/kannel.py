@@ -12,7 +12,6 @@ sms-service get-url.
 from __future__ import annotations
 
 import asyncio
-import random
 import shutil
 import socket
 import subprocess
@@ -29,19 +28,10 @@ USERNAME, PASSWORD = "ivr", "kannel-test"
 
 
 def listen_port() -> int:
-    """A TCP port for Kannel to listen on, below the ephemeral range: our own waits for
-    bearerbox (connections retried every few ms) take ephemeral local ports, and one of them
-    can hold a port picked from that range just when bearerbox binds it (EADDRINUSE, PANIC)."""
-    low, _ = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
-              .split())
-    for _ in range(200):
-        port = random.randrange(10_000, max(10_001, low))
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+    """A TCP port for Kannel to listen on. It must be below the ephemeral range: our own waits
+    for bearerbox (connections retried every few ms) take ephemeral local ports, and one of them
+    can hold a port picked from that range just when bearerbox binds it (EADDRINUSE, PANIC).
+    ``free_port`` hands out ports from there (tests/netutil.py)."""
     return free_port(socket.SOCK_STREAM)
 
 

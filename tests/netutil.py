@@ -4,28 +4,72 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import random
 import socket
+import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+_FIRST_PORT = 10_000  # below: well-known and fixed ports (SIPp's control port 8888, ...)
 
 
-def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
-    """A port free for both UDP and TCP on ``host`` right now."""
-    for _ in range(50):
-        s = socket.socket(socket.AF_INET, kind)
-        s.bind((host, 0))
-        port = s.getsockname()[1]
-        s.close()
-        other = socket.socket(
-            socket.AF_INET, socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
-        )
-        try:
-            other.bind((host, port))
-            return port
-        except OSError:
-            continue
-        finally:
-            other.close()
-    raise RuntimeError("no free port")
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+class _PortPool:
+    """Hands out loopback ports for the peers a test starts, so that two of them never get the
+    same one.
+
+    Why not ``bind(0)`` and close: a port found free that way is free only until someone binds
+    it, and in this suite many do between a test picking a port and its peer binding it — the
+    engine's own RTP range (200 ports, bound per call, later), a SIPp's media block, the other
+    test worker picking at the same moment, the kernel giving one away as an outgoing
+    connection's local port. Each seen once in a fresh-clone CI run (a transfer target that
+    never answered, a SIP port the engine then bound itself).
+
+    So ports come from below the kernel's ephemeral range (nothing binds there unasked), each
+    xdist worker has its own slice, and within a worker a cursor walks its slice: a port is not
+    handed out again until the slice wraps around, and then never one inside a range a
+    session-long peer (Asterisk's RTP range, bound per call) still keeps. Every port handed out
+    is also checked bindable at that moment, for whatever else the machine runs."""
+
+    def __init__(self) -> None:
+        low = max(_FIRST_PORT + 2_000, _ephemeral_low())
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+        count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+        index = int(worker) if worker.isdigit() else 0
+        width = (low - _FIRST_PORT) // max(1, count)
+        start = _FIRST_PORT + width * (index % max(1, count))
+        self.slice = range(start, start + width)
+        self.cursor = start + random.randrange(0, max(1, width // 2))  # processes sharing a slice
+        self.kept: list[range] = []
+        self.lock = threading.Lock()
+
+    def take(self, size: int, check: Callable[[range], bool], *, keep: bool = False,
+             even: bool = False) -> int:
+        with self.lock:
+            for _ in range(2 * len(self.slice)):
+                base = self.cursor + (self.cursor % 2 if even else 0)
+                if base + size > self.slice.stop:
+                    self.cursor = self.slice.start
+                    continue
+                block = range(base, base + size)
+                self.cursor = block.stop
+                if any(block.start < k.stop and k.start < block.stop for k in self.kept):
+                    continue
+                if check(block):
+                    if keep:
+                        self.kept.append(block)
+                    return base
+            raise RuntimeError(f"no {size} free ports in {self.slice}")
+
+
+_POOL = _PortPool()
 
 
 def _can_bind(host: str, ports: range, kind: int) -> bool:
@@ -45,25 +89,29 @@ def _can_bind(host: str, ports: range, kind: int) -> bool:
             s.close()
 
 
+def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1", *,
+              keep: bool = False) -> int:
+    """A port free for both UDP and TCP on ``host``, not handed to anyone else in this test
+    run (see ``_PortPool``). ``keep``: for a peer living the whole session (never handed out
+    again, even after the worker's slice wraps). ``kind`` is kept for callers that say which
+    one they need; both are checked."""
+    del kind
+    return _POOL.take(1, lambda r: _can_bind(host, r, socket.SOCK_DGRAM)
+                      and _can_bind(host, r, socket.SOCK_STREAM), keep=keep)
+
+
 def free_sip_port(host: str = "127.0.0.1") -> int:
     """A port free for UDP and TCP whose next port is free for TCP too: a SIP peer such as
-    baresip listens on UDP and TCP at ``port`` and on TLS at ``port + 1``, and refuses to start
-    when an outgoing connection happens to hold that one (seen in a fresh-clone CI run)."""
-    for _ in range(200):
-        port = free_port(host=host)
-        if port < 65000 and _can_bind(host, range(port + 1, port + 2), socket.SOCK_STREAM):
-            return port
-    raise RuntimeError("no free SIP port")
+    baresip listens on UDP and TCP at ``port`` and on TLS at ``port + 1``."""
+    return _POOL.take(2, lambda r: _can_bind(host, r, socket.SOCK_DGRAM)
+                      and _can_bind(host, r, socket.SOCK_STREAM))
 
 
-def free_port_block(size: int, host: str = "127.0.0.1") -> int:
-    """The first port of ``size`` consecutive UDP ports that are free now (for RTP ranges)."""
-    for _ in range(200):
-        base = free_port(host=host)
-        if base + size <= 65000 and base % 2 == 0 and _can_bind(
-                host, range(base, base + size), socket.SOCK_DGRAM):
-            return base
-    raise RuntimeError("no free port block")
+def free_port_block(size: int, host: str = "127.0.0.1", *, keep: bool = False) -> int:
+    """The first port of ``size`` consecutive UDP ports (even first, for RTP ranges), free
+    now and not handed to anyone else in this test run (see ``_PortPool``)."""
+    return _POOL.take(size, lambda r: _can_bind(host, r, socket.SOCK_DGRAM), keep=keep,
+                      even=True)
 
 
 async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 5.0,
