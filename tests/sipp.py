@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import os
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +68,30 @@ def _command(target: str | None, scenario: str | Path, local_port: int, extra: l
     return cmd
 
 
+def _port_held(port: int, kind: int, pid: int) -> bool:
+    """Whether process ``pid`` has a socket bound (UDP) or listening (TCP) on ``port``: its
+    socket inodes (/proc/<pid>/fd) matched against /proc/net. Read, not probed by binding the
+    port ourselves (a probe holding it for a moment could be why the peer fails to bind), and
+    by owner, so that a port someone else holds does not pass for the peer's."""
+    try:
+        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1]
+                  for fd in os.listdir(f"/proc/{pid}/fd")}
+    except OSError:
+        return False
+    table, listening = ("udp", None) if kind == socket.SOCK_DGRAM else ("tcp", "0A")
+    for name in (table, table + "6"):
+        try:
+            lines = Path("/proc/net", name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if (len(fields) > 9 and fields[1].rsplit(":", 1)[-1] == f"{port:04X}"
+                    and (listening is None or fields[3] == listening) and fields[9] in inodes):
+                return True
+    return False
+
+
 def _collect(proc_rc: int, stdout: str, workdir: Path) -> SippResult:
     stats: dict[str, str] = {}
     csvs = sorted(workdir.glob("*_.csv"), key=lambda p: p.stat().st_mtime)
@@ -118,13 +144,33 @@ class SippServer:
                  extra: list[str] | None = None) -> None:
         self.cmd = _command(None, scenario, local_port, extra or [])
         self.workdir = workdir
+        self.local_port = local_port
+        transport = (extra or [])[(extra or []).index("-t") + 1] if "-t" in (extra or []) else "u1"
+        self.kind = socket.SOCK_DGRAM if transport.startswith("u") else socket.SOCK_STREAM
         self.proc: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> SippServer:
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.cmd, cwd=self.workdir, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL)
-        await asyncio.sleep(0.3)  # let it bind
+        """Start SIPp and return once it holds its SIP port (or fail with what it printed).
+
+        A fixed sleep was enough on a quiet machine; on a loaded one SIPp can take longer, and
+        a SIPp that could not start at all left the test waiting for an answer that never came
+        (a 20 s timeout saying nothing about why)."""
+        out = (self.workdir / "sipp.out").open("wb")
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.cmd, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT)
+        finally:
+            out.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while not _port_held(self.local_port, self.kind, self.proc.pid):
+            if self.proc.returncode is not None or loop.time() > deadline:
+                said = "".join(f.read_text(errors="replace")[-1500:] for f in
+                               (*self.workdir.glob("*_errors.log"), self.workdir / "sipp.out"))
+                await self.__aexit__()
+                raise RuntimeError(f"SIPp did not start on port {self.local_port} "
+                                   f"(exit {self.proc.returncode}): {said}")
+            await asyncio.sleep(0.02)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -134,10 +134,12 @@ def bench_menus() -> tuple[dict[str, list[list[str]]], dict[str, list[list[str]]
 
 
 def load(args: argparse.Namespace) -> list[tuple[sd.Item, FsddFile, float]]:
-    """(turn, file, edge_db) for the first ``args.per`` recordings of each speaker and digit."""
+    """(turn, file, edge_db) for ``args.per`` recordings of each speaker and digit, from index
+    ``args.first`` on (a later range is data no fit has seen)."""
     directory: Path = args.directory
     files = sorted(((f, p) for p in directory.glob("*.wav")
-                   if (f := parse_name(p.name)) is not None and f.index < args.per),
+                   if (f := parse_name(p.name)) is not None
+                   and args.first <= f.index < args.first + args.per),
                    key=lambda fp: fp[0])
     if not files:
         raise SystemExit(f"no FSDD recordings ({{digit}}_{{speaker}}_{{index}}.wav) in "
@@ -225,6 +227,8 @@ def main() -> None:
     ap.add_argument("directory", type=Path, help="FSDD recordings/ directory")
     ap.add_argument("--engines", default="whisper")
     ap.add_argument("--per", type=int, default=5, help="recordings per speaker and digit")
+    ap.add_argument("--first", type=int, default=0,
+                    help="index of the first recording taken (FSDD has 0-49 per speaker/digit)")
     ap.add_argument("--before", type=float, default=0.3, help="line noise before (VAD pre-roll)")
     ap.add_argument("--after", type=float, default=0.25, help="line noise after (hang-over)")
     ap.add_argument("--noise-dbfs", type=float, default=-60.0, help="line noise level (RMS)")
@@ -238,7 +242,8 @@ def main() -> None:
     items = [it for it, _, _ in loaded]
     cut = {it.id for it, _, edge in loaded if edge > CUT_EDGE_DB}
     task_list = tasks(loaded)
-    print(f"FSDD: {len(items)} recordings ({args.per} per speaker and digit), "
+    print(f"FSDD: {len(items)} recordings ({args.per} per speaker and digit from index "
+          f"{args.first}), "
           f"{len(task_list)} grammar trials; pad {args.before}/{args.after} s, line noise "
           f"{args.noise_dbfs} dBFS, level {args.level_dbfs or 'as recorded'}, G.711 mu-law "
           f"8 kHz; load {os.getloadavg()[0]:.1f}")
