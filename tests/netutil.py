@@ -114,6 +114,30 @@ def free_port_block(size: int, host: str = "127.0.0.1", *, keep: bool = False) -
                       even=True)
 
 
+def port_held_by(pid: int, port: int, kind: int = socket.SOCK_DGRAM) -> bool:
+    """Whether process ``pid`` has a socket bound (UDP) or listening (TCP) on ``port``: its
+    socket inodes (/proc/<pid>/fd) matched against /proc/net. Read, not probed by binding the
+    port ourselves (a probe holding it for a moment could be why the peer fails to bind), and
+    by owner, so that a port someone else holds does not pass for the peer's."""
+    try:
+        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1]
+                  for fd in os.listdir(f"/proc/{pid}/fd")}
+    except OSError:
+        return False
+    table, listening = ("udp", None) if kind == socket.SOCK_DGRAM else ("tcp", "0A")
+    for name in (table, table + "6"):
+        try:
+            lines = Path("/proc/net", name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if (len(fields) > 9 and fields[1].rsplit(":", 1)[-1] == f"{port:04X}"
+                    and (listening is None or fields[3] == listening) and fields[9] in inodes):
+                return True
+    return False
+
+
 async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 5.0,
                      what: str = "condition", *,
                      between: Callable[[], Awaitable[object]] | None = None,

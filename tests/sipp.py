@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import shutil
 import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.netutil import port_held_by
 
 SIPP_DATA = Path("/usr/share/sip-tester")
 
@@ -66,30 +67,6 @@ def _command(target: str | None, scenario: str | Path, local_port: int, extra: l
     cmd += ["-i", "127.0.0.1", "-p", str(local_port), "-nostdin", "-trace_stat", "-fd", "1",
             "-trace_err", *extra]
     return cmd
-
-
-def _port_held(port: int, kind: int, pid: int) -> bool:
-    """Whether process ``pid`` has a socket bound (UDP) or listening (TCP) on ``port``: its
-    socket inodes (/proc/<pid>/fd) matched against /proc/net. Read, not probed by binding the
-    port ourselves (a probe holding it for a moment could be why the peer fails to bind), and
-    by owner, so that a port someone else holds does not pass for the peer's."""
-    try:
-        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1]
-                  for fd in os.listdir(f"/proc/{pid}/fd")}
-    except OSError:
-        return False
-    table, listening = ("udp", None) if kind == socket.SOCK_DGRAM else ("tcp", "0A")
-    for name in (table, table + "6"):
-        try:
-            lines = Path("/proc/net", name).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if (len(fields) > 9 and fields[1].rsplit(":", 1)[-1] == f"{port:04X}"
-                    and (listening is None or fields[3] == listening) and fields[9] in inodes):
-                return True
-    return False
 
 
 def _collect(proc_rc: int, stdout: str, workdir: Path) -> SippResult:
@@ -163,7 +140,7 @@ class SippServer:
             out.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 15
-        while not _port_held(self.local_port, self.kind, self.proc.pid):
+        while not port_held_by(self.proc.pid, self.local_port, self.kind):
             if self.proc.returncode is not None or loop.time() > deadline:
                 said = "".join(f.read_text(errors="replace")[-1500:] for f in
                                (*self.workdir.glob("*_errors.log"), self.workdir / "sipp.out"))

@@ -152,7 +152,6 @@ async def test_baresip_accepts_refer_and_calls_the_target(tmp_path: Path) -> Non
             extra=["-m", "1", "-mp", str(free_port_block(4))]) as agent:
         async with Baresip(tmp_path / "baresip", wav, auto_answer=True,
                            quit_after_s=20) as phone:
-            await asyncio.sleep(0.5)  # let baresip bind its SIP port
             assert engine.controller is not None
             rec = await asyncio.wait_for(engine.controller.originate(
                 f"sip:caller@127.0.0.1:{phone.sip_port}", app), 15)
