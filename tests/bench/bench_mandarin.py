@@ -6,7 +6,9 @@ Audio (tests/speech_data.py, all through 8 kHz G.711): one real Mandarin voice (
 line shipped as a reference clip in the f5-tts wheel: the only real Mandarin speech found in any
 package here), the three Mandarin voice-prompt readings shipped in parrots (natural-sounding,
 of undocumented origin), phrase clips cut from both, Cantonese and English clips from parrots,
-the non-speech set, and a synthetic supplement of IVR phrases spoken by espeak-ng (pinyin voice).
+the generated non-speech set, the real music/noise recordings (fetched by
+scripts/fetch_test_audio.sh; singing left out), and a synthetic supplement of IVR phrases
+spoken by espeak-ng (pinyin voice).
 Menus: each clip's phrase among IVR business phrases (must be recognised) and the IVR phrases
 alone (must be nomatch, unless the clip says one of them: 对). English free-text WER over the
 labelled English recordings with whisper (tiny.en) and whisper-base is printed too.
@@ -44,12 +46,14 @@ def main() -> None:
     clips = sd.zh_clips()
     sents = sd.zh_sentences()
     noise = sd.non_speech()
+    # real music/noise (scripts/fetch_test_audio.sh; singing left out: it has words)
+    real_noise = [it for it in sd.real_non_speech() if it.kind == "non_speech"]
     tts = TtsService(None)
     synth = [sd.Item(f"espeak:{p}", sd.phone(tts.render(p, voice="espeak:cmn").pcm, 8000), p,
                      "synthetic") for p in sd.ZH_MENU]
     decoded = {}
     lat = []
-    for it in clips + sents + noise + synth:
+    for it in clips + sents + noise + real_noise + synth:
         t0 = time.perf_counter()
         decoded[it.id] = eng.decode(to_16k(it.pcm), language="zh", nbest=4,  # type: ignore[attr-defined]
                                     keep_unsure=True)
@@ -83,6 +87,9 @@ def main() -> None:
         # menus are keywords: a phrase the sentence contains (对 in 对，这就是我) is left out
         text, ok = decide_with([p for p in menu if p not in (it.text or "")], d)
         rows.append(("out", it.kind, None, text, ok, d, False))
+    for it in real_noise:
+        text, ok = decide_with(menu, decoded[it.id])
+        rows.append(("out", "real_non_speech", None, text, ok, decoded[it.id], False))
     for it in synth:
         d = decoded[it.id]
         text, ok = decide_with(menu, d)
@@ -101,6 +108,7 @@ def main() -> None:
     show("whisper-base zh clips (parrots)", [r for r in rows if r[1] == "clip" and not r[6]])
     show("whisper-base zh sentences+yue+en", [r for r in rows if r[1] == "sentence"])
     show("whisper-base noise/music", [r for r in rows if r[1] == "non_speech"])
+    show("whisper-base real noise/music", [r for r in rows if r[1] == "real_non_speech"])
     show("whisper-base espeak-ng cmn (synth)", [r for r in rows if r[1] == "synthetic"])
     for r in rows:
         if (r[0] == "in" and not (r[4] and r[3] == r[2])) or (r[0] == "out" and r[4]):

@@ -17,10 +17,10 @@ from asr.recognizer import RecognizerOptions
 
 DIGITS = ("#JSGF V1.0;\ngrammar d;\npublic <d> = zero | oh | one | two | three | four | five | "
           "six | seven | eight | nine | ten;\n")
-# features of two prompted turns (bench_fsdd/bench_grammar --prompt dumps): FSDD nicolas saying
-# "five", heard as "Hi."; white noise, forced best "nine"
-FIVE_HEARD_HI = {"gap": 0.275, "margin": 6.0, "no_speech": 0.089, "no_speech_sq": 0.008,
-                 "score": 0.0, "agree": 1.0, "ll_per_word": -1.67}
+# features of two prompted turns (bench_fsdd/bench_grammar --prompt dumps): FSDD lucas saying
+# "nine", heard as "Now," (recording 6); white noise, forced best "nine"
+NINE_HEARD_NOW = {"gap": 3.007, "margin": 6.0, "no_speech": 0.649, "no_speech_sq": 0.421,
+                  "score": 1.0, "agree": 0.012, "ll_per_word": -3.165}
 WHITE_NOISE = {"gap": 4.815, "margin": 3.113, "no_speech": 0.65, "no_speech_sq": 0.423,
                "score": 0.0, "agree": 0.0, "ll_per_word": -4.666}
 
@@ -63,8 +63,8 @@ def test_forced_coefficients_per_path() -> None:
 
 def test_prompted_model_accepts_a_short_answer_the_shipped_one_rejects_and_rejects_noise() -> None:
     prompted = forced_coefficients("whisper", True)
-    assert calibrated_forced(FIVE_HEARD_HI, prompted) >= 0.5
-    assert calibrated_forced(FIVE_HEARD_HI, forced_coefficients("whisper", False)) < 0.5
+    assert calibrated_forced(NINE_HEARD_NOW, prompted) >= 0.5
+    assert calibrated_forced(NINE_HEARD_NOW, forced_coefficients("whisper", False)) < 0.5
     assert calibrated_forced(WHITE_NOISE, prompted) < 0.5
 
 
