@@ -6,9 +6,8 @@ the shipped model cannot move unnoticed; the comments say what each turn was."""
 
 from __future__ import annotations
 
-import pytest
-
-from asr.nomatch import DEFAULT_THRESHOLD, calibrated_forced, forced_coefficients
+from asr.nomatch import forced_coefficients
+from tests.nomatch_pins import assert_near_the_line
 
 NEAR_THE_LINE = (
     # out of grammar (a training-only extra trial): "four" (heard "4.") in a menu without it,
@@ -39,8 +38,4 @@ NEAR_THE_LINE = (
 
 
 def test_default_model_near_the_line() -> None:
-    model = forced_coefficients("whisper", False)
-    for features, confidence in NEAR_THE_LINE:
-        got = calibrated_forced(features, model)
-        assert got == pytest.approx(confidence, abs=5e-4), features
-        assert (got >= DEFAULT_THRESHOLD) == (confidence >= 0.5), features
+    assert_near_the_line(forced_coefficients("whisper", False), NEAR_THE_LINE)

@@ -3,8 +3,6 @@ judges them (pure: options and features in, prompt and coefficients out)."""
 
 from __future__ import annotations
 
-import pytest
-
 from asr.backends.whisper import PROMPT_MAX_PHRASES, turn_prompt
 from asr.grammar import compile_cached
 from asr.nomatch import (
@@ -14,6 +12,7 @@ from asr.nomatch import (
     forced_coefficients,
 )
 from asr.recognizer import RecognizerOptions
+from tests.nomatch_pins import assert_near_the_line
 
 DIGITS = ("#JSGF V1.0;\ngrammar d;\npublic <d> = zero | oh | one | two | three | four | five | "
           "six | seven | eight | nine | ten;\n")
@@ -92,7 +91,4 @@ def test_prompted_model_is_pinned() -> None:
     (docs/benchmarks.md, "Grammar prompt, stop 30/31") were measured with."""
     prompted = FORCED_COEFFICIENTS["whisper+prompt"]
     assert DEFAULT_THRESHOLD == 0.5  # the prompted model's operating shift is set for it
-    for features, confidence in NEAR_THE_LINE:
-        got = calibrated_forced(features, prompted)
-        assert got == pytest.approx(confidence, abs=5e-4), features
-        assert (got >= DEFAULT_THRESHOLD) == (confidence >= 0.5), features
+    assert_near_the_line(prompted, NEAR_THE_LINE)
