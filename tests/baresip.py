@@ -15,7 +15,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from tests.netutil import free_port, free_port_block, free_sip_port, port_held_by
+from tests.netutil import PeerNotBound, free_port, free_port_block, free_sip_port, wait_bound
 
 MODULE_PATH = Path("/usr/lib/baresip/modules")
 KEYCODE_REL = b"\x04"  # baresip's "key released" code (include/baresip.h)
@@ -83,16 +83,10 @@ class Baresip:
             self.proc = await asyncio.create_subprocess_exec(
                 *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
                 env={**os.environ, "HOME": str(self.confdir)})
-        # ready once it holds its SIP port (a fixed sleep raced on a loaded machine); one that
-        # exits first (a port it could not bind) fails here with its log
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 15
-        while not port_held_by(self.proc.pid, self.sip_port):
-            self.check_alive()
-            if loop.time() > deadline:
-                raise AssertionError(f"baresip did not bind {self.sip_port}:\n"
-                                     f"{self.log()[-2000:]}")
-            await asyncio.sleep(0.02)
+        try:  # ready once it holds its SIP port; one that cannot fails here with its log
+            await wait_bound(self.proc, self.sip_port)
+        except PeerNotBound as e:
+            raise AssertionError(f"baresip: {e}:\n{self.log()[-2000:]}") from None
         return self
 
     def check_alive(self) -> None:

@@ -160,3 +160,23 @@ async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s:
         if between is not None:
             await between()
         await asyncio.sleep(poll_s)
+
+
+class PeerNotBound(RuntimeError):
+    """A peer process exited, or did not bind its port in time."""
+
+
+async def wait_bound(proc: asyncio.subprocess.Process, port: int,
+                     kind: int = socket.SOCK_DGRAM, timeout_s: float = 15.0) -> None:
+    """Until ``proc`` holds ``port`` (:func:`port_held_by`): how a test knows a peer it started
+    (SIPp, baresip) is ready, instead of a fixed sleep that a loaded machine outlasts. Raises
+    :class:`PeerNotBound` at once when the process exits first, or after ``timeout_s``."""
+    def held() -> bool:
+        if proc.returncode is not None:
+            raise PeerNotBound(f"exited ({proc.returncode}) before binding port {port}")
+        return port_held_by(proc.pid, port, kind)
+
+    try:
+        await wait_until(held, timeout_s, f"binding port {port}", poll_s=0.02)
+    except AssertionError as e:
+        raise PeerNotBound(str(e)) from None

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.netutil import port_held_by
+from tests.netutil import PeerNotBound, wait_bound
 
 SIPP_DATA = Path("/usr/share/sip-tester")
 
@@ -119,10 +119,11 @@ class SippServer:
 
     def __init__(self, scenario: str | Path, *, local_port: int, workdir: Path,
                  extra: list[str] | None = None) -> None:
-        self.cmd = _command(None, scenario, local_port, extra or [])
+        extra = extra or []
+        self.cmd = _command(None, scenario, local_port, extra)
         self.workdir = workdir
         self.local_port = local_port
-        transport = (extra or [])[(extra or []).index("-t") + 1] if "-t" in (extra or []) else "u1"
+        transport = extra[extra.index("-t") + 1] if "-t" in extra else "u1"  # SIPp's default
         self.kind = socket.SOCK_DGRAM if transport.startswith("u") else socket.SOCK_STREAM
         self.proc: asyncio.subprocess.Process | None = None
 
@@ -138,16 +139,14 @@ class SippServer:
                 *self.cmd, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT)
         finally:
             out.close()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 15
-        while not port_held_by(self.proc.pid, self.local_port, self.kind):
-            if self.proc.returncode is not None or loop.time() > deadline:
-                said = "".join(f.read_text(errors="replace")[-1500:] for f in
-                               (*self.workdir.glob("*_errors.log"), self.workdir / "sipp.out"))
-                await self.__aexit__()
-                raise RuntimeError(f"SIPp did not start on port {self.local_port} "
-                                   f"(exit {self.proc.returncode}): {said}")
-            await asyncio.sleep(0.02)
+        try:
+            await wait_bound(self.proc, self.local_port, self.kind)
+        except PeerNotBound as e:
+            said = "".join(f.read_text(errors="replace")[-1500:] for f in
+                           (*self.workdir.glob("*_errors.log"), self.workdir / "sipp.out"))
+            await self.__aexit__()
+            raise RuntimeError(f"SIPp did not start on port {self.local_port} ({e}): "
+                               f"{said}") from None
         return self
 
     async def __aexit__(self, *exc: object) -> None:
